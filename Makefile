@@ -1,0 +1,80 @@
+# sensorgate — build, test, install.
+#   make            build/sensorgate
+#   make check      unit tests (cmocka) + integration tests (real broker, ptys)
+#   make asan       the same binary and unit tests with ASan+UBSan in build-asan/
+#   make bench      benchmarks (figures, not pass/fail)
+#   make install DESTDIR=... PREFIX=/usr
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+BUILD      ?= build
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+
+PKGS       := libmosquitto libconfig libserialport libsystemd sqlite3 libgpiod openssl
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+
+OPT        ?= -O2 -g
+SAN        ?=
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+              $(OPT) $(SAN) -DSG_VERSION=\"$(VERSION)\" -I. $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(SAN) $(LDFLAGS)
+LIBS_ALL   := $(PKG_LIBS) -lm
+
+LIB_SRC    := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard drivers/*.c)
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_HELP  := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+UNIT_HOBJ  := $(UNIT_HELP:%.c=$(BUILD)/%.o)
+
+.PHONY: all check unit integration asan bench install clean deb fuzz
+all: $(BUILD)/sensorgate
+
+$(BUILD)/%.o: %.c $(wildcard gateway/*.h drivers/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/libsensorgate.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sensorgate: $(BUILD)/gateway/main.o $(BUILD)/libsensorgate.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HOBJ) $(BUILD)/libsensorgate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(UNIT_HOBJ) $(BUILD)/libsensorgate.a $(LIBS_ALL) -lcmocka
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+integration: $(BUILD)/sensorgate
+	SENSORGATE_BIN=$(abspath $(BUILD)/sensorgate) /usr/bin/python3 -m pytest -q tests/integration
+
+check: all $(UNIT_BIN)
+	scripts/test.sh --no-deps
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	        build-asan/sensorgate $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+
+bench: all
+	scripts/bench.sh
+
+install: all
+	install -D -m 0755 $(BUILD)/sensorgate $(DESTDIR)$(BINDIR)/sensorgate
+	install -D -m 0644 systemd/sensorgate.service $(DESTDIR)$(UNITDIR)/sensorgate.service
+	install -D -m 0644 systemd/sensorgate.sysusers $(DESTDIR)/usr/lib/sysusers.d/sensorgate.conf
+	install -D -m 0644 systemd/sensorgate.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/sensorgate.conf
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/sensorgate/sensorgate.conf ]; then \
+		install -D -m 0640 config/sensorgate.conf $(DESTDIR)$(SYSCONFDIR)/sensorgate/sensorgate.conf; \
+	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/sensorgate/sensorgate.conf"; fi
+
+clean:
+	rm -rf build build-asan build-fuzz

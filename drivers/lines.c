@@ -1,0 +1,866 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lines.c — the `lines` driver: sensor data as lines of text.
+ *
+ * For anything that prints its readings as text on a serial port: an
+ * Arduino sketch, an ESP board, a script behind socat. One line carries one
+ * set of readings, in one of three formats chosen per device:
+ *
+ *   format = "kv" (default)
+ *       t=21.4 h=40.2 p=1012.8          tokens split by spaces, tabs, ',' or ';'
+ *       t:21.4,h:40;fw=v1.2             each token KEY=VALUE or KEY:VALUE
+ *     KEY is [A-Za-z0-9_.-]{1,64}; the first '=' or ':' splits, so
+ *     `time=12:30` is the string "12:30". A token without separator or with
+ *     a bad key rejects the whole line. An empty value (`t=`) is skipped.
+ *
+ *   format = "json"
+ *       {"t":21.4,"env":{"h":40},"ok":true,"fw":"v1.2","tags":[1,2],"x":null}
+ *     one object per line; nested objects flatten with dots (env.h),
+ *     true/false become 1/0, null and arrays are skipped, at most 8 levels of
+ *     nesting. Parsed by the small recursive-descent parser below (RFC 8259
+ *     grammar, \uXXXX including surrogate pairs; \u0000 is refused because
+ *     readings are C strings).
+ *
+ *   format = "csv"; columns = ("t", "h", "p"); separator = ",";
+ *       21.4,40.2,1012.8
+ *     cells map to the configured columns by position; the count must match;
+ *     blanks around a cell are trimmed; an empty cell is skipped. No quoting.
+ *
+ * In every format a value that strtod() reads completely and that is finite
+ * is a number, anything else a string (so "nan" and "v1.2" are strings).
+ * Numbers follow the C locale, which the daemon never changes.
+ *
+ * Framing:
+ *
+ *   bytes ... 't' '=' '1' CR LF 'h' '=' '2' LF ...
+ *             |<--- line --->|  |<- line ->|
+ *
+ *   a line ends at CR, LF or CR LF (the LF of a CR LF ends nothing); empty
+ *   and blank (spaces/tabs only) lines are ignored; a line is at most 1024
+ *   bytes: a longer one is dropped whole (SG_FAIL_OVERLONG, once) and reading
+ *   resumes after its end; a line with a NUL byte or invalid UTF-8 is dropped
+ *   (SG_FAIL_GARBAGE); a line that does not parse emits nothing at all
+ *   (SG_FAIL_SYNTAX) — each line is validated completely before its first
+ *   reading is emitted, so a half-broken line never publishes half its values.
+ *
+ * Ownership: options (struct lines_opts) are allocated once by
+ * parse_options() and owned by the config; per-device runtime (struct
+ * lines_state: the line buffer and fixed scratch buffers) lives in dev->state,
+ * owned by the gateway. Nothing is allocated per line, nothing logged.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "drivers.h"
+
+#define LINES_MAX_LINE 1024     /* bytes in one line, terminator excluded */
+#define LINES_MAX_FIELD 64      /* bytes in one field name (JSON: the whole dotted path) */
+#define LINES_MAX_COLUMNS 64    /* csv columns */
+#define LINES_JSON_MAX_DEPTH 8  /* nested objects and arrays, the outer object included */
+
+enum lines_format {
+	LINES_FORMAT_KV = 0,
+	LINES_FORMAT_JSON,
+	LINES_FORMAT_CSV,
+};
+
+struct lines_opts {
+	enum lines_format format;
+	char separator;                                      /* csv only */
+	size_t n_columns;                                    /* csv only */
+	char columns[LINES_MAX_COLUMNS][LINES_MAX_FIELD + 1]; /* csv only */
+};
+
+struct lines_state {
+	size_t len;                      /* bytes in line[] */
+	bool overlong;                   /* dropping the rest of a too long line */
+	bool after_cr;                   /* last byte was CR: an LF now ends nothing */
+	char line[LINES_MAX_LINE + 1];   /* line being assembled; NUL-terminated to parse */
+	char field[LINES_MAX_FIELD + 1]; /* field name of the reading being emitted */
+	char value[LINES_MAX_LINE + 1];  /* decoded string or number text being emitted */
+};
+
+/* Used when a device has no parsed options (never the case through config.c). */
+static const struct lines_opts lines_default_opts = {.format = LINES_FORMAT_KV, .separator = ','};
+
+/* ---- helpers shared by the formats ---------------------------------------------------------- */
+
+static bool lines_field_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+	       c == '.' || c == '-';
+}
+
+/* True if S[0..N) is a valid field name: [A-Za-z0-9_.-]{1,64}. */
+static bool lines_field_valid(const char *s, size_t n)
+{
+	if (n == 0 || n > LINES_MAX_FIELD)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!lines_field_char(s[i]))
+			return false;
+	return true;
+}
+
+static bool lines_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static bool lines_utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t len;
+		unsigned long cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			len = 2, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4, cp = c & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		if (n - i < len)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/* A number if strtod() takes all of TEXT and the result is finite. */
+static bool lines_number(const char *text, double *ret)
+{
+	char *end;
+	double v;
+
+	if (!*text)
+		return false;
+	v = strtod(text, &end);
+	if (end == text || *end || !isfinite(v))
+		return false;
+	*ret = v;
+	return true;
+}
+
+/* Emit FIELD with TEXT as a number when it is one, as a string otherwise. */
+static void lines_emit_text(struct sg_dev *dev, const char *field, const char *text)
+{
+	double v;
+
+	if (lines_number(text, &v))
+		sg_dev_emit_number(dev, field, v, NULL);
+	else
+		sg_dev_emit_string(dev, field, text);
+}
+
+/* Copy S[0..N) into DST (N < cap, checked by the callers' bounds) and terminate it. */
+static void lines_copy(char *dst, const char *s, size_t n)
+{
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/*
+ * Each format parser runs twice over a line: first with EMIT false, to
+ * validate it, then, only if that succeeded, with EMIT true. It returns NULL
+ * on success or a short static text saying what is wrong.
+ */
+
+/* ---- kv --------------------------------------------------------------------------------------- */
+
+static bool lines_kv_delim(char c)
+{
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == ',' || c == ';';
+}
+
+static const char *lines_parse_kv(struct sg_dev *dev, struct lines_state *st, bool emit)
+{
+	const char *p = st->line;
+
+	for (;;) {
+		const char *tok;
+		size_t n, klen;
+
+		while (*p && lines_kv_delim(*p))
+			p++;
+		if (!*p)
+			return NULL;
+		tok = p;
+		while (*p && !lines_kv_delim(*p))
+			p++;
+		n = (size_t)(p - tok);
+
+		for (klen = 0; klen < n && tok[klen] != '=' && tok[klen] != ':'; klen++)
+			;
+		if (klen == n)
+			return "kv: token without '=' or ':'";
+		if (!lines_field_valid(tok, klen))
+			return "kv: invalid key";
+		if (!emit || klen + 1 == n)
+			continue; /* validating, or an empty value: nothing to publish */
+		lines_copy(st->field, tok, klen);
+		lines_copy(st->value, tok + klen + 1, n - klen - 1);
+		lines_emit_text(dev, st->field, st->value);
+	}
+}
+
+/* ---- csv -------------------------------------------------------------------------------------- */
+
+static bool lines_csv_blank(char c, char sep)
+{
+	return (c == ' ' || c == '\t') && c != sep;
+}
+
+static const char *lines_parse_csv(struct sg_dev *dev, struct lines_state *st, const struct lines_opts *o,
+				   bool emit)
+{
+	const char *p = st->line;
+	size_t col = 0;
+
+	for (;;) {
+		const char *sep = strchr(p, o->separator);
+		const char *end = sep ? sep : p + strlen(p);
+
+		if (col >= o->n_columns)
+			return "csv: more cells than columns";
+		if (emit) {
+			const char *b = p, *e = end;
+
+			while (b < e && lines_csv_blank(*b, o->separator))
+				b++;
+			while (e > b && lines_csv_blank(e[-1], o->separator))
+				e--;
+			if (e > b) {
+				lines_copy(st->value, b, (size_t)(e - b));
+				lines_emit_text(dev, o->columns[col], st->value);
+			}
+		}
+		col++;
+		if (!sep)
+			break;
+		p = sep + 1;
+	}
+	if (col != o->n_columns)
+		return "csv: fewer cells than columns";
+	return NULL;
+}
+
+/* ---- json ------------------------------------------------------------------------------------- */
+
+struct lines_json {
+	const char *p;            /* next byte of the NUL-terminated line */
+	struct sg_dev *dev;
+	struct lines_state *st;   /* st->field holds the dotted path, st->value is scratch */
+	size_t path_len;          /* bytes of st->field in use */
+	int depth;                /* containers open */
+	bool emit;
+	const char *err;          /* what went wrong, once something did */
+};
+
+static bool lines_json_fail(struct lines_json *j, const char *why)
+{
+	j->err = why;
+	return false;
+}
+
+static void lines_json_ws(struct lines_json *j)
+{
+	while (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n')
+		j->p++;
+}
+
+static int lines_json_hex4(const char *s, unsigned long *ret)
+{
+	unsigned long v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (unsigned long)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (unsigned long)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (unsigned long)(c - 'A' + 10);
+		else
+			return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static size_t lines_utf8_put(char *out, unsigned long cp)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * Decode the string at j->p (on its opening quote) into st->value. Decoded
+ * text is never longer than its source, so st->value always has room.
+ */
+static bool lines_json_string(struct lines_json *j, size_t *ret_len)
+{
+	char *out = j->st->value;
+	size_t n = 0;
+	unsigned long cp, lo;
+
+	j->p++;
+	for (;;) {
+		unsigned char c = (unsigned char)*j->p++;
+
+		if (c == '"')
+			break;
+		if (c == '\0')
+			return lines_json_fail(j, "json: unterminated string");
+		if (c < 0x20)
+			return lines_json_fail(j, "json: control character in string");
+		if (c != '\\') {
+			out[n++] = (char)c;
+			continue;
+		}
+		c = (unsigned char)*j->p++;
+		switch (c) {
+		case '"':
+		case '\\':
+		case '/':
+			out[n++] = (char)c;
+			break;
+		case 'b':
+			out[n++] = '\b';
+			break;
+		case 'f':
+			out[n++] = '\f';
+			break;
+		case 'n':
+			out[n++] = '\n';
+			break;
+		case 'r':
+			out[n++] = '\r';
+			break;
+		case 't':
+			out[n++] = '\t';
+			break;
+		case 'u':
+			if (lines_json_hex4(j->p, &cp) < 0)
+				return lines_json_fail(j, "json: bad \\u escape");
+			j->p += 4;
+			if (cp >= 0xdc00 && cp <= 0xdfff)
+				return lines_json_fail(j, "json: lone low surrogate");
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (j->p[0] != '\\' || j->p[1] != 'u' || lines_json_hex4(j->p + 2, &lo) < 0 ||
+				    lo < 0xdc00 || lo > 0xdfff)
+					return lines_json_fail(j, "json: lone high surrogate");
+				j->p += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			}
+			if (cp == 0)
+				return lines_json_fail(j, "json: \\u0000 in string");
+			n += lines_utf8_put(out + n, cp);
+			break;
+		default:
+			return lines_json_fail(j, "json: bad escape");
+		}
+	}
+	out[n] = '\0';
+	*ret_len = n;
+	return true;
+}
+
+/* Check the RFC 8259 number grammar at j->p, then convert it (text kept in st->value). */
+static bool lines_json_number(struct lines_json *j, double *ret)
+{
+	const char *s = j->p, *p = j->p;
+
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (lines_digit(*p))
+		while (lines_digit(*p))
+			p++;
+	else
+		return lines_json_fail(j, "json: bad number");
+	if (*p == '.') {
+		p++;
+		if (!lines_digit(*p))
+			return lines_json_fail(j, "json: bad number");
+		while (lines_digit(*p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!lines_digit(*p))
+			return lines_json_fail(j, "json: bad number");
+		while (lines_digit(*p))
+			p++;
+	}
+	lines_copy(j->st->value, s, (size_t)(p - s));
+	if (!lines_number(j->st->value, ret))
+		return lines_json_fail(j, "json: number out of range");
+	j->p = p;
+	return true;
+}
+
+static bool lines_json_literal(struct lines_json *j, const char *word)
+{
+	size_t n = strlen(word);
+
+	if (strncmp(j->p, word, n) != 0)
+		return lines_json_fail(j, "json: unexpected character");
+	j->p += n;
+	return true;
+}
+
+static bool lines_json_value(struct lines_json *j, bool skip);
+
+/* An object at j->p. SKIP: inside an array, parse only. */
+static bool lines_json_object(struct lines_json *j, bool skip)
+{
+	struct lines_state *st = j->st;
+
+	if (++j->depth > LINES_JSON_MAX_DEPTH)
+		return lines_json_fail(j, "json: nested too deep");
+	j->p++;
+	lines_json_ws(j);
+	if (*j->p == '}') {
+		j->p++;
+		j->depth--;
+		return true;
+	}
+	for (;;) {
+		size_t saved = j->path_len, klen;
+
+		lines_json_ws(j);
+		if (*j->p != '"')
+			return lines_json_fail(j, "json: expected a key");
+		if (!lines_json_string(j, &klen))
+			return false;
+		lines_json_ws(j);
+		if (*j->p != ':')
+			return lines_json_fail(j, "json: expected ':'");
+		j->p++;
+		if (!skip) {
+			size_t dot = saved ? 1 : 0;
+
+			if (!lines_field_valid(st->value, klen))
+				return lines_json_fail(j, "json: invalid key");
+			if (saved + dot + klen > LINES_MAX_FIELD)
+				return lines_json_fail(j, "json: field name longer than 64");
+			if (dot)
+				st->field[saved] = '.';
+			lines_copy(st->field + saved + dot, st->value, klen);
+			j->path_len = saved + dot + klen;
+		}
+		if (!lines_json_value(j, skip))
+			return false;
+		j->path_len = saved;
+		st->field[saved] = '\0';
+		lines_json_ws(j);
+		if (*j->p == ',') {
+			j->p++;
+			continue;
+		}
+		if (*j->p == '}') {
+			j->p++;
+			break;
+		}
+		return lines_json_fail(j, "json: expected ',' or '}'");
+	}
+	j->depth--;
+	return true;
+}
+
+/* An array at j->p: parsed for validity, its contents never emitted. */
+static bool lines_json_array(struct lines_json *j)
+{
+	if (++j->depth > LINES_JSON_MAX_DEPTH)
+		return lines_json_fail(j, "json: nested too deep");
+	j->p++;
+	lines_json_ws(j);
+	if (*j->p == ']') {
+		j->p++;
+		j->depth--;
+		return true;
+	}
+	for (;;) {
+		if (!lines_json_value(j, true))
+			return false;
+		lines_json_ws(j);
+		if (*j->p == ',') {
+			j->p++;
+			continue;
+		}
+		if (*j->p == ']') {
+			j->p++;
+			break;
+		}
+		return lines_json_fail(j, "json: expected ',' or ']'");
+	}
+	j->depth--;
+	return true;
+}
+
+/* A member value at j->p, named by the path in st->field. SKIP: never emit it. */
+static bool lines_json_value(struct lines_json *j, bool skip)
+{
+	bool emit = j->emit && !skip;
+	size_t len;
+	double v;
+
+	lines_json_ws(j);
+	switch (*j->p) {
+	case '{':
+		return lines_json_object(j, skip);
+	case '[':
+		return lines_json_array(j);
+	case '"':
+		if (!lines_json_string(j, &len))
+			return false;
+		if (emit)
+			sg_dev_emit_string(j->dev, j->st->field, j->st->value);
+		return true;
+	case 't':
+		if (!lines_json_literal(j, "true"))
+			return false;
+		if (emit)
+			sg_dev_emit_number(j->dev, j->st->field, 1, NULL);
+		return true;
+	case 'f':
+		if (!lines_json_literal(j, "false"))
+			return false;
+		if (emit)
+			sg_dev_emit_number(j->dev, j->st->field, 0, NULL);
+		return true;
+	case 'n':
+		return lines_json_literal(j, "null");
+	default:
+		if (*j->p != '-' && !lines_digit(*j->p))
+			return lines_json_fail(j, "json: unexpected character");
+		if (!lines_json_number(j, &v))
+			return false;
+		if (emit)
+			sg_dev_emit_number(j->dev, j->st->field, v, NULL);
+		return true;
+	}
+}
+
+static const char *lines_parse_json(struct sg_dev *dev, struct lines_state *st, bool emit)
+{
+	struct lines_json j = {.p = st->line, .dev = dev, .st = st, .emit = emit};
+
+	st->field[0] = '\0';
+	lines_json_ws(&j);
+	if (*j.p != '{')
+		return "json: line is not an object";
+	if (!lines_json_object(&j, false))
+		return j.err;
+	lines_json_ws(&j);
+	if (*j.p)
+		return "json: data after the object";
+	return NULL;
+}
+
+/* ---- one line --------------------------------------------------------------------------------- */
+
+static const char *lines_parse(struct sg_dev *dev, struct lines_state *st, const struct lines_opts *o, bool emit)
+{
+	switch (o->format) {
+	case LINES_FORMAT_JSON:
+		return lines_parse_json(dev, st, emit);
+	case LINES_FORMAT_CSV:
+		return lines_parse_csv(dev, st, o, emit);
+	case LINES_FORMAT_KV:
+	default:
+		return lines_parse_kv(dev, st, emit);
+	}
+}
+
+/* A complete line of LEN bytes is in st->line: check it, then emit it or count why not. */
+static void lines_process(struct sg_dev *dev, struct lines_state *st, size_t len)
+{
+	const struct lines_opts *o = dev->opts ? dev->opts : &lines_default_opts;
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < len && (st->line[i] == ' ' || st->line[i] == '\t'); i++)
+		;
+	if (i == len)
+		return; /* blank */
+	if (memchr(st->line, '\0', len)) {
+		sg_dev_fail(dev, SG_FAIL_GARBAGE, "NUL byte in line");
+		return;
+	}
+	if (!lines_utf8_valid((const unsigned char *)st->line, len)) {
+		sg_dev_fail(dev, SG_FAIL_GARBAGE, "invalid UTF-8");
+		return;
+	}
+	st->line[len] = '\0';
+	why = lines_parse(dev, st, o, false);
+	if (why) {
+		sg_dev_fail(dev, SG_FAIL_SYNTAX, why);
+		return;
+	}
+	(void)lines_parse(dev, st, o, true);
+	dev->stats.frames++;
+}
+
+static void lines_end_line(struct sg_dev *dev, struct lines_state *st)
+{
+	size_t len = st->len;
+	bool overlong = st->overlong;
+
+	st->len = 0;
+	st->overlong = false;
+	if (!overlong && len > 0)
+		lines_process(dev, st, len);
+}
+
+static void lines_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
+{
+	struct lines_state *st = dev->state;
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = buf[i];
+
+		if (c == '\r' || c == '\n') {
+			bool second_of_crlf = c == '\n' && st->after_cr;
+
+			st->after_cr = c == '\r';
+			if (!second_of_crlf)
+				lines_end_line(dev, st);
+			continue;
+		}
+		st->after_cr = false;
+		if (st->overlong)
+			continue;
+		if (st->len == LINES_MAX_LINE) {
+			st->overlong = true;
+			st->len = 0;
+			sg_dev_fail(dev, SG_FAIL_OVERLONG, "line longer than 1024 bytes");
+			continue;
+		}
+		st->line[st->len++] = (char)c;
+	}
+}
+
+static void lines_reset(struct sg_dev *dev)
+{
+	struct lines_state *st = dev->state;
+
+	st->len = 0;
+	st->overlong = false;
+	st->after_cr = false;
+}
+
+static int lines_init(struct sg_dev *dev)
+{
+	lines_reset(dev);
+	return 0;
+}
+
+/* ---- options ---------------------------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4)))
+static int lines_opt_fail(struct sg_opt_error *err, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		err->line = s ? (int)config_setting_source_line(s) : 0;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int lines_parse_columns(const config_setting_t *cols, struct lines_opts *o, struct sg_opt_error *err)
+{
+	int n;
+
+	if (config_setting_type(cols) != CONFIG_TYPE_LIST && config_setting_type(cols) != CONFIG_TYPE_ARRAY)
+		return lines_opt_fail(err, cols, "columns must be a list of field names, e.g. (\"t\", \"h\")");
+	n = config_setting_length(cols);
+	if (n < 1)
+		return lines_opt_fail(err, cols, "columns must name at least one field");
+	if (n > LINES_MAX_COLUMNS)
+		return lines_opt_fail(err, cols, "columns: at most %d fields", LINES_MAX_COLUMNS);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *c = config_setting_get_elem(cols, (unsigned)i);
+		const char *name;
+		size_t len;
+
+		if (!c || config_setting_type(c) != CONFIG_TYPE_STRING)
+			return lines_opt_fail(err, c ? c : cols, "columns: entry %d is not a string", i + 1);
+		name = config_setting_get_string(c);
+		len = strlen(name);
+		if (!lines_field_valid(name, len))
+			return lines_opt_fail(err, c,
+					      "columns: \"%.*s\" is not a field name ([A-Za-z0-9_.-], 1 to %d characters)",
+					      LINES_MAX_FIELD + 8, name, LINES_MAX_FIELD);
+		for (size_t k = 0; k < o->n_columns; k++)
+			if (strcmp(o->columns[k], name) == 0)
+				return lines_opt_fail(err, c, "columns: \"%s\" appears twice", name);
+		lines_copy(o->columns[o->n_columns++], name, len);
+	}
+	return 0;
+}
+
+/*
+ * Read format, columns and separator from the device group. Returns 0 with
+ * *ret_opts allocated (free with lines_free_options), or -EINVAL with *err
+ * naming the offending setting's line, or -ENOMEM.
+ */
+static int lines_parse_options(const config_setting_t *device, void **ret_opts, struct sg_opt_error *err)
+{
+	const config_setting_t *fmt = NULL, *cols = NULL, *sep = NULL;
+	struct lines_opts *o;
+	int r;
+
+	if (!ret_opts)
+		return -EINVAL;
+	if (device) {
+		fmt = config_setting_get_member(device, "format");
+		cols = config_setting_get_member(device, "columns");
+		sep = config_setting_get_member(device, "separator");
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		if (err) {
+			err->line = 0;
+			snprintf(err->msg, sizeof(err->msg), "out of memory");
+		}
+		return -ENOMEM;
+	}
+	o->format = LINES_FORMAT_KV;
+	o->separator = ',';
+
+	if (fmt) {
+		const char *f = config_setting_type(fmt) == CONFIG_TYPE_STRING ? config_setting_get_string(fmt) : NULL;
+
+		if (!f) {
+			r = lines_opt_fail(err, fmt, "format must be a string: \"kv\", \"json\" or \"csv\"");
+			goto err_free;
+		}
+		if (strcmp(f, "kv") == 0) {
+			o->format = LINES_FORMAT_KV;
+		} else if (strcmp(f, "json") == 0) {
+			o->format = LINES_FORMAT_JSON;
+		} else if (strcmp(f, "csv") == 0) {
+			o->format = LINES_FORMAT_CSV;
+		} else {
+			r = lines_opt_fail(err, fmt, "unknown format \"%.32s\" (expected \"kv\", \"json\" or \"csv\")", f);
+			goto err_free;
+		}
+	}
+
+	if (o->format != LINES_FORMAT_CSV) {
+		if (cols) {
+			r = lines_opt_fail(err, cols, "columns is only used with format = \"csv\"");
+			goto err_free;
+		}
+		if (sep) {
+			r = lines_opt_fail(err, sep, "separator is only used with format = \"csv\"");
+			goto err_free;
+		}
+		*ret_opts = o;
+		return 0;
+	}
+
+	if (!cols) {
+		r = lines_opt_fail(err, fmt, "format = \"csv\" needs columns = (\"name\", ...)");
+		goto err_free;
+	}
+	r = lines_parse_columns(cols, o, err);
+	if (r < 0)
+		goto err_free;
+	if (sep) {
+		const char *s = config_setting_type(sep) == CONFIG_TYPE_STRING ? config_setting_get_string(sep) : NULL;
+
+		if (!s || strlen(s) != 1) {
+			r = lines_opt_fail(err, sep, "separator must be a single character, e.g. \",\" or \";\"");
+			goto err_free;
+		}
+		if (s[0] == '\r' || s[0] == '\n' || (unsigned char)s[0] >= 0x80) {
+			r = lines_opt_fail(err, sep, "separator cannot be a line end or a non-ASCII byte");
+			goto err_free;
+		}
+		o->separator = s[0];
+	}
+	*ret_opts = o;
+	return 0;
+
+err_free:
+	free(o);
+	return r;
+}
+
+static void lines_free_options(void *opts)
+{
+	free(opts);
+}
+
+static const char *const lines_option_keys[] = {"format", "columns", "separator", NULL};
+
+const struct sg_driver sg_driver_lines = {
+	.name = "lines",
+	.description = "text lines from a serial port: key=value pairs, JSON objects or CSV rows",
+	.bus = SG_BUS_SERIAL,
+	.default_baud = 9600,
+	.default_interval_s = 0,
+	.fields = NULL, /* data-defined: whatever keys the device sends */
+	.option_keys = lines_option_keys,
+	.parse_options = lines_parse_options,
+	.free_options = lines_free_options,
+	.state_size = sizeof(struct lines_state),
+	.init = lines_init,
+	.fini = NULL,
+	.feed = lines_feed,
+	.reset = lines_reset,
+	.poll = NULL,
+};

@@ -1,0 +1,1668 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c — read the libconfig file, validate every key, resolve topics.
+ *
+ * The file is parsed by libconfig, then walked group by group. Each group has
+ * a NULL-terminated list of allowed keys (anything else is an error), and
+ * every value goes through one of the typed getters below, which write the
+ * "FILE:LINE: what is wrong" message themselves. The first error stops the
+ * load.
+ *
+ * Ownership: the struct sg_config returned by config_load() owns copies of
+ * every string (the libconfig tree is destroyed before returning), plus the
+ * per-device driver options made by driver->parse_options(), released with
+ * driver->free_options() in config_free(). On any error the half-built config
+ * is freed by the same config_free(), which copes with missing pieces.
+ *
+ * Nothing here logs; config_load() reports through its err buffer.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Longest full topic we accept; brokers take 64 KiB but nobody means that. */
+#define CONFIG_TOPIC_MAX 256
+
+#define DEFAULT_BASE_TOPIC   "sensorgate"
+#define DEFAULT_BROKER       "mqtt://localhost:1883"
+#define DEFAULT_I2C_BUS      "/dev/i2c-1"
+#define DEFAULT_BAUD         9600
+#define DEFAULT_INTERVAL_S   10.0
+#define DEFAULT_GPIO_CHIP    "gpiochip0"
+#define DEFAULT_DISCOVERY    "homeassistant"
+
+/* 7-bit I2C addresses outside the reserved ranges (I2C spec UM10204 §3.1.12). */
+#define I2C_ADDR_MIN 0x03
+#define I2C_ADDR_MAX 0x77
+
+/* Rates the termios Bnnn constants cover from 1200 up. */
+static const int standard_bauds[] = {
+	1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000,
+	576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
+};
+
+/* --- allowed keys, per group -------------------------------------------- */
+
+static const char *const top_keys[] = {"gateway", "mqtt", "spool", "discovery", "devices", "actuators", NULL};
+static const char *const gateway_keys[] = {"id", "base_topic", "payload", NULL};
+static const char *const mqtt_keys[] = {
+	"brokers", "protocol", "keepalive", "clean_session", "client_id", "username", "password_file",
+	"tls", "reconnect_min", "reconnect_max", "max_inflight", NULL,
+};
+static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
+static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval", NULL};
+static const char *const discovery_keys[] = {"enabled", "prefix", NULL};
+static const char *const device_keys[] = {
+	"name", "driver", "interval", "expire_after", "path", "readings",
+	"qos", "retain", "payload", "offline", NULL,
+};
+static const char *const device_serial_keys[] = {"port", "usb_serial", "baud", NULL};
+static const char *const device_i2c_keys[] = {"bus", "address", NULL};
+static const char *const reading_keys[] = {
+	"field", "topic", "unit", "qos", "retain", "payload", "offline", "scale", "offset", "round",
+	"deadband", "throttle", "heartbeat", "average", "device_class", NULL,
+};
+static const char *const actuator_keys[] = {
+	"name", "driver", "topic", "type", "qos", "accept_retained", "min_interval_ms", "interlock",
+	"payload_on", "payload_off", "initial", "safe", "min", "max", "step", "options", NULL,
+};
+static const char *const actuator_gpio_keys[] = {"chip", "line", "active_low", "pulse_ms", "max_on_s", NULL};
+static const char *const actuator_serial_keys[] = {
+	"port", "baud", "on", "off", "set", "reply", "reply_timeout_ms", NULL,
+};
+
+/* --- enum spellings, index = enum value ------------------------------- */
+
+static const char *const payload_names[] = {"plain", "json", NULL};
+static const char *const offline_names[] = {"spool", "drop", "last", NULL};
+static const char *const protocol_names[] = {"5", "3.1.1", NULL};
+static const char *const sync_names[] = {"normal", "full", NULL};
+static const char *const when_full_names[] = {"drop_old", "drop_new", NULL};
+static const char *const kind_names[] = {"switch", "number", "enum", NULL};
+static const char *const actuator_drivers[] = {"gpio", "serial", NULL};
+
+/* --- the loader: error reporting and the topic registry ---------------- */
+
+/* One topic in use, to find duplicates. */
+struct topic_use {
+	char *topic;
+	char *owner;   /* "device \"x\" field \"t\"" */
+	unsigned line;
+};
+
+struct loader {
+	const char *file;
+	char *err;
+	size_t errlen;
+	struct sg_config *cfg;
+	struct topic_use *topics;
+	size_t n_topics, cap_topics;
+};
+
+static int fail_line(struct loader *ld, const char *file, unsigned line, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (ld->err && ld->errlen) {
+		if (line > 0)
+			snprintf(ld->err, ld->errlen, "%s:%u: %s", file, line, msg);
+		else
+			snprintf(ld->err, ld->errlen, "%s: %s", file, msg);
+	}
+	return -EINVAL;
+}
+
+/* Report an error about setting S (its file and line). Returns -EINVAL. */
+__attribute__((format(printf, 3, 4)))
+static int fail_at(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file = s ? config_setting_source_file(s) : NULL;
+	unsigned line = s ? config_setting_source_line(s) : 0;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = fail_line(ld, file ? file : ld->file, line, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Report an error at LINE of the file S comes from. Returns -EINVAL. */
+__attribute__((format(printf, 4, 5)))
+static int fail_at_line(struct loader *ld, const config_setting_t *s, unsigned line, const char *fmt, ...)
+{
+	const char *file = config_setting_source_file(s);
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = fail_line(ld, file ? file : ld->file, line, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static int fail_oom(struct loader *ld)
+{
+	if (ld->err && ld->errlen)
+		snprintf(ld->err, ld->errlen, "%s: out of memory", ld->file);
+	return -ENOMEM;
+}
+
+static void loader_release(struct loader *ld)
+{
+	for (size_t i = 0; i < ld->n_topics; i++) {
+		free(ld->topics[i].topic);
+		free(ld->topics[i].owner);
+	}
+	free(ld->topics);
+}
+
+/*
+ * Record TOPIC (copied) as used by OWNER, declared at setting S. Fails naming
+ * both places when another part of the config already uses it.
+ */
+__attribute__((format(printf, 4, 5)))
+static int topic_claim(struct loader *ld, const config_setting_t *s, const char *topic, const char *fmt, ...)
+{
+	struct topic_use *u;
+	char owner[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(owner, sizeof(owner), fmt, ap);
+	va_end(ap);
+
+	for (size_t i = 0; i < ld->n_topics; i++) {
+		u = &ld->topics[i];
+		if (strcmp(u->topic, topic) != 0)
+			continue;
+		if (u->line > 0)
+			return fail_at(ld, s, "topic \"%s\" of %s is already used by %s on line %u",
+			               topic, owner, u->owner, u->line);
+		return fail_at(ld, s, "topic \"%s\" of %s is already used by %s", topic, owner, u->owner);
+	}
+	if (ld->n_topics == ld->cap_topics) {
+		size_t cap = ld->cap_topics ? 2 * ld->cap_topics : 32;
+		struct topic_use *t = realloc(ld->topics, cap * sizeof(*t));
+		if (!t)
+			return fail_oom(ld);
+		ld->topics = t;
+		ld->cap_topics = cap;
+	}
+	u = &ld->topics[ld->n_topics];
+	u->topic = strdup(topic);
+	u->owner = strdup(owner);
+	u->line = s ? config_setting_source_line(s) : 0;
+	if (!u->topic || !u->owner) {
+		free(u->topic);
+		free(u->owner);
+		return fail_oom(ld);
+	}
+	ld->n_topics++;
+	return 0;
+}
+
+/* --- small string helpers ---------------------------------------------- */
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (; list && *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+/* Replace *dst by a copy of SRC (NULL clears it). */
+static int dup_to(struct loader *ld, char **dst, const char *src)
+{
+	char *c = NULL;
+
+	if (src) {
+		c = strdup(src);
+		if (!c)
+			return fail_oom(ld);
+	}
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
+/* "a", "b", "c" — for messages listing the accepted values. */
+static void quote_list(char *buf, size_t len, const char *const *list)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; list[i] && off < len; i++) {
+		int n = snprintf(buf + off, len - off, "%s\"%s\"", i ? ", " : "", list[i]);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static bool char_in_name(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+bool config_name_valid(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	for (; *s; s++)
+		if (!char_in_name(*s))
+			return false;
+	return true;
+}
+
+/* A driver field name: a name, plus '.' for nested JSON keys ("a.b"). */
+static bool field_name_valid(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	for (; *s; s++)
+		if (!char_in_name(*s) && *s != '.')
+			return false;
+	return true;
+}
+
+/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF): MQTT requires it. */
+static bool utf8_valid(const unsigned char *s)
+{
+	while (*s) {
+		unsigned c = *s;
+		unsigned need, cp;
+
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		for (unsigned i = 1; i <= need; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		s += need + 1;
+	}
+	return true;
+}
+
+bool config_topic_valid(const char *t)
+{
+	size_t len;
+
+	if (!t || !*t)
+		return false;
+	len = strlen(t);
+	if (len > CONFIG_TOPIC_MAX)
+		return false;
+	if (t[0] == '$' || t[0] == '/' || t[len - 1] == '/' || strstr(t, "//"))
+		return false;
+	for (const char *p = t; *p; p++)
+		if (*p == '+' || *p == '#' || (unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return utf8_valid((const unsigned char *)t);
+}
+
+/* --- typed getters: absent keys leave *out alone and return 0 ---------- */
+
+static const config_setting_t *member(const config_setting_t *g, const char *key)
+{
+	return g ? config_setting_get_member(g, key) : NULL;
+}
+
+/* Borrow the string g.key (valid until config_destroy). */
+static int get_string(struct loader *ld, const config_setting_t *g, const char *key, const char **out)
+{
+	const config_setting_t *s = member(g, key);
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail_at(ld, s, "\"%s\" must be a string", key);
+	*out = config_setting_get_string(s);
+	return 0;
+}
+
+/* Copy the string g.key into *dst (replacing it). */
+static int get_string_dup(struct loader *ld, const config_setting_t *g, const char *key, char **dst)
+{
+	const char *v = NULL;
+	int r = get_string(ld, g, key, &v);
+
+	if (r < 0 || !v)
+		return r;
+	return dup_to(ld, dst, v);
+}
+
+static int get_int_range(struct loader *ld, const config_setting_t *g, const char *key,
+                         long long lo, long long hi, int *out)
+{
+	const config_setting_t *s = member(g, key);
+	long long v;
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+		return fail_at(ld, s, "\"%s\" must be an integer", key);
+	v = config_setting_get_int64(s);
+	if (v < lo || v > hi)
+		return fail_at(ld, s, "\"%s\" must be between %lld and %lld", key, lo, hi);
+	*out = (int)v;
+	return 0;
+}
+
+/* Numbers: integers are accepted too. LO_OPEN excludes LO itself (intervals > 0). */
+static int get_double_range(struct loader *ld, const config_setting_t *g, const char *key,
+                            double lo, double hi, bool lo_open, double *out)
+{
+	const config_setting_t *s = member(g, key);
+	double v;
+
+	if (!s)
+		return 0;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		v = (double)config_setting_get_int64(s);
+		break;
+	case CONFIG_TYPE_FLOAT:
+		v = config_setting_get_float(s);
+		break;
+	default:
+		return fail_at(ld, s, "\"%s\" must be a number", key);
+	}
+	if (!isfinite(v))
+		return fail_at(ld, s, "\"%s\" must be a finite number", key);
+	if ((lo_open ? v <= lo : v < lo) || v > hi) {
+		if (isinf(hi))
+			return fail_at(ld, s, "\"%s\" must be %s %g", key,
+			               lo_open ? "greater than" : "at least", lo);
+		if (lo_open)
+			return fail_at(ld, s, "\"%s\" must be greater than %g and at most %g", key, lo, hi);
+		return fail_at(ld, s, "\"%s\" must be between %g and %g", key, lo, hi);
+	}
+	*out = v;
+	return 0;
+}
+
+static int get_bool(struct loader *ld, const config_setting_t *g, const char *key, bool *out)
+{
+	const config_setting_t *s = member(g, key);
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return fail_at(ld, s, "\"%s\" must be a boolean (true or false)", key);
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+/* A string out of NAMES (NULL-terminated); *out becomes its index. */
+static int get_enum(struct loader *ld, const config_setting_t *g, const char *key,
+                    const char *const *names, int *out)
+{
+	const char *v = NULL;
+	char list[128];
+	int r = get_string(ld, g, key, &v);
+
+	if (r < 0 || !v)
+		return r;
+	for (int i = 0; names[i]; i++) {
+		if (strcmp(names[i], v) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	quote_list(list, sizeof(list), names);
+	return fail_at(ld, member(g, key), "\"%s\" must be one of %s", key, list);
+}
+
+/* G must be a group (or absent). */
+static int need_group(struct loader *ld, const config_setting_t *g, const char *key)
+{
+	if (g && !config_setting_is_group(g))
+		return fail_at(ld, g, "\"%s\" must be a group: %s: { ... }", key, key);
+	return 0;
+}
+
+/* The first member of G whose name is in none of LISTS (NULL-terminated), or NULL. */
+static const config_setting_t *find_unknown(const config_setting_t *g, const char *const *const *lists)
+{
+	int n = config_setting_length(g);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		bool ok = false;
+
+		for (size_t l = 0; lists[l] && !ok; l++)
+			ok = in_list(lists[l], name);
+		if (!ok)
+			return s;
+	}
+	return NULL;
+}
+
+/* WHERE is "" or " in mqtt" etc. */
+static int check_keys(struct loader *ld, const config_setting_t *g, const char *const *keys, const char *where)
+{
+	const char *const *lists[] = {keys, NULL};
+	const config_setting_t *u;
+
+	if (!g)
+		return 0;
+	u = find_unknown(g, lists);
+	if (u)
+		return fail_at(ld, u, "unknown key \"%s\"%s", config_setting_name(u), where);
+	return 0;
+}
+
+/* Fail unless key is present in G; WHAT names G ("device \"x\""). */
+static int require(struct loader *ld, const config_setting_t *g, const char *key, const char *what)
+{
+	if (!member(g, key))
+		return fail_at(ld, g, "%s needs \"%s\"", what, key);
+	return 0;
+}
+
+static int check_baud(struct loader *ld, const config_setting_t *g, int baud)
+{
+	for (size_t i = 0; i < sizeof(standard_bauds) / sizeof(standard_bauds[0]); i++)
+		if (standard_bauds[i] == baud)
+			return 0;
+	return fail_at(ld, member(g, "baud"), "\"baud\" %d is not a standard rate (1200, 2400, 4800, 9600, "
+	               "19200, 38400, 57600, 115200, 230400, 460800, 921600, ... 4000000)", baud);
+}
+
+/* Serial ports named in the file must exist when the config is loaded. */
+static int check_port(struct loader *ld, const config_setting_t *g, const char *what, const char *port)
+{
+	struct stat st;
+
+	if (!*port)
+		return fail_at(ld, member(g, "port"), "%s: \"port\" must not be empty", what);
+	if (stat(port, &st) < 0) {
+		if (errno == ENOENT)
+			return fail_at(ld, member(g, "port"), "%s: port %s does not exist", what, port);
+		return fail_at(ld, member(g, "port"), "%s: port %s: %s", what, port, strerror(errno));
+	}
+	return 0;
+}
+
+/* "<base>/<rel><suffix>" into *out, after checking both the relative and the full form. */
+static int make_topic(struct loader *ld, const config_setting_t *s, const char *what, const char *rel,
+                      const char *suffix, char **out)
+{
+	char *t;
+
+	if (!config_topic_valid(rel))
+		return fail_at(ld, s, "%s: invalid topic \"%s\" (no '+', '#', empty levels, leading or "
+		               "trailing '/', leading '$', control characters or invalid UTF-8)", what, rel);
+	if (asprintf(&t, "%s/%s%s", ld->cfg->base_topic, rel, suffix) < 0)
+		return fail_oom(ld);
+	if (!config_topic_valid(t)) {
+		fail_at(ld, s, "%s: topic \"%s\" is longer than %d bytes", what, t, CONFIG_TOPIC_MAX);
+		free(t);
+		return -EINVAL;
+	}
+	free(*out);
+	*out = t;
+	return 0;
+}
+
+/* --- gateway ------------------------------------------------------------- */
+
+/* The host name, reduced to [A-Za-z0-9_-]; "sensorgate" if there is none. */
+static int default_id(struct loader *ld, char **out)
+{
+	char host[256] = "";
+
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+		snprintf(host, sizeof(host), "sensorgate");
+	for (char *p = host; *p; p++)
+		if (!char_in_name(*p))
+			*p = '_';
+	return dup_to(ld, out, host);
+}
+
+static int parse_gateway(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_config *cfg = ld->cfg;
+	const config_setting_t *g = member(root, "gateway");
+	const char *id = NULL, *base = DEFAULT_BASE_TOPIC;
+	int payload = SG_PAYLOAD_PLAIN;
+	int r;
+
+	if ((r = need_group(ld, g, "gateway")) < 0 ||
+	    (r = check_keys(ld, g, gateway_keys, " in gateway")) < 0 ||
+	    (r = get_string(ld, g, "id", &id)) < 0 ||
+	    (r = get_string(ld, g, "base_topic", &base)) < 0 ||
+	    (r = get_enum(ld, g, "payload", payload_names, &payload)) < 0)
+		return r;
+	cfg->payload = (enum sg_payload_format)payload;
+
+	if (id) {
+		if (!config_name_valid(id))
+			return fail_at(ld, member(g, "id"), "invalid gateway id \"%s\" (use letters, digits, '_' and '-')", id);
+		r = dup_to(ld, &cfg->id, id);
+	} else {
+		r = default_id(ld, &cfg->id);
+	}
+	if (r < 0)
+		return r;
+
+	if (!config_topic_valid(base))
+		return fail_at(ld, member(g, "base_topic"), "invalid base_topic \"%s\" (no '+', '#', empty levels, "
+		               "leading or trailing '/', leading '$')", base);
+	if ((r = dup_to(ld, &cfg->base_topic, base)) < 0)
+		return r;
+	if (asprintf(&cfg->status_topic, "%s/gateway/%s/status", cfg->base_topic, cfg->id) < 0) {
+		cfg->status_topic = NULL;
+		return fail_oom(ld);
+	}
+	if (!config_topic_valid(cfg->status_topic))
+		return fail_at(ld, g, "status topic \"%s\" is longer than %d bytes", cfg->status_topic, CONFIG_TOPIC_MAX);
+	return topic_claim(ld, NULL, cfg->status_topic, "the gateway status topic");
+}
+
+/* --- mqtt ---------------------------------------------------------------- */
+
+/* mqtt://host[:port] or mqtts://host[:port]; host is a name, an IPv4 or [IPv6]. */
+static bool broker_url_valid(const char *url)
+{
+	const char *p;
+
+	if (strncmp(url, "mqtt://", 7) == 0)
+		p = url + 7;
+	else if (strncmp(url, "mqtts://", 8) == 0)
+		p = url + 8;
+	else
+		return false;
+
+	if (*p == '[') {
+		const char *start = ++p;
+		while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
+		       *p == ':' || *p == '.')
+			p++;
+		if (*p != ']' || p == start || !strchr(start, ':') || strchr(start, ':') > p)
+			return false;
+		p++;
+	} else {
+		const char *start = p;
+		while (char_in_name(*p) || *p == '.')
+			p++;
+		if (p == start || *start == '-' || *start == '.')
+			return false;
+	}
+
+	if (*p == ':') {
+		long port = 0;
+		const char *digits = ++p;
+		while (*p >= '0' && *p <= '9' && p - digits < 6)
+			port = port * 10 + (*p++ - '0');
+		if (p == digits || port < 1 || port > 65535)
+			return false;
+	}
+	return *p == '\0';
+}
+
+static int parse_brokers(struct loader *ld, const config_setting_t *mq)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	const config_setting_t *b = member(mq, "brokers");
+	int n;
+
+	if (!b) {
+		m->brokers = calloc(1, sizeof(*m->brokers));
+		if (!m->brokers)
+			return fail_oom(ld);
+		m->n_brokers = 1;
+		return dup_to(ld, &m->brokers[0], DEFAULT_BROKER);
+	}
+
+	if (config_setting_type(b) == CONFIG_TYPE_STRING)
+		n = 1;
+	else if (config_setting_is_list(b) || config_setting_is_array(b))
+		n = config_setting_length(b);
+	else
+		return fail_at(ld, b, "\"brokers\" must be a list of URLs: ( \"mqtt://host:1883\", ... )");
+	if (n == 0)
+		return fail_at(ld, b, "\"brokers\" is empty");
+
+	m->brokers = calloc((size_t)n, sizeof(*m->brokers));
+	if (!m->brokers)
+		return fail_oom(ld);
+	m->n_brokers = (size_t)n;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_type(b) == CONFIG_TYPE_STRING ? b
+		                            : config_setting_get_elem(b, (unsigned)i);
+		const char *url;
+		int r;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail_at(ld, e, "\"brokers\" entries must be strings");
+		url = config_setting_get_string(e);
+		if (!broker_url_valid(url))
+			return fail_at(ld, e, "invalid broker URL \"%s\" (expected mqtt://host[:port] or "
+			               "mqtts://host[:port])", url);
+		if ((r = dup_to(ld, &m->brokers[i], url)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The first line of PATH, newline stripped, into *out (malloc'd). 0 or -errno. */
+static int read_password(const char *path, char **out)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int r;
+
+	if (!f)
+		return -errno;
+	errno = 0;
+	n = getline(&line, &cap, f);
+	r = errno;
+	fclose(f);
+	if (n < 0) {
+		if (r) {
+			free(line);
+			return -r;
+		}
+		/* empty file: empty password */
+		free(line);
+		line = strdup("");
+		if (!line)
+			return -ENOMEM;
+		n = 0;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	*out = line;
+	return 0;
+}
+
+/* A TLS file or directory key: "" counts as unset; a set one must exist. */
+static int get_tls_path(struct loader *ld, const config_setting_t *tls, const char *key, bool dir, char **dst)
+{
+	const char *v = NULL;
+	struct stat st;
+	int r;
+
+	if ((r = get_string(ld, tls, key, &v)) < 0 || !v || !*v)
+		return r;
+	if (stat(v, &st) < 0)
+		return fail_at(ld, member(tls, key), "\"%s\": %s: %s", key, v, strerror(errno));
+	if (dir && !S_ISDIR(st.st_mode))
+		return fail_at(ld, member(tls, key), "\"%s\": %s is not a directory", key, v);
+	if (!dir && S_ISDIR(st.st_mode))
+		return fail_at(ld, member(tls, key), "\"%s\": %s is a directory", key, v);
+	return dup_to(ld, dst, v);
+}
+
+static int parse_tls(struct loader *ld, const config_setting_t *mq)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	const config_setting_t *tls = member(mq, "tls");
+	int r;
+
+	if ((r = need_group(ld, tls, "tls")) < 0 ||
+	    (r = check_keys(ld, tls, tls_keys, " in mqtt.tls")) < 0 ||
+	    (r = get_tls_path(ld, tls, "ca_file", false, &m->ca_file)) < 0 ||
+	    (r = get_tls_path(ld, tls, "ca_path", true, &m->ca_path)) < 0 ||
+	    (r = get_tls_path(ld, tls, "cert_file", false, &m->cert_file)) < 0 ||
+	    (r = get_tls_path(ld, tls, "key_file", false, &m->key_file)) < 0 ||
+	    (r = get_bool(ld, tls, "insecure", &m->tls_insecure)) < 0)
+		return r;
+	if (m->cert_file && !m->key_file)
+		return fail_at(ld, member(tls, "cert_file"), "\"cert_file\" needs \"key_file\"");
+	if (m->key_file && !m->cert_file)
+		return fail_at(ld, member(tls, "key_file"), "\"key_file\" needs \"cert_file\"");
+	return 0;
+}
+
+static int parse_mqtt(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_config *cfg = ld->cfg;
+	struct sg_mqtt_cfg *m = &cfg->mqtt;
+	const config_setting_t *mq = member(root, "mqtt");
+	const char *client_id = NULL;
+	int protocol = 0;
+	int r;
+
+	m->keepalive = 30;
+	m->clean_session = false;
+	m->reconnect_min_s = 1;
+	m->reconnect_max_s = 60;
+	m->max_inflight = 100;
+
+	if ((r = need_group(ld, mq, "mqtt")) < 0 ||
+	    (r = check_keys(ld, mq, mqtt_keys, " in mqtt")) < 0 ||
+	    (r = parse_brokers(ld, mq)) < 0 ||
+	    (r = get_enum(ld, mq, "protocol", protocol_names, &protocol)) < 0 ||
+	    (r = get_int_range(ld, mq, "keepalive", 5, 3600, &m->keepalive)) < 0 ||
+	    (r = get_bool(ld, mq, "clean_session", &m->clean_session)) < 0 ||
+	    (r = get_string(ld, mq, "client_id", &client_id)) < 0 ||
+	    (r = get_string_dup(ld, mq, "username", &m->username)) < 0 ||
+	    (r = get_string_dup(ld, mq, "password_file", &m->password_file)) < 0 ||
+	    (r = parse_tls(ld, mq)) < 0 ||
+	    (r = get_double_range(ld, mq, "reconnect_min", 0, 3600, true, &m->reconnect_min_s)) < 0 ||
+	    (r = get_double_range(ld, mq, "reconnect_max", 0, 86400, true, &m->reconnect_max_s)) < 0 ||
+	    (r = get_int_range(ld, mq, "max_inflight", 1, 65535, &m->max_inflight)) < 0)
+		return r;
+
+	m->protocol = protocol == 0 ? 5 : 4;
+	if (m->reconnect_max_s < m->reconnect_min_s)
+		return fail_at(ld, member(mq, "reconnect_max") ? member(mq, "reconnect_max") : member(mq, "reconnect_min"),
+		               "\"reconnect_max\" (%g) must not be less than \"reconnect_min\" (%g)",
+		               m->reconnect_max_s, m->reconnect_min_s);
+
+	if (client_id) {
+		if (!*client_id)
+			return fail_at(ld, member(mq, "client_id"), "\"client_id\" must not be empty");
+		r = dup_to(ld, &m->client_id, client_id);
+	} else if (asprintf(&m->client_id, "sensorgate-%s", cfg->id) < 0) {
+		m->client_id = NULL;
+		r = fail_oom(ld);
+	}
+	if (r < 0)
+		return r;
+
+	if (m->password_file) {
+		r = read_password(m->password_file, &m->password);
+		if (r == -ENOMEM)
+			return fail_oom(ld);
+		if (r < 0)
+			return fail_at(ld, member(mq, "password_file"), "cannot read password_file %s: %s",
+			               m->password_file, strerror(-r));
+		/* MQTT 3.1.1 §3.1.2.9: a password is only allowed together with a user name. */
+		if (!m->username && m->protocol == 4)
+			return fail_at(ld, member(mq, "password_file"),
+			               "\"password_file\" needs \"username\" with protocol \"3.1.1\"");
+	}
+	return 0;
+}
+
+/* --- spool, discovery ---------------------------------------------------- */
+
+static int parse_spool(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_spool_cfg *sp = &ld->cfg->spool;
+	const config_setting_t *g = member(root, "spool");
+	int sync = 1, when_full = 0;
+	int r;
+
+	sp->max_size_mb = 64;
+	sp->stats_interval_s = 60;
+	if ((r = need_group(ld, g, "spool")) < 0 ||
+	    (r = check_keys(ld, g, spool_keys, " in spool")) < 0 ||
+	    (r = get_string_dup(ld, g, "path", &sp->path)) < 0 ||
+	    (r = get_int_range(ld, g, "max_size_mb", 1, 100000, &sp->max_size_mb)) < 0 ||
+	    (r = get_enum(ld, g, "sync", sync_names, &sync)) < 0 ||
+	    (r = get_enum(ld, g, "when_full", when_full_names, &when_full)) < 0 ||
+	    (r = get_double_range(ld, g, "stats_interval", 0, 86400, false, &sp->stats_interval_s)) < 0)
+		return r;
+	if (sp->path && !*sp->path)
+		return fail_at(ld, member(g, "path"), "\"path\" must not be empty (remove it for the default)");
+	sp->sync_full = sync == 1;
+	sp->drop_new = when_full == 1;
+	return 0;
+}
+
+static int parse_discovery(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_discovery_cfg *d = &ld->cfg->discovery;
+	const config_setting_t *g = member(root, "discovery");
+	const char *prefix = DEFAULT_DISCOVERY;
+	int r;
+
+	if ((r = need_group(ld, g, "discovery")) < 0 ||
+	    (r = check_keys(ld, g, discovery_keys, " in discovery")) < 0 ||
+	    (r = get_bool(ld, g, "enabled", &d->enabled)) < 0 ||
+	    (r = get_string(ld, g, "prefix", &prefix)) < 0)
+		return r;
+	if (!config_topic_valid(prefix))
+		return fail_at(ld, member(g, "prefix"), "invalid discovery prefix \"%s\"", prefix);
+	return dup_to(ld, &d->prefix, prefix);
+}
+
+/* --- devices -------------------------------------------------------------- */
+
+/* qos, retain, payload, offline: allowed on a device (defaults) and on each reading. */
+static int parse_delivery(struct loader *ld, const config_setting_t *g, struct sg_reading_cfg *rc)
+{
+	int payload = (int)rc->payload, offline = (int)rc->offline;
+	int r;
+
+	if ((r = get_int_range(ld, g, "qos", 0, 2, &rc->qos)) < 0 ||
+	    (r = get_bool(ld, g, "retain", &rc->retain)) < 0 ||
+	    (r = get_enum(ld, g, "payload", payload_names, &payload)) < 0 ||
+	    (r = get_enum(ld, g, "offline", offline_names, &offline)) < 0)
+		return r;
+	rc->payload = (enum sg_payload_format)payload;
+	rc->offline = (enum sg_offline_policy)offline;
+	return 0;
+}
+
+static void reading_cfg_release(struct sg_reading_cfg *rc)
+{
+	free(rc->field);
+	free(rc->topic);
+	free(rc->unit);
+	free((char *)rc->device_class);
+}
+
+static bool driver_has_field(const struct sg_driver *drv, const char *field)
+{
+	for (const struct sg_field_info *f = drv->fields; f->name; f++)
+		if (strcmp(f->name, field) == 0)
+			return true;
+	return false;
+}
+
+static void driver_field_list(char *buf, size_t len, const struct sg_driver *drv)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (const struct sg_field_info *f = drv->fields; f->name && off < len; f++) {
+		int n = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", f->name);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const config_setting_t *s,
+                         struct sg_reading_cfg *rc)
+{
+	const char *field = NULL, *topic = NULL, *device_class = NULL;
+	char what[128], where[136], *rel;
+	int r;
+
+	/* start from the device's settings; the pointers stay NULL until set below */
+	*rc = d->defaults;
+	rc->field = rc->topic = rc->unit = NULL;
+	rc->device_class = NULL;
+	rc->line = (int)config_setting_source_line(s);
+
+	if (!config_setting_is_group(s))
+		return fail_at(ld, s, "device \"%s\": \"readings\" entries must be groups: { field = \"...\"; }", d->name);
+	if ((r = get_string(ld, s, "field", &field)) < 0)
+		return r;
+	if (!field)
+		return fail_at(ld, s, "device \"%s\": reading needs \"field\"", d->name);
+	if (!field_name_valid(field))
+		return fail_at(ld, member(s, "field"), "device \"%s\": invalid field name \"%s\" "
+		               "(use letters, digits, '_', '-' and '.')", d->name, field);
+	if ((r = dup_to(ld, &rc->field, field)) < 0)
+		return r;
+	snprintf(what, sizeof(what), "device \"%.40s\" reading \"%.40s\"", d->name, field);
+	snprintf(where, sizeof(where), " in %s", what);
+	if ((r = check_keys(ld, s, reading_keys, where)) < 0)
+		return r;
+	if (d->driver->fields && !driver_has_field(d->driver, field)) {
+		char list[256];
+		driver_field_list(list, sizeof(list), d->driver);
+		return fail_at(ld, member(s, "field"), "device \"%s\": driver \"%s\" has no field \"%s\" (fields: %s)",
+		               d->name, d->driver->name, field, list);
+	}
+
+	if ((r = get_string(ld, s, "topic", &topic)) < 0 ||
+	    (r = get_string_dup(ld, s, "unit", &rc->unit)) < 0 ||
+	    (r = parse_delivery(ld, s, rc)) < 0 ||
+	    (r = get_double_range(ld, s, "scale", -HUGE_VAL, HUGE_VAL, false, &rc->scale)) < 0 ||
+	    (r = get_double_range(ld, s, "offset", -HUGE_VAL, HUGE_VAL, false, &rc->offset)) < 0 ||
+	    (r = get_int_range(ld, s, "round", 0, 10, &rc->round)) < 0 ||
+	    (r = get_double_range(ld, s, "deadband", 0, HUGE_VAL, false, &rc->deadband)) < 0 ||
+	    (r = get_double_range(ld, s, "throttle", 0, HUGE_VAL, false, &rc->throttle_s)) < 0 ||
+	    (r = get_double_range(ld, s, "heartbeat", 0, HUGE_VAL, false, &rc->heartbeat_s)) < 0 ||
+	    (r = get_int_range(ld, s, "average", 1, 1000, &rc->average)) < 0 ||
+	    (r = get_string(ld, s, "device_class", &device_class)) < 0)
+		return r;
+	if (device_class) {
+		if (!*device_class)
+			return fail_at(ld, member(s, "device_class"), "\"device_class\" must not be empty");
+		if (!(rc->device_class = strdup(device_class)))
+			return fail_oom(ld);
+	}
+
+	if (topic) {
+		r = make_topic(ld, member(s, "topic"), what, topic, "", &rc->topic);
+	} else {
+		if (asprintf(&rel, "%s/%s", d->name, field) < 0)
+			return fail_oom(ld);
+		r = make_topic(ld, s, what, rel, "", &rc->topic);
+		free(rel);
+	}
+	if (r < 0)
+		return r;
+	return topic_claim(ld, topic ? member(s, "topic") : s, rc->topic,
+	                   "device \"%s\" field \"%s\"", d->name, field);
+}
+
+static int parse_readings(struct loader *ld, struct sg_device_cfg *d, const config_setting_t *dev)
+{
+	const config_setting_t *list = member(dev, "readings");
+	int n, r;
+
+	if (!list) {
+		d->all_fields = true;
+		if (!d->driver->fields)
+			return 0;
+		/* claim the topics the driver is known to produce, to catch collisions */
+		for (const struct sg_field_info *f = d->driver->fields; f->name; f++) {
+			char *t;
+			if (asprintf(&t, "%s/%s/%s", ld->cfg->base_topic, d->name, f->name) < 0)
+				return fail_oom(ld);
+			r = topic_claim(ld, dev, t, "device \"%s\" field \"%s\"", d->name, f->name);
+			free(t);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	if (!config_setting_is_list(list))
+		return fail_at(ld, list, "\"readings\" must be a list: ( { field = \"...\"; }, ... )");
+	n = config_setting_length(list);
+	if (n == 0)
+		return fail_at(ld, list, "device \"%s\": \"readings\" is empty (remove it to publish every field)",
+		               d->name);
+	d->readings = calloc((size_t)n, sizeof(*d->readings));
+	if (!d->readings)
+		return fail_oom(ld);
+	d->n_readings = (size_t)n;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
+
+		if ((r = parse_reading(ld, d, s, &d->readings[i])) < 0)
+			return r;
+		for (int j = 0; j < i; j++)
+			if (strcmp(d->readings[j].field, d->readings[i].field) == 0)
+				return fail_at(ld, s, "device \"%s\": field \"%s\" is listed twice (first on line %d)",
+				               d->name, d->readings[i].field, d->readings[j].line);
+	}
+	return 0;
+}
+
+static int parse_serial_device(struct loader *ld, struct sg_device_cfg *d, const config_setting_t *s,
+                               const char *what)
+{
+	int r;
+
+	d->baud = d->driver->default_baud > 0 ? d->driver->default_baud : DEFAULT_BAUD;
+	if ((r = get_string_dup(ld, s, "port", &d->port)) < 0 ||
+	    (r = get_string_dup(ld, s, "usb_serial", &d->usb_serial)) < 0 ||
+	    (r = get_int_range(ld, s, "baud", 1, INT_MAX, &d->baud)) < 0 ||
+	    (r = check_baud(ld, s, d->baud)) < 0)
+		return r;
+	if (d->port && d->usb_serial)
+		return fail_at(ld, member(s, "usb_serial"), "%s: set \"port\" or \"usb_serial\", not both", what);
+	if (!d->port && !d->usb_serial)
+		return fail_at(ld, s, "%s needs \"port\" or \"usb_serial\"", what);
+	if (d->usb_serial && !*d->usb_serial)
+		return fail_at(ld, member(s, "usb_serial"), "%s: \"usb_serial\" must not be empty", what);
+	if (d->port)
+		return check_port(ld, s, what, d->port);
+	return 0;
+}
+
+static int parse_i2c_device(struct loader *ld, struct sg_device_cfg *d, const config_setting_t *s,
+                            const char *what)
+{
+	int r;
+
+	if ((r = dup_to(ld, &d->bus, DEFAULT_I2C_BUS)) < 0 ||
+	    (r = get_string_dup(ld, s, "bus", &d->bus)) < 0 ||
+	    (r = require(ld, s, "address", what)) < 0 ||
+	    (r = get_int_range(ld, s, "address", 0, INT_MAX, &d->address)) < 0)
+		return r;
+	if (!*d->bus)
+		return fail_at(ld, member(s, "bus"), "%s: \"bus\" must not be empty", what);
+	if (d->address < I2C_ADDR_MIN || d->address > I2C_ADDR_MAX)
+		return fail_at(ld, member(s, "address"), "\"address\" must be between 0x%02x and 0x%02x",
+		               I2C_ADDR_MIN, I2C_ADDR_MAX);
+	return 0;
+}
+
+/* Unknown keys of a device: the common ones, those of its bus, and its driver's own. */
+static int check_device_keys(struct loader *ld, const struct sg_device_cfg *d, const config_setting_t *s)
+{
+	const struct sg_driver *drv = d->driver;
+	const char *const *bus_keys = drv->bus == SG_BUS_SERIAL ? device_serial_keys
+	                              : drv->bus == SG_BUS_I2C ? device_i2c_keys : NULL;
+	const char *const *lists[] = {device_keys, drv->option_keys, bus_keys, NULL};
+	const config_setting_t *u;
+	const char *name;
+
+	/* option_keys may be NULL, which would end the list early: skip it then */
+	if (!drv->option_keys) {
+		lists[1] = bus_keys;
+		lists[2] = NULL;
+	}
+	u = find_unknown(s, lists);
+	if (!u)
+		return 0;
+	name = config_setting_name(u);
+	if (in_list(device_serial_keys, name) || in_list(device_i2c_keys, name))
+		return fail_at(ld, u, "\"%s\" does not apply to driver \"%s\" in device \"%s\"", name, drv->name,
+		               d->name);
+	return fail_at(ld, u, "unknown key \"%s\" in device \"%s\"", name, d->name);
+}
+
+static int unknown_driver(struct loader *ld, const config_setting_t *s, const char *driver)
+{
+	char known[512];
+	size_t off = 0;
+
+	known[0] = '\0';
+	for (size_t i = 0; sg_drivers[i] && off < sizeof(known); i++) {
+		int n = snprintf(known + off, sizeof(known) - off, "%s%s", i ? ", " : "", sg_drivers[i]->name);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	return fail_at(ld, s, "unknown driver \"%s\" (known: %s)", driver, known);
+}
+
+static int parse_device(struct loader *ld, const config_setting_t *s, size_t index)
+{
+	struct sg_config *cfg = ld->cfg;
+	struct sg_device_cfg *d = &cfg->devices[index];
+	const char *name = NULL, *driver = NULL;
+	char what[96];
+	int r;
+
+	d->line = (int)config_setting_source_line(s);
+	d->address = -1;
+	if (!config_setting_is_group(s))
+		return fail_at(ld, s, "\"devices\" entries must be groups: { name = \"...\"; driver = \"...\"; }");
+
+	if ((r = get_string(ld, s, "name", &name)) < 0)
+		return r;
+	if (!name)
+		return fail_at(ld, s, "device #%zu needs \"name\"", index + 1);
+	if (!config_name_valid(name))
+		return fail_at(ld, member(s, "name"), "invalid device name \"%s\" (use letters, digits, '_' and '-')",
+		               name);
+	for (size_t i = 0; i < index; i++)
+		if (strcmp(cfg->devices[i].name, name) == 0)
+			return fail_at(ld, member(s, "name"), "duplicate device name \"%s\" (first on line %d)", name,
+			               cfg->devices[i].line);
+	if ((r = dup_to(ld, &d->name, name)) < 0)
+		return r;
+	snprintf(what, sizeof(what), "device \"%.80s\"", name);
+
+	if ((r = get_string(ld, s, "driver", &driver)) < 0 || (r = require(ld, s, "driver", what)) < 0)
+		return r;
+	d->driver = sg_driver_find(driver);
+	if (!d->driver)
+		return unknown_driver(ld, member(s, "driver"), driver);
+	if ((r = check_device_keys(ld, d, s)) < 0)
+		return r;
+
+	r = 0;
+	if (d->driver->bus == SG_BUS_SERIAL)
+		r = parse_serial_device(ld, d, s, what);
+	else if (d->driver->bus == SG_BUS_I2C)
+		r = parse_i2c_device(ld, d, s, what);
+	if (r < 0)
+		return r;
+
+	d->interval_s = d->driver->default_interval_s > 0 ? d->driver->default_interval_s : DEFAULT_INTERVAL_S;
+	d->defaults = (struct sg_reading_cfg){
+		.qos = 0,
+		.retain = true,
+		.payload = cfg->payload,
+		.offline = SG_OFFLINE_SPOOL,
+		.scale = 1,
+		.offset = 0,
+		.round = -1,
+		.line = d->line,
+	};
+	if ((r = get_double_range(ld, s, "interval", 0, 7 * 86400, true, &d->interval_s)) < 0 ||
+	    (r = get_double_range(ld, s, "expire_after", 0, HUGE_VAL, false, &d->expire_after_s)) < 0 ||
+	    (r = get_string_dup(ld, s, "path", &d->path)) < 0 ||
+	    (r = parse_delivery(ld, s, &d->defaults)) < 0)
+		return r;
+
+	if (d->driver->parse_options) {
+		struct sg_opt_error oe = {.line = 0};
+		void *opts = NULL;
+
+		r = d->driver->parse_options(s, &opts, &oe);
+		if (r == -ENOMEM)
+			return fail_oom(ld);
+		if (r < 0)
+			return fail_at_line(ld, s, oe.line > 0 ? (unsigned)oe.line : (unsigned)d->line, "%s: %s",
+			                    what, oe.msg[0] ? oe.msg : "invalid driver options");
+		d->opts = opts;
+	}
+
+	return parse_readings(ld, d, s);
+}
+
+/* A list of groups (or an empty array); *ret_n its length. */
+static int get_group_list(struct loader *ld, const config_setting_t *root, const char *key,
+                          const config_setting_t **ret, int *ret_n)
+{
+	const config_setting_t *l = member(root, key);
+
+	*ret = l;
+	*ret_n = 0;
+	if (!l)
+		return 0;
+	if (!config_setting_is_list(l) && !(config_setting_is_array(l) && config_setting_length(l) == 0))
+		return fail_at(ld, l, "\"%s\" must be a list: %s = ( { ... }, { ... } );", key, key);
+	*ret_n = config_setting_length(l);
+	return 0;
+}
+
+static int parse_devices(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_config *cfg = ld->cfg;
+	const config_setting_t *list;
+	int n, r;
+
+	if ((r = get_group_list(ld, root, "devices", &list, &n)) < 0 || n == 0)
+		return r;
+	cfg->devices = calloc((size_t)n, sizeof(*cfg->devices));
+	if (!cfg->devices)
+		return fail_oom(ld);
+	cfg->n_devices = (size_t)n;
+	for (int i = 0; i < n; i++)
+		if ((r = parse_device(ld, config_setting_get_elem(list, (unsigned)i), (size_t)i)) < 0)
+			return r;
+	return 0;
+}
+
+/* --- actuators ---------------------------------------------------------- */
+
+/* KEY is only meaningful when COND holds; say so otherwise. */
+static int only_if(struct loader *ld, const config_setting_t *g, const char *key, bool cond, const char *what)
+{
+	if (!cond && member(g, key))
+		return fail_at(ld, member(g, key), "\"%s\" applies only to %s", key, what);
+	return 0;
+}
+
+static int parse_options_list(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *g)
+{
+	const config_setting_t *l = member(g, "options");
+	int n;
+
+	if (!l)
+		return fail_at(ld, g, "actuator \"%s\": type \"enum\" needs \"options\"", a->name);
+	if (!config_setting_is_list(l) && !config_setting_is_array(l))
+		return fail_at(ld, l, "\"options\" must be a list of strings: [ \"low\", \"high\" ]");
+	n = config_setting_length(l);
+	if (n == 0)
+		return fail_at(ld, l, "\"options\" is empty");
+	a->options = calloc((size_t)n, sizeof(*a->options));
+	if (!a->options)
+		return fail_oom(ld);
+	a->n_options = (size_t)n;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *v;
+		int r;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail_at(ld, e, "\"options\" entries must be strings");
+		v = config_setting_get_string(e);
+		if (!*v)
+			return fail_at(ld, e, "\"options\" entries must not be empty");
+		for (int j = 0; j < i; j++)
+			if (strcmp(a->options[j], v) == 0)
+				return fail_at(ld, e, "option \"%s\" is listed twice", v);
+		if ((r = dup_to(ld, &a->options[i], v)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* An initial/safe payload must be one the actuator accepts as a command. */
+static int check_payload_value(struct loader *ld, const struct sg_actuator_cfg *a, const config_setting_t *g,
+                               const char *key, const char *v)
+{
+	const config_setting_t *s = member(g, key);
+	char *end;
+	double x;
+
+	if (!v)
+		return 0;
+	switch (a->kind) {
+	case SG_ACT_SWITCH:
+		if (strcmp(v, a->payload_on) != 0 && strcmp(v, a->payload_off) != 0)
+			return fail_at(ld, s, "\"%s\" must be \"%s\" or \"%s\"", key, a->payload_on, a->payload_off);
+		return 0;
+	case SG_ACT_NUMBER:
+		errno = 0;
+		x = strtod(v, &end);
+		if (errno || end == v || *end || !isfinite(x) || x < a->min || x > a->max)
+			return fail_at(ld, s, "\"%s\" must be a number between %g and %g", key, a->min, a->max);
+		return 0;
+	case SG_ACT_ENUM:
+		for (size_t i = 0; i < a->n_options; i++)
+			if (strcmp(a->options[i], v) == 0)
+				return 0;
+		return fail_at(ld, s, "\"%s\" must be one of the \"options\"", key);
+	}
+	return 0;
+}
+
+static int parse_actuator_kind(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *g)
+{
+	bool sw = a->kind == SG_ACT_SWITCH, num = a->kind == SG_ACT_NUMBER, en = a->kind == SG_ACT_ENUM;
+	int r;
+
+	if ((r = only_if(ld, g, "payload_on", sw, "type \"switch\"")) < 0 ||
+	    (r = only_if(ld, g, "payload_off", sw, "type \"switch\"")) < 0 ||
+	    (r = only_if(ld, g, "min", num, "type \"number\"")) < 0 ||
+	    (r = only_if(ld, g, "max", num, "type \"number\"")) < 0 ||
+	    (r = only_if(ld, g, "step", num, "type \"number\"")) < 0 ||
+	    (r = only_if(ld, g, "options", en, "type \"enum\"")) < 0)
+		return r;
+
+	if (sw) {
+		if ((r = dup_to(ld, &a->payload_on, "ON")) < 0 ||
+		    (r = dup_to(ld, &a->payload_off, "OFF")) < 0 ||
+		    (r = get_string_dup(ld, g, "payload_on", &a->payload_on)) < 0 ||
+		    (r = get_string_dup(ld, g, "payload_off", &a->payload_off)) < 0)
+			return r;
+		if (!*a->payload_on || !*a->payload_off)
+			return fail_at(ld, g, "actuator \"%s\": \"payload_on\" and \"payload_off\" must not be empty",
+			               a->name);
+		if (strcmp(a->payload_on, a->payload_off) == 0)
+			return fail_at(ld, g, "actuator \"%s\": \"payload_on\" and \"payload_off\" must differ", a->name);
+	} else if (num) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "actuator \"%.80s\"", a->name);
+		a->step = 1;
+		if ((r = require(ld, g, "min", what)) < 0 || (r = require(ld, g, "max", what)) < 0 ||
+		    (r = get_double_range(ld, g, "min", -HUGE_VAL, HUGE_VAL, false, &a->min)) < 0 ||
+		    (r = get_double_range(ld, g, "max", -HUGE_VAL, HUGE_VAL, false, &a->max)) < 0 ||
+		    (r = get_double_range(ld, g, "step", 0, HUGE_VAL, true, &a->step)) < 0)
+			return r;
+		if (a->min >= a->max)
+			return fail_at(ld, member(g, "max"), "\"max\" (%g) must be greater than \"min\" (%g)", a->max,
+			               a->min);
+	} else if ((r = parse_options_list(ld, a, g)) < 0) {
+		return r;
+	}
+
+	if ((r = get_string_dup(ld, g, "initial", &a->initial)) < 0 ||
+	    (r = get_string_dup(ld, g, "safe", &a->safe)) < 0 ||
+	    (r = check_payload_value(ld, a, g, "initial", a->initial)) < 0 ||
+	    (r = check_payload_value(ld, a, g, "safe", a->safe)) < 0)
+		return r;
+	return 0;
+}
+
+static int parse_actuator_gpio(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *g,
+                               const char *what)
+{
+	int r;
+
+	if (a->kind != SG_ACT_SWITCH)
+		return fail_at(ld, member(g, "type"), "%s: driver \"gpio\" supports only type \"switch\"", what);
+	if ((r = dup_to(ld, &a->chip, DEFAULT_GPIO_CHIP)) < 0 ||
+	    (r = get_string_dup(ld, g, "chip", &a->chip)) < 0 ||
+	    (r = require(ld, g, "line", what)) < 0 ||
+	    (r = get_int_range(ld, g, "line", 0, 65535, &a->gpio_line)) < 0 ||
+	    (r = get_bool(ld, g, "active_low", &a->active_low)) < 0 ||
+	    (r = get_int_range(ld, g, "pulse_ms", 0, 3600000, &a->pulse_ms)) < 0 ||
+	    (r = get_double_range(ld, g, "max_on_s", 0, 7 * 86400, false, &a->max_on_s)) < 0)
+		return r;
+	if (!*a->chip)
+		return fail_at(ld, member(g, "chip"), "%s: \"chip\" must not be empty", what);
+	return 0;
+}
+
+static int parse_actuator_serial(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *g,
+                                 const char *what)
+{
+	bool sw = a->kind == SG_ACT_SWITCH;
+	int r;
+
+	a->baud = DEFAULT_BAUD;
+	a->reply_timeout_ms = 1000;
+	if ((r = only_if(ld, g, "on", sw, "type \"switch\" (use \"set\")")) < 0 ||
+	    (r = only_if(ld, g, "off", sw, "type \"switch\" (use \"set\")")) < 0 ||
+	    (r = only_if(ld, g, "set", !sw, "types \"number\" and \"enum\" (use \"on\" and \"off\")")) < 0 ||
+	    (r = require(ld, g, "port", what)) < 0 ||
+	    (r = get_string_dup(ld, g, "port", &a->port)) < 0 ||
+	    (r = get_int_range(ld, g, "baud", 1, INT_MAX, &a->baud)) < 0 ||
+	    (r = check_baud(ld, g, a->baud)) < 0 ||
+	    (r = get_string_dup(ld, g, "on", &a->tpl_on)) < 0 ||
+	    (r = get_string_dup(ld, g, "off", &a->tpl_off)) < 0 ||
+	    (r = get_string_dup(ld, g, "set", &a->tpl_set)) < 0 ||
+	    (r = get_string_dup(ld, g, "reply", &a->reply)) < 0 ||
+	    (r = get_int_range(ld, g, "reply_timeout_ms", 1, 60000, &a->reply_timeout_ms)) < 0)
+		return r;
+	if (sw && ((r = require(ld, g, "on", what)) < 0 || (r = require(ld, g, "off", what)) < 0))
+		return r;
+	if (!sw && (r = require(ld, g, "set", what)) < 0)
+		return r;
+	return check_port(ld, g, what, a->port);
+}
+
+static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t index)
+{
+	struct sg_config *cfg = ld->cfg;
+	struct sg_actuator_cfg *a = &cfg->actuators[index];
+	const char *name = NULL, *topic = NULL, *interlock = NULL;
+	const char *const *lists[] = {actuator_keys, NULL, NULL};
+	const config_setting_t *u;
+	char what[96];
+	int kind = SG_ACT_SWITCH, drv = -1;
+	int r;
+
+	a->line = (int)config_setting_source_line(s);
+	a->gpio_line = -1;
+	a->qos = 1;
+	if (!config_setting_is_group(s))
+		return fail_at(ld, s, "\"actuators\" entries must be groups: { name = \"...\"; driver = \"...\"; }");
+
+	if ((r = get_string(ld, s, "name", &name)) < 0)
+		return r;
+	if (!name)
+		return fail_at(ld, s, "actuator #%zu needs \"name\"", index + 1);
+	if (!config_name_valid(name))
+		return fail_at(ld, member(s, "name"), "invalid actuator name \"%s\" (use letters, digits, '_' and '-')",
+		               name);
+	for (size_t i = 0; i < index; i++)
+		if (strcmp(cfg->actuators[i].name, name) == 0)
+			return fail_at(ld, member(s, "name"), "duplicate actuator name \"%s\" (first on line %d)", name,
+			               cfg->actuators[i].line);
+	if ((r = dup_to(ld, &a->name, name)) < 0)
+		return r;
+	snprintf(what, sizeof(what), "actuator \"%.80s\"", name);
+
+	if ((r = require(ld, s, "driver", what)) < 0 ||
+	    (r = get_enum(ld, s, "driver", actuator_drivers, &drv)) < 0 ||
+	    (r = dup_to(ld, &a->driver, actuator_drivers[drv])) < 0)
+		return r;
+	lists[1] = drv == 0 ? actuator_gpio_keys : actuator_serial_keys;
+	u = find_unknown(s, lists);
+	if (u) {
+		const char *k = config_setting_name(u);
+		if (in_list(actuator_gpio_keys, k) || in_list(actuator_serial_keys, k))
+			return fail_at(ld, u, "\"%s\" does not apply to driver \"%s\" in actuator \"%s\"", k,
+			               a->driver, name);
+		return fail_at(ld, u, "unknown key \"%s\" in actuator \"%s\"", k, name);
+	}
+
+	if ((r = get_enum(ld, s, "type", kind_names, &kind)) < 0)
+		return r;
+	a->kind = (enum sg_actuator_kind)kind;
+	if ((r = get_int_range(ld, s, "qos", 0, 2, &a->qos)) < 0 ||
+	    (r = get_bool(ld, s, "accept_retained", &a->accept_retained)) < 0 ||
+	    (r = get_int_range(ld, s, "min_interval_ms", 0, 86400000, &a->min_interval_ms)) < 0 ||
+	    (r = get_string(ld, s, "interlock", &interlock)) < 0)
+		return r;
+	if (interlock) {
+		if (!config_name_valid(interlock))
+			return fail_at(ld, member(s, "interlock"), "invalid interlock group \"%s\" "
+			               "(use letters, digits, '_' and '-')", interlock);
+		if ((r = dup_to(ld, &a->interlock, interlock)) < 0)
+			return r;
+	}
+	if ((r = parse_actuator_kind(ld, a, s)) < 0)
+		return r;
+	r = drv == 0 ? parse_actuator_gpio(ld, a, s, what) : parse_actuator_serial(ld, a, s, what);
+	if (r < 0)
+		return r;
+
+	/* topics: state <base>/<topic>, commands on .../set, failures on .../error */
+	if ((r = get_string(ld, s, "topic", &topic)) < 0)
+		return r;
+	{
+		const config_setting_t *ts = topic ? member(s, "topic") : s;
+		const char *rel = topic ? topic : name;
+
+		if ((r = make_topic(ld, ts, what, rel, "", &a->topic)) < 0 ||
+		    (r = make_topic(ld, ts, what, rel, "/set", &a->command_topic)) < 0 ||
+		    (r = make_topic(ld, ts, what, rel, "/error", &a->error_topic)) < 0 ||
+		    (r = topic_claim(ld, ts, a->topic, "actuator \"%s\"", name)) < 0 ||
+		    (r = topic_claim(ld, ts, a->command_topic, "actuator \"%s\" (command topic)", name)) < 0 ||
+		    (r = topic_claim(ld, ts, a->error_topic, "actuator \"%s\" (error topic)", name)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int parse_actuators(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_config *cfg = ld->cfg;
+	const config_setting_t *list;
+	int n, r;
+
+	if ((r = get_group_list(ld, root, "actuators", &list, &n)) < 0 || n == 0)
+		return r;
+	cfg->actuators = calloc((size_t)n, sizeof(*cfg->actuators));
+	if (!cfg->actuators)
+		return fail_oom(ld);
+	cfg->n_actuators = (size_t)n;
+	for (int i = 0; i < n; i++)
+		if ((r = parse_actuator(ld, config_setting_get_elem(list, (unsigned)i), (size_t)i)) < 0)
+			return r;
+	return 0;
+}
+
+/* --- load / free ------------------------------------------------------------ */
+
+/* @include "x" resolves against the directory of the main file. */
+static int set_include_dir(config_t *lc, const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	char *dir;
+
+	if (!slash)
+		return 0;
+	dir = strndup(file, slash == file ? 1 : (size_t)(slash - file));
+	if (!dir)
+		return -ENOMEM;
+	config_set_include_dir(lc, dir);
+	free(dir);
+	return 0;
+}
+
+/* Open FILE the way the user will see it fail: missing, unreadable, a directory. */
+static int check_readable(struct loader *ld, const char *file)
+{
+	struct stat st;
+	FILE *f = fopen(file, "re");
+	int r = 0;
+
+	if (!f)
+		r = -errno;
+	else if (fstat(fileno(f), &st) < 0)
+		r = -errno;
+	else if (S_ISDIR(st.st_mode))
+		r = -EISDIR;
+	if (f)
+		fclose(f);
+	if (r < 0 && ld->err && ld->errlen)
+		snprintf(ld->err, ld->errlen, "%s: cannot open: %s", file, strerror(-r));
+	return r;
+}
+
+static int parse_all(struct loader *ld, const config_t *lc)
+{
+	const config_setting_t *root = config_root_setting(lc);
+	int r;
+
+	if ((r = check_keys(ld, root, top_keys, "")) < 0 ||
+	    (r = parse_gateway(ld, root)) < 0 ||
+	    (r = parse_mqtt(ld, root)) < 0 ||
+	    (r = parse_spool(ld, root)) < 0 ||
+	    (r = parse_discovery(ld, root)) < 0 ||
+	    (r = parse_devices(ld, root)) < 0 ||
+	    (r = parse_actuators(ld, root)) < 0)
+		return r;
+	return 0;
+}
+
+int config_load(const char *file, struct sg_config **ret, char *err, size_t errlen)
+{
+	struct loader ld = {.file = file, .err = err, .errlen = errlen};
+	config_t lc;
+	int r;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if ((r = check_readable(&ld, file)) < 0)
+		return r;
+
+	config_init(&lc);
+	if (set_include_dir(&lc, file) < 0) {
+		r = fail_oom(&ld);
+		goto out_destroy;
+	}
+	if (!config_read_file(&lc, file)) {
+		const char *efile = config_error_file(&lc);
+		const char *text = config_error_text(&lc);
+
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
+			r = -EIO;
+			if (err && errlen)
+				snprintf(err, errlen, "%s: cannot read: %s", file, text ? text : "I/O error");
+		} else {
+			r = -EINVAL;
+			if (err && errlen) {
+				if (text && strcmp(text, "syntax error") != 0)
+					snprintf(err, errlen, "%s:%d: syntax error: %s", efile ? efile : file,
+					         config_error_line(&lc), text);
+				else
+					snprintf(err, errlen, "%s:%d: syntax error", efile ? efile : file,
+					         config_error_line(&lc));
+			}
+		}
+		goto out_destroy;
+	}
+
+	ld.cfg = calloc(1, sizeof(*ld.cfg));
+	if (!ld.cfg) {
+		r = fail_oom(&ld);
+		goto out_destroy;
+	}
+	if ((r = dup_to(&ld, &ld.cfg->path, file)) < 0 || (r = parse_all(&ld, &lc)) < 0) {
+		config_free(ld.cfg);
+		goto out_destroy;
+	}
+	*ret = ld.cfg;
+	r = 0;
+
+out_destroy:
+	config_destroy(&lc);
+	loader_release(&ld);
+	return r;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void config_free(struct sg_config *cfg)
+{
+	if (!cfg)
+		return;
+
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		struct sg_device_cfg *d = &cfg->devices[i];
+
+		if (d->opts && d->driver && d->driver->free_options)
+			d->driver->free_options(d->opts);
+		for (size_t j = 0; j < d->n_readings; j++)
+			reading_cfg_release(&d->readings[j]);
+		free(d->readings);
+		reading_cfg_release(&d->defaults);
+		free(d->name);
+		free(d->port);
+		free(d->usb_serial);
+		free(d->bus);
+		free(d->path);
+	}
+	free(cfg->devices);
+
+	for (size_t i = 0; i < cfg->n_actuators; i++) {
+		struct sg_actuator_cfg *a = &cfg->actuators[i];
+
+		for (size_t j = 0; j < a->n_options; j++)
+			free(a->options[j]);
+		free(a->options);
+		free(a->name);
+		free(a->driver);
+		free(a->topic);
+		free(a->command_topic);
+		free(a->error_topic);
+		free(a->interlock);
+		free(a->payload_on);
+		free(a->payload_off);
+		free(a->initial);
+		free(a->safe);
+		free(a->chip);
+		free(a->port);
+		free(a->tpl_on);
+		free(a->tpl_off);
+		free(a->tpl_set);
+		free(a->reply);
+	}
+	free(cfg->actuators);
+
+	for (size_t i = 0; i < cfg->mqtt.n_brokers; i++)
+		free(cfg->mqtt.brokers[i]);
+	free(cfg->mqtt.brokers);
+	free(cfg->mqtt.client_id);
+	free(cfg->mqtt.username);
+	free_secret(cfg->mqtt.password);
+	free(cfg->mqtt.password_file);
+	free(cfg->mqtt.ca_file);
+	free(cfg->mqtt.ca_path);
+	free(cfg->mqtt.cert_file);
+	free(cfg->mqtt.key_file);
+
+	free(cfg->spool.path);
+	free(cfg->discovery.prefix);
+	free(cfg->path);
+	free(cfg->id);
+	free(cfg->base_topic);
+	free(cfg->status_topic);
+	free(cfg);
+}

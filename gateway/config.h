@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h — the validated configuration.
+ *
+ * config_load() reads a libconfig file, checks every key (unknown keys, wrong
+ * types, out-of-range values, duplicate names and topics, invalid topic
+ * characters, missing drivers, missing ports are all errors) and resolves
+ * every topic to its full form. The result is immutable and owned by the
+ * caller (config_free()). Errors are written as "FILE:LINE: what is wrong".
+ */
+#ifndef SG_CONFIG_H
+#define SG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../drivers/driver.h"
+
+enum sg_payload_format {
+	SG_PAYLOAD_PLAIN = 0, /* "21.5" */
+	SG_PAYLOAD_JSON,      /* {"value":21.5,"unit":"°C","ts":"2026-11-25T12:00:00Z"} */
+};
+
+/* What happens to a reading while the broker is unreachable. */
+enum sg_offline_policy {
+	SG_OFFLINE_SPOOL = 0, /* keep every message (default) */
+	SG_OFFLINE_DROP,      /* drop it */
+	SG_OFFLINE_LAST,      /* keep only the newest per topic */
+};
+
+/* One entry of a device's `readings` list, or the defaults for unlisted fields. */
+struct sg_reading_cfg {
+	char *field;           /* driver field name */
+	char *topic;           /* full topic: <base_topic>/<topic or device/field> */
+	char *unit;            /* override of the driver's unit, or NULL */
+	int qos;               /* 0..2, default 0 */
+	bool retain;           /* default true */
+	enum sg_payload_format payload;
+	enum sg_offline_policy offline;
+	/* transforms; "unset" values disable them */
+	double scale;          /* default 1 */
+	double offset;         /* default 0 */
+	int round;             /* decimals, -1 = unset */
+	double deadband;       /* 0 = unset */
+	double throttle_s;     /* 0 = unset */
+	double heartbeat_s;    /* 0 = unset */
+	int average;           /* samples, 0/1 = unset */
+	const char *device_class; /* discovery override or NULL */
+	int line;
+};
+
+struct sg_device_cfg {
+	char *name;                    /* [A-Za-z0-9_-]+, unique */
+	const struct sg_driver *driver;
+	void *opts;                    /* driver->parse_options result (driver frees) */
+	char *port;                    /* serial: path, or NULL when matched by usb serial */
+	char *usb_serial;              /* serial: match a USB port by serial number */
+	int baud;
+	char *bus;                     /* i2c: /dev/i2c-N */
+	int address;                   /* i2c: 7-bit address, -1 when none */
+	char *path;                    /* 1-Wire device dir or other driver path */
+	double interval_s;             /* polled drivers */
+	double expire_after_s;         /* 0 = unset */
+	bool all_fields;               /* no `readings` list: publish every field */
+	struct sg_reading_cfg defaults; /* settings for fields not listed (topic NULL) */
+	struct sg_reading_cfg *readings;
+	size_t n_readings;
+	int line;
+};
+
+enum sg_actuator_kind {
+	SG_ACT_SWITCH = 0, /* ON/OFF */
+	SG_ACT_NUMBER,     /* min/max/step */
+	SG_ACT_ENUM,       /* one of options */
+};
+
+struct sg_actuator_cfg {
+	char *name;
+	char *driver;          /* "gpio" | "serial" | ... (actuator registry) */
+	enum sg_actuator_kind kind;
+	char *topic;           /* full state topic; command topic is topic + "/set" */
+	char *command_topic;
+	char *error_topic;
+	int qos;
+	bool accept_retained;
+	int min_interval_ms;
+	char *interlock;       /* group name or NULL */
+	char *payload_on, *payload_off;
+	char *initial, *safe;  /* payloads, may be NULL */
+	double min, max, step;
+	char **options; size_t n_options;
+	/* gpio */
+	char *chip; int gpio_line; bool active_low; int pulse_ms; double max_on_s;
+	/* serial */
+	char *port; int baud;
+	char *tpl_on, *tpl_off, *tpl_set; /* with escapes resolved */
+	char *reply; int reply_timeout_ms;
+	int line;
+};
+
+struct sg_mqtt_cfg {
+	char **brokers;          /* URLs, failover order */
+	size_t n_brokers;
+	int protocol;            /* 4 (3.1.1) or 5 */
+	int keepalive;           /* seconds */
+	bool clean_session;      /* default false */
+	char *client_id;         /* default "sensorgate-<id>" */
+	char *username;          /* or NULL */
+	char *password;          /* read from password_file, or NULL */
+	char *password_file;
+	char *ca_file, *ca_path, *cert_file, *key_file; /* NULL when unset */
+	bool tls_insecure;       /* skip host-name check: never default */
+	double reconnect_min_s;  /* default 1 */
+	double reconnect_max_s;  /* default 60 */
+	int max_inflight;        /* default 100 */
+};
+
+struct sg_spool_cfg {
+	char *path;              /* NULL = in-memory (no durability) */
+	int max_size_mb;
+	bool sync_full;          /* sync = "full" */
+	bool drop_new;           /* when_full = "drop_new" */
+	double stats_interval_s; /* 0 = no stats topic */
+};
+
+struct sg_discovery_cfg {
+	bool enabled;
+	char *prefix;            /* "homeassistant" */
+};
+
+struct sg_config {
+	char *path;
+	char *id;                /* gateway id, default hostname */
+	char *base_topic;        /* default "sensorgate" */
+	char *status_topic;      /* <base>/gateway/<id>/status */
+	enum sg_payload_format payload; /* default for all readings */
+	struct sg_mqtt_cfg mqtt;
+	struct sg_spool_cfg spool;
+	struct sg_discovery_cfg discovery;
+	struct sg_device_cfg *devices;
+	size_t n_devices;
+	struct sg_actuator_cfg *actuators;
+	size_t n_actuators;
+};
+
+/*
+ * Load and validate FILE. On success returns 0 and *ret points to a config
+ * owned by the caller. On failure returns -EINVAL (or -errno for I/O) and
+ * writes one line "FILE:LINE: message" into err (errlen bytes).
+ */
+int config_load(const char *file, struct sg_config **ret, char *err, size_t errlen);
+void config_free(struct sg_config *cfg);
+
+/* True if s is a valid name for a device/field topic level: [A-Za-z0-9_-]+ */
+bool config_name_valid(const char *s);
+/* True if t is a valid publish topic: non-empty, no '+', '#', NUL, no empty level. */
+bool config_topic_valid(const char *t);
+
+#endif

@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gateway.c — the event loop and the wiring; nothing else includes the parts.
+ *
+ * One sd-event loop, one thread:
+ *  - an io source per open serial port (bytes go to the driver's feed());
+ *  - a timer per polled device (driver->poll() says when it is due next);
+ *  - an io source and a timer for the MQTT connection (mqtt.h says which fd,
+ *    which events and when; they are re-read after every call into it);
+ *  - SIGTERM/SIGINT through signalfd; the systemd watchdog from the loop.
+ * A device whose port vanishes or whose bus fails is closed and reopened with
+ * exponential backoff (1 s .. 60 s); the rest of the gateway keeps running.
+ * Readings flow driver -> emit() -> mapper -> deliver() -> mqtt.
+ */
+#include "gateway.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/i2c-dev.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "../drivers/bus_serial.h"
+#include "clock.h"
+#include "log.h"
+#include "mapper.h"
+#include "mqtt.h"
+
+#define REOPEN_MIN_US   (1 * 1000000ULL)
+#define REOPEN_MAX_US   (60 * 1000000ULL)
+#define STATUS_EVERY_US (10 * 1000000ULL)
+#define READ_CHUNK      4096
+
+struct gw_device {
+	struct sg_gateway *g;
+	const struct sg_device_cfg *cfg;
+	size_t index;
+	struct sg_dev dev;
+	struct sg_serial *serial;
+	char *port;                 /* resolved serial port path (usb_serial) */
+	sd_event_source *io;
+	sd_event_source *timer;
+	bool up;                    /* bus open and driver initialised */
+	uint64_t backoff_us;
+	char last_error[160];       /* last open/read error logged, to log changes only */
+	struct sg_ratelimit fail_rl;
+};
+
+struct sg_gateway {
+	struct sg_config *cfg;
+	sd_event *loop;
+	struct sg_mapper *mapper;
+	struct sg_mqtt *mqtt;
+	sd_event_source *mqtt_io;
+	sd_event_source *mqtt_timer;
+	int mqtt_io_fd;
+	unsigned mqtt_io_gen;
+	sd_event_source *status_timer;
+	struct gw_device *devs;
+	size_t n_devs;
+	int exit_code;
+
+	/* counters */
+	uint64_t n_readings, n_published, n_dropped, n_map_errors;
+	uint64_t readings_at_last_status;
+	uint64_t last_status_us;
+	struct sg_ratelimit drop_rl;
+};
+
+/* ---- MQTT ------------------------------------------------------------------------------------ */
+
+static int on_mqtt_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct sg_gateway *g = ud;
+	(void)s;
+	(void)fd;
+	mqtt_io(g->mqtt, (short)revents);
+	return 0;
+}
+
+static int on_mqtt_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	(void)s;
+	(void)usec;
+	mqtt_timer(g->mqtt);
+	return 0;
+}
+
+/* mqtt.h: re-read fd, events and deadline after every call into the client. */
+static void on_mqtt_watch(void *ud)
+{
+	struct sg_gateway *g = ud;
+	int fd = mqtt_fd(g->mqtt);
+	uint32_t events = (uint32_t)mqtt_events(g->mqtt) & (EPOLLIN | EPOLLOUT);
+	uint64_t deadline = mqtt_deadline(g->mqtt);
+	int r;
+
+	unsigned gen = mqtt_fd_generation(g->mqtt);
+
+	if (fd != g->mqtt_io_fd || gen != g->mqtt_io_gen || !g->mqtt_io) {
+		g->mqtt_io = sd_event_source_disable_unref(g->mqtt_io);
+		g->mqtt_io_fd = -1;
+		g->mqtt_io_gen = gen;
+		if (fd >= 0) {
+			r = sd_event_add_io(g->loop, &g->mqtt_io, fd, events, on_mqtt_io, g);
+			if (r < 0)
+				log_error("mqtt: cannot watch socket: %s", strerror(-r));
+			else
+				g->mqtt_io_fd = fd;
+		}
+	} else if (g->mqtt_io) {
+		sd_event_source_set_io_events(g->mqtt_io, events);
+	}
+	if (deadline == UINT64_MAX) {
+		sd_event_source_set_enabled(g->mqtt_timer, SD_EVENT_OFF);
+	} else {
+		sd_event_source_set_time(g->mqtt_timer, deadline);
+		sd_event_source_set_enabled(g->mqtt_timer, SD_EVENT_ONESHOT);
+	}
+}
+
+static void update_status(struct sg_gateway *g);
+
+static void on_mqtt_connected(void *ud, bool session_present)
+{
+	struct sg_gateway *g = ud;
+	(void)session_present;
+	update_status(g);
+}
+
+static void on_mqtt_disconnected(void *ud)
+{
+	struct sg_gateway *g = ud;
+	update_status(g);
+}
+
+static void on_mqtt_message(void *ud, const struct sg_mqtt_msg *msg)
+{
+	(void)ud;
+	log_debug("mqtt: message on %s (%zu bytes), no handler", msg->topic, msg->len);
+}
+
+static void on_mqtt_published(void *ud, int mid)
+{
+	struct sg_gateway *g = ud;
+	(void)mid;
+	g->n_published++;
+}
+
+/* Hand a mapped message to the broker. */
+static void deliver(struct sg_gateway *g, const struct sg_message *msg)
+{
+	unsigned suppressed;
+	int r;
+
+	r = mqtt_publish(g->mqtt, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain, NULL, NULL);
+	if (r == 0)
+		return;
+	g->n_dropped++;
+	if (ratelimit_allow(&g->drop_rl, now_mono_us(), &suppressed))
+		log_full(LOG_WARNING, NULL, msg->topic, "dropping reading for %s: %s%s", msg->topic,
+		         r == -ENOTCONN ? "broker not connected" : strerror(-r),
+		         suppressed ? " (and earlier ones not logged)" : "");
+}
+
+/* ---- devices --------------------------------------------------------------------------------- */
+
+static void device_schedule_reopen(struct gw_device *d);
+
+static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
+{
+	struct gw_device *d = ud;
+	struct sg_gateway *g = d->g;
+	struct sg_message msg;
+	int k;
+
+	(void)dev;
+	g->n_readings++;
+	k = mapper_map(g->mapper, d->index, r, now_mono_us(), &msg);
+	if (k < 0) {
+		g->n_map_errors++;
+		if (ratelimit_allow(&d->fail_rl, now_mono_us(), NULL))
+			log_full(LOG_WARNING, d->cfg->name, NULL, "reading \"%s\" not published: %s, ignoring",
+			         r->field, k == -EINVAL ? "field is not a valid topic level" : strerror(-k));
+		return;
+	}
+	if (k == 0)
+		return;
+	deliver(g, &msg);
+}
+
+static void on_device_fail(struct sg_dev *dev, enum sg_fail f, const char *detail, void *ud)
+{
+	struct gw_device *d = ud;
+	unsigned suppressed;
+
+	if (!ratelimit_allow(&d->fail_rl, now_mono_us(), &suppressed))
+		return;
+	log_full(LOG_WARNING, d->cfg->name, NULL, "dropped input: %s%s%s (%llu so far)%s", sg_fail_name(f),
+	         detail ? ": " : "", detail ? detail : "", (unsigned long long)dev->stats.fail[f],
+	         suppressed ? "; more not logged" : "");
+}
+
+/* Log a device problem only when it differs from the last one logged. */
+static void device_problem(struct gw_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void device_problem(struct gw_device *d, const char *fmt, ...)
+{
+	char buf[sizeof(d->last_error)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (strcmp(buf, d->last_error) == 0) {
+		log_full(LOG_DEBUG, d->cfg->name, NULL, "%s", buf);
+		return;
+	}
+	snprintf(d->last_error, sizeof(d->last_error), "%s", buf);
+	log_full(LOG_WARNING, d->cfg->name, NULL, "%s", buf);
+}
+
+static void device_close(struct gw_device *d)
+{
+	if (d->up && d->dev.driver->fini)
+		d->dev.driver->fini(&d->dev);
+	d->up = false;
+	d->io = sd_event_source_disable_unref(d->io);
+	if (d->serial) {
+		serial_close(d->serial);
+		d->serial = NULL;
+	} else if (d->dev.fd >= 0) {
+		close(d->dev.fd);
+	}
+	d->dev.fd = -1;
+	free(d->dev.state);
+	d->dev.state = NULL;
+}
+
+static int on_serial_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct gw_device *d = ud;
+	uint8_t buf[READ_CHUNK];
+	ssize_t n;
+	(void)s;
+	(void)fd;
+
+	/* Read what is there first: a device may send its last bytes and hang up. */
+	for (int i = 0; i < 16; i++) {
+		n = serial_read(d->serial, buf, sizeof(buf));
+		if (n > 0) {
+			d->dev.driver->feed(&d->dev, buf, (size_t)n);
+			if (!d->serial) /* closed from inside feed (never today, but cheap) */
+				return 0;
+			continue;
+		}
+		if (n == -EAGAIN || n == -EINTR)
+			return 0;
+		device_problem(d, "port %s: %s; reopening", d->dev.path,
+		               n == 0 ? "hang-up" : strerror((int)-n));
+		device_close(d);
+		device_schedule_reopen(d);
+		return 0;
+	}
+	if (revents & (EPOLLHUP | EPOLLERR)) {
+		device_problem(d, "port %s: hang-up; reopening", d->dev.path);
+		device_close(d);
+		device_schedule_reopen(d);
+	}
+	return 0;
+}
+
+static int device_open_bus(struct gw_device *d)
+{
+	const struct sg_device_cfg *c = d->cfg;
+	int r, fd;
+
+	switch (c->driver->bus) {
+	case SG_BUS_SERIAL:
+		if (c->usb_serial) {
+			free(d->port);
+			d->port = NULL;
+			r = serial_find_by_usb_serial(c->usb_serial, &d->port);
+			if (r < 0) {
+				device_problem(d, "no serial port with USB serial number %s", c->usb_serial);
+				return r;
+			}
+			d->dev.path = d->port;
+		}
+		r = serial_open(d->dev.path, c->baud, &d->serial);
+		if (r < 0) {
+			device_problem(d, "cannot open %s: %s", d->dev.path, strerror(-r));
+			return r;
+		}
+		d->dev.fd = serial_fd(d->serial);
+		return 0;
+	case SG_BUS_I2C:
+		fd = open(c->bus, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			r = -errno;
+			device_problem(d, "cannot open %s: %s", c->bus, strerror(errno));
+			return r;
+		}
+		if (ioctl(fd, I2C_SLAVE, (unsigned long)c->address) < 0) {
+			r = -errno;
+			device_problem(d, "%s: cannot select address 0x%02x: %s", c->bus, c->address, strerror(errno));
+			close(fd);
+			return r;
+		}
+		d->dev.fd = fd;
+		return 0;
+	default:
+		d->dev.fd = -1;
+		return 0;
+	}
+}
+
+static int on_device_timer(sd_event_source *s, uint64_t usec, void *ud);
+
+static int device_open(struct gw_device *d)
+{
+	const struct sg_driver *drv = d->cfg->driver;
+	uint64_t now = now_mono_us();
+	int r;
+
+	r = device_open_bus(d);
+	if (r < 0)
+		return r;
+	if (drv->state_size) {
+		d->dev.state = calloc(1, drv->state_size);
+		if (!d->dev.state) {
+			device_close(d);
+			return -ENOMEM;
+		}
+	}
+	if (drv->init) {
+		r = drv->init(&d->dev);
+		if (r < 0) {
+			device_problem(d, "%s: initialisation failed: %s", d->dev.path ? d->dev.path : drv->name,
+			               strerror(-r));
+			device_close(d);
+			return r;
+		}
+	}
+	d->up = true;
+	if (d->serial && drv->feed) {
+		r = sd_event_add_io(d->g->loop, &d->io, d->dev.fd, EPOLLIN, on_serial_io, d);
+		if (r < 0) {
+			log_full(LOG_ERR, d->cfg->name, NULL, "cannot watch %s: %s", d->dev.path, strerror(-r));
+			device_close(d);
+			return r;
+		}
+	}
+	if (d->last_error[0] || d->backoff_us)
+		log_full(LOG_NOTICE, d->cfg->name, NULL, "%s open again", d->dev.path ? d->dev.path : drv->name);
+	d->last_error[0] = '\0';
+	d->backoff_us = 0;
+	if (drv->poll) {
+		sd_event_source_set_time(d->timer, now);
+		sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+	} else {
+		sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+	}
+	return 0;
+}
+
+static void device_schedule_reopen(struct gw_device *d)
+{
+	d->backoff_us = d->backoff_us ? d->backoff_us * 2 : REOPEN_MIN_US;
+	if (d->backoff_us > REOPEN_MAX_US)
+		d->backoff_us = REOPEN_MAX_US;
+	sd_event_source_set_time(d->timer, now_mono_us() + d->backoff_us);
+	sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+}
+
+/* The device timer either reopens a closed device or runs one poll step. */
+static int on_device_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct gw_device *d = ud;
+	uint64_t delay = 0;
+	int r;
+	(void)s;
+	(void)usec;
+
+	if (!d->up) {
+		if (device_open(d) < 0)
+			device_schedule_reopen(d);
+		return 0;
+	}
+	r = d->cfg->driver->poll(&d->dev, &delay);
+	if (r < 0) {
+		device_problem(d, "read failed: %s; retrying", strerror(-r));
+		device_close(d);
+		device_schedule_reopen(d);
+		return 0;
+	}
+	sd_event_source_set_time(d->timer, now_mono_us() + delay);
+	sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+static int devices_setup(struct sg_gateway *g)
+{
+	int r;
+
+	g->n_devs = g->cfg->n_devices;
+	g->devs = calloc(g->n_devs ? g->n_devs : 1, sizeof(*g->devs));
+	if (!g->devs)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->n_devs; i++) {
+		struct gw_device *d = &g->devs[i];
+		const struct sg_device_cfg *c = &g->cfg->devices[i];
+
+		d->g = g;
+		d->cfg = c;
+		d->index = i;
+		d->fail_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
+		d->dev = (struct sg_dev){
+			.name = c->name,
+			.driver = c->driver,
+			.opts = c->opts,
+			.fd = -1,
+			.path = c->port ? c->port : (c->bus ? c->bus : c->path),
+			.address = c->address,
+			.interval_s = c->interval_s,
+			.emit = on_reading,
+			.on_fail = on_device_fail,
+			.userdata = d,
+		};
+		if (c->driver->bus == SG_BUS_NONE)
+			d->dev.path = c->path;
+		r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_device_timer, d);
+		if (r < 0)
+			return r;
+		sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+		/* A device that cannot be opened now is retried; it does not stop the gateway. */
+		if (device_open(d) < 0)
+			device_schedule_reopen(d);
+	}
+	return 0;
+}
+
+/* ---- status, signals, lifecycle ------------------------------------------------------------- */
+
+static void update_status(struct sg_gateway *g)
+{
+	uint64_t now = now_mono_us();
+	double rate = 0;
+	size_t up = 0;
+
+	for (size_t i = 0; i < g->n_devs; i++)
+		up += g->devs[i].up;
+	if (g->last_status_us && now > g->last_status_us)
+		rate = (double)(g->n_readings - g->readings_at_last_status) * 1e6 / (double)(now - g->last_status_us);
+	g->last_status_us = now;
+	g->readings_at_last_status = g->n_readings;
+	sd_notifyf(0, "STATUS=%s %s; devices %zu/%zu up; %.1f readings/s; %llu published, %llu dropped",
+	           mqtt_connected(g->mqtt) ? "connected to" : "connecting to", mqtt_broker(g->mqtt), up, g->n_devs,
+	           rate, (unsigned long long)g->n_published, (unsigned long long)g->n_dropped);
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	update_status(g);
+	sd_event_source_set_time(s, usec + STATUS_EVERY_US);
+	return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+	struct sg_gateway *g = ud;
+	(void)s;
+	log_info("received %s, shutting down", strsignal((int)si->ssi_signo));
+	sd_event_exit(g->loop, 0);
+	return 0;
+}
+
+int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
+{
+	static const struct sg_mqtt_handlers handlers = {
+		.connected = on_mqtt_connected,
+		.disconnected = on_mqtt_disconnected,
+		.message = on_mqtt_message,
+		.published = on_mqtt_published,
+		.watch = on_mqtt_watch,
+	};
+	struct sg_gateway *g;
+	sigset_t mask;
+	int r;
+
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		config_free(cfg);
+		return -ENOMEM;
+	}
+	g->cfg = cfg;
+	g->mqtt_io_fd = -1;
+	g->drop_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
+
+	r = sd_event_default(&g->loop);
+	if (r < 0) {
+		log_error("cannot create event loop: %s", strerror(-r));
+		goto err;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((r = sd_event_add_signal(g->loop, NULL, SIGTERM, on_signal, g)) < 0 ||
+	    (r = sd_event_add_signal(g->loop, NULL, SIGINT, on_signal, g)) < 0) {
+		log_error("cannot watch signals: %s", strerror(-r));
+		goto err;
+	}
+	sd_event_set_watchdog(g->loop, true);
+
+	g->mapper = mapper_new(cfg);
+	if (!g->mapper) {
+		r = -ENOMEM;
+		log_error("cannot allocate the mapper");
+		goto err;
+	}
+	g->mqtt = mqtt_new(&cfg->mqtt, cfg->status_topic, &handlers, g);
+	if (!g->mqtt) {
+		r = -errno;
+		log_error("cannot set up the MQTT client: %s", strerror(errno));
+		goto err;
+	}
+	r = sd_event_add_time(g->loop, &g->mqtt_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_mqtt_timer, g);
+	if (r < 0)
+		goto err;
+	r = sd_event_add_time(g->loop, &g->status_timer, CLOCK_MONOTONIC, now_mono_us() + STATUS_EVERY_US, 0,
+	                      on_status_timer, g);
+	if (r < 0)
+		goto err;
+	sd_event_source_set_enabled(g->status_timer, SD_EVENT_ON);
+
+	r = devices_setup(g);
+	if (r < 0) {
+		log_error("cannot set up devices: %s", strerror(-r));
+		goto err;
+	}
+	*ret = g;
+	return 0;
+
+err:
+	gateway_free(g);
+	return r;
+}
+
+int gateway_run(struct sg_gateway *g)
+{
+	int r;
+
+	log_info("sensorgate " SG_VERSION " starting: config %s, %zu device%s, broker %s, status on %s",
+	         g->cfg->path, g->cfg->n_devices, g->cfg->n_devices == 1 ? "" : "s", g->cfg->mqtt.brokers[0],
+	         g->cfg->status_topic);
+	mqtt_start(g->mqtt);
+	/* Ready once the config is loaded and devices are probed; the broker may come later. */
+	update_status(g);
+	sd_notify(0, "READY=1");
+
+	r = sd_event_loop(g->loop);
+	sd_notify(0, "STOPPING=1");
+	if (r < 0) {
+		log_error("event loop failed: %s", strerror(-r));
+		g->exit_code = 1;
+	}
+	mqtt_shutdown(g->mqtt, 2000);
+	log_info("stopped: %llu readings, %llu published, %llu dropped", (unsigned long long)g->n_readings,
+	         (unsigned long long)g->n_published, (unsigned long long)g->n_dropped);
+	return g->exit_code;
+}
+
+void gateway_free(struct sg_gateway *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->n_devs; i++) {
+		device_close(&g->devs[i]);
+		sd_event_source_disable_unref(g->devs[i].timer);
+		free(g->devs[i].port);
+	}
+	free(g->devs);
+	sd_event_source_disable_unref(g->mqtt_io);
+	sd_event_source_disable_unref(g->mqtt_timer);
+	sd_event_source_disable_unref(g->status_timer);
+	mqtt_free(g->mqtt);
+	mapper_free(g->mapper);
+	sd_event_unref(g->loop);
+	config_free(g->cfg);
+	free(g);
+}

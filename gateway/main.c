@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c — command line: run, --check, --list-ports, --version, --help.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../drivers/bus_serial.h"
+#include "config.h"
+#include "gateway.h"
+#include "log.h"
+
+#define DEFAULT_CONFIG "/etc/sensorgate/sensorgate.conf"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: sensorgate [-c FILE] [-v]        run in the foreground\n"
+	        "       sensorgate --check [-c FILE]     validate FILE and print the topic map\n"
+	        "       sensorgate --list-ports          list serial ports (USB ids, serial numbers)\n"
+	        "       sensorgate --version | --help\n"
+	        "\n"
+	        "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
+	        "  -v, --verbose       debug logging\n"
+	        "\n"
+	        "Drivers:");
+	for (size_t i = 0; sg_drivers[i]; i++)
+		fprintf(out, "%s %s", i ? "," : "", sg_drivers[i]->name);
+	fputc('\n', out);
+}
+
+static const char *qos_retain(int qos, bool retain, char *buf, size_t len)
+{
+	snprintf(buf, len, "%-3d %-6s", qos, retain ? "yes" : "no");
+	return buf;
+}
+
+static const char *payload_name(enum sg_payload_format f)
+{
+	return f == SG_PAYLOAD_JSON ? "json" : "plain";
+}
+
+static const char *offline_name(enum sg_offline_policy p)
+{
+	switch (p) {
+	case SG_OFFLINE_DROP: return "drop";
+	case SG_OFFLINE_LAST: return "last";
+	default:              return "spool";
+	}
+}
+
+/* The resolved configuration, as a user checks it before running. */
+static void print_check(const struct sg_config *c)
+{
+	char qr[32], key[160], topic[300];
+
+	printf("%s: OK\n", c->path);
+	printf("gateway   id %s, base topic %s\n", c->id, c->base_topic);
+	printf("status    %s (retained; \"online\" on connect, \"offline\" as Last Will)\n", c->status_topic);
+	for (size_t i = 0; i < c->mqtt.n_brokers; i++)
+		printf("broker    %s\n", c->mqtt.brokers[i]);
+	printf("mqtt      MQTT %s, client id %s, keepalive %d s, clean_session %s%s%s\n",
+	       c->mqtt.protocol == 5 ? "5" : "3.1.1", c->mqtt.client_id, c->mqtt.keepalive,
+	       c->mqtt.clean_session ? "true" : "false", c->mqtt.username ? ", user " : "",
+	       c->mqtt.username ? c->mqtt.username : "");
+	printf("\n%-28s %-44s %-3s %-6s %-7s %s\n", "DEVICE.FIELD", "TOPIC", "QOS", "RETAIN", "PAYLOAD", "OFFLINE");
+	for (size_t i = 0; i < c->n_devices; i++) {
+		const struct sg_device_cfg *d = &c->devices[i];
+		for (size_t j = 0; j < d->n_readings; j++) {
+			const struct sg_reading_cfg *r = &d->readings[j];
+			snprintf(key, sizeof(key), "%s.%s", d->name, r->field);
+			printf("%-28s %-44s %s %-7s %s\n", key, r->topic, qos_retain(r->qos, r->retain, qr, sizeof(qr)),
+			       payload_name(r->payload), offline_name(r->offline));
+		}
+		if (d->all_fields) {
+			snprintf(key, sizeof(key), "%s.*", d->name);
+			snprintf(topic, sizeof(topic), "%s/%s/<field>", c->base_topic, d->name);
+			printf("%-28s %-44s %s %-7s %s\n", key, topic,
+			       qos_retain(d->defaults.qos, d->defaults.retain, qr, sizeof(qr)),
+			       payload_name(d->defaults.payload), offline_name(d->defaults.offline));
+		}
+	}
+	if (c->n_actuators) {
+		printf("\n%-20s %-40s %-40s %s\n", "ACTUATOR", "COMMAND TOPIC", "STATE TOPIC", "ACCEPTS");
+		for (size_t i = 0; i < c->n_actuators; i++) {
+			const struct sg_actuator_cfg *a = &c->actuators[i];
+			char acc[200];
+			if (a->kind == SG_ACT_NUMBER)
+				snprintf(acc, sizeof(acc), "number %g..%g step %g", a->min, a->max, a->step);
+			else if (a->kind == SG_ACT_ENUM) {
+				size_t at = 0;
+				acc[0] = '\0';
+				for (size_t k = 0; k < a->n_options && at < sizeof(acc); k++)
+					at += (size_t)snprintf(acc + at, sizeof(acc) - at, "%s%s", k ? "|" : "", a->options[k]);
+			} else
+				snprintf(acc, sizeof(acc), "%s|%s (also 1/0, true/false, {\"state\":..})", a->payload_on,
+				         a->payload_off);
+			printf("%-20s %-40s %-40s %s\n", a->name, a->command_topic, a->topic, acc);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'C'},
+		{"list-ports", no_argument, NULL, 'L'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *file = DEFAULT_CONFIG;
+	bool check = false, list_ports = false, verbose = false;
+	struct sg_config *cfg = NULL;
+	struct sg_gateway *g = NULL;
+	char err[512];
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': file = optarg; break;
+		case 'C': check = true; break;
+		case 'L': list_ports = true; break;
+		case 'v': verbose = true; break;
+		case 'V': printf("sensorgate %s\n", SG_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default:  usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sensorgate: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	log_setup();
+	if (verbose)
+		log_set_max_level(LOG_DEBUG);
+	if (list_ports)
+		return serial_list_ports(stdout) < 0 ? 1 : 0;
+
+	r = config_load(file, &cfg, err, sizeof(err));
+	if (r < 0) {
+		if (check)
+			fprintf(stderr, "%s\n", err);
+		else
+			log_error("%s", err);
+		return 1;
+	}
+	if (check) {
+		print_check(cfg);
+		config_free(cfg);
+		return 0;
+	}
+
+	r = gateway_new(cfg, &g); /* takes cfg */
+	if (r < 0)
+		return 1;
+	r = gateway_run(g);
+	gateway_free(g);
+	return r;
+}

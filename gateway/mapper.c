@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mapper.c — topics, payloads and per-reading transforms.
+ *
+ * Transform order for a number: average (moving mean over N samples, emitted
+ * once the window is full), scale, offset, round; then the publish filters:
+ * throttle (at most once per N s), deadband (only when the change from the
+ * last published value exceeds it), heartbeat (publish anyway when the last
+ * publication is N s old). State lives in one struct per configured reading,
+ * allocated once in mapper_new(); mapping a reading allocates nothing.
+ */
+#include "mapper.h"
+
+#include "clock.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TOPIC_MAX   512
+#define PAYLOAD_MAX 1024
+#define AVERAGE_MAX 1000
+
+struct reading_state {
+	bool published;          /* last_value / last_pub_us valid */
+	double last_value;
+	uint64_t last_pub_us;
+	double *window;          /* `average` samples, ring */
+	int window_fill;
+	int window_pos;
+	double window_sum;
+};
+
+struct device_state {
+	struct reading_state *readings; /* one per cfg->devices[i].readings[j] */
+};
+
+struct sg_mapper {
+	const struct sg_config *cfg;
+	struct device_state *devices;
+	char topic[TOPIC_MAX];
+	char payload[PAYLOAD_MAX];
+};
+
+struct sg_mapper *mapper_new(const struct sg_config *cfg)
+{
+	struct sg_mapper *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->cfg = cfg;
+	m->devices = calloc(cfg->n_devices ? cfg->n_devices : 1, sizeof(*m->devices));
+	if (!m->devices)
+		goto err_free;
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		const struct sg_device_cfg *d = &cfg->devices[i];
+		if (d->n_readings == 0)
+			continue;
+		m->devices[i].readings = calloc(d->n_readings, sizeof(struct reading_state));
+		if (!m->devices[i].readings)
+			goto err_free;
+		for (size_t j = 0; j < d->n_readings; j++) {
+			int n = d->readings[j].average;
+			if (n > 1) {
+				m->devices[i].readings[j].window = calloc((size_t)n, sizeof(double));
+				if (!m->devices[i].readings[j].window)
+					goto err_free;
+			}
+		}
+	}
+	return m;
+
+err_free:
+	mapper_free(m);
+	return NULL;
+}
+
+void mapper_free(struct sg_mapper *m)
+{
+	if (!m)
+		return;
+	if (m->devices) {
+		for (size_t i = 0; i < m->cfg->n_devices; i++) {
+			if (!m->devices[i].readings)
+				continue;
+			for (size_t j = 0; j < m->cfg->devices[i].n_readings; j++)
+				free(m->devices[i].readings[j].window);
+			free(m->devices[i].readings);
+		}
+		free(m->devices);
+	}
+	free(m);
+}
+
+int mapper_format_number(char *buf, size_t len, double v, int round)
+{
+	int n;
+
+	if (!isfinite(v))
+		return -ERANGE;
+	if (round >= 0) {
+		n = snprintf(buf, len, "%.*f", round, v);
+	} else {
+		/* Shortest of %.15g/%.17g that reads back as the same double. */
+		n = snprintf(buf, len, "%.15g", v);
+		if (n > 0 && (size_t)n < len && strtod(buf, NULL) != v)
+			n = snprintf(buf, len, "%.17g", v);
+	}
+	if (n < 0 || (size_t)n >= len)
+		return -ENOBUFS;
+	/* "-0" and "-0.0" read badly on dashboards. */
+	if (buf[0] == '-' && strspn(buf + 1, "0.") == strlen(buf + 1)) {
+		memmove(buf, buf + 1, (size_t)n);
+		n--;
+	}
+	return n;
+}
+
+static bool field_valid(const char *f)
+{
+	if (!f || !*f)
+		return false;
+	for (const char *p = f; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		      c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Append s as a JSON string body (without quotes). Returns new length or -ENOBUFS. */
+static int json_escape(char *buf, size_t len, size_t at, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char esc[8];
+		const char *out = esc;
+		size_t n;
+		switch (*p) {
+		case '"':  out = "\\\""; break;
+		case '\\': out = "\\\\"; break;
+		case '\n': out = "\\n"; break;
+		case '\r': out = "\\r"; break;
+		case '\t': out = "\\t"; break;
+		default:
+			if (*p < 0x20)
+				snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			else {
+				esc[0] = (char)*p;
+				esc[1] = '\0';
+			}
+		}
+		n = strlen(out);
+		if (at + n >= len)
+			return -ENOBUFS;
+		memcpy(buf + at, out, n);
+		at += n;
+	}
+	buf[at] = '\0';
+	return (int)at;
+}
+
+static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, const struct sg_reading *r,
+                          double value, const char *unit)
+{
+	char num[64];
+	char ts[96];
+	size_t at;
+	int n;
+	int round = rc ? rc->round : -1;
+	enum sg_payload_format fmt = rc ? rc->payload : m->cfg->payload;
+
+	if (r->kind == SG_VALUE_NUMBER) {
+		n = mapper_format_number(num, sizeof(num), value, round);
+		if (n < 0)
+			return n;
+	}
+	if (fmt == SG_PAYLOAD_PLAIN) {
+		const char *s = r->kind == SG_VALUE_NUMBER ? num : r->string;
+		size_t l = strlen(s);
+		if (l >= sizeof(m->payload))
+			return -ENOBUFS;
+		memcpy(m->payload, s, l + 1);
+		return (int)l;
+	}
+
+	/* JSON: {"value":..,"unit":"..","ts":"..Z"} */
+	{
+		int64_t us = r->timestamp_us ? r->timestamp_us : now_real_us();
+		time_t secs = (time_t)(us / 1000000);
+		struct tm tm;
+		gmtime_r(&secs, &tm);
+		snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((us / 1000) % 1000));
+	}
+	at = (size_t)snprintf(m->payload, sizeof(m->payload), "{\"value\":");
+	if (r->kind == SG_VALUE_NUMBER) {
+		n = snprintf(m->payload + at, sizeof(m->payload) - at, "%s", num);
+		at += (size_t)n;
+	} else {
+		m->payload[at++] = '"';
+		n = json_escape(m->payload, sizeof(m->payload), at, r->string);
+		if (n < 0)
+			return n;
+		at = (size_t)n;
+		if (at + 1 >= sizeof(m->payload))
+			return -ENOBUFS;
+		m->payload[at++] = '"';
+	}
+	if (unit) {
+		n = snprintf(m->payload + at, sizeof(m->payload) - at, ",\"unit\":\"");
+		at += (size_t)n;
+		n = json_escape(m->payload, sizeof(m->payload), at, unit);
+		if (n < 0)
+			return n;
+		at = (size_t)n;
+		if (at + 1 >= sizeof(m->payload))
+			return -ENOBUFS;
+		m->payload[at++] = '"';
+	}
+	n = snprintf(m->payload + at, sizeof(m->payload) - at, ",\"ts\":\"%s\"}", ts);
+	if (n < 0 || at + (size_t)n >= sizeof(m->payload))
+		return -ENOBUFS;
+	return (int)(at + (size_t)n);
+}
+
+/* Apply the transforms and filters of RC to V. Returns true when it is to be published. */
+static bool transform(const struct sg_reading_cfg *rc, struct reading_state *st, double *v, uint64_t now)
+{
+	double x = *v;
+
+	if (rc->average > 1 && st->window) {
+		if (st->window_fill == rc->average)
+			st->window_sum -= st->window[st->window_pos];
+		else
+			st->window_fill++;
+		st->window[st->window_pos] = x;
+		st->window_sum += x;
+		st->window_pos = (st->window_pos + 1) % rc->average;
+		if (st->window_fill < rc->average)
+			return false;
+		x = st->window_sum / rc->average;
+	}
+	x = x * rc->scale + rc->offset;
+	if (rc->round >= 0) {
+		double p = pow(10.0, rc->round);
+		x = round(x * p) / p;
+	}
+	*v = x;
+
+	if (st->published) {
+		uint64_t age = now - st->last_pub_us;
+		bool heartbeat_due = rc->heartbeat_s > 0 && (double)age >= rc->heartbeat_s * 1e6;
+		if (rc->throttle_s > 0 && (double)age < rc->throttle_s * 1e6)
+			return false;
+		if (!heartbeat_due && rc->deadband > 0 && fabs(x - st->last_value) <= rc->deadband)
+			return false;
+	}
+	return true;
+}
+
+int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint64_t now_us,
+               struct sg_message *ret)
+{
+	const struct sg_device_cfg *d;
+	const struct sg_reading_cfg *rc = NULL;
+	struct reading_state *st = NULL;
+	const char *topic;
+	const char *unit;
+	double v = r->number;
+	int n;
+
+	if (dev >= m->cfg->n_devices)
+		return -EINVAL;
+	d = &m->cfg->devices[dev];
+	if (!field_valid(r->field))
+		return -EINVAL;
+	if (r->kind == SG_VALUE_NUMBER && !isfinite(r->number))
+		return -ERANGE;
+	if (r->kind == SG_VALUE_STRING && !r->string)
+		return -EINVAL;
+
+	for (size_t j = 0; j < d->n_readings; j++) {
+		if (strcmp(d->readings[j].field, r->field) == 0) {
+			rc = &d->readings[j];
+			st = &m->devices[dev].readings[j];
+			break;
+		}
+	}
+	if (!rc && !d->all_fields)
+		return 0;
+
+	if (rc) {
+		if (r->kind == SG_VALUE_NUMBER && !transform(rc, st, &v, now_us))
+			return 0;
+		topic = rc->topic;
+		unit = rc->unit ? rc->unit : r->unit;
+	} else {
+		n = snprintf(m->topic, sizeof(m->topic), "%s/%s/%s", m->cfg->base_topic, d->name, r->field);
+		if (n < 0 || (size_t)n >= sizeof(m->topic))
+			return -ENOBUFS;
+		topic = m->topic;
+		unit = r->unit;
+		rc = &d->defaults;
+	}
+
+	n = format_payload(m, rc, r, v, unit);
+	if (n < 0)
+		return n;
+	if (st) {
+		st->published = true;
+		st->last_value = v;
+		st->last_pub_us = now_us;
+	}
+	*ret = (struct sg_message){
+		.topic = topic,
+		.payload = m->payload,
+		.payload_len = (size_t)n,
+		.qos = rc->qos,
+		.retain = rc->retain,
+		.offline = rc->offline,
+	};
+	return 1;
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mqtt.h — the broker connection, driven from our own event loop.
+ *
+ * Wraps one libmosquitto client for the lifetime of the process (its
+ * in-flight QoS 1/2 state survives reconnects, so a message in flight when
+ * the link drops is resent with its packet id and DUP, not duplicated).
+ * Never uses libmosquitto's threads or its own loops: the owner polls
+ * mqtt_fd() for mqtt_events(), calls mqtt_io() when it is ready and
+ * mqtt_timer() at mqtt_deadline(); after any call the owner's watch handler
+ * is told to re-read those three.
+ *
+ * Connecting: libmosquitto's asynchronous connect cannot carry MQTT 5
+ * CONNECT properties (we need Session Expiry Interval for durable sessions),
+ * and its blocking connect could hang the loop on a silent broker. So each
+ * attempt first probes the broker with our own non-blocking TCP connect,
+ * bounded by a timeout; only a reachable broker gets the real (then
+ * immediate) connect, after which the socket is non-blocking and the TLS
+ * handshake and CONNACK run through the loop. Failures back off
+ * exponentially with jitter, moving down the broker list.
+ *
+ * Publishing while not connected returns -ENOTCONN and queues nothing
+ * (libmosquitto would keep it in RAM only): the caller keeps it.
+ */
+#ifndef SG_MQTT_H
+#define SG_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mosquitto.h>
+
+#include "config.h"
+
+struct sg_mqtt;
+
+/* An incoming message; everything is borrowed for the duration of the call. */
+struct sg_mqtt_msg {
+	const char *topic;
+	const void *payload;
+	size_t len;
+	int qos;
+	bool retain;
+	const mosquitto_property *props; /* MQTT 5 properties or NULL */
+};
+
+struct sg_mqtt_handlers {
+	/* CONNACK accepted: subscribe and announce here. session_present as the broker said. */
+	void (*connected)(void *ud, bool session_present);
+	/* The connection is gone (only called after connected()). */
+	void (*disconnected)(void *ud);
+	void (*message)(void *ud, const struct sg_mqtt_msg *msg);
+	/* The broker acknowledged mid (PUBACK for QoS 1, PUBCOMP for QoS 2; at once for QoS 0). */
+	void (*published)(void *ud, int mid);
+	/* fd, events or deadline changed: re-read mqtt_fd/mqtt_events/mqtt_deadline. */
+	void (*watch)(void *ud);
+};
+
+/*
+ * A client for CFG (borrowed, must outlive it) announcing itself on
+ * STATUS_TOPIC (Last Will "offline", retained). NULL with errno on failure.
+ */
+struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic,
+                         const struct sg_mqtt_handlers *h, void *ud);
+void mqtt_free(struct sg_mqtt *m);
+
+/* Begin connecting (to the first broker). 0 or -errno. */
+int mqtt_start(struct sg_mqtt *m);
+/* Publish "offline" retained, send DISCONNECT and flush for at most TIMEOUT_MS. */
+void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms);
+
+int mqtt_fd(const struct sg_mqtt *m);            /* -1 when there is nothing to poll */
+/* Changes whenever the socket behind mqtt_fd() is replaced (numbers are reused). */
+unsigned mqtt_fd_generation(const struct sg_mqtt *m);
+short mqtt_events(const struct sg_mqtt *m);      /* POLLIN, plus POLLOUT when output is pending */
+uint64_t mqtt_deadline(const struct sg_mqtt *m); /* CLOCK_MONOTONIC µs of the next mqtt_timer() */
+void mqtt_io(struct sg_mqtt *m, short revents);
+void mqtt_timer(struct sg_mqtt *m);
+
+bool mqtt_connected(const struct sg_mqtt *m);
+/* How many QoS>0 messages may be outstanding (min of config and broker's Receive Maximum). */
+int mqtt_send_quota(const struct sg_mqtt *m);
+int mqtt_protocol(const struct sg_mqtt *m);
+/* The URL of the broker connected to, or being tried. */
+const char *mqtt_broker(const struct sg_mqtt *m);
+
+/*
+ * Publish. 0 with *ret_mid set, -ENOTCONN when not connected (nothing
+ * queued), -EINVAL for a bad topic/payload, -EIO otherwise. PROPS may be NULL.
+ */
+int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                 bool retain, const mosquitto_property *props, int *ret_mid);
+/* Subscribe to PATTERN (wildcards allowed) at QOS; call from connected(). */
+int mqtt_subscribe(struct sg_mqtt *m, const char *pattern, int qos);
+
+/* Broker URL parsing (shared with config validation): mqtt[s]://host[:port]. */
+int mqtt_parse_url(const char *url, bool *ret_tls, char *host, size_t hostlen, int *ret_port);
+
+#endif

@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# deps.sh — install what building and testing sensorgate needs.
+#
+# Idempotent: asks dpkg which packages are missing and installs only those
+# (apt-get update runs only when something is missing). Works on Debian 12 and
+# Raspberry Pi OS bookworm, as root or through sudo. Prints what it installs.
+#
+# The mosquitto package starts a system broker on port 1883 on most systems.
+# Nothing here or in the tests uses it: the tests and the demo start private
+# brokers on free loopback ports, so the system one may run or not.
+#
+# Usage: scripts/deps.sh [--check]   (--check: only report, exit 1 if missing)
+
+set -euo pipefail
+
+PACKAGES=(
+	# build
+	build-essential pkg-config
+	libmosquitto-dev libconfig-dev libserialport-dev libsystemd-dev
+	libsqlite3-dev libgpiod-dev libmodbus-dev
+	# unit tests, fuzzing
+	libcmocka-dev clang
+	# integration tests and demo
+	mosquitto mosquitto-clients openssl socat
+	python3 python3-pytest python3-paho-mqtt
+)
+
+check_only=0
+case "${1:-}" in
+	--check) check_only=1 ;;
+	"") ;;
+	-h|--help) sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "deps.sh: unknown argument: $1" >&2; exit 2 ;;
+esac
+
+is_installed() {
+	# "install ok installed" is the only state in which the files are there.
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "deps.sh: no dpkg here; install these by hand: ${PACKAGES[*]}" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	is_installed "$p" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "deps.sh: all ${#PACKAGES[@]} packages present"
+	exit 0
+fi
+
+echo "deps.sh: missing: ${missing[*]}"
+if [ "$check_only" -eq 1 ]; then
+	exit 1
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "deps.sh: not root and no sudo; as root run: apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	sudo=(sudo)
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "deps.sh: apt-get update"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+echo "deps.sh: installing: ${missing[*]}"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	--no-install-recommends "${missing[@]}"
+
+# Verify rather than trust the exit status of a partial install.
+still=()
+for p in "${missing[@]}"; do
+	is_installed "$p" || still+=("$p")
+done
+if [ "${#still[@]}" -ne 0 ]; then
+	echo "deps.sh: still missing after install: ${still[*]}" >&2
+	exit 1
+fi
+echo "deps.sh: installed ${#missing[@]} package(s)"
