@@ -1,0 +1,932 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spool.c — the store-and-forward queue in SQLite (WAL, batched transactions).
+ *
+ * One table, one row per message:
+ *   msg(id INTEGER PRIMARY KEY, topic TEXT, payload BLOB, qos, retain, last)
+ * plus a partial index on topic for the rows put with SG_OFFLINE_LAST, so
+ * compaction touches only those. Ids are given by us, increasing (max + 1 at
+ * open), so "the rows after the last one handed over" is a range scan of
+ * the primary key and a drained table never reuses an id within a process.
+ *
+ * The connection is opened in exclusive locking mode: the WAL index lives in
+ * our heap (no -shm file, no mmap) and a second process cannot open the same
+ * spool. The page cache is small and fixed; statements are prepared once.
+ *
+ * In memory: the range of ids handed over (cursor, sent_max), the table of
+ * messages in flight (token -> id, open addressing), the ids removed since
+ * the last commit (to redo them if the batch is rolled back), and counters.
+ * This file owns all of it; nothing here is allocated per message.
+ */
+#include "spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+
+#define SCHEMA_VERSION       1
+#define SCHEMA_VERSION_STR   "1"
+#define CACHE_KIB            256            /* page cache: 64 pages of 4 KiB */
+#define WAL_CHECKPOINT_PAGES 256            /* checkpoint when the WAL reaches 1 MiB ... */
+#define WAL_SIZE_LIMIT       (1024 * 1024)  /* ... and keep the file no larger after it */
+#define RETRY_DELAY_US       (2 * 1000000ULL)
+#define PROBE_BYTES_STR      "65536"              /* free space a retry wants to see */
+#define BYTES_PER_MIB        (1024ULL * 1024ULL)
+
+/* The accounted size of a row, in SQL and in C. */
+#define SQL_ROW_SIZE "(length(CAST(topic AS BLOB)) + length(payload))"
+
+struct inflight {
+	int64_t id;      /* 0 = free slot */
+	int token;
+	int qos;
+};
+
+struct sg_spool {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *st_begin, *st_commit, *st_rollback;
+	sqlite3_stmt *st_insert, *st_delete, *st_oldest, *st_compact, *st_next;
+	bool in_txn;
+	bool next_active;           /* st_next holds a row for the caller */
+
+	uint64_t limit;             /* bytes */
+	bool drop_new;
+
+	int64_t next_id;            /* id of the next put */
+	int64_t committed_limit;    /* every id below this is committed */
+	int64_t cursor;             /* spool_next() scans ids above this */
+	int64_t sent_max;           /* highest id handed over by this process */
+	int64_t last_id;            /* what spool_next() returned last */
+	int last_qos;
+
+	/* counters; depth and bytes follow the database, including the open batch */
+	struct sg_spool_stats st;
+	uint64_t batch_puts;        /* rows inserted in the open batch */
+	int64_t batch_depth;        /* depth and bytes changes in the open batch */
+	int64_t batch_bytes;
+
+	struct inflight *fl;        /* messages in flight, by token */
+	unsigned fl_cap;            /* power of two */
+	unsigned fl_n;
+
+	int64_t *removed;           /* ids removed in the open batch (redone after a rollback) */
+	unsigned removed_n, removed_cap;
+	bool removed_lost;          /* some did not fit: send them again rather than lose track */
+
+	bool failed;                /* writes are failing */
+	int fail_err;
+	uint64_t failed_at;
+	uint64_t retry_delay;
+};
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+static int sq_err(sqlite3 *db, int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+	case SQLITE_CANTOPEN:
+		return -EACCES;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EBADMSG;
+	case SQLITE_IOERR:
+		if (db && sqlite3_system_errno(db) == ENOSPC)
+			return -ENOSPC;
+		return -EIO;
+	default:
+		return -EIO;
+	}
+}
+
+static bool sq_corrupt(int rc)
+{
+	return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
+static unsigned fl_home(const struct sg_spool *s, int token)
+{
+	return ((uint32_t)token * 2654435761u) & (s->fl_cap - 1);
+}
+
+static struct inflight *fl_find(struct sg_spool *s, int token)
+{
+	for (unsigned i = fl_home(s, token), n = 0; n < s->fl_cap; i = (i + 1) & (s->fl_cap - 1), n++) {
+		if (!s->fl[i].id)
+			return NULL;
+		if (s->fl[i].token == token)
+			return &s->fl[i];
+	}
+	return NULL;
+}
+
+static bool fl_has_id(const struct sg_spool *s, int64_t id)
+{
+	for (unsigned i = 0; i < s->fl_cap; i++)
+		if (s->fl[i].id == id)
+			return true;
+	return false;
+}
+
+/* Remove slot I, moving later entries of its cluster back (no tombstones). */
+static void fl_remove_at(struct sg_spool *s, unsigned i)
+{
+	unsigned mask = s->fl_cap - 1, j = i;
+
+	s->fl[i].id = 0;
+	s->fl_n--;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!s->fl[j].id)
+			return;
+		unsigned home = fl_home(s, s->fl[j].token);
+		/* may entry j move to hole i? only if its home is not cyclically in (i, j] */
+		bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+		if (stays)
+			continue;
+		s->fl[i] = s->fl[j];
+		s->fl[j].id = 0;
+		i = j;
+	}
+}
+
+static void reset_next(struct sg_spool *s)
+{
+	if (s->next_active) {
+		sqlite3_reset(s->st_next);
+		s->next_active = false;
+	}
+}
+
+/* A write failed: roll the batch back, stop writing for a while. Returns -errno. */
+static int fail(struct sg_spool *s, int rc)
+{
+	int err = sq_err(s->db, rc);
+
+	reset_next(s);
+	sqlite3_reset(s->st_insert);
+	sqlite3_reset(s->st_delete);
+	sqlite3_reset(s->st_oldest);
+	sqlite3_reset(s->st_compact);
+	if (!sqlite3_get_autocommit(s->db)) {
+		sqlite3_step(s->st_rollback);
+		sqlite3_reset(s->st_rollback);
+	}
+	if (s->in_txn) {
+		/* Its new rows are gone; its removals are redone by the next batch (s->removed). */
+		s->st.dropped += s->batch_puts;
+		s->st.depth = (uint64_t)((int64_t)s->st.depth - s->batch_depth);
+		s->st.bytes = (uint64_t)((int64_t)s->st.bytes - s->batch_bytes);
+	}
+	s->in_txn = false;
+	s->batch_puts = 0;
+	s->batch_depth = 0;
+	s->batch_bytes = 0;
+	s->failed = true;
+	s->fail_err = err;
+	s->failed_at = now_mono_us();
+	return err;
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Delete row ID (must be inside a transaction); its size is subtracted. */
+static int delete_row(struct sg_spool *s, int64_t id, bool *ret_found)
+{
+	int rc;
+
+	sqlite3_bind_int64(s->st_delete, 1, id);
+	rc = sqlite3_step(s->st_delete);
+	if (rc == SQLITE_ROW) {
+		int64_t size = sqlite3_column_int64(s->st_delete, 0) + SPOOL_MSG_OVERHEAD;
+		s->st.depth--;
+		s->st.bytes -= (uint64_t)size;
+		s->batch_depth--;
+		s->batch_bytes -= size;
+		rc = sqlite3_step(s->st_delete);
+		if (ret_found)
+			*ret_found = true;
+	} else if (ret_found) {
+		*ret_found = false;
+	}
+	sqlite3_reset(s->st_delete);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int commit_batch(struct sg_spool *s);
+static int exec1(sqlite3 *db, const char *sql, char *out, size_t outlen);
+
+/*
+ * After a write error, once the retry delay has passed: redo the removals
+ * that were rolled back or made meanwhile, and write (then remove) a probe
+ * row of PROBE_BYTES, in a transaction of its own, so a disk that is still
+ * full costs no reading.
+ */
+static int recover(struct sg_spool *s)
+{
+	int rc;
+
+	if (now_mono_us() < s->failed_at + s->retry_delay)
+		return s->fail_err;
+	reset_next(s);
+	rc = step_done(s->st_begin);
+	if (rc != SQLITE_OK)
+		return fail(s, rc);
+	s->in_txn = true;
+	for (unsigned i = 0; i < s->removed_n; i++) {
+		rc = delete_row(s, s->removed[i], NULL);
+		if (rc != SQLITE_OK)
+			return fail(s, rc);
+	}
+	/* A probe: room for PROBE_BYTES more must be there (id -1 is never handed over). */
+	if ((rc = exec1(s->db, "INSERT INTO msg VALUES(-1, '', zeroblob(" PROBE_BYTES_STR "), 0, 0, 0)", NULL, 0)) !=
+	            SQLITE_OK ||
+	    (rc = exec1(s->db, "DELETE FROM msg WHERE id = -1", NULL, 0)) != SQLITE_OK)
+		return fail(s, rc);
+	return commit_batch(s);
+}
+
+/* Open a batch if none is open. 0 or -errno (the spool is failing). */
+static int begin(struct sg_spool *s)
+{
+	int rc, r;
+
+	if (s->in_txn)
+		return 0;
+	if (s->failed) {
+		r = recover(s);
+		if (r < 0)
+			return r;
+	}
+	reset_next(s);
+	rc = step_done(s->st_begin);
+	if (rc != SQLITE_OK)
+		return fail(s, rc);
+	s->in_txn = true;
+	return 0;
+}
+
+/* Remember a removal until it is committed. */
+static void note_removed(struct sg_spool *s, int64_t id)
+{
+	if (s->removed_n < s->removed_cap)
+		s->removed[s->removed_n++] = id;
+	else
+		s->removed_lost = true;
+}
+
+/* ---- opening ---------------------------------------------------------------------------------- */
+
+static int mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0750) < 0) {
+			struct stat st;
+			if (errno != EEXIST)
+				return -errno;
+			if (stat(buf, &st) == 0 && !S_ISDIR(st.st_mode))
+				return -ENOTDIR;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
+static int default_path(char *buf, size_t len)
+{
+	const char *sd = getenv("STATE_DIRECTORY");
+	int n;
+
+	if (sd && *sd) {
+		/* systemd may give several, separated by ':'; ours is the first */
+		size_t first = strcspn(sd, ":");
+		n = snprintf(buf, len, "%.*s/spool.db", (int)first, sd);
+	} else {
+		n = snprintf(buf, len, "%s", SPOOL_DEFAULT_PATH);
+	}
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Rename PATH (and its WAL) to PATH.corrupt-<UTC time>; the name used goes to ASIDE. */
+static int move_aside(const char *path, char *aside, size_t len)
+{
+	char stamp[32], from[PATH_MAX + 8], to[PATH_MAX + 8];
+	struct tm tm;
+	time_t t = time(NULL);
+	int n;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (int i = 0; i < 100; i++) {
+		if (i == 0)
+			n = snprintf(aside, len, "%s.corrupt-%s", path, stamp);
+		else
+			n = snprintf(aside, len, "%s.corrupt-%s.%d", path, stamp, i);
+		if (n < 0 || (size_t)n >= len)
+			return -ENAMETOOLONG;
+		if (access(aside, F_OK) < 0)
+			break;
+	}
+	if (rename(path, aside) < 0)
+		return -errno;
+	snprintf(from, sizeof(from), "%s-wal", path);
+	snprintf(to, sizeof(to), "%s-wal", aside);
+	if (rename(from, to) < 0 && errno != ENOENT)
+		unlink(from);
+	snprintf(from, sizeof(from), "%s-shm", path);
+	unlink(from);
+	return 0;
+}
+
+static void finalize_all(struct sg_spool *s)
+{
+	sqlite3_stmt **all[] = {&s->st_begin,  &s->st_commit, &s->st_rollback, &s->st_insert, &s->st_delete,
+	                        &s->st_oldest, &s->st_compact, &s->st_next};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		sqlite3_finalize(*all[i]);
+		*all[i] = NULL;
+	}
+}
+
+static void close_db(struct sg_spool *s)
+{
+	finalize_all(s);
+	sqlite3_close(s->db);
+	s->db = NULL;
+}
+
+/* Run SQL that returns at most one row; its first column as text goes to OUT. */
+static int exec1(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (out && outlen)
+		out[0] = '\0';
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (out && outlen) {
+			const unsigned char *t = sqlite3_column_text(st, 0);
+			snprintf(out, outlen, "%s", t ? (const char *)t : "");
+		}
+		rc = SQLITE_OK;
+		while (sqlite3_step(st) == SQLITE_ROW)
+			;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int prepare(struct sg_spool *s, sqlite3_stmt **st, const char *sql)
+{
+	/* PERSISTENT: these live as long as the spool */
+	return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+}
+
+/*
+ * Open the database at s->path and check it. SQLITE_OK, or an SQLite error
+ * code (with WHY filled); a code for which sq_corrupt() holds means the file
+ * is unusable and should be moved aside.
+ */
+static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why, size_t whylen)
+{
+	char buf[64], sql[128];
+	sqlite3_stmt *st;
+	int rc, version;
+
+	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		goto err;
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, 0);
+	/* Exclusive before WAL: the WAL index then lives in our heap, and nobody else opens the file. */
+	if ((rc = exec1(s->db, "PRAGMA locking_mode=EXCLUSIVE", NULL, 0)) != SQLITE_OK ||
+	    (rc = exec1(s->db, "PRAGMA journal_mode=WAL", buf, sizeof(buf))) != SQLITE_OK)
+		goto err;
+	if (strcmp(buf, "wal") != 0) {
+		snprintf(why, whylen, "cannot use WAL mode (journal mode is \"%s\")", buf);
+		return SQLITE_CANTOPEN;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", CACHE_KIB);
+	if ((rc = exec1(s->db, cfg->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, 0)) !=
+	            SQLITE_OK ||
+	    (rc = exec1(s->db, sql, NULL, 0)) != SQLITE_OK ||
+	    (rc = exec1(s->db, "PRAGMA mmap_size=0", NULL, 0)) != SQLITE_OK ||
+	    (rc = exec1(s->db, "PRAGMA temp_store=MEMORY", NULL, 0)) != SQLITE_OK)
+		goto err;
+	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%d", WAL_CHECKPOINT_PAGES);
+	if ((rc = exec1(s->db, sql, NULL, 0)) != SQLITE_OK)
+		goto err;
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%d", WAL_SIZE_LIMIT);
+	if ((rc = exec1(s->db, sql, NULL, 0)) != SQLITE_OK)
+		goto err;
+	/* Take the lock now (and keep it): a second gateway on this file fails here, with BUSY. */
+	if ((rc = exec1(s->db, "BEGIN EXCLUSIVE", NULL, 0)) != SQLITE_OK ||
+	    (rc = exec1(s->db, "COMMIT", NULL, 0)) != SQLITE_OK)
+		goto err;
+	rc = exec1(s->db, "PRAGMA quick_check", buf, sizeof(buf));
+	if (rc != SQLITE_OK)
+		goto err;
+	if (strcmp(buf, "ok") != 0) {
+		snprintf(why, whylen, "integrity check failed: %s", buf);
+		return SQLITE_CORRUPT;
+	}
+	if ((rc = exec1(s->db, "PRAGMA user_version", buf, sizeof(buf))) != SQLITE_OK)
+		goto err;
+	version = atoi(buf);
+	if (version == 0) {
+		rc = sqlite3_exec(s->db,
+		                  "BEGIN;"
+		                  "CREATE TABLE IF NOT EXISTS msg(id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+		                  " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
+		                  " last INTEGER NOT NULL);"
+		                  "CREATE INDEX IF NOT EXISTS msg_last ON msg(topic) WHERE last;"
+		                  "PRAGMA user_version=" SCHEMA_VERSION_STR ";"
+		                  "COMMIT;",
+		                  NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			exec1(s->db, "ROLLBACK", NULL, 0);
+			goto err;
+		}
+	} else if (version != SCHEMA_VERSION) {
+		snprintf(why, whylen, "unknown spool format %d", version);
+		return SQLITE_NOTADB;
+	}
+
+	if ((rc = prepare(s, &s->st_begin, "BEGIN IMMEDIATE")) != SQLITE_OK ||
+	    (rc = prepare(s, &s->st_commit, "COMMIT")) != SQLITE_OK ||
+	    (rc = prepare(s, &s->st_rollback, "ROLLBACK")) != SQLITE_OK ||
+	    (rc = prepare(s, &s->st_insert,
+	                  "INSERT INTO msg(id, topic, payload, qos, retain, last) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")) !=
+	            SQLITE_OK ||
+	    (rc = prepare(s, &s->st_delete, "DELETE FROM msg WHERE id = ?1 RETURNING " SQL_ROW_SIZE)) != SQLITE_OK ||
+	    (rc = prepare(s, &s->st_oldest,
+	                  "DELETE FROM msg WHERE id = (SELECT id FROM msg WHERE id > ?1 ORDER BY id LIMIT 1)"
+	                  " RETURNING " SQL_ROW_SIZE)) != SQLITE_OK ||
+	    (rc = prepare(s, &s->st_compact,
+	                  "DELETE FROM msg WHERE topic = ?1 AND last AND id > ?2 RETURNING " SQL_ROW_SIZE)) !=
+	            SQLITE_OK ||
+	    (rc = prepare(s, &s->st_next,
+	                  "SELECT id, topic, payload, qos, retain FROM msg WHERE id > ?1 AND id < ?2 ORDER BY id")) !=
+	            SQLITE_OK)
+		goto err;
+
+	rc = sqlite3_prepare_v2(s->db, "SELECT count(*), total(" SQL_ROW_SIZE "), max(id) FROM msg", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		s->st.depth = (uint64_t)sqlite3_column_int64(st, 0);
+		s->st.bytes = (uint64_t)sqlite3_column_double(st, 1) + s->st.depth * SPOOL_MSG_OVERHEAD;
+		s->next_id = sqlite3_column_int64(st, 2) + 1;
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK)
+		goto err;
+	s->committed_limit = s->next_id;
+	return SQLITE_OK;
+
+err:
+	snprintf(why, whylen, "%s", s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	return rc;
+}
+
+struct sg_spool *spool_open(const struct sg_spool_cfg *cfg, unsigned max_outstanding, struct sg_spool_info *info)
+{
+	struct sg_spool_info scratch;
+	struct sg_spool *s;
+	char path[PATH_MAX];
+	int rc, r;
+
+	if (!info)
+		info = &scratch;
+	memset(info, 0, sizeof(*info));
+	if (cfg->path) {
+		if (strlen(cfg->path) >= sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return NULL;
+		}
+		snprintf(path, sizeof(path), "%s", cfg->path);
+	} else if ((r = default_path(path, sizeof(path))) < 0) {
+		errno = -r;
+		return NULL;
+	}
+	snprintf(info->path, sizeof(info->path), "%s", path);
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->path = strdup(path);
+	s->fl_cap = 16;
+	while (s->fl_cap < 2 * (max_outstanding ? max_outstanding : 1))
+		s->fl_cap *= 2;
+	s->fl = calloc(s->fl_cap, sizeof(*s->fl));
+	s->removed_cap = 2 * (max_outstanding ? max_outstanding : 1) + 64;
+	s->removed = calloc(s->removed_cap, sizeof(*s->removed));
+	if (!s->path || !s->fl || !s->removed) {
+		r = -ENOMEM;
+		goto err;
+	}
+	s->limit = (uint64_t)(cfg->max_size_mb > 0 ? cfg->max_size_mb : 64) * BYTES_PER_MIB;
+	s->st.limit = s->limit;
+	s->drop_new = cfg->drop_new;
+	s->retry_delay = RETRY_DELAY_US;
+	s->last_id = -1;
+
+	r = mkdir_parents(path);
+	if (r < 0) {
+		snprintf(info->why, sizeof(info->why), "cannot create its directory: %s", strerror(-r));
+		goto err;
+	}
+	rc = open_db(s, cfg, info->why, sizeof(info->why));
+	if (sq_corrupt(rc)) {
+		close_db(s);
+		memset(&s->st, 0, sizeof(s->st));
+		s->st.limit = s->limit;
+		r = move_aside(path, info->aside, sizeof(info->aside));
+		if (r < 0) {
+			info->aside[0] = '\0';
+			snprintf(info->why + strlen(info->why), sizeof(info->why) - strlen(info->why),
+			         "; cannot move it aside: %s", strerror(-r));
+			goto err;
+		}
+		char first[sizeof(info->why)];
+		snprintf(first, sizeof(first), "%s", info->why);
+		rc = open_db(s, cfg, info->why, sizeof(info->why));
+		if (rc == SQLITE_OK)
+			snprintf(info->why, sizeof(info->why), "%s", first);
+	}
+	if (rc != SQLITE_OK) {
+		r = sq_err(s->db, rc);
+		goto err;
+	}
+	info->depth = s->st.depth;
+	return s;
+
+err:
+	spool_close(s);
+	errno = -r;
+	return NULL;
+}
+
+void spool_close(struct sg_spool *s)
+{
+	if (!s)
+		return;
+	if (s->db) {
+		spool_commit(s);
+		close_db(s);
+	}
+	free(s->fl);
+	free(s->removed);
+	free(s->path);
+	free(s);
+}
+
+/* ---- putting ---------------------------------------------------------------------------------- */
+
+/* Remove older SG_OFFLINE_LAST rows of TOPIC not yet handed over. */
+static int compact(struct sg_spool *s, const char *topic)
+{
+	int rc;
+
+	sqlite3_bind_text(s->st_compact, 1, topic, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->st_compact, 2, s->sent_max);
+	while ((rc = sqlite3_step(s->st_compact)) == SQLITE_ROW) {
+		int64_t size = sqlite3_column_int64(s->st_compact, 0) + SPOOL_MSG_OVERHEAD;
+		s->st.depth--;
+		s->st.bytes -= (uint64_t)size;
+		s->batch_depth--;
+		s->batch_bytes -= size;
+		s->st.compacted++;
+	}
+	sqlite3_reset(s->st_compact);
+	sqlite3_clear_bindings(s->st_compact);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Drop the oldest row not handed over. SQLITE_OK with *ret_found, or an error. */
+static int drop_oldest(struct sg_spool *s, bool *ret_found)
+{
+	int rc;
+
+	*ret_found = false;
+	sqlite3_bind_int64(s->st_oldest, 1, s->sent_max);
+	rc = sqlite3_step(s->st_oldest);
+	if (rc == SQLITE_ROW) {
+		int64_t size = sqlite3_column_int64(s->st_oldest, 0) + SPOOL_MSG_OVERHEAD;
+		s->st.depth--;
+		s->st.bytes -= (uint64_t)size;
+		s->batch_depth--;
+		s->batch_bytes -= size;
+		s->st.dropped++;
+		*ret_found = true;
+		rc = sqlite3_step(s->st_oldest);
+	}
+	sqlite3_reset(s->st_oldest);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int spool_put(struct sg_spool *s, const char *topic, const void *payload, size_t len, int qos, bool retain,
+              enum sg_offline_policy policy, unsigned *ret_dropped)
+{
+	uint64_t need = strlen(topic) + len + SPOOL_MSG_OVERHEAD;
+	unsigned dropped = 0;
+	bool found;
+	int rc, r;
+
+	if (ret_dropped)
+		*ret_dropped = 0;
+	if (qos < 0 || qos > 2 || len > INT32_MAX)
+		return -EINVAL;
+	if (need > s->limit) {
+		s->st.dropped++;
+		return -ENOBUFS;
+	}
+	r = begin(s);
+	if (r < 0)
+		return r;
+	if (policy == SG_OFFLINE_LAST) {
+		rc = compact(s, topic);
+		if (rc != SQLITE_OK)
+			return fail(s, rc);
+	}
+	while (s->st.bytes + need > s->limit) {
+		if (s->drop_new) {
+			s->st.dropped++;
+			return -ENOBUFS;
+		}
+		rc = drop_oldest(s, &found);
+		if (rc != SQLITE_OK)
+			return fail(s, rc);
+		if (!found) { /* everything stored is in flight */
+			s->st.dropped++;
+			if (ret_dropped)
+				*ret_dropped = dropped;
+			return -ENOBUFS;
+		}
+		dropped++;
+	}
+	if (ret_dropped)
+		*ret_dropped = dropped;
+
+	sqlite3_bind_int64(s->st_insert, 1, s->next_id);
+	sqlite3_bind_text(s->st_insert, 2, topic, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s->st_insert, 3, len ? payload : "", (int)len, SQLITE_STATIC);
+	sqlite3_bind_int(s->st_insert, 4, qos);
+	sqlite3_bind_int(s->st_insert, 5, retain);
+	sqlite3_bind_int(s->st_insert, 6, policy == SG_OFFLINE_LAST);
+	rc = sqlite3_step(s->st_insert);
+	sqlite3_reset(s->st_insert);
+	sqlite3_clear_bindings(s->st_insert);
+	if (rc != SQLITE_DONE)
+		return fail(s, rc);
+	s->next_id++;
+	s->st.spooled++;
+	s->st.depth++;
+	s->st.bytes += need;
+	s->batch_puts++;
+	s->batch_depth++;
+	s->batch_bytes += (int64_t)need;
+	return 0;
+}
+
+static int commit_batch(struct sg_spool *s)
+{
+	int rc;
+
+	reset_next(s);
+	rc = step_done(s->st_commit);
+	if (rc != SQLITE_OK)
+		return fail(s, rc);
+	s->in_txn = false;
+	s->committed_limit = s->next_id;
+	s->batch_puts = 0;
+	s->batch_depth = 0;
+	s->batch_bytes = 0;
+	s->removed_n = 0;
+	s->failed = false;
+	if (s->removed_lost) {
+		/* Removals we lost track of during a failure: hand those rows over again (duplicates, not losses). */
+		s->removed_lost = false;
+		s->cursor = 0;
+	}
+	return 0;
+}
+
+int spool_commit(struct sg_spool *s)
+{
+	if (!s->in_txn)
+		return 0;
+	return commit_batch(s);
+}
+
+bool spool_pending(const struct sg_spool *s)
+{
+	return s->in_txn;
+}
+
+bool spool_backlog(const struct sg_spool *s)
+{
+	return s->cursor < s->committed_limit - 1;
+}
+
+/* ---- handing over ------------------------------------------------------------------------------ */
+
+int spool_next(struct sg_spool *s, struct sg_spool_msg *ret)
+{
+	sqlite3_stmt *st = s->st_next;
+	int rc;
+
+	reset_next(s);
+	if (!spool_backlog(s))
+		return 0;
+	sqlite3_bind_int64(st, 1, s->cursor);
+	sqlite3_bind_int64(st, 2, s->committed_limit);
+	for (;;) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE) {
+			sqlite3_reset(st);
+			s->cursor = s->committed_limit - 1; /* nothing left below the limit */
+			return 0;
+		}
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return sq_err(s->db, rc);
+		}
+		int64_t id = sqlite3_column_int64(st, 0);
+		/* After a requeue the scan restarts below rows still in flight: skip those. */
+		if (id <= s->sent_max && fl_has_id(s, id))
+			continue;
+		ret->id = id;
+		ret->topic = (const char *)sqlite3_column_text(st, 1);
+		ret->payload = sqlite3_column_blob(st, 2);
+		ret->len = (size_t)sqlite3_column_bytes(st, 2);
+		ret->qos = sqlite3_column_int(st, 3);
+		ret->retain = sqlite3_column_int(st, 4) != 0;
+		if (!ret->topic) {
+			sqlite3_reset(st);
+			return -ENOMEM;
+		}
+		if (!ret->payload)
+			ret->payload = "";
+		s->next_active = true;
+		s->last_id = id;
+		s->last_qos = ret->qos;
+		return 1;
+	}
+}
+
+int spool_sent(struct sg_spool *s, int64_t id, int token)
+{
+	unsigned i;
+
+	if (s->fl_n + 1 > s->fl_cap / 2)
+		return -ENOBUFS;
+	reset_next(s);
+	for (i = fl_home(s, token); s->fl[i].id; i = (i + 1) & (s->fl_cap - 1))
+		if (s->fl[i].token == token)
+			break;
+	if (!s->fl[i].id)
+		s->fl_n++;
+	s->fl[i] = (struct inflight){.id = id, .token = token, .qos = id == s->last_id ? s->last_qos : 2};
+	if (id > s->cursor)
+		s->cursor = id;
+	if (id > s->sent_max)
+		s->sent_max = id;
+	s->st.sent++;
+	return 0;
+}
+
+int spool_ack(struct sg_spool *s, int token)
+{
+	struct inflight *e = fl_find(s, token);
+	int64_t id;
+	int rc, r;
+
+	if (!e)
+		return 0;
+	id = e->id;
+	fl_remove_at(s, (unsigned)(e - s->fl));
+	s->st.acknowledged++;
+	r = begin(s);
+	if (r < 0) {
+		note_removed(s, id); /* deleted when writing works again */
+		return r;
+	}
+	note_removed(s, id);
+	rc = delete_row(s, id, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc);
+	return 1;
+}
+
+int spool_drop(struct sg_spool *s, int64_t id)
+{
+	bool found;
+	int rc, r;
+
+	for (unsigned i = 0; i < s->fl_cap; i++)
+		if (s->fl[i].id == id) {
+			fl_remove_at(s, i);
+			break;
+		}
+	r = begin(s);
+	if (r < 0)
+		return r;
+	note_removed(s, id);
+	rc = delete_row(s, id, &found);
+	if (rc != SQLITE_OK)
+		return fail(s, rc);
+	if (found)
+		s->st.dropped++;
+	if (id > s->cursor)
+		s->cursor = id; /* do not come back to it */
+	return 0;
+}
+
+void spool_requeue(struct sg_spool *s, int max_qos)
+{
+	unsigned i = 0;
+
+	while (i < s->fl_cap) {
+		if (s->fl[i].id && s->fl[i].qos <= max_qos) {
+			if (s->fl[i].id - 1 < s->cursor)
+				s->cursor = s->fl[i].id - 1;
+			fl_remove_at(s, i); /* may move another entry into slot i: look at it again */
+			continue;
+		}
+		i++;
+	}
+}
+
+unsigned spool_outstanding(const struct sg_spool *s)
+{
+	return s->fl_n;
+}
+
+void spool_get_stats(const struct sg_spool *s, struct sg_spool_stats *ret)
+{
+	*ret = s->st;
+	ret->outstanding = s->fl_n;
+}
+
+bool spool_failed(const struct sg_spool *s)
+{
+	return s->failed;
+}
+
+void spool_set_retry_delay(struct sg_spool *s, uint64_t usec)
+{
+	s->retry_delay = usec;
+}
+
+const char *spool_path(const struct sg_spool *s)
+{
+	return s->path;
+}
+
+void *spool_db(struct sg_spool *s)
+{
+	return s->db;
+}

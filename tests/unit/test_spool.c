@@ -1,0 +1,761 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_spool.c — unit tests of the store-and-forward spool (gateway/spool.c).
+ *
+ * Every test works on a spool file in its own temporary directory (removed
+ * afterwards). Covered: order of hand-over, acknowledgement by token,
+ * uncommitted messages never handed over, replay after reopening, requeue of
+ * messages the transport lost, compaction of SG_OFFLINE_LAST topics, the
+ * size bound under both policies with its counters, unreadable files moved
+ * aside (table of ways to spoil a file), write errors (a page limit stands in
+ * for a full disk) and recovery, the default path, the file lock, the
+ * in-flight table under churn, and flat SQLite memory over many cycles
+ * (statements are reused; ASan reports any leak).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "gateway/spool.h"
+
+/* ---- harness ---------------------------------------------------------------------------------- */
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct sg_spool_cfg cfg;
+	struct sg_spool *s;
+	struct sg_spool_info info;
+};
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sg-spool-test.XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/spool.db", f->dir);
+	f->cfg = (struct sg_spool_cfg){.path = f->path, .max_size_mb = 64, .sync_full = false};
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	spool_close(f->s);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static struct sg_spool *reopen(struct fixture *f)
+{
+	spool_close(f->s);
+	f->s = spool_open(&f->cfg, 100, &f->info);
+	assert_non_null(f->s);
+	return f->s;
+}
+
+static void put(struct sg_spool *s, const char *topic, const char *payload, int qos,
+                enum sg_offline_policy policy)
+{
+	assert_int_equal(spool_put(s, topic, payload, strlen(payload), qos, false, policy, NULL), 0);
+}
+
+/* Hand over everything that is ready (tokens from *next_token on); payloads go to OUT, joined by ','. */
+static unsigned drain(struct sg_spool *s, int *next_token, char *out, size_t outlen)
+{
+	struct sg_spool_msg m;
+	unsigned n = 0;
+	size_t off = 0;
+	int r;
+
+	if (out)
+		out[0] = '\0';
+	while ((r = spool_next(s, &m)) == 1) {
+		if (out) {
+			int k = snprintf(out + off, outlen - off, "%s%.*s", off ? "," : "", (int)m.len,
+			                 (const char *)m.payload);
+			assert_true(k > 0 && (size_t)k < outlen - off);
+			off += (size_t)k;
+		}
+		assert_int_equal(spool_sent(s, m.id, (*next_token)++), 0);
+		n++;
+	}
+	assert_int_equal(r, 0);
+	return n;
+}
+
+static struct sg_spool_stats stats(const struct sg_spool *s)
+{
+	struct sg_spool_stats st;
+	spool_get_stats(s, &st);
+	return st;
+}
+
+/* ---- order, acknowledgement, durability --------------------------------------------------------- */
+
+static void test_order_and_ack(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	char got[256];
+	int token = 1;
+
+	put(s, "a/t", "1", 1, SG_OFFLINE_SPOOL);
+	put(s, "b/t", "2", 2, SG_OFFLINE_SPOOL);
+	put(s, "a/t", "3", 0, SG_OFFLINE_SPOOL);
+	assert_true(spool_pending(s));
+	/* not committed: nothing may be handed over yet */
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 0);
+	assert_int_equal(spool_commit(s), 0);
+	assert_false(spool_pending(s));
+	assert_true(spool_backlog(s));
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 3);
+	assert_string_equal(got, "1,2,3");
+	assert_false(spool_backlog(s));
+	assert_int_equal(spool_outstanding(s), 3);
+
+	/* acknowledged out of order; an unknown token is not ours */
+	assert_int_equal(spool_ack(s, 2), 1);
+	assert_int_equal(spool_ack(s, 2), 0);
+	assert_int_equal(spool_ack(s, 99), 0);
+	assert_int_equal(spool_ack(s, 1), 1);
+	assert_int_equal(spool_ack(s, 3), 1);
+	assert_int_equal(spool_commit(s), 0);
+
+	struct sg_spool_stats st = stats(s);
+	assert_int_equal(st.spooled, 3);
+	assert_int_equal(st.sent, 3);
+	assert_int_equal(st.acknowledged, 3);
+	assert_int_equal(st.depth, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.outstanding, 0);
+
+	/* later puts continue after the last id even though the table is empty */
+	put(s, "a/t", "4", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "4");
+}
+
+static void test_message_fields_round_trip(void **state)
+{
+	static const unsigned char bin[] = {0, 1, 2, 0xff, 0, 'x'};
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	struct sg_spool_msg m;
+
+	assert_int_equal(spool_put(s, "dev/ü/bin", bin, sizeof(bin), 2, true, SG_OFFLINE_SPOOL, NULL), 0);
+	assert_int_equal(spool_put(s, "dev/empty", NULL, 0, 1, false, SG_OFFLINE_SPOOL, NULL), 0);
+	assert_int_equal(spool_put(s, "dev/bad", "x", 1, 3, false, SG_OFFLINE_SPOOL, NULL), -EINVAL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(spool_next(s, &m), 1);
+	assert_string_equal(m.topic, "dev/ü/bin");
+	assert_int_equal(m.len, sizeof(bin));
+	assert_memory_equal(m.payload, bin, sizeof(bin));
+	assert_int_equal(m.qos, 2);
+	assert_true(m.retain);
+	assert_int_equal(spool_sent(s, m.id, 7), 0);
+	assert_int_equal(spool_next(s, &m), 1);
+	assert_string_equal(m.topic, "dev/empty");
+	assert_int_equal(m.len, 0);
+	assert_non_null(m.payload);
+	assert_int_equal(m.qos, 1);
+	assert_false(m.retain);
+}
+
+static void test_replay_after_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	char got[256];
+	int token = 1;
+
+	for (int i = 1; i <= 5; i++) {
+		char p[8];
+		snprintf(p, sizeof(p), "%d", i);
+		put(s, "seq", p, 1, SG_OFFLINE_SPOOL);
+	}
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 5);
+	assert_int_equal(spool_ack(s, 2), 1); /* "2" acknowledged; 1, 3, 4, 5 in flight */
+	put(s, "seq", "6", 1, SG_OFFLINE_SPOOL);
+	put(s, "seq", "7", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+
+	s = reopen(f);
+	assert_int_equal(f->info.depth, 6);
+	assert_string_equal(f->info.aside, "");
+	assert_int_equal(stats(s).depth, 6);
+	assert_int_equal(spool_outstanding(s), 0);
+	token = 1;
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 6);
+	assert_string_equal(got, "1,3,4,5,6,7");
+
+	/* a put after the reopen comes after everything stored before */
+	put(s, "seq", "8", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "8");
+}
+
+static void test_close_commits_pending(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+
+	put(s, "seq", "1", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	put(s, "seq", "2", 1, SG_OFFLINE_SPOOL);
+	/* spool_close() commits what is pending */
+	s = reopen(f);
+	assert_int_equal(f->info.depth, 2);
+}
+
+static void test_requeue_lost_messages(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	char got[256];
+	int token = 100;
+
+	put(s, "a", "q0-1", 0, SG_OFFLINE_SPOOL);
+	put(s, "a", "q1-2", 1, SG_OFFLINE_SPOOL);
+	put(s, "a", "q0-3", 0, SG_OFFLINE_SPOOL);
+	put(s, "a", "q2-4", 2, SG_OFFLINE_SPOOL);
+	put(s, "a", "q0-5", 0, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 5);
+	assert_int_equal(spool_ack(s, 104), 1); /* q0-5 went out */
+
+	/* link lost: the QoS 0 ones still in flight are handed over again, in order; QoS 1/2 stay in flight */
+	spool_requeue(s, 0);
+	assert_int_equal(spool_outstanding(s), 2);
+	assert_true(spool_backlog(s));
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 2);
+	assert_string_equal(got, "q0-1,q0-3");
+	assert_int_equal(spool_outstanding(s), 4);
+	/* the resent QoS 1 keeps its token */
+	assert_int_equal(spool_ack(s, 101), 1);
+	assert_int_equal(spool_ack(s, 105), 1);
+	assert_int_equal(spool_ack(s, 106), 1);
+	assert_int_equal(spool_ack(s, 103), 1);
+	assert_int_equal(spool_outstanding(s), 0);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(stats(s).depth, 0);
+}
+
+static void test_drop_unsendable(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	struct sg_spool_msg m;
+	char got[64];
+	int token = 1;
+
+	put(s, "a", "1", 1, SG_OFFLINE_SPOOL);
+	put(s, "a", "2", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(spool_next(s, &m), 1);
+	assert_int_equal(spool_drop(s, m.id), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "2");
+	assert_int_equal(stats(s).dropped, 1);
+	assert_int_equal(stats(s).depth, 1);
+}
+
+/* ---- offline = "last" --------------------------------------------------------------------------- */
+
+struct put_op {
+	const char *topic; /* NULL ends */
+	const char *payload;
+	enum sg_offline_policy policy;
+	bool send_before; /* hand over everything committed before this put */
+};
+
+static const struct {
+	const char *legend;
+	struct put_op ops[8];
+	const char *expect; /* payloads handed over after the last op, in order */
+	unsigned compacted;
+} compaction_cases[] = {
+	{"one topic keeps its newest",
+	 {{"s/a", "1", SG_OFFLINE_LAST}, {"s/a", "2", SG_OFFLINE_LAST}, {"s/a", "3", SG_OFFLINE_LAST}},
+	 "3", 2},
+	{"topics are compacted apart",
+	 {{"s/a", "a1", SG_OFFLINE_LAST}, {"s/b", "b1", SG_OFFLINE_LAST}, {"s/a", "a2", SG_OFFLINE_LAST},
+	  {"s/b", "b2", SG_OFFLINE_LAST}},
+	 "a2,b2", 2},
+	{"messages put with another policy are kept",
+	 {{"s/a", "1", SG_OFFLINE_SPOOL}, {"s/a", "2", SG_OFFLINE_LAST}, {"s/a", "3", SG_OFFLINE_SPOOL},
+	  {"s/a", "4", SG_OFFLINE_LAST}},
+	 "1,3,4", 1},
+	{"a message handed over is not removed (\"1\" was, \"2\" is replaced)",
+	 {{"s/a", "1", SG_OFFLINE_LAST}, {"s/a", "2", SG_OFFLINE_LAST, true}, {"s/a", "3", SG_OFFLINE_LAST}},
+	 "3", 1},
+	{"other topics with a common prefix are not touched",
+	 {{"s/a", "1", SG_OFFLINE_LAST}, {"s/ab", "2", SG_OFFLINE_LAST}, {"s/a", "3", SG_OFFLINE_LAST}},
+	 "2,3", 1},
+};
+
+static void test_last_compaction(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t c = 0; c < sizeof(compaction_cases) / sizeof(compaction_cases[0]); c++) {
+		struct sg_spool *s;
+		char got[256];
+		int token = 1;
+		uint64_t depth_before;
+
+		unlink(f->path);
+		s = reopen(f);
+		for (const struct put_op *op = compaction_cases[c].ops; op->topic; op++) {
+			if (op->send_before) {
+				assert_int_equal(spool_commit(s), 0);
+				drain(s, &token, NULL, 0);
+			}
+			put(s, op->topic, op->payload, 1, op->policy);
+		}
+		assert_int_equal(spool_commit(s), 0);
+		depth_before = stats(s).depth;
+		drain(s, &token, got, sizeof(got));
+		if (strcmp(got, compaction_cases[c].expect) != 0)
+			fail_msg("%s: handed over \"%s\", expected \"%s\"", compaction_cases[c].legend, got,
+			         compaction_cases[c].expect);
+		if (stats(s).compacted != compaction_cases[c].compacted)
+			fail_msg("%s: %llu compacted, expected %u", compaction_cases[c].legend,
+			         (unsigned long long)stats(s).compacted, compaction_cases[c].compacted);
+		/* depth counts the messages in the table, compacted ones excluded */
+		assert_int_equal(depth_before, stats(s).spooled - stats(s).compacted);
+		spool_close(s);
+		f->s = NULL;
+	}
+}
+
+/* ---- size bound --------------------------------------------------------------------------------- */
+
+static void test_size_bound(void **state)
+{
+	struct fixture *f = *state;
+	static const bool policies[] = {false, true};
+
+	for (size_t c = 0; c < 2; c++) {
+		bool drop_new = policies[c];
+		struct sg_spool *s;
+		struct sg_spool_stats st;
+		struct sg_spool_msg m;
+		char payload[512];
+		uint64_t per_msg = strlen("bound/t") + sizeof(payload) + SPOOL_MSG_OVERHEAD;
+		uint64_t capacity = 1024 * 1024 / per_msg;
+		unsigned total = (unsigned)(capacity * 2 + 17), refused = 0, dropped_old = 0;
+		int token = 1;
+
+		unlink(f->path);
+		f->cfg.max_size_mb = 1;
+		f->cfg.drop_new = drop_new;
+		s = reopen(f);
+		/* one message in flight: never dropped to make room */
+		memset(payload, 'x', sizeof(payload));
+		assert_int_equal(spool_put(s, "bound/t", payload, sizeof(payload), 1, false, SG_OFFLINE_SPOOL, NULL), 0);
+		assert_int_equal(spool_commit(s), 0);
+		assert_int_equal(spool_next(s, &m), 1);
+		assert_int_equal(spool_sent(s, m.id, token++), 0);
+		for (unsigned i = 1; i < total; i++) {
+			unsigned d = 0;
+			int r;
+			snprintf(payload, sizeof(payload), "%08u", i);
+			payload[8] = 'x';
+			r = spool_put(s, "bound/t", payload, sizeof(payload), 1, false, SG_OFFLINE_SPOOL, &d);
+			if (r == -ENOBUFS)
+				refused++;
+			else
+				assert_int_equal(r, 0);
+			dropped_old += d;
+			if (i % 500 == 0)
+				assert_int_equal(spool_commit(s), 0);
+		}
+		assert_int_equal(spool_commit(s), 0);
+		st = stats(s);
+		assert_true(st.bytes <= st.limit);
+		assert_int_equal(st.limit, 1024 * 1024);
+		assert_int_equal(st.depth, capacity);
+		assert_int_equal(st.dropped, refused + dropped_old);
+		assert_int_equal(st.dropped, total - capacity);
+		assert_int_equal(st.spooled + refused, total);
+		assert_int_equal(st.depth, st.spooled - dropped_old);
+		if (drop_new) {
+			assert_int_equal(dropped_old, 0);
+			/* the first ones are kept: the next is message 1 */
+			assert_int_equal(spool_next(s, &m), 1);
+			assert_int_equal(strncmp(m.payload, "00000001", 8), 0);
+		} else {
+			assert_int_equal(refused, 0);
+			/* the newest are kept: the oldest left is total - capacity + 1 ("0" is in flight) */
+			char want[16];
+			snprintf(want, sizeof(want), "%08u", (unsigned)(total - capacity + 1));
+			assert_int_equal(spool_next(s, &m), 1);
+			assert_memory_equal(m.payload, want, 8);
+		}
+		/* the message in flight survived and is still acknowledged */
+		assert_int_equal(spool_ack(s, 1), 1);
+		/* a message larger than the whole spool is refused and counted */
+		static char huge[1024 * 1024 + 1];
+		assert_int_equal(spool_put(s, "bound/t", huge, sizeof(huge), 1, false, SG_OFFLINE_SPOOL, NULL), -ENOBUFS);
+		assert_int_equal(stats(s).dropped, st.dropped + 1);
+		spool_close(s);
+		f->s = NULL;
+
+		/* the accounting is the same after reopening */
+		s = reopen(f);
+		assert_int_equal(stats(s).depth, capacity - 1);
+		assert_int_equal(stats(s).bytes, (capacity - 1) * per_msg);
+		spool_close(s);
+		f->s = NULL;
+	}
+}
+
+/* ---- unreadable files --------------------------------------------------------------------------- */
+
+enum spoil { GARBAGE, ZERO_HEADER, BAD_PAGES, FOREIGN_VERSION };
+
+static const struct {
+	const char *legend;
+	enum spoil how;
+} spoil_cases[] = {
+	{"garbage instead of a database", GARBAGE},
+	{"header zeroed", ZERO_HEADER},
+	{"pages overwritten in the middle", BAD_PAGES},
+	{"a spool format we do not know", FOREIGN_VERSION},
+};
+
+static void write_at(const char *path, off_t off, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static void test_unreadable_file_moved_aside(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t c = 0; c < sizeof(spoil_cases) / sizeof(spoil_cases[0]); c++) {
+		struct sg_spool *s;
+		char buf[8192], got[64];
+		struct stat st;
+		int token = 1;
+
+		unlink(f->path);
+		s = reopen(f);
+		for (int i = 0; i < 3000; i++)
+			put(s, "some/topic/that/is/long", "payload-payload-payload", 1, SG_OFFLINE_SPOOL);
+		assert_int_equal(spool_commit(s), 0);
+		spool_close(s);
+		f->s = NULL;
+
+		switch (spoil_cases[c].how) {
+		case GARBAGE:
+			memset(buf, 'G', sizeof(buf));
+			unlink(f->path);
+			assert_int_equal(close(open(f->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)), 0);
+			write_at(f->path, 0, buf, sizeof(buf));
+			break;
+		case ZERO_HEADER:
+			memset(buf, 0, 100);
+			write_at(f->path, 0, buf, 100);
+			break;
+		case BAD_PAGES:
+			memset(buf, 0xa5, sizeof(buf));
+			write_at(f->path, 3 * 4096, buf, sizeof(buf));
+			break;
+		case FOREIGN_VERSION: {
+			sqlite3 *db;
+			assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+			assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=77", NULL, NULL, NULL), SQLITE_OK);
+			sqlite3_close(db);
+			break;
+		}
+		}
+
+		s = f->s = spool_open(&f->cfg, 100, &f->info);
+		if (!s)
+			fail_msg("%s: spool_open failed: %s (%s)", spoil_cases[c].legend, strerror(errno), f->info.why);
+		if (!f->info.aside[0])
+			fail_msg("%s: not moved aside", spoil_cases[c].legend);
+		assert_non_null(strstr(f->info.aside, "/spool.db.corrupt-"));
+		assert_true(f->info.why[0] != '\0');
+		assert_int_equal(stat(f->info.aside, &st), 0);
+		assert_true(st.st_size > 0);
+		assert_int_equal(f->info.depth, 0);
+		/* a fresh, working spool */
+		put(s, "fresh", "1", 1, SG_OFFLINE_SPOOL);
+		assert_int_equal(spool_commit(s), 0);
+		assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+		assert_string_equal(got, "1");
+		spool_close(s);
+		f->s = NULL;
+		unlink(f->info.aside);
+	}
+}
+
+/* ---- write errors ------------------------------------------------------------------------------- */
+
+static void set_page_limit(struct sg_spool *s, long pages)
+{
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%ld", pages);
+	assert_int_equal(sqlite3_exec(spool_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+static long page_count(struct sg_spool *s)
+{
+	sqlite3_stmt *st;
+	long n;
+	assert_int_equal(sqlite3_prepare_v2(spool_db(s), "PRAGMA page_count", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void test_disk_full_and_recovery(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	char payload[200], got[16384];
+	unsigned batch = 0;
+	int token = 1, r = 0;
+
+	spool_set_retry_delay(s, 0);
+	put(s, "t", "first", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1); /* in flight, token 1 */
+	set_page_limit(s, page_count(s));
+	memset(payload, 'p', sizeof(payload));
+	/* fill until a write fails: in a put, or at the latest in a commit */
+	for (int i = 0; i < 1000 && r == 0; i++) {
+		r = spool_put(s, "t", payload, sizeof(payload), 1, false, SG_OFFLINE_SPOOL, NULL);
+		if (r == 0) {
+			batch++;
+			if (batch == 10) {
+				r = spool_commit(s);
+				if (r == 0)
+					batch = 0;
+			}
+		}
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_true(spool_failed(s));
+	/* the open batch was rolled back: its messages are counted as dropped */
+	assert_int_equal(stats(s).dropped, batch);
+	assert_false(spool_pending(s));
+
+	/* while failing: puts fail at once, an acknowledgement is remembered, committed messages still read */
+	spool_set_retry_delay(s, 3600ULL * 1000000);
+	assert_int_equal(spool_put(s, "t", "x", 1, 1, false, SG_OFFLINE_SPOOL, NULL), -ENOSPC);
+	assert_int_equal(spool_ack(s, 1), -ENOSPC);
+	assert_int_equal(spool_outstanding(s), 0);
+	struct sg_spool_msg m;
+	assert_int_equal(spool_next(s, &m), 1);
+	assert_int_equal(m.len, sizeof(payload));
+
+	/* a retry while the disk is still full costs nothing */
+	spool_set_retry_delay(s, 0);
+	assert_int_equal(spool_put(s, "t", "x", 1, 1, false, SG_OFFLINE_SPOOL, NULL), -ENOSPC);
+	assert_int_equal(stats(s).dropped, batch);
+
+	/* space is back */
+	set_page_limit(s, 1000000);
+	put(s, "t", "after", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_false(spool_failed(s));
+	s = reopen(f);
+	/* "first" was acknowledged while failing and is gone; what was committed survived */
+	assert_int_equal(spool_next(s, &m), 1);
+	assert_int_not_equal(strncmp(m.payload, "first", 5), 0);
+	unsigned n = drain(s, &token, NULL, 0);
+	assert_true(n >= 1);
+	assert_int_equal(stats(s).depth, n);
+}
+
+/* ---- files and locks ---------------------------------------------------------------------------- */
+
+static void test_default_path_and_directory(void **state)
+{
+	struct fixture *f = *state;
+	char sd[160], want[200];
+	struct stat st;
+
+	snprintf(sd, sizeof(sd), "%s/state/deeper", f->dir);
+	setenv("STATE_DIRECTORY", sd, 1);
+	f->cfg.path = NULL;
+	f->s = spool_open(&f->cfg, 10, &f->info);
+	unsetenv("STATE_DIRECTORY");
+	assert_non_null(f->s);
+	snprintf(want, sizeof(want), "%s/spool.db", sd);
+	assert_string_equal(spool_path(f->s), want);
+	assert_string_equal(f->info.path, want);
+	assert_int_equal(stat(want, &st), 0);
+
+	/* several state directories: the first is ours */
+	spool_close(f->s);
+	snprintf(sd, sizeof(sd), "%s/one:%s/two", f->dir, f->dir);
+	setenv("STATE_DIRECTORY", sd, 1);
+	f->s = spool_open(&f->cfg, 10, &f->info);
+	unsetenv("STATE_DIRECTORY");
+	assert_non_null(f->s);
+	snprintf(want, sizeof(want), "%s/one/spool.db", f->dir);
+	assert_string_equal(spool_path(f->s), want);
+}
+
+static void test_second_open_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool_info info;
+	struct sg_spool *other;
+
+	reopen(f);
+	other = spool_open(&f->cfg, 10, &info);
+	assert_null(other);
+	assert_int_equal(errno, EBUSY);
+	assert_string_equal(info.aside, "");
+}
+
+static void test_unwritable_directory(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool_info info;
+	char path[200];
+
+	/* a regular file where the directory should be */
+	snprintf(path, sizeof(path), "%s/file", f->dir);
+	assert_int_equal(close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)), 0);
+	snprintf(path, sizeof(path), "%s/file/spool.db", f->dir);
+	f->cfg.path = path;
+	assert_null(spool_open(&f->cfg, 10, &info));
+	assert_int_equal(errno, ENOTDIR);
+	assert_true(info.why[0] != '\0');
+}
+
+/* ---- in-flight table, memory -------------------------------------------------------------------- */
+
+static void test_inflight_table_churn(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s;
+	struct sg_spool_msg m;
+	int tokens[100];
+	unsigned seed = 12345, acked = 0;
+	int mid = 65000;
+
+	s = f->s = spool_open(&f->cfg, 100, &f->info);
+	assert_non_null(s);
+	for (int round = 0; round < 200; round++) {
+		unsigned n = 0;
+		for (int i = 0; i < 100; i++)
+			put(s, "churn", "x", 1, SG_OFFLINE_SPOOL);
+		assert_int_equal(spool_commit(s), 0);
+		while (spool_outstanding(s) < 100 && spool_next(s, &m) == 1) {
+			mid = mid % 65535 + 1; /* wraps like MQTT packet ids */
+			tokens[n++] = mid;
+			assert_int_equal(spool_sent(s, m.id, mid), 0);
+		}
+		/* acknowledge in a scrambled order */
+		for (unsigned i = n; i > 1; i--) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned j = (seed >> 8) % i;
+			int t = tokens[i - 1];
+			tokens[i - 1] = tokens[j];
+			tokens[j] = t;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			assert_int_equal(spool_ack(s, tokens[i]), 1);
+			acked++;
+		}
+		assert_int_equal(spool_outstanding(s), 0);
+		assert_int_equal(spool_commit(s), 0);
+	}
+	assert_int_equal(stats(s).depth, 0);
+	assert_int_equal(stats(s).acknowledged, acked);
+	assert_int_equal(acked, 200 * 100);
+}
+
+static void test_memory_stays_flat(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s;
+	struct sg_spool_msg m;
+	sqlite3_int64 after_warmup = 0;
+	int token = 1;
+
+	s = f->s = spool_open(&f->cfg, 100, &f->info);
+	assert_non_null(s);
+	for (int round = 0; round < 400; round++) {
+		for (int i = 0; i < 50; i++)
+			put(s, round % 2 ? "mem/a" : "mem/b", "21.5", 1, i % 3 ? SG_OFFLINE_SPOOL : SG_OFFLINE_LAST);
+		assert_int_equal(spool_commit(s), 0);
+		while (spool_next(s, &m) == 1) {
+			assert_int_equal(spool_sent(s, m.id, token), 0);
+			assert_int_equal(spool_ack(s, token), 1);
+			token = token % 60000 + 1;
+		}
+		assert_int_equal(spool_commit(s), 0);
+		if (round == 50)
+			after_warmup = sqlite3_memory_used();
+	}
+	/* SQLite's heap does not grow with the number of messages handled */
+	assert_true(sqlite3_memory_used() <= after_warmup + 64 * 1024);
+	assert_true(sqlite3_memory_highwater(0) < 2 * 1024 * 1024);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_order_and_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_message_fields_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_after_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_commits_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requeue_lost_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_unsendable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_last_compaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_file_moved_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full_and_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_path_and_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unwritable_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inflight_table_churn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_stays_flat, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
