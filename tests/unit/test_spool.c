@@ -200,7 +200,7 @@ static void test_replay_after_reopen(void **state)
 	int token = 1;
 
 	for (int i = 1; i <= 5; i++) {
-		char p[8];
+		char p[16];
 		snprintf(p, sizeof(p), "%d", i);
 		put(s, "seq", p, 1, SG_OFFLINE_SPOOL);
 	}
