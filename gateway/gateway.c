@@ -10,7 +10,18 @@
  *  - SIGTERM/SIGINT through signalfd; the systemd watchdog from the loop.
  * A device whose port vanishes or whose bus fails is closed and reopened with
  * exponential backoff (1 s .. 60 s); the rest of the gateway keeps running.
- * Readings flow driver -> emit() -> mapper -> deliver() -> mqtt.
+ * Readings flow driver -> emit() -> mapper -> route() -> spool -> mqtt:
+ *  - QoS 0 while connected (and nothing older waiting in the spool) goes
+ *    straight to mqtt; everything else is put into the spool, in one batch
+ *    per loop iteration;
+ *  - a defer source (on_flush) commits the batch, then hands the oldest
+ *    committed messages to mqtt while fewer than mqtt_send_quota() are in
+ *    flight; the rest wait on disk, not in RAM;
+ *  - mqtt's published(mid) removes the message from the spool (PUBACK,
+ *    PUBCOMP; QoS 0 once written); QoS 1/2 in flight when the link drops are
+ *    resent by libmosquitto itself, QoS 0 ones are requeued;
+ *  - a full spool, a full disk or no spool at all never stop the readings:
+ *    they are published directly when connected, counted as dropped when not.
  */
 #include "gateway.h"
 
@@ -34,11 +45,14 @@
 #include "log.h"
 #include "mapper.h"
 #include "mqtt.h"
+#include "spool.h"
 
 #define REOPEN_MIN_US   (1 * 1000000ULL)
 #define REOPEN_MAX_US   (60 * 1000000ULL)
 #define STATUS_EVERY_US (10 * 1000000ULL)
 #define READ_CHUNK      4096
+#define SPOOL_REOPEN_US (30 * 1000000ULL)
+#define EARLY_ACKS      64   /* published() calls seen inside one mqtt_publish() */
 
 struct gw_device {
 	struct sg_gateway *g;
@@ -69,10 +83,27 @@ struct sg_gateway {
 	size_t n_devs;
 	int exit_code;
 
+	/* store and forward */
+	struct sg_spool *spool;          /* NULL while it cannot be opened */
+	sd_event_source *flush;          /* defer: commit the batch, then hand over */
+	sd_event_source *spool_timer;    /* reopen a spool that could not be opened */
+	sd_event_source *stats_timer;
+	char *stats_topic;
+	bool publishing;                 /* inside mqtt_publish() from pump() */
+	int early[EARLY_ACKS];           /* mids acknowledged meanwhile (QoS 0 is written at once) */
+	unsigned n_early;
+	bool spool_full;                 /* in a "spool full" episode (logged once) */
+	uint64_t full_dropped_at_start;
+	bool spool_failing;              /* in a write-error episode (logged once) */
+	uint64_t direct_while_failing, dropped_while_failing;
+
 	/* counters */
-	uint64_t n_readings, n_published, n_dropped, n_map_errors;
+	uint64_t n_readings, n_published, n_dropped, n_map_errors, n_skipped;
 	uint64_t readings_at_last_status;
 	uint64_t last_status_us;
+	uint64_t readings_at_last_stats;
+	uint64_t last_stats_us;
+	uint64_t started_us;
 	struct sg_ratelimit drop_rl;
 };
 
@@ -131,16 +162,22 @@ static void on_mqtt_watch(void *ud)
 
 static void update_status(struct sg_gateway *g);
 
+static void flush_later(struct sg_gateway *g);
+
 static void on_mqtt_connected(void *ud, bool session_present)
 {
 	struct sg_gateway *g = ud;
 	(void)session_present;
+	flush_later(g); /* hand over what waited; not from inside libmosquitto's callback */
 	update_status(g);
 }
 
 static void on_mqtt_disconnected(void *ud)
 {
 	struct sg_gateway *g = ud;
+	/* QoS 1/2 in flight are resent by libmosquitto after the reconnect; QoS 0 ones are gone. */
+	if (g->spool)
+		spool_requeue(g->spool, 0);
 	update_status(g);
 }
 
@@ -150,27 +187,292 @@ static void on_mqtt_message(void *ud, const struct sg_mqtt_msg *msg)
 	log_debug("mqtt: message on %s (%zu bytes), no handler", msg->topic, msg->len);
 }
 
+static void spool_trouble(struct sg_gateway *g, int r);
+
 static void on_mqtt_published(void *ud, int mid)
 {
 	struct sg_gateway *g = ud;
-	(void)mid;
-	g->n_published++;
+	int r;
+
+	if (g->publishing) { /* a QoS 0 message written at once: sorted out when mqtt_publish() returns */
+		if (g->n_early < EARLY_ACKS)
+			g->early[g->n_early++] = mid;
+		return;
+	}
+	if (!g->spool)
+		return;
+	/* 0: not from the spool (QoS 0 sent directly, our status message) */
+	r = spool_ack(g->spool, mid);
+	if (r < 0)
+		spool_trouble(g, r);
+	if (r != 0)
+		flush_later(g); /* commit the removal, hand over more */
 }
 
-/* Hand a mapped message to the broker. */
-static void deliver(struct sg_gateway *g, const struct sg_message *msg)
+/* ---- store and forward ----------------------------------------------------------------------- */
+
+static void flush_later(struct sg_gateway *g)
+{
+	if (g->flush)
+		sd_event_source_set_enabled(g->flush, SD_EVENT_ONESHOT);
+}
+
+/* A write error of the spool (disk full, I/O error): logged once per episode. */
+static void spool_trouble(struct sg_gateway *g, int r)
+{
+	if (g->spool_failing)
+		return;
+	g->spool_failing = true;
+	g->direct_while_failing = g->n_published;
+	g->dropped_while_failing = g->n_dropped;
+	log_error("spool: cannot write %s: %s; publishing readings directly while connected, dropping them "
+	          "while not, retrying",
+	          spool_path(g->spool), r == -ENOSPC ? "no space left on the device" : strerror(-r));
+}
+
+/* End the episodes whose cause is gone; called after every flush. */
+static void spool_episodes(struct sg_gateway *g)
+{
+	struct sg_spool_stats st;
+
+	if (g->spool_failing && !spool_failed(g->spool)) {
+		g->spool_failing = false;
+		log_notice("spool: %s is writable again (meanwhile %llu readings published without it, %llu dropped)",
+		           spool_path(g->spool), (unsigned long long)(g->n_published - g->direct_while_failing),
+		           (unsigned long long)(g->n_dropped - g->dropped_while_failing));
+	}
+	if (g->spool_full) {
+		spool_get_stats(g->spool, &st);
+		if (st.bytes < st.limit / 10 * 9) {
+			g->spool_full = false;
+			log_notice("spool: below its limit again; %llu messages were dropped while it was full",
+			           (unsigned long long)(st.dropped - g->full_dropped_at_start));
+		}
+	}
+}
+
+/* The spool reached max_size_mb: logged once per episode. */
+static void spool_is_full(struct sg_gateway *g, uint64_t dropped_now)
+{
+	struct sg_spool_stats st;
+
+	if (g->spool_full)
+		return;
+	spool_get_stats(g->spool, &st);
+	g->spool_full = true;
+	g->full_dropped_at_start = st.dropped - dropped_now;
+	log_warning("spool: full (%d MiB, %llu messages): %s until it drains; see the dropped counter",
+	            g->cfg->spool.max_size_mb, (unsigned long long)st.depth,
+	            g->cfg->spool.drop_new ? "refusing new messages" : "dropping the oldest messages");
+}
+
+static void drop_reading(struct sg_gateway *g, const struct sg_message *msg, const char *why)
 {
 	unsigned suppressed;
+
+	g->n_dropped++;
+	if (ratelimit_allow(&g->drop_rl, now_mono_us(), &suppressed))
+		log_full(LOG_WARNING, NULL, msg->topic, "dropping reading for %s: %s%s", msg->topic, why,
+		         suppressed ? " (and earlier ones not logged)" : "");
+}
+
+static void publish_direct(struct sg_gateway *g, const struct sg_message *msg)
+{
 	int r;
 
 	r = mqtt_publish(g->mqtt, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain, NULL, NULL);
 	if (r == 0)
+		g->n_published++;
+	else
+		drop_reading(g, msg, r == -ENOTCONN ? "broker not connected" : strerror(-r));
+}
+
+/* Hand a mapped message on: straight to the broker, or through the spool. */
+static void route(struct sg_gateway *g, const struct sg_message *msg)
+{
+	bool connected = mqtt_connected(g->mqtt);
+	unsigned dropped = 0;
+	int r;
+
+	/* QoS 0 goes straight out, unless older messages wait (they go first). */
+	if (msg->qos == 0 && connected && !(g->spool && spool_backlog(g->spool))) {
+		publish_direct(g, msg);
 		return;
-	g->n_dropped++;
-	if (ratelimit_allow(&g->drop_rl, now_mono_us(), &suppressed))
-		log_full(LOG_WARNING, NULL, msg->topic, "dropping reading for %s: %s%s", msg->topic,
-		         r == -ENOTCONN ? "broker not connected" : strerror(-r),
-		         suppressed ? " (and earlier ones not logged)" : "");
+	}
+	if (!connected && msg->offline == SG_OFFLINE_DROP) {
+		g->n_skipped++;
+		return;
+	}
+	if (!g->spool) {
+		if (connected)
+			publish_direct(g, msg);
+		else
+			drop_reading(g, msg, "broker not connected and no spool");
+		return;
+	}
+	r = spool_put(g->spool, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain,
+	              !connected && msg->offline == SG_OFFLINE_LAST ? SG_OFFLINE_LAST : SG_OFFLINE_SPOOL, &dropped);
+	if (r == 0) {
+		if (dropped)
+			spool_is_full(g, dropped);
+		flush_later(g);
+	} else if (r == -ENOBUFS) {
+		spool_is_full(g, 1); /* refused and counted by the spool */
+	} else {
+		spool_trouble(g, r);
+		if (connected)
+			publish_direct(g, msg);
+		else
+			g->n_dropped++; /* logged once, by spool_trouble() */
+	}
+}
+
+static bool early_acked(struct sg_gateway *g, int mid)
+{
+	bool found = false;
+
+	for (unsigned i = 0; i < g->n_early; i++) {
+		if (g->early[i] == mid)
+			found = true;
+		else if (g->spool)
+			spool_ack(g->spool, g->early[i]); /* an earlier spooled QoS 0 message, written now */
+	}
+	g->n_early = 0;
+	return found;
+}
+
+/* Hand committed messages to mqtt, oldest first, while the quota allows. */
+static void pump(struct sg_gateway *g)
+{
+	struct sg_spool_msg m;
+	int quota, r, mid = 0;
+
+	if (!g->spool || !mqtt_connected(g->mqtt))
+		return;
+	quota = mqtt_send_quota(g->mqtt);
+	while ((int)spool_outstanding(g->spool) < quota) {
+		r = spool_next(g->spool, &m);
+		if (r < 0) {
+			spool_trouble(g, r);
+			return;
+		}
+		if (r == 0)
+			return;
+		g->publishing = true;
+		g->n_early = 0;
+		r = mqtt_publish(g->mqtt, m.topic, m.payload, m.len, m.qos, m.retain, NULL, &mid);
+		g->publishing = false;
+		if (r == 0) {
+			g->n_published++;
+			spool_sent(g->spool, m.id, mid);
+			if (early_acked(g, mid))
+				spool_ack(g->spool, mid);
+		} else if (r == -EINVAL) {
+			log_full(LOG_ERR, NULL, m.topic, "spool: message for %s cannot be published; dropping it", m.topic);
+			early_acked(g, 0);
+			spool_drop(g->spool, m.id);
+		} else {
+			early_acked(g, 0);
+			return; /* not connected any more, or out of memory: later */
+		}
+	}
+}
+
+/* After the loop dispatched anything that put or acknowledged: commit, then hand over. */
+static int on_flush(sd_event_source *s, void *ud)
+{
+	struct sg_gateway *g = ud;
+	int r;
+	(void)s;
+
+	if (!g->spool)
+		return 0;
+	if (spool_pending(g->spool)) {
+		r = spool_commit(g->spool);
+		if (r < 0)
+			spool_trouble(g, r);
+	}
+	pump(g);
+	spool_episodes(g);
+	return 0;
+}
+
+static int spool_setup(struct sg_gateway *g)
+{
+	struct sg_spool_info info;
+	unsigned max = (unsigned)(g->cfg->mqtt.max_inflight > 0 ? g->cfg->mqtt.max_inflight : 1);
+
+	g->spool = spool_open(&g->cfg->spool, max, &info);
+	if (!g->spool) {
+		int r = -errno;
+		log_error("spool: cannot open %s: %s%s%s; readings are published only while the broker is connected; "
+		          "retrying every %llu s",
+		          info.path, r == -EBUSY ? "in use by another process" : strerror(-r), info.why[0] ? ": " : "",
+		          info.why, (unsigned long long)(SPOOL_REOPEN_US / 1000000));
+		return r;
+	}
+	if (info.aside[0])
+		log_error("spool: %s was unreadable (%s); moved it aside to %s and started an empty spool", info.path,
+		          info.why, info.aside);
+	if (info.depth)
+		log_notice("spool: %s holds %llu messages from before; sending them first", info.path,
+		           (unsigned long long)info.depth);
+	else
+		log_info("spool: %s (limit %d MiB, sync %s)", info.path, g->cfg->spool.max_size_mb,
+		         g->cfg->spool.sync_full ? "full" : "normal");
+	flush_later(g);
+	return 0;
+}
+
+static int on_spool_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+
+	if (!g->spool && spool_setup(g) < 0) {
+		sd_event_source_set_time(s, usec + SPOOL_REOPEN_US);
+		sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	}
+	return 0;
+}
+
+/* <base>/gateway/<id>/stats, QoS 0, not retained, skipped while not connected. */
+static int on_stats_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	struct sg_spool_stats st = {0};
+	uint64_t now = now_mono_us();
+	double rate = 0;
+	char buf[640];
+	int n;
+
+	sd_event_source_set_time(s, usec + (uint64_t)(g->cfg->spool.stats_interval_s * 1e6));
+	/* Counted readings are on disk before they are reported. */
+	if (g->spool && spool_pending(g->spool)) {
+		int r = spool_commit(g->spool);
+		if (r < 0)
+			spool_trouble(g, r);
+	}
+	if (g->spool)
+		spool_get_stats(g->spool, &st);
+	if (g->last_stats_us && now > g->last_stats_us)
+		rate = (double)(g->n_readings - g->readings_at_last_stats) * 1e6 / (double)(now - g->last_stats_us);
+	g->last_stats_us = now;
+	g->readings_at_last_stats = g->n_readings;
+	if (!mqtt_connected(g->mqtt))
+		return 0;
+	n = snprintf(buf, sizeof(buf),
+	             "{\"connected\":true,\"readings\":%llu,\"published\":%llu,\"acknowledged\":%llu,"
+	             "\"spooled\":%llu,\"dropped\":%llu,\"spool_depth\":%llu,\"spool_bytes\":%llu,"
+	             "\"in_flight\":%u,\"compacted\":%llu,\"skipped\":%llu,\"readings_per_s\":%.1f,"
+	             "\"uptime_s\":%llu}",
+	             (unsigned long long)g->n_readings, (unsigned long long)g->n_published,
+	             (unsigned long long)st.acknowledged, (unsigned long long)st.spooled,
+	             (unsigned long long)(g->n_dropped + st.dropped), (unsigned long long)st.depth,
+	             (unsigned long long)st.bytes, st.outstanding, (unsigned long long)st.compacted,
+	             (unsigned long long)g->n_skipped, rate, (unsigned long long)((now - g->started_us) / 1000000));
+	if (n > 0 && (size_t)n < sizeof(buf))
+		mqtt_publish(g->mqtt, g->stats_topic, buf, (size_t)n, 0, false, NULL, NULL);
+	return 0;
 }
 
 /* ---- devices --------------------------------------------------------------------------------- */
@@ -196,7 +498,7 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 	}
 	if (k == 0)
 		return;
-	deliver(g, &msg);
+	route(g, &msg);
 }
 
 static void on_device_fail(struct sg_dev *dev, enum sg_fail f, const char *detail, void *ud)
@@ -463,9 +765,17 @@ static void update_status(struct sg_gateway *g)
 		rate = (double)(g->n_readings - g->readings_at_last_status) * 1e6 / (double)(now - g->last_status_us);
 	g->last_status_us = now;
 	g->readings_at_last_status = g->n_readings;
-	sd_notifyf(0, "STATUS=%s %s; devices %zu/%zu up; %.1f readings/s; %llu published, %llu dropped",
+	struct sg_spool_stats st = {0};
+	if (g->spool)
+		spool_get_stats(g->spool, &st);
+	sd_notifyf(0,
+	           "STATUS=%s %s; devices %zu/%zu up; %.1f readings/s; %llu published, %llu dropped; "
+	           "spool: %llu queued (%u in flight), %llu spooled, %llu acknowledged%s",
 	           mqtt_connected(g->mqtt) ? "connected to" : "connecting to", mqtt_broker(g->mqtt), up, g->n_devs,
-	           rate, (unsigned long long)g->n_published, (unsigned long long)g->n_dropped);
+	           rate, (unsigned long long)g->n_published, (unsigned long long)(g->n_dropped + st.dropped),
+	           (unsigned long long)st.depth, st.outstanding, (unsigned long long)st.spooled,
+	           (unsigned long long)st.acknowledged,
+	           !g->spool ? " (no spool)" : g->spool_failing ? " (cannot write)" : g->spool_full ? " (full)" : "");
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *ud)
@@ -544,6 +854,29 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		goto err;
 	sd_event_source_set_enabled(g->status_timer, SD_EVENT_ON);
 
+	g->started_us = now_mono_us();
+	if (asprintf(&g->stats_topic, "%s/gateway/%s/stats", cfg->base_topic, cfg->id) < 0) {
+		g->stats_topic = NULL;
+		r = -ENOMEM;
+		goto err;
+	}
+	if ((r = sd_event_add_defer(g->loop, &g->flush, on_flush, g)) < 0 ||
+	    (r = sd_event_source_set_enabled(g->flush, SD_EVENT_OFF)) < 0 ||
+	    (r = sd_event_add_time(g->loop, &g->spool_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_spool_timer, g)) < 0)
+		goto err;
+	if (cfg->spool.stats_interval_s > 0) {
+		r = sd_event_add_time(g->loop, &g->stats_timer, CLOCK_MONOTONIC,
+		                      g->started_us + (uint64_t)(cfg->spool.stats_interval_s * 1e6), 0, on_stats_timer, g);
+		if (r < 0)
+			goto err;
+		sd_event_source_set_enabled(g->stats_timer, SD_EVENT_ON);
+	}
+	/* Without a spool the gateway still runs (readings go out while connected); it tries again later. */
+	if (spool_setup(g) < 0) {
+		sd_event_source_set_time(g->spool_timer, now_mono_us() + SPOOL_REOPEN_US);
+		sd_event_source_set_enabled(g->spool_timer, SD_EVENT_ONESHOT);
+	}
+
 	r = devices_setup(g);
 	if (r < 0) {
 		log_error("cannot set up devices: %s", strerror(-r));
@@ -575,9 +908,17 @@ int gateway_run(struct sg_gateway *g)
 		log_error("event loop failed: %s", strerror(-r));
 		g->exit_code = 1;
 	}
+	if (g->spool && spool_commit(g->spool) < 0)
+		log_error("spool: cannot commit the last readings to %s", spool_path(g->spool));
 	mqtt_shutdown(g->mqtt, 2000);
-	log_info("stopped: %llu readings, %llu published, %llu dropped", (unsigned long long)g->n_readings,
-	         (unsigned long long)g->n_published, (unsigned long long)g->n_dropped);
+	{
+		struct sg_spool_stats st = {0};
+		if (g->spool)
+			spool_get_stats(g->spool, &st);
+		log_info("stopped: %llu readings, %llu published, %llu dropped; %llu messages left in the spool",
+		         (unsigned long long)g->n_readings, (unsigned long long)g->n_published,
+		         (unsigned long long)(g->n_dropped + st.dropped), (unsigned long long)st.depth);
+	}
 	return g->exit_code;
 }
 
@@ -594,6 +935,11 @@ void gateway_free(struct sg_gateway *g)
 	sd_event_source_disable_unref(g->mqtt_io);
 	sd_event_source_disable_unref(g->mqtt_timer);
 	sd_event_source_disable_unref(g->status_timer);
+	sd_event_source_disable_unref(g->flush);
+	sd_event_source_disable_unref(g->spool_timer);
+	sd_event_source_disable_unref(g->stats_timer);
+	spool_close(g->spool);
+	free(g->stats_topic);
 	mqtt_free(g->mqtt);
 	mapper_free(g->mapper);
 	sd_event_unref(g->loop);
