@@ -302,9 +302,11 @@ static const char *rp_repo(void)
 
 const char *rp_data_path(const char *rel)
 {
-	static char path[PATH_MAX + 64];
+	static char paths[4][2 * PATH_MAX]; /* a few calls may be arguments of one call */
+	static unsigned next;
+	char *path = paths[next++ % 4];
 
-	snprintf(path, sizeof(path), "%s/tests/data/%s", rp_repo(), rel);
+	snprintf(path, sizeof(paths[0]), "%s/tests/data/%s", rp_repo(), rel);
 	return path;
 }
 
@@ -318,6 +320,56 @@ const char *rp_real_dir(void)
 	else
 		snprintf(path, sizeof(path), "%s/../shared/testdata/real", rp_repo());
 	return access(path, R_OK | X_OK) == 0 ? path : NULL;
+}
+
+static size_t rp_hex(const char *s, uint8_t *out, size_t cap);
+
+uint8_t *rp_concat(const char *dir, const char *const *parts, size_t n_parts, size_t *ret_len)
+{
+	uint8_t *out = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < n_parts && parts[i]; i++) {
+		const char *p = parts[i];
+		uint8_t *buf;
+		size_t n;
+
+		if (p[0] == '=') {
+			n = strlen(p + 1);
+			buf = malloc(n + 1);
+			assert_non_null(buf);
+			memcpy(buf, p + 1, n);
+		} else if (p[0] == '#') {
+			buf = malloc(strlen(p) + 1);
+			assert_non_null(buf);
+			n = rp_hex(p + 1, buf, strlen(p));
+		} else if (p[0] == '@') {
+			n = (size_t)atoi(p + 1);
+			buf = malloc(n + 1);
+			assert_non_null(buf);
+			for (size_t k = 0; k < n; k++)
+				buf[k] = k % 40 == 39 ? '\n' : 'x';
+		} else {
+			char rel[256];
+
+			snprintf(rel, sizeof(rel), "%s/%s", dir, p);
+			if (!rp_read_file(rp_data_path(rel), &buf, &n)) {
+				fprintf(stderr, "cannot read %s\n", rp_data_path(rel));
+				fail();
+			}
+		}
+		out = realloc(out, len + n + 1);
+		assert_non_null(out);
+		memcpy(out + len, buf, n);
+		len += n;
+		free(buf);
+	}
+	if (!out) {
+		out = malloc(1);
+		assert_non_null(out);
+	}
+	*ret_len = len;
+	return out;
 }
 
 /* ---- replay through the mapper ---------------------------------------------------------------- */
@@ -483,6 +535,7 @@ static size_t rp_hex(const char *s, uint8_t *out, size_t cap)
 		if (!*s || *s == '#')
 			break;
 		assert_int_equal(sscanf(s, "%2x%n", &v, &used), 1);
+		assert_true(used == 2);
 		assert_true(n < cap);
 		out[n++] = (uint8_t)v;
 		s += used;

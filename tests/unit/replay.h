@@ -106,9 +106,16 @@ void rp_check_splits(const struct sg_driver *drv, const char *opts_text, const v
 		     struct rp_capture *ret);
 void rp_capture_free(struct rp_capture *c);
 
+/*
+ * Concatenate up to N PARTS (a NULL part ends early) into a malloc'd buffer: "=text" a
+ * literal, "#hex bytes" bytes in hex, "@N" N bytes of filler text, anything else a file
+ * in tests/data/DIR/.
+ */
+uint8_t *rp_concat(const char *dir, const char *const *parts, size_t n, size_t *ret_len);
+
 /* Whole file into a malloc'd buffer (NUL-terminated too). false if it cannot be read. */
 bool rp_read_file(const char *path, uint8_t **ret, size_t *ret_len);
-/* "<repo>/tests/data/REL" in a static buffer. */
+/* "<repo>/tests/data/REL" in one of 4 rotating static buffers. */
 const char *rp_data_path(const char *rel);
 /* The real-capture directory, or NULL when absent (static buffer). */
 const char *rp_real_dir(void);

@@ -105,51 +105,13 @@ static const struct dsmr_row dsmr_rows[] = {
 	 {[SG_FAIL_OVERLONG] = 1}, 1},
 };
 
-/* Concatenate a row's parts; "@N" = N filler lines of text. */
-static uint8_t *dsmr_input(const struct dsmr_row *row, size_t *ret_len)
-{
-	uint8_t *out = NULL;
-	size_t len = 0;
-
-	for (int i = 0; i < 6 && row->parts[i]; i++) {
-		const char *p = row->parts[i];
-		uint8_t *buf;
-		size_t n;
-
-		if (p[0] == '=') {
-			n = strlen(p + 1);
-			buf = malloc(n + 1);
-			assert_non_null(buf);
-			memcpy(buf, p + 1, n);
-		} else if (p[0] == '@') {
-			n = (size_t)atoi(p + 1);
-			buf = malloc(n + 1);
-			assert_non_null(buf);
-			for (size_t k = 0; k < n; k++)
-				buf[k] = k % 40 == 39 ? '\n' : 'x';
-		} else {
-			char rel[128];
-
-			snprintf(rel, sizeof(rel), "dsmr/%s", p);
-			assert_true(rp_read_file(rp_data_path(rel), &buf, &n));
-		}
-		out = realloc(out, len + n + 1);
-		assert_non_null(out);
-		memcpy(out + len, buf, n);
-		len += n;
-		free(buf);
-	}
-	*ret_len = len;
-	return out;
-}
-
 static void test_cases(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(dsmr_rows) / sizeof(dsmr_rows[0]); i++) {
 		struct rp_case c = {.legend = dsmr_rows[i].legend, .opts = NULL, .frames = dsmr_rows[i].frames};
 		size_t len;
-		uint8_t *in = dsmr_input(&dsmr_rows[i], &len);
+		uint8_t *in = rp_concat("dsmr", dsmr_rows[i].parts, 6, &len);
 
 		c.input = (const char *)in;
 		c.len = len;
