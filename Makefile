@@ -50,6 +50,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HOBJ) $(BUILD)/libsensorgate.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(UNIT_HOBJ) $(BUILD)/libsensorgate.a $(LIBS_ALL) -lcmocka
 
+# libmodbus is the independent reference of the modbus driver's test only; the daemon does not link it.
+$(BUILD)/tests/test_modbus_libmodbus: CFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags libmodbus)
+$(BUILD)/tests/test_modbus_libmodbus: LIBS_ALL += $(shell $(PKG_CONFIG) --libs libmodbus) -pthread
+
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 

@@ -76,7 +76,7 @@ def main():
     t += ["> " + hx(request(1)), "< " + hx(adu([SLAVE, 0x83, 0x02]))]   # timeout 1; exception 2: io 1
     bad = bytearray(response(2, ENERGY_LITTLE))
     bad[-1] ^= 0xFF
-    t += ["> " + hx(request(2)), "< " + hx(bad)]                 # checksum 1
+    t += ["> " + hx(request(2)), "< " + hx(bad)]                 # checksum 1 (timeout 2 at the next tick)
     t += ["> " + hx(request(3)), "< 00 " + hx(good[3])]          # noise byte: garbage 1
     wrong = adu([SLAVE, 0x03, 0x04, 0x00, 0x64, 0x00, 0x00])     # 4 bytes for a 1-register request
     assert SLAVE not in wrong[1:]
