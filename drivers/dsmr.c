@@ -450,7 +450,7 @@ static enum dsmr_result dsmr_finish_object(struct dsmr_state *st)
 		r = dsmr_number(o, c->groups[0], &v, &unit, &has);
 		if (r != DSMR_OK || !has)
 			return r;
-		if (v != (int)v || v > 255)
+		if (v > 255 || v != (int)v) /* range first: the cast of a larger value is undefined */
 			return DSMR_INSANE;
 		mb->type = (int)v;
 		return DSMR_OK;

@@ -101,6 +101,9 @@ static const struct dsmr_row dsmr_rows[] = {
 	 {RP_NUM("voltage_l1", 230, "V")}, {0}, 1},
 	{"invalid date in 0-0:1.0.0", {"=/X\r\n\r\n0-0:1.0.0(230231120000W)\r\n!\r\n"}, {{NULL}},
 	 {[SG_FAIL_INSANE] = 1}, 0},
+	{"M-Bus device type too large for an int (found by fuzzing)",
+	 {"=/X\r\n\r\n0-1:24.1.0(230115140000)\r\n0-1:24.2.1(231231230000W)(00001.000*m3)\r\n!\r\n"}, {{NULL}},
+	 {[SG_FAIL_INSANE] = 1}, 0},
 	{"overlong telegram, then a good one", {"=/X\r\n", "@5000", "=\r\n!\r\n", "mbus.txt"}, {MBUS_EXP},
 	 {[SG_FAIL_OVERLONG] = 1}, 1},
 };
