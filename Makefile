@@ -3,6 +3,7 @@
 #   make check      unit tests (cmocka) + integration tests (real broker, ptys)
 #   make asan       the same binary and unit tests with ASan+UBSan in build-asan/
 #   make bench      benchmarks (figures, not pass/fail)
+#   make fuzz       fuzz the drivers (clang, libFuzzer), FUZZ_SECONDS=30 each
 #   make install DESTDIR=... PREFIX=/usr
 
 VERSION    := 0.1.0
@@ -67,6 +68,10 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	        build-asan/sensorgate $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+
+# libFuzzer targets of the drivers, FUZZ_SECONDS (default 30) each; see tests/fuzz/run.sh
+fuzz:
+	tests/fuzz/run.sh
 
 bench: all
 	scripts/bench.sh
