@@ -102,6 +102,7 @@ struct topic_use {
 
 struct loader {
 	const char *file;
+	char *include_dir;     /* directory of file, for @include; NULL = cwd */
 	char *err;
 	size_t errlen;
 	struct sg_config *cfg;
@@ -109,16 +110,34 @@ struct loader {
 	size_t n_topics, cap_topics;
 };
 
+/*
+ * libconfig names an included file the way the @include line spelled it,
+ * relative to the include directory; make it a path the user can open.
+ */
+static void source_name(const struct loader *ld, const char *file, char *buf, size_t len)
+{
+	size_t dl = ld->include_dir ? strlen(ld->include_dir) : 0;
+
+	if (!file)
+		file = ld->file;
+	if (file != ld->file && strcmp(file, ld->file) != 0 && file[0] != '/' && dl > 0 &&
+	    !(strncmp(file, ld->include_dir, dl) == 0 && file[dl] == '/'))
+		snprintf(buf, len, "%s%s%s", ld->include_dir, ld->include_dir[dl - 1] == '/' ? "" : "/", file);
+	else
+		snprintf(buf, len, "%s", file);
+}
+
 static int fail_line(struct loader *ld, const char *file, unsigned line, const char *fmt, va_list ap)
 {
-	char msg[512];
+	char msg[512], name[PATH_MAX];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	source_name(ld, file, name, sizeof(name));
 	if (ld->err && ld->errlen) {
 		if (line > 0)
-			snprintf(ld->err, ld->errlen, "%s:%u: %s", file, line, msg);
+			snprintf(ld->err, ld->errlen, "%s:%u: %s", name, line, msg);
 		else
-			snprintf(ld->err, ld->errlen, "%s: %s", file, msg);
+			snprintf(ld->err, ld->errlen, "%s: %s", name, msg);
 	}
 	return -EINVAL;
 }
@@ -161,6 +180,7 @@ static int fail_oom(struct loader *ld)
 
 static void loader_release(struct loader *ld)
 {
+	free(ld->include_dir);
 	for (size_t i = 0; i < ld->n_topics; i++) {
 		free(ld->topics[i].topic);
 		free(ld->topics[i].owner);
@@ -1484,18 +1504,16 @@ static int parse_actuators(struct loader *ld, const config_setting_t *root)
 /* --- load / free ------------------------------------------------------------ */
 
 /* @include "x" resolves against the directory of the main file. */
-static int set_include_dir(config_t *lc, const char *file)
+static int set_include_dir(struct loader *ld, config_t *lc)
 {
-	const char *slash = strrchr(file, '/');
-	char *dir;
+	const char *slash = strrchr(ld->file, '/');
 
 	if (!slash)
 		return 0;
-	dir = strndup(file, slash == file ? 1 : (size_t)(slash - file));
-	if (!dir)
+	ld->include_dir = strndup(ld->file, slash == ld->file ? 1 : (size_t)(slash - ld->file));
+	if (!ld->include_dir)
 		return -ENOMEM;
-	config_set_include_dir(lc, dir);
-	free(dir);
+	config_set_include_dir(lc, ld->include_dir);
 	return 0;
 }
 
@@ -1547,13 +1565,15 @@ int config_load(const char *file, struct sg_config **ret, char *err, size_t errl
 		return r;
 
 	config_init(&lc);
-	if (set_include_dir(&lc, file) < 0) {
+	if (set_include_dir(&ld, &lc) < 0) {
 		r = fail_oom(&ld);
 		goto out_destroy;
 	}
 	if (!config_read_file(&lc, file)) {
-		const char *efile = config_error_file(&lc);
 		const char *text = config_error_text(&lc);
+		char efile[PATH_MAX];
+
+		source_name(&ld, config_error_file(&lc), efile, sizeof(efile));
 
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
 			r = -EIO;
@@ -1563,11 +1583,10 @@ int config_load(const char *file, struct sg_config **ret, char *err, size_t errl
 			r = -EINVAL;
 			if (err && errlen) {
 				if (text && strcmp(text, "syntax error") != 0)
-					snprintf(err, errlen, "%s:%d: syntax error: %s", efile ? efile : file,
-					         config_error_line(&lc), text);
+					snprintf(err, errlen, "%s:%d: syntax error: %s", efile, config_error_line(&lc),
+					         text);
 				else
-					snprintf(err, errlen, "%s:%d: syntax error", efile ? efile : file,
-					         config_error_line(&lc));
+					snprintf(err, errlen, "%s:%d: syntax error", efile, config_error_line(&lc));
 			}
 		}
 		goto out_destroy;
