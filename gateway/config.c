@@ -96,7 +96,8 @@ static const char *const actuator_drivers[] = {"gpio", "serial", NULL};
 /* One topic in use, to find duplicates. */
 struct topic_use {
 	char *topic;
-	char *owner;   /* "device \"x\" field \"t\"" */
+	char *owner;        /* "device \"x\" field \"t\"" */
+	const char *file;   /* libconfig's name of the file it is in (valid while parsing) */
 	unsigned line;
 };
 
@@ -207,6 +208,14 @@ static int topic_claim(struct loader *ld, const config_setting_t *s, const char 
 		u = &ld->topics[i];
 		if (strcmp(u->topic, topic) != 0)
 			continue;
+		if (u->line > 0 && u->file && s && config_setting_source_file(s) &&
+		    strcmp(u->file, config_setting_source_file(s)) != 0) {
+			char other[PATH_MAX];
+
+			source_name(ld, u->file, other, sizeof(other));
+			return fail_at(ld, s, "topic \"%s\" of %s is already used by %s at %s:%u",
+			               topic, owner, u->owner, other, u->line);
+		}
 		if (u->line > 0)
 			return fail_at(ld, s, "topic \"%s\" of %s is already used by %s on line %u",
 			               topic, owner, u->owner, u->line);
@@ -224,6 +233,7 @@ static int topic_claim(struct loader *ld, const config_setting_t *s, const char 
 	u->topic = strdup(topic);
 	u->owner = strdup(owner);
 	u->line = s ? config_setting_source_line(s) : 0;
+	u->file = s ? config_setting_source_file(s) : NULL;
 	if (!u->topic || !u->owner) {
 		free(u->topic);
 		free(u->owner);
@@ -1081,15 +1091,17 @@ static int check_device_keys(struct loader *ld, const struct sg_device_cfg *d, c
 	const struct sg_driver *drv = d->driver;
 	const char *const *bus_keys = drv->bus == SG_BUS_SERIAL ? device_serial_keys
 	                              : drv->bus == SG_BUS_I2C ? device_i2c_keys : NULL;
-	const char *const *lists[] = {device_keys, drv->option_keys, bus_keys, NULL};
+	const char *const *lists[4];
 	const config_setting_t *u;
 	const char *name;
+	size_t n = 0;
 
-	/* option_keys may be NULL, which would end the list early: skip it then */
-	if (!drv->option_keys) {
-		lists[1] = bus_keys;
-		lists[2] = NULL;
-	}
+	lists[n++] = device_keys;
+	if (drv->option_keys)
+		lists[n++] = drv->option_keys;
+	if (bus_keys)
+		lists[n++] = bus_keys;
+	lists[n] = NULL;
 	u = find_unknown(s, lists);
 	if (!u)
 		return 0;
@@ -1398,11 +1410,34 @@ static int parse_actuator_serial(struct loader *ld, struct sg_actuator_cfg *a, c
 	return check_port(ld, g, what, a->port);
 }
 
+/* State on <base>/<topic>, commands on <base>/<topic>/set, refusals on <base>/<topic>/error. */
+static int parse_actuator_topics(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s,
+                                 const char *what)
+{
+	const char *topic = NULL;
+	const config_setting_t *ts;
+	int r;
+
+	if ((r = get_string(ld, s, "topic", &topic)) < 0)
+		return r;
+	ts = topic ? member(s, "topic") : s;
+	if (!topic)
+		topic = a->name;
+	if ((r = make_topic(ld, ts, what, topic, "", &a->topic)) < 0 ||
+	    (r = make_topic(ld, ts, what, topic, "/set", &a->command_topic)) < 0 ||
+	    (r = make_topic(ld, ts, what, topic, "/error", &a->error_topic)) < 0 ||
+	    (r = topic_claim(ld, ts, a->topic, "actuator \"%s\"", a->name)) < 0 ||
+	    (r = topic_claim(ld, ts, a->command_topic, "actuator \"%s\" (command topic)", a->name)) < 0 ||
+	    (r = topic_claim(ld, ts, a->error_topic, "actuator \"%s\" (error topic)", a->name)) < 0)
+		return r;
+	return 0;
+}
+
 static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t index)
 {
 	struct sg_config *cfg = ld->cfg;
 	struct sg_actuator_cfg *a = &cfg->actuators[index];
-	const char *name = NULL, *topic = NULL, *interlock = NULL;
+	const char *name = NULL, *interlock = NULL;
 	const char *const *lists[] = {actuator_keys, NULL, NULL};
 	const config_setting_t *u;
 	char what[96];
@@ -1465,22 +1500,7 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	if (r < 0)
 		return r;
 
-	/* topics: state <base>/<topic>, commands on .../set, failures on .../error */
-	if ((r = get_string(ld, s, "topic", &topic)) < 0)
-		return r;
-	{
-		const config_setting_t *ts = topic ? member(s, "topic") : s;
-		const char *rel = topic ? topic : name;
-
-		if ((r = make_topic(ld, ts, what, rel, "", &a->topic)) < 0 ||
-		    (r = make_topic(ld, ts, what, rel, "/set", &a->command_topic)) < 0 ||
-		    (r = make_topic(ld, ts, what, rel, "/error", &a->error_topic)) < 0 ||
-		    (r = topic_claim(ld, ts, a->topic, "actuator \"%s\"", name)) < 0 ||
-		    (r = topic_claim(ld, ts, a->command_topic, "actuator \"%s\" (command topic)", name)) < 0 ||
-		    (r = topic_claim(ld, ts, a->error_topic, "actuator \"%s\" (error topic)", name)) < 0)
-			return r;
-	}
-	return 0;
+	return parse_actuator_topics(ld, a, s, what);
 }
 
 static int parse_actuators(struct loader *ld, const config_setting_t *root)
