@@ -589,6 +589,11 @@ bool mqtt_connected(const struct sg_mqtt *m)
 	return m->state == ST_CONNECTED;
 }
 
+bool mqtt_backlogged(const struct sg_mqtt *m)
+{
+	return m->state == ST_CONNECTED && mosquitto_want_write(m->mosq);
+}
+
 int mqtt_send_quota(const struct sg_mqtt *m)
 {
 	int q = m->cfg->max_inflight;
