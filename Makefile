@@ -74,7 +74,7 @@ fuzz:
 	tests/fuzz/run.sh
 
 bench: all
-	scripts/bench.sh
+	/usr/bin/python3 scripts/bench.py
 
 install: all
 	install -D -m 0755 $(BUILD)/sensorgate $(DESTDIR)$(BINDIR)/sensorgate
