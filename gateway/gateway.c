@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "../drivers/bus_i2c.h"
 #include "../drivers/bus_serial.h"
 #include "clock.h"
 #include "log.h"
@@ -46,6 +47,7 @@ struct gw_device {
 	size_t index;
 	struct sg_dev dev;
 	struct sg_serial *serial;
+	struct sg_i2c_bus *i2c;     /* SG_BUS_I2C: the open /dev/i2c-N, owns dev.fd */
 	char *port;                 /* resolved serial port path (usb_serial) */
 	sd_event_source *io;
 	sd_event_source *timer;
@@ -235,7 +237,11 @@ static void device_close(struct gw_device *d)
 		d->dev.driver->fini(&d->dev);
 	d->up = false;
 	d->io = sd_event_source_disable_unref(d->io);
-	if (d->serial) {
+	if (d->i2c) {
+		i2c_bus_close(d->i2c);
+		d->i2c = NULL;
+		d->dev.i2c = NULL;
+	} else if (d->serial) {
 		serial_close(d->serial);
 		d->serial = NULL;
 	} else if (d->dev.fd >= 0) {
@@ -282,7 +288,7 @@ static int on_serial_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 static int device_open_bus(struct gw_device *d)
 {
 	const struct sg_device_cfg *c = d->cfg;
-	int r, fd;
+	int r;
 
 	switch (c->driver->bus) {
 	case SG_BUS_SERIAL:
@@ -304,19 +310,14 @@ static int device_open_bus(struct gw_device *d)
 		d->dev.fd = serial_fd(d->serial);
 		return 0;
 	case SG_BUS_I2C:
-		fd = open(c->bus, O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			r = -errno;
-			device_problem(d, "cannot open %s: %s", c->bus, strerror(errno));
+		r = i2c_bus_open(c->bus, c->address, &d->i2c);
+		if (r < 0) {
+			device_problem(d, "cannot open %s at address 0x%02x: %s%s", c->bus, c->address, strerror(-r),
+			               r == -EBUSY ? " (a kernel driver owns that address)" : "");
 			return r;
 		}
-		if (ioctl(fd, I2C_SLAVE, (unsigned long)c->address) < 0) {
-			r = -errno;
-			device_problem(d, "%s: cannot select address 0x%02x: %s", c->bus, c->address, strerror(errno));
-			close(fd);
-			return r;
-		}
-		d->dev.fd = fd;
+		d->dev.fd = i2c_bus_fd(d->i2c);
+		d->dev.i2c = i2c_bus_device(d->i2c);
 		return 0;
 	default:
 		d->dev.fd = -1;
