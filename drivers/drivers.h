@@ -12,5 +12,10 @@
 #include "driver.h"
 
 extern const struct sg_driver sg_driver_lines;   /* lines.c: kv / json / csv text lines */
+extern const struct sg_driver sg_driver_bme280;  /* bme280.c: Bosch BME280/BMP280, I2C */
+extern const struct sg_driver sg_driver_sht3x;   /* sht3x.c: Sensirion SHT3x, I2C */
+extern const struct sg_driver sg_driver_bh1750;  /* bh1750.c: ROHM BH1750 light, I2C */
+extern const struct sg_driver sg_driver_ads1115; /* ads1115.c: TI ADS1115 ADC, I2C */
+extern const struct sg_driver sg_driver_ds18b20; /* ds18b20.c: Maxim DS18B20, 1-Wire sysfs */
 
 #endif

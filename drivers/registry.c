@@ -13,6 +13,11 @@
 
 const struct sg_driver *const sg_drivers[] = {
 	&sg_driver_lines,
+	&sg_driver_bme280,
+	&sg_driver_sht3x,
+	&sg_driver_bh1750,
+	&sg_driver_ads1115,
+	&sg_driver_ds18b20,
 	NULL,
 };
 
