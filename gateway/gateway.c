@@ -40,6 +40,8 @@
 #define REOPEN_MAX_US   (60 * 1000000ULL)
 #define STATUS_EVERY_US (10 * 1000000ULL)
 #define READ_CHUNK      4096
+/* Device timers: sd-event's default accuracy (0 = 250 ms) would stretch a 9 ms conversion wait. */
+#define DEVICE_TIMER_ACCURACY_US 1000
 
 struct gw_device {
 	struct sg_gateway *g;
@@ -51,6 +53,8 @@ struct gw_device {
 	char *port;                 /* resolved serial port path (usb_serial) */
 	sd_event_source *io;
 	sd_event_source *timer;
+	sd_event_source *expire;    /* expire_after: fires once the device has been silent that long */
+	int avail;                  /* expire_after: 0 not yet said, 1 "online", -1 "offline" on <base>/<dev>/status */
 	bool up;                    /* bus open and driver initialised */
 	uint64_t backoff_us;
 	char last_error[160];       /* last open/read error logged, to log changes only */
@@ -179,6 +183,55 @@ static void deliver(struct sg_gateway *g, const struct sg_message *msg)
 
 static void device_schedule_reopen(struct gw_device *d);
 
+/*
+ * expire_after: a device that has produced no reading for expire_after
+ * seconds is "offline" on <base>/<device>/status (retained, QoS 1), and
+ * "online" again with its next reading. Any reading counts, published or
+ * filtered by the mapper: this is about the device, not the topics.
+ */
+static void device_set_available(struct gw_device *d, bool online)
+{
+	char topic[512];
+	struct sg_message msg;
+	const char *payload = online ? "online" : "offline";
+
+	if (d->avail == (online ? 1 : -1))
+		return;
+	d->avail = online ? 1 : -1;
+	snprintf(topic, sizeof(topic), "%s/%s/status", d->g->cfg->base_topic, d->cfg->name);
+	if (online)
+		log_full(LOG_INFO, d->cfg->name, topic, "reading again: %s", payload);
+	else
+		log_full(LOG_NOTICE, d->cfg->name, topic, "no reading for %g s: %s", d->cfg->expire_after_s, payload);
+	msg = (struct sg_message){
+		.topic = topic,
+		.payload = payload,
+		.payload_len = strlen(payload),
+		.qos = 1,
+		.retain = true,
+		.offline = SG_OFFLINE_LAST,
+	};
+	deliver(d->g, &msg);
+}
+
+static int on_device_expire(sd_event_source *s, uint64_t usec, void *ud)
+{
+	(void)s;
+	(void)usec;
+	device_set_available(ud, false);
+	return 0;
+}
+
+/* A reading arrived: the device is alive for another expire_after seconds. */
+static void device_alive(struct gw_device *d)
+{
+	if (!d->expire)
+		return;
+	sd_event_source_set_time(d->expire, now_mono_us() + (uint64_t)(d->cfg->expire_after_s * 1e6));
+	sd_event_source_set_enabled(d->expire, SD_EVENT_ONESHOT);
+	device_set_available(d, true);
+}
+
 static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 {
 	struct gw_device *d = ud;
@@ -188,6 +241,7 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 
 	(void)dev;
 	g->n_readings++;
+	device_alive(d);
 	k = mapper_map(g->mapper, d->index, r, now_mono_us(), &msg);
 	if (k < 0) {
 		g->n_map_errors++;
@@ -439,10 +493,18 @@ static int devices_setup(struct sg_gateway *g)
 		};
 		if (c->driver->bus == SG_BUS_NONE)
 			d->dev.path = c->path;
-		r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_device_timer, d);
+		r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, DEVICE_TIMER_ACCURACY_US,
+		                      on_device_timer, d);
 		if (r < 0)
 			return r;
 		sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+		if (c->expire_after_s > 0) {
+			r = sd_event_add_time(g->loop, &d->expire, CLOCK_MONOTONIC,
+			                      now_mono_us() + (uint64_t)(c->expire_after_s * 1e6), DEVICE_TIMER_ACCURACY_US,
+			                      on_device_expire, d);
+			if (r < 0)
+				return r;
+		}
 		/* A device that cannot be opened now is retried; it does not stop the gateway. */
 		if (device_open(d) < 0)
 			device_schedule_reopen(d);
@@ -589,6 +651,7 @@ void gateway_free(struct sg_gateway *g)
 	for (size_t i = 0; i < g->n_devs; i++) {
 		device_close(&g->devs[i]);
 		sd_event_source_disable_unref(g->devs[i].timer);
+		sd_event_source_disable_unref(g->devs[i].expire);
 		free(g->devs[i].port);
 	}
 	free(g->devs);
