@@ -267,6 +267,55 @@ static void test_blocking_read_stays_off_the_loop(void **state)
 	rig_free(&g);
 }
 
+static uint64_t rnd_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * UINT64_C(2685821657736338717);
+}
+
+/* Property: whatever the file holds, nothing crashes, and a published value is finite and in range. */
+static void test_random_files(void **state)
+{
+	static const char *const pieces[] = {
+		"72 01 4b 46 7f ff 0e 10 57", " : crc=57 ", "YES", "NO", "\n", "t=", "-", "85000", "23125", "125001",
+		"99999999999999999999", " ", "\r", "x", "\xff", "=", "t=t=",
+	};
+	uint64_t seed = 4242;
+	unsigned emitted = 0;
+	struct rig g;
+	uint64_t delay;
+	(void)state;
+
+	rig_setup(&g, "");
+	assert_int_equal(sg_driver_ds18b20.init(&g.dev), 0);
+	for (int iter = 0; iter < 400; iter++) {
+		char text[300] = "";
+		int n = (int)(rnd_next(&seed) % 12);
+
+		if (iter % 3 == 0) /* well-formed, any temperature, sometimes with random bits after it */
+			snprintf(text, sizeof(text), LINE1_YES "x t=%ld\n", (long)(rnd_next(&seed) % 200001) - 70000);
+		for (int k = 0; k < n; k++) {
+			const char *p = pieces[rnd_next(&seed) % (sizeof(pieces) / sizeof(pieces[0]))];
+			strncat(text, p, sizeof(text) - strlen(text) - 1);
+		}
+		write_file(g.file, text);
+		g.sink.n = 0;
+		assert_int_equal(cycle(&g, &delay), 0);
+		for (unsigned k = 0; k < g.sink.n; k++) {
+			assert_true(isfinite(g.sink.r[k].number));
+			assert_true(g.sink.r[k].number >= -55 && g.sink.r[k].number <= 125);
+			assert_true(g.sink.r[k].number != 85);
+		}
+		emitted += g.sink.n;
+	}
+	/* some random files are valid: the property saw both sides */
+	assert_true(emitted > 0);
+	assert_true(g.sink.n_fail > 100);
+	rig_free(&g);
+}
+
 static void test_options(void **state)
 {
 	struct sg_opt_error err = {0};
@@ -303,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_long_file_is_garbage),
 		cmocka_unit_test(test_sensor_gone),
 		cmocka_unit_test(test_blocking_read_stays_off_the_loop),
+		cmocka_unit_test(test_random_files),
 		cmocka_unit_test(test_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
