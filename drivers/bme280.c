@@ -32,6 +32,10 @@
  *          formulas (§4.2.3: T int32, P int64, H int32), emit, and come back
  *          at the next interval.
  *
+ * No soft reset (0xE0): forced mode overrides whatever mode the chip was
+ * left in, and init() rewrites ctrl_meas and config; a reset would only add
+ * a 2 ms start-up wait (§1 Table 1, t_startup) to every reopening.
+ *
  * A BMP280 (id 0x58) is accepted: it has the same T/P registers and formulas
  * but no humidity, so it emits temperature and pressure only. Boards sold as
  * "BME280" often carry one; refusing it would leave the user with nothing,

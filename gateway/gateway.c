@@ -230,6 +230,14 @@ static void device_set_available(struct gw_device *d, bool online)
 	deliver(d->g, &msg);
 }
 
+/* When the device expires if nothing comes before; "never" for absurdly long settings. */
+static uint64_t device_expire_at(const struct gw_device *d)
+{
+	double us = d->cfg->expire_after_s * 1e6;
+
+	return us >= 1e15 ? UINT64_MAX : now_mono_us() + (uint64_t)us;
+}
+
 static int on_device_expire(sd_event_source *s, uint64_t usec, void *ud)
 {
 	(void)s;
@@ -243,7 +251,7 @@ static void device_alive(struct gw_device *d)
 {
 	if (!d->expire)
 		return;
-	sd_event_source_set_time(d->expire, now_mono_us() + (uint64_t)(d->cfg->expire_after_s * 1e6));
+	sd_event_source_set_time(d->expire, device_expire_at(d));
 	sd_event_source_set_enabled(d->expire, SD_EVENT_ONESHOT);
 	device_set_available(d, true);
 }
@@ -517,9 +525,8 @@ static int devices_setup(struct sg_gateway *g)
 			return r;
 		sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
 		if (c->expire_after_s > 0) {
-			r = sd_event_add_time(g->loop, &d->expire, CLOCK_MONOTONIC,
-			                      now_mono_us() + (uint64_t)(c->expire_after_s * 1e6), DEVICE_TIMER_ACCURACY_US,
-			                      on_device_expire, d);
+			r = sd_event_add_time(g->loop, &d->expire, CLOCK_MONOTONIC, device_expire_at(d),
+			                      DEVICE_TIMER_ACCURACY_US, on_device_expire, d);
 			if (r < 0)
 				return r;
 		}
