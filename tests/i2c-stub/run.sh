@@ -24,10 +24,10 @@ skip() { echo "i2c-stub check SKIPPED: $*" >&2; exit 77; }
 command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64"
 BUSYBOX=$(command -v busybox) || skip "no busybox"
 ! ldd "$BUSYBOX" >/dev/null 2>&1 || skip "busybox is not static"
-KERNEL=$(find "$CACHE" \( -name vmlinux -o -name 'vmlinuz-*' \) -type f 2>/dev/null | head -1)
+KERNEL=$(find "$CACHE" \( -name vmlinux -o -name 'vmlinuz-*' \) -type f 2>/dev/null | head -1 || true)
 [ -n "$KERNEL" ] || skip "no kernel under $CACHE (run the system rig once to fetch it)"
-STUB=$(find "$CACHE" -name 'i2c-stub.ko*' 2>/dev/null | head -1)
-DEV=$(find "$CACHE" -name 'i2c-dev.ko*' 2>/dev/null | head -1)
+STUB=$(find "$CACHE" -name 'i2c-stub.ko*' 2>/dev/null | head -1 || true)
+DEV=$(find "$CACHE" -name 'i2c-dev.ko*' 2>/dev/null | head -1 || true)
 [ -n "$STUB" ] && [ -n "$DEV" ] || skip "no i2c-stub/i2c-dev modules under $CACHE"
 
 WORK=$(mktemp -d /tmp/sg-i2c-stub.XXXXXX)
