@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "../drivers/bus_i2c.h"
 #include "../drivers/bus_serial.h"
 #include "clock.h"
 #include "log.h"
@@ -39,6 +40,8 @@
 #define REOPEN_MAX_US   (60 * 1000000ULL)
 #define STATUS_EVERY_US (10 * 1000000ULL)
 #define READ_CHUNK      4096
+/* Device timers: sd-event's default accuracy (0 = 250 ms) would stretch a 9 ms conversion wait. */
+#define DEVICE_TIMER_ACCURACY_US 1000
 
 struct gw_device {
 	struct sg_gateway *g;
@@ -46,9 +49,12 @@ struct gw_device {
 	size_t index;
 	struct sg_dev dev;
 	struct sg_serial *serial;
+	struct sg_i2c_bus *i2c;     /* SG_BUS_I2C: the open /dev/i2c-N, owns dev.fd */
 	char *port;                 /* resolved serial port path (usb_serial) */
 	sd_event_source *io;
 	sd_event_source *timer;
+	sd_event_source *expire;    /* expire_after: fires once the device has been silent that long */
+	int avail;                  /* expire_after: 0 not yet said, 1 "online", -1 "offline" on <base>/<dev>/status */
 	bool up;                    /* bus open and driver initialised */
 	uint64_t backoff_us;
 	char last_error[160];       /* last open/read error logged, to log changes only */
@@ -193,6 +199,63 @@ static void deliver(struct sg_gateway *g, const struct sg_message *msg)
 
 static void device_schedule_reopen(struct gw_device *d);
 
+/*
+ * expire_after: a device that has produced no reading for expire_after
+ * seconds is "offline" on <base>/<device>/status (retained, QoS 1), and
+ * "online" again with its next reading. Any reading counts, published or
+ * filtered by the mapper: this is about the device, not the topics.
+ */
+static void device_set_available(struct gw_device *d, bool online)
+{
+	char topic[512];
+	struct sg_message msg;
+	const char *payload = online ? "online" : "offline";
+
+	if (d->avail == (online ? 1 : -1))
+		return;
+	d->avail = online ? 1 : -1;
+	snprintf(topic, sizeof(topic), "%s/%s/status", d->g->cfg->base_topic, d->cfg->name);
+	if (online)
+		log_full(LOG_INFO, d->cfg->name, topic, "reading again: %s", payload);
+	else
+		log_full(LOG_NOTICE, d->cfg->name, topic, "no reading for %g s: %s", d->cfg->expire_after_s, payload);
+	msg = (struct sg_message){
+		.topic = topic,
+		.payload = payload,
+		.payload_len = strlen(payload),
+		.qos = 1,
+		.retain = true,
+		.offline = SG_OFFLINE_LAST,
+	};
+	deliver(d->g, &msg);
+}
+
+/* When the device expires if nothing comes before; "never" for absurdly long settings. */
+static uint64_t device_expire_at(const struct gw_device *d)
+{
+	double us = d->cfg->expire_after_s * 1e6;
+
+	return us >= 1e15 ? UINT64_MAX : now_mono_us() + (uint64_t)us;
+}
+
+static int on_device_expire(sd_event_source *s, uint64_t usec, void *ud)
+{
+	(void)s;
+	(void)usec;
+	device_set_available(ud, false);
+	return 0;
+}
+
+/* A reading arrived: the device is alive for another expire_after seconds. */
+static void device_alive(struct gw_device *d)
+{
+	if (!d->expire)
+		return;
+	sd_event_source_set_time(d->expire, device_expire_at(d));
+	sd_event_source_set_enabled(d->expire, SD_EVENT_ONESHOT);
+	device_set_available(d, true);
+}
+
 static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 {
 	struct gw_device *d = ud;
@@ -202,6 +265,7 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 
 	(void)dev;
 	g->n_readings++;
+	device_alive(d);
 	k = mapper_map(g->mapper, d->index, r, now_mono_us(), &msg);
 	if (k < 0) {
 		g->n_map_errors++;
@@ -251,7 +315,11 @@ static void device_close(struct gw_device *d)
 		d->dev.driver->fini(&d->dev);
 	d->up = false;
 	d->io = sd_event_source_disable_unref(d->io);
-	if (d->serial) {
+	if (d->i2c) {
+		i2c_bus_close(d->i2c);
+		d->i2c = NULL;
+		d->dev.i2c = NULL;
+	} else if (d->serial) {
 		serial_close(d->serial);
 		d->serial = NULL;
 	} else if (d->dev.fd >= 0) {
@@ -298,7 +366,7 @@ static int on_serial_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 static int device_open_bus(struct gw_device *d)
 {
 	const struct sg_device_cfg *c = d->cfg;
-	int r, fd;
+	int r;
 
 	switch (c->driver->bus) {
 	case SG_BUS_SERIAL:
@@ -320,19 +388,14 @@ static int device_open_bus(struct gw_device *d)
 		d->dev.fd = serial_fd(d->serial);
 		return 0;
 	case SG_BUS_I2C:
-		fd = open(c->bus, O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			r = -errno;
-			device_problem(d, "cannot open %s: %s", c->bus, strerror(errno));
+		r = i2c_bus_open(c->bus, c->address, &d->i2c);
+		if (r < 0) {
+			device_problem(d, "cannot open %s at address 0x%02x: %s%s", c->bus, c->address, strerror(-r),
+			               r == -EBUSY ? " (a kernel driver owns that address)" : "");
 			return r;
 		}
-		if (ioctl(fd, I2C_SLAVE, (unsigned long)c->address) < 0) {
-			r = -errno;
-			device_problem(d, "%s: cannot select address 0x%02x: %s", c->bus, c->address, strerror(errno));
-			close(fd);
-			return r;
-		}
-		d->dev.fd = fd;
+		d->dev.fd = i2c_bus_fd(d->i2c);
+		d->dev.i2c = i2c_bus_device(d->i2c);
 		return 0;
 	default:
 		d->dev.fd = -1;
@@ -456,10 +519,17 @@ static int devices_setup(struct sg_gateway *g)
 		};
 		if (c->driver->bus == SG_BUS_NONE)
 			d->dev.path = c->path;
-		r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_device_timer, d);
+		r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, DEVICE_TIMER_ACCURACY_US,
+		                      on_device_timer, d);
 		if (r < 0)
 			return r;
 		sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+		if (c->expire_after_s > 0) {
+			r = sd_event_add_time(g->loop, &d->expire, CLOCK_MONOTONIC, device_expire_at(d),
+			                      DEVICE_TIMER_ACCURACY_US, on_device_expire, d);
+			if (r < 0)
+				return r;
+		}
 		/* A device that cannot be opened now is retried; it does not stop the gateway. */
 		if (device_open(d) < 0)
 			device_schedule_reopen(d);
@@ -606,6 +676,7 @@ void gateway_free(struct sg_gateway *g)
 	for (size_t i = 0; i < g->n_devs; i++) {
 		device_close(&g->devs[i]);
 		sd_event_source_disable_unref(g->devs[i].timer);
+		sd_event_source_disable_unref(g->devs[i].expire);
 		free(g->devs[i].port);
 	}
 	free(g->devs);
