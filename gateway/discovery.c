@@ -908,6 +908,69 @@ out:
 	return r;
 }
 
+/* --- keeping the broker in line -------------------------------------------------- */
+
+static bool same_set(const struct sg_disc_topics *a, const struct sg_disc_list *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < b->n; i++) {
+		size_t j = 0;
+
+		while (j < a->n && strcmp(a->v[j], b->v[i].topic) != 0)
+			j++;
+		if (j == a->n)
+			return false;
+	}
+	return true;
+}
+
+int discovery_sync(const struct sg_disc_list *list, struct sg_disc_topics *announced, const char *state_path,
+                   bool deletions, sg_disc_publish_fn publish, void *ud, struct sg_disc_sync *res)
+{
+	struct sg_disc_sync out = {0};
+	struct sg_disc_list rm = {0};
+	struct sg_disc_topics now = {0};
+	int r;
+
+	if (res)
+		*res = out;
+	if (deletions) {
+		if ((r = discovery_removals(announced, list, &rm)) < 0)
+			return r;
+		for (; out.deleted < rm.n; out.deleted++)
+			if ((r = publish(ud, rm.v[out.deleted].topic, "", 0)) < 0)
+				goto out;
+	}
+	for (; out.announced < list->n; out.announced++) {
+		const struct sg_disc_msg *m = &list->v[out.announced];
+
+		if ((r = publish(ud, m->topic, m->payload, strlen(m->payload))) < 0)
+			goto out;
+	}
+	r = 0;
+	if (!deletions || same_set(announced, list))
+		goto out;
+	now.v = calloc(list->n ? list->n : 1, sizeof(*now.v));
+	for (size_t i = 0; now.v && i < list->n; i++, now.n++)
+		if (!(now.v[i] = strdup(list->v[i].topic)))
+			break;
+	if (!now.v || now.n != list->n) {
+		discovery_topics_clear(&now);
+		r = -ENOMEM;
+		goto out;
+	}
+	discovery_topics_clear(announced);
+	*announced = now;
+	if (state_path)
+		out.save_error = discovery_state_save(state_path, list);
+out:
+	discovery_list_clear(&rm);
+	if (res)
+		*res = out;
+	return r;
+}
+
 /* --- the state file ------------------------------------------------------------- */
 
 char *discovery_state_path(const struct sg_config *cfg, const char *state_directory)

@@ -104,6 +104,26 @@ int discovery_state_load(const char *path, struct sg_disc_topics *ret);
 /* Replace the state file (write a temporary file, fsync, rename) with LIST's topics. 0 or -errno. */
 int discovery_state_save(const char *path, const struct sg_disc_list *list);
 
+/* Publish TOPIC with PAYLOAD (LEN bytes, may be 0), retained, QoS 1. 0, -ENOTCONN or -errno. */
+typedef int (*sg_disc_publish_fn)(void *ud, const char *topic, const char *payload, size_t len);
+
+struct sg_disc_sync {
+	size_t deleted;        /* empty payloads published */
+	size_t announced;      /* configs published */
+	int save_error;        /* 0, or -errno of writing the state file (the rest succeeded) */
+};
+
+/*
+ * Bring the broker in line with LIST: when DELETIONS, first an empty payload
+ * for every topic of *ANNOUNCED that LIST lacks, then every config of LIST.
+ * Once all were accepted and DELETIONS was asked, *ANNOUNCED becomes LIST's
+ * topics and, if that changed it and STATE_PATH is set, the state file is
+ * rewritten. Returns 0 (see RES, may be NULL), or the first publish error
+ * (-ENOTCONN: the connection is gone) or -ENOMEM, *ANNOUNCED then unchanged.
+ */
+int discovery_sync(const struct sg_disc_list *list, struct sg_disc_topics *announced, const char *state_path,
+                   bool deletions, sg_disc_publish_fn publish, void *ud, struct sg_disc_sync *res);
+
 /*
  * The Home Assistant device class inferred for a reading FIELD with UNIT, or
  * NULL: temperature, humidity, pressure, pm25, co2, energy, power,

@@ -1386,6 +1386,139 @@ static void test_state_file(void **state)
 	config_free(small);
 }
 
+/* A fake broker connection: records what is published, fails from call FAIL_AT on (0 = never). */
+struct fake_pub {
+	char *topic[64];
+	char *payload[64];
+	size_t n, calls, fail_at;
+};
+
+static int fake_publish(void *ud, const char *topic, const char *payload, size_t len)
+{
+	struct fake_pub *f = ud;
+
+	f->calls++;
+	if (f->fail_at && f->calls >= f->fail_at)
+		return -ENOTCONN;
+	assert_true(f->n < 64);
+	assert_int_equal(strlen(payload), len);
+	f->topic[f->n] = xstrdup(topic);
+	f->payload[f->n] = xstrdup(payload);
+	f->n++;
+	return 0;
+}
+
+static void fake_reset(struct fake_pub *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->topic[i]);
+		free(f->payload[i]);
+	}
+	*f = (struct fake_pub){0};
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+/* Start-up with a state file, a reload, a re-announcement, a connection lost half-way. */
+static void test_sync(void **state)
+{
+	struct sg_config *big = rich_config(), *small = cfg_new("gw1", true);
+	struct sg_disc_list lb = {0}, ls = {0};
+	struct sg_disc_topics announced = {0}, onfile = {0};
+	struct fake_pub f = {0};
+	struct sg_disc_sync res;
+	char *path = xasprintf("%s/sync.state", tmpdir);
+	(void)state;
+
+	build_ok(big, &lb);
+	build_ok(small, &ls);
+	unlink(path);
+
+	/* first run ever: everything announced, nothing deleted, the state file written */
+	assert_int_equal(discovery_sync(&lb, &announced, path, true, fake_publish, &f, &res), 0);
+	assert_int_equal(res.deleted, 0);
+	assert_int_equal(res.announced, lb.n);
+	assert_int_equal(res.save_error, 0);
+	assert_int_equal(f.n, lb.n);
+	for (size_t i = 0; i < f.n; i++)
+		assert_string_equal(f.payload[i], lb.v[i].payload);
+	assert_int_equal(announced.n, lb.n);
+	assert_int_equal(discovery_state_load(path, &onfile), 0);
+	assert_int_equal(onfile.n, lb.n);
+	discovery_topics_clear(&onfile);
+	fake_reset(&f);
+	discovery_topics_clear(&announced);
+
+	/* next start with fewer entities: the state file says what to delete, deletions go first */
+	assert_int_equal(discovery_state_load(path, &announced), 0);
+	assert_int_equal(discovery_sync(&ls, &announced, path, true, fake_publish, &f, &res), 0);
+	assert_int_equal(res.deleted, lb.n - ls.n);
+	assert_int_equal(res.announced, ls.n);
+	assert_int_equal(f.n, lb.n);
+	for (size_t i = 0; i < f.n; i++) {
+		if (i < res.deleted)
+			assert_string_equal(f.payload[i], "");
+		else
+			assert_string_not_equal(f.payload[i], "");
+	}
+	assert_int_equal(discovery_state_load(path, &onfile), 0);
+	assert_int_equal(onfile.n, ls.n);
+	discovery_topics_clear(&onfile);
+	fake_reset(&f);
+
+	/* nothing changed: configs again, no deletions, the state file is not rewritten */
+	unlink(path);
+	assert_int_equal(discovery_sync(&ls, &announced, path, true, fake_publish, &f, &res), 0);
+	assert_int_equal(res.deleted, 0);
+	assert_int_equal(f.n, ls.n);
+	assert_false(file_exists(path));
+	fake_reset(&f);
+
+	/* connection lost half-way through the deletions: nothing remembered, all redone next time */
+	discovery_topics_clear(&announced);
+	assert_int_equal(discovery_sync(&lb, &announced, NULL, true, fake_publish, &f, NULL), 0);
+	fake_reset(&f);
+	f.fail_at = 3;
+	assert_int_equal(discovery_sync(&ls, &announced, path, true, fake_publish, &f, &res), -ENOTCONN);
+	assert_int_equal(res.deleted, 2);
+	assert_int_equal(announced.n, lb.n);
+	assert_false(file_exists(path));
+	fake_reset(&f);
+	assert_int_equal(discovery_sync(&ls, &announced, path, true, fake_publish, &f, &res), 0);
+	assert_int_equal(res.deleted, lb.n - ls.n);
+	assert_int_equal(announced.n, ls.n);
+	assert_true(file_exists(path));
+	fake_reset(&f);
+
+	/* Home Assistant restarted: configs only; the announced set is left alone */
+	discovery_topics_clear(&announced);
+	assert_int_equal(discovery_sync(&lb, &announced, NULL, true, fake_publish, &f, NULL), 0);
+	fake_reset(&f);
+	assert_int_equal(discovery_sync(&ls, &announced, NULL, false, fake_publish, &f, &res), 0);
+	assert_int_equal(res.deleted, 0);
+	assert_int_equal(f.n, ls.n);
+	assert_int_equal(announced.n, lb.n);
+	fake_reset(&f);
+
+	/* an unwritable state file is reported, the publishing still counts */
+	assert_int_equal(discovery_sync(&ls, &announced, "/nonexistent-dir/x.state", true, fake_publish, &f, &res), 0);
+	assert_int_equal(res.save_error, -ENOENT);
+	assert_int_equal(announced.n, ls.n);
+	fake_reset(&f);
+
+	unlink(path);
+	free(path);
+	discovery_topics_clear(&announced);
+	discovery_list_clear(&lb);
+	discovery_list_clear(&ls);
+	config_free(big);
+	config_free(small);
+}
+
 static void test_state_path(void **state)
 {
 	struct sg_config *c = cfg_new("gw1", true);
@@ -1508,6 +1641,7 @@ int main(void)
 		cmocka_unit_test(test_entity_slug),
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_state_file),
+		cmocka_unit_test(test_sync),
 		cmocka_unit_test(test_state_path),
 		cmocka_unit_test(test_ha_online),
 		cmocka_unit_test(test_from_config_file),
