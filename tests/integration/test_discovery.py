@@ -26,13 +26,15 @@ default_entity_id per home-assistant/core PR 151775 (2025.10) and 151996.
 """
 
 import json
+import shutil
+import subprocess
 import re
 import time
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import gateway_config, sim_device
+from conftest import REPO, gateway_config, sim_device
 
 PREFIX = "homeassistant"
 STATUS = "test/gateway/gw1/status"
@@ -362,3 +364,97 @@ def test_disabling_deletes_what_was_announced(disc_rig, broker):
 	time.sleep(0.5)
 	assert not [m for m in sub.messages(since=mark) if m.topic.startswith(PREFIX + "/") and m.payload]
 	gw.stop()
+
+
+# --------------------------------------------------------------------------
+# The shipped examples the walkthrough (docs/home-assistant.md) relies on.
+
+def test_example_config_announces_what_the_walkthrough_says(broker, make_pty, make_gateway, make_sub, tmp_path,
+                                                            version):
+	ard, relay = make_pty("ard"), make_pty("relay")
+	text = (REPO / "config" / "examples" / "home-assistant.conf").read_text(encoding="utf-8")
+	text = text.replace("/dev/serial/by-id/usb-Arduino_LLC_Arduino_Uno_1234-if00", str(ard.link))
+	text = text.replace("/dev/serial/by-id/usb-relay-board-if00", str(relay.link))
+	text = text.replace("mqtt://homeassistant.local:1883", f"mqtt://127.0.0.1:{broker.port}")
+	text += f'spool: {{ path = "{tmp_path}/spool.db"; }};\n'
+	gw = make_gateway(text)
+	topics = check_topics(gw)
+	assert len(topics) == 10, topics
+	sub = make_sub(broker.port, [PREFIX + "/#"], qos=2)
+	gw.start()
+	got = wait_configs(sub, topics)
+	cls = {}
+	for topic, payload in got.items():
+		m = TOPIC_RE.match(topic)
+		cfg = json.loads(payload)
+		assert m.group(2) == "pi-livingroom"
+		assert set(cfg) <= ALLOWED[m.group(1)]
+		cls[m.group(3)] = (cfg.get("device_class"), cfg.get("unit_of_measurement"), cfg.get("state_class"))
+	assert cls["arduino_t"] == ("temperature", "°C", "measurement")
+	assert cls["arduino_h"] == ("humidity", "%", "measurement")
+	assert cls["arduino_co2"] == ("co2", "ppm", "measurement")
+	assert cls["arduino_soil"] == ("moisture", "%", None)
+	t = json.loads(got["homeassistant/sensor/pi-livingroom/arduino_t/config"])
+	assert t["default_entity_id"] == "sensor.pi_livingroom_arduino_t"
+	assert t["expire_after"] == 300 and t["suggested_display_precision"] == 1
+	assert t["state_topic"] == "sensorgate/livingroom/temperature"
+	sw = json.loads(got["homeassistant/switch/pi-livingroom/heater/config"])
+	assert sw["command_topic"] == "sensorgate/heater/set"
+	assert "discovery: announced 10 entities" in gw.stderr_text()
+	gw.stop()
+
+
+def test_node_red_flow_example_is_a_valid_flow():
+	flow = json.loads((REPO / "config" / "examples" / "node-red-flow.json").read_text(encoding="utf-8"))
+	assert isinstance(flow, list)
+	nodes = {n["id"]: n for n in flow}
+	assert len(nodes) == len(flow), "duplicate node ids"
+	tabs = [n for n in flow if n["type"] == "tab"]
+	assert len(tabs) == 1
+	brokers = [n for n in flow if n["type"] == "mqtt-broker"]
+	assert len(brokers) == 1 and brokers[0]["broker"] and brokers[0]["port"]
+	for n in flow:
+		if n["type"] in ("tab", "mqtt-broker"):
+			assert "z" not in n and "wires" not in n
+			continue
+		assert n["z"] == tabs[0]["id"], n["id"]
+		assert isinstance(n["x"], int) and isinstance(n["y"], int)
+		for port in n["wires"]:
+			for target in port:
+				assert target in nodes and nodes[target].get("z") == tabs[0]["id"], target
+		if n["type"] in ("mqtt in", "mqtt out"):
+			assert n["broker"] == brokers[0]["id"]
+			assert n["qos"] in ("0", "1", "2")
+	by_type = {}
+	for n in flow:
+		by_type.setdefault(n["type"], []).append(n)
+	ins = {n["topic"] for n in by_type["mqtt in"]}
+	outs = {n["topic"] for n in by_type["mqtt out"]}
+	# reads a sensor topic, publishes to an actuator's /set topic, as the example config names them
+	assert "sensorgate/livingroom/temperature" in ins
+	assert outs == {"sensorgate/heater/set"}
+	assert by_type["mqtt out"][0]["retain"] == "false"
+	assert by_type["function"] and by_type["switch"]
+	fn = by_type["function"][0]
+	assert fn["outputs"] == 1 and "ON" in fn["func"] and "OFF" in fn["func"]
+	assert by_type["switch"][0]["outputs"] == len(by_type["switch"][0]["rules"])
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node (Node.js) not installed")
+def test_node_red_function_switches_with_hysteresis(tmp_path):
+	"""Run the flow's function body the way Node-RED does, on a sequence of readings."""
+	flow = json.loads((REPO / "config" / "examples" / "node-red-flow.json").read_text(encoding="utf-8"))
+	fn = next(n for n in flow if n["type"] == "function")
+	harness = tmp_path / "run.js"
+	harness.write_text(
+		"const store = {};\n"
+		"const context = { get: (k) => store[k], set: (k, v) => { store[k] = v; } };\n"
+		"const node = { status: () => {} };\n"
+		"const f = new Function('msg', 'context', 'node', " + json.dumps(fn["func"]) + ");\n"
+		"const inputs = JSON.parse(process.argv[2]);\n"
+		"const out = inputs.map((p) => { const r = f({ payload: p }, context, node); return r ? r.payload : null; });\n"
+		"console.log(JSON.stringify(out));\n")
+	inputs = ["20.5", "19.9", "19.5", "20.5", '{"value":21.2,"unit":"°C"}', "21.5", "garbage", "19.0"]
+	cp = subprocess.run(["node", str(harness), json.dumps(inputs)], capture_output=True, text=True, timeout=30)
+	assert cp.returncode == 0, cp.stderr
+	assert json.loads(cp.stdout) == [None, "ON", None, None, "OFF", None, None, "ON"]
