@@ -287,6 +287,32 @@ def test_home_assistant_restart_triggers_reannouncement(disc_rig, broker):
 	gw.stop()
 
 
+def test_broker_restart_reannounces(disc_rig, broker, make_sub):
+	"""A broker without persistence forgets retained configs; reconnecting brings them back."""
+	pty, gw, sub = disc_rig(actuators=False)
+	expected = check_topics(gw)
+	wait_configs(sub, expected)
+	broker.restart(down_for=0.5)
+	deadline = time.monotonic() + 20
+	while True:
+		late = make_sub(broker.port, [PREFIX + "/#", STATUS], qos=1)
+		try:
+			late.wait_topic(STATUS, "online", timeout=3)
+			got = wait_configs(late, expected, timeout=3)
+			break
+		except AssertionError:
+			late.close()
+			if time.monotonic() >= deadline:
+				raise
+	assert set(got) == set(expected)
+	# and retained again: a Home Assistant connecting now finds them
+	final = make_sub(broker.port, [PREFIX + "/#"], qos=1)
+	wait_configs(final, expected, timeout=5)
+	assert all(m.retain for m in final.messages() if m.topic in expected)
+	gw.assert_alive()
+	gw.stop()
+
+
 def test_removed_device_is_deleted_at_next_start(broker, make_pty, make_gateway, make_sub, tmp_path, version):
 	pty, pty2 = make_pty("tty"), make_pty("tty2")
 	both = sim_device(pty.link) + ", " + SECOND.format(port=pty2.link)
