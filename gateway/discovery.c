@@ -11,7 +11,8 @@
  * former is what Home Assistant before 2025.10 reads, the latter what later
  * versions read; both together raise no warning), state_topic,
  * command_topic, value_template, unit_of_measurement, device_class,
- * state_class, suggested_display_precision, expire_after, qos, payload_on,
+ * state_class, suggested_display_precision, expire_after (health entities),
+ * qos, payload_on,
  * payload_off, state_on, state_off, min, max, step, options,
  * entity_category, availability (topic, payload_available,
  * payload_not_available), availability_mode, device (identifiers, name,
@@ -632,9 +633,16 @@ static int add_reading(struct builder *bd, const struct sg_device_cfg *d, const 
 	if (unit && !*unit)
 		unit = NULL;
 
+	/*
+	 * The device's own status topic is published (retained) only for devices
+	 * with expire_after: "offline" after that long without any reading,
+	 * "online" with the next one. Home Assistant's own expire_after is not
+	 * used: it counts state messages, which deadband and throttle hold back
+	 * from a device that is alive and well.
+	 */
 	object = object_id2(d->name, field);
-	dev_status = discovery_device_status_topic(bd->cfg, d);
-	if (!object || !dev_status) {
+	dev_status = d->expire_after_s > 0 ? discovery_device_status_topic(bd->cfg, d) : NULL;
+	if (!object || (d->expire_after_s > 0 && !dev_status)) {
 		free(object);
 		free(dev_status);
 		return -ENOMEM;
@@ -648,8 +656,6 @@ static int add_reading(struct builder *bd, const struct sg_device_cfg *d, const 
 	js_kstr(&b, "state_class", sclass);
 	if (rc->round >= 0)
 		js_kint(&b, "suggested_display_precision", rc->round);
-	if (d->expire_after_s > 0)
-		js_kint(&b, "expire_after", (long long)ceil(d->expire_after_s));
 	if (rc->qos > 0)
 		js_kint(&b, "qos", rc->qos);
 	availability(bd, &b, dev_status);

@@ -12,8 +12,9 @@
  *  - one `sensor` per reading (a device's `readings` list, or, for a device
  *    without one, every field its driver declares), grouped in one Home
  *    Assistant device per sensor device, linked to the gateway with
- *    via_device; available while both the gateway status topic and the
- *    device's own status topic (<base>/<device>/status) say "online";
+ *    via_device; available while the gateway status topic says "online"
+ *    and, for a device with expire_after, its own status topic
+ *    (<base>/<device>/status) too;
  *  - one `switch`, `number` or `select` per actuator, under the gateway;
  *  - the gateway's health: a connectivity `binary_sensor` on its status topic
  *    and, when the stats topic is enabled (spool.stats_interval > 0), the

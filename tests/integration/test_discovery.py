@@ -151,6 +151,8 @@ def validate(topic, payload, version):
 		assert (a["payload_available"], a["payload_not_available"]) == ("online", "offline")
 	if "availability_mode" in cfg:
 		assert cfg["availability_mode"] == "all" and len(cfg["availability"]) == 2
+	if component == "sensor" and "/gateway_" not in topic:
+		assert "expire_after" not in cfg  # deadband/throttle would make live sensors expire
 	return component, cfg
 
 
@@ -202,7 +204,9 @@ def test_every_config_is_valid_and_complete(disc_rig, broker, make_sub, version)
 	assert t["state_topic"] == "test/room/temperature"
 	assert t["name"] == "temperature"
 	assert (t["device_class"], t["unit_of_measurement"], t["state_class"]) == ("temperature", "°C", "measurement")
-	assert [a["topic"] for a in t["availability"]] == [STATUS, "test/sim/status"]
+	# no expire_after on sim: nothing publishes test/sim/status, so only the gateway's counts
+	assert [a["topic"] for a in t["availability"]] == [STATUS]
+	assert "availability_mode" not in t
 	assert t["device"]["identifiers"] == ["sensorgate_gw1_sim"]
 	assert t["device"]["via_device"] == "sensorgate_gw1"
 	# h has no unit: a plain sensor
@@ -422,7 +426,11 @@ def test_example_config_announces_what_the_walkthrough_says(broker, make_pty, ma
 	assert cls["arduino_soil"] == ("moisture", "%", None)
 	t = json.loads(got["homeassistant/sensor/pi-livingroom/arduino_t/config"])
 	assert t["default_entity_id"] == "sensor.pi_livingroom_arduino_t"
-	assert t["expire_after"] == 300 and t["suggested_display_precision"] == 1
+	assert t["suggested_display_precision"] == 1 and "expire_after" not in t
+	# expire_after = 300 on the device: its status topic joins the gateway's
+	assert [a["topic"] for a in t["availability"]] == ["sensorgate/gateway/pi-livingroom/status",
+	                                                   "sensorgate/arduino/status"]
+	assert t["availability_mode"] == "all"
 	assert t["state_topic"] == "sensorgate/livingroom/temperature"
 	sw = json.loads(got["homeassistant/switch/pi-livingroom/heater/config"])
 	assert sw["command_topic"] == "sensorgate/heater/set"

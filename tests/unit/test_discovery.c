@@ -1045,12 +1045,11 @@ static void test_reading_options(void **state)
 	assert_non_null(v = jget(o, "qos"));
 	assert_true(v->num == 1);
 	assert_null(jget(o, "expire_after"));
-	/* availability: the gateway and the device, both needed */
+	/* no expire_after on the device: no device status topic, the gateway's only */
 	assert_non_null(v = jget(o, "availability"));
-	assert_int_equal(v->n, 2);
+	assert_int_equal(v->n, 1);
 	assert_string_equal(jstr(v->items[0], "topic"), "home/gateway/gw1/status");
-	assert_string_equal(jstr(v->items[1], "topic"), "home/arduino/status");
-	assert_string_equal(jstr(o, "availability_mode"), "all");
+	assert_null(jget(o, "availability_mode"));
 	jfree(o);
 
 	o = must_find(&l, "homeassistant/sensor/gw1/arduino_h/config");
@@ -1059,9 +1058,17 @@ static void test_reading_options(void **state)
 	assert_null(jget(o, "qos"));
 	jfree(o);
 
+	/*
+	 * expire_after on the device: its status topic joins, both must say online.
+	 * Not Home Assistant's expire_after: deadband/throttle hold back messages of a live device.
+	 */
 	o = must_find(&l, "homeassistant/sensor/gw1/env_humidity/config");
-	assert_non_null(v = jget(o, "expire_after"));
-	assert_true(v->num == 91); /* 90.5 s rounded up */
+	assert_null(jget(o, "expire_after"));
+	assert_non_null(v = jget(o, "availability"));
+	assert_int_equal(v->n, 2);
+	assert_string_equal(jstr(v->items[0], "topic"), "home/gateway/gw1/status");
+	assert_string_equal(jstr(v->items[1], "topic"), "home/env/status");
+	assert_string_equal(jstr(o, "availability_mode"), "all");
 	assert_string_equal(jstr(o, "name"), "humidity");
 	jfree(o);
 	discovery_list_clear(&l);
