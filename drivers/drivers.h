@@ -12,5 +12,11 @@
 #include "driver.h"
 
 extern const struct sg_driver sg_driver_lines;   /* lines.c: kv / json / csv text lines */
+extern const struct sg_driver sg_driver_nmea;    /* nmea.c: GPS NMEA 0183 GGA/RMC/VTG */
+extern const struct sg_driver sg_driver_dsmr;    /* dsmr.c: smart meter P1 telegrams (DSMR, e-MUCS) */
+extern const struct sg_driver sg_driver_pms5003; /* pms5003.c: Plantower particulate sensor */
+extern const struct sg_driver sg_driver_sds011;  /* sds011.c: Nova SDS011 particulate sensor */
+extern const struct sg_driver sg_driver_mhz19;   /* mhz19.c: Winsen MH-Z19B CO2 sensor */
+extern const struct sg_driver sg_driver_modbus;  /* modbus.c: Modbus RTU master */
 
 #endif

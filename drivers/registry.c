@@ -13,6 +13,12 @@
 
 const struct sg_driver *const sg_drivers[] = {
 	&sg_driver_lines,
+	&sg_driver_nmea,
+	&sg_driver_dsmr,
+	&sg_driver_pms5003,
+	&sg_driver_sds011,
+	&sg_driver_mhz19,
+	&sg_driver_modbus,
 	NULL,
 };
 
