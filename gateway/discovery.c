@@ -305,7 +305,7 @@ static const struct class_rule class_rules[] = {
 	{"pm10", "measurement", mass_concentration_units, pm10_hints},
 	{"pm25", "measurement", mass_concentration_units, pm25_hints},
 	{"pm1", "measurement", mass_concentration_units, pm1_hints},
-	{"co2", "measurement", ppm_units, co2_hints},
+	{"carbon_dioxide", "measurement", ppm_units, co2_hints},
 	{"energy", "total_increasing", energy_units, NULL},
 	{"power", "measurement", power_units, NULL},
 	{"illuminance", "measurement", illuminance_units, NULL},

@@ -127,9 +127,10 @@ int discovery_sync(const struct sg_disc_list *list, struct sg_disc_topics *annou
 
 /*
  * The Home Assistant device class inferred for a reading FIELD with UNIT, or
- * NULL: temperature, humidity, pressure, pm25, co2, energy, power,
- * illuminance or voltage, only when UNIT is one Home Assistant accepts for
- * that class; "%", "ppm" and "µg/m³" need a telling field name.
+ * NULL: temperature, humidity, pressure, pm25 (and pm10, pm1),
+ * carbon_dioxide, energy, power, illuminance or voltage (Home Assistant's
+ * names for them), only when UNIT is one Home Assistant accepts for that
+ * class; "%", "ppm" and "µg/m³" need a telling field name.
  */
 const char *discovery_infer_device_class(const char *field, const char *unit);
 /* "total_increasing" for energy, "measurement" for the other inferred classes, else NULL. */

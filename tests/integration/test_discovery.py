@@ -329,7 +329,7 @@ def test_removed_device_is_deleted_at_next_start(broker, make_pty, make_gateway,
 	got = wait_configs(sub, before)
 	_, co2 = validate("homeassistant/sensor/gw1/sim2_co2/config", got["homeassistant/sensor/gw1/sim2_co2/config"],
 	                  version)
-	assert co2["device_class"] == "co2"
+	assert co2["device_class"] == "carbon_dioxide"
 	_, v = validate("homeassistant/sensor/gw1/sim2_v/config", got["homeassistant/sensor/gw1/sim2_v/config"], version)
 	assert v["value_template"] == "{{ value_json.value }}"
 	gw.stop()
@@ -422,7 +422,7 @@ def test_example_config_announces_what_the_walkthrough_says(broker, make_pty, ma
 		cls[m.group(3)] = (cfg.get("device_class"), cfg.get("unit_of_measurement"), cfg.get("state_class"))
 	assert cls["arduino_t"] == ("temperature", "°C", "measurement")
 	assert cls["arduino_h"] == ("humidity", "%", "measurement")
-	assert cls["arduino_co2"] == ("co2", "ppm", "measurement")
+	assert cls["arduino_co2"] == ("carbon_dioxide", "ppm", "measurement")
 	assert cls["arduino_soil"] == ("moisture", "%", None)
 	t = json.loads(got["homeassistant/sensor/pi-livingroom/arduino_t/config"])
 	assert t["default_entity_id"] == "sensor.pi_livingroom_arduino_t"

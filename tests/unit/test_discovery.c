@@ -924,8 +924,8 @@ static void test_infer_table(void **state)
 		{"pm10", "µg/m³", "pm10", "measurement"},
 		{"pm1", "µg/m³", "pm1", "measurement"},
 		{"dust", "µg/m³", NULL, NULL},
-		{"co2", "ppm", "co2", "measurement"},
-		{"eco2_ppm", "ppm", "co2", "measurement"},
+		{"co2", "ppm", "carbon_dioxide", "measurement"}, /* HA's name for it, not "co2" */
+		{"eco2_ppm", "ppm", "carbon_dioxide", "measurement"},
 		{"tvoc", "ppm", NULL, NULL},
 		{"energy", "kWh", "energy", "total_increasing"},
 		{"import", "Wh", "energy", "total_increasing"},
@@ -1627,6 +1627,57 @@ static void test_from_config_file(void **state)
 	free(tty);
 }
 
+/*
+ * Home Assistant's sensor device classes (homeassistant/components/sensor/const.py,
+ * SensorDeviceClass, 2025). Home Assistant refuses a discovery config with any other.
+ */
+static const char *const ha_sensor_classes[] = {
+	"absolute_humidity", "apparent_power", "aqi", "area", "atmospheric_pressure", "battery",
+	"blood_glucose_concentration", "carbon_dioxide", "carbon_monoxide", "conductivity", "current", "data_rate",
+	"data_size", "date", "distance", "duration", "energy", "energy_distance", "energy_storage", "enum",
+	"frequency", "gas", "humidity", "illuminance", "irradiance", "moisture", "monetary", "nitrogen_dioxide",
+	"nitrogen_monoxide", "nitrous_oxide", "ozone", "ph", "pm1", "pm10", "pm25", "power_factor", "power",
+	"precipitation", "precipitation_intensity", "pressure", "reactive_energy", "reactive_power",
+	"signal_strength", "sound_pressure", "speed", "sulphur_dioxide", "temperature", "timestamp",
+	"volatile_organic_compounds", "volatile_organic_compounds_parts", "voltage", "volume", "volume_flow_rate",
+	"volume_storage", "water", "weight", "wind_direction", "wind_speed", NULL,
+};
+
+/* What discovery can announce: our own inferences and every driver's declared field table. */
+static void test_device_classes_are_home_assistants(void **state)
+{
+	static const char *const units[] = {"°C", "%", "hPa", "µg/m³", "ppm", "kWh", "W", "lx", "V", NULL};
+	static const char *const fields[] = {"t", "h", "pm25", "pm10", "pm1", "co2", NULL};
+	static const char *const state_classes[] = {"measurement", "total", "total_increasing", NULL};
+	(void)state;
+
+	for (size_t u = 0; units[u]; u++)
+		for (size_t f = 0; fields[f]; f++) {
+			const char *dc = discovery_infer_device_class(fields[f], units[u]);
+			if (dc && !listed(ha_sensor_classes, dc))
+				fail_msg("inferred \"%s\" for (%s, %s): not a Home Assistant device class", dc, fields[f],
+				         units[u]);
+		}
+	for (size_t i = 0; sg_drivers[i]; i++) {
+		const struct sg_driver *drv = sg_drivers[i];
+		if (!drv->fields)
+			continue;
+		for (const struct sg_field_info *fi = drv->fields; fi->name; fi++) {
+			if (fi->device_class && !listed(ha_sensor_classes, fi->device_class))
+				fail_msg("driver %s field %s: device_class \"%s\" is not a Home Assistant device class",
+				         drv->name, fi->name, fi->device_class);
+			if (fi->state_class && !listed(state_classes, fi->state_class))
+				fail_msg("driver %s field %s: state_class \"%s\" is not a Home Assistant state class",
+				         drv->name, fi->name, fi->state_class);
+			/* Home Assistant: these classes take no state class (their states are not numbers). */
+			if (fi->device_class && fi->state_class &&
+			    (!strcmp(fi->device_class, "timestamp") || !strcmp(fi->device_class, "date") ||
+			     !strcmp(fi->device_class, "enum")))
+				fail_msg("driver %s field %s: %s with a state_class", drv->name, fi->name, fi->device_class);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1636,6 +1687,7 @@ int main(void)
 		cmocka_unit_test(test_unique_id_stable),
 		cmocka_unit_test(test_device_grouping),
 		cmocka_unit_test(test_infer_table),
+		cmocka_unit_test(test_device_classes_are_home_assistants),
 		cmocka_unit_test(test_reading_classes),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_reading_options),
