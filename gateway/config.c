@@ -61,7 +61,7 @@ static const char *const mqtt_keys[] = {
 };
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval", NULL};
-static const char *const discovery_keys[] = {"enabled", "prefix", NULL};
+static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
 static const char *const device_keys[] = {
 	"name", "driver", "interval", "expire_after", "path", "readings",
 	"qos", "retain", "payload", "offline", NULL,
@@ -879,8 +879,11 @@ static int parse_discovery(struct loader *ld, const config_setting_t *root)
 	if ((r = need_group(ld, g, "discovery")) < 0 ||
 	    (r = check_keys(ld, g, discovery_keys, " in discovery")) < 0 ||
 	    (r = get_bool(ld, g, "enabled", &d->enabled)) < 0 ||
-	    (r = get_string(ld, g, "prefix", &prefix)) < 0)
+	    (r = get_string(ld, g, "prefix", &prefix)) < 0 ||
+	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0)
 		return r;
+	if (d->state_file && !*d->state_file)
+		return fail_at(ld, member(g, "state_file"), "\"state_file\" must not be empty (remove it for the default)");
 	if (!config_topic_valid(prefix))
 		return fail_at(ld, member(g, "prefix"), "invalid discovery prefix \"%s\"", prefix);
 	return dup_to(ld, &d->prefix, prefix);
@@ -1699,6 +1702,7 @@ void config_free(struct sg_config *cfg)
 
 	free(cfg->spool.path);
 	free(cfg->discovery.prefix);
+	free(cfg->discovery.state_file);
 	free(cfg->path);
 	free(cfg->id);
 	free(cfg->base_topic);

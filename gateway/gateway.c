@@ -32,6 +32,7 @@
 #include "../drivers/bus_i2c.h"
 #include "../drivers/bus_serial.h"
 #include "clock.h"
+#include "discovery.h"
 #include "log.h"
 #include "mapper.h"
 #include "mqtt.h"
@@ -75,6 +76,15 @@ struct sg_gateway {
 	size_t n_devs;
 	int exit_code;
 	bool paused;            /* inputs paused: the broker socket is backlogged */
+
+	/* Home Assistant discovery (discovery.h); see the block "Home Assistant discovery" */
+	struct sg_disc_list disc;             /* config messages for the current config */
+	struct sg_disc_topics disc_announced; /* discovery topics the broker holds for us */
+	bool disc_ok;                         /* the list could be built: announce and delete */
+	bool disc_logged;                     /* the first announcement was logged */
+	char *disc_state_path;                /* NULL: removals are not remembered across restarts */
+	char *disc_ha_status;                 /* "<prefix>/status": Home Assistant's birth and will */
+	sd_event_source *disc_timer;          /* re-announce shortly after Home Assistant started */
 
 	/* counters */
 	uint64_t n_readings, n_published, n_dropped, n_map_errors;
@@ -151,12 +161,170 @@ static void on_mqtt_watch(void *ud)
 	}
 }
 
+/* ---- Home Assistant discovery ---------------------------------------------------------------- */
+
+/*
+ * Configs are published retained at QoS 1 on every connection, and again
+ * (after a random delay of up to DISCOVERY_JITTER_US, as Home Assistant asks
+ * of publishers) whenever Home Assistant announces "online" on
+ * <prefix>/status, together with our own "online". Reading states are not
+ * replayed: they are retained by the broker, which hands them to Home
+ * Assistant when it subscribes after reading a config, and a replay from a
+ * cache could overwrite newer values the spool is still delivering.
+ * Deletions: the topics announced are kept in a state file; at every
+ * connection (and after a reload) those no longer configured get an empty
+ * retained payload, which makes Home Assistant delete the entity.
+ */
+#define DISCOVERY_JITTER_MIN_US (200 * 1000ULL)
+#define DISCOVERY_JITTER_US     (2 * 1000000ULL)
+
+static int discovery_publish(void *ud, const char *topic, const char *payload, size_t len)
+{
+	struct sg_gateway *g = ud;
+	return mqtt_publish(g->mqtt, topic, payload, len, 1, true, NULL, NULL);
+}
+
+/* Publish deletions (when asked) and every config. Only while connected. */
+static void discovery_announce(struct sg_gateway *g, bool deletions)
+{
+	struct sg_disc_sync res;
+	int r;
+
+	if (!g->disc_ok || !mqtt_connected(g->mqtt))
+		return;
+	r = discovery_sync(&g->disc, &g->disc_announced, g->disc_state_path, deletions, discovery_publish, g, &res);
+	if (r < 0) {
+		/* -ENOTCONN: the connection is gone; the next one starts over */
+		if (r != -ENOTCONN)
+			log_error("discovery: cannot publish: %s", strerror(-r));
+		return;
+	}
+	if (res.save_error)
+		log_warning("discovery: cannot write %s: %s; entities removed while stopped will not be deleted",
+		            g->disc_state_path, strerror(-res.save_error));
+	if (res.deleted || (g->cfg->discovery.enabled && !g->disc_logged))
+		log_info("discovery: announced %zu entit%s under %s/, deleted %zu no longer configured", res.announced,
+		         res.announced == 1 ? "y" : "ies", g->cfg->discovery.prefix, res.deleted);
+	g->disc_logged = true;
+}
+
+static int on_discovery_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	int r;
+	(void)s;
+	(void)usec;
+
+	if (!mqtt_connected(g->mqtt))
+		return 0; /* the connection will announce everything */
+	log_info("discovery: Home Assistant (re)started, announcing again");
+	r = mqtt_publish(g->mqtt, g->cfg->status_topic, "online", strlen("online"), 1, true, NULL, NULL);
+	if (r < 0 && r != -ENOTCONN)
+		log_warning("discovery: cannot publish online status: %s", strerror(-r));
+	discovery_announce(g, false);
+	return 0;
+}
+
+/* A message on <prefix>/status. Restarts are often clustered: one re-announcement per burst. */
+static void discovery_on_ha_status(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
+{
+	int enabled = SD_EVENT_OFF;
+	uint64_t delay;
+
+	if (!discovery_is_ha_online(msg->payload, msg->len, msg->retain) || !g->disc_timer)
+		return;
+	if (sd_event_source_get_enabled(g->disc_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+		return;
+	delay = DISCOVERY_JITTER_MIN_US + (now_mono_us() ^ ((uint64_t)getpid() << 16)) % DISCOVERY_JITTER_US;
+	sd_event_source_set_time(g->disc_timer, now_mono_us() + delay);
+	sd_event_source_set_enabled(g->disc_timer, SD_EVENT_ONESHOT);
+}
+
+static void discovery_connected(struct sg_gateway *g)
+{
+	int r;
+
+	if (g->disc_ok && g->cfg->discovery.enabled && g->disc_ha_status &&
+	    (r = mqtt_subscribe(g->mqtt, g->disc_ha_status, 1)) < 0 && r != -ENOTCONN)
+		log_warning("discovery: cannot subscribe to %s: %s", g->disc_ha_status, strerror(-r));
+	discovery_announce(g, true);
+}
+
+/* Build the list for g->cfg and find the state file. A failure disables discovery only. */
+static int discovery_setup(struct sg_gateway *g)
+{
+	char err[512];
+	int r;
+
+	discovery_list_clear(&g->disc);
+	free(g->disc_ha_status);
+	free(g->disc_state_path);
+	g->disc_ok = false;
+	g->disc_ha_status = discovery_ha_status_topic(g->cfg);
+	g->disc_state_path = discovery_state_path(g->cfg, getenv("STATE_DIRECTORY"));
+	if (!g->disc_ha_status || (!g->disc_state_path && errno == ENOMEM))
+		return -ENOMEM;
+	r = discovery_build(g->cfg, &g->disc, err, sizeof(err));
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		log_error("%s; not announcing to Home Assistant", err);
+		return 0;
+	}
+	g->disc_ok = true;
+	if (g->cfg->discovery.enabled && !g->disc_state_path)
+		log_notice("discovery: no state file (set discovery.state_file, STATE_DIRECTORY or spool.path): "
+		           "entities removed from the config while sensorgate is stopped will not be deleted");
+	return 0;
+}
+
+/* Called once at start: the state file says what an earlier run announced. */
+static int discovery_start(struct sg_gateway *g)
+{
+	int r = discovery_setup(g);
+
+	if (r < 0)
+		return r;
+	if (g->disc_state_path && (r = discovery_state_load(g->disc_state_path, &g->disc_announced)) < 0)
+		log_warning("discovery: cannot read %s: %s, ignoring", g->disc_state_path, strerror(-r));
+	r = sd_event_add_time(g->loop, &g->disc_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_discovery_timer, g);
+	if (r < 0)
+		return r;
+	return sd_event_source_set_enabled(g->disc_timer, SD_EVENT_OFF);
+}
+
+/*
+ * For the configuration reload: call after g->cfg was replaced. Entities the
+ * new config lacks are deleted (now when connected, else at the next
+ * connection: the announced set is kept), the others announced again.
+ */
+__attribute__((unused)) static void discovery_reload(struct sg_gateway *g)
+{
+	if (discovery_setup(g) < 0) {
+		log_error("discovery: out of memory");
+		return;
+	}
+	if (!mqtt_connected(g->mqtt))
+		return;
+	discovery_connected(g);
+}
+
+static void discovery_free(struct sg_gateway *g)
+{
+	discovery_list_clear(&g->disc);
+	discovery_topics_clear(&g->disc_announced);
+	free(g->disc_state_path);
+	free(g->disc_ha_status);
+	sd_event_source_disable_unref(g->disc_timer);
+}
+
 static void update_status(struct sg_gateway *g);
 
 static void on_mqtt_connected(void *ud, bool session_present)
 {
 	struct sg_gateway *g = ud;
 	(void)session_present;
+	discovery_connected(g);
 	update_status(g);
 }
 
@@ -168,7 +336,12 @@ static void on_mqtt_disconnected(void *ud)
 
 static void on_mqtt_message(void *ud, const struct sg_mqtt_msg *msg)
 {
-	(void)ud;
+	struct sg_gateway *g = ud;
+
+	if (g->disc_ha_status && strcmp(msg->topic, g->disc_ha_status) == 0) {
+		discovery_on_ha_status(g, msg);
+		return;
+	}
 	log_debug("mqtt: message on %s (%zu bytes), no handler", msg->topic, msg->len);
 }
 
@@ -631,6 +804,11 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	if (r < 0)
 		goto err;
 	sd_event_source_set_enabled(g->status_timer, SD_EVENT_ON);
+	r = discovery_start(g);
+	if (r < 0) {
+		log_error("cannot set up discovery: %s", strerror(-r));
+		goto err;
+	}
 
 	r = devices_setup(g);
 	if (r < 0) {
@@ -683,6 +861,7 @@ void gateway_free(struct sg_gateway *g)
 	sd_event_source_disable_unref(g->mqtt_io);
 	sd_event_source_disable_unref(g->mqtt_timer);
 	sd_event_source_disable_unref(g->status_timer);
+	discovery_free(g);
 	mqtt_free(g->mqtt);
 	mapper_free(g->mapper);
 	sd_event_unref(g->loop);

@@ -11,6 +11,7 @@
 
 #include "../drivers/bus_serial.h"
 #include "config.h"
+#include "discovery.h"
 #include "gateway.h"
 #include "log.h"
 
@@ -104,6 +105,41 @@ static void print_check(const struct sg_config *c)
 	}
 }
 
+/* The Home Assistant discovery topics. 0, or -errno when they cannot be built (a config error). */
+static int print_discovery(const struct sg_config *c)
+{
+	struct sg_disc_list l = {0};
+	char err[512], *state, *ha;
+	int r;
+
+	if (!c->discovery.enabled) {
+		printf("\ndiscovery disabled (discovery.enabled = false): nothing is announced to Home Assistant\n");
+		return 0;
+	}
+	r = discovery_build(c, &l, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", c->path, err);
+		return r;
+	}
+	state = discovery_state_path(c, getenv("STATE_DIRECTORY"));
+	ha = discovery_ha_status_topic(c);
+	printf("\n%-14s %-64s %s\n", "DISCOVERY", "CONFIG TOPIC (retained, QoS 1)", "UNIQUE ID");
+	for (size_t i = 0; i < l.n; i++)
+		printf("%-14s %-64s %s\n", l.v[i].component, l.v[i].topic, l.v[i].unique_id);
+	for (size_t i = 0; i < c->n_devices; i++) {
+		const struct sg_device_cfg *d = &c->devices[i];
+		if (d->all_fields && !d->driver->fields)
+			printf("%-14s device %s: its fields are known only from its data; give it a readings list to "
+			       "announce them\n", "-", d->name);
+	}
+	printf("ha status      %s (announce again when it says \"online\")\n", ha ? ha : "?");
+	printf("state file     %s\n", state ? state : "none: entities removed while stopped are not deleted");
+	free(ha);
+	free(state);
+	discovery_list_clear(&l);
+	return 0;
+}
+
 /* A password anyone on the machine can read is no password; say so, but run. */
 static void warn_password_file(const struct sg_config *c)
 {
@@ -168,8 +204,9 @@ int main(int argc, char **argv)
 	warn_password_file(cfg);
 	if (check) {
 		print_check(cfg);
+		r = print_discovery(cfg);
 		config_free(cfg);
-		return 0;
+		return r < 0 ? 1 : 0;
 	}
 
 	r = gateway_new(cfg, &g); /* takes cfg */
