@@ -1044,6 +1044,7 @@ static void open_act(struct actuator *a)
 	const struct val *want = NULL;
 	const char *why = "initial state";
 	struct val off = {.on = false};
+	bool at_want = false;
 	int r;
 
 	if (a->ever_up && a->known) {
@@ -1086,17 +1087,19 @@ static void open_act(struct actuator *a)
 	a->backoff_us = 0;
 	a->ever_up = true;
 
+	/* Hardware that can tell is believed; anything else is told the wanted state again. */
 	if (a->drv->read_back && a->cfg->kind == SG_ACT_SWITCH) {
 		r = a->drv->read_back(&a->act);
 		if (r >= 0) {
 			bool changed = !a->known || a->state.on != (r != 0);
 			a->known = true;
 			a->state.on = r != 0;
+			at_want = want && val_equal(a, &a->state, want);
 			if (changed)
 				publish_state(a);
 		}
 	}
-	if (want && (!a->known || !val_equal(a, &a->state, want)))
+	if (want && !at_want)
 		submit_internal(a, want, why);
 }
 
