@@ -65,7 +65,7 @@ asan:
 	        build-asan/sensorgate $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
 
 bench: all
-	scripts/bench.sh
+	/usr/bin/python3 scripts/bench.py
 
 install: all
 	install -D -m 0755 $(BUILD)/sensorgate $(DESTDIR)$(BINDIR)/sensorgate

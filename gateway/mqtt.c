@@ -141,7 +141,13 @@ static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
 	if (level == MOSQ_LOG_ERR || level == MOSQ_LOG_WARNING) {
 		/* The certificate verdict says more than OpenSSL's "certificate verify failed". */
 		ssl = mosquitto_ssl_get(mosq);
-		if (ssl && (v = SSL_get_verify_result(ssl)) != X509_V_OK)
+		if (strstr(str, "host name verification failed"))
+			snprintf(m->reason, sizeof(m->reason),
+			         "TLS: certificate verify failed: host name mismatch (the certificate is not for %.100s)",
+			         m->host);
+		else if (strstr(m->reason, "host name mismatch"))
+			; /* keep the precise verdict over OpenSSL's generic follow-up */
+		else if (ssl && (v = SSL_get_verify_result(ssl)) != X509_V_OK)
 			snprintf(m->reason, sizeof(m->reason), "TLS: certificate verify failed: %s",
 			         X509_verify_cert_error_string(v));
 		else if (m->state == ST_CONNECTING)
@@ -346,8 +352,9 @@ static void finish_probe(struct sg_mqtt *m)
 	r = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->cfg->keepalive, NULL, props);
 	mosquitto_property_free_all(&props);
 	if (r != MOSQ_ERR_SUCCESS) {
-		snprintf(m->reason, sizeof(m->reason), "%s",
-		         r == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(r));
+		if (!m->reason[0]) /* on_log may already know better (the certificate verdict) */
+			snprintf(m->reason, sizeof(m->reason), "%s",
+			         r == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(r));
 		fail_attempt(m);
 		return;
 	}
