@@ -284,7 +284,7 @@ static int ser_io(struct sg_act *a, short revents, uint64_t now_us)
 		r = read_some(st, st->busy);
 		if (r < 0)
 			return r;
-		if (revents & POLLERR)
+		if (revents & (POLLERR | POLLHUP)) /* hung up with nothing left to read */
 			return -EIO;
 	}
 	if (!st->busy)

@@ -82,6 +82,7 @@ struct actuator {
 	uint64_t backoff_us;
 	uint64_t reopen_at;
 	char problem[160];   /* last open/loss problem logged, to log changes only */
+	char where[96];      /* scratch for where() */
 
 	bool known;          /* state is confirmed */
 	struct val state;
@@ -989,11 +990,16 @@ static void on_act_done(struct sg_act *act, int result, const char *detail, void
 
 /* ---- opening and losing hardware --------------------------------------------------------------- */
 
-static const char *where(const struct actuator *a)
+/* "/dev/ttyUSB0" or "gpiochip0 line 17": what the hardware problem is about. */
+static const char *where(struct actuator *a)
 {
 	if (a->cfg->port)
 		return a->cfg->port;
-	return a->cfg->chip ? a->cfg->chip : a->drv->name;
+	if (a->cfg->chip) {
+		snprintf(a->where, sizeof(a->where), "%s line %d", a->cfg->chip, a->cfg->gpio_line);
+		return a->where;
+	}
+	return a->drv->name;
 }
 
 static void close_act(struct actuator *a)

@@ -186,6 +186,17 @@ static void test_set_errors(void **state)
 	drv_fini(&d);
 }
 
+/* The real table: no gpiochip on a test machine, so a lookup must fail cleanly. */
+static void test_libgpiod_missing_chip(void **state)
+{
+	void *h = NULL;
+	(void)state;
+
+	assert_int_equal(sg_gpio_libgpiod.request_output("sg-no-such-chip", 3, false, "sensorgate", 0, &h), -ENOENT);
+	assert_null(h);
+	sg_gpio_libgpiod.release(NULL); /* harmless */
+}
+
 /* --- behind the router --------------------------------------------------------------------------- */
 
 static struct sg_commands *router(struct sg_config *cfg, uint64_t now)
@@ -378,6 +389,7 @@ int main(void)
 		cmocka_unit_test_setup(test_set_moves_pin, setup),
 		cmocka_unit_test_setup(test_open_errors, setup),
 		cmocka_unit_test_setup(test_set_errors, setup),
+		cmocka_unit_test(test_libgpiod_missing_chip),
 		cmocka_unit_test_setup(test_router_initial_and_safe, setup),
 		cmocka_unit_test_setup(test_router_pulse, setup),
 		cmocka_unit_test_setup(test_router_max_on, setup),
