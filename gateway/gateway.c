@@ -74,6 +74,7 @@ struct sg_gateway {
 	struct gw_act_io *act_io;   /* one io watch per actuator */
 	sd_event_source *act_timer;
 	int exit_code;
+	bool paused;            /* inputs paused: the broker socket is backlogged */
 
 	/* counters */
 	uint64_t n_readings, n_published, n_dropped, n_map_errors;
@@ -102,6 +103,20 @@ static int on_mqtt_timer(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
+/*
+ * Back-pressure: while the broker socket is full, stop reading serial ports;
+ * the bytes wait in the kernel's tty buffer instead of our RAM.
+ */
+static void pause_inputs(struct sg_gateway *g, bool pause)
+{
+	if (pause == g->paused)
+		return;
+	g->paused = pause;
+	for (size_t i = 0; i < g->n_devs; i++)
+		if (g->devs[i].io)
+			sd_event_source_set_enabled(g->devs[i].io, pause ? SD_EVENT_OFF : SD_EVENT_ON);
+}
+
 /* mqtt.h: re-read fd, events and deadline after every call into the client. */
 static void on_mqtt_watch(void *ud)
 {
@@ -127,6 +142,7 @@ static void on_mqtt_watch(void *ud)
 	} else if (g->mqtt_io) {
 		sd_event_source_set_io_events(g->mqtt_io, events);
 	}
+	pause_inputs(g, mqtt_backlogged(g->mqtt));
 	if (deadline == UINT64_MAX) {
 		sd_event_source_set_enabled(g->mqtt_timer, SD_EVENT_OFF);
 	} else {
@@ -268,7 +284,7 @@ static int on_serial_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		n = serial_read(d->serial, buf, sizeof(buf));
 		if (n > 0) {
 			d->dev.driver->feed(&d->dev, buf, (size_t)n);
-			if (!d->serial) /* closed from inside feed (never today, but cheap) */
+			if (!d->serial || d->g->paused) /* closed in feed, or the broker is backlogged */
 				return 0;
 			continue;
 		}
@@ -368,6 +384,8 @@ static int device_open(struct gw_device *d)
 			device_close(d);
 			return r;
 		}
+		if (d->g->paused)
+			sd_event_source_set_enabled(d->io, SD_EVENT_OFF);
 	}
 	if (d->last_error[0] || d->backoff_us)
 		log_full(LOG_NOTICE, d->cfg->name, NULL, "%s open again", d->dev.path ? d->dev.path : drv->name);

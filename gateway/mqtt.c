@@ -130,6 +130,14 @@ int mqtt_parse_url(const char *url, bool *ret_tls, char *host, size_t hostlen, i
 	return 0;
 }
 
+/* mosquitto_strerror() of 2.0.11 does not know its own keepalive code. */
+static const char *mosq_reason(int rc, bool connecting)
+{
+	if (rc == MOSQ_ERR_KEEPALIVE)
+		return connecting ? "no CONNACK within the keepalive interval" : "keepalive timeout";
+	return mosquitto_strerror(rc);
+}
+
 /* ---- callbacks from libmosquitto ------------------------------------------------------------ */
 
 static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
@@ -195,7 +203,7 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 	m->fd_gen++;
 	if (m->state == ST_CONNECTED) {
 		log_warning("mqtt: disconnected from %s: %s", m->cfg->brokers[m->broker],
-		            rc == MOSQ_ERR_KEEPALIVE ? "keepalive timeout" : mosquitto_strerror(rc));
+		            mosq_reason(rc, false));
 		m->state = ST_IDLE;
 		if (m->h.disconnected)
 			m->h.disconnected(m->ud);
@@ -209,7 +217,7 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 		m->deadline = now_mono_us() + (uint64_t)(m->cfg->reconnect_min_s * 1e6 / 2);
 	} else if (m->state == ST_CONNECTING) {
 		if (!m->reason[0])
-			snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_strerror(rc));
+			snprintf(m->reason, sizeof(m->reason), "%s", mosq_reason(rc, true));
 		m->state = ST_IDLE; /* fail_attempt() runs after the loop call returns */
 	}
 }
@@ -587,6 +595,11 @@ void mqtt_timer(struct sg_mqtt *m)
 bool mqtt_connected(const struct sg_mqtt *m)
 {
 	return m->state == ST_CONNECTED;
+}
+
+bool mqtt_backlogged(const struct sg_mqtt *m)
+{
+	return m->state == ST_CONNECTED && mosquitto_want_write(m->mosq);
 }
 
 int mqtt_send_quota(const struct sg_mqtt *m)

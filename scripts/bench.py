@@ -190,16 +190,15 @@ def bench_gateway(binary, tmp, port, lines):
 
 
 def bench_latency(binary, tmp, port, qos, count=1000, rate=100):
+    """Write time (CLOCK_REALTIME, just before write(2)) to receive time as stamped by a
+    mosquitto_sub process (%U: its own clock_gettime at arrival), so no Python thread
+    scheduling sits on the measured path."""
     gw = Gateway(binary, tmp, port, qos=qos, name=f"lat{qos}")
+    sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", "bench/s/seq",
+                            "-q", str(qos), "-C", str(count), "-W", str(int(count / rate) + 15), "-F", "%U %p"],
+                           stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
     sent = {}
-    lat = []
-
-    def on_msg(m, now):
-        seq = int(float(m.payload))
-        if seq in sent:
-            lat.append(now - sent.pop(seq))
-
-    sub = Counter(port, "bench/s/seq", qos=qos, on_msg=on_msg)
     start = time.monotonic()
     for i in range(count):
         target = start + i / rate
@@ -208,11 +207,19 @@ def bench_latency(binary, tmp, port, qos, count=1000, rate=100):
             if d <= 0:
                 break
             time.sleep(d)
-        sent[i] = time.monotonic()
+        sent[i] = time.time()
         os.write(gw.master, b"seq=%d\n" % i)
-    sub.wait(count, 10)
-    sub.stop()
+    out, _ = sub.communicate(timeout=int(count / rate) + 20)
     gw.stop()
+    lat = []
+    for line in out.splitlines():
+        try:
+            ts, payload = line.split()
+            seq = int(float(payload))
+        except ValueError:
+            continue
+        if seq in sent:
+            lat.append(float(ts) - sent[seq])
     lat.sort()
     if not lat:
         return None
