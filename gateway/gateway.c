@@ -620,7 +620,8 @@ static int actuators_setup(struct sg_gateway *g)
 	size_t n;
 	int r;
 
-	r = sd_event_add_time(g->loop, &g->act_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_act_timer, g);
+	/* 1 ms accuracy: 0 would mean sd-event's default of 250 ms, too coarse for pulse_ms and reply timeouts */
+	r = sd_event_add_time(g->loop, &g->act_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_act_timer, g);
 	if (r < 0)
 		return r;
 	sd_event_source_set_enabled(g->act_timer, SD_EVENT_OFF);

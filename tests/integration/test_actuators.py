@@ -261,7 +261,8 @@ def test_reply_timeout_is_an_error_and_state_stays(act_rig, broker):
 	waited = time.monotonic() - t0
 	err = json.loads(e.payload)
 	assert err == {"actuator": "relay", "error": 'no reply "OK\\r\\n" within 500 ms', "payload": "ON"}
-	assert 0.4 <= waited < 3.0, waited
+	print(f"reply_timeout_ms = 500: error {waited * 1000:.0f} ms after the command was published")
+	assert 0.45 <= waited < 1.0, waited
 	assert sub.messages(RELAY, since=m0) == []  # no state published, before or after
 	gw.assert_alive()
 
