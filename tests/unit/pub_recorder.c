@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-struct recorder rec;
+struct recorder pub_rec;
 
 void rec_reset(void)
 {
-	memset(&rec, 0, sizeof(rec));
+	memset(&pub_rec, 0, sizeof(pub_rec));
 }
 
 int rec_publish(void *ud, const char *topic, const void *payload, size_t len, int qos, bool retain,
@@ -18,11 +18,11 @@ int rec_publish(void *ud, const char *topic, const void *payload, size_t len, in
 	struct rec_pub *p;
 	(void)ud;
 
-	if (rec.publish_result < 0)
-		return rec.publish_result;
-	if (rec.n_pubs++ >= REC_MAX)
+	if (pub_rec.publish_result < 0)
+		return pub_rec.publish_result;
+	if (pub_rec.n_pubs++ >= REC_MAX)
 		return 0;
-	p = &rec.pubs[rec.n_pubs - 1];
+	p = &pub_rec.pubs[pub_rec.n_pubs - 1];
 	snprintf(p->topic, sizeof(p->topic), "%s", topic);
 	p->len = len < sizeof(p->payload) ? len : sizeof(p->payload) - 1;
 	memcpy(p->payload, payload, p->len);
@@ -39,28 +39,28 @@ int rec_publish(void *ud, const char *topic, const void *payload, size_t len, in
 int rec_subscribe(void *ud, const char *topic, int qos)
 {
 	(void)ud;
-	if (rec.n_subs >= sizeof(rec.subs) / sizeof(rec.subs[0]))
+	if (pub_rec.n_subs >= sizeof(pub_rec.subs) / sizeof(pub_rec.subs[0]))
 		return -1;
-	snprintf(rec.subs[rec.n_subs], sizeof(rec.subs[0]), "%s", topic);
-	rec.sub_qos[rec.n_subs++] = qos;
+	snprintf(pub_rec.subs[pub_rec.n_subs], sizeof(pub_rec.subs[0]), "%s", topic);
+	pub_rec.sub_qos[pub_rec.n_subs++] = qos;
 	return 0;
 }
 
 const struct rec_pub *rec_last(const char *topic)
 {
-	size_t n = rec.n_pubs < REC_MAX ? rec.n_pubs : REC_MAX;
+	size_t n = pub_rec.n_pubs < REC_MAX ? pub_rec.n_pubs : REC_MAX;
 
 	for (size_t i = n; i-- > 0;)
-		if (strcmp(rec.pubs[i].topic, topic) == 0)
-			return &rec.pubs[i];
+		if (strcmp(pub_rec.pubs[i].topic, topic) == 0)
+			return &pub_rec.pubs[i];
 	return NULL;
 }
 
 size_t rec_count(const char *topic)
 {
-	size_t n = rec.n_pubs < REC_MAX ? rec.n_pubs : REC_MAX, k = 0;
+	size_t n = pub_rec.n_pubs < REC_MAX ? pub_rec.n_pubs : REC_MAX, k = 0;
 
 	for (size_t i = 0; i < n; i++)
-		k += strcmp(rec.pubs[i].topic, topic) == 0;
+		k += strcmp(pub_rec.pubs[i].topic, topic) == 0;
 	return k;
 }

@@ -3,7 +3,7 @@
  * pub_recorder.h — stand-ins for the router's publish/subscribe callbacks
  * (struct sg_cmd_env) that remember every call, for tests.
  *
- * Test-only global state in `rec`, cleared by rec_reset(). Payloads are
+ * Test-only global state in `pub_rec`, cleared by rec_reset(). Payloads are
  * stored NUL-terminated (they are text here); at most REC_MAX publications
  * are kept, later ones only counted.
  */
@@ -35,7 +35,7 @@ struct recorder {
 	int publish_result;  /* what rec_publish() returns (0, or -ENOTCONN to play disconnected) */
 };
 
-extern struct recorder rec;
+extern struct recorder pub_rec;
 
 void rec_reset(void);
 int rec_publish(void *ud, const char *topic, const void *payload, size_t len, int qos, bool retain,

@@ -240,9 +240,9 @@ static void test_router_initial_and_safe(void **state)
 	assert_string_equal(commands_state(c, 1), "OFF");
 
 	commands_connected(c);
-	assert_int_equal(rec.n_subs, 2);
-	assert_string_equal(rec.subs[0], "home/hall/light/set");
-	assert_int_equal(rec.sub_qos[0], 1);
+	assert_int_equal(pub_rec.n_subs, 2);
+	assert_string_equal(pub_rec.subs[0], "home/hall/light/set");
+	assert_int_equal(pub_rec.sub_qos[0], 1);
 	assert_string_equal(rec_last("home/hall/light")->payload, "ON");
 	assert_true(rec_last("home/hall/light")->retain);
 	assert_string_equal(rec_last("home/fan")->payload, "OFF");

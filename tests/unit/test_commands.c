@@ -328,7 +328,7 @@ static void test_unknown_topic(void **state)
 	assert_int_equal(send("h/nothing/set", "ON", T0), -ENOENT);
 	assert_int_equal(send("h/sw", "ON", T0), -ENOENT);      /* the state topic is not a command topic */
 	assert_int_equal(send("h/sw/set/x", "ON", T0), -ENOENT);
-	assert_int_equal(rec.n_pubs, 0);
+	assert_int_equal(pub_rec.n_pubs, 0);
 	assert_int_equal(fake("sw")->n_sets, 0);
 }
 
@@ -357,7 +357,7 @@ static void test_empty_ignored(void **state)
 	/* deleting a retained command publishes an empty message: not an error */
 	assert_int_equal(send_full("h/sw/set", "", 0, true, T0), -ENODATA);
 	assert_int_equal(send_full("h/sw/set", "", 0, false, T0), -ENODATA);
-	assert_int_equal(rec.n_pubs, 0);
+	assert_int_equal(pub_rec.n_pubs, 0);
 	assert_int_equal(fake("sw")->n_sets, 0);
 }
 
@@ -607,7 +607,7 @@ static void test_response_topic(void **state)
 	m.payload = "x";
 	m.response_topic = "client/+/reply";
 	assert_int_equal(commands_message(cmds, &m, T0), -EINVAL);
-	assert_int_equal(rec.n_pubs, 1); /* the error topic only */
+	assert_int_equal(pub_rec.n_pubs, 1); /* the error topic only */
 }
 
 /* ---- hardware lost and back --------------------------------------------------------------------- */
@@ -656,11 +656,11 @@ static void test_connected(void **state)
 {
 	(void)state;
 	commands_connected(cmds);
-	assert_int_equal(rec.n_subs, N_ACTS);
-	assert_string_equal(rec.subs[SW], "h/sw/set");
-	assert_int_equal(rec.sub_qos[SW], 1);
-	assert_string_equal(rec.subs[UP], "h/up/set");
-	assert_int_equal(rec.sub_qos[UP], 2);
+	assert_int_equal(pub_rec.n_subs, N_ACTS);
+	assert_string_equal(pub_rec.subs[SW], "h/sw/set");
+	assert_int_equal(pub_rec.sub_qos[SW], 1);
+	assert_string_equal(pub_rec.subs[UP], "h/up/set");
+	assert_int_equal(pub_rec.sub_qos[UP], 2);
 	/* known states are published, retained; unknown ones (fan, mode) are not */
 	assert_string_equal(rec_last("h/sw")->payload, "OFF");
 	assert_true(rec_last("h/sw")->retain);
@@ -670,17 +670,17 @@ static void test_connected(void **state)
 	assert_null(rec_last("h/mode"));
 	/* again after a reconnect */
 	commands_connected(cmds);
-	assert_int_equal(rec.n_subs, 2 * N_ACTS);
+	assert_int_equal(pub_rec.n_subs, 2 * N_ACTS);
 	assert_int_equal(rec_count("h/sw"), 2);
 }
 
 static void test_disconnected_publish_is_not_fatal(void **state)
 {
 	(void)state;
-	rec.publish_result = -ENOTCONN;
+	pub_rec.publish_result = -ENOTCONN;
 	assert_int_equal(send("h/sw/set", "ON", T0), 0);
 	assert_string_equal(commands_state(cmds, SW), "ON");
-	rec.publish_result = 0;
+	pub_rec.publish_result = 0;
 	commands_connected(cmds);
 	assert_string_equal(rec_last("h/sw")->payload, "ON");
 }
