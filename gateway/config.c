@@ -1506,6 +1506,36 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	return parse_actuator_topics(ld, a, s, what);
 }
 
+/* Interlock groups hold switches, and at most one of a group may start or stop ON. */
+static int check_interlocks(struct loader *ld, const config_setting_t *list)
+{
+	struct sg_config *cfg = ld->cfg;
+
+	for (size_t i = 0; i < cfg->n_actuators; i++) {
+		const struct sg_actuator_cfg *a = &cfg->actuators[i];
+		const config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
+
+		if (!a->interlock)
+			continue;
+		if (a->kind != SG_ACT_SWITCH)
+			return fail_at(ld, member(s, "interlock"), "actuator \"%s\": \"interlock\" applies only to "
+			               "type \"switch\"", a->name);
+		for (size_t j = 0; j < i; j++) {
+			const struct sg_actuator_cfg *b = &cfg->actuators[j];
+			const char *ai = a->initial, *as = a->safe ? a->safe : a->initial;
+			const char *bi = b->initial, *bs = b->safe ? b->safe : b->initial;
+
+			if (!b->interlock || strcmp(a->interlock, b->interlock) != 0)
+				continue;
+			if ((ai && bi && strcmp(ai, a->payload_on) == 0 && strcmp(bi, b->payload_on) == 0) ||
+			    (as && bs && strcmp(as, a->payload_on) == 0 && strcmp(bs, b->payload_on) == 0))
+				return fail_at(ld, s, "actuators \"%s\" and \"%s\" of interlock group \"%s\" would both be "
+				               "on (initial/safe)", b->name, a->name, a->interlock);
+		}
+	}
+	return 0;
+}
+
 static int parse_actuators(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_config *cfg = ld->cfg;
@@ -1521,7 +1551,7 @@ static int parse_actuators(struct loader *ld, const config_setting_t *root)
 	for (int i = 0; i < n; i++)
 		if ((r = parse_actuator(ld, config_setting_get_elem(list, (unsigned)i), (size_t)i)) < 0)
 			return r;
-	return 0;
+	return check_interlocks(ld, list);
 }
 
 /* --- load / free ------------------------------------------------------------ */

@@ -29,9 +29,12 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include <mqtt_protocol.h>
+
 #include "../drivers/bus_i2c.h"
 #include "../drivers/bus_serial.h"
 #include "clock.h"
+#include "commands.h"
 #include "discovery.h"
 #include "log.h"
 #include "mapper.h"
@@ -74,6 +77,9 @@ struct sg_gateway {
 	sd_event_source *status_timer;
 	struct gw_device *devs;
 	size_t n_devs;
+	struct sg_commands *cmds;   /* actuators: the command router */
+	struct gw_act_io *act_io;   /* one io watch per actuator */
+	sd_event_source *act_timer;
 	int exit_code;
 	bool paused;            /* inputs paused: the broker socket is backlogged */
 
@@ -320,11 +326,14 @@ static void discovery_free(struct sg_gateway *g)
 
 static void update_status(struct sg_gateway *g);
 
+static void actuators_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg);
+
 static void on_mqtt_connected(void *ud, bool session_present)
 {
 	struct sg_gateway *g = ud;
 	(void)session_present;
 	discovery_connected(g);
+	commands_connected(g->cmds); /* subscriptions and retained states, after every (re)connect */
 	update_status(g);
 }
 
@@ -342,7 +351,7 @@ static void on_mqtt_message(void *ud, const struct sg_mqtt_msg *msg)
 		discovery_on_ha_status(g, msg);
 		return;
 	}
-	log_debug("mqtt: message on %s (%zu bytes), no handler", msg->topic, msg->len);
+	actuators_message(g, msg);
 }
 
 static void on_mqtt_published(void *ud, int mid)
@@ -710,6 +719,181 @@ static int devices_setup(struct sg_gateway *g)
 	return 0;
 }
 
+/* ---- actuators -------------------------------------------------------------------------------- */
+
+/* The router (commands.c) owns the actuators; here they only meet the loop and MQTT. */
+struct gw_act_io {
+	struct sg_gateway *g;
+	size_t index;
+	sd_event_source *io;
+	int fd;
+	unsigned gen;
+};
+
+static int act_publish(void *ud, const char *topic, const void *payload, size_t len, int qos, bool retain,
+                       const void *corr, size_t corr_len)
+{
+	struct sg_gateway *g = ud;
+	mosquitto_property *props = NULL;
+	int r;
+
+	if (corr && corr_len && mqtt_protocol(g->mqtt) == 5 &&
+	    mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr, (uint16_t)corr_len) !=
+	            MOSQ_ERR_SUCCESS)
+		return -ENOMEM;
+	r = mqtt_publish(g->mqtt, topic, payload, len, qos, retain, props, NULL);
+	mosquitto_property_free_all(&props);
+	return r;
+}
+
+static int act_subscribe(void *ud, const char *topic, int qos)
+{
+	struct sg_gateway *g = ud;
+	return mqtt_subscribe(g->mqtt, topic, qos);
+}
+
+static void act_closing(void *ud, size_t i)
+{
+	struct sg_gateway *g = ud;
+
+	if (!g->act_io)
+		return;
+	g->act_io[i].io = sd_event_source_disable_unref(g->act_io[i].io);
+	g->act_io[i].fd = -1;
+}
+
+static int on_act_io(sd_event_source *s, int fd, uint32_t revents, void *ud);
+
+/* Re-read every actuator's fd, events and the router's deadline after each call into it. */
+static void actuators_watch(struct sg_gateway *g)
+{
+	size_t n = commands_count(g->cmds);
+	uint64_t deadline = commands_deadline(g->cmds);
+	int r;
+
+	for (size_t i = 0; i < n; i++) { /* drop stale watches first: fd numbers get reused */
+		struct gw_act_io *x = &g->act_io[i];
+		if (x->io && (commands_fd(g->cmds, i) != x->fd || commands_fd_generation(g->cmds, i) != x->gen)) {
+			x->io = sd_event_source_disable_unref(x->io);
+			x->fd = -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct gw_act_io *x = &g->act_io[i];
+		int fd = commands_fd(g->cmds, i);
+		uint32_t events = (uint32_t)commands_events(g->cmds, i) & (EPOLLIN | EPOLLOUT);
+
+		if (x->io) {
+			sd_event_source_set_io_events(x->io, events);
+			continue;
+		}
+		if (fd < 0)
+			continue;
+		x->gen = commands_fd_generation(g->cmds, i);
+		r = sd_event_add_io(g->loop, &x->io, fd, events, on_act_io, x);
+		if (r < 0)
+			log_error("actuator %s: cannot watch its port: %s", g->cfg->actuators[i].name, strerror(-r));
+		else
+			x->fd = fd;
+	}
+	if (deadline == UINT64_MAX) {
+		sd_event_source_set_enabled(g->act_timer, SD_EVENT_OFF);
+	} else {
+		sd_event_source_set_time(g->act_timer, deadline);
+		sd_event_source_set_enabled(g->act_timer, SD_EVENT_ONESHOT);
+	}
+}
+
+static int on_act_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct gw_act_io *x = ud;
+	struct sg_gateway *g = x->g;
+	(void)s;
+	(void)fd;
+	commands_io(g->cmds, x->index, (short)revents, now_mono_us());
+	actuators_watch(g);
+	return 0;
+}
+
+static int on_act_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	(void)s;
+	(void)usec;
+	commands_timer(g->cmds, now_mono_us());
+	actuators_watch(g);
+	return 0;
+}
+
+/* An MQTT message: its MQTT 5 properties become plain fields for the router. */
+static void actuators_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
+{
+	struct sg_cmd_msg m = {.topic = msg->topic, .payload = msg->payload, .len = msg->len, .retain = msg->retain};
+	char *response_topic = NULL;
+	void *corr = NULL;
+	uint16_t corr_len = 0;
+	uint32_t expiry = 0;
+
+	if (msg->props) {
+		if (mosquitto_property_read_int32(msg->props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, &expiry, false)) {
+			m.has_expiry = true;
+			m.expiry_s = expiry;
+		}
+		if (mosquitto_property_read_string(msg->props, MQTT_PROP_RESPONSE_TOPIC, &response_topic, false))
+			m.response_topic = response_topic;
+		if (mosquitto_property_read_binary(msg->props, MQTT_PROP_CORRELATION_DATA, &corr, &corr_len, false)) {
+			m.correlation = corr;
+			m.correlation_len = corr_len;
+		}
+	}
+	commands_message(g->cmds, &m, now_mono_us());
+	free(response_topic);
+	free(corr);
+	actuators_watch(g);
+}
+
+/* Open every actuator (driven to its initial state); one that cannot be opened is retried. */
+static int actuators_setup(struct sg_gateway *g)
+{
+	static const struct sg_cmd_env env = {
+		.publish = act_publish,
+		.subscribe = act_subscribe,
+		.closing = act_closing,
+	};
+	size_t n;
+	int r;
+
+	/* 1 ms accuracy: 0 would mean sd-event's default of 250 ms, too coarse for pulse_ms and reply timeouts */
+	r = sd_event_add_time(g->loop, &g->act_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_act_timer, g);
+	if (r < 0)
+		return r;
+	sd_event_source_set_enabled(g->act_timer, SD_EVENT_OFF);
+	g->cmds = commands_new(g->cfg, &env, g, now_mono_us());
+	if (!g->cmds)
+		return -errno;
+	n = commands_count(g->cmds);
+	g->act_io = calloc(n ? n : 1, sizeof(*g->act_io));
+	if (!g->act_io)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		g->act_io[i] = (struct gw_act_io){.g = g, .index = i, .fd = -1};
+	actuators_watch(g);
+	return 0;
+}
+
+static void actuators_free(struct sg_gateway *g)
+{
+	size_t n = g->cmds ? commands_count(g->cmds) : 0;
+
+	commands_free(g->cmds); /* calls act_closing() for what is still open */
+	g->cmds = NULL;
+	for (size_t i = 0; g->act_io && i < n; i++)
+		sd_event_source_disable_unref(g->act_io[i].io);
+	free(g->act_io);
+	g->act_io = NULL;
+	g->act_timer = sd_event_source_disable_unref(g->act_timer);
+}
+
 /* ---- status, signals, lifecycle ------------------------------------------------------------- */
 
 static void update_status(struct sg_gateway *g)
@@ -815,6 +999,11 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		log_error("cannot set up devices: %s", strerror(-r));
 		goto err;
 	}
+	r = actuators_setup(g);
+	if (r < 0) {
+		log_error("cannot set up actuators: %s", strerror(-r));
+		goto err;
+	}
 	*ret = g;
 	return 0;
 
@@ -841,6 +1030,8 @@ int gateway_run(struct sg_gateway *g)
 		log_error("event loop failed: %s", strerror(-r));
 		g->exit_code = 1;
 	}
+	if (g->cmds)
+		commands_shutdown(g->cmds, 1000); /* safe states, published while still connected */
 	mqtt_shutdown(g->mqtt, 2000);
 	log_info("stopped: %llu readings, %llu published, %llu dropped", (unsigned long long)g->n_readings,
 	         (unsigned long long)g->n_published, (unsigned long long)g->n_dropped);
@@ -858,6 +1049,7 @@ void gateway_free(struct sg_gateway *g)
 		free(g->devs[i].port);
 	}
 	free(g->devs);
+	actuators_free(g);
 	sd_event_source_disable_unref(g->mqtt_io);
 	sd_event_source_disable_unref(g->mqtt_timer);
 	sd_event_source_disable_unref(g->status_timer);

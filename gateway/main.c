@@ -55,6 +55,39 @@ static const char *offline_name(enum sg_offline_policy p)
 }
 
 /* The resolved configuration, as a user checks it before running. */
+/* The second line of an actuator in --check: where it is and what protects it. */
+static void print_actuator_detail(const struct sg_actuator_cfg *a)
+{
+	char hw[300], safety[300], reply[64] = "";
+	size_t o = 0;
+
+	for (const char *p = a->reply; p && *p && o + 5 < sizeof(reply); p++) /* "OK\r\n" as typed */
+		o += (size_t)snprintf(reply + o, sizeof(reply) - o, *p == '\r' ? "\\r" : *p == '\n' ? "\\n" :
+		                      (unsigned char)*p < 0x20 ? "\\x%02x" : "%c", (unsigned char)*p);
+	o = 0;
+	if (a->port)
+		snprintf(hw, sizeof(hw), "serial %s %d baud%s%s%s", a->port, a->baud, a->reply ? ", reply \"" : "",
+		         reply, a->reply ? "\" awaited" : "");
+	else
+		snprintf(hw, sizeof(hw), "gpio %s line %d%s", a->chip, a->gpio_line, a->active_low ? " active-low" : "");
+	safety[0] = '\0';
+	o += (size_t)snprintf(safety + o, sizeof(safety) - o, "qos %d, retained commands %s", a->qos,
+	                      a->accept_retained ? "accepted" : "ignored");
+	if (o < sizeof(safety) && a->initial)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", initial %s", a->initial);
+	if (o < sizeof(safety) && (a->safe || a->initial))
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", safe %s", a->safe ? a->safe : a->initial);
+	if (o < sizeof(safety) && a->min_interval_ms)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", min_interval %d ms", a->min_interval_ms);
+	if (o < sizeof(safety) && a->interlock)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", interlock %s", a->interlock);
+	if (o < sizeof(safety) && a->pulse_ms)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", pulse %d ms", a->pulse_ms);
+	if (o < sizeof(safety) && a->max_on_s > 0)
+		snprintf(safety + o, sizeof(safety) - o, ", max_on %g s", a->max_on_s);
+	printf("%-20s   %s; %s; errors on %s\n", "", hw, safety, a->error_topic);
+}
+
 static void print_check(const struct sg_config *c)
 {
 	char qr[32], key[160], topic[300];
@@ -101,6 +134,7 @@ static void print_check(const struct sg_config *c)
 				snprintf(acc, sizeof(acc), "%s|%s (also 1/0, true/false, {\"state\":..})", a->payload_on,
 				         a->payload_off);
 			printf("%-20s %-40s %-40s %s\n", a->name, a->command_topic, a->topic, acc);
+			print_actuator_detail(a);
 		}
 	}
 }
