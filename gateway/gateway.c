@@ -479,12 +479,25 @@ static void drop_reading(struct sg_gateway *g, const struct sg_message *msg, con
 		         suppressed ? " (and earlier ones not logged)" : "");
 }
 
+/*
+ * libmosquitto queues a QoS 1/2 message as soon as it has given it a packet
+ * id, before it writes anything; when the link breaks inside that call it
+ * returns an error, yet resends the message (DUP) after the reconnect. Such a
+ * message is handed over: publishing it again would duplicate it. Only an
+ * allocation failure is ambiguous; it counts as not handed over (a possible
+ * duplicate rather than a possible loss).
+ */
+static bool queued_anyway(int r, int qos, int mid)
+{
+	return r != 0 && qos > 0 && mid != 0 && r != -EINVAL && r != -ENOMEM;
+}
+
 static void publish_direct(struct sg_gateway *g, const struct sg_message *msg)
 {
-	int r;
+	int r, mid = 0;
 
-	r = mqtt_publish(g->mqtt, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain, NULL, NULL);
-	if (r == 0)
+	r = mqtt_publish(g->mqtt, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain, NULL, &mid);
+	if (r == 0 || queued_anyway(r, msg->qos, mid))
 		g->n_published++;
 	else
 		drop_reading(g, msg, r == -ENOTCONN ? "broker not connected" : strerror(-r));
@@ -563,13 +576,16 @@ static void pump(struct sg_gateway *g)
 			return;
 		g->publishing = true;
 		g->n_early = 0;
+		mid = 0;
 		r = mqtt_publish(g->mqtt, m.topic, m.payload, m.len, m.qos, m.retain, NULL, &mid);
 		g->publishing = false;
-		if (r == 0) {
+		if (r == 0 || queued_anyway(r, m.qos, mid)) {
 			g->n_published++;
 			spool_sent(g->spool, m.id, mid);
 			if (early_acked(g, mid))
 				spool_ack(g->spool, mid);
+			if (r != 0)
+				return; /* the link just broke: the rest after the reconnect */
 		} else if (r == -EINVAL) {
 			log_full(LOG_ERR, NULL, m.topic, "spool: message for %s cannot be published; dropping it", m.topic);
 			early_acked(g, 0);
