@@ -14,9 +14,14 @@
  * spool. The page cache is small and fixed; statements are prepared once.
  *
  * In memory: the range of ids handed over (cursor, sent_max), the table of
- * messages in flight (token -> id, open addressing), the ids removed since
- * the last commit (to redo them if the batch is rolled back), and counters.
- * This file owns all of it; nothing here is allocated per message.
+ * messages in flight (token -> id, open addressing) and counters. This file
+ * owns all of it; nothing here is allocated per message.
+ *
+ * An invariant makes write errors cheap to survive: every row whose id is at
+ * most the cursor and that is not in flight has been acknowledged (or was
+ * removed). So removals that were rolled back, or acknowledgements that came
+ * while nothing could be written, need no list: once writing works again,
+ * those id ranges are deleted in one go.
  */
 #include "spool.h"
 
@@ -36,8 +41,8 @@
 #define SCHEMA_VERSION       1
 #define SCHEMA_VERSION_STR   "1"
 #define CACHE_KIB            256            /* page cache: 64 pages of 4 KiB */
-#define WAL_CHECKPOINT_PAGES 256            /* checkpoint when the WAL reaches 1 MiB ... */
-#define WAL_SIZE_LIMIT       (1024 * 1024)  /* ... and keep the file no larger after it */
+#define WAL_CHECKPOINT_PAGES 64             /* checkpoint when the WAL reaches 256 KiB ... */
+#define WAL_SIZE_LIMIT       (256 * 1024)   /* ... and keep the file no larger after it */
 #define RETRY_DELAY_US       (2 * 1000000ULL)
 #define PROBE_BYTES_STR      "65536"              /* free space a retry wants to see */
 #define BYTES_PER_MIB        (1024ULL * 1024ULL)
@@ -55,7 +60,7 @@ struct sg_spool {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *st_begin, *st_commit, *st_rollback;
-	sqlite3_stmt *st_insert, *st_delete, *st_oldest, *st_compact, *st_next;
+	sqlite3_stmt *st_insert, *st_delete, *st_delete_range, *st_oldest, *st_compact, *st_next;
 	bool in_txn;
 	bool next_active;           /* st_next holds a row for the caller */
 
@@ -78,10 +83,9 @@ struct sg_spool {
 	struct inflight *fl;        /* messages in flight, by token */
 	unsigned fl_cap;            /* power of two */
 	unsigned fl_n;
+	int64_t *scratch;           /* fl_cap ids, for sorting */
 
-	int64_t *removed;           /* ids removed in the open batch (redone after a rollback) */
-	unsigned removed_n, removed_cap;
-	bool removed_lost;          /* some did not fit: send them again rather than lose track */
+	bool dirty;                 /* acknowledged rows up to the cursor may not be deleted yet */
 
 	bool failed;                /* writes are failing */
 	int fail_err;
@@ -185,6 +189,7 @@ static int fail(struct sg_spool *s, int rc)
 	reset_next(s);
 	sqlite3_reset(s->st_insert);
 	sqlite3_reset(s->st_delete);
+	sqlite3_reset(s->st_delete_range);
 	sqlite3_reset(s->st_oldest);
 	sqlite3_reset(s->st_compact);
 	if (!sqlite3_get_autocommit(s->db)) {
@@ -192,7 +197,7 @@ static int fail(struct sg_spool *s, int rc)
 		sqlite3_reset(s->st_rollback);
 	}
 	if (s->in_txn) {
-		/* Its new rows are gone; its removals are redone by the next batch (s->removed). */
+		/* Its new rows are gone; its removals are redone by recover() (see the invariant above). */
 		s->st.dropped += s->batch_puts;
 		s->st.depth = (uint64_t)((int64_t)s->st.depth - s->batch_depth);
 		s->st.bytes = (uint64_t)((int64_t)s->st.bytes - s->batch_bytes);
@@ -201,7 +206,15 @@ static int fail(struct sg_spool *s, int rc)
 	s->batch_puts = 0;
 	s->batch_depth = 0;
 	s->batch_bytes = 0;
+	/*
+	 * Out of space: move the WAL into the database (whose free pages take
+	 * most of it) and truncate it. On a small file system the WAL may never
+	 * reach its checkpoint size on its own.
+	 */
+	if (err == -ENOSPC)
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	s->failed = true;
+	s->dirty = true;
 	s->fail_err = err;
 	s->failed_at = now_mono_us();
 	return err;
@@ -237,12 +250,57 @@ static int delete_row(struct sg_spool *s, int64_t id, bool *ret_found)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+static int delete_range(struct sg_spool *s, int64_t lo, int64_t hi)
+{
+	int rc;
+
+	if (lo > hi)
+		return SQLITE_OK;
+	sqlite3_bind_int64(s->st_delete_range, 1, lo);
+	sqlite3_bind_int64(s->st_delete_range, 2, hi);
+	while ((rc = sqlite3_step(s->st_delete_range)) == SQLITE_ROW) {
+		int64_t size = sqlite3_column_int64(s->st_delete_range, 0) + SPOOL_MSG_OVERHEAD;
+		s->st.depth--;
+		s->st.bytes -= (uint64_t)size;
+		s->batch_depth--;
+		s->batch_bytes -= size;
+	}
+	sqlite3_reset(s->st_delete_range);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Delete every row up to the cursor that is not in flight (acknowledged, by the invariant). */
+static int delete_acknowledged(struct sg_spool *s)
+{
+	int64_t lo = INT64_MIN;
+	unsigned n = 0;
+	int rc;
+
+	for (unsigned i = 0; i < s->fl_cap; i++)
+		if (s->fl[i].id && s->fl[i].id <= s->cursor)
+			s->scratch[n++] = s->fl[i].id;
+	qsort(s->scratch, n, sizeof(*s->scratch), cmp_id);
+	for (unsigned i = 0; i < n; i++) {
+		rc = delete_range(s, lo, s->scratch[i] - 1);
+		if (rc != SQLITE_OK)
+			return rc;
+		lo = s->scratch[i] + 1;
+	}
+	return delete_range(s, lo, s->cursor);
+}
+
 static int commit_batch(struct sg_spool *s);
 static int exec1(sqlite3 *db, const char *sql, char *out, size_t outlen);
 
 /*
- * After a write error, once the retry delay has passed: redo the removals
- * that were rolled back or made meanwhile, and write (then remove) a probe
+ * After a write error, once the retry delay has passed: delete the rows
+ * acknowledged meanwhile or whose removal was rolled back, and write (then remove) a probe
  * row of PROBE_BYTES, in a transaction of its own, so a disk that is still
  * full costs no reading.
  */
@@ -253,14 +311,17 @@ static int recover(struct sg_spool *s)
 	if (now_mono_us() < s->failed_at + s->retry_delay)
 		return s->fail_err;
 	reset_next(s);
+	if (s->fail_err == -ENOSPC)
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	rc = step_done(s->st_begin);
 	if (rc != SQLITE_OK)
 		return fail(s, rc);
 	s->in_txn = true;
-	for (unsigned i = 0; i < s->removed_n; i++) {
-		rc = delete_row(s, s->removed[i], NULL);
+	if (s->dirty) {
+		rc = delete_acknowledged(s);
 		if (rc != SQLITE_OK)
 			return fail(s, rc);
+		s->dirty = false; /* set again by fail() if the commit does not go through */
 	}
 	/* A probe: room for PROBE_BYTES more must be there (id -1 is never handed over). */
 	if ((rc = exec1(s->db, "INSERT INTO msg VALUES(-1, '', zeroblob(" PROBE_BYTES_STR "), 0, 0, 0)", NULL, 0)) !=
@@ -288,15 +349,6 @@ static int begin(struct sg_spool *s)
 		return fail(s, rc);
 	s->in_txn = true;
 	return 0;
-}
-
-/* Remember a removal until it is committed. */
-static void note_removed(struct sg_spool *s, int64_t id)
-{
-	if (s->removed_n < s->removed_cap)
-		s->removed[s->removed_n++] = id;
-	else
-		s->removed_lost = true;
 }
 
 /* ---- opening ---------------------------------------------------------------------------------- */
@@ -373,8 +425,8 @@ static int move_aside(const char *path, char *aside, size_t len)
 
 static void finalize_all(struct sg_spool *s)
 {
-	sqlite3_stmt **all[] = {&s->st_begin,  &s->st_commit, &s->st_rollback, &s->st_insert, &s->st_delete,
-	                        &s->st_oldest, &s->st_compact, &s->st_next};
+	sqlite3_stmt **all[] = {&s->st_begin,  &s->st_commit,  &s->st_rollback, &s->st_insert, &s->st_delete,
+	                        &s->st_delete_range, &s->st_oldest, &s->st_compact, &s->st_next};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		sqlite3_finalize(*all[i]);
@@ -499,6 +551,8 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 	                  "INSERT INTO msg(id, topic, payload, qos, retain, last) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")) !=
 	            SQLITE_OK ||
 	    (rc = prepare(s, &s->st_delete, "DELETE FROM msg WHERE id = ?1 RETURNING " SQL_ROW_SIZE)) != SQLITE_OK ||
+	    (rc = prepare(s, &s->st_delete_range,
+	                  "DELETE FROM msg WHERE id >= ?1 AND id <= ?2 RETURNING " SQL_ROW_SIZE)) != SQLITE_OK ||
 	    (rc = prepare(s, &s->st_oldest,
 	                  "DELETE FROM msg WHERE id = (SELECT id FROM msg WHERE id > ?1 ORDER BY id LIMIT 1)"
 	                  " RETURNING " SQL_ROW_SIZE)) != SQLITE_OK ||
@@ -561,9 +615,8 @@ struct sg_spool *spool_open(const struct sg_spool_cfg *cfg, unsigned max_outstan
 	while (s->fl_cap < 2 * (max_outstanding ? max_outstanding : 1))
 		s->fl_cap *= 2;
 	s->fl = calloc(s->fl_cap, sizeof(*s->fl));
-	s->removed_cap = 2 * (max_outstanding ? max_outstanding : 1) + 64;
-	s->removed = calloc(s->removed_cap, sizeof(*s->removed));
-	if (!s->path || !s->fl || !s->removed) {
+	s->scratch = calloc(s->fl_cap, sizeof(*s->scratch));
+	if (!s->path || !s->fl || !s->scratch) {
 		r = -ENOMEM;
 		goto err;
 	}
@@ -618,7 +671,7 @@ void spool_close(struct sg_spool *s)
 		close_db(s);
 	}
 	free(s->fl);
-	free(s->removed);
+	free(s->scratch);
 	free(s->path);
 	free(s);
 }
@@ -744,13 +797,7 @@ static int commit_batch(struct sg_spool *s)
 	s->batch_puts = 0;
 	s->batch_depth = 0;
 	s->batch_bytes = 0;
-	s->removed_n = 0;
 	s->failed = false;
-	if (s->removed_lost) {
-		/* Removals we lost track of during a failure: hand those rows over again (duplicates, not losses). */
-		s->removed_lost = false;
-		s->cursor = 0;
-	}
 	return 0;
 }
 
@@ -850,11 +897,8 @@ int spool_ack(struct sg_spool *s, int token)
 	fl_remove_at(s, (unsigned)(e - s->fl));
 	s->st.acknowledged++;
 	r = begin(s);
-	if (r < 0) {
-		note_removed(s, id); /* deleted when writing works again */
-		return r;
-	}
-	note_removed(s, id);
+	if (r < 0)
+		return r; /* deleted by recover() (id <= cursor, no longer in flight) */
 	rc = delete_row(s, id, NULL);
 	if (rc != SQLITE_OK)
 		return fail(s, rc);
@@ -871,17 +915,16 @@ int spool_drop(struct sg_spool *s, int64_t id)
 			fl_remove_at(s, i);
 			break;
 		}
+	if (id > s->cursor)
+		s->cursor = id; /* do not come back to it; and recover() deletes it if this fails */
 	r = begin(s);
 	if (r < 0)
 		return r;
-	note_removed(s, id);
 	rc = delete_row(s, id, &found);
 	if (rc != SQLITE_OK)
 		return fail(s, rc);
 	if (found)
 		s->st.dropped++;
-	if (id > s->cursor)
-		s->cursor = id; /* do not come back to it */
 	return 0;
 }
 

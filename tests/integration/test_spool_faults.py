@@ -33,6 +33,11 @@ import pytest
 from conftest import free_port, gateway_config, tail, wait_until
 from mqtt_tap import Ledger, TapProxy
 
+# The subscribers here are slower than the gateway: let the broker queue for them without limit
+# (mosquitto's default drops QoS 1/2 messages beyond 1000 queued for a client).
+UNLIMITED = "max_queued_messages 0"
+unlimited_broker = pytest.mark.broker(extra_conf=UNLIMITED)
+
 SEQ = "test/seq"
 STATS = "test/gateway/gw1/stats"
 QOS = [1, 2]
@@ -156,7 +161,7 @@ def test_broker_kill9_ten_times_during_100k_stream(broker_factory, make_pty, mak
 	printed. The spool is empty at the end.
 	"""
 	n = 100_000
-	broker = broker_factory()
+	broker = broker_factory(extra_conf=UNLIMITED)
 	ledger = Ledger(SEQ)
 	proxy = tap(broker.port, ledger=ledger)
 	pty = make_pty("tty")
@@ -198,6 +203,7 @@ def test_broker_kill9_ten_times_during_100k_stream(broker_factory, make_pty, mak
 # --------------------------------------------------------------------------
 # 2. a proxy cutting the connection
 
+@unlimited_broker
 @pytest.mark.parametrize("qos", QOS)
 def test_proxy_cuts_connection_randomly(broker, make_pty, make_gateway, make_sub, tap, tmp_path, qos):
 	"""The broker stays up, so a subscriber on it sees exactly what the gateway
@@ -226,6 +232,7 @@ def test_proxy_cuts_connection_randomly(broker, make_pty, make_gateway, make_sub
 # --------------------------------------------------------------------------
 # 3. gateway kill -9
 
+@unlimited_broker
 @pytest.mark.parametrize("qos", [1])
 def test_gateway_kill9_mid_stream_then_restart(broker, make_pty, make_gateway, make_sub, tap, tmp_path, qos):
 	"""'Read' means counted in the gateway's stats: it commits its batch before
@@ -300,7 +307,7 @@ def test_broker_down_at_start_up_5s_later(broker_factory, make_pty, make_gateway
 	(clean) restart, so everything the gateway publishes once the broker is up
 	reaches it, whenever it reconnects."""
 	n = 3000
-	broker = broker_factory(persistence=True, extra_conf="max_queued_messages 0")
+	broker = broker_factory(persistence=True, extra_conf=UNLIMITED)
 	sub = PersistentSub(broker.port, f"sg-persistent-{os.getpid()}-{qos}")
 	sub.connect()
 	sub.disconnect()
@@ -336,6 +343,7 @@ def msg_size(i):
 	return len(SEQ) + len(str(i)) + OVERHEAD
 
 
+@unlimited_broker
 @pytest.mark.parametrize("when_full", ["drop_old", "drop_new"])
 def test_outage_longer_than_spool(broker, make_pty, make_gateway, make_sub, tap, tmp_path, when_full):
 	"""max_size_mb = 1 and about twice that many readings during an outage (a
@@ -418,6 +426,7 @@ def small_fs(tmp_path):
 	subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
+@unlimited_broker
 def test_spool_filesystem_full(broker, make_pty, make_gateway, make_sub, tap, tmp_path, small_fs):
 	"""A 512 KiB tmpfs holds the spool and a 192 KiB filler file. During an
 	outage the spool fills the rest: the gateway logs once, keeps reading, and
@@ -450,7 +459,9 @@ def test_spool_filesystem_full(broker, make_pty, make_gateway, make_sub, tap, tm
 	gw.assert_alive()
 
 	# B: connected, the disk still full: new readings go out directly
+	connects = gw.stderr_text().count("mqtt: connected")
 	proxy.set_blocked(False)
+	assert wait_until(lambda: gw.stderr_text().count("mqtt: connected") > connects, 10)
 	b0 = a
 	feed(pty, b0, b0 + 2000, chunk=200, pause=0.05)
 	got = wait_seqs(sub, range(b0, b0 + 2000), 20)
@@ -487,6 +498,7 @@ def test_spool_filesystem_full(broker, make_pty, make_gateway, make_sub, tap, tm
 # --------------------------------------------------------------------------
 # 7. a corrupt spool file
 
+@unlimited_broker
 def test_corrupt_spool_file_moved_aside(broker, make_pty, make_gateway, make_sub, tmp_path):
 	spool = tmp_path / "spool.db"
 	spool.write_bytes(b"this is not a database " * 400)
