@@ -60,6 +60,15 @@
 #define DEVICE_TIMER_ACCURACY_US 1000
 #define SPOOL_REOPEN_US (30 * 1000000ULL)
 #define EARLY_ACKS      64   /* published() calls seen inside one mqtt_publish() */
+/*
+ * MQTT 3.1.1 has no Receive Maximum. mosquitto applies its max_inflight_messages
+ * (20 by default) to incoming QoS 2 messages too, and answers one more with a
+ * PUBREC that a 3.1.1 client cannot parse (2.0.11): the connection drops, and
+ * the same messages are resent after the reconnect, forever. Unreleased QoS 2
+ * messages of an earlier process of ours (killed mid-flight) still count in
+ * our session there. Half the default for each process keeps both within it.
+ */
+#define V311_MAX_INFLIGHT 10
 
 struct gw_device {
 	struct sg_gateway *g;
@@ -118,6 +127,8 @@ struct sg_gateway {
 	bool spool_full;                 /* in a "spool full" episode (logged once) */
 	uint64_t full_dropped_at_start;
 	bool spool_failing;              /* in a write-error episode (logged once) */
+	int quota_cap;                   /* 0, or a smaller window after the broker refused for quota */
+	struct sg_ratelimit refuse_rl;
 	uint64_t direct_while_failing, dropped_while_failing;
 
 	/* counters */
@@ -366,6 +377,7 @@ static void on_mqtt_connected(void *ud, bool session_present)
 	(void)session_present;
 	discovery_connected(g);
 	commands_connected(g->cmds); /* subscriptions and retained states, after every (re)connect */
+	g->quota_cap = 0;
 	flush_later(g); /* hand over what waited; not from inside libmosquitto's callback */
 	update_status(g);
 }
@@ -408,8 +420,46 @@ static void on_mqtt_published(void *ud, int mid)
 	r = spool_ack(g->spool, mid);
 	if (r < 0)
 		spool_trouble(g, r);
-	if (r != 0)
-		flush_later(g); /* commit the removal, hand over more */
+	if (r != 0) {
+		if (g->quota_cap && ++g->quota_cap >= mqtt_send_quota(g->mqtt))
+			g->quota_cap = 0; /* the window grows back by one per acknowledgement */
+		flush_later(g);   /* commit the removal, hand over more */
+	}
+}
+
+/*
+ * MQTT 5: the broker refused a message. Quota exceeded (it holds fewer
+ * in-flight messages than it announced, e.g. unreleased QoS 2 ones of an
+ * earlier process in our session): the message goes again and the window
+ * shrinks to what the broker took. Any other reason (not authorized, topic
+ * or payload invalid) will not change by trying again: the message is
+ * dropped and counted. Never is a refusal taken for an acknowledgement.
+ */
+static void on_mqtt_refused(void *ud, int mid, int reason)
+{
+	struct sg_gateway *g = ud;
+	unsigned suppressed;
+	int64_t id;
+
+	if (!g->spool || spool_unsent(g->spool, mid, &id) != 1) {
+		log_warning("mqtt: broker refused message %d: %s", mid, mosquitto_reason_string(reason));
+		return;
+	}
+	if (reason == MQTT_RC_QUOTA_EXCEEDED) {
+		unsigned out = spool_outstanding(g->spool);
+		g->quota_cap = out ? (int)out : 1;
+		if (ratelimit_allow(&g->refuse_rl, now_mono_us(), &suppressed))
+			log_notice("mqtt: broker quota exceeded with %u messages in flight; sending fewer at a time%s", out + 1,
+			           suppressed ? " (repeated)" : "");
+		if (!out)
+			flush_later(g); /* nothing in flight whose acknowledgement would resume sending */
+		return;
+	}
+	if (ratelimit_allow(&g->refuse_rl, now_mono_us(), &suppressed))
+		log_warning("spool: broker refused message %lld: %s; dropping it%s", (long long)id,
+		            mosquitto_reason_string(reason), suppressed ? " (and others not logged)" : "");
+	spool_drop(g->spool, id);
+	flush_later(g);
 }
 
 /* ---- store and forward ----------------------------------------------------------------------- */
@@ -566,6 +616,10 @@ static void pump(struct sg_gateway *g)
 	if (!g->spool || !mqtt_connected(g->mqtt))
 		return;
 	quota = mqtt_send_quota(g->mqtt);
+	if (mqtt_protocol(g->mqtt) != 5 && quota > V311_MAX_INFLIGHT)
+		quota = V311_MAX_INFLIGHT;
+	if (g->quota_cap && g->quota_cap < quota)
+		quota = g->quota_cap;
 	while ((int)spool_outstanding(g->spool) < quota) {
 		r = spool_next(g->spool, &m);
 		if (r < 0) {
@@ -1262,6 +1316,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		.disconnected = on_mqtt_disconnected,
 		.message = on_mqtt_message,
 		.published = on_mqtt_published,
+		.refused = on_mqtt_refused,
 		.watch = on_mqtt_watch,
 	};
 	struct sg_gateway *g;
@@ -1276,6 +1331,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	g->cfg = cfg;
 	g->mqtt_io_fd = -1;
 	g->drop_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
+	g->refuse_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 
 	r = sd_event_default(&g->loop);
 	if (r < 0) {

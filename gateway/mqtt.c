@@ -244,6 +244,10 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid, int reason, co
 	struct sg_mqtt *m = ud;
 	(void)mosq;
 	(void)props;
+	if (reason >= 0x80 && m->h.refused) {
+		m->h.refused(m->ud, mid, reason);
+		return;
+	}
 	if (reason >= 0x80)
 		log_warning("mqtt: broker rejected message %d: %s", mid, mosquitto_reason_string(reason));
 	if (m->h.published)

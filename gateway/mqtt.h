@@ -53,6 +53,12 @@ struct sg_mqtt_handlers {
 	void (*message)(void *ud, const struct sg_mqtt_msg *msg);
 	/* The broker acknowledged mid (PUBACK for QoS 1, PUBCOMP for QoS 2; at once for QoS 0). */
 	void (*published)(void *ud, int mid);
+	/*
+	 * MQTT 5: the broker refused mid (PUBACK/PUBREC with a reason code >= 0x80,
+	 * e.g. 0x97 quota exceeded); the message is not delivered. When set, it is
+	 * called instead of published() (and nothing is logged); NULL: published().
+	 */
+	void (*refused)(void *ud, int mid, int reason);
 	/* fd, events or deadline changed: re-read mqtt_fd/mqtt_events/mqtt_deadline. */
 	void (*watch)(void *ud);
 };

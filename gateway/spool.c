@@ -905,6 +905,22 @@ int spool_ack(struct sg_spool *s, int token)
 	return 1;
 }
 
+int spool_unsent(struct sg_spool *s, int token, int64_t *ret_id)
+{
+	struct inflight *e = fl_find(s, token);
+	int64_t id;
+
+	if (!e)
+		return 0;
+	id = e->id;
+	fl_remove_at(s, (unsigned)(e - s->fl));
+	if (id - 1 < s->cursor)
+		s->cursor = id - 1;
+	if (ret_id)
+		*ret_id = id;
+	return 1;
+}
+
 int spool_drop(struct sg_spool *s, int64_t id)
 {
 	bool found;

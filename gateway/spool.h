@@ -121,6 +121,12 @@ int spool_next(struct sg_spool *s, struct sg_spool_msg *ret);
 int spool_sent(struct sg_spool *s, int64_t id, int token);
 /* The message with TOKEN was acknowledged: remove it. 1 if it was ours, 0 if TOKEN is unknown, -errno on a write error. */
 int spool_ack(struct sg_spool *s, int token);
+/*
+ * The message with TOKEN came back undelivered (the receiver refused it):
+ * it is no longer in flight and is handed over again, in order. 1 with
+ * *ret_id (may be NULL) set, 0 if TOKEN is unknown.
+ */
+int spool_unsent(struct sg_spool *s, int token, int64_t *ret_id);
 /* Remove message ID for good (it cannot be sent); counted as dropped. 0 or -errno. */
 int spool_drop(struct sg_spool *s, int64_t id);
 /*

@@ -118,7 +118,7 @@ def vm_hwm_kib(pid):
 
 
 def sanitized(pid):
-	"""True when the binary runs under AddressSanitizer (memory figures then mean nothing)."""
+	"""True when the binary runs under AddressSanitizer (its quarantine makes RSS meaningless)."""
 	try:
 		with open(f"/proc/{pid}/maps") as f:
 			return "libasan" in f.read()
@@ -204,8 +204,9 @@ def test_broker_kill9_ten_times_during_100k_stream(broker_factory, make_pty, mak
 # 2. a proxy cutting the connection
 
 @unlimited_broker
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 @pytest.mark.parametrize("qos", QOS)
-def test_proxy_cuts_connection_randomly(broker, make_pty, make_gateway, make_sub, tap, tmp_path, qos):
+def test_proxy_cuts_connection_randomly(broker, make_pty, make_gateway, make_sub, tap, tmp_path, qos, protocol):
 	"""The broker stays up, so a subscriber on it sees exactly what the gateway
 	delivered: no gap, and at QoS 2 no duplicate (the gateway's session and its
 	in-flight packet ids survive each cut)."""
@@ -213,7 +214,8 @@ def test_proxy_cuts_connection_randomly(broker, make_pty, make_gateway, make_sub
 	proxy = tap(broker.port, ledger=Ledger(SEQ), cut=(0.2, 2.0), seed=5)
 	pty = make_pty("tty")
 	sub = make_sub(broker.port, [SEQ], qos=2)
-	gw = make_gateway(config(proxy.url, tmp_path, pty, qos), verbose=False)
+	cfg = config(proxy.url, tmp_path, pty, qos).replace('protocol = "5"', f'protocol = "{protocol}"')
+	gw = make_gateway(cfg, verbose=False)
 	gw.start()
 	gw.wait_open(pty)
 	t0 = time.monotonic()
@@ -224,7 +226,7 @@ def test_proxy_cuts_connection_randomly(broker, make_pty, make_gateway, make_sub
 	      f"{len(anew)} readings published anew more than once")
 	gw.assert_alive()
 	assert proxy.cuts >= 3
-	report(got, range(n), qos, f"QoS {qos} through {proxy.cuts} cuts")
+	report(got, range(n), qos, f"QoS {qos}, MQTT {protocol}, through {proxy.cuts} cuts")
 	if qos == 2:
 		assert not anew
 
@@ -233,17 +235,29 @@ def test_proxy_cuts_connection_randomly(broker, make_pty, make_gateway, make_sub
 # 3. gateway kill -9
 
 @unlimited_broker
-@pytest.mark.parametrize("qos", [1])
-def test_gateway_kill9_mid_stream_then_restart(broker, make_pty, make_gateway, make_sub, tap, tmp_path, qos):
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+@pytest.mark.parametrize("qos", QOS)
+def test_gateway_kill9_mid_stream_then_restart(broker, make_pty, make_gateway, make_sub, tap, tmp_path, qos,
+                                              protocol):
 	"""'Read' means counted in the gateway's stats: it commits its batch before
 	publishing its counters, so a reading counted there is on disk. The stream
-	is slowed by a proxy (the broker stays up) so the kill lands while most
-	readings still wait in the spool."""
+	is slowed by a proxy (the broker stays up) and a window of 4 so the kill
+	lands while most readings still wait in the spool.
+
+	Asserted: no gap. QoS 1: duplicates printed. QoS 2: at most 4 duplicates,
+	the killed process's window: a message whose PUBREL was sent but whose
+	PUBCOMP had not arrived is delivered by the broker and still in the spool
+	(libmosquitto reports neither PUBREC nor PUBREL, so the spool cannot know).
+	The restarted process also meets the dead one's unreleased QoS 2 messages
+	in its session on the broker; they must not make it lose or stall.
+	"""
 	n = 20_000
+	window = 4
 	proxy = tap(broker.port)
 	pty = make_pty("tty")
 	sub = make_sub(broker.port, [SEQ, STATS], qos=2)
-	cfg = config(proxy.url, tmp_path, pty, qos, mqtt_extra="max_inflight = 4;")
+	cfg = config(proxy.url, tmp_path, pty, qos, mqtt_extra=f"max_inflight = {window};")
+	cfg = cfg.replace('protocol = "5"', f'protocol = "{protocol}"')
 	gw = make_gateway(cfg, verbose=False)
 	gw.start()
 	gw.wait_open(pty)
@@ -255,10 +269,12 @@ def test_gateway_kill9_mid_stream_then_restart(broker, make_pty, make_gateway, m
 	assert s["spool_depth"] > 0 and len(before) < n, "the kill came too late to prove anything"
 	print(f"\nkilled with {s['spool_depth']} readings in the spool, {len(before)} delivered")
 
-	gw2 = make_gateway(cfg.replace("max_inflight = 4;", ""), name="restarted", verbose=True)
+	gw2 = make_gateway(cfg.replace(f"max_inflight = {window};", ""), name="restarted", verbose=False)
 	gw2.start()
 	got = wait_seqs(sub, range(n), 40)
-	report(got, range(n), qos, f"QoS {qos} across a kill -9")
+	report(got, range(n), 1, f"QoS {qos}, MQTT {protocol}, across a kill -9")
+	if qos == 2:
+		assert len(got) - len(set(got)) <= window
 	assert re.search(r"spool: .*spool\.db holds \d+ messages from before", gw2.stderr_text())
 	gw2.stop()
 
@@ -404,8 +420,10 @@ def test_outage_longer_than_spool(broker, make_pty, make_gateway, make_sub, tap,
 	assert re.search(r"spool: below its limit again; %d messages were dropped" % dropped, text), tail(text)
 
 	print(f"peak RSS: {hwm_quarter} KiB after {n // 4} readings, {hwm_end} KiB after {n}")
-	assert hwm_end - hwm_quarter <= 1024, "memory grew while the spool was full"
-	if not sanitized(gw.pid):
+	if sanitized(gw.pid):
+		print("memory not judged: AddressSanitizer keeps freed blocks in quarantine")
+	else:
+		assert hwm_end - hwm_quarter <= 1024, "memory grew while the spool was full"
 		assert hwm_end <= 8 * 1024
 
 

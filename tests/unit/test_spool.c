@@ -274,6 +274,36 @@ static void test_requeue_lost_messages(void **state)
 	assert_int_equal(stats(s).depth, 0);
 }
 
+static void test_refused_message_goes_again(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	char got[64];
+	int64_t id = 0;
+	int token = 1;
+
+	put(s, "a", "1", 2, SG_OFFLINE_SPOOL);
+	put(s, "a", "2", 2, SG_OFFLINE_SPOOL);
+	put(s, "a", "3", 2, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 3);
+	/* "2" refused: handed over again, "1" and "3" stay in flight */
+	assert_int_equal(spool_unsent(s, 2, &id), 1);
+	assert_int_equal(spool_unsent(s, 2, &id), 0);
+	assert_int_equal(spool_outstanding(s), 2);
+	assert_true(spool_backlog(s));
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "2");
+	/* acknowledged under its new token; nothing is lost or repeated */
+	assert_int_equal(spool_ack(s, 4), 1);
+	assert_int_equal(spool_ack(s, 1), 1);
+	assert_int_equal(spool_ack(s, 3), 1);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(stats(s).depth, 0);
+	assert_int_equal(stats(s).dropped, 0);
+	assert_int_equal(stats(s).sent, 4);
+}
+
 static void test_drop_unsendable(void **state)
 {
 	struct fixture *f = *state;
@@ -761,6 +791,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_after_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_commits_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requeue_lost_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_message_goes_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_unsendable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_last_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_bound, setup, teardown),
