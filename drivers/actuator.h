@@ -34,7 +34,7 @@
  *         is gone after loading), check what belongs together; on failure
  *         free what it allocated and return the helper's error.
  *       pwm_free_options(opts), pwm_describe(opts, buf, len) ("pwm
- *         pwmchip0 channel 1, period 20000 ns"), pwm_where(opts, ...)
+ *         pwmchip0 channel 1, period 20000000 ns"), pwm_where(opts, ...)
  *         ("pwmchip0 channel 1");
  *       open/close/set/... reading their settings from a->params->opts;
  *       const struct sg_act_driver sg_act_pwm = { .name = "pwm",
@@ -48,7 +48,9 @@
  * --check prints its describe() line; the router opens, sets and closes it.
  * Document its keys in config/sensorgate.conf and docs/actuators.md, and
  * test it in tests/unit/test_act_pwm.c (tests/unit/act_fixture.h parses
- * options from config text). Drivers do not log; the router logs once.
+ * options from config text). tests/unit/test_act_extension.c holds this
+ * very driver, as a worked example run against config.c and the router.
+ * Drivers do not log; the router logs once.
  */
 #ifndef SG_ACTUATOR_H
 #define SG_ACTUATOR_H

@@ -11,7 +11,9 @@
  * Ownership: the struct sg_config returned by config_load() owns copies of
  * every string (the libconfig tree is destroyed before returning), plus the
  * per-device driver options made by driver->parse_options(), released with
- * driver->free_options() in config_free(). On any error the half-built config
+ * driver->free_options() in config_free(), and likewise each actuator's
+ * options from its actuator driver (whose keys only that driver knows:
+ * drivers/actuator.h). On any error the half-built config
  * is freed by the same config_free(), which copes with missing pieces.
  *
  * Nothing here logs; config_load() reports through its err buffer.
