@@ -120,6 +120,26 @@ static int serial_finish_fd(int fd)
 }
 
 /*
+ * libserialport leaves VMIN = 0 and VTIME = 0, and with those a tty read()
+ * with no data returns 0 even on a non-blocking fd — which would look like a
+ * hang-up to the caller. VMIN = 1 makes an empty non-blocking read say EAGAIN.
+ * CLOCAL is set so that a missing carrier on a three-wire cable is ignored.
+ */
+static int serial_sp_poll_mode(int fd)
+{
+	struct termios tio;
+
+	if (tcgetattr(fd, &tio) < 0)
+		return -errno;
+	tio.c_cflag |= CLOCAL | CREAD;
+	tio.c_cc[VMIN] = 1;
+	tio.c_cc[VTIME] = 0;
+	if (tcsetattr(fd, TCSANOW, &tio) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
  * Try libserialport. Returns 0 with s filled, SERIAL_SP_REFUSED when it cannot
  * look the port up or open it (the caller falls back to termios, which
  * reports the real reason if the port is simply unusable), or -errno when it
@@ -164,6 +184,9 @@ static int serial_open_sp(struct sg_serial *s, const char *path, int baud)
 		r = -EBADF;
 		goto err_close;
 	}
+	r = serial_sp_poll_mode(fd);
+	if (r < 0)
+		goto err_close;
 	r = serial_finish_fd(fd);
 	if (r < 0)
 		goto err_close;

@@ -30,10 +30,13 @@ int serial_fd(const struct sg_serial *s);
 bool serial_via_libserialport(const struct sg_serial *s);
 /* read(2) that returns -errno; 0 means hang-up (EOF), -EAGAIN nothing yet. */
 ssize_t serial_read(struct sg_serial *s, void *buf, size_t len);
-/* write(2) of the whole buffer or -errno (-EAGAIN if the port is full). */
+/* write(2): bytes written (short when the port filled up), -EAGAIN when none fit, or -errno. */
 ssize_t serial_write(struct sg_serial *s, const void *buf, size_t len);
 
-/* Find the port whose USB serial number is SERIAL; *ret_path is malloc'd. -ENOENT if none. */
+/*
+ * Find the port whose USB serial number is SERIAL; *ret_path is malloc'd.
+ * -ENOENT if none, -ENOTUNIQ if several ports share it (cheap adapters do).
+ */
 int serial_find_by_usb_serial(const char *serial, char **ret_path);
 /* Print one line per port found by libserialport: path, description, USB VID:PID and serial. */
 int serial_list_ports(FILE *out);

@@ -96,12 +96,14 @@ static const char *const actuator_drivers[] = {"gpio", "serial", NULL};
 /* One topic in use, to find duplicates. */
 struct topic_use {
 	char *topic;
-	char *owner;   /* "device \"x\" field \"t\"" */
+	char *owner;        /* "device \"x\" field \"t\"" */
+	const char *file;   /* libconfig's name of the file it is in (valid while parsing) */
 	unsigned line;
 };
 
 struct loader {
 	const char *file;
+	char *include_dir;     /* directory of file, for @include; NULL = cwd */
 	char *err;
 	size_t errlen;
 	struct sg_config *cfg;
@@ -109,16 +111,34 @@ struct loader {
 	size_t n_topics, cap_topics;
 };
 
+/*
+ * libconfig names an included file the way the @include line spelled it,
+ * relative to the include directory; make it a path the user can open.
+ */
+static void source_name(const struct loader *ld, const char *file, char *buf, size_t len)
+{
+	size_t dl = ld->include_dir ? strlen(ld->include_dir) : 0;
+
+	if (!file)
+		file = ld->file;
+	if (file != ld->file && strcmp(file, ld->file) != 0 && file[0] != '/' && dl > 0 &&
+	    !(strncmp(file, ld->include_dir, dl) == 0 && file[dl] == '/'))
+		snprintf(buf, len, "%s%s%s", ld->include_dir, ld->include_dir[dl - 1] == '/' ? "" : "/", file);
+	else
+		snprintf(buf, len, "%s", file);
+}
+
 static int fail_line(struct loader *ld, const char *file, unsigned line, const char *fmt, va_list ap)
 {
-	char msg[512];
+	char msg[512], name[PATH_MAX];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	source_name(ld, file, name, sizeof(name));
 	if (ld->err && ld->errlen) {
 		if (line > 0)
-			snprintf(ld->err, ld->errlen, "%s:%u: %s", file, line, msg);
+			snprintf(ld->err, ld->errlen, "%s:%u: %s", name, line, msg);
 		else
-			snprintf(ld->err, ld->errlen, "%s: %s", file, msg);
+			snprintf(ld->err, ld->errlen, "%s: %s", name, msg);
 	}
 	return -EINVAL;
 }
@@ -161,6 +181,7 @@ static int fail_oom(struct loader *ld)
 
 static void loader_release(struct loader *ld)
 {
+	free(ld->include_dir);
 	for (size_t i = 0; i < ld->n_topics; i++) {
 		free(ld->topics[i].topic);
 		free(ld->topics[i].owner);
@@ -187,6 +208,14 @@ static int topic_claim(struct loader *ld, const config_setting_t *s, const char 
 		u = &ld->topics[i];
 		if (strcmp(u->topic, topic) != 0)
 			continue;
+		if (u->line > 0 && u->file && s && config_setting_source_file(s) &&
+		    strcmp(u->file, config_setting_source_file(s)) != 0) {
+			char other[PATH_MAX];
+
+			source_name(ld, u->file, other, sizeof(other));
+			return fail_at(ld, s, "topic \"%s\" of %s is already used by %s at %s:%u",
+			               topic, owner, u->owner, other, u->line);
+		}
 		if (u->line > 0)
 			return fail_at(ld, s, "topic \"%s\" of %s is already used by %s on line %u",
 			               topic, owner, u->owner, u->line);
@@ -204,6 +233,7 @@ static int topic_claim(struct loader *ld, const config_setting_t *s, const char 
 	u->topic = strdup(topic);
 	u->owner = strdup(owner);
 	u->line = s ? config_setting_source_line(s) : 0;
+	u->file = s ? config_setting_source_file(s) : NULL;
 	if (!u->topic || !u->owner) {
 		free(u->topic);
 		free(u->owner);
@@ -1061,15 +1091,17 @@ static int check_device_keys(struct loader *ld, const struct sg_device_cfg *d, c
 	const struct sg_driver *drv = d->driver;
 	const char *const *bus_keys = drv->bus == SG_BUS_SERIAL ? device_serial_keys
 	                              : drv->bus == SG_BUS_I2C ? device_i2c_keys : NULL;
-	const char *const *lists[] = {device_keys, drv->option_keys, bus_keys, NULL};
+	const char *const *lists[4];
 	const config_setting_t *u;
 	const char *name;
+	size_t n = 0;
 
-	/* option_keys may be NULL, which would end the list early: skip it then */
-	if (!drv->option_keys) {
-		lists[1] = bus_keys;
-		lists[2] = NULL;
-	}
+	lists[n++] = device_keys;
+	if (drv->option_keys)
+		lists[n++] = drv->option_keys;
+	if (bus_keys)
+		lists[n++] = bus_keys;
+	lists[n] = NULL;
 	u = find_unknown(s, lists);
 	if (!u)
 		return 0;
@@ -1378,11 +1410,34 @@ static int parse_actuator_serial(struct loader *ld, struct sg_actuator_cfg *a, c
 	return check_port(ld, g, what, a->port);
 }
 
+/* State on <base>/<topic>, commands on <base>/<topic>/set, refusals on <base>/<topic>/error. */
+static int parse_actuator_topics(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s,
+                                 const char *what)
+{
+	const char *topic = NULL;
+	const config_setting_t *ts;
+	int r;
+
+	if ((r = get_string(ld, s, "topic", &topic)) < 0)
+		return r;
+	ts = topic ? member(s, "topic") : s;
+	if (!topic)
+		topic = a->name;
+	if ((r = make_topic(ld, ts, what, topic, "", &a->topic)) < 0 ||
+	    (r = make_topic(ld, ts, what, topic, "/set", &a->command_topic)) < 0 ||
+	    (r = make_topic(ld, ts, what, topic, "/error", &a->error_topic)) < 0 ||
+	    (r = topic_claim(ld, ts, a->topic, "actuator \"%s\"", a->name)) < 0 ||
+	    (r = topic_claim(ld, ts, a->command_topic, "actuator \"%s\" (command topic)", a->name)) < 0 ||
+	    (r = topic_claim(ld, ts, a->error_topic, "actuator \"%s\" (error topic)", a->name)) < 0)
+		return r;
+	return 0;
+}
+
 static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t index)
 {
 	struct sg_config *cfg = ld->cfg;
 	struct sg_actuator_cfg *a = &cfg->actuators[index];
-	const char *name = NULL, *topic = NULL, *interlock = NULL;
+	const char *name = NULL, *interlock = NULL;
 	const char *const *lists[] = {actuator_keys, NULL, NULL};
 	const config_setting_t *u;
 	char what[96];
@@ -1445,22 +1500,7 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	if (r < 0)
 		return r;
 
-	/* topics: state <base>/<topic>, commands on .../set, failures on .../error */
-	if ((r = get_string(ld, s, "topic", &topic)) < 0)
-		return r;
-	{
-		const config_setting_t *ts = topic ? member(s, "topic") : s;
-		const char *rel = topic ? topic : name;
-
-		if ((r = make_topic(ld, ts, what, rel, "", &a->topic)) < 0 ||
-		    (r = make_topic(ld, ts, what, rel, "/set", &a->command_topic)) < 0 ||
-		    (r = make_topic(ld, ts, what, rel, "/error", &a->error_topic)) < 0 ||
-		    (r = topic_claim(ld, ts, a->topic, "actuator \"%s\"", name)) < 0 ||
-		    (r = topic_claim(ld, ts, a->command_topic, "actuator \"%s\" (command topic)", name)) < 0 ||
-		    (r = topic_claim(ld, ts, a->error_topic, "actuator \"%s\" (error topic)", name)) < 0)
-			return r;
-	}
-	return 0;
+	return parse_actuator_topics(ld, a, s, what);
 }
 
 static int parse_actuators(struct loader *ld, const config_setting_t *root)
@@ -1484,18 +1524,16 @@ static int parse_actuators(struct loader *ld, const config_setting_t *root)
 /* --- load / free ------------------------------------------------------------ */
 
 /* @include "x" resolves against the directory of the main file. */
-static int set_include_dir(config_t *lc, const char *file)
+static int set_include_dir(struct loader *ld, config_t *lc)
 {
-	const char *slash = strrchr(file, '/');
-	char *dir;
+	const char *slash = strrchr(ld->file, '/');
 
 	if (!slash)
 		return 0;
-	dir = strndup(file, slash == file ? 1 : (size_t)(slash - file));
-	if (!dir)
+	ld->include_dir = strndup(ld->file, slash == ld->file ? 1 : (size_t)(slash - ld->file));
+	if (!ld->include_dir)
 		return -ENOMEM;
-	config_set_include_dir(lc, dir);
-	free(dir);
+	config_set_include_dir(lc, ld->include_dir);
 	return 0;
 }
 
@@ -1547,13 +1585,15 @@ int config_load(const char *file, struct sg_config **ret, char *err, size_t errl
 		return r;
 
 	config_init(&lc);
-	if (set_include_dir(&lc, file) < 0) {
+	if (set_include_dir(&ld, &lc) < 0) {
 		r = fail_oom(&ld);
 		goto out_destroy;
 	}
 	if (!config_read_file(&lc, file)) {
-		const char *efile = config_error_file(&lc);
 		const char *text = config_error_text(&lc);
+		char efile[PATH_MAX];
+
+		source_name(&ld, config_error_file(&lc), efile, sizeof(efile));
 
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
 			r = -EIO;
@@ -1563,11 +1603,10 @@ int config_load(const char *file, struct sg_config **ret, char *err, size_t errl
 			r = -EINVAL;
 			if (err && errlen) {
 				if (text && strcmp(text, "syntax error") != 0)
-					snprintf(err, errlen, "%s:%d: syntax error: %s", efile ? efile : file,
-					         config_error_line(&lc), text);
+					snprintf(err, errlen, "%s:%d: syntax error: %s", efile, config_error_line(&lc),
+					         text);
 				else
-					snprintf(err, errlen, "%s:%d: syntax error", efile ? efile : file,
-					         config_error_line(&lc));
+					snprintf(err, errlen, "%s:%d: syntax error", efile, config_error_line(&lc));
 			}
 		}
 		goto out_destroy;

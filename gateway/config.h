@@ -45,7 +45,7 @@ struct sg_reading_cfg {
 	double throttle_s;     /* 0 = unset */
 	double heartbeat_s;    /* 0 = unset */
 	int average;           /* samples, 0/1 = unset */
-	const char *device_class; /* discovery override or NULL */
+	char *device_class;    /* discovery override or NULL */
 	int line;
 };
 
@@ -153,7 +153,8 @@ void config_free(struct sg_config *cfg);
 
 /* True if s is a valid name for a device/field topic level: [A-Za-z0-9_-]+ */
 bool config_name_valid(const char *s);
-/* True if t is a valid publish topic: non-empty, no '+', '#', NUL, no empty level. */
+/* True if t is a valid publish topic: 1..256 bytes of valid UTF-8, no control characters,
+ * no "+" or "#", no empty level, not starting with "$". */
 bool config_topic_valid(const char *t);
 
 #endif
