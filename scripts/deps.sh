@@ -11,7 +11,9 @@
 # Nothing here or in the tests uses it: the tests and the demo start private
 # brokers on free loopback ports, so the system one may run or not.
 #
-# Usage: scripts/deps.sh [--check]   (--check: only report, exit 1 if missing)
+# Usage: scripts/deps.sh [--check] [--deb] [--rig]
+#   --check: only report, exit 1 if missing; --deb, --rig: also the tools of
+#   `make deb` and of the system test rig (tests/rig/).
 
 set -euo pipefail
 
@@ -27,13 +29,21 @@ PACKAGES=(
 	python3 python3-pytest python3-paho-mqtt
 )
 
+# `make deb` (--deb): the Debian packaging tools.
+DEB_PACKAGES=(debhelper dpkg-dev fakeroot libssl-dev)
+# `make rig` (--rig): the system test rig (tests/rig/).
+RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 e2fsprogs cpio xz-utils zstd busybox-static)
+
 check_only=0
-case "${1:-}" in
-	--check) check_only=1 ;;
-	"") ;;
-	-h|--help) sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "deps.sh: unknown argument: $1" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+	case "$arg" in
+		--check) check_only=1 ;;
+		--deb) PACKAGES+=("${DEB_PACKAGES[@]}") ;;
+		--rig) PACKAGES+=("${RIG_PACKAGES[@]}") ;;
+		-h|--help) sed -n '4,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		*) echo "deps.sh: unknown argument: $arg" >&2; exit 2 ;;
+	esac
+done
 
 is_installed() {
 	# "install ok installed" is the only state in which the files are there.
