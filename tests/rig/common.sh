@@ -79,7 +79,7 @@ rig_mirror() {
 # rig_rootfs: print the path of the cached Debian 12 root, building it if needed.
 rig_rootfs() {
 	local root="$RIG_CACHE/rootfs" stamp want tmp
-	want="$RIG_SUITE ${RIG_PACKAGES[*]}"
+	want="rev2 $RIG_SUITE ${RIG_PACKAGES[*]}"
 	stamp="$root/.sensorgate-rig-stamp"
 	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 		echo "$root"
@@ -100,6 +100,8 @@ rig_rootfs() {
 	chroot "$tmp" systemctl mask systemd-networkd-wait-online.service >/dev/null 2>&1 || true
 	rm -f "$tmp"/var/cache/apt/archives/*.deb
 	echo "rig" >"$tmp/etc/hostname"
+	# What every installed system has and debootstrap leaves out.
+	printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\trig\n' >"$tmp/etc/hosts"
 	echo "$want" >"$tmp/.sensorgate-rig-stamp"
 	rm -rf "$root"
 	mv "$tmp" "$root"
