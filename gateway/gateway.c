@@ -308,6 +308,9 @@ static int device_open_bus(struct gw_device *d)
 			return r;
 		}
 		d->dev.fd = serial_fd(d->serial);
+		if (!d->last_error[0] && !d->backoff_us) /* a reopening logs "open again" instead */
+			log_full(LOG_INFO, c->name, NULL, "%s open at %d baud (%s)", d->dev.path, c->baud,
+			         serial_via_libserialport(d->serial) ? "libserialport" : "termios");
 		return 0;
 	case SG_BUS_I2C:
 		fd = open(c->bus, O_RDWR | O_CLOEXEC);

@@ -32,7 +32,7 @@ PACKAGES=(
 # `make deb` (--deb): the Debian packaging tools.
 DEB_PACKAGES=(debhelper dpkg-dev fakeroot libssl-dev)
 # `make rig` (--rig): the system test rig (tests/rig/).
-RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 e2fsprogs cpio xz-utils zstd busybox-static)
+RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 kmod cpio xz-utils socat)
 
 check_only=0
 for arg in "$@"; do

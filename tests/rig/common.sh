@@ -24,7 +24,7 @@ RIG_SUITE=bookworm
 # runtime libraries of our binary so the .deb installs without a network.
 RIG_PACKAGES=(
 	systemd systemd-sysv dbus kmod udev
-	mosquitto mosquitto-clients socat i2c-tools procps
+	mosquitto mosquitto-clients socat procps busybox-static
 	libmosquitto1 libconfig9 libserialport0 libsystemd0 libsqlite3-0 libgpiod2 libssl3
 )
 
@@ -106,4 +106,64 @@ rig_rootfs() {
 	rm -rf "$root"
 	mv "$tmp" "$root"
 	echo "$root"
+}
+
+# Modules the QEMU guest may load (i2c-stub for the BME280 hook). gpio-sim is
+# not built in Debian's 6.1 kernel: see rig_qemu_hook_gpio in qemu.sh.
+RIG_KERNEL_MODULES=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-stub.ko kernel/drivers/i2c/i2c-smbus.ko)
+
+# rig_kernel: print the directory holding Debian's 6.1 amd64 kernel as
+# vmlinux (uncompressed ELF: boots about twice as fast under TCG as the
+# bzImage), its config and RIG_KERNEL_MODULES with modules.dep. Fetched with
+# apt-get download and unpacked with dpkg -x: nothing is installed on the host.
+rig_kernel() {
+	local pkg dir tmp off
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$pkg" ]; then
+		apt-get update -q >&2 || true
+		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
+	if [ -z "$pkg" ]; then # offline: the newest cached one will do
+		dir=$(ls -d "$RIG_CACHE"/kernel/linux-image-*/ 2>/dev/null | sort -V | tail -n1)
+		[ -n "$dir" ] && [ -f "$dir/vmlinux" ] || rig_die "cannot find Debian's kernel package (apt-cache depends linux-image-amd64)"
+		echo "${dir%/}"
+		return
+	fi
+	dir="$RIG_CACHE/kernel/$pkg"
+	if [ -f "$dir/.done" ]; then
+		echo "$dir"
+		return
+	fi
+	rig_log "fetching $pkg"
+	command -v depmod >/dev/null || rig_host_tools kmod
+	tmp="$RIG_CACHE/kernel/$pkg.new"
+	rm -rf "$tmp"
+	mkdir -p "$tmp/deb" "$tmp/x"
+	(cd "$tmp/deb" && apt-get download -q "$pkg" >&2 2>/dev/null) || rig_die "apt-get download $pkg failed"
+	dpkg -x "$tmp"/deb/*.deb "$tmp/x"
+	cp "$tmp"/x/boot/vmlinuz-* "$tmp/vmlinuz"
+	cp "$tmp"/x/boot/config-* "$tmp/config"
+	ls "$tmp"/x/lib/modules >"$tmp/release"
+	# vmlinuz is a bzImage around an xz stream: cut from the xz magic and decompress.
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$tmp/vmlinuz" | head -n1 | cut -d: -f1)
+	if [ -n "$off" ] && tail -c +$((off + 1)) "$tmp/vmlinuz" | xz -dc --single-stream >"$tmp/vmlinux" 2>/dev/null &&
+		[ "$(head -c 4 "$tmp/vmlinux" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; then
+		:
+	else
+		rig_log "could not extract vmlinux; booting the bzImage (slower)"
+		cp "$tmp/vmlinuz" "$tmp/vmlinux"
+	fi
+	local rel m
+	rel=$(cat "$tmp/release")
+	for m in "${RIG_KERNEL_MODULES[@]}"; do
+		mkdir -p "$tmp/modules/lib/modules/$rel/$(dirname "$m")"
+		cp "$tmp/x/lib/modules/$rel/$m" "$tmp/modules/lib/modules/$rel/$m"
+	done
+	cp "$tmp/x/lib/modules/$rel"/modules.{order,builtin,builtin.modinfo} "$tmp/modules/lib/modules/$rel/" 2>/dev/null || true
+	depmod -b "$tmp/modules" "$rel"
+	rm -rf "$tmp/x" "$tmp/deb" "$tmp/vmlinuz"
+	touch "$tmp/.done"
+	rm -rf "$dir"
+	mv "$tmp" "$dir"
+	echo "$dir"
 }
