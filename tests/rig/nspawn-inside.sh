@@ -107,8 +107,8 @@ check "journal: start-up line with version, config, device count, broker" \
 check "journal: connect line" journal_has "mqtt: connected to mqtt://localhost:1883"
 check "journal: SENSORGATE_DEVICE=sim field on the device's line" \
 	wait_for 5 sh -c "journalctl -q -u sensorgate -o json | grep -q '\"SENSORGATE_DEVICE\":\"sim\"'"
-check "journal: warning priority on the dropped-input line" \
-	sh -c "journalctl -q -u sensorgate -o json | grep '\"SENSORGATE_DEVICE\":\"sim\"' | grep -q '\"PRIORITY\":\"4\"'"
+check "journal: the garbage line dropped at warning priority, tagged with the device" wait_for 10 \
+	sh -c "journalctl -q -u sensorgate -o json | grep '\"SENSORGATE_DEVICE\":\"sim\"' | grep 'dropped input' | grep -q '\"PRIORITY\":\"4\"'"
 
 echo "== sandbox of the running process"
 pid=$(prop MainPID)

@@ -45,8 +45,8 @@ cleanup() {
 		nsenter -t "$leader" -a /bin/systemctl poweroff >/dev/null 2>&1 || true
 		for _ in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
 	fi
-	[ -n "$nspawn_pid" ] && kill "$nspawn_pid" 2>/dev/null && sleep 1
-	[ -n "$nspawn_pid" ] && kill -9 "$nspawn_pid" 2>/dev/null
+	[ -n "$nspawn_pid" ] && kill "$nspawn_pid" 2>/dev/null && sleep 1 || true
+	[ -n "$nspawn_pid" ] && kill -9 "$nspawn_pid" 2>/dev/null || true
 	if [ "${SG_RIG_KEEP:-0}" = 1 ]; then rig_log "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT

@@ -37,8 +37,8 @@ qemu_pid=
 feeder_pid=
 
 cleanup() {
-	[ -n "$feeder_pid" ] && kill "$feeder_pid" 2>/dev/null
-	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+	[ -n "$feeder_pid" ] && kill "$feeder_pid" 2>/dev/null || true
+	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null || true
 	if [ "${SG_RIG_KEEP:-0}" = 1 ]; then rig_log "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -165,11 +165,12 @@ wait "$qemu_pid" 2>/dev/null || true
 qemu_pid=
 rig_log "guest ran for $((SECONDS - t0)) s"
 
-sed -n '/^== kernel/,$p' "$work/console.log"
-result=$(grep -a '^qemu: [0-9]* passed, [0-9]* failed' "$work/console.log" | tail -n1 || true)
+tr -d '\r' <"$work/console.log" >"$work/console.txt" # the serial console ends lines with CR LF
+sed -n '/^== kernel/,$p' "$work/console.txt"
+result=$(grep -a '^qemu: [0-9]* passed, [0-9]* failed' "$work/console.txt" | tail -n1 || true)
 if [ -z "$result" ]; then
 	echo "  FAIL  the guest did not report (console and QEMU output follow)"
-	tail -n 40 "$work/console.log"
+	tail -n 40 "$work/console.txt"
 	cat "$work/qemu.log"
 	exit 1
 fi
