@@ -20,11 +20,12 @@ RIG_CACHE=${SG_RIG_CACHE:-/var/cache/sensorgate-rig}
 RIG_SUITE=bookworm
 
 # The guest root: systemd for nspawn, mosquitto for a private broker inside,
-# socat for a pty "sensor", kmod and i2c-tools for kernel-side hooks, and the
-# runtime libraries of our binary so the .deb installs without a network.
+# socat for a pty "sensor", make for scripts/install.sh, busybox and kmod for
+# the QEMU initramfs, and the runtime libraries of our binary so the .deb
+# installs without a network.
 RIG_PACKAGES=(
 	systemd systemd-sysv dbus kmod udev
-	mosquitto mosquitto-clients socat procps busybox-static
+	mosquitto mosquitto-clients socat procps busybox-static make
 	libmosquitto1 libconfig9 libserialport0 libsystemd0 libsqlite3-0 libgpiod2 libssl3
 )
 

@@ -9,7 +9,8 @@
 # reload without a reconnect, a refused reload, broker loss, the watchdog
 # after SIGSTOP, the Last Will after SIGKILL and the sandbox of the process.
 # Prints one line per check and "N passed, M failed" at the end; exit 1 on any
-# failure. Every wait is bounded.
+# failure. Every wait is bounded. /src is the source tree, built, read-only:
+# scripts/install.sh is checked from it after the package is purged.
 
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -192,6 +193,32 @@ echo "== stop"
 systemctl stop sensorgate
 check "clean stop: \"stopped:\" line and STOPPING" sh -c "journalctl -q -u sensorgate -o cat | grep -q 'stopped: '"
 check "inactive after stop" sh -c "[ \"\$(systemctl show -p ActiveState --value sensorgate)\" = inactive ]"
+
+echo "== scripts/install.sh from the source tree (/src)"
+apt-get purge -y -q sensorgate >/tmp/apt.log 2>&1
+check "apt-get purge sensorgate" sh -c '! dpkg-query -W -f="\${Status}" sensorgate 2>/dev/null | grep -q "ok installed"'
+if /src/scripts/install.sh --no-deps >/tmp/install.log 2>&1; then ok "install.sh"; else
+	bad "install.sh"
+	tail -n 20 /tmp/install.log
+fi
+check "installed: binary, unit, sysusers.d, tmpfiles.d" test -x /usr/bin/sensorgate -a \
+	-f /lib/systemd/system/sensorgate.service -a -f /usr/lib/sysusers.d/sensorgate.conf -a \
+	-f /usr/lib/tmpfiles.d/sensorgate.conf
+check "example config installed, 0640 root:sensorgate" sh -c \
+	"grep -q 'usb_serial = \"CHANGE-ME\"' $CONF && [ \"\$(stat -c '%a %U:%G' $CONF)\" = '640 root:sensorgate' ]"
+check "service enabled and running" sh -c '[ "$(systemctl is-enabled sensorgate)" = enabled ] && systemctl -q is-active sensorgate'
+echo "# edited by the rig" >>"$CONF"
+if /src/scripts/install.sh --no-deps >/tmp/install.log 2>&1; then ok "install.sh again (idempotent)"; else
+	bad "install.sh again (idempotent)"
+	tail -n 20 /tmp/install.log
+fi
+check "edited config kept" grep -q "edited by the rig" "$CONF"
+check "running after the second install" wait_for 10 active_running
+/src/scripts/install.sh --uninstall >/tmp/install.log 2>&1
+check "uninstall: stopped, binary and unit gone" sh -c \
+	'! systemctl -q is-active sensorgate && [ ! -e /usr/bin/sensorgate ] && [ ! -e /lib/systemd/system/sensorgate.service ]'
+check "uninstall: config kept" grep -q "edited by the rig" "$CONF"
+if /src/scripts/install.sh --uninstall >/tmp/install.log 2>&1; then ok "uninstall again (idempotent)"; else bad "uninstall again (idempotent)"; fi
 
 echo "nspawn: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

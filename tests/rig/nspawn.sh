@@ -58,7 +58,7 @@ rig_log "booting $root (volatile overlay, private network)"
 unshare --mount --propagation private sh -c '
 	mkdir -p /run/systemd/nspawn && mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn &&
 	exec systemd-nspawn -q -D "$1" --volatile=overlay --private-network --register=no --keep-unit \
-		--machine=sensorgate-rig --bind-ro="$2":/rig --console=pipe -b' sh "$root" "$work" \
+		--machine=sensorgate-rig --bind-ro="$2":/rig --bind-ro="$3":/src --console=pipe -b' sh "$root" "$work" "$RIG_TOP" \
 	>"$work/console.log" 2>&1 </dev/null &
 nspawn_pid=$!
 
