@@ -146,8 +146,10 @@ rig_kernel() {
 	cp "$tmp"/x/boot/config-* "$tmp/config"
 	ls "$tmp"/x/lib/modules >"$tmp/release"
 	# vmlinuz is a bzImage around an xz stream: cut from the xz magic and decompress.
-	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$tmp/vmlinuz" | head -n1 | cut -d: -f1)
-	if [ -n "$off" ] && tail -c +$((off + 1)) "$tmp/vmlinuz" | xz -dc --single-stream >"$tmp/vmlinux" 2>/dev/null &&
+	# (No pipes that end early here: under pipefail a writer killed by SIGPIPE fails them.)
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$tmp/vmlinuz" | cut -d: -f1 | sed -n 1p)
+	if [ -n "$off" ] && tail -c +$((off + 1)) "$tmp/vmlinuz" >"$tmp/vmlinuz.xz" &&
+		xz -dc --single-stream "$tmp/vmlinuz.xz" >"$tmp/vmlinux" 2>/dev/null &&
 		[ "$(head -c 4 "$tmp/vmlinux" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; then
 		:
 	else
@@ -162,7 +164,7 @@ rig_kernel() {
 	done
 	cp "$tmp/x/lib/modules/$rel"/modules.{order,builtin,builtin.modinfo} "$tmp/modules/lib/modules/$rel/" 2>/dev/null || true
 	depmod -b "$tmp/modules" "$rel"
-	rm -rf "$tmp/x" "$tmp/deb" "$tmp/vmlinuz"
+	rm -rf "$tmp/x" "$tmp/deb" "$tmp/vmlinuz" "$tmp/vmlinuz.xz"
 	touch "$tmp/.done"
 	rm -rf "$dir"
 	mv "$tmp" "$dir"
