@@ -3,6 +3,7 @@
 #   make check      unit tests (cmocka) + integration tests (real broker, ptys)
 #   make asan       the same binary and unit tests with ASan+UBSan in build-asan/
 #   make bench      benchmarks (figures, not pass/fail)
+#   make fuzz       fuzz the drivers (clang, libFuzzer), FUZZ_SECONDS=30 each
 #   make install DESTDIR=... PREFIX=/usr
 #   make deb        build/sensorgate_<version>_<arch>.deb (dpkg-buildpackage)
 #   make rig        system tests: nspawn (systemd) and QEMU (kernel), as root
@@ -52,6 +53,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HOBJ) $(BUILD)/libsensorgate.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(UNIT_HOBJ) $(BUILD)/libsensorgate.a $(LIBS_ALL) -lcmocka
 
+# libmodbus is the independent reference of the modbus driver's test only; the daemon does not link it.
+$(BUILD)/tests/test_modbus_libmodbus: CFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags libmodbus)
+$(BUILD)/tests/test_modbus_libmodbus: LIBS_ALL += $(shell $(PKG_CONFIG) --libs libmodbus) -pthread
+
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
@@ -66,8 +71,12 @@ asan:
 	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	        build-asan/sensorgate $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
 
+# libFuzzer targets of the drivers, FUZZ_SECONDS (default 30) each; see tests/fuzz/run.sh
+fuzz:
+	tests/fuzz/run.sh
+
 bench: all
-	scripts/bench.sh
+	/usr/bin/python3 scripts/bench.py
 
 install: all
 	install -D -m 0755 $(BUILD)/sensorgate $(DESTDIR)$(BINDIR)/sensorgate

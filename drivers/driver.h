@@ -63,6 +63,7 @@ enum sg_fail {
 const char *sg_fail_name(enum sg_fail f);
 
 struct sg_dev;
+struct sg_i2c; /* bus_i2c.h: an I2C device behind an ops table */
 
 /* Called once per reading; the reading and its strings are borrowed. */
 typedef void (*sg_emit_fn)(struct sg_dev *dev, const struct sg_reading *r, void *userdata);
@@ -89,6 +90,7 @@ struct sg_dev {
 	const char *path;              /* port, /dev/i2c-N, or 1-Wire device dir */
 	int address;                   /* I2C 7-bit address, -1 when none */
 	double interval_s;             /* polling interval for polled drivers */
+	struct sg_i2c *i2c;            /* SG_BUS_I2C: transfers (bus_i2c.h), NULL while closed */
 
 	void *state;                   /* driver-private, state_size bytes */
 	struct sg_dev_stats stats;

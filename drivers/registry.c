@@ -13,6 +13,17 @@
 
 const struct sg_driver *const sg_drivers[] = {
 	&sg_driver_lines,
+	&sg_driver_nmea,
+	&sg_driver_dsmr,
+	&sg_driver_pms5003,
+	&sg_driver_sds011,
+	&sg_driver_mhz19,
+	&sg_driver_modbus,
+	&sg_driver_bme280,
+	&sg_driver_sht3x,
+	&sg_driver_bh1750,
+	&sg_driver_ads1115,
+	&sg_driver_ds18b20,
 	NULL,
 };
 

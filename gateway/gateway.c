@@ -30,6 +30,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "../drivers/bus_i2c.h"
 #include "../drivers/bus_serial.h"
 #include "clock.h"
 #include "log.h"
@@ -40,6 +41,8 @@
 #define REOPEN_MAX_US   (60 * 1000000ULL)
 #define STATUS_EVERY_US (10 * 1000000ULL)
 #define READ_CHUNK      4096
+/* Device timers: sd-event's default accuracy (0 = 250 ms) would stretch a 9 ms conversion wait. */
+#define DEVICE_TIMER_ACCURACY_US 1000
 
 struct gw_device {
 	struct sg_gateway *g;
@@ -47,9 +50,12 @@ struct gw_device {
 	size_t index;
 	struct sg_dev dev;
 	struct sg_serial *serial;
+	struct sg_i2c_bus *i2c;     /* SG_BUS_I2C: the open /dev/i2c-N, owns dev.fd */
 	char *port;                 /* resolved serial port path (usb_serial) */
 	sd_event_source *io;
 	sd_event_source *timer;
+	sd_event_source *expire;    /* expire_after: fires once the device has been silent that long */
+	int avail;                  /* expire_after: 0 not yet said, 1 "online", -1 "offline" on <base>/<dev>/status */
 	bool up;                    /* bus open and driver initialised */
 	uint64_t backoff_us;
 	char last_error[160];       /* last open/read error logged, to log changes only */
@@ -74,6 +80,7 @@ struct sg_gateway {
 	struct sg_config *cfg_mqtt;
 	uint64_t n_reloads;
 	double rate;                /* readings/s over the last status period */
+	bool paused;            /* inputs paused: the broker socket is backlogged */
 
 	/* counters */
 	uint64_t n_readings, n_published, n_dropped, n_map_errors;
@@ -102,6 +109,20 @@ static int on_mqtt_timer(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
+/*
+ * Back-pressure: while the broker socket is full, stop reading serial ports;
+ * the bytes wait in the kernel's tty buffer instead of our RAM.
+ */
+static void pause_inputs(struct sg_gateway *g, bool pause)
+{
+	if (pause == g->paused)
+		return;
+	g->paused = pause;
+	for (size_t i = 0; i < g->n_devs; i++)
+		if (g->devs[i] && g->devs[i]->io)
+			sd_event_source_set_enabled(g->devs[i]->io, pause ? SD_EVENT_OFF : SD_EVENT_ON);
+}
+
 /* mqtt.h: re-read fd, events and deadline after every call into the client. */
 static void on_mqtt_watch(void *ud)
 {
@@ -127,6 +148,7 @@ static void on_mqtt_watch(void *ud)
 	} else if (g->mqtt_io) {
 		sd_event_source_set_io_events(g->mqtt_io, events);
 	}
+	pause_inputs(g, mqtt_backlogged(g->mqtt));
 	if (deadline == UINT64_MAX) {
 		sd_event_source_set_enabled(g->mqtt_timer, SD_EVENT_OFF);
 	} else {
@@ -183,6 +205,63 @@ static void deliver(struct sg_gateway *g, const struct sg_message *msg)
 
 static void device_schedule_reopen(struct gw_device *d);
 
+/*
+ * expire_after: a device that has produced no reading for expire_after
+ * seconds is "offline" on <base>/<device>/status (retained, QoS 1), and
+ * "online" again with its next reading. Any reading counts, published or
+ * filtered by the mapper: this is about the device, not the topics.
+ */
+static void device_set_available(struct gw_device *d, bool online)
+{
+	char topic[512];
+	struct sg_message msg;
+	const char *payload = online ? "online" : "offline";
+
+	if (d->avail == (online ? 1 : -1))
+		return;
+	d->avail = online ? 1 : -1;
+	snprintf(topic, sizeof(topic), "%s/%s/status", d->g->cfg->base_topic, d->cfg->name);
+	if (online)
+		log_full(LOG_INFO, d->cfg->name, topic, "reading again: %s", payload);
+	else
+		log_full(LOG_NOTICE, d->cfg->name, topic, "no reading for %g s: %s", d->cfg->expire_after_s, payload);
+	msg = (struct sg_message){
+		.topic = topic,
+		.payload = payload,
+		.payload_len = strlen(payload),
+		.qos = 1,
+		.retain = true,
+		.offline = SG_OFFLINE_LAST,
+	};
+	deliver(d->g, &msg);
+}
+
+/* When the device expires if nothing comes before; "never" for absurdly long settings. */
+static uint64_t device_expire_at(const struct gw_device *d)
+{
+	double us = d->cfg->expire_after_s * 1e6;
+
+	return us >= 1e15 ? UINT64_MAX : now_mono_us() + (uint64_t)us;
+}
+
+static int on_device_expire(sd_event_source *s, uint64_t usec, void *ud)
+{
+	(void)s;
+	(void)usec;
+	device_set_available(ud, false);
+	return 0;
+}
+
+/* A reading arrived: the device is alive for another expire_after seconds. */
+static void device_alive(struct gw_device *d)
+{
+	if (!d->expire)
+		return;
+	sd_event_source_set_time(d->expire, device_expire_at(d));
+	sd_event_source_set_enabled(d->expire, SD_EVENT_ONESHOT);
+	device_set_available(d, true);
+}
+
 static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 {
 	struct gw_device *d = ud;
@@ -192,6 +271,7 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 
 	(void)dev;
 	g->n_readings++;
+	device_alive(d);
 	k = mapper_map(g->mapper, d->index, r, now_mono_us(), &msg);
 	if (k < 0) {
 		g->n_map_errors++;
@@ -241,7 +321,11 @@ static void device_close(struct gw_device *d)
 		d->dev.driver->fini(&d->dev);
 	d->up = false;
 	d->io = sd_event_source_disable_unref(d->io);
-	if (d->serial) {
+	if (d->i2c) {
+		i2c_bus_close(d->i2c);
+		d->i2c = NULL;
+		d->dev.i2c = NULL;
+	} else if (d->serial) {
 		serial_close(d->serial);
 		d->serial = NULL;
 	} else if (d->dev.fd >= 0) {
@@ -265,7 +349,7 @@ static int on_serial_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		n = serial_read(d->serial, buf, sizeof(buf));
 		if (n > 0) {
 			d->dev.driver->feed(&d->dev, buf, (size_t)n);
-			if (!d->serial) /* closed from inside feed (never today, but cheap) */
+			if (!d->serial || d->g->paused) /* closed in feed, or the broker is backlogged */
 				return 0;
 			continue;
 		}
@@ -288,7 +372,7 @@ static int on_serial_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 static int device_open_bus(struct gw_device *d)
 {
 	const struct sg_device_cfg *c = d->cfg;
-	int r, fd;
+	int r;
 
 	switch (c->driver->bus) {
 	case SG_BUS_SERIAL:
@@ -313,19 +397,14 @@ static int device_open_bus(struct gw_device *d)
 			         serial_via_libserialport(d->serial) ? "libserialport" : "termios");
 		return 0;
 	case SG_BUS_I2C:
-		fd = open(c->bus, O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			r = -errno;
-			device_problem(d, "cannot open %s: %s", c->bus, strerror(errno));
+		r = i2c_bus_open(c->bus, c->address, &d->i2c);
+		if (r < 0) {
+			device_problem(d, "cannot open %s at address 0x%02x: %s%s", c->bus, c->address, strerror(-r),
+			               r == -EBUSY ? " (a kernel driver owns that address)" : "");
 			return r;
 		}
-		if (ioctl(fd, I2C_SLAVE, (unsigned long)c->address) < 0) {
-			r = -errno;
-			device_problem(d, "%s: cannot select address 0x%02x: %s", c->bus, c->address, strerror(errno));
-			close(fd);
-			return r;
-		}
-		d->dev.fd = fd;
+		d->dev.fd = i2c_bus_fd(d->i2c);
+		d->dev.i2c = i2c_bus_device(d->i2c);
 		return 0;
 	default:
 		d->dev.fd = -1;
@@ -368,6 +447,8 @@ static int device_open(struct gw_device *d)
 			device_close(d);
 			return r;
 		}
+		if (d->g->paused)
+			sd_event_source_set_enabled(d->io, SD_EVENT_OFF);
 	}
 	if (d->last_error[0] || d->backoff_us)
 		log_full(LOG_NOTICE, d->cfg->name, NULL, "%s open again", d->dev.path ? d->dev.path : drv->name);
@@ -434,6 +515,20 @@ static void device_bind(struct gw_device *d, const struct sg_device_cfg *c, size
 	d->dev.interval_s = c->interval_s;
 }
 
+/* expire_after as configured for D now: (re)armed from now, or dropped. 0 or -errno. */
+static int device_expire_setup(struct gw_device *d)
+{
+	if (d->cfg->expire_after_s <= 0) {
+		d->expire = sd_event_source_disable_unref(d->expire);
+		return 0;
+	}
+	if (!d->expire)
+		return sd_event_add_time(d->g->loop, &d->expire, CLOCK_MONOTONIC, device_expire_at(d),
+		                         DEVICE_TIMER_ACCURACY_US, on_device_expire, d);
+	sd_event_source_set_time(d->expire, device_expire_at(d));
+	return sd_event_source_set_enabled(d->expire, SD_EVENT_ONESHOT);
+}
+
 /* A device for configuration entry C (number INDEX), opened now or scheduled for a retry. NULL on failure. */
 static struct gw_device *device_new(struct sg_gateway *g, const struct sg_device_cfg *c, size_t index)
 {
@@ -451,13 +546,21 @@ static struct gw_device *device_new(struct sg_gateway *g, const struct sg_device
 		.userdata = d,
 	};
 	device_bind(d, c, index);
-	r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_device_timer, d);
+	r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, DEVICE_TIMER_ACCURACY_US,
+	                      on_device_timer, d);
 	if (r < 0) {
 		free(d);
 		errno = -r;
 		return NULL;
 	}
 	sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+	r = device_expire_setup(d);
+	if (r < 0) {
+		sd_event_source_disable_unref(d->timer);
+		free(d);
+		errno = -r;
+		return NULL;
+	}
 	/* A device that cannot be opened now is retried; it does not stop the gateway. */
 	if (device_open(d) < 0)
 		device_schedule_reopen(d);
@@ -470,6 +573,7 @@ static void device_free(struct gw_device *d)
 		return;
 	device_close(d);
 	sd_event_source_disable_unref(d->timer);
+	sd_event_source_disable_unref(d->expire);
 	free(d->port);
 	free(d);
 }
@@ -722,6 +826,8 @@ static void gateway_reload(struct sg_gateway *g)
 			}
 			added++;
 		}
+		if (d && device_expire_setup(d) < 0)
+			log_full(LOG_WARNING, c->name, NULL, "reload: cannot arm expire_after, ignoring");
 		ndevs[j] = d;
 	}
 	for (size_t i = 0; i < g->n_devs; i++) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../drivers/bus_serial.h"
 #include "config.h"
@@ -103,6 +104,18 @@ static void print_check(const struct sg_config *c)
 	}
 }
 
+/* A password anyone on the machine can read is no password; say so, but run. */
+static void warn_password_file(const struct sg_config *c)
+{
+	struct stat st;
+
+	if (!c->mqtt.password_file || stat(c->mqtt.password_file, &st) < 0)
+		return;
+	if (st.st_mode & S_IRWXO)
+		log_warning("password file %s is readable by others (mode %04o); run: chmod 600 %s",
+		            c->mqtt.password_file, (unsigned)(st.st_mode & 07777), c->mqtt.password_file);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -152,6 +165,7 @@ int main(int argc, char **argv)
 			log_error("%s", err);
 		return 1;
 	}
+	warn_password_file(cfg);
 	if (check) {
 		print_check(cfg);
 		config_free(cfg);

@@ -14,6 +14,7 @@
 #include "clock.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,6 @@ struct reading_state {
 	double *window;          /* `average` samples, ring */
 	int window_fill;
 	int window_pos;
-	double window_sum;
 };
 
 struct device_state {
@@ -134,6 +134,8 @@ static bool field_valid(const char *f)
 /* Append s as a JSON string body (without quotes). Returns new length or -ENOBUFS. */
 static int json_escape(char *buf, size_t len, size_t at, const char *s)
 {
+	if (at >= len)
+		return -ENOBUFS;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		char esc[8];
 		const char *out = esc;
@@ -211,6 +213,8 @@ static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, 
 	}
 	if (unit) {
 		n = snprintf(m->payload + at, sizeof(m->payload) - at, ",\"unit\":\"");
+		if (n < 0 || at + (size_t)n >= sizeof(m->payload))
+			return -ENOBUFS;
 		at += (size_t)n;
 		n = json_escape(m->payload, sizeof(m->payload), at, unit);
 		if (n < 0)
@@ -232,16 +236,18 @@ static bool transform(const struct sg_reading_cfg *rc, struct reading_state *st,
 	double x = *v;
 
 	if (rc->average > 1 && st->window) {
-		if (st->window_fill == rc->average)
-			st->window_sum -= st->window[st->window_pos];
-		else
+		double sum = 0;
+
+		if (st->window_fill < rc->average)
 			st->window_fill++;
 		st->window[st->window_pos] = x;
-		st->window_sum += x;
 		st->window_pos = (st->window_pos + 1) % rc->average;
 		if (st->window_fill < rc->average)
 			return false;
-		x = st->window_sum / rc->average;
+		/* summed afresh each time: a running sum never forgets an outlier's rounding error */
+		for (int i = 0; i < rc->average; i++)
+			sum += st->window[i];
+		x = sum / rc->average;
 	}
 	x = x * rc->scale + rc->offset;
 	if (rc->round >= 0) {
@@ -255,7 +261,13 @@ static bool transform(const struct sg_reading_cfg *rc, struct reading_state *st,
 		bool heartbeat_due = rc->heartbeat_s > 0 && (double)age >= rc->heartbeat_s * 1e6;
 		if (rc->throttle_s > 0 && (double)age < rc->throttle_s * 1e6)
 			return false;
-		if (!heartbeat_due && rc->deadband > 0 && fabs(x - st->last_value) <= rc->deadband)
+		/*
+		 * A change of exactly one deadband does not exceed it, whatever the binary
+		 * representation says (20.1 - 20.0 > 0.1 but 20.2 - 20.1 < 0.1 in doubles):
+		 * allow a few ulps of the operands.
+		 */
+		if (!heartbeat_due && rc->deadband > 0 &&
+		    fabs(x - st->last_value) <= rc->deadband + 4 * DBL_EPSILON * fmax(fabs(x), fabs(st->last_value)))
 			return false;
 	}
 	return true;

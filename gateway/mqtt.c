@@ -130,6 +130,14 @@ int mqtt_parse_url(const char *url, bool *ret_tls, char *host, size_t hostlen, i
 	return 0;
 }
 
+/* mosquitto_strerror() of 2.0.11 does not know its own keepalive code. */
+static const char *mosq_reason(int rc, bool connecting)
+{
+	if (rc == MOSQ_ERR_KEEPALIVE)
+		return connecting ? "no CONNACK within the keepalive interval" : "keepalive timeout";
+	return mosquitto_strerror(rc);
+}
+
 /* ---- callbacks from libmosquitto ------------------------------------------------------------ */
 
 static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
@@ -141,7 +149,13 @@ static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
 	if (level == MOSQ_LOG_ERR || level == MOSQ_LOG_WARNING) {
 		/* The certificate verdict says more than OpenSSL's "certificate verify failed". */
 		ssl = mosquitto_ssl_get(mosq);
-		if (ssl && (v = SSL_get_verify_result(ssl)) != X509_V_OK)
+		if (strstr(str, "host name verification failed"))
+			snprintf(m->reason, sizeof(m->reason),
+			         "TLS: certificate verify failed: host name mismatch (the certificate is not for %.100s)",
+			         m->host);
+		else if (strstr(m->reason, "host name mismatch"))
+			; /* keep the precise verdict over OpenSSL's generic follow-up */
+		else if (ssl && (v = SSL_get_verify_result(ssl)) != X509_V_OK)
 			snprintf(m->reason, sizeof(m->reason), "TLS: certificate verify failed: %s",
 			         X509_verify_cert_error_string(v));
 		else if (m->state == ST_CONNECTING)
@@ -189,7 +203,7 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 	m->fd_gen++;
 	if (m->state == ST_CONNECTED) {
 		log_warning("mqtt: disconnected from %s: %s", m->cfg->brokers[m->broker],
-		            rc == MOSQ_ERR_KEEPALIVE ? "keepalive timeout" : mosquitto_strerror(rc));
+		            mosq_reason(rc, false));
 		m->state = ST_IDLE;
 		if (m->h.disconnected)
 			m->h.disconnected(m->ud);
@@ -203,7 +217,7 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 		m->deadline = now_mono_us() + (uint64_t)(m->cfg->reconnect_min_s * 1e6 / 2);
 	} else if (m->state == ST_CONNECTING) {
 		if (!m->reason[0])
-			snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_strerror(rc));
+			snprintf(m->reason, sizeof(m->reason), "%s", mosq_reason(rc, true));
 		m->state = ST_IDLE; /* fail_attempt() runs after the loop call returns */
 	}
 }
@@ -346,8 +360,9 @@ static void finish_probe(struct sg_mqtt *m)
 	r = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->cfg->keepalive, NULL, props);
 	mosquitto_property_free_all(&props);
 	if (r != MOSQ_ERR_SUCCESS) {
-		snprintf(m->reason, sizeof(m->reason), "%s",
-		         r == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(r));
+		if (!m->reason[0]) /* on_log may already know better (the certificate verdict) */
+			snprintf(m->reason, sizeof(m->reason), "%s",
+			         r == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(r));
 		fail_attempt(m);
 		return;
 	}
@@ -580,6 +595,11 @@ void mqtt_timer(struct sg_mqtt *m)
 bool mqtt_connected(const struct sg_mqtt *m)
 {
 	return m->state == ST_CONNECTED;
+}
+
+bool mqtt_backlogged(const struct sg_mqtt *m)
+{
+	return m->state == ST_CONNECTED && mosquitto_want_write(m->mosq);
 }
 
 int mqtt_send_quota(const struct sg_mqtt *m)

@@ -79,6 +79,12 @@ void mqtt_io(struct sg_mqtt *m, short revents);
 void mqtt_timer(struct sg_mqtt *m);
 
 bool mqtt_connected(const struct sg_mqtt *m);
+/*
+ * True while the socket cannot take what was published (libmosquitto then
+ * holds the rest in RAM): the owner should stop reading inputs until the
+ * next watch() says otherwise. This bounds memory under any input rate.
+ */
+bool mqtt_backlogged(const struct sg_mqtt *m);
 /* How many QoS>0 messages may be outstanding (min of config and broker's Receive Maximum). */
 int mqtt_send_quota(const struct sg_mqtt *m);
 int mqtt_protocol(const struct sg_mqtt *m);

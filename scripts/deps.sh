@@ -36,7 +36,7 @@ PACKAGES=(
 # `make deb` (--deb): the Debian packaging tools.
 DEB_PACKAGES=(debhelper dpkg-dev fakeroot)
 # `make rig` (--rig): the system test rig (tests/rig/).
-RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 kmod cpio xz-utils socat)
+RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 kmod cpio xz-utils socat busybox-static)
 
 check_only=0
 for arg in "$@"; do

@@ -1,0 +1,167 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# test.sh — THE test command: build, unit tests, integration tests, then the
+# same again under AddressSanitizer + UndefinedBehaviorSanitizer.
+#
+# Usage: scripts/test.sh [--no-deps] [--no-asan] [-- PYTEST-ARGS...]
+#   --no-deps   do not run scripts/deps.sh first
+#   --no-asan   skip the sanitizer pass (ignored when CI=true: CI always runs it)
+#   PYTEST-ARGS passed to both pytest runs (e.g. -- -k lwt -x)
+#
+# Steps: deps.sh; make -j2 (build/sensorgate + every tests/unit/test_*.c);
+# run-unit.sh on the unit binaries; pytest -q tests/integration against
+# build/sensorgate; then make asan and both again against build-asan/ with
+# ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 and
+# UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 (the harness fails a test
+# whose gateway stderr holds a sanitizer report).
+# The last line is "N passed, N failed" (", N skipped" when any), summed over
+# every cmocka and pytest run; a build failure counts as one failure. Exit
+# status is 0 only if nothing failed.
+
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$(pwd)
+PY=/usr/bin/python3   # not a pyenv/venv python: the apt packages live here
+PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-1800}
+
+do_deps=1
+do_asan=1
+pytest_args=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--no-deps) do_deps=0 ;;
+	--no-asan) do_asan=0 ;;
+	--) shift; pytest_args=("$@"); break ;;
+	-h|--help) sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "test.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "${CI:-}" = "true" ] && [ "$do_asan" -eq 0 ]; then
+	echo "test.sh: CI=true: running the sanitizer pass anyway"
+	do_asan=1
+fi
+
+export PYTHONDONTWRITEBYTECODE=1
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sg-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+passed=0
+failed=0
+skipped=0
+notes=()
+
+section() { printf '\n==== %s ====\n' "$*"; }
+fail_step() {
+	failed=$((failed + 1))
+	notes+=("$1")
+	echo "test.sh: FAILED: $1"
+}
+
+# Unit binaries, one per tests/unit/test_*.c, under build dir $1.
+unit_bins() {
+	local src
+	for src in tests/unit/test_*.c; do
+		[ -e "$src" ] || continue
+		src=${src#tests/unit/}
+		echo "$1/tests/${src%.c}"
+	done
+}
+
+run_unit() { # build-dir label
+	local bins counts=$WORK/unit.counts p f s
+	mapfile -t bins < <(unit_bins "$1")
+	section "unit tests ($2): ${#bins[@]} binaries"
+	if [ "${#bins[@]}" -eq 0 ]; then
+		echo "test.sh: no tests/unit/test_*.c"
+		return
+	fi
+	rm -f "$counts"
+	scripts/run-unit.sh --counts "$counts" "${bins[@]}"
+	if read -r p f s <"$counts" 2>/dev/null; then
+		passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+		[ "$f" -eq 0 ] || notes+=("unit tests ($2): $f failed")
+	else
+		fail_step "unit tests ($2): runner gave no counts"
+	fi
+}
+
+run_integration() { # binary label
+	local xml=$WORK/junit-$2.xml rc counts p f s
+	section "integration tests ($2): SENSORGATE_BIN=$1"
+	rm -f "$xml"
+	SENSORGATE_BIN=$ROOT/$1 timeout --kill-after=30 "$PYTEST_TIMEOUT" \
+		"$PY" -m pytest -q tests/integration --junitxml="$xml" "${pytest_args[@]}"
+	rc=$?
+	# Counts from the JUnit report: errors (fixture/teardown failures such
+	# as a sanitizer report) count as failures.
+	counts=$("$PY" - "$xml" <<-'EOF'
+		import sys, xml.etree.ElementTree as ET
+		try:
+		    root = ET.parse(sys.argv[1]).getroot()
+		except (OSError, ET.ParseError):
+		    sys.exit(1)
+		suites = [root] if root.tag == "testsuite" else root.iter("testsuite")
+		t = f = s = 0
+		for su in suites:
+		    t += int(su.get("tests", 0))
+		    f += int(su.get("failures", 0)) + int(su.get("errors", 0))
+		    s += int(su.get("skipped", 0))
+		print(max(0, t - f - s), f, s)
+	EOF
+	) || counts=""
+	if [ -z "$counts" ]; then
+		fail_step "integration tests ($2): pytest exit $rc and no report (timeout or crash?)"
+		return
+	fi
+	read -r p f s <<<"$counts"
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+	[ "$f" -eq 0 ] || notes+=("integration tests ($2): $f failed")
+	if [ "$rc" -eq 5 ] && [ "${#pytest_args[@]}" -eq 0 ]; then
+		fail_step "integration tests ($2): no test collected"
+	elif [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ]; then
+		fail_step "integration tests ($2): pytest exit $rc"
+	fi
+}
+
+if [ "$do_deps" -eq 1 ]; then
+	section "dependencies"
+	scripts/deps.sh || fail_step "scripts/deps.sh"
+fi
+
+# A failed build is one failure; what did build still runs (make -k), so one
+# broken file does not hide the results of everything else.
+run_all() { # build-dir label
+	if [ -x "$1/sensorgate" ]; then
+		run_unit "$1" "$2"
+		run_integration "$1/sensorgate" "$2"
+	else
+		run_unit "$1" "$2"
+		fail_step "integration tests ($2): no $1/sensorgate"
+	fi
+}
+
+section "build"
+mapfile -t plain_bins < <(unit_bins build)
+make -j2 -k build/sensorgate "${plain_bins[@]}" || fail_step "make (build/)"
+run_all build plain
+
+if [ "$do_asan" -eq 1 ]; then
+	section "build with ASan+UBSan"
+	make -j2 -k asan || fail_step "make asan (build-asan/)"
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	run_all build-asan asan
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+section "summary"
+for n in "${notes[@]}"; do
+	echo "  $n"
+done
+line="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+echo "$line"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,5 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz_sds011.c — libFuzzer target: arbitrary bytes into the sds011 driver (see fuzz_common.h). */
+#include "fuzz_common.h"
+
+FUZZ_TARGET(sg_driver_sds011, "")
