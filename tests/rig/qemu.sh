@@ -61,31 +61,63 @@ stage_elf() {
 
 # ---- hooks -------------------------------------------------------------------
 
-# I2C: Debian's kernel has i2c-stub. Loads it at 0x76 and preloads the BME280
-# chip id; the bme280 branch adds the calibration words (0x88..0xA1,
-# 0xE1..0xE7) and a raw sample (0xF7..0xFE) from the datasheet's worked
-# example, a device { driver = "bme280"; bus = "/dev/i2c-N"; address = 0x76; }
-# in the guest config, and checks the published values. i2c-stub speaks SMBus
-# only (byte, word, I2C block), so the driver must read through those.
+# I2C: Debian's kernel has i2c-stub. The hook loads it with a chip at 0x76,
+# preloads a BME280 register map (chip id, the calibration words 0x88..0xA1
+# and 0xE1..0xE7, and one raw sample 0xF7..0xFE: the same worked example as
+# tests/i2c-stub/check.c) and runs the real binary with a bme280 device on
+# it, checking the published values. i2c-stub speaks SMBus only (byte, word,
+# I2C block), which is what bus_i2c.c uses.
 rig_qemu_hook_i2c() {
+	local preload=()
+	# le16 REG VALUE: a little-endian 16-bit calibration word as two byte writes.
+	le16() { preload+=("$(printf 0x%02X "$1")=$(($2 & 0xff))" "$(printf 0x%02X $(($1 + 1)))=$((($2 >> 8) & 0xff))"); }
+	preload+=("0xD0=0x60")
+	le16 0x88 27504; le16 0x8A 26435; le16 0x8C -1000; le16 0x8E 36477
+	le16 0x90 -10685; le16 0x92 3024; le16 0x94 2855; le16 0x96 140
+	le16 0x98 -7; le16 0x9A 15500; le16 0x9C -14600; le16 0x9E 6000
+	preload+=("0xA1=75")
+	le16 0xE1 370
+	preload+=("0xE4=$((313 >> 4))" "0xE5=$(((313 & 15) | (50 & 15) << 4))" "0xE6=$((50 >> 4))" "0xE7=30")
+	preload+=("0xF7=$((415148 >> 12))" "0xF8=$(((415148 >> 4) & 0xff))" "0xF9=$(((415148 & 15) << 4))")
+	preload+=("0xFA=$((519888 >> 12))" "0xFB=$(((519888 >> 4) & 0xff))" "0xFC=$(((519888 & 15) << 4))")
+	preload+=("0xFD=$((28000 >> 8))" "0xFE=$((28000 & 0xff))")
+
 	mkdir -p "$stage/lib/modules"
 	cp -a "$kdir/modules/lib/modules/$release" "$stage/lib/modules/"
-	cat >"$stage/rig/hook-i2c.sh" <<'HOOK'
-echo "== hook: i2c-stub with a BME280 at 0x76"
-modprobe i2c-dev && modprobe i2c-stub chip_addr=0x76
+	{
+		echo 'echo "== hook: i2c-stub with a BME280 at 0x76"'
+		echo 'modprobe i2c-dev && modprobe i2c-stub chip_addr=0x76'
+		cat <<'HOOK'
 bus=
 for d in /sys/bus/i2c/devices/i2c-*; do
 	grep -q "SMBus stub" "$d/name" 2>/dev/null && bus=${d##*/i2c-}
 done
 check "i2c-stub adapter present (/dev/i2c-$bus)" test -n "$bus" -a -e "/dev/i2c-$bus"
-i2cset -y "$bus" 0x76 0xd0 0x60 b
+HOOK
+		for p in "${preload[@]}"; do echo "i2cset -y "\$bus" 0x76 ${p%%=*} ${p#*=} b"; done
+		cat <<'HOOK'
 check "BME280 chip id 0x60 readable at 0x76/0xD0" sh -c "[ \"\$(i2cget -y $bus 0x76 0xd0 b)\" = 0x60 ]"
 if sensorgate --help | grep -q bme280; then
-	echo "  note  bme280 driver present: extend rig_qemu_hook_i2c with its register map and checks"
+	cat >/etc/sensorgate/i2c.conf <<EOF
+gateway: { id = "qemu-i2c"; base_topic = "rig"; };
+mqtt: { brokers = ( "mqtt://127.0.0.1:1883" ); };
+devices = ( { name = "env"; driver = "bme280"; bus = "/dev/i2c-$bus"; address = 0x76; interval = 1.0; } );
+EOF
+	sensorgate -c /etc/sensorgate/i2c.conf -v >/tmp/gw-i2c.log 2>&1 &
+	gwi=$!
+	mosquitto_sub -h 127.0.0.1 -t rig/env/temperature -t rig/env/pressure -t rig/env/humidity \
+		-v -C 3 -W 30 >/tmp/got-i2c 2>/dev/null
+	sed 's/^/     /' /tmp/got-i2c
+	check "bme280 on i2c-stub: temperature 25.08" grep -qx "rig/env/temperature 25.08" /tmp/got-i2c
+	check "bme280 on i2c-stub: pressure 1006.53 hPa" grep -q "^rig/env/pressure 1006.53" /tmp/got-i2c
+	check "bme280 on i2c-stub: humidity 44.8 %" grep -q "^rig/env/humidity 44.8" /tmp/got-i2c
+	kill "$gwi" 2>/dev/null
+	[ "$failed" -eq 0 ] || tail -n 20 /tmp/gw-i2c.log
 else
 	echo "  skip  bme280 driver not in this build"
 fi
 HOOK
+	} >"$stage/rig/hook-i2c.sh"
 	chmod +x "$stage/rig/hook-i2c.sh"
 }
 
