@@ -4,9 +4,10 @@
 # test.sh — THE test command: build, unit tests, integration tests, then the
 # same again under AddressSanitizer + UndefinedBehaviorSanitizer.
 #
-# Usage: scripts/test.sh [--no-deps] [--no-asan] [-- PYTEST-ARGS...]
+# Usage: scripts/test.sh [--no-deps] [--no-asan] [--rig] [-- PYTEST-ARGS...]
 #   --no-deps   do not run scripts/deps.sh first
 #   --no-asan   skip the sanitizer pass (ignored when CI=true: CI always runs it)
+#   --rig       also the system test rig (tests/rig/run.sh: nspawn + QEMU, root)
 #   PYTEST-ARGS passed to both pytest runs (e.g. -- -k lwt -x)
 #
 # Steps: deps.sh; make -j2 (build/sensorgate + every tests/unit/test_*.c);
@@ -28,13 +29,15 @@ PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-1800}
 
 do_deps=1
 do_asan=1
+do_rig=0
 pytest_args=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--no-deps) do_deps=0 ;;
 	--no-asan) do_asan=0 ;;
+	--rig) do_rig=1 ;;
 	--) shift; pytest_args=("$@"); break ;;
-	-h|--help) sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "test.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -155,6 +158,21 @@ if [ "$do_asan" -eq 1 ]; then
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	run_all build-asan asan
 	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+if [ "$do_rig" -eq 1 ]; then
+	section "system test rig"
+	tests/rig/run.sh | tee "$WORK/rig.log"
+	rc=${PIPESTATUS[0]}
+	if read -r p f < <(sed -n 's/^rig: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$WORK/rig.log" | tail -n1); then
+		passed=$((passed + p)); failed=$((failed + f))
+		[ "$f" -eq 0 ] || notes+=("system test rig: $f failed")
+		[ "$rc" -eq 0 ] || [ "$f" -ne 0 ] || fail_step "system test rig: exit $rc"
+	elif [ "$rc" -eq 77 ]; then
+		skipped=$((skipped + 1)); notes+=("system test rig: SKIPPED (see above)")
+	else
+		fail_step "system test rig: exit $rc, no counts"
+	fi
 fi
 
 section "summary"
