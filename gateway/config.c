@@ -61,7 +61,7 @@ static const char *const mqtt_keys[] = {
 };
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval", NULL};
-static const char *const discovery_keys[] = {"enabled", "prefix", NULL};
+static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
 static const char *const device_keys[] = {
 	"name", "driver", "interval", "expire_after", "path", "readings",
 	"qos", "retain", "payload", "offline", NULL,
@@ -879,8 +879,11 @@ static int parse_discovery(struct loader *ld, const config_setting_t *root)
 	if ((r = need_group(ld, g, "discovery")) < 0 ||
 	    (r = check_keys(ld, g, discovery_keys, " in discovery")) < 0 ||
 	    (r = get_bool(ld, g, "enabled", &d->enabled)) < 0 ||
-	    (r = get_string(ld, g, "prefix", &prefix)) < 0)
+	    (r = get_string(ld, g, "prefix", &prefix)) < 0 ||
+	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0)
 		return r;
+	if (d->state_file && !*d->state_file)
+		return fail_at(ld, member(g, "state_file"), "\"state_file\" must not be empty (remove it for the default)");
 	if (!config_topic_valid(prefix))
 		return fail_at(ld, member(g, "prefix"), "invalid discovery prefix \"%s\"", prefix);
 	return dup_to(ld, &d->prefix, prefix);
@@ -1503,6 +1506,36 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	return parse_actuator_topics(ld, a, s, what);
 }
 
+/* Interlock groups hold switches, and at most one of a group may start or stop ON. */
+static int check_interlocks(struct loader *ld, const config_setting_t *list)
+{
+	struct sg_config *cfg = ld->cfg;
+
+	for (size_t i = 0; i < cfg->n_actuators; i++) {
+		const struct sg_actuator_cfg *a = &cfg->actuators[i];
+		const config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
+
+		if (!a->interlock)
+			continue;
+		if (a->kind != SG_ACT_SWITCH)
+			return fail_at(ld, member(s, "interlock"), "actuator \"%s\": \"interlock\" applies only to "
+			               "type \"switch\"", a->name);
+		for (size_t j = 0; j < i; j++) {
+			const struct sg_actuator_cfg *b = &cfg->actuators[j];
+			const char *ai = a->initial, *as = a->safe ? a->safe : a->initial;
+			const char *bi = b->initial, *bs = b->safe ? b->safe : b->initial;
+
+			if (!b->interlock || strcmp(a->interlock, b->interlock) != 0)
+				continue;
+			if ((ai && bi && strcmp(ai, a->payload_on) == 0 && strcmp(bi, b->payload_on) == 0) ||
+			    (as && bs && strcmp(as, a->payload_on) == 0 && strcmp(bs, b->payload_on) == 0))
+				return fail_at(ld, s, "actuators \"%s\" and \"%s\" of interlock group \"%s\" would both be "
+				               "on (initial/safe)", b->name, a->name, a->interlock);
+		}
+	}
+	return 0;
+}
+
 static int parse_actuators(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_config *cfg = ld->cfg;
@@ -1518,7 +1551,7 @@ static int parse_actuators(struct loader *ld, const config_setting_t *root)
 	for (int i = 0; i < n; i++)
 		if ((r = parse_actuator(ld, config_setting_get_elem(list, (unsigned)i), (size_t)i)) < 0)
 			return r;
-	return 0;
+	return check_interlocks(ld, list);
 }
 
 /* --- load / free ------------------------------------------------------------ */
@@ -1699,6 +1732,7 @@ void config_free(struct sg_config *cfg)
 
 	free(cfg->spool.path);
 	free(cfg->discovery.prefix);
+	free(cfg->discovery.state_file);
 	free(cfg->path);
 	free(cfg->id);
 	free(cfg->base_topic);

@@ -126,6 +126,7 @@ struct sg_spool_cfg {
 struct sg_discovery_cfg {
 	bool enabled;
 	char *prefix;            /* "homeassistant" */
+	char *state_file;        /* announced topics between runs; NULL = default place */
 };
 
 struct sg_config {

@@ -30,9 +30,13 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include <mqtt_protocol.h>
+
 #include "../drivers/bus_i2c.h"
 #include "../drivers/bus_serial.h"
 #include "clock.h"
+#include "commands.h"
+#include "discovery.h"
 #include "log.h"
 #include "mapper.h"
 #include "mqtt.h"
@@ -74,6 +78,9 @@ struct sg_gateway {
 	sd_event_source *status_timer;
 	struct gw_device **devs;    /* one allocation each: event sources point at them */
 	size_t n_devs;
+	struct sg_commands *cmds;   /* actuators: the command router */
+	struct gw_act_io *act_io;   /* one io watch per actuator */
+	sd_event_source *act_timer;
 	int exit_code;
 	/* The configuration the MQTT client was built from (it borrows it); equal
 	 * to cfg until a reload swaps cfg; freed last. */
@@ -81,6 +88,15 @@ struct sg_gateway {
 	uint64_t n_reloads;
 	double rate;                /* readings/s over the last status period */
 	bool paused;            /* inputs paused: the broker socket is backlogged */
+
+	/* Home Assistant discovery (discovery.h); see the block "Home Assistant discovery" */
+	struct sg_disc_list disc;             /* config messages for the current config */
+	struct sg_disc_topics disc_announced; /* discovery topics the broker holds for us */
+	bool disc_ok;                         /* the list could be built: announce and delete */
+	bool disc_logged;                     /* the first announcement was logged */
+	char *disc_state_path;                /* NULL: removals are not remembered across restarts */
+	char *disc_ha_status;                 /* "<prefix>/status": Home Assistant's birth and will */
+	sd_event_source *disc_timer;          /* re-announce shortly after Home Assistant started */
 
 	/* counters */
 	uint64_t n_readings, n_published, n_dropped, n_map_errors;
@@ -157,12 +173,173 @@ static void on_mqtt_watch(void *ud)
 	}
 }
 
+/* ---- Home Assistant discovery ---------------------------------------------------------------- */
+
+/*
+ * Configs are published retained at QoS 1 on every connection, and again
+ * (after a random delay of up to DISCOVERY_JITTER_US, as Home Assistant asks
+ * of publishers) whenever Home Assistant announces "online" on
+ * <prefix>/status, together with our own "online". Reading states are not
+ * replayed: they are retained by the broker, which hands them to Home
+ * Assistant when it subscribes after reading a config, and a replay from a
+ * cache could overwrite newer values the spool is still delivering.
+ * Deletions: the topics announced are kept in a state file; at every
+ * connection (and after a reload) those no longer configured get an empty
+ * retained payload, which makes Home Assistant delete the entity.
+ */
+#define DISCOVERY_JITTER_MIN_US (200 * 1000ULL)
+#define DISCOVERY_JITTER_US     (2 * 1000000ULL)
+
+static int discovery_publish(void *ud, const char *topic, const char *payload, size_t len)
+{
+	struct sg_gateway *g = ud;
+	return mqtt_publish(g->mqtt, topic, payload, len, 1, true, NULL, NULL);
+}
+
+/* Publish deletions (when asked) and every config. Only while connected. */
+static void discovery_announce(struct sg_gateway *g, bool deletions)
+{
+	struct sg_disc_sync res;
+	int r;
+
+	if (!g->disc_ok || !mqtt_connected(g->mqtt))
+		return;
+	r = discovery_sync(&g->disc, &g->disc_announced, g->disc_state_path, deletions, discovery_publish, g, &res);
+	if (r < 0) {
+		/* -ENOTCONN: the connection is gone; the next one starts over */
+		if (r != -ENOTCONN)
+			log_error("discovery: cannot publish: %s", strerror(-r));
+		return;
+	}
+	if (res.save_error)
+		log_warning("discovery: cannot write %s: %s; entities removed while stopped will not be deleted",
+		            g->disc_state_path, strerror(-res.save_error));
+	if (res.deleted || (g->cfg->discovery.enabled && !g->disc_logged))
+		log_info("discovery: announced %zu entit%s under %s/, deleted %zu no longer configured", res.announced,
+		         res.announced == 1 ? "y" : "ies", g->cfg->discovery.prefix, res.deleted);
+	g->disc_logged = true;
+}
+
+static int on_discovery_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	int r;
+	(void)s;
+	(void)usec;
+
+	if (!mqtt_connected(g->mqtt))
+		return 0; /* the connection will announce everything */
+	log_info("discovery: Home Assistant (re)started, announcing again");
+	r = mqtt_publish(g->mqtt, g->cfg->status_topic, "online", strlen("online"), 1, true, NULL, NULL);
+	if (r < 0 && r != -ENOTCONN)
+		log_warning("discovery: cannot publish online status: %s", strerror(-r));
+	discovery_announce(g, false);
+	return 0;
+}
+
+/* A message on <prefix>/status. Restarts are often clustered: one re-announcement per burst. */
+static void discovery_on_ha_status(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
+{
+	int enabled = SD_EVENT_OFF;
+	uint64_t delay;
+
+	if (!discovery_is_ha_online(msg->payload, msg->len, msg->retain) || !g->disc_timer)
+		return;
+	if (sd_event_source_get_enabled(g->disc_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+		return;
+	delay = DISCOVERY_JITTER_MIN_US + (now_mono_us() ^ ((uint64_t)getpid() << 16)) % DISCOVERY_JITTER_US;
+	sd_event_source_set_time(g->disc_timer, now_mono_us() + delay);
+	sd_event_source_set_enabled(g->disc_timer, SD_EVENT_ONESHOT);
+}
+
+static void discovery_connected(struct sg_gateway *g)
+{
+	int r;
+
+	if (g->disc_ok && g->cfg->discovery.enabled && g->disc_ha_status &&
+	    (r = mqtt_subscribe(g->mqtt, g->disc_ha_status, 1)) < 0 && r != -ENOTCONN)
+		log_warning("discovery: cannot subscribe to %s: %s", g->disc_ha_status, strerror(-r));
+	discovery_announce(g, true);
+}
+
+/* Build the list for g->cfg and find the state file. A failure disables discovery only. */
+static int discovery_setup(struct sg_gateway *g)
+{
+	char err[512];
+	int r;
+
+	discovery_list_clear(&g->disc);
+	free(g->disc_ha_status);
+	free(g->disc_state_path);
+	g->disc_ok = false;
+	g->disc_ha_status = discovery_ha_status_topic(g->cfg);
+	g->disc_state_path = discovery_state_path(g->cfg, getenv("STATE_DIRECTORY"));
+	if (!g->disc_ha_status || (!g->disc_state_path && errno == ENOMEM))
+		return -ENOMEM;
+	r = discovery_build(g->cfg, &g->disc, err, sizeof(err));
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		log_error("%s; not announcing to Home Assistant", err);
+		return 0;
+	}
+	g->disc_ok = true;
+	if (g->cfg->discovery.enabled && !g->disc_state_path)
+		log_notice("discovery: no state file (set discovery.state_file, STATE_DIRECTORY or spool.path): "
+		           "entities removed from the config while sensorgate is stopped will not be deleted");
+	return 0;
+}
+
+/* Called once at start: the state file says what an earlier run announced. */
+static int discovery_start(struct sg_gateway *g)
+{
+	int r = discovery_setup(g);
+
+	if (r < 0)
+		return r;
+	if (g->disc_state_path && (r = discovery_state_load(g->disc_state_path, &g->disc_announced)) < 0)
+		log_warning("discovery: cannot read %s: %s, ignoring", g->disc_state_path, strerror(-r));
+	r = sd_event_add_time(g->loop, &g->disc_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_discovery_timer, g);
+	if (r < 0)
+		return r;
+	return sd_event_source_set_enabled(g->disc_timer, SD_EVENT_OFF);
+}
+
+/*
+ * For the configuration reload: call after g->cfg was replaced. Entities the
+ * new config lacks are deleted (now when connected, else at the next
+ * connection: the announced set is kept), the others announced again.
+ */
+__attribute__((unused)) static void discovery_reload(struct sg_gateway *g)
+{
+	if (discovery_setup(g) < 0) {
+		log_error("discovery: out of memory");
+		return;
+	}
+	if (!mqtt_connected(g->mqtt))
+		return;
+	discovery_connected(g);
+}
+
+static void discovery_free(struct sg_gateway *g)
+{
+	discovery_list_clear(&g->disc);
+	discovery_topics_clear(&g->disc_announced);
+	free(g->disc_state_path);
+	free(g->disc_ha_status);
+	sd_event_source_disable_unref(g->disc_timer);
+}
+
 static void update_status(struct sg_gateway *g);
+
+static void actuators_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg);
 
 static void on_mqtt_connected(void *ud, bool session_present)
 {
 	struct sg_gateway *g = ud;
 	(void)session_present;
+	discovery_connected(g);
+	commands_connected(g->cmds); /* subscriptions and retained states, after every (re)connect */
 	update_status(g);
 }
 
@@ -174,8 +351,13 @@ static void on_mqtt_disconnected(void *ud)
 
 static void on_mqtt_message(void *ud, const struct sg_mqtt_msg *msg)
 {
-	(void)ud;
-	log_debug("mqtt: message on %s (%zu bytes), no handler", msg->topic, msg->len);
+	struct sg_gateway *g = ud;
+
+	if (g->disc_ha_status && strcmp(msg->topic, g->disc_ha_status) == 0) {
+		discovery_on_ha_status(g, msg);
+		return;
+	}
+	actuators_message(g, msg);
 }
 
 static void on_mqtt_published(void *ud, int mid)
@@ -592,6 +774,181 @@ static int devices_setup(struct sg_gateway *g)
 	return 0;
 }
 
+/* ---- actuators -------------------------------------------------------------------------------- */
+
+/* The router (commands.c) owns the actuators; here they only meet the loop and MQTT. */
+struct gw_act_io {
+	struct sg_gateway *g;
+	size_t index;
+	sd_event_source *io;
+	int fd;
+	unsigned gen;
+};
+
+static int act_publish(void *ud, const char *topic, const void *payload, size_t len, int qos, bool retain,
+                       const void *corr, size_t corr_len)
+{
+	struct sg_gateway *g = ud;
+	mosquitto_property *props = NULL;
+	int r;
+
+	if (corr && corr_len && mqtt_protocol(g->mqtt) == 5 &&
+	    mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr, (uint16_t)corr_len) !=
+	            MOSQ_ERR_SUCCESS)
+		return -ENOMEM;
+	r = mqtt_publish(g->mqtt, topic, payload, len, qos, retain, props, NULL);
+	mosquitto_property_free_all(&props);
+	return r;
+}
+
+static int act_subscribe(void *ud, const char *topic, int qos)
+{
+	struct sg_gateway *g = ud;
+	return mqtt_subscribe(g->mqtt, topic, qos);
+}
+
+static void act_closing(void *ud, size_t i)
+{
+	struct sg_gateway *g = ud;
+
+	if (!g->act_io)
+		return;
+	g->act_io[i].io = sd_event_source_disable_unref(g->act_io[i].io);
+	g->act_io[i].fd = -1;
+}
+
+static int on_act_io(sd_event_source *s, int fd, uint32_t revents, void *ud);
+
+/* Re-read every actuator's fd, events and the router's deadline after each call into it. */
+static void actuators_watch(struct sg_gateway *g)
+{
+	size_t n = commands_count(g->cmds);
+	uint64_t deadline = commands_deadline(g->cmds);
+	int r;
+
+	for (size_t i = 0; i < n; i++) { /* drop stale watches first: fd numbers get reused */
+		struct gw_act_io *x = &g->act_io[i];
+		if (x->io && (commands_fd(g->cmds, i) != x->fd || commands_fd_generation(g->cmds, i) != x->gen)) {
+			x->io = sd_event_source_disable_unref(x->io);
+			x->fd = -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct gw_act_io *x = &g->act_io[i];
+		int fd = commands_fd(g->cmds, i);
+		uint32_t events = (uint32_t)commands_events(g->cmds, i) & (EPOLLIN | EPOLLOUT);
+
+		if (x->io) {
+			sd_event_source_set_io_events(x->io, events);
+			continue;
+		}
+		if (fd < 0)
+			continue;
+		x->gen = commands_fd_generation(g->cmds, i);
+		r = sd_event_add_io(g->loop, &x->io, fd, events, on_act_io, x);
+		if (r < 0)
+			log_error("actuator %s: cannot watch its port: %s", g->cfg->actuators[i].name, strerror(-r));
+		else
+			x->fd = fd;
+	}
+	if (deadline == UINT64_MAX) {
+		sd_event_source_set_enabled(g->act_timer, SD_EVENT_OFF);
+	} else {
+		sd_event_source_set_time(g->act_timer, deadline);
+		sd_event_source_set_enabled(g->act_timer, SD_EVENT_ONESHOT);
+	}
+}
+
+static int on_act_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct gw_act_io *x = ud;
+	struct sg_gateway *g = x->g;
+	(void)s;
+	(void)fd;
+	commands_io(g->cmds, x->index, (short)revents, now_mono_us());
+	actuators_watch(g);
+	return 0;
+}
+
+static int on_act_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	(void)s;
+	(void)usec;
+	commands_timer(g->cmds, now_mono_us());
+	actuators_watch(g);
+	return 0;
+}
+
+/* An MQTT message: its MQTT 5 properties become plain fields for the router. */
+static void actuators_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
+{
+	struct sg_cmd_msg m = {.topic = msg->topic, .payload = msg->payload, .len = msg->len, .retain = msg->retain};
+	char *response_topic = NULL;
+	void *corr = NULL;
+	uint16_t corr_len = 0;
+	uint32_t expiry = 0;
+
+	if (msg->props) {
+		if (mosquitto_property_read_int32(msg->props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, &expiry, false)) {
+			m.has_expiry = true;
+			m.expiry_s = expiry;
+		}
+		if (mosquitto_property_read_string(msg->props, MQTT_PROP_RESPONSE_TOPIC, &response_topic, false))
+			m.response_topic = response_topic;
+		if (mosquitto_property_read_binary(msg->props, MQTT_PROP_CORRELATION_DATA, &corr, &corr_len, false)) {
+			m.correlation = corr;
+			m.correlation_len = corr_len;
+		}
+	}
+	commands_message(g->cmds, &m, now_mono_us());
+	free(response_topic);
+	free(corr);
+	actuators_watch(g);
+}
+
+/* Open every actuator (driven to its initial state); one that cannot be opened is retried. */
+static int actuators_setup(struct sg_gateway *g)
+{
+	static const struct sg_cmd_env env = {
+		.publish = act_publish,
+		.subscribe = act_subscribe,
+		.closing = act_closing,
+	};
+	size_t n;
+	int r;
+
+	/* 1 ms accuracy: 0 would mean sd-event's default of 250 ms, too coarse for pulse_ms and reply timeouts */
+	r = sd_event_add_time(g->loop, &g->act_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_act_timer, g);
+	if (r < 0)
+		return r;
+	sd_event_source_set_enabled(g->act_timer, SD_EVENT_OFF);
+	g->cmds = commands_new(g->cfg, &env, g, now_mono_us());
+	if (!g->cmds)
+		return -errno;
+	n = commands_count(g->cmds);
+	g->act_io = calloc(n ? n : 1, sizeof(*g->act_io));
+	if (!g->act_io)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		g->act_io[i] = (struct gw_act_io){.g = g, .index = i, .fd = -1};
+	actuators_watch(g);
+	return 0;
+}
+
+static void actuators_free(struct sg_gateway *g)
+{
+	size_t n = g->cmds ? commands_count(g->cmds) : 0;
+
+	commands_free(g->cmds); /* calls act_closing() for what is still open */
+	g->cmds = NULL;
+	for (size_t i = 0; g->act_io && i < n; i++)
+		sd_event_source_disable_unref(g->act_io[i].io);
+	free(g->act_io);
+	g->act_io = NULL;
+	g->act_timer = sd_event_source_disable_unref(g->act_timer);
+}
+
 /* ---- status, signals, lifecycle ------------------------------------------------------------- */
 
 /*
@@ -932,10 +1289,20 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	if (r < 0)
 		goto err;
 	sd_event_source_set_enabled(g->status_timer, SD_EVENT_ON);
+	r = discovery_start(g);
+	if (r < 0) {
+		log_error("cannot set up discovery: %s", strerror(-r));
+		goto err;
+	}
 
 	r = devices_setup(g);
 	if (r < 0) {
 		log_error("cannot set up devices: %s", strerror(-r));
+		goto err;
+	}
+	r = actuators_setup(g);
+	if (r < 0) {
+		log_error("cannot set up actuators: %s", strerror(-r));
 		goto err;
 	}
 	*ret = g;
@@ -964,6 +1331,8 @@ int gateway_run(struct sg_gateway *g)
 		log_error("event loop failed: %s", strerror(-r));
 		g->exit_code = 1;
 	}
+	if (g->cmds)
+		commands_shutdown(g->cmds, 1000); /* safe states, published while still connected */
 	mqtt_shutdown(g->mqtt, 2000);
 	log_info("stopped: %llu readings, %llu published, %llu dropped", (unsigned long long)g->n_readings,
 	         (unsigned long long)g->n_published, (unsigned long long)g->n_dropped);
@@ -977,9 +1346,11 @@ void gateway_free(struct sg_gateway *g)
 	for (size_t i = 0; i < g->n_devs && g->devs; i++)
 		device_free(g->devs[i]);
 	free(g->devs);
+	actuators_free(g);
 	sd_event_source_disable_unref(g->mqtt_io);
 	sd_event_source_disable_unref(g->mqtt_timer);
 	sd_event_source_disable_unref(g->status_timer);
+	discovery_free(g);
 	mqtt_free(g->mqtt);
 	mapper_free(g->mapper);
 	sd_event_unref(g->loop);

@@ -11,6 +11,7 @@
 
 #include "../drivers/bus_serial.h"
 #include "config.h"
+#include "discovery.h"
 #include "gateway.h"
 #include "log.h"
 
@@ -54,6 +55,39 @@ static const char *offline_name(enum sg_offline_policy p)
 }
 
 /* The resolved configuration, as a user checks it before running. */
+/* The second line of an actuator in --check: where it is and what protects it. */
+static void print_actuator_detail(const struct sg_actuator_cfg *a)
+{
+	char hw[300], safety[300], reply[64] = "";
+	size_t o = 0;
+
+	for (const char *p = a->reply; p && *p && o + 5 < sizeof(reply); p++) /* "OK\r\n" as typed */
+		o += (size_t)snprintf(reply + o, sizeof(reply) - o, *p == '\r' ? "\\r" : *p == '\n' ? "\\n" :
+		                      (unsigned char)*p < 0x20 ? "\\x%02x" : "%c", (unsigned char)*p);
+	o = 0;
+	if (a->port)
+		snprintf(hw, sizeof(hw), "serial %s %d baud%s%s%s", a->port, a->baud, a->reply ? ", reply \"" : "",
+		         reply, a->reply ? "\" awaited" : "");
+	else
+		snprintf(hw, sizeof(hw), "gpio %s line %d%s", a->chip, a->gpio_line, a->active_low ? " active-low" : "");
+	safety[0] = '\0';
+	o += (size_t)snprintf(safety + o, sizeof(safety) - o, "qos %d, retained commands %s", a->qos,
+	                      a->accept_retained ? "accepted" : "ignored");
+	if (o < sizeof(safety) && a->initial)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", initial %s", a->initial);
+	if (o < sizeof(safety) && (a->safe || a->initial))
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", safe %s", a->safe ? a->safe : a->initial);
+	if (o < sizeof(safety) && a->min_interval_ms)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", min_interval %d ms", a->min_interval_ms);
+	if (o < sizeof(safety) && a->interlock)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", interlock %s", a->interlock);
+	if (o < sizeof(safety) && a->pulse_ms)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", pulse %d ms", a->pulse_ms);
+	if (o < sizeof(safety) && a->max_on_s > 0)
+		snprintf(safety + o, sizeof(safety) - o, ", max_on %g s", a->max_on_s);
+	printf("%-20s   %s; %s; errors on %s\n", "", hw, safety, a->error_topic);
+}
+
 static void print_check(const struct sg_config *c)
 {
 	char qr[32], key[160], topic[300];
@@ -100,8 +134,44 @@ static void print_check(const struct sg_config *c)
 				snprintf(acc, sizeof(acc), "%s|%s (also 1/0, true/false, {\"state\":..})", a->payload_on,
 				         a->payload_off);
 			printf("%-20s %-40s %-40s %s\n", a->name, a->command_topic, a->topic, acc);
+			print_actuator_detail(a);
 		}
 	}
+}
+
+/* The Home Assistant discovery topics. 0, or -errno when they cannot be built (a config error). */
+static int print_discovery(const struct sg_config *c)
+{
+	struct sg_disc_list l = {0};
+	char err[512], *state, *ha;
+	int r;
+
+	if (!c->discovery.enabled) {
+		printf("\ndiscovery disabled (discovery.enabled = false): nothing is announced to Home Assistant\n");
+		return 0;
+	}
+	r = discovery_build(c, &l, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", c->path, err);
+		return r;
+	}
+	state = discovery_state_path(c, getenv("STATE_DIRECTORY"));
+	ha = discovery_ha_status_topic(c);
+	printf("\n%-14s %-64s %s\n", "DISCOVERY", "CONFIG TOPIC (retained, QoS 1)", "UNIQUE ID");
+	for (size_t i = 0; i < l.n; i++)
+		printf("%-14s %-64s %s\n", l.v[i].component, l.v[i].topic, l.v[i].unique_id);
+	for (size_t i = 0; i < c->n_devices; i++) {
+		const struct sg_device_cfg *d = &c->devices[i];
+		if (d->all_fields && !d->driver->fields)
+			printf("%-14s device %s: its fields are known only from its data; give it a readings list to "
+			       "announce them\n", "-", d->name);
+	}
+	printf("ha status      %s (announce again when it says \"online\")\n", ha ? ha : "?");
+	printf("state file     %s\n", state ? state : "none: entities removed while stopped are not deleted");
+	free(ha);
+	free(state);
+	discovery_list_clear(&l);
+	return 0;
 }
 
 /* A password anyone on the machine can read is no password; say so, but run. */
@@ -168,8 +238,9 @@ int main(int argc, char **argv)
 	warn_password_file(cfg);
 	if (check) {
 		print_check(cfg);
+		r = print_discovery(cfg);
 		config_free(cfg);
-		return 0;
+		return r < 0 ? 1 : 0;
 	}
 
 	r = gateway_new(cfg, &g); /* takes cfg */

@@ -1,0 +1,1467 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * commands.c — the command router (see commands.h for the rules it applies).
+ *
+ * Per actuator it keeps: the driver runtime (struct sg_act, whose state it
+ * allocates when opening and frees when closing), the last confirmed state,
+ * and two job slots — the command in flight and at most one waiting behind
+ * it (a newer command replaces a waiting one, which is then answered
+ * "superseded"). Internal jobs (the initial state, restoring the state after
+ * the hardware came back, automatic switch-off) go through the same queue
+ * but skip the checks meant for users: rate limit, retained, interlock.
+ *
+ * Timers (pulse_ms, max_on_s, reopening with backoff, the drivers' own
+ * deadlines) are deadlines compared with the `now` the gateway passes in.
+ * Everything here is allocated when the router is made, except the copies
+ * of a command's Response Topic and Correlation Data (freed with the job).
+ *
+ * This is gateway code: it logs, once per event and rate-limited per actuator.
+ */
+#include "commands.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+#define REOPEN_MIN_US     (1 * 1000000ULL)
+#define REOPEN_MAX_US     (60 * 1000000ULL)
+#define ERROR_PAYLOAD_MAX 64   /* bytes of a refused command quoted in the error message */
+#define REASON_MAX        200  /* bytes of a reason quoted in the error message */
+#define JSON_DEPTH_MAX    8
+#define JSON_SCALAR_MAX   128  /* longest "state"/"value" we look at */
+#define JSON_KEY_MAX      32
+#define STEP_EPSILON      1e-6 /* of a step: how far from the grid a number may be */
+
+/* A value of an actuator: which field counts depends on its type. */
+struct val {
+	bool on;        /* switch */
+	double number;  /* number */
+	size_t option;  /* enum */
+	char num[48];   /* number: canonical text */
+};
+
+struct job {
+	bool internal;    /* the router's own: no rate limit, no response */
+	const char *why;  /* internal: what it is for, for the log */
+	struct val v;
+	char payload[SG_CMD_MAX_PAYLOAD]; /* as received, for messages */
+	size_t payload_len;
+	char *response_topic;             /* MQTT 5 request/response, or NULL */
+	void *correlation;
+	size_t correlation_len;
+	uint64_t expires_us;              /* UINT64_MAX: never */
+};
+
+/* Where a refusal goes besides the error topic. */
+struct answer {
+	const char *payload;
+	size_t len;
+	const char *response_topic;
+	const void *correlation;
+	size_t correlation_len;
+};
+
+struct actuator {
+	struct sg_commands *c;
+	size_t index;
+	const struct sg_actuator_cfg *cfg;
+	const struct sg_act_driver *drv;
+	struct sg_act_params params;
+	struct sg_act act;
+
+	bool up;             /* hardware open */
+	bool ever_up;
+	unsigned gen;        /* bumped when act.fd may have changed */
+	uint64_t backoff_us;
+	uint64_t reopen_at;
+	char problem[160];   /* last open/loss problem logged, to log changes only */
+	char where[96];      /* scratch for where() */
+
+	bool known;          /* state is confirmed */
+	struct val state;
+	bool has_initial, has_safe;
+	struct val initial, safe;
+
+	struct job slot[2];
+	struct job *inflight, *pending;
+
+	bool have_last;
+	uint64_t last_cmd_us; /* last accepted command, for min_interval_ms */
+	uint64_t autooff_at;  /* pulse_ms / max_on_s deadline, UINT64_MAX: none */
+	struct sg_ratelimit warn_rl;
+};
+
+struct sg_commands {
+	const struct sg_config *cfg;
+	struct sg_cmd_env env;
+	void *ud;
+	struct actuator *acts;
+	size_t n;
+	uint64_t now;
+	struct sg_ratelimit unknown_rl;
+};
+
+/* ---- small helpers ---------------------------------------------------------------------------- */
+
+static bool is_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\f' || ch == '\v';
+}
+
+/* S[0..LEN) without surrounding blanks. */
+static void trim(const char **s, size_t *len)
+{
+	while (*len && is_space((*s)[0])) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len && is_space((*s)[*len - 1]))
+		(*len)--;
+}
+
+static bool eq_nocase(const char *s, size_t len, const char *word)
+{
+	return strlen(word) == len && strncasecmp(s, word, len) == 0;
+}
+
+static const char *val_text(const struct actuator *a, const struct val *v)
+{
+	switch (a->cfg->kind) {
+	case SG_ACT_SWITCH:
+		return v->on ? a->cfg->payload_on : a->cfg->payload_off;
+	case SG_ACT_NUMBER:
+		return v->num;
+	case SG_ACT_ENUM:
+		return v->option < a->cfg->n_options ? a->cfg->options[v->option] : "";
+	}
+	return "";
+}
+
+static bool val_equal(const struct actuator *a, const struct val *x, const struct val *y)
+{
+	switch (a->cfg->kind) {
+	case SG_ACT_SWITCH:
+		return x->on == y->on;
+	case SG_ACT_NUMBER:
+		return strcmp(x->num, y->num) == 0;
+	case SG_ACT_ENUM:
+		return x->option == y->option;
+	}
+	return false;
+}
+
+static struct sg_act_value act_value(const struct actuator *a, const struct val *v)
+{
+	return (struct sg_act_value){.on = v->on, .number = v->number, .option = v->option, .text = val_text(a, v)};
+}
+
+/* ---- JSON -------------------------------------------------------------------------------------- */
+
+/*
+ * A small RFC 8259 reader: enough to validate a whole document and pull one
+ * scalar member out of the top-level object ({"state":"ON"}, {"value":42}).
+ */
+enum jtype { J_STR, J_NUM, J_TRUE, J_FALSE, J_NULL, J_OBJ, J_ARR };
+
+struct jp {
+	const char *p, *end;
+};
+
+static void j_ws(struct jp *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static bool j_lit(struct jp *j, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
+		return false;
+	j->p += n;
+	return true;
+}
+
+/* Append N bytes to OUT (when not NULL); false when it does not fit. */
+static bool j_put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
+{
+	if (!out)
+		return true;
+	if (*o + n + 1 > outlen)
+		return false;
+	memcpy(out + *o, s, n);
+	*o += n;
+	out[*o] = '\0';
+	return true;
+}
+
+static int j_hex4(struct jp *j, unsigned *ret)
+{
+	unsigned v = 0;
+
+	if (j->end - j->p < 4)
+		return -EINVAL;
+	for (int i = 0; i < 4; i++) {
+		char ch = *j->p++;
+		v <<= 4;
+		if (ch >= '0' && ch <= '9')
+			v |= (unsigned)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			v |= (unsigned)(ch - 'a' + 10);
+		else if (ch >= 'A' && ch <= 'F')
+			v |= (unsigned)(ch - 'A' + 10);
+		else
+			return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static size_t utf8_encode(unsigned cp, char *buf)
+{
+	if (cp < 0x80) {
+		buf[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		buf[0] = (char)(0xc0 | (cp >> 6));
+		buf[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		buf[0] = (char)(0xe0 | (cp >> 12));
+		buf[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		buf[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	buf[0] = (char)(0xf0 | (cp >> 18));
+	buf[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	buf[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	buf[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* A string at j->p (on its opening quote), unescaped into OUT (NULL: skip). -E2BIG when too long. */
+static int j_string(struct jp *j, char *out, size_t outlen)
+{
+	size_t o = 0;
+	bool fits = true;
+
+	if (out && outlen)
+		out[0] = '\0';
+	if (j->p >= j->end || *j->p != '"')
+		return -EINVAL;
+	j->p++;
+	while (j->p < j->end) {
+		unsigned char ch = (unsigned char)*j->p++;
+		char buf[4];
+		size_t n = 1;
+
+		if (ch == '"')
+			return fits ? 0 : -E2BIG;
+		if (ch < 0x20)
+			return -EINVAL;
+		buf[0] = (char)ch;
+		if (ch == '\\') {
+			unsigned cp, lo;
+			if (j->p >= j->end)
+				return -EINVAL;
+			switch (*j->p++) {
+			case '"': buf[0] = '"'; break;
+			case '\\': buf[0] = '\\'; break;
+			case '/': buf[0] = '/'; break;
+			case 'b': buf[0] = '\b'; break;
+			case 'f': buf[0] = '\f'; break;
+			case 'n': buf[0] = '\n'; break;
+			case 'r': buf[0] = '\r'; break;
+			case 't': buf[0] = '\t'; break;
+			case 'u':
+				if (j_hex4(j, &cp) < 0)
+					return -EINVAL;
+				if (cp >= 0xdc00 && cp <= 0xdfff)
+					return -EINVAL;
+				if (cp >= 0xd800 && cp <= 0xdbff) {
+					if (!j_lit(j, "\\u") || j_hex4(j, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+						return -EINVAL;
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				}
+				if (cp == 0)
+					return -EINVAL; /* values are C strings */
+				n = utf8_encode(cp, buf);
+				break;
+			default:
+				return -EINVAL;
+			}
+		}
+		if (fits && !j_put(out, outlen, &o, buf, n))
+			fits = false;
+	}
+	return -EINVAL;
+}
+
+static int j_number(struct jp *j, char *out, size_t outlen)
+{
+	const char *start = j->p;
+	size_t o = 0;
+
+	if (j->p < j->end && *j->p == '-')
+		j->p++;
+	if (j->p >= j->end)
+		return -EINVAL;
+	if (*j->p == '0') {
+		j->p++;
+	} else if (*j->p >= '1' && *j->p <= '9') {
+		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+			j->p++;
+	} else {
+		return -EINVAL;
+	}
+	if (j->p < j->end && *j->p == '.') {
+		j->p++;
+		if (j->p >= j->end || *j->p < '0' || *j->p > '9')
+			return -EINVAL;
+		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+			j->p++;
+	}
+	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+		j->p++;
+		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+			j->p++;
+		if (j->p >= j->end || *j->p < '0' || *j->p > '9')
+			return -EINVAL;
+		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+			j->p++;
+	}
+	return j_put(out, outlen, &o, start, (size_t)(j->p - start)) ? 0 : -E2BIG;
+}
+
+static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype *ret_type);
+
+/* An object or array at j->p, validated and skipped. */
+static int j_container(struct jp *j, int depth)
+{
+	bool obj = *j->p == '{';
+	char close = obj ? '}' : ']';
+	enum jtype t;
+	int r;
+
+	if (depth >= JSON_DEPTH_MAX)
+		return -EINVAL;
+	j->p++;
+	j_ws(j);
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		return 0;
+	}
+	for (;;) {
+		if (obj) {
+			if ((r = j_string(j, NULL, 0)) < 0)
+				return r;
+			j_ws(j);
+			if (j->p >= j->end || *j->p++ != ':')
+				return -EINVAL;
+			j_ws(j);
+		}
+		if ((r = j_value(j, depth + 1, NULL, 0, &t)) < 0)
+			return r;
+		j_ws(j);
+		if (j->p >= j->end)
+			return -EINVAL;
+		if (*j->p == ',') {
+			j->p++;
+			j_ws(j);
+			continue;
+		}
+		if (*j->p++ != close)
+			return -EINVAL;
+		return 0;
+	}
+}
+
+static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype *ret_type)
+{
+	if (j->p >= j->end)
+		return -EINVAL;
+	switch (*j->p) {
+	case '{':
+		*ret_type = J_OBJ;
+		return j_container(j, depth);
+	case '[':
+		*ret_type = J_ARR;
+		return j_container(j, depth);
+	case '"':
+		*ret_type = J_STR;
+		return j_string(j, out, outlen);
+	case 't':
+		*ret_type = J_TRUE;
+		return j_lit(j, "true") ? 0 : -EINVAL;
+	case 'f':
+		*ret_type = J_FALSE;
+		return j_lit(j, "false") ? 0 : -EINVAL;
+	case 'n':
+		*ret_type = J_NULL;
+		return j_lit(j, "null") ? 0 : -EINVAL;
+	default:
+		*ret_type = J_NUM;
+		return j_number(j, out, outlen);
+	}
+}
+
+/*
+ * Validate the JSON object S[0..LEN) and fetch its member KEYS[k] with the
+ * smallest k into OUT. 0 with *ret_type, -ENOENT if none is there, -EINVAL
+ * for invalid JSON or a top level that is not an object, -E2BIG for a value too long.
+ */
+static int json_member(const char *s, size_t len, const char *const *keys, char *out, size_t outlen,
+                       enum jtype *ret_type)
+{
+	struct jp j = {.p = s, .end = s + len};
+	size_t best = SIZE_MAX;
+	int r, found_r = 0;
+
+	j_ws(&j);
+	if (j.p >= j.end || *j.p != '{')
+		return -EINVAL;
+	j.p++;
+	j_ws(&j);
+	if (j.p < j.end && *j.p == '}') {
+		j.p++;
+		goto end;
+	}
+	for (;;) {
+		char key[JSON_KEY_MAX];
+		const char *kstart = j.p;
+		size_t k = SIZE_MAX;
+		enum jtype t;
+
+		r = j_string(&j, key, sizeof(key));
+		if (r == -E2BIG) {
+			j.p = kstart;
+			r = j_string(&j, NULL, 0);
+			key[0] = '\0';
+		}
+		if (r < 0)
+			return r;
+		for (size_t i = 0; keys[i]; i++)
+			if (strcmp(key, keys[i]) == 0 && i < best)
+				k = i;
+		j_ws(&j);
+		if (j.p >= j.end || *j.p++ != ':')
+			return -EINVAL;
+		j_ws(&j);
+		if (k != SIZE_MAX) {
+			r = j_value(&j, 1, out, outlen, &t);
+			if (r < 0 && r != -E2BIG)
+				return r;
+			best = k;
+			found_r = r;
+			*ret_type = t;
+		} else if ((r = j_value(&j, 1, NULL, 0, &t)) < 0) {
+			return r;
+		}
+		j_ws(&j);
+		if (j.p >= j.end)
+			return -EINVAL;
+		if (*j.p == ',') {
+			j.p++;
+			j_ws(&j);
+			continue;
+		}
+		if (*j.p++ != '}')
+			return -EINVAL;
+		break;
+	}
+end:
+	j_ws(&j);
+	if (j.p != j.end)
+		return -EINVAL;
+	if (best == SIZE_MAX)
+		return -ENOENT;
+	return found_r;
+}
+
+/* Length of the valid UTF-8 sequence at S (at most LEN bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+size_t commands_json_escape(const void *s, size_t len, size_t max_in, char *out, size_t outlen)
+{
+	const unsigned char *p = s;
+	size_t i = 0, o = 0;
+
+	if (!outlen)
+		return 0;
+	if (len > max_in)
+		len = max_in;
+	while (i < len) {
+		unsigned char ch = p[i];
+		char tmp[8];
+		size_t tn = 1, adv = 1;
+
+		if (ch == '"' || ch == '\\') {
+			tmp[0] = '\\';
+			tmp[1] = (char)ch;
+			tn = 2;
+		} else if (ch == '\n' || ch == '\r' || ch == '\t') {
+			tmp[0] = '\\';
+			tmp[1] = ch == '\n' ? 'n' : ch == '\r' ? 'r' : 't';
+			tn = 2;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			tn = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
+		} else if (ch < 0x80) {
+			tmp[0] = (char)ch;
+		} else if ((adv = utf8_len(p + i, len - i)) > 0) {
+			memcpy(tmp, p + i, adv);
+			tn = adv;
+		} else {
+			memcpy(tmp, "\\ufffd", 6);
+			tn = 6;
+			adv = 1;
+		}
+		if (o + tn + 1 > outlen)
+			break;
+		memcpy(out + o, tmp, tn);
+		o += tn;
+		i += adv;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* ---- payload validation ------------------------------------------------------------------------ */
+
+static int parse_switch(const struct actuator *a, const char *s, size_t len, struct val *v)
+{
+	const struct sg_actuator_cfg *c = a->cfg;
+
+	trim(&s, &len);
+	if (eq_nocase(s, len, c->payload_on) || eq_nocase(s, len, "on") || eq_nocase(s, len, "1") ||
+	    eq_nocase(s, len, "true")) {
+		v->on = true;
+		return 0;
+	}
+	if (eq_nocase(s, len, c->payload_off) || eq_nocase(s, len, "off") || eq_nocase(s, len, "0") ||
+	    eq_nocase(s, len, "false")) {
+		v->on = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Decimals needed to print X exactly enough (0..9). */
+static int decimals_of(double x)
+{
+	for (int d = 0; d < 9; d++) {
+		double s = x * pow(10, d);
+		if (fabs(s - nearbyint(s)) < 1e-9 * fmax(1, fabs(s)))
+			return d;
+	}
+	return 9;
+}
+
+static int parse_number(const struct actuator *a, const char *s, size_t len, struct val *v, char *why,
+                        size_t whylen)
+{
+	const struct sg_actuator_cfg *c = a->cfg;
+	char buf[64], *end;
+	double x, k, kr;
+	int dec;
+
+	trim(&s, &len);
+	if (len == 0 || len >= sizeof(buf) || strspn(s, "0123456789+-.eE") < len) {
+		snprintf(why, whylen, "invalid payload: expected a number from %g to %g", c->min, c->max);
+		return -EINVAL;
+	}
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	errno = 0;
+	x = strtod(buf, &end);
+	if (errno == ERANGE || end == buf || *end || !isfinite(x)) {
+		snprintf(why, whylen, "invalid payload: expected a number from %g to %g", c->min, c->max);
+		return -EINVAL;
+	}
+	if (x < c->min || x > c->max) {
+		snprintf(why, whylen, "out of range: %g is not between %g and %g", x, c->min, c->max);
+		return -EINVAL;
+	}
+	k = (x - c->min) / c->step;
+	kr = nearbyint(k);
+	if (fabs(k - kr) > STEP_EPSILON) {
+		snprintf(why, whylen, "%g is not a multiple of step %g from %g", x, c->step, c->min);
+		return -EINVAL;
+	}
+	x = c->min + kr * c->step;
+	if (x > c->max)
+		x = c->max;
+	dec = decimals_of(c->step);
+	if (decimals_of(c->min) > dec)
+		dec = decimals_of(c->min);
+	v->number = x;
+	snprintf(v->num, sizeof(v->num), "%.*f", dec, x);
+	if (strchr(v->num, '.')) { /* "12.50" -> "12.5", "42.0" -> "42" */
+		size_t n = strlen(v->num);
+		while (v->num[n - 1] == '0')
+			v->num[--n] = '\0';
+		if (v->num[n - 1] == '.')
+			v->num[--n] = '\0';
+	}
+	if (strcmp(v->num, "-0") == 0)
+		strcpy(v->num, "0");
+	return 0;
+}
+
+static int parse_enum(const struct actuator *a, const char *s, size_t len, struct val *v)
+{
+	const struct sg_actuator_cfg *c = a->cfg;
+	size_t found = SIZE_MAX, nfound = 0;
+
+	trim(&s, &len);
+	for (size_t i = 0; i < c->n_options; i++)
+		if (strlen(c->options[i]) == len && memcmp(c->options[i], s, len) == 0) {
+			v->option = i;
+			return 0;
+		}
+	for (size_t i = 0; i < c->n_options; i++)
+		if (eq_nocase(s, len, c->options[i])) {
+			found = i;
+			nfound++;
+		}
+	if (nfound != 1)
+		return -EINVAL;
+	v->option = found;
+	return 0;
+}
+
+/* What a valid command looks like, for the error message. */
+static void expected(const struct actuator *a, char *buf, size_t len)
+{
+	const struct sg_actuator_cfg *c = a->cfg;
+	size_t o;
+
+	switch (c->kind) {
+	case SG_ACT_SWITCH:
+		snprintf(buf, len, "invalid payload: expected %s or %s (also 1/0, true/false, {\"state\":\"%s\"})",
+		         c->payload_on, c->payload_off, c->payload_on);
+		return;
+	case SG_ACT_NUMBER:
+		snprintf(buf, len, "invalid payload: expected a number from %g to %g in steps of %g", c->min, c->max,
+		         c->step);
+		return;
+	case SG_ACT_ENUM:
+		o = (size_t)snprintf(buf, len, "invalid payload: expected one of");
+		for (size_t i = 0; i < c->n_options && o < len; i++)
+			o += (size_t)snprintf(buf + o, len - o, "%s %s", i ? "," : "", c->options[i]);
+		return;
+	}
+}
+
+/* Parse a command (or a configured initial/safe payload) for A. 0, or -EINVAL with WHY filled. */
+static int parse_value(const struct actuator *a, const char *payload, size_t len, struct val *v, char *why,
+                       size_t whylen)
+{
+	static const char *const switch_keys[] = {"state", NULL};
+	static const char *const value_keys[] = {"value", "state", NULL};
+	const char *s = payload;
+	size_t n = len;
+	char scalar[JSON_SCALAR_MAX];
+	enum jtype t = J_NULL;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	expected(a, why, whylen);
+	if (memchr(payload, '\0', len))
+		return -EINVAL;
+	trim(&s, &n);
+	if (n && s[0] == '{') {
+		r = json_member(s, n, a->cfg->kind == SG_ACT_SWITCH ? switch_keys : value_keys, scalar, sizeof(scalar),
+		                &t);
+		if (r == -EINVAL) {
+			snprintf(why, whylen, "invalid payload: not valid JSON");
+			return -EINVAL;
+		}
+		if (r == -ENOENT) {
+			snprintf(why, whylen, "invalid payload: JSON without \"%s\"",
+			         a->cfg->kind == SG_ACT_SWITCH ? "state" : "value");
+			return -EINVAL;
+		}
+		if (r < 0)
+			return -EINVAL;
+		if (t == J_TRUE || t == J_FALSE) {
+			if (a->cfg->kind != SG_ACT_SWITCH)
+				return -EINVAL;
+			v->on = t == J_TRUE;
+			return 0;
+		}
+		if (t != J_STR && t != J_NUM)
+			return -EINVAL;
+		if (t == J_NUM && a->cfg->kind == SG_ACT_ENUM)
+			return -EINVAL;
+		s = scalar;
+		n = strlen(scalar);
+	}
+	switch (a->cfg->kind) {
+	case SG_ACT_SWITCH:
+		return parse_switch(a, s, n, v);
+	case SG_ACT_NUMBER:
+		return parse_number(a, s, n, v, why, whylen);
+	case SG_ACT_ENUM:
+		return parse_enum(a, s, n, v);
+	}
+	return -EINVAL;
+}
+
+/* ---- output ------------------------------------------------------------------------------------ */
+
+static bool response_topic_ok(const char *t)
+{
+	return t && *t && !strpbrk(t, "+#") && strlen(t) < 65536;
+}
+
+static void publish(struct actuator *a, const char *topic, const char *payload, bool retain, const void *corr,
+                    size_t corr_len)
+{
+	struct sg_commands *c = a->c;
+
+	if (c->env.publish)
+		c->env.publish(c->ud, topic, payload, strlen(payload), a->cfg->qos, retain, corr, corr_len);
+}
+
+/* The confirmed state on the state topic, retained. Not connected: published again on connect. */
+static void publish_state(struct actuator *a)
+{
+	if (a->known)
+		publish(a, a->cfg->topic, val_text(a, &a->state), true, NULL, 0);
+}
+
+/* A command was not carried out: log (rate-limited), error topic, and the requester's response topic. */
+static void refuse(struct actuator *a, const struct answer *ans, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void refuse(struct actuator *a, const struct answer *ans, const char *fmt, ...)
+{
+	char reason[REASON_MAX], er[REASON_MAX * 2], ep[ERROR_PAYLOAD_MAX * 6 + 1], en[256], msg[1200];
+	unsigned suppressed;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	commands_json_escape(ans->payload, ans->len, ERROR_PAYLOAD_MAX, ep, sizeof(ep));
+	if (ratelimit_allow(&a->warn_rl, a->c->now, &suppressed))
+		log_full(LOG_WARNING, a->cfg->name, a->cfg->command_topic, "command \"%s\"%s not carried out: %s%s", ep,
+		         ans->len > ERROR_PAYLOAD_MAX ? "..." : "", reason,
+		         suppressed ? " (more refusals not logged)" : "");
+	commands_json_escape(reason, strlen(reason), sizeof(reason), er, sizeof(er));
+	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
+	snprintf(msg, sizeof(msg), "{\"actuator\":\"%s\",\"error\":\"%s\",\"payload\":\"%s\"}", en, er, ep);
+	publish(a, a->cfg->error_topic, msg, false, NULL, 0);
+	if (response_topic_ok(ans->response_topic))
+		publish(a, ans->response_topic, msg, false, ans->correlation, ans->correlation_len);
+}
+
+static void respond_ok(struct actuator *a, const struct job *j)
+{
+	char en[256], es[512], msg[800];
+	const char *t = val_text(a, &a->state);
+
+	if (!response_topic_ok(j->response_topic))
+		return;
+	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
+	commands_json_escape(t, strlen(t), 80, es, sizeof(es));
+	snprintf(msg, sizeof(msg), "{\"actuator\":\"%s\",\"state\":\"%s\"}", en, es);
+	publish(a, j->response_topic, msg, false, j->correlation, j->correlation_len);
+}
+
+/* Log a hardware problem only when it differs from the last one logged. */
+static void problem(struct actuator *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct actuator *a, const char *fmt, ...)
+{
+	char buf[sizeof(a->problem)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (strcmp(buf, a->problem) == 0) {
+		log_full(LOG_DEBUG, a->cfg->name, NULL, "%s", buf);
+		return;
+	}
+	snprintf(a->problem, sizeof(a->problem), "%s", buf);
+	log_full(LOG_WARNING, a->cfg->name, NULL, "%s", buf);
+}
+
+/* ---- jobs --------------------------------------------------------------------------------------- */
+
+static void job_clear(struct job *j)
+{
+	free(j->response_topic);
+	free(j->correlation);
+	memset(j, 0, sizeof(*j));
+}
+
+static void job_fail(struct actuator *a, struct job *j, const char *reason)
+{
+	const char *t = val_text(a, &j->v);
+	struct answer ans = {
+		.payload = j->internal ? t : j->payload,
+		.len = j->internal ? strlen(t) : j->payload_len,
+		.response_topic = j->response_topic,
+		.correlation = j->correlation,
+		.correlation_len = j->correlation_len,
+	};
+
+	if (j->internal)
+		refuse(a, &ans, "%s failed: %s", j->why, reason);
+	else
+		refuse(a, &ans, "%s", reason);
+	job_clear(j);
+}
+
+/* A free job slot; a waiting command is superseded (and answered so) to make room. */
+static struct job *job_take(struct actuator *a)
+{
+	if (a->inflight && a->pending) {
+		struct job *old = a->pending;
+		a->pending = NULL;
+		job_fail(a, old, "superseded by a newer command");
+	}
+	for (size_t i = 0; i < 2; i++)
+		if (&a->slot[i] != a->inflight && &a->slot[i] != a->pending) {
+			job_clear(&a->slot[i]);
+			return &a->slot[i];
+		}
+	return NULL; /* not reached: two slots, at most one busy here */
+}
+
+static void arm_autooff(struct actuator *a, bool was_on)
+{
+	const struct sg_actuator_cfg *c = a->cfg;
+
+	if (c->kind != SG_ACT_SWITCH)
+		return;
+	if (!a->state.on) {
+		a->autooff_at = UINT64_MAX;
+		return;
+	}
+	/* Counted from the moment it went on: repeating ON does not extend a pulse or max_on_s. */
+	if (was_on && a->autooff_at != UINT64_MAX)
+		return;
+	if (c->pulse_ms > 0)
+		a->autooff_at = a->c->now + (uint64_t)c->pulse_ms * 1000;
+	else if (c->max_on_s > 0)
+		a->autooff_at = a->c->now + (uint64_t)(c->max_on_s * 1e6);
+}
+
+static void job_succeeded(struct actuator *a, struct job *j)
+{
+	bool was_on = a->known && a->state.on;
+
+	a->state = j->v;
+	a->known = true;
+	arm_autooff(a, was_on);
+	if (j->internal)
+		log_full(LOG_INFO, a->cfg->name, NULL, "%s: %s", j->why, val_text(a, &a->state));
+	else
+		log_full(LOG_DEBUG, a->cfg->name, NULL, "set to %s", val_text(a, &a->state));
+	publish_state(a);
+	respond_ok(a, j);
+	job_clear(j);
+}
+
+static bool is_loss(int r)
+{
+	return r == -EIO || r == -ENODEV || r == -ENXIO || r == -EPIPE || r == -EBADF || r == -ESHUTDOWN ||
+	       r == -ENOENT;
+}
+
+static void lose(struct actuator *a, int err);
+
+/* Hand J to the driver (nothing in flight). 0 when done or in progress, else -errno (J answered). */
+static int start_job(struct actuator *a, struct job *j)
+{
+	struct sg_act_value v;
+	char reason[160];
+	int r;
+
+	if (j->expires_us != UINT64_MAX && a->c->now >= j->expires_us) {
+		job_fail(a, j, "command expired before it could be carried out");
+		return -ETIME;
+	}
+	a->inflight = j;
+	v = act_value(a, &j->v);
+	r = a->drv->set(&a->act, &v, a->c->now);
+	if (r == 1)
+		return 0;
+	a->inflight = NULL;
+	if (r == 0) {
+		job_succeeded(a, j);
+		return 0;
+	}
+	snprintf(reason, sizeof(reason), "%s", r == -E2BIG ? "command too long for the port" : strerror(-r));
+	job_fail(a, j, reason);
+	if (is_loss(r))
+		lose(a, r);
+	return r;
+}
+
+/* Start the waiting command once nothing is in flight. */
+static void pump(struct actuator *a)
+{
+	while (a->up && !a->inflight && a->pending) {
+		struct job *j = a->pending;
+		a->pending = NULL;
+		start_job(a, j);
+	}
+}
+
+/* Run J now, or after the command in flight. */
+static int submit(struct actuator *a, struct job *j)
+{
+	if (a->inflight) {
+		a->pending = j;
+		return 0;
+	}
+	return start_job(a, j);
+}
+
+static void submit_internal(struct actuator *a, const struct val *v, const char *why)
+{
+	struct job *j = job_take(a);
+
+	if (!j)
+		return;
+	j->internal = true;
+	j->why = why;
+	j->v = *v;
+	j->expires_us = UINT64_MAX;
+	submit(a, j);
+}
+
+static void on_act_done(struct sg_act *act, int result, const char *detail, void *ud)
+{
+	struct actuator *a = ud;
+	struct job *j = a->inflight;
+	(void)act;
+
+	if (!j)
+		return;
+	a->inflight = NULL;
+	if (result == 0)
+		job_succeeded(a, j);
+	else
+		job_fail(a, j, detail ? detail : strerror(-result));
+}
+
+/* ---- opening and losing hardware --------------------------------------------------------------- */
+
+/* "/dev/ttyUSB0" or "gpiochip0 line 17": what the hardware problem is about. */
+static const char *where(struct actuator *a)
+{
+	if (a->cfg->port)
+		return a->cfg->port;
+	if (a->cfg->chip) {
+		snprintf(a->where, sizeof(a->where), "%s line %d", a->cfg->chip, a->cfg->gpio_line);
+		return a->where;
+	}
+	return a->drv->name;
+}
+
+static void close_act(struct actuator *a)
+{
+	if (a->c->env.closing)
+		a->c->env.closing(a->c->ud, a->index);
+	if (a->act.state)
+		a->drv->close(&a->act);
+	free(a->act.state);
+	a->act.state = NULL;
+	a->act.fd = -1;
+	a->act.events = 0;
+	a->act.wake_us = UINT64_MAX;
+	a->up = false;
+	a->gen++;
+}
+
+static void schedule_reopen(struct actuator *a)
+{
+	a->backoff_us = a->backoff_us ? a->backoff_us * 2 : REOPEN_MIN_US;
+	if (a->backoff_us > REOPEN_MAX_US)
+		a->backoff_us = REOPEN_MAX_US;
+	a->reopen_at = a->c->now + a->backoff_us;
+}
+
+static void lose(struct actuator *a, int err)
+{
+	char reason[200];
+
+	problem(a, "%s: %s; reopening", where(a), strerror(-err));
+	close_act(a);
+	snprintf(reason, sizeof(reason), "actuator unavailable: %s: %s", where(a), strerror(-err));
+	if (a->inflight) {
+		struct job *j = a->inflight;
+		a->inflight = NULL;
+		job_fail(a, j, reason);
+	}
+	if (a->pending) {
+		struct job *j = a->pending;
+		a->pending = NULL;
+		job_fail(a, j, reason);
+	}
+	schedule_reopen(a);
+}
+
+static void open_act(struct actuator *a)
+{
+	const struct val *want = NULL;
+	const char *why = "initial state";
+	struct val off = {.on = false};
+	bool at_want = false;
+	int r;
+
+	if (a->ever_up && a->known) {
+		want = &a->state;
+		why = "state restored after reopening";
+	} else if (a->has_initial) {
+		want = &a->initial;
+	}
+	/* A pulse or max_on_s that ran out while the hardware was away: come back off. */
+	if (a->cfg->kind == SG_ACT_SWITCH && a->autooff_at <= a->c->now) {
+		a->autooff_at = UINT64_MAX;
+		want = &off;
+		why = "automatic switch-off (delayed while unavailable)";
+	}
+	a->params.initial = a->cfg->kind == SG_ACT_SWITCH && want ? want->on : -1;
+	a->act.fd = -1;
+	a->act.events = 0;
+	a->act.wake_us = UINT64_MAX;
+	a->act.state = calloc(1, a->drv->state_size ? a->drv->state_size : 1);
+	if (!a->act.state) {
+		problem(a, "cannot open %s: %s", where(a), strerror(ENOMEM));
+		schedule_reopen(a);
+		return;
+	}
+	r = a->drv->open(&a->act);
+	if (r < 0) {
+		problem(a, "cannot open %s: %s", where(a), strerror(-r));
+		a->drv->close(&a->act);
+		free(a->act.state);
+		a->act.state = NULL;
+		a->act.fd = -1;
+		schedule_reopen(a);
+		return;
+	}
+	a->up = true;
+	a->gen++;
+	if (a->problem[0])
+		log_full(LOG_NOTICE, a->cfg->name, NULL, "%s open again", where(a));
+	a->problem[0] = '\0';
+	a->backoff_us = 0;
+	a->ever_up = true;
+
+	/* Hardware that can tell is believed; anything else is told the wanted state again. */
+	if (a->drv->read_back && a->cfg->kind == SG_ACT_SWITCH) {
+		r = a->drv->read_back(&a->act);
+		if (r >= 0) {
+			bool changed = !a->known || a->state.on != (r != 0);
+			a->known = true;
+			a->state.on = r != 0;
+			at_want = want && val_equal(a, &a->state, want);
+			if (changed)
+				publish_state(a);
+		}
+	}
+	if (want && !at_want)
+		submit_internal(a, want, why);
+}
+
+/* ---- the API ------------------------------------------------------------------------------------ */
+
+struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cmd_env *env, void *ud,
+                                 uint64_t now_us)
+{
+	struct sg_commands *c;
+	char why[256];
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->cfg = cfg;
+	c->env = *env;
+	c->ud = ud;
+	c->now = now_us;
+	c->unknown_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
+	c->n = cfg->n_actuators;
+	c->acts = calloc(c->n ? c->n : 1, sizeof(*c->acts));
+	if (!c->acts) {
+		free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+		const struct sg_actuator_cfg *ac = &cfg->actuators[i];
+
+		a->c = c;
+		a->index = i;
+		a->cfg = ac;
+		a->autooff_at = UINT64_MAX;
+		a->warn_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
+		a->drv = sg_act_driver_find(env->drivers, ac->driver);
+		if (!a->drv || (a->drv->switch_only && ac->kind != SG_ACT_SWITCH))
+			goto err_inval;
+		if (ac->initial) {
+			if (parse_value(a, ac->initial, strlen(ac->initial), &a->initial, why, sizeof(why)) < 0)
+				goto err_inval;
+			a->has_initial = true;
+		}
+		if (ac->safe) {
+			if (parse_value(a, ac->safe, strlen(ac->safe), &a->safe, why, sizeof(why)) < 0)
+				goto err_inval;
+			a->has_safe = true;
+		}
+		a->params = (struct sg_act_params){
+			.name = ac->name,
+			.is_switch = ac->kind == SG_ACT_SWITCH,
+			.initial = -1,
+			.chip = ac->chip,
+			.line = ac->gpio_line >= 0 ? (unsigned)ac->gpio_line : 0,
+			.active_low = ac->active_low,
+			.port = ac->port,
+			.baud = ac->baud,
+			.tpl_on = ac->tpl_on,
+			.tpl_off = ac->tpl_off,
+			.tpl_set = ac->tpl_set,
+			.reply = ac->reply && *ac->reply ? ac->reply : NULL,
+			.reply_timeout_ms = ac->reply_timeout_ms > 0 ? ac->reply_timeout_ms : 1000,
+		};
+		a->act = (struct sg_act){
+			.driver = a->drv,
+			.params = &a->params,
+			.buses = env->buses,
+			.fd = -1,
+			.wake_us = UINT64_MAX,
+			.done = on_act_done,
+			.userdata = a,
+		};
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		open_act(&c->acts[i]);
+		pump(&c->acts[i]);
+	}
+	return c;
+
+err_inval:
+	commands_free(c);
+	errno = EINVAL;
+	return NULL;
+}
+
+void commands_free(struct sg_commands *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+		if (a->act.state)
+			close_act(a);
+		a->inflight = a->pending = NULL;
+		job_clear(&a->slot[0]);
+		job_clear(&a->slot[1]);
+	}
+	free(c->acts);
+	free(c);
+}
+
+void commands_connected(struct sg_commands *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+		int r = c->env.subscribe ? c->env.subscribe(c->ud, a->cfg->command_topic, a->cfg->qos) : 0;
+		if (r < 0)
+			log_full(LOG_WARNING, a->cfg->name, a->cfg->command_topic, "cannot subscribe to %s: %s",
+			         a->cfg->command_topic, strerror(-r));
+		publish_state(a);
+	}
+}
+
+static struct actuator *find_by_command_topic(struct sg_commands *c, const char *topic)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->acts[i].cfg->command_topic, topic) == 0)
+			return &c->acts[i];
+	return NULL;
+}
+
+/* A switch that is on, may be on (unknown), or is being switched on. */
+static bool may_be_on(const struct actuator *b)
+{
+	return !b->known || b->state.on || (b->inflight && b->inflight->v.on) || (b->pending && b->pending->v.on);
+}
+
+static struct actuator *interlock_blocker(struct actuator *a)
+{
+	struct sg_commands *c = a->c;
+
+	if (!a->cfg->interlock || a->cfg->kind != SG_ACT_SWITCH)
+		return NULL;
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *b = &c->acts[i];
+		if (b != a && b->cfg->interlock && b->cfg->kind == SG_ACT_SWITCH &&
+		    strcmp(b->cfg->interlock, a->cfg->interlock) == 0 && may_be_on(b))
+			return b;
+	}
+	return NULL;
+}
+
+int commands_message(struct sg_commands *c, const struct sg_cmd_msg *msg, uint64_t now_us)
+{
+	struct actuator *a, *b;
+	struct answer ans = {
+		.payload = msg->payload,
+		.len = msg->len,
+		.response_topic = msg->response_topic,
+		.correlation = msg->correlation,
+		.correlation_len = msg->correlation_len,
+	};
+	struct val v;
+	struct job *j;
+	char why[256];
+	int r;
+
+	c->now = now_us;
+	a = find_by_command_topic(c, msg->topic);
+	if (!a) {
+		unsigned suppressed;
+		if (ratelimit_allow(&c->unknown_rl, now_us, &suppressed))
+			log_full(LOG_NOTICE, NULL, msg->topic, "message on %s: no actuator has this command topic, "
+			         "dropped%s", msg->topic, suppressed ? " (more not logged)" : "");
+		return -ENOENT;
+	}
+	if (msg->len > SG_CMD_MAX_PAYLOAD) {
+		refuse(a, &ans, "payload too long (%zu bytes, at most %d)", msg->len, SG_CMD_MAX_PAYLOAD);
+		return -EMSGSIZE;
+	}
+	if (msg->len == 0) {
+		log_full(LOG_DEBUG, a->cfg->name, msg->topic, "empty message ignored");
+		return -ENODATA;
+	}
+	if (msg->retain && !a->cfg->accept_retained) {
+		refuse(a, &ans, "retained command ignored (clear it with an empty retained message, or set "
+		       "accept_retained = true)");
+		return -EPERM;
+	}
+	if (msg->has_expiry && msg->expiry_s == 0) {
+		refuse(a, &ans, "command expired");
+		return -ETIME;
+	}
+	if (parse_value(a, msg->payload, msg->len, &v, why, sizeof(why)) < 0) {
+		refuse(a, &ans, "%s", why);
+		return -EINVAL;
+	}
+	if (!a->up) {
+		refuse(a, &ans, "actuator unavailable: %s", a->problem[0] ? a->problem : "not open");
+		return -ENODEV;
+	}
+	if (a->cfg->min_interval_ms > 0 && a->have_last &&
+	    now_us - a->last_cmd_us < (uint64_t)a->cfg->min_interval_ms * 1000) {
+		refuse(a, &ans, "too many commands: at most one every %d ms", a->cfg->min_interval_ms);
+		return -EAGAIN;
+	}
+	if (a->cfg->kind == SG_ACT_SWITCH && v.on && (b = interlock_blocker(a))) {
+		refuse(a, &ans, "interlock \"%s\": \"%s\" %s; switch it off first", a->cfg->interlock, b->cfg->name,
+		       b->known && b->state.on ? "is on" : b->known ? "is being switched on" : "may be on (state unknown)");
+		return -EBUSY;
+	}
+	a->have_last = true;
+	a->last_cmd_us = now_us;
+	j = job_take(a);
+	if (!j)
+		return -ENOMEM;
+	j->v = v;
+	memcpy(j->payload, msg->payload, msg->len);
+	j->payload_len = msg->len;
+	j->expires_us = msg->has_expiry ? now_us + (uint64_t)msg->expiry_s * 1000000ULL : UINT64_MAX;
+	if (response_topic_ok(msg->response_topic)) {
+		j->response_topic = strdup(msg->response_topic);
+		if (msg->correlation && msg->correlation_len) {
+			j->correlation = malloc(msg->correlation_len);
+			if (j->correlation) {
+				memcpy(j->correlation, msg->correlation, msg->correlation_len);
+				j->correlation_len = msg->correlation_len;
+			}
+		}
+		if (!j->response_topic || (msg->correlation_len && !j->correlation))
+			log_full(LOG_WARNING, a->cfg->name, NULL, "out of memory: the response to this command may be "
+			         "lost");
+	}
+	r = submit(a, j);
+	pump(a);
+	return r;
+}
+
+size_t commands_count(const struct sg_commands *c)
+{
+	return c->n;
+}
+
+int commands_fd(const struct sg_commands *c, size_t i)
+{
+	return i < c->n && c->acts[i].up ? c->acts[i].act.fd : -1;
+}
+
+short commands_events(const struct sg_commands *c, size_t i)
+{
+	return i < c->n && c->acts[i].up ? c->acts[i].act.events : 0;
+}
+
+unsigned commands_fd_generation(const struct sg_commands *c, size_t i)
+{
+	return i < c->n ? c->acts[i].gen : 0;
+}
+
+void commands_io(struct sg_commands *c, size_t i, short revents, uint64_t now_us)
+{
+	struct actuator *a;
+	int r;
+
+	if (i >= c->n)
+		return;
+	a = &c->acts[i];
+	c->now = now_us;
+	if (!a->up || !a->drv->io)
+		return;
+	r = a->drv->io(&a->act, revents, now_us);
+	if (r < 0)
+		lose(a, r);
+	pump(a);
+}
+
+uint64_t commands_deadline(const struct sg_commands *c)
+{
+	uint64_t d = UINT64_MAX;
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct actuator *a = &c->acts[i];
+		if (!a->up) {
+			if (a->reopen_at < d)
+				d = a->reopen_at;
+			continue;
+		}
+		if (a->act.wake_us < d)
+			d = a->act.wake_us;
+		if (a->autooff_at < d)
+			d = a->autooff_at;
+	}
+	return d;
+}
+
+void commands_timer(struct sg_commands *c, uint64_t now_us)
+{
+	c->now = now_us;
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+		int r;
+
+		if (!a->up) {
+			if (now_us >= a->reopen_at)
+				open_act(a);
+			if (!a->up)
+				continue;
+		}
+		if (a->act.wake_us <= now_us && a->drv->timer) {
+			r = a->drv->timer(&a->act, now_us);
+			if (r < 0) {
+				lose(a, r);
+				continue;
+			}
+		}
+		if (a->autooff_at <= now_us) {
+			struct val off = {.on = false};
+			a->autooff_at = UINT64_MAX;
+			submit_internal(a, &off, a->cfg->pulse_ms > 0 ? "end of pulse" : "max_on_s reached, switched off");
+		}
+		pump(a);
+	}
+}
+
+void commands_shutdown(struct sg_commands *c, int timeout_ms)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+		struct val off = {.on = false};
+		const struct val *target = a->has_safe ? &a->safe : a->has_initial ? &a->initial : NULL;
+		struct sg_act_value v;
+		int r;
+
+		a->inflight = a->pending = NULL;
+		job_clear(&a->slot[0]);
+		job_clear(&a->slot[1]);
+		/* Something that switches itself off must not stay on because we stopped. */
+		if (!target && a->cfg->kind == SG_ACT_SWITCH && a->autooff_at != UINT64_MAX)
+			target = &off;
+		a->autooff_at = UINT64_MAX;
+		if (!a->up)
+			continue;
+		if (target) {
+			v = act_value(a, target);
+			r = a->drv->set_sync(&a->act, &v, timeout_ms);
+			if (r == 0) {
+				a->state = *target;
+				a->known = true;
+				log_full(LOG_INFO, a->cfg->name, NULL, "safe state on shutdown: %s", v.text);
+				publish_state(a);
+			} else {
+				log_full(LOG_WARNING, a->cfg->name, NULL, "could not set the safe state %s on shutdown: %s",
+				         v.text, r == -ETIMEDOUT ? "no confirmation in time" : strerror(-r));
+			}
+		}
+		close_act(a);
+	}
+}
+
+const char *commands_state(const struct sg_commands *c, size_t i)
+{
+	if (i >= c->n || !c->acts[i].known)
+		return NULL;
+	return val_text(&c->acts[i], &c->acts[i].state);
+}
+
+bool commands_up(const struct sg_commands *c, size_t i)
+{
+	return i < c->n && c->acts[i].up;
+}

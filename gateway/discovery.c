@@ -1,0 +1,1130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * discovery.c — build Home Assistant MQTT discovery messages from the config.
+ *
+ * Each entity is one JSON object written by a small append-only writer (a
+ * growable buffer that remembers an allocation failure instead of failing
+ * every call, and puts the commas itself). Strings are escaped for JSON and
+ * made valid UTF-8 (a stray byte from a config file becomes U+FFFD), numbers
+ * are written only when finite. Options used, all from the Home Assistant
+ * MQTT documentation: name, unique_id, object_id and default_entity_id (the
+ * former is what Home Assistant before 2025.10 reads, the latter what later
+ * versions read; both together raise no warning), state_topic,
+ * command_topic, value_template, unit_of_measurement, device_class,
+ * state_class, suggested_display_precision, expire_after (health entities),
+ * qos, payload_on,
+ * payload_off, state_on, state_off, min, max, step, options,
+ * entity_category, availability (topic, payload_available,
+ * payload_not_available), availability_mode, device (identifiers, name,
+ * manufacturer, model, sw_version, via_device) and origin (name, sw_version).
+ *
+ * Everything returned is owned by the caller's list; nothing here logs.
+ */
+#include "discovery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef SG_VERSION
+#define SG_VERSION "unknown"
+#endif
+
+#define ORIGIN_NAME    "sensorgate"
+#define ONLINE         "online"
+#define OFFLINE        "offline"
+#define UNIQUE_PREFIX  "sensorgate_"
+#define STATE_HEADER   "# sensorgate: Home Assistant discovery topics announced last; rewritten at every change\n"
+
+/* How many stats intervals without a stats message make the health entities stale. */
+#define STATS_STALE_INTERVALS 3
+
+/* --- a growable string --------------------------------------------------- */
+
+struct sb {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+static void sb_putn(struct sb *b, const char *p, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *s;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		s = realloc(b->s, cap);
+		if (!s) {
+			b->oom = true;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void sb_puts(struct sb *b, const char *s)
+{
+	sb_putn(b, s, strlen(s));
+}
+
+static void sb_putc(struct sb *b, char c)
+{
+	sb_putn(b, &c, 1);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void sb_printf(struct sb *b, const char *fmt, ...)
+{
+	char buf[64];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		b->oom = true; /* only used for numbers: cannot happen */
+	else
+		sb_putn(b, buf, (size_t)n);
+}
+
+/* Hand the string over (caller frees); NULL after an allocation failure. */
+static char *sb_take(struct sb *b)
+{
+	char *s = b->oom ? NULL : b->s;
+
+	if (b->oom)
+		free(b->s);
+	else if (!s)
+		s = strdup("");
+	*b = (struct sb){0};
+	return s;
+}
+
+/* --- JSON writing ---------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at P (1..4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A comma unless this is the first item of an object or array, or a value after its key. */
+static void js_sep(struct sb *b)
+{
+	if (b->len && !strchr("{[:", b->s[b->len - 1]))
+		sb_putc(b, ',');
+}
+
+static void js_string(struct sb *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	js_sep(b);
+	sb_putc(b, '"');
+	while (*p) {
+		size_t n;
+
+		if (*p == '"' || *p == '\\') {
+			sb_putc(b, '\\');
+			sb_putc(b, (char)*p++);
+		} else if (*p < 0x20) {
+			switch (*p) {
+			case '\n': sb_puts(b, "\\n"); break;
+			case '\r': sb_puts(b, "\\r"); break;
+			case '\t': sb_puts(b, "\\t"); break;
+			default:   sb_printf(b, "\\u%04x", *p); break;
+			}
+			p++;
+		} else if ((n = utf8_len(p)) > 0) {
+			sb_putn(b, (const char *)p, n);
+			p += n;
+		} else {
+			sb_puts(b, "\\ufffd");
+			p++;
+		}
+	}
+	sb_putc(b, '"');
+}
+
+static void js_open(struct sb *b, char c)
+{
+	js_sep(b);
+	sb_putc(b, c);
+}
+
+static void js_close(struct sb *b, char c)
+{
+	sb_putc(b, c);
+}
+
+static void js_key(struct sb *b, const char *k)
+{
+	js_string(b, k);
+	sb_putc(b, ':');
+}
+
+static void js_kstr(struct sb *b, const char *k, const char *v)
+{
+	if (!v)
+		return;
+	js_key(b, k);
+	js_string(b, v);
+}
+
+static void js_knum(struct sb *b, const char *k, double v)
+{
+	if (!isfinite(v))
+		return;
+	js_key(b, k);
+	if (v == floor(v) && fabs(v) < 1e15)
+		sb_printf(b, "%.0f", v);
+	else
+		sb_printf(b, "%.15g", v);
+}
+
+static void js_kint(struct sb *b, const char *k, long long v)
+{
+	js_key(b, k);
+	sb_printf(b, "%lld", v);
+}
+
+/* --- names ----------------------------------------------------------------- */
+
+/* A discovery topic level: [A-Za-z0-9_-] kept, anything else becomes '_'. */
+static void put_topic_level(struct sb *b, const char *s)
+{
+	for (; *s; s++) {
+		char c = *s;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		          c == '-';
+		sb_putc(b, ok ? c : '_');
+	}
+}
+
+/*
+ * An entity id slug as Home Assistant accepts it: lower case letters, digits
+ * and single underscores, none leading or trailing.
+ */
+static char *entity_slug(const char *s)
+{
+	struct sb b = {0};
+	bool pending = false;
+
+	for (; *s; s++) {
+		char c = *s;
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			if (pending && b.len)
+				sb_putc(&b, '_');
+			pending = false;
+			sb_putc(&b, c);
+		} else {
+			pending = true;
+		}
+	}
+	if (!b.oom && b.len == 0)
+		sb_puts(&b, "sensorgate");
+	return sb_take(&b);
+}
+
+static const char *last_level(const char *topic)
+{
+	const char *slash = strrchr(topic, '/');
+	return slash ? slash + 1 : topic;
+}
+
+/* --- device classes -------------------------------------------------------- */
+
+struct class_rule {
+	const char *device_class;
+	const char *state_class;
+	const char *const *units;  /* units Home Assistant accepts for the class */
+	const char *const *hints;  /* field-name hints required to pick it (NULL: the unit suffices) */
+};
+
+static const char *const temperature_units[] = {"°C", "°F", "K", NULL};
+static const char *const humidity_units[] = {"%", NULL};
+static const char *const pressure_units[] = {"Pa", "hPa", "kPa", "bar", "cbar", "mbar", "mmHg", "inHg", "psi", NULL};
+/* The micro sign (U+00B5) and the Greek mu (U+03BC) are both met in the wild. */
+static const char *const mass_concentration_units[] = {"\xc2\xb5g/m\xc2\xb3", "\xce\xbcg/m\xc2\xb3", NULL};
+static const char *const ppm_units[] = {"ppm", NULL};
+static const char *const energy_units[] = {"Wh", "kWh", "MWh", "GWh", "J", "kJ", "MJ", "GJ", NULL};
+static const char *const power_units[] = {"mW", "W", "kW", "MW", "GW", NULL};
+static const char *const illuminance_units[] = {"lx", NULL};
+static const char *const voltage_units[] = {"\xc2\xb5V", "\xce\xbcV", "mV", "V", "kV", "MV", NULL};
+
+static const char *const humidity_hints[] = {"hum", "rh", "h", NULL};
+static const char *const pm10_hints[] = {"pm10", NULL};
+static const char *const pm25_hints[] = {"pm25", "pm2_5", "pm2.5", "pm2-5", NULL};
+static const char *const pm1_hints[] = {"pm1", NULL};
+static const char *const co2_hints[] = {"co2", NULL};
+
+/* Order matters where hints overlap: pm10 before pm1. */
+static const struct class_rule class_rules[] = {
+	{"temperature", "measurement", temperature_units, NULL},
+	{"humidity", "measurement", humidity_units, humidity_hints},
+	{"pressure", "measurement", pressure_units, NULL},
+	{"pm10", "measurement", mass_concentration_units, pm10_hints},
+	{"pm25", "measurement", mass_concentration_units, pm25_hints},
+	{"pm1", "measurement", mass_concentration_units, pm1_hints},
+	{"carbon_dioxide", "measurement", ppm_units, co2_hints},
+	{"energy", "total_increasing", energy_units, NULL},
+	{"power", "measurement", power_units, NULL},
+	{"illuminance", "measurement", illuminance_units, NULL},
+	{"voltage", "measurement", voltage_units, NULL},
+};
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Does FIELD name what HINT says? Hints of three letters or more may appear
+ * anywhere ("outside_humidity", "co2_ppm"); shorter ones must be the whole
+ * name ("h", "rh").
+ */
+static bool field_hints(const char *field, const char *const *hints)
+{
+	char low[128];
+	size_t i;
+
+	for (i = 0; field[i] && i + 1 < sizeof(low); i++)
+		low[i] = (field[i] >= 'A' && field[i] <= 'Z') ? (char)(field[i] - 'A' + 'a') : field[i];
+	low[i] = '\0';
+	for (; *hints; hints++) {
+		if (strlen(*hints) >= 3 ? strstr(low, *hints) != NULL : strcmp(low, *hints) == 0)
+			return true;
+	}
+	return false;
+}
+
+const char *discovery_infer_device_class(const char *field, const char *unit)
+{
+	if (!unit || !*unit)
+		return NULL;
+	for (size_t i = 0; i < sizeof(class_rules) / sizeof(class_rules[0]); i++) {
+		const struct class_rule *c = &class_rules[i];
+
+		if (!in_list(c->units, unit))
+			continue;
+		if (c->hints && !(field && field_hints(field, c->hints)))
+			continue;
+		return c->device_class;
+	}
+	return NULL;
+}
+
+const char *discovery_state_class_for(const char *device_class)
+{
+	if (!device_class)
+		return NULL;
+	for (size_t i = 0; i < sizeof(class_rules) / sizeof(class_rules[0]); i++)
+		if (strcmp(class_rules[i].device_class, device_class) == 0)
+			return class_rules[i].state_class;
+	return NULL;
+}
+
+/* --- topics ------------------------------------------------------------------ */
+
+char *discovery_ha_status_topic(const struct sg_config *cfg)
+{
+	char *t;
+	return asprintf(&t, "%s/status", cfg->discovery.prefix ? cfg->discovery.prefix : "homeassistant") < 0 ? NULL : t;
+}
+
+bool discovery_is_ha_online(const void *payload, size_t len, bool retained)
+{
+	return !retained && len == strlen(ONLINE) && memcmp(payload, ONLINE, len) == 0;
+}
+
+char *discovery_device_status_topic(const struct sg_config *cfg, const struct sg_device_cfg *dev)
+{
+	char *t;
+	return asprintf(&t, "%s/%s/status", cfg->base_topic, dev->name) < 0 ? NULL : t;
+}
+
+char *discovery_stats_topic(const struct sg_config *cfg)
+{
+	char *t;
+	return asprintf(&t, "%s/gateway/%s/stats", cfg->base_topic, cfg->id) < 0 ? NULL : t;
+}
+
+/* --- lists ------------------------------------------------------------------- */
+
+void discovery_list_clear(struct sg_disc_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].topic);
+		free(l->v[i].payload);
+		free(l->v[i].unique_id);
+	}
+	free(l->v);
+	*l = (struct sg_disc_list){0};
+}
+
+void discovery_topics_clear(struct sg_disc_topics *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i]);
+	free(t->v);
+	*t = (struct sg_disc_topics){0};
+}
+
+/* Append; takes TOPIC, PAYLOAD and UNIQUE_ID (freed on failure). 0 or -ENOMEM. */
+static int list_push(struct sg_disc_list *l, char *topic, char *payload, char *unique_id, const char *component)
+{
+	if (!topic || !payload) {
+		free(topic);
+		free(payload);
+		free(unique_id);
+		return -ENOMEM;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct sg_disc_msg *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			free(topic);
+			free(payload);
+			free(unique_id);
+			return -ENOMEM;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct sg_disc_msg){
+		.topic = topic, .payload = payload, .unique_id = unique_id, .component = component};
+	return 0;
+}
+
+/* --- entity payloads ----------------------------------------------------------- */
+
+struct builder {
+	const struct sg_config *cfg;
+	struct sg_disc_list *out;
+	char *gateway_ident;   /* "sensorgate_<id>": the gateway's device identifier */
+	char *stats_topic;     /* NULL when the stats topic is off */
+};
+
+/* "sensorgate_<gateway id>_<object>"; NULL on ENOMEM. */
+static char *unique_id(const struct builder *bd, const char *object)
+{
+	char *u;
+	return asprintf(&u, UNIQUE_PREFIX "%s_%s", bd->cfg->id, object) < 0 ? NULL : u;
+}
+
+/* Start an entity: '{', name and the three ids. OBJECT is already a valid topic level. */
+static void entity_begin(struct builder *bd, struct sb *b, const char *component, const char *object,
+                         const char *name)
+{
+	char *uid = unique_id(bd, object);
+	char *slug = uid ? entity_slug(uid + strlen(UNIQUE_PREFIX)) : NULL;
+	char *entity_id = NULL;
+
+	if (!slug || asprintf(&entity_id, "%s.%s", component, slug) < 0) {
+		entity_id = NULL;
+		b->oom = true;
+	} else {
+		js_open(b, '{');
+		js_kstr(b, "name", name);
+		js_kstr(b, "unique_id", uid);
+		js_kstr(b, "object_id", slug);
+		js_kstr(b, "default_entity_id", entity_id);
+	}
+	free(uid);
+	free(slug);
+	free(entity_id);
+}
+
+static void availability_item(struct sb *b, const char *topic)
+{
+	js_open(b, '{');
+	js_kstr(b, "topic", topic);
+	js_kstr(b, "payload_available", ONLINE);
+	js_kstr(b, "payload_not_available", OFFLINE);
+	js_close(b, '}');
+}
+
+/* Available while every topic says "online" (the gateway's first, then DEVICE_TOPIC if any). */
+static void availability(struct builder *bd, struct sb *b, const char *device_topic)
+{
+	js_key(b, "availability");
+	js_open(b, '[');
+	availability_item(b, bd->cfg->status_topic);
+	if (device_topic)
+		availability_item(b, device_topic);
+	js_close(b, ']');
+	if (device_topic)
+		js_kstr(b, "availability_mode", "all");
+}
+
+static void gateway_device(struct builder *bd, struct sb *b)
+{
+	char *name;
+
+	if (asprintf(&name, "sensorgate %s", bd->cfg->id) < 0) {
+		b->oom = true;
+		return;
+	}
+	js_key(b, "device");
+	js_open(b, '{');
+	js_key(b, "identifiers");
+	js_open(b, '[');
+	js_string(b, bd->gateway_ident);
+	js_close(b, ']');
+	js_kstr(b, "name", name);
+	js_kstr(b, "manufacturer", "sensorgate");
+	js_kstr(b, "model", "sensorgate gateway");
+	js_kstr(b, "sw_version", SG_VERSION);
+	js_close(b, '}');
+	free(name);
+}
+
+static void sensor_device(struct builder *bd, struct sb *b, const struct sg_device_cfg *d)
+{
+	char *ident;
+
+	if (asprintf(&ident, "%s_%s", bd->gateway_ident, d->name) < 0) {
+		b->oom = true;
+		return;
+	}
+	js_key(b, "device");
+	js_open(b, '{');
+	js_key(b, "identifiers");
+	js_open(b, '[');
+	js_string(b, ident);
+	js_close(b, ']');
+	js_kstr(b, "name", d->name);
+	js_kstr(b, "model", d->driver ? d->driver->name : NULL);
+	js_kstr(b, "via_device", bd->gateway_ident);
+	js_close(b, '}');
+	free(ident);
+}
+
+static void origin(struct sb *b)
+{
+	js_key(b, "origin");
+	js_open(b, '{');
+	js_kstr(b, "name", ORIGIN_NAME);
+	js_kstr(b, "sw_version", SG_VERSION);
+	js_close(b, '}');
+}
+
+/* Finish an entity and add it to the list under <prefix>/<component>/<id>/<object>/config. */
+static int entity_end(struct builder *bd, struct sb *b, const char *component, const char *object)
+{
+	struct sb topic = {0};
+	char *uid = unique_id(bd, object);
+
+	if (!uid) {
+		free(b->s);
+		*b = (struct sb){0};
+		return -ENOMEM;
+	}
+	origin(b);
+	js_close(b, '}');
+	sb_puts(&topic, bd->cfg->discovery.prefix);
+	sb_putc(&topic, '/');
+	sb_puts(&topic, component);
+	sb_putc(&topic, '/');
+	put_topic_level(&topic, bd->cfg->id);
+	sb_putc(&topic, '/');
+	sb_puts(&topic, object);
+	sb_puts(&topic, "/config");
+	return list_push(bd->out, sb_take(&topic), sb_take(b), uid, component);
+}
+
+/* "<a>_<b>" as a topic level. NULL on ENOMEM. */
+static char *object_id2(const char *a, const char *b)
+{
+	struct sb s = {0};
+
+	put_topic_level(&s, a);
+	if (b) {
+		sb_putc(&s, '_');
+		put_topic_level(&s, b);
+	}
+	return sb_take(&s);
+}
+
+static const struct sg_field_info *driver_field(const struct sg_driver *drv, const char *field)
+{
+	if (!drv || !drv->fields)
+		return NULL;
+	for (const struct sg_field_info *f = drv->fields; f->name; f++)
+		if (strcmp(f->name, field) == 0)
+			return f;
+	return NULL;
+}
+
+/*
+ * One sensor for field FIELD of device D, published on TOPIC with settings RC
+ * (a readings entry, or the device defaults for a driver-declared field).
+ */
+static int add_reading(struct builder *bd, const struct sg_device_cfg *d, const char *field, const char *topic,
+                       const struct sg_reading_cfg *rc)
+{
+	const struct sg_field_info *fi = driver_field(d->driver, field);
+	const char *unit = rc->unit ? rc->unit : (fi ? fi->unit : NULL);
+	const char *dclass, *sclass;
+	char *object, *dev_status;
+	struct sb b = {0};
+	int r;
+
+	if (rc->device_class) {
+		dclass = rc->device_class;
+		sclass = discovery_state_class_for(dclass);
+	} else if (fi && fi->device_class) {
+		dclass = fi->device_class;
+		sclass = fi->state_class ? fi->state_class : discovery_state_class_for(dclass);
+	} else {
+		dclass = discovery_infer_device_class(field, unit);
+		sclass = fi && fi->state_class ? fi->state_class : discovery_state_class_for(dclass);
+		/* A reading with a unit is a number: let Home Assistant keep statistics of it. */
+		if (!sclass && !dclass && unit && *unit)
+			sclass = "measurement";
+	}
+	if (unit && !*unit)
+		unit = NULL;
+
+	/*
+	 * The device's own status topic is published (retained) only for devices
+	 * with expire_after: "offline" after that long without any reading,
+	 * "online" with the next one. Home Assistant's own expire_after is not
+	 * used: it counts state messages, which deadband and throttle hold back
+	 * from a device that is alive and well.
+	 */
+	object = object_id2(d->name, field);
+	dev_status = d->expire_after_s > 0 ? discovery_device_status_topic(bd->cfg, d) : NULL;
+	if (!object || (d->expire_after_s > 0 && !dev_status)) {
+		free(object);
+		free(dev_status);
+		return -ENOMEM;
+	}
+	entity_begin(bd, &b, "sensor", object, last_level(topic));
+	js_kstr(&b, "state_topic", topic);
+	if (rc->payload == SG_PAYLOAD_JSON)
+		js_kstr(&b, "value_template", "{{ value_json.value }}");
+	js_kstr(&b, "unit_of_measurement", unit);
+	js_kstr(&b, "device_class", dclass);
+	js_kstr(&b, "state_class", sclass);
+	if (rc->round >= 0)
+		js_kint(&b, "suggested_display_precision", rc->round);
+	if (rc->qos > 0)
+		js_kint(&b, "qos", rc->qos);
+	availability(bd, &b, dev_status);
+	sensor_device(bd, &b, d);
+	r = entity_end(bd, &b, "sensor", object);
+	free(object);
+	free(dev_status);
+	return r;
+}
+
+static int add_device(struct builder *bd, const struct sg_device_cfg *d)
+{
+	int r;
+
+	for (size_t j = 0; j < d->n_readings; j++) {
+		const struct sg_reading_cfg *rc = &d->readings[j];
+
+		if ((r = add_reading(bd, d, rc->field, rc->topic, rc)) < 0)
+			return r;
+	}
+	/* No readings list: every field the driver declares, on <base>/<device>/<field>. */
+	if (d->all_fields && d->driver && d->driver->fields) {
+		for (const struct sg_field_info *f = d->driver->fields; f->name; f++) {
+			char *topic;
+
+			if (asprintf(&topic, "%s/%s/%s", bd->cfg->base_topic, d->name, f->name) < 0)
+				return -ENOMEM;
+			r = add_reading(bd, d, f->name, topic, &d->defaults);
+			free(topic);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int add_actuator(struct builder *bd, const struct sg_actuator_cfg *a)
+{
+	static const char *const components[] = {
+		[SG_ACT_SWITCH] = "switch",
+		[SG_ACT_NUMBER] = "number",
+		[SG_ACT_ENUM] = "select",
+	};
+	const char *component = (unsigned)a->kind < 3 ? components[a->kind] : "switch";
+	char *object = object_id2(a->name, NULL);
+	struct sb b = {0};
+	int r;
+
+	if (!object)
+		return -ENOMEM;
+	entity_begin(bd, &b, component, object, a->name);
+	js_kstr(&b, "state_topic", a->topic);
+	js_kstr(&b, "command_topic", a->command_topic);
+	switch (a->kind) {
+	case SG_ACT_NUMBER:
+		js_knum(&b, "min", a->min);
+		js_knum(&b, "max", a->max);
+		js_knum(&b, "step", a->step);
+		break;
+	case SG_ACT_ENUM:
+		js_key(&b, "options");
+		js_open(&b, '[');
+		for (size_t i = 0; i < a->n_options; i++)
+			js_string(&b, a->options[i]);
+		js_close(&b, ']');
+		break;
+	default:
+		js_kstr(&b, "payload_on", a->payload_on);
+		js_kstr(&b, "payload_off", a->payload_off);
+		js_kstr(&b, "state_on", a->payload_on);
+		js_kstr(&b, "state_off", a->payload_off);
+		break;
+	}
+	if (a->qos > 0)
+		js_kint(&b, "qos", a->qos);
+	availability(bd, &b, NULL);
+	gateway_device(bd, &b);
+	r = entity_end(bd, &b, component, object);
+	free(object);
+	return r;
+}
+
+/* One field of the stats JSON as a diagnostic entity of the gateway. */
+struct health {
+	const char *component;
+	const char *object;
+	const char *name;
+	const char *value_template;
+	const char *unit;
+	const char *device_class;
+	const char *state_class;
+	int precision;             /* -1 = unset */
+};
+
+static const struct health health_stats[] = {
+	{"binary_sensor", "gateway_connected", "Broker connected",
+	 "{{ 'ON' if value_json.connected else 'OFF' }}", NULL, "connectivity", NULL, -1},
+	{"sensor", "gateway_readings_per_s", "Readings per second", "{{ value_json.readings_per_s }}", "readings/s",
+	 NULL, "measurement", 1},
+	{"sensor", "gateway_spool_depth", "Spool depth", "{{ value_json.spool_depth }}", "messages", NULL,
+	 "measurement", 0},
+	{"sensor", "gateway_dropped", "Dropped messages", "{{ value_json.dropped }}", "messages", NULL,
+	 "total_increasing", 0},
+};
+
+static int add_health(struct builder *bd)
+{
+	struct sb b = {0};
+	int r;
+
+	/* Connectivity from the status topic itself: "offline" shows as disconnected, not unavailable. */
+	entity_begin(bd, &b, "binary_sensor", "gateway_status", "Status");
+	js_kstr(&b, "state_topic", bd->cfg->status_topic);
+	js_kstr(&b, "payload_on", ONLINE);
+	js_kstr(&b, "payload_off", OFFLINE);
+	js_kstr(&b, "device_class", "connectivity");
+	js_kstr(&b, "entity_category", "diagnostic");
+	gateway_device(bd, &b);
+	if ((r = entity_end(bd, &b, "binary_sensor", "gateway_status")) < 0)
+		return r;
+
+	if (!bd->stats_topic)
+		return 0;
+	for (size_t i = 0; i < sizeof(health_stats) / sizeof(health_stats[0]); i++) {
+		const struct health *h = &health_stats[i];
+
+		entity_begin(bd, &b, h->component, h->object, h->name);
+		js_kstr(&b, "state_topic", bd->stats_topic);
+		js_kstr(&b, "value_template", h->value_template);
+		js_kstr(&b, "unit_of_measurement", h->unit);
+		js_kstr(&b, "device_class", h->device_class);
+		js_kstr(&b, "state_class", h->state_class);
+		if (h->precision >= 0)
+			js_kint(&b, "suggested_display_precision", h->precision);
+		js_kint(&b, "expire_after", (long long)ceil(bd->cfg->spool.stats_interval_s * STATS_STALE_INTERVALS));
+		js_kstr(&b, "entity_category", "diagnostic");
+		availability(bd, &b, NULL);
+		gateway_device(bd, &b);
+		if ((r = entity_end(bd, &b, h->component, h->object)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Two entities on one discovery topic, or one unique_id twice in a component: -EEXIST. */
+static int check_unique(const struct sg_disc_list *l, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		for (size_t j = i + 1; j < l->n; j++) {
+			bool same_topic = strcmp(l->v[i].topic, l->v[j].topic) == 0;
+			bool same_id = strcmp(l->v[i].component, l->v[j].component) == 0 &&
+			               strcmp(l->v[i].unique_id, l->v[j].unique_id) == 0;
+
+			if (!same_topic && !same_id)
+				continue;
+			if (err && errlen)
+				snprintf(err, errlen,
+				         "discovery: two entities would share %s \"%s\" (rename a device, field or actuator: "
+				         "names are joined with '_' and other characters than [A-Za-z0-9_-] become '_')",
+				         same_topic ? "the topic" : "the unique_id",
+				         same_topic ? l->v[i].topic : l->v[i].unique_id);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+int discovery_build(const struct sg_config *cfg, struct sg_disc_list *ret, char *err, size_t errlen)
+{
+	struct builder bd = {.cfg = cfg, .out = ret};
+	int r = 0;
+
+	if (err && errlen)
+		err[0] = '\0';
+	*ret = (struct sg_disc_list){0};
+	if (!cfg->discovery.enabled)
+		return 0;
+	if (asprintf(&bd.gateway_ident, UNIQUE_PREFIX "%s", cfg->id) < 0) {
+		bd.gateway_ident = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	if (cfg->spool.stats_interval_s > 0 && !(bd.stats_topic = discovery_stats_topic(cfg))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Gateway entities first: the sensor devices name it as their via_device. */
+	if ((r = add_health(&bd)) < 0)
+		goto out;
+	for (size_t i = 0; i < cfg->n_actuators; i++)
+		if ((r = add_actuator(&bd, &cfg->actuators[i])) < 0)
+			goto out;
+	for (size_t i = 0; i < cfg->n_devices; i++)
+		if ((r = add_device(&bd, &cfg->devices[i])) < 0)
+			goto out;
+	r = check_unique(ret, err, errlen);
+out:
+	if (r == -ENOMEM && err && errlen)
+		snprintf(err, errlen, "discovery: out of memory");
+	if (r < 0)
+		discovery_list_clear(ret);
+	free(bd.gateway_ident);
+	free(bd.stats_topic);
+	return r;
+}
+
+/* --- removals ------------------------------------------------------------------ */
+
+static bool list_has_topic(const struct sg_disc_list *l, const char *topic)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].topic, topic) == 0)
+			return true;
+	return false;
+}
+
+int discovery_removals(const struct sg_disc_topics *old, const struct sg_disc_list *now, struct sg_disc_list *ret)
+{
+	int r;
+
+	*ret = (struct sg_disc_list){0};
+	for (size_t i = 0; i < old->n; i++) {
+		if (list_has_topic(now, old->v[i]) || list_has_topic(ret, old->v[i]))
+			continue;
+		r = list_push(ret, strdup(old->v[i]), strdup(""), NULL, NULL);
+		if (r < 0) {
+			discovery_list_clear(ret);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int discovery_diff(const struct sg_config *old_cfg, const struct sg_config *new_cfg, struct sg_disc_list *ret)
+{
+	struct sg_disc_list before = {0}, after = {0};
+	struct sg_disc_topics t = {0};
+	int r;
+
+	*ret = (struct sg_disc_list){0};
+	if ((r = discovery_build(old_cfg, &before, NULL, 0)) < 0 || (r = discovery_build(new_cfg, &after, NULL, 0)) < 0)
+		goto out;
+	t.v = calloc(before.n ? before.n : 1, sizeof(*t.v));
+	if (!t.v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Borrow the topics: t is released with free(t.v) only. */
+	for (size_t i = 0; i < before.n; i++)
+		t.v[t.n++] = before.v[i].topic;
+	r = discovery_removals(&t, &after, ret);
+out:
+	free(t.v);
+	discovery_list_clear(&before);
+	discovery_list_clear(&after);
+	return r;
+}
+
+/* --- keeping the broker in line -------------------------------------------------- */
+
+static bool same_set(const struct sg_disc_topics *a, const struct sg_disc_list *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < b->n; i++) {
+		size_t j = 0;
+
+		while (j < a->n && strcmp(a->v[j], b->v[i].topic) != 0)
+			j++;
+		if (j == a->n)
+			return false;
+	}
+	return true;
+}
+
+int discovery_sync(const struct sg_disc_list *list, struct sg_disc_topics *announced, const char *state_path,
+                   bool deletions, sg_disc_publish_fn publish, void *ud, struct sg_disc_sync *res)
+{
+	struct sg_disc_sync out = {0};
+	struct sg_disc_list rm = {0};
+	struct sg_disc_topics now = {0};
+	int r;
+
+	if (res)
+		*res = out;
+	if (deletions) {
+		if ((r = discovery_removals(announced, list, &rm)) < 0)
+			return r;
+		for (; out.deleted < rm.n; out.deleted++)
+			if ((r = publish(ud, rm.v[out.deleted].topic, "", 0)) < 0)
+				goto out;
+	}
+	for (; out.announced < list->n; out.announced++) {
+		const struct sg_disc_msg *m = &list->v[out.announced];
+
+		if ((r = publish(ud, m->topic, m->payload, strlen(m->payload))) < 0)
+			goto out;
+	}
+	r = 0;
+	if (!deletions || same_set(announced, list))
+		goto out;
+	now.v = calloc(list->n ? list->n : 1, sizeof(*now.v));
+	for (size_t i = 0; now.v && i < list->n; i++, now.n++)
+		if (!(now.v[i] = strdup(list->v[i].topic)))
+			break;
+	if (!now.v || now.n != list->n) {
+		discovery_topics_clear(&now);
+		r = -ENOMEM;
+		goto out;
+	}
+	discovery_topics_clear(announced);
+	*announced = now;
+	if (state_path)
+		out.save_error = discovery_state_save(state_path, list);
+out:
+	discovery_list_clear(&rm);
+	if (res)
+		*res = out;
+	return r;
+}
+
+/* --- the state file ------------------------------------------------------------- */
+
+char *discovery_state_path(const struct sg_config *cfg, const char *state_directory)
+{
+	char *p = NULL;
+
+	errno = 0;
+	if (cfg->discovery.state_file)
+		return strdup(cfg->discovery.state_file);
+	if (state_directory && *state_directory && *state_directory != ':') {
+		size_t n = strcspn(state_directory, ":");
+		if (asprintf(&p, "%.*s/discovery-%s.state", (int)n, state_directory, cfg->id) < 0)
+			return NULL;
+		return p;
+	}
+	if (cfg->spool.path) {
+		const char *slash = strrchr(cfg->spool.path, '/');
+		int dirlen = slash ? (int)(slash - cfg->spool.path) : 1;
+		const char *dir = slash ? cfg->spool.path : ".";
+
+		if (slash == cfg->spool.path) /* "/spool.db" */
+			dirlen = 0;
+		if (asprintf(&p, "%.*s/discovery-%s.state", dirlen, dir, cfg->id) < 0)
+			return NULL;
+		return p;
+	}
+	return NULL;
+}
+
+int discovery_state_load(const char *path, struct sg_disc_topics *ret)
+{
+	struct sg_disc_topics t = {0};
+	size_t cap = 0, len = 0;
+	char *line = NULL;
+	ssize_t n;
+	FILE *f;
+	int r = 0;
+
+	*ret = (struct sg_disc_topics){0};
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while ((n = getline(&line, &len, f)) >= 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (n == 0 || line[0] == '#')
+			continue;
+		if (t.n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **v = realloc(t.v, ncap * sizeof(*v));
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
+			t.v = v;
+			cap = ncap;
+		}
+		if (!(t.v[t.n] = strdup(line))) {
+			r = -ENOMEM;
+			break;
+		}
+		t.n++;
+	}
+	if (r == 0 && ferror(f))
+		r = -EIO;
+	free(line);
+	fclose(f);
+	if (r < 0) {
+		discovery_topics_clear(&t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int discovery_state_save(const char *path, const struct sg_disc_list *list)
+{
+	struct sb b = {0};
+	char *tmp = NULL, *dir = NULL, *slash;
+	int fd = -1, r;
+
+	sb_puts(&b, STATE_HEADER);
+	for (size_t i = 0; i < list->n; i++) {
+		sb_puts(&b, list->v[i].topic);
+		sb_putc(&b, '\n');
+	}
+	if (b.oom || asprintf(&tmp, "%s.tmp", path) < 0) {
+		tmp = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((r = write_all(fd, b.s, b.len)) < 0)
+		goto out_unlink;
+	if (fsync(fd) < 0) {
+		r = -errno;
+		goto out_unlink;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = -errno;
+		goto out_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		goto out_unlink;
+	}
+	/* Make the rename itself durable; failing that is not worth an error. */
+	if ((dir = strdup(path)) && (slash = strrchr(dir, '/'))) {
+		int dfd;
+
+		*(slash == dir ? slash + 1 : slash) = '\0';
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+	}
+	r = 0;
+	goto out;
+
+out_unlink:
+	unlink(tmp);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	free(tmp);
+	free(b.s);
+	return r;
+}
