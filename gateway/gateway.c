@@ -82,8 +82,9 @@ struct sg_gateway {
 	struct gw_act_io *act_io;   /* one io watch per actuator */
 	sd_event_source *act_timer;
 	int exit_code;
-	/* The configuration the MQTT client was built from (it borrows it); equal
-	 * to cfg until a reload swaps cfg; freed last. */
+	/* The configuration the MQTT client and the command router were built
+	 * from (they borrow it: status topic, actuators); equal to cfg until a
+	 * reload swaps cfg; freed last. */
 	struct sg_config *cfg_mqtt;
 	uint64_t n_reloads;
 	double rate;                /* readings/s over the last status period */
@@ -230,7 +231,7 @@ static int on_discovery_timer(sd_event_source *s, uint64_t usec, void *ud)
 	if (!mqtt_connected(g->mqtt))
 		return 0; /* the connection will announce everything */
 	log_info("discovery: Home Assistant (re)started, announcing again");
-	r = mqtt_publish(g->mqtt, g->cfg->status_topic, "online", strlen("online"), 1, true, NULL, NULL);
+	r = mqtt_publish(g->mqtt, g->cfg_mqtt->status_topic, "online", strlen("online"), 1, true, NULL, NULL);
 	if (r < 0 && r != -ENOTCONN)
 		log_warning("discovery: cannot publish online status: %s", strerror(-r));
 	discovery_announce(g, false);
@@ -310,7 +311,7 @@ static int discovery_start(struct sg_gateway *g)
  * new config lacks are deleted (now when connected, else at the next
  * connection: the announced set is kept), the others announced again.
  */
-__attribute__((unused)) static void discovery_reload(struct sg_gateway *g)
+static void discovery_reload(struct sg_gateway *g)
 {
 	if (discovery_setup(g) < 0) {
 		log_error("discovery: out of memory");
@@ -847,7 +848,7 @@ static void actuators_watch(struct sg_gateway *g)
 		x->gen = commands_fd_generation(g->cmds, i);
 		r = sd_event_add_io(g->loop, &x->io, fd, events, on_act_io, x);
 		if (r < 0)
-			log_error("actuator %s: cannot watch its port: %s", g->cfg->actuators[i].name, strerror(-r));
+			log_error("actuator %s: cannot watch its port: %s", g->cfg_mqtt->actuators[i].name, strerror(-r));
 		else
 			x->fd = fd;
 	}
@@ -1028,10 +1029,11 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
  *  - devices, matched by name: same bus binding -> the port stays open and the
  *    driver is initialised again with its new options; changed binding ->
  *    closed and reopened; new -> opened; gone -> closed;
- *  - broker, client and status-topic settings, and the spool: the MQTT client
- *    keeps the ones it was built with; the log says which changed and that
- *    they apply after a restart.
- * Hook for the command router (actuators): re-subscribe here once it exists.
+ *  - Home Assistant discovery: rebuilt; entities gone from the file are deleted;
+ *  - broker, client and status-topic settings, actuators and the spool: the
+ *    MQTT client and the command router keep the ones they were built with
+ *    (g->cfg_mqtt); the log says which changed and that they apply after a
+ *    restart.
  */
 
 static bool str_eq(const char *a, const char *b)
@@ -1045,6 +1047,24 @@ static void change_add(char *buf, size_t len, const char *what)
 
 	if (at < len)
 		snprintf(buf + at, len - at, "%s%s", at ? ", " : "", what);
+}
+
+/* Actuators are built once (commands.c): any difference in what they are or where they listen. */
+static bool actuators_differ(const struct sg_config *a, const struct sg_config *b)
+{
+	if (a->n_actuators != b->n_actuators)
+		return true;
+	for (size_t i = 0; i < a->n_actuators; i++) {
+		const struct sg_actuator_cfg *x = &a->actuators[i], *y = &b->actuators[i];
+		if (!str_eq(x->name, y->name) || !str_eq(x->driver, y->driver) || !str_eq(x->topic, y->topic) ||
+		    !str_eq(x->command_topic, y->command_topic) || !str_eq(x->chip, y->chip) ||
+		    x->gpio_line != y->gpio_line || x->active_low != y->active_low || !str_eq(x->port, y->port) ||
+		    x->baud != y->baud || x->kind != y->kind || !str_eq(x->payload_on, y->payload_on) ||
+		    !str_eq(x->payload_off, y->payload_off) || x->qos != y->qos || x->max_on_s != y->max_on_s ||
+		    x->pulse_ms != y->pulse_ms || !str_eq(x->interlock, y->interlock) || !str_eq(x->safe, y->safe))
+			return true;
+	}
+	return false;
 }
 
 /* Which settings that only a restart applies differ between RUN (running) and NEW; names into BUF. */
@@ -1077,6 +1097,8 @@ static void restart_changes(const struct sg_config *run, const struct sg_config 
 		change_add(buf, len, "mqtt reconnect/inflight limits");
 	if (!str_eq(run->status_topic, new->status_topic))
 		change_add(buf, len, "status topic (gateway.id/base_topic)");
+	if (actuators_differ(run, new))
+		change_add(buf, len, "actuators");
 	if (!str_eq(run->spool.path, new->spool.path) || run->spool.max_size_mb != new->spool.max_size_mb ||
 	    run->spool.sync_full != new->spool.sync_full || run->spool.drop_new != new->spool.drop_new)
 		change_add(buf, len, "spool");
@@ -1197,6 +1219,7 @@ static void gateway_reload(struct sg_gateway *g)
 	free(g->devs);
 	g->devs = ndevs;
 	g->n_devs = ncfg->n_devices;
+	discovery_reload(g); /* builds from g->cfg, borrows nothing from it */
 	/* The MQTT client borrows g->cfg_mqtt, never an intermediate configuration. */
 	if (ocfg != g->cfg_mqtt)
 		config_free(ocfg);

@@ -124,3 +124,22 @@ def test_reload_broker_change_needs_restart(broker, make_pty, make_gateway, make
 	feed_until(pty, "t=25.5", sub, lambda m: m.topic == "test/room/a", since=mark)
 	assert connects(gw) == n_conn
 	gw.stop()
+
+
+def test_reload_reannounces_discovery(broker, make_pty, make_gateway, make_sub, tmp_path):
+	pty = make_pty("tty")
+	disc = 'discovery: { enabled = true; prefix = "homeassistant"; };\n'
+	conf = lambda topic: gateway_config(broker.port, tmp_path, device("sim", pty.link, topic),  # noqa: E731
+	                                    extra=disc)
+	gw = make_gateway(conf("room/a"))
+	sub = make_sub(broker.port, ["test/#", "homeassistant/#"], qos=2)
+	gw.start()
+	sub.wait_topic(STATUS, "online", timeout=15)
+	first = sub.wait_for(lambda m: m.topic.startswith("homeassistant/") and b"test/room/a" in m.payload)
+	mark = sub.mark()
+	hup(gw, conf("room/b"), "applied: ")
+	# The entity now points at the new state topic, on the same connection.
+	sub.wait_for(lambda m: m.topic.startswith("homeassistant/") and b"test/room/b" in m.payload, since=mark)
+	assert first.topic.endswith("/config")
+	gw.assert_alive()
+	gw.stop()
