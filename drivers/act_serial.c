@@ -202,7 +202,7 @@ static int ser_parse_options(const config_setting_t *g, const struct sg_act_comm
 static void ser_describe(const void *opts, char *buf, size_t len)
 {
 	const struct serial_opts *o = opts;
-	char on[96] = "", off[96] = "", set[96] = "", reply[96] = "";
+	char on[256] = "", off[256] = "", set[256] = "", reply[256] = "";
 	int n;
 
 	if (o->tpl_set) {

@@ -161,7 +161,8 @@ struct sg_act_driver {
 	int (*parse_options)(const config_setting_t *g, const struct sg_act_common *common, void **ret_opts,
 	                     struct sg_opt_error *err);
 	void (*free_options)(void *opts);
-	/* --check: the hardware and every setting of the driver, one line ("gpio gpiochip0 line 17"). */
+	/* --check: the hardware and every setting of the driver, one line ("gpio gpiochip0 line 17"); a reload
+	 * compares these lines to tell whether an actuator changed. */
 	void (*describe)(const void *opts, char *buf, size_t len);
 	/* Log lines: which hardware a problem is about ("/dev/ttyUSB0", "gpiochip0 line 17"). */
 	void (*where)(const void *opts, char *buf, size_t len);

@@ -61,7 +61,7 @@ static const char *offline_name(enum sg_offline_policy p)
 /* The second line of an actuator in --check: where it is and what protects it. */
 static void print_actuator_detail(const struct sg_actuator_cfg *a)
 {
-	char hw[600], safety[300];
+	char hw[1100], safety[300];
 	size_t o = 0;
 
 	if (a->drv->describe && a->opts)
