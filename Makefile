@@ -1,6 +1,6 @@
 # sensorgate — build, test, install.
 #   make            build/sensorgate
-#   make check      unit tests (cmocka) + integration tests (real broker, ptys)
+#   make check      scripts/test.sh --no-deps: unit, integration, ASan, fuzzers, rig
 #   make asan       the same binary and unit tests with ASan+UBSan in build-asan/
 #   make bench      benchmarks (figures, not pass/fail)
 #   make fuzz       fuzz the drivers (clang, libFuzzer), FUZZ_SECONDS=30 each

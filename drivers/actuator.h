@@ -46,7 +46,7 @@
  * drivers ("\"period_ns\" does not apply to driver \"gpio\" ..."), refuses
  * types the driver cannot move, and lists it among the known drivers;
  * --check prints its describe() line; the router opens, sets and closes it.
- * Document its keys in config/sensorgate.conf and docs/actuators.md, and
+ * Document its keys in config/sensorgate.conf and README.md, and
  * test it in tests/unit/test_act_pwm.c (tests/unit/act_fixture.h parses
  * options from config text). tests/unit/test_act_extension.c holds this
  * very driver, as a worked example run against config.c and the router.

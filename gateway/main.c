@@ -180,7 +180,7 @@ static void warn_password_file(const struct sg_config *c)
 	if (!c->mqtt.password_file || stat(c->mqtt.password_file, &st) < 0)
 		return;
 	if (st.st_mode & S_IRWXO)
-		log_warning("password file %s is readable by others (mode %04o); run: chmod 600 %s",
+		log_warning("password file %s is readable by others (mode %04o); run: chmod o-rwx %s",
 		            c->mqtt.password_file, (unsigned)(st.st_mode & 07777), c->mqtt.password_file);
 }
 

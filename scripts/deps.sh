@@ -36,7 +36,8 @@ PACKAGES=(
 # `make deb` (--deb): the Debian packaging tools.
 DEB_PACKAGES=(debhelper dpkg-dev fakeroot)
 # `make rig` (--rig): the system test rig (tests/rig/).
-RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 kmod cpio xz-utils socat busybox-static)
+RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 kmod cpio xz-utils socat busybox-static
+	gcc-12 make libelf1) # out-of-tree gpio-sim for the QEMU guest (tests/rig/gpio-sim.sh)
 
 check_only=0
 for arg in "$@"; do

@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--no-deps) do_deps=0 ;;
 	--no-asan) do_asan=0 ;;
-	--rig) do_rig=1 ;;
+	--rig) do_rig=1 ;;  # the default; kept for old habits
 	--no-rig) do_rig=0 ;;
 	--no-fuzz) do_fuzz=0 ;;
 	--quick) do_asan=0; do_fuzz=0; do_rig=0 ;;

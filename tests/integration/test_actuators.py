@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Actuators end to end: MQTT command -> sensorgate -> pty "device" -> state back.
 
-The contract tested here (see docs/actuators.md):
+The contract tested here (see README.md, "Actuators"):
   - a command on <base>/<topic>/set is written to the serial device (the
     configured on/off string or the "{value}" template); the retained state
     on <base>/<topic> changes only once the device confirmed (the configured

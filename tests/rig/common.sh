@@ -109,14 +109,17 @@ rig_rootfs() {
 	echo "$root"
 }
 
-# Modules the QEMU guest may load (i2c-stub for the BME280 hook). gpio-sim is
-# not built in Debian's 6.1 kernel: see rig_qemu_hook_gpio in qemu.sh.
-RIG_KERNEL_MODULES=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-stub.ko kernel/drivers/i2c/i2c-smbus.ko)
+# Modules the QEMU guest may load (i2c-stub for the BME280 hook, configfs for
+# gpio-sim). gpio-sim itself is not built in Debian's 6.1 kernel: gpio-sim.sh
+# builds it. Changing this list re-extracts the kernel (the stamp names it).
+RIG_KERNEL_MODULES=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-stub.ko kernel/drivers/i2c/i2c-smbus.ko
+	kernel/fs/configfs/configfs.ko)
 
 # rig_kernel: print the directory holding Debian's 6.1 amd64 kernel as
 # vmlinux (uncompressed ELF: boots about twice as fast under TCG as the
-# bzImage), its config and RIG_KERNEL_MODULES with modules.dep. Fetched with
-# apt-get download and unpacked with dpkg -x: nothing is installed on the host.
+# bzImage), its config, its Debian version (file "version") and
+# RIG_KERNEL_MODULES with modules.dep. Fetched with apt-get download and
+# unpacked with dpkg -x: nothing is installed on the host.
 rig_kernel() {
 	local pkg dir tmp off
 	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
@@ -131,7 +134,7 @@ rig_kernel() {
 		return
 	fi
 	dir="$RIG_CACHE/kernel/$pkg"
-	if [ -f "$dir/.done" ]; then
+	if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "${RIG_KERNEL_MODULES[*]}" ]; then
 		echo "$dir"
 		return
 	fi
@@ -142,6 +145,7 @@ rig_kernel() {
 	mkdir -p "$tmp/deb" "$tmp/x"
 	(cd "$tmp/deb" && apt-get download -q "$pkg" >&2 2>/dev/null) || rig_die "apt-get download $pkg failed"
 	dpkg -x "$tmp"/deb/*.deb "$tmp/x"
+	dpkg-deb -f "$tmp"/deb/*.deb Version >"$tmp/version"
 	cp "$tmp"/x/boot/vmlinuz-* "$tmp/vmlinuz"
 	cp "$tmp"/x/boot/config-* "$tmp/config"
 	ls "$tmp"/x/lib/modules >"$tmp/release"
@@ -165,7 +169,7 @@ rig_kernel() {
 	cp "$tmp/x/lib/modules/$rel"/modules.{order,builtin,builtin.modinfo} "$tmp/modules/lib/modules/$rel/" 2>/dev/null || true
 	depmod -b "$tmp/modules" "$rel"
 	rm -rf "$tmp/x" "$tmp/deb" "$tmp/vmlinuz" "$tmp/vmlinuz.xz"
-	touch "$tmp/.done"
+	echo "${RIG_KERNEL_MODULES[*]}" >"$tmp/.done"
 	rm -rf "$dir"
 	mv "$tmp" "$dir"
 	echo "$dir"

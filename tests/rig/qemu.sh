@@ -11,13 +11,14 @@
 # on its own loopback). The console (ttyS0) goes to a file that is read back.
 #
 # Hooks for the driver and actuator branches: rig_qemu_hook_i2c (i2c-stub with
-# a BME280 register map) and rig_qemu_hook_gpio (gpio-sim), below.
+# a BME280 register map) and rig_qemu_hook_gpio (a relay on gpio-sim), below.
 #
 # Usage: tests/rig/qemu.sh [BINARY]    (default: build/sensorgate)
 # Exit: 0 pass, 1 fail, 77 skipped (loudly) when QEMU cannot run here.
 
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/gpio-sim.sh"
 
 rig_need_root
 [ "$(uname -m)" = x86_64 ] || rig_skip "the QEMU rig boots Debian's amd64 kernel; this host is $(uname -m)"
@@ -121,16 +122,37 @@ HOOK
 	chmod +x "$stage/rig/hook-i2c.sh"
 }
 
-# GPIO: Debian's 6.1 kernel has neither gpio-sim nor irq_sim. To switch a relay
-# on a simulated line: build both out of tree from linux-source-6.1 with
-# linux-headers-$release and linux-kbuild-6.1 (irq_sim: call
-# generic_handle_irq(n) instead of the unexported irq_to_desc, add a
-# MODULE_LICENSE), cache the .ko files next to the kernel, copy them here,
-# create a chip through configfs (/sys/kernel/config/gpio-sim), configure an
-# actuator { driver = "gpio"; chip = ...; line = ...; }, publish ON to its
-# /set topic and read the line back from the chip's sim_gpioN/value in sysfs.
+# GPIO: Debian's 6.1 kernel has neither gpio-sim nor irq_sim (nor configfs
+# built in: it is a module, in RIG_KERNEL_MODULES). rig_gpio_sim (gpio-sim.sh)
+# builds both out of tree from Debian's linux-source-6.1 with
+# linux-headers-$release and linux-kbuild-6.1, once per kernel release, and
+# caches the .ko files; they are added to the guest's modules (extra/) and
+# depmod'ed there, so `modprobe gpio-sim` loads configfs and irq_sim too.
+# The guest part, qemu-guest-gpio.sh, makes a chip through configfs, runs the
+# real binary with two gpio actuators on it, switches them with mosquitto_pub
+# and reads the lines back from gpio-sim's sysfs (see that file). Without the
+# packages (offline on a first run) the checks are skipped, loudly; a failed
+# build is a failure.
 rig_qemu_hook_gpio() {
-	: # nothing to stage until the actuator branch lands
+	local mods r=0
+	mods=$(rig_gpio_sim "$kdir") || r=$?
+	if [ "$r" -eq 2 ]; then
+		rig_log "GPIO CHECKS SKIPPED: cannot download Debian's kernel sources for $release (offline?)"
+		printf '%s\n' 'echo "== hook: gpio-sim"' \
+			"echo \"  skip  gpio-sim: the kernel sources for $release could not be downloaded on the host\"" \
+			>"$stage/rig/hook-gpio.sh"
+	elif [ "$r" -ne 0 ]; then
+		printf '%s\n' 'echo "== hook: gpio-sim"' \
+			"bad \"gpio-sim/irq_sim could not be built for $release on the host (log: $RIG_CACHE/gpio-sim/$release.log)\"" \
+			>"$stage/rig/hook-gpio.sh"
+	else
+		mkdir -p "$stage/lib/modules/$release/extra"
+		cp -a "$kdir/modules/lib/modules/$release/." "$stage/lib/modules/$release/"
+		cp "$mods/gpio-sim.ko" "$mods/irq_sim.ko" "$stage/lib/modules/$release/extra/"
+		depmod -b "$stage" "$release"
+		install -m 0755 "$RIG_DIR/qemu-guest-gpio.sh" "$stage/rig/hook-gpio.sh"
+	fi
+	chmod +x "$stage/rig/hook-gpio.sh"
 }
 
 # ---- the guest -----------------------------------------------------------------

@@ -65,6 +65,7 @@ run_part() {
 
 [ "$do_nspawn" = 1 ] && { echo "==== systemd (nspawn)"; run_part nspawn "$RIG_DIR/nspawn.sh"; }
 [ "$do_qemu" = 1 ] && { echo "==== kernel (qemu)"; run_part qemu "$RIG_DIR/qemu.sh"; }
+[ "$do_qemu" = 1 ] && { echo "==== i2c-stub (qemu)"; run_part i2c-stub "$RIG_DIR/i2c-stub.sh"; }
 
 echo
 echo "rig: build ${t_build} s; ${summary[*]}; total $((SECONDS - t_start)) s"
