@@ -1,10 +1,12 @@
 # sensorgate — build, test, install.
 #   make            build/sensorgate
-#   make check      unit tests (cmocka) + integration tests (real broker, ptys)
+#   make check      scripts/test.sh --no-deps: unit, integration, ASan, fuzzers, rig
 #   make asan       the same binary and unit tests with ASan+UBSan in build-asan/
 #   make bench      benchmarks (figures, not pass/fail)
 #   make fuzz       fuzz the drivers (clang, libFuzzer), FUZZ_SECONDS=30 each
 #   make install DESTDIR=... PREFIX=/usr
+#   make deb        build/sensorgate_<version>_<arch>.deb (dpkg-buildpackage)
+#   make rig        system tests: nspawn (systemd) and QEMU (kernel), as root
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
@@ -33,7 +35,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELP  := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 UNIT_HOBJ  := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 
-.PHONY: all check unit integration asan bench install clean deb fuzz
+.PHONY: all check unit integration asan bench install clean deb fuzz rig
 all: $(BUILD)/sensorgate
 
 $(BUILD)/%.o: %.c $(wildcard gateway/*.h drivers/*.h tests/unit/*.h)
@@ -85,5 +87,19 @@ install: all
 		install -D -m 0640 config/sensorgate.conf $(DESTDIR)$(SYSCONFDIR)/sensorgate/sensorgate.conf; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/sensorgate/sensorgate.conf"; fi
 
+# Debian package, built by dpkg-buildpackage in build-deb/; the .deb lands in $(BUILD)/.
+deb:
+	scripts/deps.sh --deb
+	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
+		{ echo "debian/changelog says $$v, Makefile VERSION is $(VERSION)"; exit 1; }
+	dpkg-buildpackage -us -uc -b
+	@mkdir -p $(BUILD)
+	mv ../sensorgate_$(VERSION)_*.deb ../sensorgate_$(VERSION)_*.buildinfo ../sensorgate_$(VERSION)_*.changes $(BUILD)/
+	@ls -l $(BUILD)/sensorgate_$(VERSION)_*.deb
+
+# System tests on a real systemd (nspawn) and a real kernel (QEMU); root, cached downloads.
+rig: all
+	tests/rig/run.sh
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb

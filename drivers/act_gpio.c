@@ -14,16 +14,89 @@
  * not here. The GPIO access goes through act->buses->gpio (libgpiod unless a
  * test substitutes a fake).
  *
- * Ownership: struct gpio_state lives in act->state (owned by the router);
- * it holds the line handle from request_output() until close().
+ * Keys of its own: chip (default "gpiochip0"), line (required, 0..65535),
+ * active_low. Type switch only. pulse_ms and max_on_s are the router's.
+ *
+ * Ownership: struct gpio_opts is made by gpio_parse_options() and owned by
+ * the config (gpio_free_options()). struct gpio_state lives in act->state
+ * (owned by the router); it holds the line handle from request_output()
+ * until close().
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "actuator.h"
 #include "bus_gpio.h"
 
-#define GPIO_CONSUMER "sensorgate"
+#define GPIO_CONSUMER     "sensorgate"
+#define GPIO_DEFAULT_CHIP "gpiochip0"
+#define GPIO_LINE_MAX     65535
+
+struct gpio_opts {
+	char *chip;
+	int line;
+	bool active_low;
+};
+
+static const char *const gpio_option_keys[] = {"chip", "line", "active_low", NULL};
+
+static void gpio_free_options(void *opts)
+{
+	struct gpio_opts *o = opts;
+
+	if (!o)
+		return;
+	free(o->chip);
+	free(o);
+}
+
+static int gpio_parse_options(const config_setting_t *g, const struct sg_act_common *common, void **ret_opts,
+                              struct sg_opt_error *err)
+{
+	struct gpio_opts *o = calloc(1, sizeof(*o));
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	o->chip = strdup(GPIO_DEFAULT_CHIP);
+	if (!o->chip) {
+		r = -ENOMEM;
+		goto err_free;
+	}
+	if ((r = sg_act_opt_string(g, "chip", &o->chip, err)) < 0 ||
+	    (r = sg_act_opt_require(g, "line", common, err)) < 0 ||
+	    (r = sg_act_opt_int(g, "line", 0, GPIO_LINE_MAX, &o->line, err)) < 0 ||
+	    (r = sg_act_opt_bool(g, "active_low", &o->active_low, err)) < 0)
+		goto err_free;
+	if (!*o->chip) {
+		r = sg_act_opt_fail(err, config_setting_get_member(g, "chip"),
+		                    "actuator \"%.80s\": \"chip\" must not be empty", common->name);
+		goto err_free;
+	}
+	*ret_opts = o;
+	return 0;
+
+err_free:
+	gpio_free_options(o);
+	return r;
+}
+
+static void gpio_describe(const void *opts, char *buf, size_t len)
+{
+	const struct gpio_opts *o = opts;
+
+	snprintf(buf, len, "gpio %s line %d%s", o->chip, o->line, o->active_low ? " active-low" : "");
+}
+
+static void gpio_where(const void *opts, char *buf, size_t len)
+{
+	const struct gpio_opts *o = opts;
+
+	snprintf(buf, len, "%s line %d", o->chip, o->line);
+}
 
 struct gpio_state {
 	const struct sg_gpio_ops *ops;
@@ -33,13 +106,14 @@ struct gpio_state {
 static int gpio_open(struct sg_act *a)
 {
 	struct gpio_state *st = a->state;
-	const struct sg_act_params *p = a->params;
+	const struct gpio_opts *o = a->params->opts;
 
 	st->ops = a->buses && a->buses->gpio ? a->buses->gpio : &sg_gpio_libgpiod;
 	a->fd = -1;
 	a->events = 0;
 	a->wake_us = UINT64_MAX;
-	return st->ops->request_output(p->chip, p->line, p->active_low, GPIO_CONSUMER, p->initial, &st->line);
+	return st->ops->request_output(o->chip, (unsigned)o->line, o->active_low, GPIO_CONSUMER, a->params->initial,
+	                               &st->line);
 }
 
 static void gpio_close(struct sg_act *a)
@@ -87,7 +161,12 @@ static int gpio_set_sync(struct sg_act *a, const struct sg_act_value *v, int tim
 const struct sg_act_driver sg_act_gpio = {
 	.name = "gpio",
 	.description = "a relay on a GPIO line (libgpiod)",
-	.switch_only = true,
+	.kinds = SG_ACT_KIND_BIT(SG_ACT_SWITCH),
+	.option_keys = gpio_option_keys,
+	.parse_options = gpio_parse_options,
+	.free_options = gpio_free_options,
+	.describe = gpio_describe,
+	.where = gpio_where,
 	.state_size = sizeof(struct gpio_state),
 	.open = gpio_open,
 	.close = gpio_close,

@@ -26,13 +26,22 @@
  * error means the port went away: io() returns the error and the router
  * reopens the port with backoff.
  *
- * Ownership: struct serial_state lives in act->state (owned by the router);
- * it owns the open port from open() until close(). Fixed buffers only.
+ * Keys of its own: port (required; must exist when the config is loaded),
+ * baud (default 9600), on and off (switches, both required) or set (numbers
+ * and enums, required), reply, reply_timeout_ms (1..60000, default 1000).
+ *
+ * Ownership: struct serial_opts is made by ser_parse_options() and owned by
+ * the config (ser_free_options()). struct serial_state lives in act->state
+ * (owned by the router); it owns the open port from open() until close().
+ * Fixed buffers only at run time.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "actuator.h"
@@ -42,6 +51,18 @@
 #define SERIAL_RX_WINDOW 256  /* bytes kept for matching the reply */
 #define SERIAL_READ_MAX  16   /* reads per io() call, so a chatty device cannot hog the loop */
 #define VALUE_MARK       "{value}"
+#define SERIAL_DEFAULT_BAUD       9600
+#define SERIAL_DEFAULT_TIMEOUT_MS 1000
+#define SERIAL_TIMEOUT_MAX_MS     60000
+
+struct serial_opts {
+	char *port;
+	int baud;
+	char *tpl_on, *tpl_off;  /* switches: bytes to write (escapes resolved by libconfig) */
+	char *tpl_set;           /* numbers, enums: "{value}" is replaced by the value's text */
+	char *reply;             /* expected answer (substring), NULL = none awaited */
+	int reply_timeout_ms;    /* for the reply, and for writing at all */
+};
 
 struct serial_state {
 	struct sg_serial *port;
@@ -63,7 +84,7 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* S with control characters written as C escapes, for messages. */
+/* S as it would be typed in a C or libconfig string (control characters, '\\' and '"' escaped), for messages. */
 static void escape_c(const char *s, char *out, size_t outlen)
 {
 	size_t o = 0;
@@ -76,6 +97,8 @@ static void escape_c(const char *s, char *out, size_t outlen)
 			o += (size_t)snprintf(out + o, outlen - o, "\\r");
 		else if (ch == '\t')
 			o += (size_t)snprintf(out + o, outlen - o, "\\t");
+		else if (ch == '\\' || ch == '"')
+			o += (size_t)snprintf(out + o, outlen - o, "\\%c", ch);
 		else if (ch < 0x20 || ch == 0x7f)
 			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
 		else
@@ -84,18 +107,143 @@ static void escape_c(const char *s, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* --- options ------------------------------------------------------------------------------------- */
+
+static const char *const ser_option_keys[] = {"port", "baud", "on", "off", "set", "reply", "reply_timeout_ms", NULL};
+
+static void ser_free_options(void *opts)
+{
+	struct serial_opts *o = opts;
+
+	if (!o)
+		return;
+	free(o->port);
+	free(o->tpl_on);
+	free(o->tpl_off);
+	free(o->tpl_set);
+	free(o->reply);
+	free(o);
+}
+
+/* The port must exist when the config is loaded: a typo is found by --check, not at 3 a.m. */
+static int check_port(const config_setting_t *g, const struct sg_act_common *common, const char *port,
+                      struct sg_opt_error *err)
+{
+	const config_setting_t *s = config_setting_get_member(g, "port");
+	struct stat st;
+
+	if (!*port)
+		return sg_act_opt_fail(err, s, "actuator \"%.80s\": \"port\" must not be empty", common->name);
+	if (stat(port, &st) < 0) {
+		if (errno == ENOENT)
+			return sg_act_opt_fail(err, s, "actuator \"%.80s\": port %s does not exist", common->name,
+			                       port);
+		return sg_act_opt_fail(err, s, "actuator \"%.80s\": port %s: %s", common->name, port, strerror(errno));
+	}
+	return 0;
+}
+
+static int ser_parse(const config_setting_t *g, const struct sg_act_common *common, struct serial_opts *o,
+                     struct sg_opt_error *err)
+{
+	bool sw = common->kind == SG_ACT_SWITCH;
+	int r;
+
+	o->baud = SERIAL_DEFAULT_BAUD;
+	o->reply_timeout_ms = SERIAL_DEFAULT_TIMEOUT_MS;
+	if ((r = sg_act_opt_only_if(g, "on", sw, "type \"switch\" (use \"set\")", err)) < 0 ||
+	    (r = sg_act_opt_only_if(g, "off", sw, "type \"switch\" (use \"set\")", err)) < 0 ||
+	    (r = sg_act_opt_only_if(g, "set", !sw, "types \"number\" and \"enum\" (use \"on\" and \"off\")",
+	                            err)) < 0 ||
+	    (r = sg_act_opt_require(g, "port", common, err)) < 0 ||
+	    (r = sg_act_opt_string(g, "port", &o->port, err)) < 0 ||
+	    (r = sg_act_opt_int(g, "baud", 1, INT_MAX, &o->baud, err)) < 0)
+		return r;
+	if (!serial_baud_valid(o->baud))
+		return sg_act_opt_fail(err, config_setting_get_member(g, "baud"), "\"baud\" %d is not a standard rate "
+		                       "(1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, "
+		                       "... 4000000)", o->baud);
+	if ((r = sg_act_opt_string(g, "on", &o->tpl_on, err)) < 0 ||
+	    (r = sg_act_opt_string(g, "off", &o->tpl_off, err)) < 0 ||
+	    (r = sg_act_opt_string(g, "set", &o->tpl_set, err)) < 0 ||
+	    (r = sg_act_opt_string(g, "reply", &o->reply, err)) < 0 ||
+	    (r = sg_act_opt_int(g, "reply_timeout_ms", 1, SERIAL_TIMEOUT_MAX_MS, &o->reply_timeout_ms, err)) < 0)
+		return r;
+	if (sw && ((r = sg_act_opt_require(g, "on", common, err)) < 0 ||
+	           (r = sg_act_opt_require(g, "off", common, err)) < 0))
+		return r;
+	if (!sw && (r = sg_act_opt_require(g, "set", common, err)) < 0)
+		return r;
+	if (o->reply && !*o->reply) { /* reply = "": await nothing */
+		free(o->reply);
+		o->reply = NULL;
+	}
+	return check_port(g, common, o->port, err);
+}
+
+static int ser_parse_options(const config_setting_t *g, const struct sg_act_common *common, void **ret_opts,
+                             struct sg_opt_error *err)
+{
+	struct serial_opts *o = calloc(1, sizeof(*o));
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	r = ser_parse(g, common, o, err);
+	if (r < 0) {
+		ser_free_options(o);
+		return r;
+	}
+	*ret_opts = o;
+	return 0;
+}
+
+/* serial /dev/ttyUSB0 9600 baud, on "R1=1\r\n", off "R1=0\r\n", reply "OK" awaited, timeout 500 ms */
+static void ser_describe(const void *opts, char *buf, size_t len)
+{
+	const struct serial_opts *o = opts;
+	char on[256] = "", off[256] = "", set[256] = "", reply[256] = "";
+	int n;
+
+	if (o->tpl_set) {
+		escape_c(o->tpl_set, set, sizeof(set));
+		n = snprintf(buf, len, "serial %s %d baud, set \"%s\"", o->port, o->baud, set);
+	} else {
+		escape_c(o->tpl_on ? o->tpl_on : "", on, sizeof(on));
+		escape_c(o->tpl_off ? o->tpl_off : "", off, sizeof(off));
+		n = snprintf(buf, len, "serial %s %d baud, on \"%s\", off \"%s\"", o->port, o->baud, on, off);
+	}
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (o->reply)
+		escape_c(o->reply, reply, sizeof(reply));
+	snprintf(buf + n, len - (size_t)n, "%s%s%s, timeout %d ms", o->reply ? ", reply \"" : "", reply,
+	         o->reply ? "\" awaited" : "", o->reply_timeout_ms);
+}
+
+static void ser_where(const void *opts, char *buf, size_t len)
+{
+	const struct serial_opts *o = opts;
+
+	snprintf(buf, len, "%s", o->port);
+}
+
+/* --- running --------------------------------------------------------------------------------------- */
+
 /* The bytes to write for V: a switch's on/off string, or the set template with every "{value}" replaced. */
 static int build_command(const struct sg_act_params *p, const struct sg_act_value *v, char *out, size_t outlen,
                          size_t *ret_len)
 {
-	const char *tpl = p->is_switch ? (v->on ? p->tpl_on : p->tpl_off) : p->tpl_set;
+	const struct serial_opts *op = p->opts;
+	bool sw = p->kind == SG_ACT_SWITCH;
+	const char *tpl = sw ? (v->on ? op->tpl_on : op->tpl_off) : op->tpl_set;
 	const char *text = v->text ? v->text : "";
 	size_t o = 0, mark = strlen(VALUE_MARK), tl = strlen(text);
 
 	if (!tpl)
 		return -EINVAL;
 	while (*tpl) {
-		if (!p->is_switch && strncmp(tpl, VALUE_MARK, mark) == 0) {
+		if (!sw && strncmp(tpl, VALUE_MARK, mark) == 0) {
 			if (o + tl > outlen)
 				return -E2BIG;
 			memcpy(out + o, text, tl);
@@ -181,7 +329,7 @@ static void finish(struct sg_act *a, int result, const char *detail)
 static void written(struct sg_act *a, uint64_t now_us)
 {
 	struct serial_state *st = a->state;
-	const struct sg_act_params *p = a->params;
+	const struct serial_opts *p = a->params->opts;
 
 	a->events = POLLIN;
 	if (!p->reply) {
@@ -200,12 +348,13 @@ static void written(struct sg_act *a, uint64_t now_us)
 static int ser_open(struct sg_act *a)
 {
 	struct serial_state *st = a->state;
+	const struct serial_opts *o = a->params->opts;
 	int r;
 
 	a->fd = -1;
 	a->events = 0;
 	a->wake_us = UINT64_MAX;
-	r = serial_open(a->params->port, a->params->baud, &st->port);
+	r = serial_open(o->port, o->baud, &st->port);
 	if (r < 0)
 		return r;
 	a->fd = serial_fd(st->port);
@@ -249,7 +398,7 @@ static int start(struct sg_act *a, const struct sg_act_value *v)
 static int ser_set(struct sg_act *a, const struct sg_act_value *v, uint64_t now_us)
 {
 	struct serial_state *st = a->state;
-	const struct sg_act_params *p = a->params;
+	const struct serial_opts *p = a->params->opts;
 	int r;
 
 	if (st->busy)
@@ -275,7 +424,7 @@ static int ser_set(struct sg_act *a, const struct sg_act_value *v, uint64_t now_
 static int ser_io(struct sg_act *a, short revents, uint64_t now_us)
 {
 	struct serial_state *st = a->state;
-	const struct sg_act_params *p = a->params;
+	const struct serial_opts *p = a->params->opts;
 	int r;
 
 	if (!st->port)
@@ -307,7 +456,7 @@ static int ser_io(struct sg_act *a, short revents, uint64_t now_us)
 static int ser_timer(struct sg_act *a, uint64_t now_us)
 {
 	struct serial_state *st = a->state;
-	const struct sg_act_params *p = a->params;
+	const struct serial_opts *p = a->params->opts;
 	char esc[64];
 
 	if (!st->busy || now_us < st->deadline) {
@@ -341,7 +490,7 @@ static bool wait_ready(int fd, short events, uint64_t end)
 static int ser_set_sync(struct sg_act *a, const struct sg_act_value *v, int timeout_ms)
 {
 	struct serial_state *st = a->state;
-	const struct sg_act_params *p = a->params;
+	const struct serial_opts *p = a->params->opts;
 	uint64_t end = mono_us() + (uint64_t)timeout_ms * 1000;
 	int r;
 
@@ -369,7 +518,12 @@ static int ser_set_sync(struct sg_act *a, const struct sg_act_value *v, int time
 const struct sg_act_driver sg_act_serial = {
 	.name = "serial",
 	.description = "text commands on a serial port, optionally confirmed by a reply",
-	.switch_only = false,
+	.kinds = SG_ACT_KINDS_ALL,
+	.option_keys = ser_option_keys,
+	.parse_options = ser_parse_options,
+	.free_options = ser_free_options,
+	.describe = ser_describe,
+	.where = ser_where,
 	.state_size = sizeof(struct serial_state),
 	.open = ser_open,
 	.close = ser_close,

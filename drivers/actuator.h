@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * actuator.h — the contract between an actuator driver and the command router.
+ * actuator.h — the contract between an actuator driver, the config loader
+ * and the command router.
  *
  * An actuator driver moves one thing in the world: a GPIO line behind a
  * relay, a device on a serial port that obeys text commands. It receives
  * values the router has already validated (never payloads, topics or MQTT),
  * and it keeps no file-scope state: everything per actuator lives in
- * struct sg_act (params for its settings, state for its runtime).
+ * struct sg_act (params, with the driver's parsed options, for its settings;
+ * state for its runtime).
  *
  * Drivers never sleep and never own an event loop. Like the MQTT client,
  * a driver says what it wants polled in act->fd / act->events and when it
@@ -14,9 +16,41 @@
  * call into the driver. A set() either completes at once (returns 0) or
  * later (returns 1, then calls sg_act_done() from io() or timer()).
  *
- * Adding a driver (pwm, i2c, ...) = one file defining one
- * `const struct sg_act_driver sg_act_<name>` + one line in act_registry.c
- * (+ its extern below). Drivers do not log; the router logs once.
+ * Drivers describe themselves: config.c knows only the keys every actuator
+ * has (name, driver, topic, type, qos, accept_retained, min_interval_ms,
+ * interlock, payload_on/off, initial, safe, min/max/step, options, pulse_ms,
+ * max_on_s) and asks the driver for the rest: which types it can move
+ * (kinds), which keys are its own (option_keys), and what they mean
+ * (parse_options). --check and the logs ask it how to name its hardware
+ * (describe, where). Nothing outside the driver's file knows its keys.
+ *
+ * Adding a driver, e.g. `pwm` (a PWM channel through sysfs):
+ *  1. drivers/act_pwm.c, the only new file:
+ *       struct pwm_opts { char *chip; int channel; int period_ns; };
+ *       static const char *const pwm_keys[] = {"chip", "channel", "period_ns", NULL};
+ *       pwm_parse_options(g, common, &opts, err): calloc the opts, read each
+ *         key with the sg_act_opt_*() helpers below (they word errors as the
+ *         rest of the config does and copy strings: the config file's tree
+ *         is gone after loading), check what belongs together; on failure
+ *         free what it allocated and return the helper's error.
+ *       pwm_free_options(opts), pwm_describe(opts, buf, len) ("pwm
+ *         pwmchip0 channel 1, period 20000000 ns"), pwm_where(opts, ...)
+ *         ("pwmchip0 channel 1");
+ *       open/close/set/... reading their settings from a->params->opts;
+ *       const struct sg_act_driver sg_act_pwm = { .name = "pwm",
+ *         .kinds = SG_ACT_KIND_BIT(SG_ACT_NUMBER), .option_keys = pwm_keys,
+ *         ... every field designated, unused ones NULL };
+ *  2. one line in act_registry.c's table and one extern line at the end of
+ *     this file.
+ * config.c then accepts `driver = "pwm"` and its keys, refuses them on other
+ * drivers ("\"period_ns\" does not apply to driver \"gpio\" ..."), refuses
+ * types the driver cannot move, and lists it among the known drivers;
+ * --check prints its describe() line; the router opens, sets and closes it.
+ * Document its keys in config/sensorgate.conf and README.md, and
+ * test it in tests/unit/test_act_pwm.c (tests/unit/act_fixture.h parses
+ * options from config text). tests/unit/test_act_extension.c holds this
+ * very driver, as a worked example run against config.c and the router.
+ * Drivers do not log; the router logs once.
  */
 #ifndef SG_ACTUATOR_H
 #define SG_ACTUATOR_H
@@ -26,6 +60,25 @@
 #include <stdint.h>
 
 #include "bus_gpio.h"
+#include "driver.h" /* struct sg_opt_error, libconfig */
+
+/* What an actuator takes: ON/OFF, a number in min..max, or one of a list of options. */
+enum sg_actuator_kind {
+	SG_ACT_SWITCH = 0, /* ON/OFF */
+	SG_ACT_NUMBER,     /* min/max/step */
+	SG_ACT_ENUM,       /* one of options */
+};
+
+/* For struct sg_act_driver.kinds: the types a driver can move. */
+#define SG_ACT_KIND_BIT(k) (1u << (k))
+#define SG_ACT_KINDS_ALL \
+	(SG_ACT_KIND_BIT(SG_ACT_SWITCH) | SG_ACT_KIND_BIT(SG_ACT_NUMBER) | SG_ACT_KIND_BIT(SG_ACT_ENUM))
+
+/* What config.c has read of an actuator before its driver parses its own keys. */
+struct sg_act_common {
+	const char *name;           /* for messages: actuator "name" ... */
+	enum sg_actuator_kind kind; /* already one the driver supports */
+};
 
 /* A commanded value, already validated and canonicalised by the router. */
 struct sg_act_value {
@@ -38,19 +91,9 @@ struct sg_act_value {
 /* A driver's settings, borrowed from the configuration for the actuator's lifetime. */
 struct sg_act_params {
 	const char *name;
-	bool is_switch;          /* type switch (on/off) rather than number or enum */
-	int initial;             /* switches: level to take when opened: 1 on, 0 off, -1 keep */
-	/* gpio */
-	const char *chip;
-	unsigned line;
-	bool active_low;
-	/* serial */
-	const char *port;
-	int baud;
-	const char *tpl_on, *tpl_off; /* switches: bytes to write */
-	const char *tpl_set;          /* numbers, enums: "{value}" is replaced by the value's text */
-	const char *reply;            /* expected answer (substring), NULL = none awaited */
-	int reply_timeout_ms;         /* for the reply, and for writing at all */
+	enum sg_actuator_kind kind;
+	int initial;      /* switches: level to take when opened: 1 on, 0 off, -1 keep */
+	const void *opts; /* what the driver's parse_options() made of its keys; NULL without */
 };
 
 /* The buses drivers reach hardware through; NULL members mean the real ones. Tests put fakes here. */
@@ -99,9 +142,31 @@ static inline void sg_act_done(struct sg_act *a, int result, const char *detail)
  * the driver.
  */
 struct sg_act_driver {
-	const char *name;        /* config `driver = "..."` */
-	const char *description; /* one line for --help / README */
-	bool switch_only;        /* supports only type "switch" */
+	const char *name;               /* config `driver = "..."` */
+	const char *description;        /* one line for --help / README */
+	unsigned kinds;                 /* SG_ACT_KIND_BIT()s of the types it can move */
+	const char *const *option_keys; /* NULL-terminated keys of its own in the actuator group, or NULL */
+
+	/*
+	 * Read the driver's own keys of actuator group G, an actuator of
+	 * COMMON->kind (one of kinds). Called only once every key of G is a
+	 * common one or in option_keys, and the common ones are valid. On
+	 * success *ret_opts (NULL allowed) is owned by the config until
+	 * free_options(); it must not point into G (the libconfig tree is
+	 * destroyed after loading). On failure nothing is left allocated:
+	 * -EINVAL with err->msg the whole message (config.c adds "FILE:LINE: ")
+	 * and err->line that of the setting at fault (0 = the actuator's), or
+	 * -ENOMEM. NULL = the driver has no options.
+	 */
+	int (*parse_options)(const config_setting_t *g, const struct sg_act_common *common, void **ret_opts,
+	                     struct sg_opt_error *err);
+	void (*free_options)(void *opts);
+	/* --check: the hardware and every setting of the driver, one line ("gpio gpiochip0 line 17"); a reload
+	 * compares these lines to tell whether an actuator changed. */
+	void (*describe)(const void *opts, char *buf, size_t len);
+	/* Log lines: which hardware a problem is about ("/dev/ttyUSB0", "gpiochip0 line 17"). */
+	void (*where)(const void *opts, char *buf, size_t len);
+
 	size_t state_size;
 
 	/* Acquire the output (request the line, open the port). Switches with
@@ -128,6 +193,27 @@ struct sg_act_driver {
 extern const struct sg_act_driver *const sg_act_drivers[]; /* NULL-terminated */
 /* The driver named NAME in TABLE (NULL = sg_act_drivers), or NULL. */
 const struct sg_act_driver *sg_act_driver_find(const struct sg_act_driver *const *table, const char *name);
+
+/*
+ * act_options.c: reading option keys in parse_options(), with the messages
+ * config.c uses for its own keys. Each returns 0, or -EINVAL with *err
+ * filled (line of the setting at fault), or -ENOMEM. An absent key is not
+ * an error and leaves *out as it was.
+ */
+__attribute__((format(printf, 3, 4)))
+int sg_act_opt_fail(struct sg_opt_error *err, const config_setting_t *at, const char *fmt, ...); /* -EINVAL */
+/* KEY must be present: "actuator \"NAME\" needs \"KEY\"". */
+int sg_act_opt_require(const config_setting_t *g, const char *key, const struct sg_act_common *common,
+                       struct sg_opt_error *err);
+/* KEY may be present only when COND holds: "\"KEY\" applies only to WHAT". */
+int sg_act_opt_only_if(const config_setting_t *g, const char *key, bool cond, const char *what,
+                       struct sg_opt_error *err);
+/* A string, copied into *out (the old value freed). */
+int sg_act_opt_string(const config_setting_t *g, const char *key, char **out, struct sg_opt_error *err);
+/* An integer in LO..HI. */
+int sg_act_opt_int(const config_setting_t *g, const char *key, long long lo, long long hi, int *out,
+                   struct sg_opt_error *err);
+int sg_act_opt_bool(const config_setting_t *g, const char *key, bool *out, struct sg_opt_error *err);
 
 /* One line per driver. */
 extern const struct sg_act_driver sg_act_gpio;   /* act_gpio.c: a relay on a GPIO line */

@@ -18,8 +18,16 @@
  * legitimate sources of sensor data, so rather than refusing them we open
  * them ourselves with the same settings: raw, 8N1, no flow control. Either
  * way the caller gets the same thing: a non-blocking, close-on-exec,
- * exclusive (TIOCEXCL) file descriptor with its input flushed, read and
- * written with plain read(2)/write(2).
+ * exclusive file descriptor with its input flushed, read and written with
+ * plain read(2)/write(2).
+ *
+ * Exclusivity: every port is flock()ed (LOCK_EX|LOCK_NB), which the kernel
+ * drops when the process dies, so a second sensorgate gets -EBUSY. Real ports
+ * also get TIOCEXCL, which keeps out programs that do not flock (a getty,
+ * a modem manager). Pseudo-terminals do not: TIOCEXCL stays on a tty as long
+ * as anyone has it open, and pty tools often hold the other side, so after a
+ * crash (kill -9, the watchdog) the restarted service would find its own port
+ * "busy" for good.
  *
  * Paths are resolved with realpath() before asking libserialport, because it
  * derives the sysfs name from the path and so would refuse the stable
@@ -35,6 +43,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -111,6 +120,8 @@ static int serial_finish_fd(int fd)
 	flags = fcntl(fd, F_GETFD);
 	if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
 		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
 	/* Some tty drivers do not implement TIOCEXCL; the port still works. */
 	if (ioctl(fd, TIOCEXCL) < 0 && errno != ENOTTY)
 		return -errno;
@@ -218,8 +229,9 @@ static int serial_open_termios(const char *path, int baud)
 		r = -ENOTTY;
 		goto err_close;
 	}
-	if (ioctl(fd, TIOCEXCL) < 0 && errno != ENOTTY) {
-		r = -errno;
+	/* No TIOCEXCL here: see the header comment. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		goto err_close;
 	}
 	if (tcgetattr(fd, &tio) < 0) {

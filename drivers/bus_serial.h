@@ -20,7 +20,7 @@ struct sg_serial;
 
 /*
  * Open PATH at BAUD, 8N1, raw, no flow control, O_NONBLOCK|O_NOCTTY|O_CLOEXEC,
- * TIOCEXCL, input flushed. On success *ret owns the port (serial_close()).
+ * locked with flock (real ports also TIOCEXCL; -EBUSY when taken), input flushed. On success *ret owns the port (serial_close()).
  */
 int serial_open(const char *path, int baud, struct sg_serial **ret);
 void serial_close(struct sg_serial *s);

@@ -470,6 +470,11 @@ static enum dsmr_result dsmr_finish_object(struct dsmr_state *st)
 			if (unit)
 				return DSMR_SYNTAX;
 			unit = c->groups[5][0] ? c->groups[5] : NULL;
+			if (unit && strlen(unit) > DSMR_MAX_UNIT) /* as for "value*unit" (dsmr_value) */
+				return DSMR_SYNTAX;
+			for (const char *u = unit; u && *u; u++)
+				if ((unsigned char)*u <= ' ')
+					return DSMR_SYNTAX;
 		}
 		mb->has_value = has;
 		mb->vacant = !has || !unit || epoch;

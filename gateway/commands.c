@@ -990,13 +990,14 @@ static void on_act_done(struct sg_act *act, int result, const char *detail, void
 
 /* ---- opening and losing hardware --------------------------------------------------------------- */
 
-/* "/dev/ttyUSB0" or "gpiochip0 line 17": what the hardware problem is about. */
+/* "/dev/ttyUSB0" or "gpiochip0 line 17": what the hardware problem is about. Asked of the driver that
+ * parsed the options (the configured one), which may differ from a substitute in env->drivers. */
 static const char *where(struct actuator *a)
 {
-	if (a->cfg->port)
-		return a->cfg->port;
-	if (a->cfg->chip) {
-		snprintf(a->where, sizeof(a->where), "%s line %d", a->cfg->chip, a->cfg->gpio_line);
+	const struct sg_act_driver *d = a->cfg->drv;
+
+	if (d && d->where && a->cfg->opts) {
+		d->where(a->cfg->opts, a->where, sizeof(a->where));
 		return a->where;
 	}
 	return a->drv->name;
@@ -1142,7 +1143,7 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
 		a->autooff_at = UINT64_MAX;
 		a->warn_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
 		a->drv = sg_act_driver_find(env->drivers, ac->driver);
-		if (!a->drv || (a->drv->switch_only && ac->kind != SG_ACT_SWITCH))
+		if (!a->drv || !(a->drv->kinds & SG_ACT_KIND_BIT(ac->kind)))
 			goto err_inval;
 		if (ac->initial) {
 			if (parse_value(a, ac->initial, strlen(ac->initial), &a->initial, why, sizeof(why)) < 0)
@@ -1156,18 +1157,9 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
 		}
 		a->params = (struct sg_act_params){
 			.name = ac->name,
-			.is_switch = ac->kind == SG_ACT_SWITCH,
+			.kind = ac->kind,
 			.initial = -1,
-			.chip = ac->chip,
-			.line = ac->gpio_line >= 0 ? (unsigned)ac->gpio_line : 0,
-			.active_low = ac->active_low,
-			.port = ac->port,
-			.baud = ac->baud,
-			.tpl_on = ac->tpl_on,
-			.tpl_off = ac->tpl_off,
-			.tpl_set = ac->tpl_set,
-			.reply = ac->reply && *ac->reply ? ac->reply : NULL,
-			.reply_timeout_ms = ac->reply_timeout_ms > 0 ? ac->reply_timeout_ms : 1000,
+			.opts = ac->opts,
 		};
 		a->act = (struct sg_act){
 			.driver = a->drv,

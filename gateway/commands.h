@@ -65,7 +65,8 @@ struct sg_cmd_env {
 	int (*subscribe)(void *ud, const char *topic, int qos);
 	/* Actuator I's fd is about to be closed: stop polling it now (its number may be reused at once). */
 	void (*closing)(void *ud, size_t i);
-	/* Actuator drivers to use, NULL-terminated; NULL = the registry (tests put fakes here). */
+	/* Actuator drivers to use, NULL-terminated; NULL = the registry (tests put fakes here). A substitute
+	 * gets the options parsed by the registry's driver of the same name (params->opts). */
 	const struct sg_act_driver *const *drivers;
 	/* Buses for the drivers; NULL = the real ones. */
 	const struct sg_act_buses *buses;

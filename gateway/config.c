@@ -11,7 +11,9 @@
  * Ownership: the struct sg_config returned by config_load() owns copies of
  * every string (the libconfig tree is destroyed before returning), plus the
  * per-device driver options made by driver->parse_options(), released with
- * driver->free_options() in config_free(). On any error the half-built config
+ * driver->free_options() in config_free(), and likewise each actuator's
+ * options from its actuator driver (whose keys only that driver knows:
+ * drivers/actuator.h). On any error the half-built config
  * is freed by the same config_free(), which copes with missing pieces.
  *
  * Nothing here logs; config_load() reports through its err buffer.
@@ -38,7 +40,6 @@
 #define DEFAULT_I2C_BUS      "/dev/i2c-1"
 #define DEFAULT_BAUD         9600
 #define DEFAULT_INTERVAL_S   10.0
-#define DEFAULT_GPIO_CHIP    "gpiochip0"
 #define DEFAULT_DISCOVERY    "homeassistant"
 
 /* 7-bit I2C addresses outside the reserved ranges (I2C spec UM10204 §3.1.12). */
@@ -72,13 +73,11 @@ static const char *const reading_keys[] = {
 	"field", "topic", "unit", "qos", "retain", "payload", "offline", "scale", "offset", "round",
 	"deadband", "throttle", "heartbeat", "average", "device_class", NULL,
 };
+/* Keys every actuator has; its driver adds its own (struct sg_act_driver.option_keys). */
 static const char *const actuator_keys[] = {
 	"name", "driver", "topic", "type", "qos", "accept_retained", "min_interval_ms", "interlock",
-	"payload_on", "payload_off", "initial", "safe", "min", "max", "step", "options", NULL,
-};
-static const char *const actuator_gpio_keys[] = {"chip", "line", "active_low", "pulse_ms", "max_on_s", NULL};
-static const char *const actuator_serial_keys[] = {
-	"port", "baud", "on", "off", "set", "reply", "reply_timeout_ms", NULL,
+	"payload_on", "payload_off", "initial", "safe", "min", "max", "step", "options",
+	"pulse_ms", "max_on_s", NULL,
 };
 
 /* --- enum spellings, index = enum value ------------------------------- */
@@ -89,7 +88,6 @@ static const char *const protocol_names[] = {"5", "3.1.1", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const when_full_names[] = {"drop_old", "drop_new", NULL};
 static const char *const kind_names[] = {"switch", "number", "enum", NULL};
-static const char *const actuator_drivers[] = {"gpio", "serial", NULL};
 
 /* --- the loader: error reporting and the topic registry ---------------- */
 
@@ -1365,52 +1363,116 @@ static int parse_actuator_kind(struct loader *ld, struct sg_actuator_cfg *a, con
 	return 0;
 }
 
-static int parse_actuator_gpio(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *g,
-                               const char *what)
+/* "\"gpio\", \"serial\"": the actuator drivers there are, for messages. */
+static void act_driver_list(char *buf, size_t len)
 {
-	int r;
+	size_t off = 0;
 
-	if (a->kind != SG_ACT_SWITCH)
-		return fail_at(ld, member(g, "type"), "%s: driver \"gpio\" supports only type \"switch\"", what);
-	if ((r = dup_to(ld, &a->chip, DEFAULT_GPIO_CHIP)) < 0 ||
-	    (r = get_string_dup(ld, g, "chip", &a->chip)) < 0 ||
-	    (r = require(ld, g, "line", what)) < 0 ||
-	    (r = get_int_range(ld, g, "line", 0, 65535, &a->gpio_line)) < 0 ||
-	    (r = get_bool(ld, g, "active_low", &a->active_low)) < 0 ||
-	    (r = get_int_range(ld, g, "pulse_ms", 0, 3600000, &a->pulse_ms)) < 0 ||
-	    (r = get_double_range(ld, g, "max_on_s", 0, 7 * 86400, false, &a->max_on_s)) < 0)
-		return r;
-	if (!*a->chip)
-		return fail_at(ld, member(g, "chip"), "%s: \"chip\" must not be empty", what);
-	return 0;
+	buf[0] = '\0';
+	for (size_t i = 0; sg_act_drivers[i] && off < len; i++) {
+		int n = snprintf(buf + off, len - off, "%s\"%s\"", i ? ", " : "", sg_act_drivers[i]->name);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
 }
 
-static int parse_actuator_serial(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *g,
-                                 const char *what)
+/* The driver named by the group's "driver" key, from the actuator registry. */
+static int find_act_driver(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s, const char *what)
+{
+	const char *driver = NULL;
+	char list[256];
+	int r;
+
+	if ((r = require(ld, s, "driver", what)) < 0 || (r = get_string(ld, s, "driver", &driver)) < 0)
+		return r;
+	a->drv = sg_act_driver_find(NULL, driver);
+	if (!a->drv) {
+		act_driver_list(list, sizeof(list));
+		return fail_at(ld, member(s, "driver"), "\"driver\" must be one of %s", list);
+	}
+	return dup_to(ld, &a->driver, a->drv->name);
+}
+
+/* Unknown keys of an actuator: neither common nor its driver's; another driver's key is named as such. */
+static int check_actuator_keys(struct loader *ld, const struct sg_actuator_cfg *a, const config_setting_t *s)
+{
+	const char *const *lists[] = {actuator_keys, a->drv->option_keys, NULL};
+	const config_setting_t *u = find_unknown(s, lists);
+	const char *k;
+
+	if (!u)
+		return 0;
+	k = config_setting_name(u);
+	for (size_t i = 0; sg_act_drivers[i]; i++)
+		if (in_list(sg_act_drivers[i]->option_keys, k))
+			return fail_at(ld, u, "\"%s\" does not apply to driver \"%s\" in actuator \"%s\"", k, a->driver,
+			               a->name);
+	return fail_at(ld, u, "unknown key \"%s\" in actuator \"%s\"", k, a->name);
+}
+
+/* The driver must be able to move the actuator's type: 'type "switch"', 'types "switch" and "number"'. */
+static int check_actuator_kind(struct loader *ld, const struct sg_actuator_cfg *a, const config_setting_t *s,
+                               const char *what)
+{
+	char list[96];
+	size_t off = 0, n = 0, seen = 0;
+
+	if (a->drv->kinds & SG_ACT_KIND_BIT(a->kind))
+		return 0;
+	for (size_t k = 0; kind_names[k]; k++)
+		n += (a->drv->kinds & SG_ACT_KIND_BIT(k)) ? 1 : 0;
+	list[0] = '\0';
+	for (size_t k = 0; kind_names[k] && off < sizeof(list); k++) {
+		int w;
+
+		if (!(a->drv->kinds & SG_ACT_KIND_BIT(k)))
+			continue;
+		seen++;
+		w = snprintf(list + off, sizeof(list) - off, "%s\"%s\"", seen == 1 ? "" : seen == n ? " and " : ", ",
+		             kind_names[k]);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	if (n == 0)
+		return fail_at(ld, member(s, "driver"), "%s: driver \"%s\" supports no type", what, a->driver);
+	return fail_at(ld, member(s, "type") ? member(s, "type") : s, "%s: driver \"%s\" supports only %s %s", what,
+	               a->driver, n == 1 ? "type" : "types", list);
+}
+
+/* The router's timers for switches, whatever the driver. */
+static int parse_actuator_timers(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s)
 {
 	bool sw = a->kind == SG_ACT_SWITCH;
 	int r;
 
-	a->baud = DEFAULT_BAUD;
-	a->reply_timeout_ms = 1000;
-	if ((r = only_if(ld, g, "on", sw, "type \"switch\" (use \"set\")")) < 0 ||
-	    (r = only_if(ld, g, "off", sw, "type \"switch\" (use \"set\")")) < 0 ||
-	    (r = only_if(ld, g, "set", !sw, "types \"number\" and \"enum\" (use \"on\" and \"off\")")) < 0 ||
-	    (r = require(ld, g, "port", what)) < 0 ||
-	    (r = get_string_dup(ld, g, "port", &a->port)) < 0 ||
-	    (r = get_int_range(ld, g, "baud", 1, INT_MAX, &a->baud)) < 0 ||
-	    (r = check_baud(ld, g, a->baud)) < 0 ||
-	    (r = get_string_dup(ld, g, "on", &a->tpl_on)) < 0 ||
-	    (r = get_string_dup(ld, g, "off", &a->tpl_off)) < 0 ||
-	    (r = get_string_dup(ld, g, "set", &a->tpl_set)) < 0 ||
-	    (r = get_string_dup(ld, g, "reply", &a->reply)) < 0 ||
-	    (r = get_int_range(ld, g, "reply_timeout_ms", 1, 60000, &a->reply_timeout_ms)) < 0)
+	if ((r = only_if(ld, s, "pulse_ms", sw, "type \"switch\"")) < 0 ||
+	    (r = only_if(ld, s, "max_on_s", sw, "type \"switch\"")) < 0 ||
+	    (r = get_int_range(ld, s, "pulse_ms", 0, 3600000, &a->pulse_ms)) < 0 ||
+	    (r = get_double_range(ld, s, "max_on_s", 0, 7 * 86400, false, &a->max_on_s)) < 0)
 		return r;
-	if (sw && ((r = require(ld, g, "on", what)) < 0 || (r = require(ld, g, "off", what)) < 0))
-		return r;
-	if (!sw && (r = require(ld, g, "set", what)) < 0)
-		return r;
-	return check_port(ld, g, what, a->port);
+	return 0;
+}
+
+/* The driver's own keys, read by the driver (its messages are whole: no prefix here). */
+static int parse_actuator_options(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s)
+{
+	struct sg_act_common common = {.name = a->name, .kind = a->kind};
+	struct sg_opt_error oe = {.line = 0};
+	void *opts = NULL;
+	int r;
+
+	if (!a->drv->parse_options)
+		return 0;
+	r = a->drv->parse_options(s, &common, &opts, &oe);
+	if (r == -ENOMEM)
+		return fail_oom(ld);
+	if (r < 0)
+		return fail_at_line(ld, s, oe.line > 0 ? (unsigned)oe.line : (unsigned)a->line, "%s",
+		                    oe.msg[0] ? oe.msg : "invalid driver options");
+	a->opts = opts;
+	return 0;
 }
 
 /* State on <base>/<topic>, commands on <base>/<topic>/set, refusals on <base>/<topic>/error. */
@@ -1441,14 +1503,11 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	struct sg_config *cfg = ld->cfg;
 	struct sg_actuator_cfg *a = &cfg->actuators[index];
 	const char *name = NULL, *interlock = NULL;
-	const char *const *lists[] = {actuator_keys, NULL, NULL};
-	const config_setting_t *u;
 	char what[96];
-	int kind = SG_ACT_SWITCH, drv = -1;
+	int kind = SG_ACT_SWITCH;
 	int r;
 
 	a->line = (int)config_setting_source_line(s);
-	a->gpio_line = -1;
 	a->qos = 1;
 	if (!config_setting_is_group(s))
 		return fail_at(ld, s, "\"actuators\" entries must be groups: { name = \"...\"; driver = \"...\"; }");
@@ -1468,19 +1527,8 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 		return r;
 	snprintf(what, sizeof(what), "actuator \"%.80s\"", name);
 
-	if ((r = require(ld, s, "driver", what)) < 0 ||
-	    (r = get_enum(ld, s, "driver", actuator_drivers, &drv)) < 0 ||
-	    (r = dup_to(ld, &a->driver, actuator_drivers[drv])) < 0)
+	if ((r = find_act_driver(ld, a, s, what)) < 0 || (r = check_actuator_keys(ld, a, s)) < 0)
 		return r;
-	lists[1] = drv == 0 ? actuator_gpio_keys : actuator_serial_keys;
-	u = find_unknown(s, lists);
-	if (u) {
-		const char *k = config_setting_name(u);
-		if (in_list(actuator_gpio_keys, k) || in_list(actuator_serial_keys, k))
-			return fail_at(ld, u, "\"%s\" does not apply to driver \"%s\" in actuator \"%s\"", k,
-			               a->driver, name);
-		return fail_at(ld, u, "unknown key \"%s\" in actuator \"%s\"", k, name);
-	}
 
 	if ((r = get_enum(ld, s, "type", kind_names, &kind)) < 0)
 		return r;
@@ -1497,10 +1545,10 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 		if ((r = dup_to(ld, &a->interlock, interlock)) < 0)
 			return r;
 	}
-	if ((r = parse_actuator_kind(ld, a, s)) < 0)
-		return r;
-	r = drv == 0 ? parse_actuator_gpio(ld, a, s, what) : parse_actuator_serial(ld, a, s, what);
-	if (r < 0)
+	if ((r = parse_actuator_kind(ld, a, s)) < 0 ||
+	    (r = check_actuator_kind(ld, a, s, what)) < 0 ||
+	    (r = parse_actuator_timers(ld, a, s)) < 0 ||
+	    (r = parse_actuator_options(ld, a, s)) < 0)
 		return r;
 
 	return parse_actuator_topics(ld, a, s, what);
@@ -1696,6 +1744,8 @@ void config_free(struct sg_config *cfg)
 	for (size_t i = 0; i < cfg->n_actuators; i++) {
 		struct sg_actuator_cfg *a = &cfg->actuators[i];
 
+		if (a->opts && a->drv && a->drv->free_options)
+			a->drv->free_options(a->opts);
 		for (size_t j = 0; j < a->n_options; j++)
 			free(a->options[j]);
 		free(a->options);
@@ -1709,12 +1759,6 @@ void config_free(struct sg_config *cfg)
 		free(a->payload_off);
 		free(a->initial);
 		free(a->safe);
-		free(a->chip);
-		free(a->port);
-		free(a->tpl_on);
-		free(a->tpl_off);
-		free(a->tpl_set);
-		free(a->reply);
 	}
 	free(cfg->actuators);
 

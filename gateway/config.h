@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../drivers/actuator.h"
 #include "../drivers/driver.h"
 
 enum sg_payload_format {
@@ -68,16 +69,12 @@ struct sg_device_cfg {
 	int line;
 };
 
-enum sg_actuator_kind {
-	SG_ACT_SWITCH = 0, /* ON/OFF */
-	SG_ACT_NUMBER,     /* min/max/step */
-	SG_ACT_ENUM,       /* one of options */
-};
-
 struct sg_actuator_cfg {
 	char *name;
 	char *driver;          /* "gpio" | "serial" | ... (actuator registry) */
-	enum sg_actuator_kind kind;
+	const struct sg_act_driver *drv; /* that driver, from sg_act_drivers[] */
+	void *opts;            /* drv->parse_options result (drv->free_options frees), NULL without */
+	enum sg_actuator_kind kind; /* (drivers/actuator.h) */
 	char *topic;           /* full state topic; command topic is topic + "/set" */
 	char *command_topic;
 	char *error_topic;
@@ -89,12 +86,8 @@ struct sg_actuator_cfg {
 	char *initial, *safe;  /* payloads, may be NULL */
 	double min, max, step;
 	char **options; size_t n_options;
-	/* gpio */
-	char *chip; int gpio_line; bool active_low; int pulse_ms; double max_on_s;
-	/* serial */
-	char *port; int baud;
-	char *tpl_on, *tpl_off, *tpl_set; /* with escapes resolved */
-	char *reply; int reply_timeout_ms;
+	int pulse_ms;          /* switches: back off this long after ON, 0 = never */
+	double max_on_s;       /* switches: on for at most this long, 0 = unlimited */
 	int line;
 };
 

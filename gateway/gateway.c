@@ -8,6 +8,7 @@
  *  - an io source and a timer for the MQTT connection (mqtt.h says which fd,
  *    which events and when; they are re-read after every call into it);
  *  - SIGTERM/SIGINT through signalfd; the systemd watchdog from the loop.
+ *  - SIGHUP re-reads the configuration (see "reload" below).
  * A device whose port vanishes or whose bus fails is closed and reopened with
  * exponential backoff (1 s .. 60 s); the rest of the gateway keeps running.
  * Readings flow driver -> emit() -> mapper -> route() -> spool -> mqtt:
@@ -98,12 +99,18 @@ struct sg_gateway {
 	int mqtt_io_fd;
 	unsigned mqtt_io_gen;
 	sd_event_source *status_timer;
-	struct gw_device *devs;
+	struct gw_device **devs;    /* one allocation each: event sources point at them */
 	size_t n_devs;
 	struct sg_commands *cmds;   /* actuators: the command router */
 	struct gw_act_io *act_io;   /* one io watch per actuator */
 	sd_event_source *act_timer;
 	int exit_code;
+	/* The configuration the MQTT client and the command router were built
+	 * from (they borrow it: status topic, actuators); equal to cfg until a
+	 * reload swaps cfg; freed last. */
+	struct sg_config *cfg_mqtt;
+	uint64_t n_reloads;
+	double rate;                /* readings/s over the last status period */
 	bool paused;            /* inputs paused: the broker socket is backlogged */
 
 	/* Home Assistant discovery (discovery.h); see the block "Home Assistant discovery" */
@@ -171,8 +178,8 @@ static void pause_inputs(struct sg_gateway *g, bool pause)
 		return;
 	g->paused = pause;
 	for (size_t i = 0; i < g->n_devs; i++)
-		if (g->devs[i].io)
-			sd_event_source_set_enabled(g->devs[i].io, pause ? SD_EVENT_OFF : SD_EVENT_ON);
+		if (g->devs[i] && g->devs[i]->io)
+			sd_event_source_set_enabled(g->devs[i]->io, pause ? SD_EVENT_OFF : SD_EVENT_ON);
 }
 
 /* mqtt.h: re-read fd, events and deadline after every call into the client. */
@@ -266,7 +273,7 @@ static int on_discovery_timer(sd_event_source *s, uint64_t usec, void *ud)
 	if (!mqtt_connected(g->mqtt))
 		return 0; /* the connection will announce everything */
 	log_info("discovery: Home Assistant (re)started, announcing again");
-	r = mqtt_publish(g->mqtt, g->cfg->status_topic, "online", strlen("online"), 1, true, NULL, NULL);
+	r = mqtt_publish(g->mqtt, g->cfg_mqtt->status_topic, "online", strlen("online"), 1, true, NULL, NULL);
 	if (r < 0 && r != -ENOTCONN)
 		log_warning("discovery: cannot publish online status: %s", strerror(-r));
 	discovery_announce(g, false);
@@ -346,7 +353,7 @@ static int discovery_start(struct sg_gateway *g)
  * new config lacks are deleted (now when connected, else at the next
  * connection: the announced set is kept), the others announced again.
  */
-__attribute__((unused)) static void discovery_reload(struct sg_gateway *g)
+static void discovery_reload(struct sg_gateway *g)
 {
 	if (discovery_setup(g) < 0) {
 		log_error("discovery: out of memory");
@@ -515,8 +522,8 @@ static void spool_is_full(struct sg_gateway *g, uint64_t dropped_now)
 	g->spool_full = true;
 	g->full_dropped_at_start = st.dropped - dropped_now;
 	log_warning("spool: full (%d MiB, %llu messages): %s until it drains; see the dropped counter",
-	            g->cfg->spool.max_size_mb, (unsigned long long)st.depth,
-	            g->cfg->spool.drop_new ? "refusing new messages" : "dropping the oldest messages");
+	            g->cfg_mqtt->spool.max_size_mb, (unsigned long long)st.depth,
+	            g->cfg_mqtt->spool.drop_new ? "refusing new messages" : "dropping the oldest messages");
 }
 
 static void drop_reading(struct sg_gateway *g, const struct sg_message *msg, const char *why)
@@ -673,9 +680,9 @@ static int on_flush(sd_event_source *s, void *ud)
 static int spool_setup(struct sg_gateway *g)
 {
 	struct sg_spool_info info;
-	unsigned max = (unsigned)(g->cfg->mqtt.max_inflight > 0 ? g->cfg->mqtt.max_inflight : 1);
+	unsigned max = (unsigned)(g->cfg_mqtt->mqtt.max_inflight > 0 ? g->cfg_mqtt->mqtt.max_inflight : 1);
 
-	g->spool = spool_open(&g->cfg->spool, max, &info);
+	g->spool = spool_open(&g->cfg_mqtt->spool, max, &info);
 	if (!g->spool) {
 		int r = -errno;
 		log_error("spool: cannot open %s: %s%s%s; readings are published only while the broker is connected; "
@@ -691,8 +698,8 @@ static int spool_setup(struct sg_gateway *g)
 		log_notice("spool: %s holds %llu messages from before; sending them first", info.path,
 		           (unsigned long long)info.depth);
 	else
-		log_info("spool: %s (limit %d MiB, sync %s)", info.path, g->cfg->spool.max_size_mb,
-		         g->cfg->spool.sync_full ? "full" : "normal");
+		log_info("spool: %s (limit %d MiB, sync %s)", info.path, g->cfg_mqtt->spool.max_size_mb,
+		         g->cfg_mqtt->spool.sync_full ? "full" : "normal");
 	flush_later(g);
 	return 0;
 }
@@ -718,7 +725,7 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *ud)
 	char buf[640];
 	int n;
 
-	sd_event_source_set_time(s, usec + (uint64_t)(g->cfg->spool.stats_interval_s * 1e6));
+	sd_event_source_set_time(s, usec + (uint64_t)(g->cfg_mqtt->spool.stats_interval_s * 1e6));
 	/* Counted readings are on disk before they are reported. */
 	if (g->spool && spool_pending(g->spool)) {
 		int r = spool_commit(g->spool);
@@ -939,6 +946,9 @@ static int device_open_bus(struct gw_device *d)
 			return r;
 		}
 		d->dev.fd = serial_fd(d->serial);
+		if (!d->last_error[0] && !d->backoff_us) /* a reopening logs "open again" instead */
+			log_full(LOG_INFO, c->name, NULL, "%s open at %d baud (%s)", d->dev.path, c->baud,
+			         serial_via_libserialport(d->serial) ? "libserialport" : "termios");
 		return 0;
 	case SG_BUS_I2C:
 		r = i2c_bus_open(c->bus, c->address, &d->i2c);
@@ -1042,50 +1052,96 @@ static int on_device_timer(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
-static int devices_setup(struct sg_gateway *g)
+/* Point D at configuration entry C (number INDEX); the bus binding follows C. */
+static void device_bind(struct gw_device *d, const struct sg_device_cfg *c, size_t index)
 {
+	d->cfg = c;
+	d->index = index;
+	d->dev.name = c->name;
+	d->dev.driver = c->driver;
+	d->dev.opts = c->opts;
+	d->dev.path = c->port ? c->port : (c->bus ? c->bus : c->path);
+	if (c->driver->bus == SG_BUS_NONE)
+		d->dev.path = c->path;
+	if (d->port && c->usb_serial)
+		d->dev.path = d->port;
+	d->dev.address = c->address;
+	d->dev.interval_s = c->interval_s;
+}
+
+/* expire_after as configured for D now: (re)armed from now, or dropped. 0 or -errno. */
+static int device_expire_setup(struct gw_device *d)
+{
+	if (d->cfg->expire_after_s <= 0) {
+		d->expire = sd_event_source_disable_unref(d->expire);
+		return 0;
+	}
+	if (!d->expire)
+		return sd_event_add_time(d->g->loop, &d->expire, CLOCK_MONOTONIC, device_expire_at(d),
+		                         DEVICE_TIMER_ACCURACY_US, on_device_expire, d);
+	sd_event_source_set_time(d->expire, device_expire_at(d));
+	return sd_event_source_set_enabled(d->expire, SD_EVENT_ONESHOT);
+}
+
+/* A device for configuration entry C (number INDEX), opened now or scheduled for a retry. NULL on failure. */
+static struct gw_device *device_new(struct sg_gateway *g, const struct sg_device_cfg *c, size_t index)
+{
+	struct gw_device *d = calloc(1, sizeof(*d));
 	int r;
 
+	if (!d)
+		return NULL;
+	d->g = g;
+	d->fail_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
+	d->dev = (struct sg_dev){
+		.fd = -1,
+		.emit = on_reading,
+		.on_fail = on_device_fail,
+		.userdata = d,
+	};
+	device_bind(d, c, index);
+	r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, DEVICE_TIMER_ACCURACY_US,
+	                      on_device_timer, d);
+	if (r < 0) {
+		free(d);
+		errno = -r;
+		return NULL;
+	}
+	sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+	r = device_expire_setup(d);
+	if (r < 0) {
+		sd_event_source_disable_unref(d->timer);
+		free(d);
+		errno = -r;
+		return NULL;
+	}
+	/* A device that cannot be opened now is retried; it does not stop the gateway. */
+	if (device_open(d) < 0)
+		device_schedule_reopen(d);
+	return d;
+}
+
+static void device_free(struct gw_device *d)
+{
+	if (!d)
+		return;
+	device_close(d);
+	sd_event_source_disable_unref(d->timer);
+	sd_event_source_disable_unref(d->expire);
+	free(d->port);
+	free(d);
+}
+
+static int devices_setup(struct sg_gateway *g)
+{
 	g->n_devs = g->cfg->n_devices;
 	g->devs = calloc(g->n_devs ? g->n_devs : 1, sizeof(*g->devs));
 	if (!g->devs)
 		return -ENOMEM;
 	for (size_t i = 0; i < g->n_devs; i++) {
-		struct gw_device *d = &g->devs[i];
-		const struct sg_device_cfg *c = &g->cfg->devices[i];
-
-		d->g = g;
-		d->cfg = c;
-		d->index = i;
-		d->fail_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
-		d->dev = (struct sg_dev){
-			.name = c->name,
-			.driver = c->driver,
-			.opts = c->opts,
-			.fd = -1,
-			.path = c->port ? c->port : (c->bus ? c->bus : c->path),
-			.address = c->address,
-			.interval_s = c->interval_s,
-			.emit = on_reading,
-			.on_fail = on_device_fail,
-			.userdata = d,
-		};
-		if (c->driver->bus == SG_BUS_NONE)
-			d->dev.path = c->path;
-		r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, DEVICE_TIMER_ACCURACY_US,
-		                      on_device_timer, d);
-		if (r < 0)
-			return r;
-		sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
-		if (c->expire_after_s > 0) {
-			r = sd_event_add_time(g->loop, &d->expire, CLOCK_MONOTONIC, device_expire_at(d),
-			                      DEVICE_TIMER_ACCURACY_US, on_device_expire, d);
-			if (r < 0)
-				return r;
-		}
-		/* A device that cannot be opened now is retried; it does not stop the gateway. */
-		if (device_open(d) < 0)
-			device_schedule_reopen(d);
+		g->devs[i] = device_new(g, &g->cfg->devices[i], i);
+		if (!g->devs[i])
+			return -errno;
 	}
 	return 0;
 }
@@ -1163,7 +1219,7 @@ static void actuators_watch(struct sg_gateway *g)
 		x->gen = commands_fd_generation(g->cmds, i);
 		r = sd_event_add_io(g->loop, &x->io, fd, events, on_act_io, x);
 		if (r < 0)
-			log_error("actuator %s: cannot watch its port: %s", g->cfg->actuators[i].name, strerror(-r));
+			log_error("actuator %s: cannot watch its port: %s", g->cfg_mqtt->actuators[i].name, strerror(-r));
 		else
 			x->fd = fd;
 	}
@@ -1267,34 +1323,66 @@ static void actuators_free(struct sg_gateway *g)
 
 /* ---- status, signals, lifecycle ------------------------------------------------------------- */
 
+/*
+ * Spool depth for the status line: "; spool N queued" once the spool exists.
+ * Hook for gateway/spool.c: fill BUF from its counters; empty until then.
+ */
+static void status_spool(const struct sg_gateway *g, char *buf, size_t len)
+{
+	struct sg_spool_stats st;
+
+	if (!g->spool) {
+		snprintf(buf, len, "; no spool");
+		return;
+	}
+	spool_get_stats(g->spool, &st);
+	snprintf(buf, len, "; spool: %llu queued (%u in flight), %llu dropped%s", (unsigned long long)st.depth,
+	         st.outstanding, (unsigned long long)st.dropped,
+	         g->spool_failing ? ", cannot write" : g->spool_full ? ", full" : "");
+}
+
+/* The names of the devices that are down, "; down: a, b", cut to fit LEN. */
+static void status_down(const struct sg_gateway *g, char *buf, size_t len)
+{
+	size_t at = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < g->n_devs && at < len; i++) {
+		if (!g->devs[i] || g->devs[i]->up)
+			continue;
+		n = snprintf(buf + at, len - at, "%s%s", at ? ", " : "; down: ", g->devs[i]->cfg->name);
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
+}
+
+/* STATUS= for systemctl status: broker, devices up/down, rate, counters. */
 static void update_status(struct sg_gateway *g)
 {
-	uint64_t now = now_mono_us();
-	double rate = 0;
+	char down[160], spool[80];
 	size_t up = 0;
 
 	for (size_t i = 0; i < g->n_devs; i++)
-		up += g->devs[i].up;
-	if (g->last_status_us && now > g->last_status_us)
-		rate = (double)(g->n_readings - g->readings_at_last_status) * 1e6 / (double)(now - g->last_status_us);
-	g->last_status_us = now;
-	g->readings_at_last_status = g->n_readings;
-	struct sg_spool_stats st = {0};
-	if (g->spool)
-		spool_get_stats(g->spool, &st);
-	sd_notifyf(0,
-	           "STATUS=%s %s; devices %zu/%zu up; %.1f readings/s; %llu published, %llu dropped; "
-	           "spool: %llu queued (%u in flight), %llu spooled, %llu acknowledged%s",
+		up += g->devs[i] && g->devs[i]->up;
+	status_down(g, down, sizeof(down));
+	status_spool(g, spool, sizeof(spool));
+	sd_notifyf(0, "STATUS=%s %s; devices %zu/%zu up%s; %.1f readings/s; %llu published, %llu dropped%s",
 	           mqtt_connected(g->mqtt) ? "connected to" : "connecting to", mqtt_broker(g->mqtt), up, g->n_devs,
-	           rate, (unsigned long long)g->n_published, (unsigned long long)(g->n_dropped + st.dropped),
-	           (unsigned long long)st.depth, st.outstanding, (unsigned long long)st.spooled,
-	           (unsigned long long)st.acknowledged,
-	           !g->spool ? " (no spool)" : g->spool_failing ? " (cannot write)" : g->spool_full ? " (full)" : "");
+	           down, g->rate, (unsigned long long)g->n_published, (unsigned long long)g->n_dropped, spool);
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct sg_gateway *g = ud;
+	uint64_t now = now_mono_us();
+
+	if (g->last_status_us && now > g->last_status_us)
+		g->rate = (double)(g->n_readings - g->readings_at_last_status) * 1e6 /
+		          (double)(now - g->last_status_us);
+	g->last_status_us = now;
+	g->readings_at_last_status = g->n_readings;
 	update_status(g);
 	sd_event_source_set_time(s, usec + STATUS_EVERY_US);
 	return 0;
@@ -1304,8 +1392,249 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 {
 	struct sg_gateway *g = ud;
 	(void)s;
+	sd_notify(0, "STOPPING=1");
 	log_info("received %s, shutting down", strsignal((int)si->ssi_signo));
 	sd_event_exit(g->loop, 0);
+	return 0;
+}
+
+/* ---- reload (SIGHUP, systemctl reload) --------------------------------------------------------
+ *
+ * The file is read again with config_load(). An invalid file changes nothing.
+ * A valid one is applied without touching the MQTT connection:
+ *  - topic mapping and transforms: a new mapper replaces the old one at once
+ *    (transform state such as deadband and averages starts afresh);
+ *  - devices, matched by name: same bus binding -> the port stays open and the
+ *    driver is initialised again with its new options; changed binding ->
+ *    closed and reopened; new -> opened; gone -> closed;
+ *  - Home Assistant discovery: rebuilt; entities gone from the file are deleted;
+ *  - broker, client and status-topic settings, actuators and the spool: the
+ *    MQTT client and the command router keep the ones they were built with
+ *    (g->cfg_mqtt); the log says which changed and that they apply after a
+ *    restart.
+ */
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static void change_add(char *buf, size_t len, const char *what)
+{
+	size_t at = strlen(buf);
+
+	if (at < len)
+		snprintf(buf + at, len - at, "%s%s", at ? ", " : "", what);
+}
+
+/* An actuator driver's own settings, compared through its --check line, which names them all. */
+static bool actuator_opts_equal(const struct sg_actuator_cfg *x, const struct sg_actuator_cfg *y)
+{
+	char dx[1024], dy[1024];
+
+	if (x->drv != y->drv)
+		return false;
+	if (!x->opts || !y->opts)
+		return x->opts == y->opts;
+	if (!x->drv->describe)
+		return false; /* cannot tell: say it changed */
+	x->drv->describe(x->opts, dx, sizeof(dx));
+	y->drv->describe(y->opts, dy, sizeof(dy));
+	return strcmp(dx, dy) == 0;
+}
+
+/* Actuators are built once (commands.c): any difference in what they are or where they listen. */
+static bool actuators_differ(const struct sg_config *a, const struct sg_config *b)
+{
+	if (a->n_actuators != b->n_actuators)
+		return true;
+	for (size_t i = 0; i < a->n_actuators; i++) {
+		const struct sg_actuator_cfg *x = &a->actuators[i], *y = &b->actuators[i];
+		if (!str_eq(x->name, y->name) || !str_eq(x->driver, y->driver) || !str_eq(x->topic, y->topic) ||
+		    !str_eq(x->command_topic, y->command_topic) || !actuator_opts_equal(x, y) ||
+		    x->kind != y->kind || !str_eq(x->payload_on, y->payload_on) ||
+		    !str_eq(x->payload_off, y->payload_off) || x->qos != y->qos || x->max_on_s != y->max_on_s ||
+		    x->pulse_ms != y->pulse_ms || !str_eq(x->interlock, y->interlock) || !str_eq(x->safe, y->safe))
+			return true;
+	}
+	return false;
+}
+
+/* Which settings that only a restart applies differ between RUN (running) and NEW; names into BUF. */
+static void restart_changes(const struct sg_config *run, const struct sg_config *new, char *buf, size_t len)
+{
+	const struct sg_mqtt_cfg *a = &run->mqtt, *b = &new->mqtt;
+	bool brokers = a->n_brokers != b->n_brokers;
+
+	buf[0] = '\0';
+	for (size_t i = 0; !brokers && i < a->n_brokers; i++)
+		brokers = !str_eq(a->brokers[i], b->brokers[i]);
+	if (brokers)
+		change_add(buf, len, "mqtt.brokers");
+	if (a->protocol != b->protocol)
+		change_add(buf, len, "mqtt.protocol");
+	if (a->keepalive != b->keepalive)
+		change_add(buf, len, "mqtt.keepalive");
+	if (a->clean_session != b->clean_session)
+		change_add(buf, len, "mqtt.clean_session");
+	if (!str_eq(a->client_id, b->client_id))
+		change_add(buf, len, "mqtt.client_id");
+	if (!str_eq(a->username, b->username) || !str_eq(a->password, b->password))
+		change_add(buf, len, "mqtt credentials");
+	if (!str_eq(a->ca_file, b->ca_file) || !str_eq(a->ca_path, b->ca_path) ||
+	    !str_eq(a->cert_file, b->cert_file) || !str_eq(a->key_file, b->key_file) ||
+	    a->tls_insecure != b->tls_insecure)
+		change_add(buf, len, "mqtt.tls");
+	if (a->reconnect_min_s != b->reconnect_min_s || a->reconnect_max_s != b->reconnect_max_s ||
+	    a->max_inflight != b->max_inflight)
+		change_add(buf, len, "mqtt reconnect/inflight limits");
+	if (!str_eq(run->status_topic, new->status_topic))
+		change_add(buf, len, "status topic (gateway.id/base_topic)");
+	if (actuators_differ(run, new))
+		change_add(buf, len, "actuators");
+	if (!str_eq(run->spool.path, new->spool.path) || run->spool.max_size_mb != new->spool.max_size_mb ||
+	    run->spool.sync_full != new->spool.sync_full || run->spool.drop_new != new->spool.drop_new)
+		change_add(buf, len, "spool");
+}
+
+/* Same driver on the same port/bus/address: the open file descriptor can be kept. */
+static bool device_bus_same(const struct sg_device_cfg *a, const struct sg_device_cfg *b)
+{
+	return a->driver == b->driver && str_eq(a->port, b->port) && str_eq(a->usb_serial, b->usb_serial) &&
+	       a->baud == b->baud && str_eq(a->bus, b->bus) && a->address == b->address && str_eq(a->path, b->path);
+}
+
+/* Rebind an open device to entry C and initialise its driver again on the open bus. */
+static void device_reinit(struct gw_device *d, const struct sg_device_cfg *c, size_t index)
+{
+	const struct sg_driver *drv = c->driver;
+	int r;
+
+	if (!d->up) { /* closed and waiting for a retry: the retry uses the new settings */
+		device_bind(d, c, index);
+		return;
+	}
+	if (drv->fini)
+		drv->fini(&d->dev);
+	device_bind(d, c, index);
+	memset(&d->dev.stats, 0, sizeof(d->dev.stats));
+	if (drv->state_size)
+		memset(d->dev.state, 0, drv->state_size);
+	r = drv->init ? drv->init(&d->dev) : 0;
+	if (r < 0) {
+		d->up = false; /* fini must not run on a state that init refused */
+		device_problem(d, "%s: initialisation failed: %s", d->dev.path ? d->dev.path : drv->name,
+		               strerror(-r));
+		device_close(d);
+		device_schedule_reopen(d);
+		return;
+	}
+	if (drv->poll) {
+		sd_event_source_set_time(d->timer, now_mono_us());
+		sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+	}
+}
+
+static void gateway_reload(struct sg_gateway *g)
+{
+	struct sg_config *ncfg = NULL, *ocfg = g->cfg;
+	struct sg_mapper *nmap;
+	struct gw_device **ndevs;
+	size_t kept = 0, reopened = 0, added = 0, removed = 0;
+	char err[512], changes[256];
+	int r;
+
+	sd_notifyf(0, "RELOADING=1\nSTATUS=reloading %s", ocfg->path);
+	r = config_load(ocfg->path, &ncfg, err, sizeof(err));
+	if (r < 0) {
+		log_error("reload: %s; keeping the running configuration", err);
+		goto done;
+	}
+	nmap = mapper_new(ncfg);
+	ndevs = calloc(ncfg->n_devices ? ncfg->n_devices : 1, sizeof(*ndevs));
+	if (!nmap || !ndevs) {
+		log_error("reload: out of memory; keeping the running configuration");
+		mapper_free(nmap);
+		free(ndevs);
+		config_free(ncfg);
+		goto done;
+	}
+
+	/* From here on readings map through the new configuration. */
+	mapper_free(g->mapper);
+	g->mapper = nmap;
+	g->cfg = ncfg;
+
+	for (size_t j = 0; j < ncfg->n_devices; j++) {
+		const struct sg_device_cfg *c = &ncfg->devices[j];
+		struct gw_device *d = NULL;
+
+		for (size_t i = 0; i < g->n_devs && !d; i++)
+			if (g->devs[i] && strcmp(g->devs[i]->cfg->name, c->name) == 0) {
+				d = g->devs[i];
+				g->devs[i] = NULL;
+			}
+		if (d && device_bus_same(d->cfg, c)) {
+			device_reinit(d, c, j);
+			kept++;
+		} else if (d) {
+			device_close(d);
+			device_bind(d, c, j);
+			d->backoff_us = 0;
+			d->last_error[0] = '\0';
+			log_full(LOG_NOTICE, c->name, NULL, "reload: port or bus settings changed, reopening %s",
+			         d->dev.path ? d->dev.path : c->driver->name);
+			if (device_open(d) < 0)
+				device_schedule_reopen(d);
+			reopened++;
+		} else {
+			d = device_new(g, c, j);
+			if (!d) {
+				/* Half applied: exit so that systemd restarts us with the new file. */
+				log_error("reload: cannot set up device %s: %s; exiting for a restart", c->name,
+				          strerror(errno));
+				g->exit_code = 1;
+				sd_event_exit(g->loop, 1);
+			}
+			added++;
+		}
+		if (d && device_expire_setup(d) < 0)
+			log_full(LOG_WARNING, c->name, NULL, "reload: cannot arm expire_after, ignoring");
+		ndevs[j] = d;
+	}
+	for (size_t i = 0; i < g->n_devs; i++) {
+		if (!g->devs[i])
+			continue;
+		log_full(LOG_NOTICE, g->devs[i]->cfg->name, NULL, "reload: device removed from the configuration, closing");
+		device_free(g->devs[i]);
+		removed++;
+	}
+	free(g->devs);
+	g->devs = ndevs;
+	g->n_devs = ncfg->n_devices;
+	discovery_reload(g); /* builds from g->cfg, borrows nothing from it */
+	/* The MQTT client borrows g->cfg_mqtt, never an intermediate configuration. */
+	if (ocfg != g->cfg_mqtt)
+		config_free(ocfg);
+	g->n_reloads++;
+
+	log_notice("reload: %s applied: topic map and transforms updated; %zu device%s (%zu kept, %zu reopened, "
+	           "%zu added, %zu removed)", ncfg->path, ncfg->n_devices, ncfg->n_devices == 1 ? "" : "s", kept,
+	           reopened, added, removed);
+	restart_changes(g->cfg_mqtt, ncfg, changes, sizeof(changes));
+	if (changes[0])
+		log_warning("reload: %s changed; these apply after a restart (systemctl restart sensorgate), "
+		            "the running ones stay in use", changes);
+done:
+	update_status(g);
+	sd_notify(0, "READY=1");
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+	(void)s;
+	(void)si;
+	gateway_reload(ud);
 	return 0;
 }
 
@@ -1329,6 +1658,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		return -ENOMEM;
 	}
 	g->cfg = cfg;
+	g->cfg_mqtt = cfg;
 	g->mqtt_io_fd = -1;
 	g->drop_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 	g->refuse_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
@@ -1341,13 +1671,21 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if ((r = sd_event_add_signal(g->loop, NULL, SIGTERM, on_signal, g)) < 0 ||
-	    (r = sd_event_add_signal(g->loop, NULL, SIGINT, on_signal, g)) < 0) {
+	    (r = sd_event_add_signal(g->loop, NULL, SIGINT, on_signal, g)) < 0 ||
+	    (r = sd_event_add_signal(g->loop, NULL, SIGHUP, on_sighup, g)) < 0) {
 		log_error("cannot watch signals: %s", strerror(-r));
 		goto err;
 	}
-	sd_event_set_watchdog(g->loop, true);
+	/* WATCHDOG=1 comes from the loop itself: a handler that blocks stops the pings and
+	 * systemd kills and restarts us (WatchdogSec= in the unit). */
+	r = sd_event_set_watchdog(g->loop, true);
+	if (r > 0)
+		log_debug("systemd watchdog enabled");
+	else if (r < 0)
+		log_warning("cannot enable the systemd watchdog: %s, ignoring", strerror(-r));
 
 	g->mapper = mapper_new(cfg);
 	if (!g->mapper) {
@@ -1454,12 +1792,8 @@ void gateway_free(struct sg_gateway *g)
 {
 	if (!g)
 		return;
-	for (size_t i = 0; i < g->n_devs; i++) {
-		device_close(&g->devs[i]);
-		sd_event_source_disable_unref(g->devs[i].timer);
-		sd_event_source_disable_unref(g->devs[i].expire);
-		free(g->devs[i].port);
-	}
+	for (size_t i = 0; i < g->n_devs && g->devs; i++)
+		device_free(g->devs[i]);
 	free(g->devs);
 	actuators_free(g);
 	sd_event_source_disable_unref(g->mqtt_io);
@@ -1474,6 +1808,8 @@ void gateway_free(struct sg_gateway *g)
 	mqtt_free(g->mqtt);
 	mapper_free(g->mapper);
 	sd_event_unref(g->loop);
+	if (g->cfg_mqtt != g->cfg)
+		config_free(g->cfg_mqtt);
 	config_free(g->cfg);
 	free(g);
 }

@@ -31,6 +31,9 @@ static void usage(FILE *out)
 	        "Drivers:");
 	for (size_t i = 0; sg_drivers[i]; i++)
 		fprintf(out, "%s %s", i ? "," : "", sg_drivers[i]->name);
+	fprintf(out, "\nActuator drivers:");
+	for (size_t i = 0; sg_act_drivers[i]; i++)
+		fprintf(out, "%s %s", i ? "," : "", sg_act_drivers[i]->name);
 	fputc('\n', out);
 }
 
@@ -58,18 +61,13 @@ static const char *offline_name(enum sg_offline_policy p)
 /* The second line of an actuator in --check: where it is and what protects it. */
 static void print_actuator_detail(const struct sg_actuator_cfg *a)
 {
-	char hw[300], safety[300], reply[64] = "";
+	char hw[1100], safety[300];
 	size_t o = 0;
 
-	for (const char *p = a->reply; p && *p && o + 5 < sizeof(reply); p++) /* "OK\r\n" as typed */
-		o += (size_t)snprintf(reply + o, sizeof(reply) - o, *p == '\r' ? "\\r" : *p == '\n' ? "\\n" :
-		                      (unsigned char)*p < 0x20 ? "\\x%02x" : "%c", (unsigned char)*p);
-	o = 0;
-	if (a->port)
-		snprintf(hw, sizeof(hw), "serial %s %d baud%s%s%s", a->port, a->baud, a->reply ? ", reply \"" : "",
-		         reply, a->reply ? "\" awaited" : "");
+	if (a->drv->describe && a->opts)
+		a->drv->describe(a->opts, hw, sizeof(hw));
 	else
-		snprintf(hw, sizeof(hw), "gpio %s line %d%s", a->chip, a->gpio_line, a->active_low ? " active-low" : "");
+		snprintf(hw, sizeof(hw), "%s", a->drv->name);
 	safety[0] = '\0';
 	o += (size_t)snprintf(safety + o, sizeof(safety) - o, "qos %d, retained commands %s", a->qos,
 	                      a->accept_retained ? "accepted" : "ignored");
@@ -182,7 +180,7 @@ static void warn_password_file(const struct sg_config *c)
 	if (!c->mqtt.password_file || stat(c->mqtt.password_file, &st) < 0)
 		return;
 	if (st.st_mode & S_IRWXO)
-		log_warning("password file %s is readable by others (mode %04o); run: chmod 600 %s",
+		log_warning("password file %s is readable by others (mode %04o); run: chmod o-rwx %s",
 		            c->mqtt.password_file, (unsigned)(st.st_mode & 07777), c->mqtt.password_file);
 }
 

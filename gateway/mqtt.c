@@ -64,6 +64,7 @@ struct sg_mqtt {
 	char host[256];
 	int port;
 	int broker_receive_max;
+	bool stopping;         /* mqtt_shutdown() runs: a disconnect is expected */
 
 	char reason[256];      /* why the current attempt failed */
 	char logged[256];      /* last failure reason logged */
@@ -201,6 +202,10 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 	(void)props;
 
 	m->fd_gen++;
+	if (m->stopping) {
+		log_info("mqtt: disconnected from %s", m->cfg->brokers[m->broker]);
+		return;
+	}
 	if (m->state == ST_CONNECTED) {
 		log_warning("mqtt: disconnected from %s: %s", m->cfg->brokers[m->broker],
 		            mosq_reason(rc, false));
@@ -672,6 +677,7 @@ void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms)
 	uint64_t end = now_mono_us() + (uint64_t)timeout_ms * 1000;
 
 	close_probe(m);
+	m->stopping = true;
 	if (m->state == ST_CONNECTED) {
 		mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(OFFLINE_PAYLOAD), OFFLINE_PAYLOAD, 1,
 		                  true);

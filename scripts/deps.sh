@@ -11,15 +11,21 @@
 # Nothing here or in the tests uses it: the tests and the demo start private
 # brokers on free loopback ports, so the system one may run or not.
 #
-# Usage: scripts/deps.sh [--check]   (--check: only report, exit 1 if missing)
+# Usage: scripts/deps.sh [--check] [--build-only] [--deb] [--rig]
+#   --check: only report, exit 1 if missing; --build-only: only what building
+#   needs (put it first); --deb, --rig: also the tools of `make deb` and of
+#   the system test rig (tests/rig/).
 
 set -euo pipefail
 
-PACKAGES=(
-	# build
+# Building build/sensorgate (--build-only: just these; scripts/install.sh uses it).
+BUILD_PACKAGES=(
 	build-essential pkg-config
 	libmosquitto-dev libconfig-dev libserialport-dev libsystemd-dev
-	libsqlite3-dev libgpiod-dev libmodbus-dev
+	libsqlite3-dev libgpiod-dev libmodbus-dev libssl-dev
+)
+PACKAGES=(
+	"${BUILD_PACKAGES[@]}"
 	# unit tests, fuzzing
 	libcmocka-dev clang
 	# integration tests and demo
@@ -27,13 +33,23 @@ PACKAGES=(
 	python3 python3-pytest python3-paho-mqtt
 )
 
+# `make deb` (--deb): the Debian packaging tools.
+DEB_PACKAGES=(debhelper dpkg-dev fakeroot)
+# `make rig` (--rig): the system test rig (tests/rig/).
+RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 kmod cpio xz-utils socat busybox-static
+	gcc-12 make libelf1) # out-of-tree gpio-sim for the QEMU guest (tests/rig/gpio-sim.sh)
+
 check_only=0
-case "${1:-}" in
-	--check) check_only=1 ;;
-	"") ;;
-	-h|--help) sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "deps.sh: unknown argument: $1" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+	case "$arg" in
+		--check) check_only=1 ;;
+		--build-only) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+		--deb) PACKAGES+=("${DEB_PACKAGES[@]}") ;;
+		--rig) PACKAGES+=("${RIG_PACKAGES[@]}") ;;
+		-h|--help) sed -n '4,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		*) echo "deps.sh: unknown argument: $arg" >&2; exit 2 ;;
+	esac
+done
 
 is_installed() {
 	# "install ok installed" is the only state in which the files are there.

@@ -1,12 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# test.sh — THE test command: build, unit tests, integration tests, then the
-# same again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# test.sh — THE test command: build, unit tests, integration tests, the same
+# again under AddressSanitizer + UndefinedBehaviorSanitizer, the parser
+# fuzzers for a bounded time, and the system test rig (real systemd in
+# systemd-nspawn, real kernel in QEMU).
 #
-# Usage: scripts/test.sh [--no-deps] [--no-asan] [-- PYTEST-ARGS...]
+# Usage: scripts/test.sh [--no-deps] [--no-asan] [--no-fuzz] [--no-rig] [--quick] [-- PYTEST-ARGS...]
 #   --no-deps   do not run scripts/deps.sh first
 #   --no-asan   skip the sanitizer pass (ignored when CI=true: CI always runs it)
+#   --no-fuzz   skip the fuzzers (tests/fuzz/run.sh, FUZZ_SECONDS each, default 20)
+#   --no-rig    skip the system test rig (tests/rig/run.sh; needs root, skips loudly without)
+#   --quick     all three: --no-asan --no-fuzz --no-rig (a fast local loop)
 #   PYTEST-ARGS passed to both pytest runs (e.g. -- -k lwt -x)
 #
 # Steps: deps.sh; make -j2 (build/sensorgate + every tests/unit/test_*.c);
@@ -28,20 +33,26 @@ PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-1800}
 
 do_deps=1
 do_asan=1
+do_rig=1
+do_fuzz=1
 pytest_args=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--no-deps) do_deps=0 ;;
 	--no-asan) do_asan=0 ;;
+	--rig) do_rig=1 ;;  # the default; kept for old habits
+	--no-rig) do_rig=0 ;;
+	--no-fuzz) do_fuzz=0 ;;
+	--quick) do_asan=0; do_fuzz=0; do_rig=0 ;;
 	--) shift; pytest_args=("$@"); break ;;
-	-h|--help) sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "test.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
 done
-if [ "${CI:-}" = "true" ] && [ "$do_asan" -eq 0 ]; then
-	echo "test.sh: CI=true: running the sanitizer pass anyway"
-	do_asan=1
+if [ "${CI:-}" = "true" ]; then
+	[ "$do_asan$do_fuzz$do_rig" = 111 ] || echo "test.sh: CI=true: running every pass anyway"
+	do_asan=1; do_fuzz=1; do_rig=1
 fi
 
 export PYTHONDONTWRITEBYTECODE=1
@@ -128,7 +139,9 @@ run_integration() { # binary label
 
 if [ "$do_deps" -eq 1 ]; then
 	section "dependencies"
-	scripts/deps.sh || fail_step "scripts/deps.sh"
+	deps_args=()
+	[ "$do_rig" -eq 1 ] && deps_args+=(--deb --rig)
+	scripts/deps.sh "${deps_args[@]}" || fail_step "scripts/deps.sh"
 fi
 
 # A failed build is one failure; what did build still runs (make -k), so one
@@ -155,6 +168,33 @@ if [ "$do_asan" -eq 1 ]; then
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	run_all build-asan asan
 	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+if [ "$do_fuzz" -eq 1 ]; then
+	section "fuzzers (${FUZZ_SECONDS:-20} s each)"
+	for f in tests/fuzz/fuzz_*.c; do
+		t=$(basename "$f" .c); t=${t#fuzz_}
+		if FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/fuzz/run.sh "$t"; then
+			passed=$((passed + 1))
+		else
+			fail_step "fuzzer $t"
+		fi
+	done
+fi
+
+if [ "$do_rig" -eq 1 ]; then
+	section "system test rig"
+	tests/rig/run.sh | tee "$WORK/rig.log"
+	rc=${PIPESTATUS[0]}
+	if read -r p f < <(sed -n 's/^rig: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$WORK/rig.log" | tail -n1); then
+		passed=$((passed + p)); failed=$((failed + f))
+		[ "$f" -eq 0 ] || notes+=("system test rig: $f failed")
+		[ "$rc" -eq 0 ] || [ "$f" -ne 0 ] || fail_step "system test rig: exit $rc"
+	elif [ "$rc" -eq 77 ]; then
+		skipped=$((skipped + 1)); notes+=("system test rig: SKIPPED (see above)")
+	else
+		fail_step "system test rig: exit $rc, no counts"
+	fi
 fi
 
 section "summary"

@@ -20,7 +20,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 OUT=${FUZZ_OUT:-build-fuzz}
 CC_FUZZ=${CC_FUZZ:-clang}
-PKGS="libconfig libserialport"
+PKGS="libconfig libserialport libgpiod"
 
 if ! command -v "$CC_FUZZ" >/dev/null; then
 	echo "run.sh: $CC_FUZZ not found (scripts/deps.sh installs clang)" >&2

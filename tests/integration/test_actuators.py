@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Actuators end to end: MQTT command -> sensorgate -> pty "device" -> state back.
 
-The contract tested here (see docs/actuators.md):
+The contract tested here (see README.md, "Actuators"):
   - a command on <base>/<topic>/set is written to the serial device (the
     configured on/off string or the "{value}" template); the retained state
     on <base>/<topic> changes only once the device confirmed (the configured
@@ -25,6 +25,7 @@ serial devices on the pty masters (Device below).
 
 import json
 import os
+import signal
 import threading
 import time
 
@@ -487,6 +488,35 @@ def test_port_gone_and_back(act_rig, broker):
 	publish(broker.port, RELAY_SET, "OFF")
 	relay.wait_line("R1=0\r\n", since=d0, timeout=5)
 	sub.wait_topic(RELAY, "OFF", since=m0)
+	gw.assert_alive()
+
+
+def _hup(gw, conf_text, log_line, timeout=10.0):
+	"""Write the new config, SIGHUP, return the stderr written until LOG_LINE appeared."""
+	before = len(gw.stderr_text())
+	gw.conf.write_text(conf_text, encoding="utf-8")
+	gw.proc.send_signal(signal.SIGHUP)
+	assert wait_until(lambda: log_line in gw.stderr_text()[before:], timeout), gw.stderr_text()[-3000:]
+	time.sleep(0.2)  # the warning, when there is one, follows the "applied" line
+	return gw.stderr_text()[before:]
+
+
+def test_reload_sees_driver_settings(act_rig, broker):
+	"""A reload keeps the running actuators; one whose driver's own settings changed
+	(here the serial reply timeout, known only to the serial driver) is named as
+	needing a restart; an unchanged file names nothing."""
+	gw, sub, relay, fan = act_rig()
+	text = gw.conf.read_text(encoding="utf-8")
+	out = _hup(gw, text, "applied: topic map")
+	assert "apply after a restart" not in out, out
+	assert "reply_timeout_ms = 1000" in text
+	out = _hup(gw, text.replace("reply_timeout_ms = 1000", "reply_timeout_ms = 900"), "applied: topic map")
+	warn = [ln for ln in out.splitlines() if "apply after a restart" in ln]
+	assert warn and "actuators" in warn[0], out
+	d0, m0 = relay.mark(), sub.mark()
+	publish(broker.port, RELAY_SET, "ON")
+	relay.wait_line("R1=1\r\n", since=d0)
+	sub.wait_topic(RELAY, "ON", since=m0)
 	gw.assert_alive()
 
 

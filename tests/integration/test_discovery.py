@@ -397,7 +397,7 @@ def test_disabling_deletes_what_was_announced(disc_rig, broker):
 
 
 # --------------------------------------------------------------------------
-# The shipped examples the walkthrough (docs/home-assistant.md) relies on.
+# The shipped examples the walkthrough (README.md, Home Assistant) relies on.
 
 def test_example_config_announces_what_the_walkthrough_says(broker, make_pty, make_gateway, make_sub, tmp_path,
                                                             version):

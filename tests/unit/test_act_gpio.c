@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "act_fixture.h"
 #include "cfg_fixture.h"
 #include "drivers/actuator.h"
 #include "fake_gpio.h"
@@ -38,14 +39,21 @@ static const struct sg_act_buses fake_buses = {.gpio = &fake_gpio_ops};
 struct drv {
 	struct sg_act_params p;
 	struct sg_act a;
+	void *opts;
 };
 
-static void drv_init(struct drv *d, unsigned line, bool active_low, int initial)
+static void drv_init_chip(struct drv *d, const char *chip, unsigned line, bool active_low, int initial)
 {
+	struct sg_opt_error err;
+	char text[128];
+
 	memset(d, 0, sizeof(*d));
+	snprintf(text, sizeof(text), "chip = \"%s\"; line = %u; active_low = %s;", chip, line,
+	         active_low ? "true" : "false");
+	if (act_fixture_parse(&sg_act_gpio, "relay", SG_ACT_SWITCH, text, &d->opts, &err) != 0)
+		fail_msg("options \"%s\": %s", text, err.msg);
 	d->p = (struct sg_act_params){
-		.name = "relay", .is_switch = true, .initial = initial, .chip = "gpiochip0", .line = line,
-		.active_low = active_low,
+		.name = "relay", .kind = SG_ACT_SWITCH, .initial = initial, .opts = d->opts,
 	};
 	d->a = (struct sg_act){
 		.driver = &sg_act_gpio, .params = &d->p, .buses = &fake_buses, .fd = -1, .wake_us = UINT64_MAX,
@@ -54,11 +62,18 @@ static void drv_init(struct drv *d, unsigned line, bool active_low, int initial)
 	assert_non_null(d->a.state);
 }
 
+static void drv_init(struct drv *d, unsigned line, bool active_low, int initial)
+{
+	drv_init_chip(d, "gpiochip0", line, active_low, initial);
+}
+
 static void drv_fini(struct drv *d)
 {
 	sg_act_gpio.close(&d->a);
 	free(d->a.state);
 	d->a.state = NULL;
+	act_fixture_free(&sg_act_gpio, d->opts);
+	d->opts = NULL;
 }
 
 static int setup(void **state)
@@ -160,8 +175,7 @@ static void test_open_errors(void **state)
 		print_message("case: %s\n", c->legend);
 		if (c->pre_requested)
 			fake_gpio.lines[c->line].requested = true;
-		drv_init(&d, c->line, false, 0);
-		d.p.chip = c->chip;
+		drv_init_chip(&d, c->chip, c->line, false, 0);
 		assert_int_equal(sg_act_gpio.open(&d.a), c->expect);
 		drv_fini(&d); /* close after a failed open is harmless */
 		assert_int_equal(fake_gpio.n_releases, 0);

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "act_fixture.h"
 #include "drivers/actuator.h"
 
 #define WAIT_MS 2000
@@ -34,6 +35,7 @@
 struct dev {
 	int master;
 	char slave[64];
+	void *opts;
 	struct sg_act_params p;
 	struct sg_act a;
 	int n_done;
@@ -50,8 +52,29 @@ static void on_done(struct sg_act *a, int result, const char *detail, void *ud)
 	snprintf(d->detail, sizeof(d->detail), "%s", detail ? detail : "");
 }
 
+/* S as a libconfig string literal, quotes included: the escapes a user would type. */
+static void cfg_quote(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	out[o++] = '"';
+	for (; *s && o + 4 < len; s++) {
+		if (*s == '\r' || *s == '\n' || *s == '"' || *s == '\\') {
+			out[o++] = '\\';
+			out[o++] = *s == '\r' ? 'r' : *s == '\n' ? 'n' : *s;
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
 static void dev_open(struct dev *d, bool is_switch, const char *reply)
 {
+	enum sg_actuator_kind kind = is_switch ? SG_ACT_SWITCH : SG_ACT_NUMBER;
+	struct sg_opt_error err;
+	char text[256], quoted[64] = "";
 	const char *name;
 
 	memset(d, 0, sizeof(*d));
@@ -62,10 +85,16 @@ static void dev_open(struct dev *d, bool is_switch, const char *reply)
 	name = ptsname(d->master);
 	assert_non_null(name);
 	snprintf(d->slave, sizeof(d->slave), "%s", name);
+	/* written as in a config file: libconfig resolves the escapes */
+	if (reply)
+		cfg_quote(reply, quoted, sizeof(quoted));
+	snprintf(text, sizeof(text), "port = \"%s\"; baud = 9600; reply_timeout_ms = 500; %s %s%s%s", d->slave,
+	         is_switch ? "on = \"R1=1\\r\\n\"; off = \"R1=0\\r\\n\";" : "set = \"PWM {value} ({value})\\n\";",
+	         reply ? "reply = " : "", quoted, reply ? ";" : "");
+	if (act_fixture_parse(&sg_act_serial, "dev", kind, text, &d->opts, &err) != 0)
+		fail_msg("options '%s': %s", text, err.msg);
 	d->p = (struct sg_act_params){
-		.name = "dev", .is_switch = is_switch, .initial = -1, .port = d->slave, .baud = 9600,
-		.tpl_on = "R1=1\r\n", .tpl_off = "R1=0\r\n", .tpl_set = "PWM {value} ({value})\n", .reply = reply,
-		.reply_timeout_ms = 500,
+		.name = "dev", .kind = kind, .initial = -1, .opts = d->opts,
 	};
 	d->a = (struct sg_act){
 		.driver = &sg_act_serial, .params = &d->p, .fd = -1, .wake_us = UINT64_MAX, .done = on_done,
@@ -85,6 +114,7 @@ static void dev_close(struct dev *d)
 	free(d->a.state);
 	if (d->master >= 0)
 		close(d->master);
+	act_fixture_free(&sg_act_serial, d->opts);
 }
 
 /* Read from the master until LEN bytes came or WAIT_MS passed. */

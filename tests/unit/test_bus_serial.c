@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -167,8 +168,21 @@ static void test_open_pty_settings(void **state)
 		flags = fcntl(fd, F_GETFD);
 		assert_true(flags >= 0);
 		assert_true(flags & FD_CLOEXEC);
+		/* Exclusive by flock (dropped by the kernel if we die), not TIOCEXCL on a pty. */
 		assert_int_equal(ioctl(fd, TIOCGEXCL, &excl), 0);
-		assert_int_equal(excl, 1);
+		assert_int_equal(excl, 0);
+		{
+			int other = open(p.slave, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			assert_true(other >= 0);
+			assert_int_equal(flock(other, LOCK_EX | LOCK_NB), -1);
+			assert_int_equal(errno, EWOULDBLOCK);
+			close(other);
+		}
+		{
+			struct sg_serial *second = NULL;
+			assert_int_equal(serial_open(p.slave, rates[i].baud, &second), -EBUSY);
+			assert_null(second);
+		}
 
 		assert_int_equal(tcgetattr(fd, &tio), 0);
 		assert_int_equal(cfgetospeed(&tio), rates[i].speed);

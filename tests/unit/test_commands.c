@@ -127,12 +127,12 @@ static void fake_finish(const char *name, int result, const char *detail)
 }
 
 static const struct sg_act_driver fake_gpio_drv = {
-	.name = "gpio", .switch_only = true, .state_size = 8, .open = fake_open, .close = fake_close,
-	.read_back = fake_read_back, .set = fake_set, .set_sync = fake_set_sync,
+	.name = "gpio", .kinds = SG_ACT_KIND_BIT(SG_ACT_SWITCH), .state_size = 8, .open = fake_open,
+	.close = fake_close, .read_back = fake_read_back, .set = fake_set, .set_sync = fake_set_sync,
 };
 static const struct sg_act_driver fake_serial_drv = {
-	.name = "serial", .state_size = 8, .open = fake_open, .close = fake_close, .set = fake_set,
-	.set_sync = fake_set_sync,
+	.name = "serial", .kinds = SG_ACT_KINDS_ALL, .state_size = 8, .open = fake_open, .close = fake_close,
+	.set = fake_set, .set_sync = fake_set_sync,
 };
 static const struct sg_act_driver *const fake_drivers[] = {&fake_gpio_drv, &fake_serial_drv, NULL};
 

@@ -388,6 +388,41 @@ static const struct err_case err_cases[] = {
 	 "actuators = (\n  { name = \"s\"; driver = \"serial\"; on = \"1\"; off = \"0\";\n"
 	 "    port = \"/nonexistent/ttyY\"; }\n);\n",
 	 3, "actuator \"s\": port /nonexistent/ttyY does not exist"},
+	{"gpio actuator with an empty chip",
+	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 1;\n    chip = \"\"; }\n);\n",
+	 3, "actuator \"l\": \"chip\" must not be empty"},
+	{"gpio line out of range",
+	 "actuators = (\n  { name = \"l\"; driver = \"gpio\";\n    line = 70000; }\n);\n",
+	 3, "\"line\" must be between 0 and 65535"},
+	{"gpio active_low not a boolean",
+	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 1;\n    active_low = 1; }\n);\n",
+	 3, "\"active_low\" must be a boolean (true or false)"},
+	{"serial actuator without port",
+	 "actuators = (\n  { name = \"s\"; driver = \"serial\"; on = \"1\"; off = \"0\"; }\n);\n",
+	 2, "actuator \"s\" needs \"port\""},
+	{"serial actuator at a non-standard baud",
+	 "actuators = (\n  { name = \"s\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\";\n"
+	 "    baud = 12345; }\n);\n",
+	 3, "\"baud\" 12345 is not a standard rate"},
+	{"on/off templates on a number",
+	 "actuators = (\n  { name = \"m\"; driver = \"serial\"; port = \"@DIR@/tty\"; type = \"number\";\n"
+	 "    min = 0; max = 1;\n    on = \"1\"; }\n);\n",
+	 4, "\"on\" applies only to type \"switch\" (use \"set\")"},
+	{"set template on a switch",
+	 "actuators = (\n  { name = \"s\"; driver = \"serial\"; port = \"@DIR@/tty\";\n    set = \"x\"; }\n);\n",
+	 3, "\"set\" applies only to types \"number\" and \"enum\" (use \"on\" and \"off\")"},
+	{"serial reply not a string",
+	 "actuators = (\n  { name = \"s\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\";\n"
+	 "    reply = 5; }\n);\n",
+	 3, "\"reply\" must be a string"},
+	{"reply timeout out of range",
+	 "actuators = (\n  { name = \"s\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\";\n"
+	 "    reply_timeout_ms = 0; }\n);\n",
+	 3, "\"reply_timeout_ms\" must be between 1 and 60000"},
+	{"max_on_s on a number",
+	 "actuators = (\n  { name = \"m\"; driver = \"serial\"; port = \"@DIR@/tty\"; set = \"%s\";\n"
+	 "    type = \"number\"; min = 0; max = 1;\n    max_on_s = 5; }\n);\n",
+	 4, "\"max_on_s\" applies only to type \"switch\""},
 	{"actuator topic with '+'",
 	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 1;\n    topic = \"a/+\"; }\n);\n",
 	 3, "invalid topic \"a/+\""},
@@ -578,6 +613,7 @@ static void test_full(void **state)
 	const struct sg_device_cfg *d;
 	const struct sg_reading_cfg *rc;
 	const struct sg_actuator_cfg *a;
+	char hw[512], want[512];
 
 	(void)state;
 	write_aux("password", "s3cret\n");
@@ -684,12 +720,14 @@ static void test_full(void **state)
 	assert_string_equal(a->payload_off, "OFF");
 	assert_string_equal(a->initial, "OFF");
 	assert_string_equal(a->safe, "OFF");
-	assert_string_equal(a->chip, "gpiochip0");
-	assert_int_equal(a->gpio_line, 17);
-	assert_true(a->active_low);
+	/* the driver's own keys are the driver's: seen through its describe() */
+	assert_ptr_equal(a->drv, &sg_act_gpio);
+	assert_non_null(a->opts);
+	a->drv->describe(a->opts, hw, sizeof(hw));
+	assert_string_equal(hw, "gpio gpiochip0 line 17 active-low");
 	assert_true(a->max_on_s == 600.0);
+	assert_int_equal(a->pulse_ms, 0);
 	assert_string_equal(a->interlock, "hall");
-	assert_null(a->port);
 	assert_int_equal(a->line, 29);
 
 	a = &cfg->actuators[1];
@@ -697,31 +735,30 @@ static void test_full(void **state)
 	assert_string_equal(a->command_topic, "home/ground/fan/set");
 	assert_int_equal(a->kind, SG_ACT_NUMBER);
 	assert_true(a->min == 0.0 && a->max == 100.0 && a->step == 5.0);
-	assert_string_equal(a->tpl_set, "F%d\r\nA");   /* escapes resolved once, by libconfig */
-	assert_string_equal(a->reply, "OK");
-	assert_int_equal(a->reply_timeout_ms, 300);
-	assert_int_equal(a->baud, 19200);
+	assert_ptr_equal(a->drv, &sg_act_serial);
+	a->drv->describe(a->opts, hw, sizeof(hw));
+	/* escapes resolved once, by libconfig, and shown escaped (a backslash left in would show as "\\\\") */
+	snprintf(want, sizeof(want),
+	         "serial %s/tty 19200 baud, set \"F%%d\\r\\nA\", reply \"OK\" awaited, timeout 300 ms", tmpdir);
+	assert_string_equal(hw, want);
 	assert_string_equal(a->initial, "0");
-	assert_null(a->chip);
-	assert_int_equal(a->gpio_line, -1);
 
 	a = &cfg->actuators[2];
 	assert_int_equal(a->kind, SG_ACT_ENUM);
 	assert_int_equal(a->n_options, 2);
 	assert_string_equal(a->options[1], "manual");
-	assert_string_equal(a->tpl_set, "M%s\n");
 	assert_int_equal(a->qos, 2);
 	assert_true(a->accept_retained);
 	assert_int_equal(a->min_interval_ms, 250);
-	assert_int_equal(a->reply_timeout_ms, 1000);
-	assert_int_equal(a->baud, 9600);
-	assert_null(a->reply);
+	a->drv->describe(a->opts, hw, sizeof(hw));
+	snprintf(want, sizeof(want), "serial %s/tty 9600 baud, set \"M%%s\\n\", timeout 1000 ms", tmpdir);
+	assert_string_equal(hw, want);   /* default baud and timeout, no reply awaited */
 
 	a = &cfg->actuators[3];
-	assert_string_equal(a->tpl_on, "P1\n");
-	assert_string_equal(a->tpl_off, "P0\n");
+	a->drv->describe(a->opts, hw, sizeof(hw));
+	snprintf(want, sizeof(want), "serial %s/tty 9600 baud, on \"P1\\n\", off \"P0\\n\", timeout 1000 ms", tmpdir);
+	assert_string_equal(hw, want);   /* no "set" */
 	assert_string_equal(a->payload_on, "1");
-	assert_null(a->tpl_set);
 	config_free(cfg);
 }
 

@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: MIT
+#
+# common.sh — shared pieces of the system test rig (sourced, not run).
+#
+# Owns the download cache: a debootstrapped Debian 12 root (systemd, mosquitto,
+# our runtime libraries) and Debian's 6.1 kernel unpacked next to it. Both are
+# built once and reused; a stamp file names what went into each, so changing
+# the package list rebuilds the root. Nothing here installs anything on the
+# host except through apt (the rig's own tools) and nothing is fetched but
+# Debian's packages, from the mirror the host's apt already uses.
+#
+# Environment:
+#   SG_RIG_CACHE   cache directory (default /var/cache/sensorgate-rig)
+#   SG_RIG_MIRROR  Debian mirror for debootstrap (default: the host's apt source)
+#   SG_RIG_KEEP=1  keep the per-run work directory for inspection
+
+RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RIG_TOP=$(cd "$RIG_DIR/../.." && pwd)
+RIG_CACHE=${SG_RIG_CACHE:-/var/cache/sensorgate-rig}
+RIG_SUITE=bookworm
+
+# The guest root: systemd for nspawn, mosquitto for a private broker inside,
+# socat for a pty "sensor", make for scripts/install.sh, busybox and kmod for
+# the QEMU initramfs, and the runtime libraries of our binary so the .deb
+# installs without a network.
+RIG_PACKAGES=(
+	systemd systemd-sysv dbus kmod udev
+	mosquitto mosquitto-clients socat procps busybox-static make
+	libmosquitto1 libconfig9 libserialport0 libsystemd0 libsqlite3-0 libgpiod2 libssl3
+)
+
+rig_log() { printf '[rig %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+rig_die() { printf '[rig] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# A test that cannot run at all on this machine: say so loudly, exit 77 (skip).
+rig_skip() {
+	{
+		echo
+		echo "###########################################################################"
+		echo "##  SYSTEM TEST RIG SKIPPED: $*"
+		echo "##  Nothing was tested on a real systemd / a real kernel in this run."
+		echo "###########################################################################"
+		echo
+	} >&2
+	exit 77
+}
+
+rig_need_root() {
+	[ "$(id -u)" -eq 0 ] || rig_skip "needs root (debootstrap, systemd-nspawn, mounts)"
+}
+
+# Install the rig's host tools through apt if they are missing.
+rig_host_tools() {
+	local want=() p
+	for p in "$@"; do
+		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || want+=("$p")
+	done
+	[ "${#want[@]}" -eq 0 ] && return 0
+	rig_log "installing host tools: ${want[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}" >&2 ||
+		{ apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends "${want[@]}" >&2; }
+}
+
+# The Debian mirror the host's apt uses (deb822 or one-line format).
+rig_mirror() {
+	if [ -n "${SG_RIG_MIRROR:-}" ]; then
+		echo "$SG_RIG_MIRROR"
+		return
+	fi
+	local m
+	m=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' |
+		grep -v -- '-security' | head -n1)
+	[ -n "$m" ] || m=$(grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+		awk '{print $2}' | grep -v -- '-security' | head -n1)
+	[ -n "$m" ] || rig_die "no Debian mirror found in the host's apt sources; set SG_RIG_MIRROR"
+	echo "$m"
+}
+
+# rig_rootfs: print the path of the cached Debian 12 root, building it if needed.
+rig_rootfs() {
+	local root="$RIG_CACHE/rootfs" stamp want tmp
+	want="rev2 $RIG_SUITE ${RIG_PACKAGES[*]}"
+	stamp="$root/.sensorgate-rig-stamp"
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		echo "$root"
+		return
+	fi
+	rig_host_tools debootstrap
+	mkdir -p "$RIG_CACHE"
+	tmp="$RIG_CACHE/rootfs.new"
+	rm -rf "$tmp"
+	rig_log "debootstrap $RIG_SUITE (minbase + ${#RIG_PACKAGES[@]} packages) into $tmp"
+	local incl
+	incl=$(IFS=,; echo "${RIG_PACKAGES[*]}")
+	debootstrap --variant=minbase --include="$incl" "$RIG_SUITE" "$tmp" "$(rig_mirror)" \
+		>"$RIG_CACHE/debootstrap.log" 2>&1 ||
+		{ tail -n 30 "$RIG_CACHE/debootstrap.log" >&2; rig_die "debootstrap failed (log: $RIG_CACHE/debootstrap.log)"; }
+	# No services of the image's own start by themselves in the tests: the test starts what it needs.
+	chroot "$tmp" systemctl disable mosquitto.service >/dev/null 2>&1 || true
+	chroot "$tmp" systemctl mask systemd-networkd-wait-online.service >/dev/null 2>&1 || true
+	rm -f "$tmp"/var/cache/apt/archives/*.deb
+	echo "rig" >"$tmp/etc/hostname"
+	# What every installed system has and debootstrap leaves out.
+	printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\trig\n' >"$tmp/etc/hosts"
+	echo "$want" >"$tmp/.sensorgate-rig-stamp"
+	rm -rf "$root"
+	mv "$tmp" "$root"
+	echo "$root"
+}
+
+# Modules the QEMU guest may load (i2c-stub for the BME280 hook, configfs for
+# gpio-sim). gpio-sim itself is not built in Debian's 6.1 kernel: gpio-sim.sh
+# builds it. Changing this list re-extracts the kernel (the stamp names it).
+RIG_KERNEL_MODULES=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-stub.ko kernel/drivers/i2c/i2c-smbus.ko
+	kernel/fs/configfs/configfs.ko)
+
+# rig_kernel: print the directory holding Debian's 6.1 amd64 kernel as
+# vmlinux (uncompressed ELF: boots about twice as fast under TCG as the
+# bzImage), its config, its Debian version (file "version") and
+# RIG_KERNEL_MODULES with modules.dep. Fetched with apt-get download and
+# unpacked with dpkg -x: nothing is installed on the host.
+rig_kernel() {
+	local pkg dir tmp off
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$pkg" ]; then
+		apt-get update -q >&2 || true
+		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
+	if [ -z "$pkg" ]; then # offline: the newest cached one will do
+		dir=$(ls -d "$RIG_CACHE"/kernel/linux-image-*/ 2>/dev/null | sort -V | tail -n1)
+		[ -n "$dir" ] && [ -f "$dir/vmlinux" ] || rig_die "cannot find Debian's kernel package (apt-cache depends linux-image-amd64)"
+		echo "${dir%/}"
+		return
+	fi
+	dir="$RIG_CACHE/kernel/$pkg"
+	if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "${RIG_KERNEL_MODULES[*]}" ]; then
+		echo "$dir"
+		return
+	fi
+	rig_log "fetching $pkg"
+	command -v depmod >/dev/null || rig_host_tools kmod
+	tmp="$RIG_CACHE/kernel/$pkg.new"
+	rm -rf "$tmp"
+	mkdir -p "$tmp/deb" "$tmp/x"
+	(cd "$tmp/deb" && apt-get download -q "$pkg" >&2 2>/dev/null) || rig_die "apt-get download $pkg failed"
+	dpkg -x "$tmp"/deb/*.deb "$tmp/x"
+	dpkg-deb -f "$tmp"/deb/*.deb Version >"$tmp/version"
+	cp "$tmp"/x/boot/vmlinuz-* "$tmp/vmlinuz"
+	cp "$tmp"/x/boot/config-* "$tmp/config"
+	ls "$tmp"/x/lib/modules >"$tmp/release"
+	# vmlinuz is a bzImage around an xz stream: cut from the xz magic and decompress.
+	# (No pipes that end early here: under pipefail a writer killed by SIGPIPE fails them.)
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$tmp/vmlinuz" | cut -d: -f1 | sed -n 1p)
+	if [ -n "$off" ] && tail -c +$((off + 1)) "$tmp/vmlinuz" >"$tmp/vmlinuz.xz" &&
+		xz -dc --single-stream "$tmp/vmlinuz.xz" >"$tmp/vmlinux" 2>/dev/null &&
+		[ "$(head -c 4 "$tmp/vmlinux" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; then
+		:
+	else
+		rig_log "could not extract vmlinux; booting the bzImage (slower)"
+		cp "$tmp/vmlinuz" "$tmp/vmlinux"
+	fi
+	local rel m
+	rel=$(cat "$tmp/release")
+	for m in "${RIG_KERNEL_MODULES[@]}"; do
+		mkdir -p "$tmp/modules/lib/modules/$rel/$(dirname "$m")"
+		cp "$tmp/x/lib/modules/$rel/$m" "$tmp/modules/lib/modules/$rel/$m"
+	done
+	cp "$tmp/x/lib/modules/$rel"/modules.{order,builtin,builtin.modinfo} "$tmp/modules/lib/modules/$rel/" 2>/dev/null || true
+	depmod -b "$tmp/modules" "$rel"
+	rm -rf "$tmp/x" "$tmp/deb" "$tmp/vmlinuz" "$tmp/vmlinuz.xz"
+	echo "${RIG_KERNEL_MODULES[*]}" >"$tmp/.done"
+	rm -rf "$dir"
+	mv "$tmp" "$dir"
+	echo "$dir"
+}

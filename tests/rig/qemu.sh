@@ -1,0 +1,234 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# qemu.sh — sensorgate on a real Linux kernel: Debian's 6.1 under QEMU (TCG).
+#
+# The guest is a small initramfs made from the cached Debian 12 root (busybox,
+# mosquitto and the libraries of build/sensorgate, resolved by the root's own
+# dynamic loader) plus our binary and qemu-guest.sh. QEMU gives it a real
+# 16550A UART as /dev/ttyS1, backed by a unix socket that this script feeds
+# with "t=..." lines; the guest has no network device at all (its broker is
+# on its own loopback). The console (ttyS0) goes to a file that is read back.
+#
+# Hooks for the driver and actuator branches: rig_qemu_hook_i2c (i2c-stub with
+# a BME280 register map) and rig_qemu_hook_gpio (a relay on gpio-sim), below.
+#
+# Usage: tests/rig/qemu.sh [BINARY]    (default: build/sensorgate)
+# Exit: 0 pass, 1 fail, 77 skipped (loudly) when QEMU cannot run here.
+
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/gpio-sim.sh"
+
+rig_need_root
+[ "$(uname -m)" = x86_64 ] || rig_skip "the QEMU rig boots Debian's amd64 kernel; this host is $(uname -m)"
+command -v qemu-system-x86_64 >/dev/null || rig_host_tools qemu-system-x86
+command -v qemu-system-x86_64 >/dev/null || rig_skip "qemu-system-x86_64 not available"
+command -v socat >/dev/null || rig_host_tools socat
+command -v cpio >/dev/null || rig_host_tools cpio
+
+bin=${1:-$RIG_TOP/build/sensorgate}
+[ -x "$bin" ] || rig_die "no binary $bin: run 'make' first"
+root=$(rig_rootfs)
+kdir=$(rig_kernel)
+release=$(cat "$kdir/release")
+work=$(mktemp -d /tmp/sensorgate-rig-qemu.XXXXXX)
+stage=$work/initramfs
+qemu_pid=
+feeder_pid=
+
+cleanup() {
+	[ -n "$feeder_pid" ] && kill "$feeder_pid" 2>/dev/null || true
+	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null || true
+	if [ "${SG_RIG_KEEP:-0}" = 1 ]; then rig_log "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# Copy FILE (a path inside the root, or a host path for our own binary) to
+# DEST in the stage, with every library it needs taken from the root.
+stage_elf() {
+	local src=$1 dest=$2 lib
+	install -D -m 0755 "$src" "$stage$dest"
+	"$root/lib64/ld-linux-x86-64.so.2" \
+		--library-path "$root/lib/x86_64-linux-gnu:$root/usr/lib/x86_64-linux-gnu" --list "$src" |
+		awk '/=> \// {print $3} /^\t\/lib64\// {print $1}' |
+		while read -r lib; do
+			lib=${lib#"$root"}
+			[ -e "$stage$lib" ] && continue
+			[ -e "$root$lib" ] || rig_die "$src needs $lib, not in the root"
+			install -D -m 0755 "$(readlink -f "$root$lib")" "$stage$lib"
+		done
+}
+
+# ---- hooks -------------------------------------------------------------------
+
+# I2C: Debian's kernel has i2c-stub. The hook loads it with a chip at 0x76,
+# preloads a BME280 register map (chip id, the calibration words 0x88..0xA1
+# and 0xE1..0xE7, and one raw sample 0xF7..0xFE: the same worked example as
+# tests/i2c-stub/check.c) and runs the real binary with a bme280 device on
+# it, checking the published values. i2c-stub speaks SMBus only (byte, word,
+# I2C block), which is what bus_i2c.c uses.
+rig_qemu_hook_i2c() {
+	local preload=()
+	# le16 REG VALUE: a little-endian 16-bit calibration word as two byte writes.
+	le16() { preload+=("$(printf 0x%02X "$1")=$(($2 & 0xff))" "$(printf 0x%02X $(($1 + 1)))=$((($2 >> 8) & 0xff))"); }
+	preload+=("0xD0=0x60")
+	le16 0x88 27504; le16 0x8A 26435; le16 0x8C -1000; le16 0x8E 36477
+	le16 0x90 -10685; le16 0x92 3024; le16 0x94 2855; le16 0x96 140
+	le16 0x98 -7; le16 0x9A 15500; le16 0x9C -14600; le16 0x9E 6000
+	preload+=("0xA1=75")
+	le16 0xE1 370
+	preload+=("0xE4=$((313 >> 4))" "0xE5=$(((313 & 15) | (50 & 15) << 4))" "0xE6=$((50 >> 4))" "0xE7=30")
+	preload+=("0xF7=$((415148 >> 12))" "0xF8=$(((415148 >> 4) & 0xff))" "0xF9=$(((415148 & 15) << 4))")
+	preload+=("0xFA=$((519888 >> 12))" "0xFB=$(((519888 >> 4) & 0xff))" "0xFC=$(((519888 & 15) << 4))")
+	preload+=("0xFD=$((28000 >> 8))" "0xFE=$((28000 & 0xff))")
+
+	mkdir -p "$stage/lib/modules"
+	cp -a "$kdir/modules/lib/modules/$release" "$stage/lib/modules/"
+	{
+		echo 'echo "== hook: i2c-stub with a BME280 at 0x76"'
+		echo 'modprobe i2c-dev && modprobe i2c-stub chip_addr=0x76'
+		cat <<'HOOK'
+bus=
+for d in /sys/bus/i2c/devices/i2c-*; do
+	grep -q "SMBus stub" "$d/name" 2>/dev/null && bus=${d##*/i2c-}
+done
+check "i2c-stub adapter present (/dev/i2c-$bus)" test -n "$bus" -a -e "/dev/i2c-$bus"
+HOOK
+		for p in "${preload[@]}"; do echo "i2cset -y "\$bus" 0x76 ${p%%=*} ${p#*=} b"; done
+		cat <<'HOOK'
+check "BME280 chip id 0x60 readable at 0x76/0xD0" sh -c "[ \"\$(i2cget -y $bus 0x76 0xd0 b)\" = 0x60 ]"
+if sensorgate --help | grep -q bme280; then
+	cat >/etc/sensorgate/i2c.conf <<EOF
+gateway: { id = "qemu-i2c"; base_topic = "rig"; };
+mqtt: { brokers = ( "mqtt://127.0.0.1:1883" ); };
+devices = ( { name = "env"; driver = "bme280"; bus = "/dev/i2c-$bus"; address = 0x76; interval = 1.0; } );
+EOF
+	sensorgate -c /etc/sensorgate/i2c.conf -v >/tmp/gw-i2c.log 2>&1 &
+	gwi=$!
+	mosquitto_sub -h 127.0.0.1 -t rig/env/temperature -t rig/env/pressure -t rig/env/humidity \
+		-v -C 3 -W 30 >/tmp/got-i2c 2>/dev/null
+	sed 's/^/     /' /tmp/got-i2c
+	check "bme280 on i2c-stub: temperature 25.08" grep -qx "rig/env/temperature 25.08" /tmp/got-i2c
+	check "bme280 on i2c-stub: pressure 1006.53 hPa" grep -q "^rig/env/pressure 1006.53" /tmp/got-i2c
+	check "bme280 on i2c-stub: humidity 44.8 %" grep -q "^rig/env/humidity 44.8" /tmp/got-i2c
+	kill "$gwi" 2>/dev/null
+	[ "$failed" -eq 0 ] || tail -n 20 /tmp/gw-i2c.log
+else
+	echo "  skip  bme280 driver not in this build"
+fi
+HOOK
+	} >"$stage/rig/hook-i2c.sh"
+	chmod +x "$stage/rig/hook-i2c.sh"
+}
+
+# GPIO: Debian's 6.1 kernel has neither gpio-sim nor irq_sim (nor configfs
+# built in: it is a module, in RIG_KERNEL_MODULES). rig_gpio_sim (gpio-sim.sh)
+# builds both out of tree from Debian's linux-source-6.1 with
+# linux-headers-$release and linux-kbuild-6.1, once per kernel release, and
+# caches the .ko files; they are added to the guest's modules (extra/) and
+# depmod'ed there, so `modprobe gpio-sim` loads configfs and irq_sim too.
+# The guest part, qemu-guest-gpio.sh, makes a chip through configfs, runs the
+# real binary with two gpio actuators on it, switches them with mosquitto_pub
+# and reads the lines back from gpio-sim's sysfs (see that file). Without the
+# packages (offline on a first run) the checks are skipped, loudly; a failed
+# build is a failure.
+rig_qemu_hook_gpio() {
+	local mods r=0
+	mods=$(rig_gpio_sim "$kdir") || r=$?
+	if [ "$r" -eq 2 ]; then
+		rig_log "GPIO CHECKS SKIPPED: cannot download Debian's kernel sources for $release (offline?)"
+		printf '%s\n' 'echo "== hook: gpio-sim"' \
+			"echo \"  skip  gpio-sim: the kernel sources for $release could not be downloaded on the host\"" \
+			>"$stage/rig/hook-gpio.sh"
+	elif [ "$r" -ne 0 ]; then
+		printf '%s\n' 'echo "== hook: gpio-sim"' \
+			"bad \"gpio-sim/irq_sim could not be built for $release on the host (log: $RIG_CACHE/gpio-sim/$release.log)\"" \
+			>"$stage/rig/hook-gpio.sh"
+	else
+		mkdir -p "$stage/lib/modules/$release/extra"
+		cp -a "$kdir/modules/lib/modules/$release/." "$stage/lib/modules/$release/"
+		cp "$mods/gpio-sim.ko" "$mods/irq_sim.ko" "$stage/lib/modules/$release/extra/"
+		depmod -b "$stage" "$release"
+		install -m 0755 "$RIG_DIR/qemu-guest-gpio.sh" "$stage/rig/hook-gpio.sh"
+	fi
+	chmod +x "$stage/rig/hook-gpio.sh"
+}
+
+# ---- the guest -----------------------------------------------------------------
+rig_log "staging the initramfs (kernel $release)"
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,rig,var/lib,root}
+install -m 0755 "$root/bin/busybox" "$stage/bin/busybox"
+stage_elf "$bin" /usr/bin/sensorgate
+stage_elf "$root/usr/sbin/mosquitto" /usr/sbin/mosquitto
+stage_elf "$root/usr/bin/mosquitto_sub" /usr/bin/mosquitto_sub
+stage_elf "$root/usr/bin/mosquitto_pub" /usr/bin/mosquitto_pub
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$stage/etc/passwd"
+printf 'root:x:0:\ndialout:x:20:\n' >"$stage/etc/group"
+printf '127.0.0.1\tlocalhost\n' >"$stage/etc/hosts"
+install -m 0755 "$RIG_DIR/qemu-guest.sh" "$stage/rig/qemu-guest.sh"
+cat >"$stage/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+ip link set lo up
+sh /rig/qemu-guest.sh
+sync
+poweroff -f
+INIT
+chmod 0755 "$stage/init"
+rig_qemu_hook_i2c
+rig_qemu_hook_gpio
+(cd "$stage" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
+
+# The sensor on the other end of the UART: a reading every 0.1 s.
+printf '%s\n' '#!/bin/sh' 'i=0' \
+	'while true; do i=$((i + 1)); echo "t=2$((i % 10)).5"; sleep 0.1; done' >"$work/feeder"
+chmod +x "$work/feeder"
+
+rig_log "booting Debian's $release under QEMU (TCG), initramfs $(du -h "$work/initrd.cpio" | cut -f1)"
+t0=$SECONDS
+qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 512 -nodefaults -no-reboot -display none \
+	-kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
+	-append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init" \
+	-serial file:"$work/console.log" \
+	-serial unix:"$work/ttyS1.sock",server=on,wait=off \
+	-nic none >"$work/qemu.log" 2>&1 </dev/null &
+qemu_pid=$!
+for _ in $(seq 100); do [ -S "$work/ttyS1.sock" ] && break; sleep 0.1; done
+socat -u SYSTEM:"$work/feeder" UNIX-CONNECT:"$work/ttyS1.sock" 2>/dev/null &
+feeder_pid=$!
+
+# Bounded: the guest powers off by itself when its tests are done.
+limit=${SG_RIG_QEMU_TIMEOUT:-240}
+while kill -0 "$qemu_pid" 2>/dev/null; do
+	if [ $((SECONDS - t0)) -ge "$limit" ]; then
+		rig_log "guest still running after $limit s: killing it"
+		kill "$qemu_pid"
+		break
+	fi
+	sleep 0.5
+done
+wait "$qemu_pid" 2>/dev/null || true
+qemu_pid=
+rig_log "guest ran for $((SECONDS - t0)) s"
+
+tr -d '\r' <"$work/console.log" >"$work/console.txt" # the serial console ends lines with CR LF
+sed -n '/^== kernel/,$p' "$work/console.txt"
+result=$(grep -a '^qemu: [0-9]* passed, [0-9]* failed' "$work/console.txt" | tail -n1 || true)
+if [ -z "$result" ]; then
+	echo "  FAIL  the guest did not report (console and QEMU output follow)"
+	tail -n 40 "$work/console.txt"
+	cat "$work/qemu.log"
+	exit 1
+fi
+case "$result" in
+	*" 0 failed") exit 0 ;;
+	*) exit 1 ;;
+esac

@@ -1,0 +1,73 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# run.sh — the system test rig: sensorgate on a real systemd (nspawn.sh) and
+# on a real kernel (qemu.sh). Builds build/sensorgate and the .deb first.
+#
+# Downloads (a debootstrapped Debian 12 root, Debian's 6.1 kernel) are cached
+# in $SG_RIG_CACHE (default /var/cache/sensorgate-rig) and reused.
+# Needs root; without it the rig is skipped with a loud message (exit 77).
+#
+# Usage: tests/rig/run.sh [--nspawn-only | --qemu-only] [--no-build]
+# Ends with "rig: N passed, M failed" (checks of both parts) and the timings.
+
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+
+do_nspawn=1
+do_qemu=1
+build=1
+for arg in "$@"; do
+	case "$arg" in
+		--nspawn-only) do_qemu=0 ;;
+		--qemu-only) do_nspawn=0 ;;
+		--no-build) build=0 ;;
+		-h | --help) sed -n '4,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		*) rig_die "unknown argument: $arg" ;;
+	esac
+done
+
+rig_need_root
+t_start=$SECONDS
+log=$(mktemp /tmp/sensorgate-rig-run.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+if [ "$build" = 1 ]; then
+	rig_log "building build/sensorgate and the .deb"
+	make -C "$RIG_TOP" -j2 all >"$log" 2>&1 || { cat "$log"; rig_die "make failed"; }
+	if [ "$do_nspawn" = 1 ]; then
+		make -C "$RIG_TOP" deb >"$log" 2>&1 || { tail -n 40 "$log"; rig_die "make deb failed"; }
+	fi
+fi
+t_build=$((SECONDS - t_start))
+
+passed=0
+failed=0
+summary=()
+# run_part NAME SCRIPT: run it, echo its output, add its closing counts.
+run_part() {
+	local name=$1 script=$2 t0=$SECONDS rc out p f
+	out=$(mktemp /tmp/sensorgate-rig-part.XXXXXX)
+	"$script" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	p=$(grep -c '^  ok ' "$out")
+	f=$(grep -c '^  FAIL ' "$out")
+	rm -f "$out"
+	if [ "$rc" -eq 77 ]; then
+		summary+=("$name SKIPPED")
+		return
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # died before reporting
+	passed=$((passed + p))
+	failed=$((failed + f))
+	summary+=("$name $([ "$rc" -eq 0 ] && echo PASS || echo FAIL) ($p ok, $f failed, $((SECONDS - t0)) s)")
+}
+
+[ "$do_nspawn" = 1 ] && { echo "==== systemd (nspawn)"; run_part nspawn "$RIG_DIR/nspawn.sh"; }
+[ "$do_qemu" = 1 ] && { echo "==== kernel (qemu)"; run_part qemu "$RIG_DIR/qemu.sh"; }
+[ "$do_qemu" = 1 ] && { echo "==== i2c-stub (qemu)"; run_part i2c-stub "$RIG_DIR/i2c-stub.sh"; }
+
+echo
+echo "rig: build ${t_build} s; ${summary[*]}; total $((SECONDS - t_start)) s"
+echo "rig: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
