@@ -153,7 +153,7 @@ class Gateway:
 		with open(os.path.join(self.dir, "sg.conf"), "w") as f:
 			f.write(f'gateway: {{ id = "bench-{name}"; base_topic = "bench"; }};\n'
 			        f'mqtt: {{ brokers = ( "mqtt://127.0.0.1:{broker.port}" ); protocol = "5";'
-			        f' reconnect_min = 0.2; reconnect_max = 1.0; max_inflight = {MAX_INFLIGHT}; }};\n'
+			        f' reconnect_min = 2.0; reconnect_max = 4.0; max_inflight = {MAX_INFLIGHT}; }};\n'
 			        f'spool: {{ path = "{self.dir}/spool.db"; sync = "{SYNC}"; stats_interval = 0; }};\n'
 			        f'devices = ( {{ name = "sim"; driver = "lines"; port = "{self.tty}"; baud = 115200;'
 			        f' format = "kv"; readings = ( {{ field = "seq"; topic = "seq"; qos = 1; retain = false; }} ); }} );\n')
@@ -225,7 +225,7 @@ def replay(broker):
 		time.sleep(0.5)
 	hwm = g.status("VmHWM")
 	broker.start()
-	c = Counter(broker.port, "bench/seq", N)  # before the gateway's next reconnect attempt (>= 0.5 s)
+	c = Counter(broker.port, "bench/seq", N)  # subscribed before the gateway's next attempt (>= 1 s away)
 	c.wait(300)
 	g.stop()
 	return c, hwm
