@@ -1602,6 +1602,64 @@ static int parse_actuators(struct loader *ld, const config_setting_t *root)
 	return check_interlocks(ld, list);
 }
 
+/* --- one piece of hardware, one owner ---------------------------------------------------- */
+
+/* What a device occupies: its serial port, its USB serial number, or its I2C bus and address. */
+static void device_hardware(const struct sg_device_cfg *d, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (d->port)
+		snprintf(buf, len, "%s", d->port);
+	else if (d->usb_serial)
+		snprintf(buf, len, "USB serial %s", d->usb_serial);
+	else if (d->bus && d->address >= 0)
+		snprintf(buf, len, "%s address 0x%02x", d->bus, d->address);
+}
+
+/*
+ * Two devices or actuators on the same port (or I2C address, or GPIO line)
+ * would pass here and fail at run time with "Device or resource busy" for
+ * the second one, or worse, share a line in silence. Refuse it up front.
+ */
+static int check_hardware_unique(struct loader *ld, const config_setting_t *root)
+{
+	const struct sg_config *cfg = ld->cfg;
+	size_t n = cfg->n_devices + cfg->n_actuators;
+	char(*hw)[PATH_MAX + 32];
+	int r = 0;
+
+	if (n < 2)
+		return 0;
+	hw = calloc(n, sizeof(*hw));
+	if (!hw)
+		return fail_oom(ld);
+	for (size_t i = 0; i < cfg->n_devices; i++)
+		device_hardware(&cfg->devices[i], hw[i], sizeof(hw[i]));
+	for (size_t i = 0; i < cfg->n_actuators; i++) {
+		const struct sg_actuator_cfg *a = &cfg->actuators[i];
+		if (a->drv && a->drv->where)
+			a->drv->where(a->opts, hw[cfg->n_devices + i], sizeof(hw[0]));
+	}
+	for (size_t i = 1; i < n && r == 0; i++) {
+		for (size_t j = 0; j < i; j++) {
+			bool i_dev = i < cfg->n_devices, j_dev = j < cfg->n_devices;
+			if (!hw[i][0] || strcmp(hw[i], hw[j]) != 0)
+				continue;
+			r = fail_at_line(ld, root, (unsigned)(i_dev ? cfg->devices[i].line : cfg->actuators[i - cfg->n_devices].line),
+			                 "%s \"%s\" uses %s, which %s \"%s\" (line %d) already uses; one piece of hardware "
+			                 "serves one device or actuator",
+			                 i_dev ? "device" : "actuator",
+			                 i_dev ? cfg->devices[i].name : cfg->actuators[i - cfg->n_devices].name, hw[i],
+			                 j_dev ? "device" : "actuator",
+			                 j_dev ? cfg->devices[j].name : cfg->actuators[j - cfg->n_devices].name,
+			                 j_dev ? cfg->devices[j].line : cfg->actuators[j - cfg->n_devices].line);
+			break;
+		}
+	}
+	free(hw);
+	return r;
+}
+
 /* --- load / free ------------------------------------------------------------ */
 
 /* @include "x" resolves against the directory of the main file. */
@@ -1651,7 +1709,7 @@ static int parse_all(struct loader *ld, const config_t *lc)
 	    (r = parse_devices(ld, root)) < 0 ||
 	    (r = parse_actuators(ld, root)) < 0)
 		return r;
-	return 0;
+	return check_hardware_unique(ld, root);
 }
 
 int config_load(const char *file, struct sg_config **ret, char *err, size_t errlen)

@@ -59,9 +59,9 @@ SLUG_RE = re.compile(r"^(?!_)(?!.*__)[a-z0-9_]+(?<!_)$")
 
 ACTUATORS = """actuators = (
   {{ name = "heater"; driver = "serial"; port = "{port}"; on = "H1\\n"; off = "H0\\n"; }},
-  {{ name = "fan"; driver = "serial"; port = "{port}"; type = "number"; min = 0; max = 100; step = 5;
+  {{ name = "fan"; driver = "serial"; port = "{port2}"; type = "number"; min = 0; max = 100; step = 5;
      set = "F{{value}}\\n"; }},
-  {{ name = "mode"; driver = "serial"; port = "{port}"; type = "enum"; options = ["eco", "comfort"];
+  {{ name = "mode"; driver = "serial"; port = "{port3}"; type = "enum"; options = ["eco", "comfort"];
      set = "M{{value}}\\n"; }}
 );
 """
@@ -168,9 +168,10 @@ def disc_rig(broker, make_pty, make_gateway, make_sub, tmp_path):
 
 	def start(devices=None, enabled=True, actuators=True, wait=True):
 		pty = make_pty("tty")
-		act_pty = make_pty("act")
+		act_ptys = [make_pty(n) for n in ("act", "act2", "act3")]  # one port per actuator
 		devs = devices.format(port=pty.link) if devices else sim_device(pty.link)
-		extra = discovery(enabled) + (ACTUATORS.format(port=act_pty.link) if actuators else "")
+		extra = discovery(enabled) + (ACTUATORS.format(port=act_ptys[0].link, port2=act_ptys[1].link,
+		                                               port3=act_ptys[2].link) if actuators else "")
 		gw = make_gateway(gateway_config(broker.port, tmp_path, devs, extra=extra))
 		sub = make_sub(broker.port, [PREFIX + "/#", "test/#"], qos=2)
 		gw.start()

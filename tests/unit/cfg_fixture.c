@@ -44,7 +44,8 @@ struct sg_config *fixture_config(const char *text)
 			dir[0] = '\0';
 			return NULL;
 		}
-		if (write_file("tty", "") < 0)
+		/* stand-in serial ports: one piece of hardware serves one actuator */
+		if (write_file("tty", "") < 0 || write_file("tty2", "") < 0)
 			return NULL;
 	}
 	dl = strlen(dir);
@@ -81,6 +82,8 @@ void fixture_cleanup(void)
 	if (!dir[0])
 		return;
 	snprintf(path, sizeof(path), "%s/tty", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/tty2", dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/test.conf", dir);
 	unlink(path);

@@ -146,7 +146,7 @@ static const struct sg_act_driver *const fake_drivers[] = {&fake_gpio_drv, &fake
 	"   initial = \"CLOSE\"; },\n"                                                                           \
 	" { name = \"fan\"; driver = \"serial\"; port = \"@DIR@/tty\"; type = \"number\"; min = 0; max = 100;\n" \
 	"   step = 0.5; set = \"F{value}\"; },\n"                                                                \
-	" { name = \"mode\"; driver = \"serial\"; port = \"@DIR@/tty\"; type = \"enum\";\n"                      \
+	" { name = \"mode\"; driver = \"serial\"; port = \"@DIR@/tty2\"; type = \"enum\";\n"                      \
 	"   options = [\"low\", \"medium\", \"high\"]; set = \"M{value}\"; },\n"                                 \
 	" { name = \"ret\"; driver = \"gpio\"; line = 3; accept_retained = true; initial = \"OFF\"; },\n"        \
 	" { name = \"slow\"; driver = \"gpio\"; line = 4; min_interval_ms = 1000; initial = \"OFF\"; },\n"       \
@@ -427,7 +427,7 @@ static void test_interlock_pending_and_unknown(void **state)
 	c2 = fixture_config("gateway: { base_topic = \"h\"; };\nactuators = (\n"
 	                    " { name = \"a\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\";\n"
 	                    "   interlock = \"g\"; },\n"
-	                    " { name = \"b\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\";\n"
+	                    " { name = \"b\"; driver = \"serial\"; port = \"@DIR@/tty2\"; on = \"1\"; off = \"0\";\n"
 	                    "   interlock = \"g\"; initial = \"OFF\"; }\n);\n");
 	assert_non_null(c2);
 	r2 = make_router(c2, T0);
@@ -697,7 +697,7 @@ static void test_shutdown(void **state)
 	                    " { name = \"b\"; driver = \"gpio\"; line = 2; initial = \"ON\"; safe = \"OFF\"; },\n"
 	                    " { name = \"c\"; driver = \"serial\"; port = \"@DIR@/tty\"; type = \"number\"; min = 0;\n"
 	                    "   max = 9; set = \"{value}\"; },\n"
-	                    " { name = \"d\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\";\n"
+	                    " { name = \"d\"; driver = \"serial\"; port = \"@DIR@/tty2\"; on = \"1\"; off = \"0\";\n"
 	                    "   safe = \"OFF\"; }\n);\n");
 	assert_non_null(c2);
 	memset(fakes, 0, sizeof(fakes));

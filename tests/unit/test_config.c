@@ -27,7 +27,7 @@
 static char tmpdir[64];
 static char conf_path[PATH_MAX];
 
-static const char *const aux_files[] = {"tty", "ca.pem", "cert.pem", "key.pem", "test.conf", "inc.conf",
+static const char *const aux_files[] = {"tty", "tty2", "tty3", "tty4", "ca.pem", "cert.pem", "key.pem", "test.conf", "inc.conf",
                                         "password", "empty", NULL};
 
 static void write_file(const char *path, const char *text)
@@ -55,6 +55,9 @@ static int group_setup(void **state)
 		return -1;
 	snprintf(conf_path, sizeof(conf_path), "%s/test.conf", tmpdir);
 	write_aux("tty", "");
+	write_aux("tty2", "");
+	write_aux("tty3", "");
+	write_aux("tty4", "");
 	write_aux("ca.pem", "not really a certificate\n");
 	write_aux("cert.pem", "not really a certificate\n");
 	write_aux("key.pem", "not really a key\n");
@@ -423,6 +426,14 @@ static const struct err_case err_cases[] = {
 	 "actuators = (\n  { name = \"m\"; driver = \"serial\"; port = \"@DIR@/tty\"; set = \"%s\";\n"
 	 "    type = \"number\"; min = 0; max = 1;\n    max_on_s = 5; }\n);\n",
 	 4, "\"max_on_s\" applies only to type \"switch\""},
+	{"a device and a serial actuator on one port",
+	 "devices = ( { name = \"d\"; driver = \"lines\"; port = \"@DIR@/tty\"; } );\n"
+	 "actuators = (\n  { name = \"s\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\"; }\n);\n",
+	 3, "/tty, which device \"d\" (line 1) already uses"},
+	{"two relays on one GPIO line",
+	 "actuators = (\n  { name = \"a\"; driver = \"gpio\"; line = 4; },\n"
+	 "  { name = \"b\"; driver = \"gpio\"; line = 4; topic = \"b2\"; }\n);\n",
+	 3, "actuator \"b\" uses gpiochip0 line 4, which actuator \"a\" (line 2) already uses"},
 	{"actuator topic with '+'",
 	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 1;\n    topic = \"a/+\"; }\n);\n",
 	 3, "invalid topic \"a/+\""},
@@ -596,13 +607,13 @@ static const char full_text[] =
 	"  { name = \"hall-light\"; driver = \"gpio\"; line = 17; topic = \"hall/light\";\n"     /* 29 */
 	"    initial = \"OFF\"; safe = \"OFF\"; active_low = true; max_on_s = 600;\n"           /* 30 */
 	"    interlock = \"hall\"; pulse_ms = 0; },\n"                                           /* 31 */
-	"  { name = \"fan\"; driver = \"serial\"; port = \"@DIR@/tty\"; baud = 19200;\n"         /* 32 */
+	"  { name = \"fan\"; driver = \"serial\"; port = \"@DIR@/tty2\"; baud = 19200;\n"         /* 32 */
 	"    type = \"number\"; min = 0; max = 100; step = 5; set = \"F%d\\r\\n\\x41\";\n"      /* 33 */
 	"    reply = \"OK\"; reply_timeout_ms = 300; initial = \"0\"; },\n"                     /* 34 */
-	"  { name = \"mode\"; driver = \"serial\"; port = \"@DIR@/tty\"; type = \"enum\";\n"     /* 35 */
+	"  { name = \"mode\"; driver = \"serial\"; port = \"@DIR@/tty3\"; type = \"enum\";\n"     /* 35 */
 	"    options = [\"auto\", \"manual\"]; set = \"M%s\\n\"; qos = 2; accept_retained = true;\n"
 	"    min_interval_ms = 250; safe = \"auto\"; },\n"                                       /* 37 */
-	"  { name = \"pump\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"P1\\n\";\n"      /* 38 */
+	"  { name = \"pump\"; driver = \"serial\"; port = \"@DIR@/tty4\"; on = \"P1\\n\";\n"      /* 38 */
 	"    off = \"P0\\n\"; payload_on = \"1\"; payload_off = \"0\"; }\n"                      /* 39 */
 	");\n";
 
@@ -739,7 +750,7 @@ static void test_full(void **state)
 	a->drv->describe(a->opts, hw, sizeof(hw));
 	/* escapes resolved once, by libconfig, and shown escaped (a backslash left in would show as "\\\\") */
 	snprintf(want, sizeof(want),
-	         "serial %s/tty 19200 baud, set \"F%%d\\r\\nA\", reply \"OK\" awaited, timeout 300 ms", tmpdir);
+	         "serial %s/tty2 19200 baud, set \"F%%d\\r\\nA\", reply \"OK\" awaited, timeout 300 ms", tmpdir);
 	assert_string_equal(hw, want);
 	assert_string_equal(a->initial, "0");
 
@@ -751,12 +762,12 @@ static void test_full(void **state)
 	assert_true(a->accept_retained);
 	assert_int_equal(a->min_interval_ms, 250);
 	a->drv->describe(a->opts, hw, sizeof(hw));
-	snprintf(want, sizeof(want), "serial %s/tty 9600 baud, set \"M%%s\\n\", timeout 1000 ms", tmpdir);
+	snprintf(want, sizeof(want), "serial %s/tty3 9600 baud, set \"M%%s\\n\", timeout 1000 ms", tmpdir);
 	assert_string_equal(hw, want);   /* default baud and timeout, no reply awaited */
 
 	a = &cfg->actuators[3];
 	a->drv->describe(a->opts, hw, sizeof(hw));
-	snprintf(want, sizeof(want), "serial %s/tty 9600 baud, on \"P1\\n\", off \"P0\\n\", timeout 1000 ms", tmpdir);
+	snprintf(want, sizeof(want), "serial %s/tty4 9600 baud, on \"P1\\n\", off \"P0\\n\", timeout 1000 ms", tmpdir);
 	assert_string_equal(hw, want);   /* no "set" */
 	assert_string_equal(a->payload_on, "1");
 	config_free(cfg);
