@@ -77,6 +77,7 @@ fuzz:
 
 bench: all
 	/usr/bin/python3 scripts/bench.py
+	scripts/bench-spool.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/sensorgate $(DESTDIR)$(BINDIR)/sensorgate

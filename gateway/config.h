@@ -109,7 +109,7 @@ struct sg_mqtt_cfg {
 };
 
 struct sg_spool_cfg {
-	char *path;              /* NULL = in-memory (no durability) */
+	char *path;              /* NULL = $STATE_DIRECTORY/spool.db, else /var/lib/sensorgate/spool.db */
 	int max_size_mb;
 	bool sync_full;          /* sync = "full" */
 	bool drop_new;           /* when_full = "drop_new" */
