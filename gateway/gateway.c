@@ -573,7 +573,11 @@ static void route(struct sg_gateway *g, const struct sg_message *msg)
 		return;
 	}
 	if (!connected && msg->offline == SG_OFFLINE_DROP) {
+		unsigned suppressed;
 		g->n_skipped++;
+		if (ratelimit_allow(&g->drop_rl, now_mono_us(), &suppressed))
+			log_full(LOG_INFO, NULL, msg->topic, "not keeping reading for %s while the broker is away "
+			         "(offline = \"drop\")%s", msg->topic, suppressed ? "; more not logged" : "");
 		return;
 	}
 	if (!g->spool) {
