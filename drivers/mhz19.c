@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "frame.h"
 #include "drivers.h"
 
 #define MHZ19_FRAME 9
@@ -115,18 +116,6 @@ static void mhz19_process(struct sg_dev *dev, struct mhz19_state *st)
 	dev->stats.frames++;
 }
 
-static void mhz19_resync(struct mhz19_state *st)
-{
-	const uint8_t *next = st->len > 1 ? memchr(st->buf + 1, MHZ19_START, st->len - 1) : NULL;
-
-	if (!next) {
-		st->len = 0;
-		return;
-	}
-	st->len -= (size_t)(next - st->buf);
-	memmove(st->buf, next, st->len);
-}
-
 static void mhz19_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 {
 	struct mhz19_state *st = dev->state;
@@ -151,7 +140,7 @@ static void mhz19_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 				sg_dev_fail(dev, SG_FAIL_CHECKSUM, "mhz19: checksum mismatch");
 			}
 			st->noise_counted = true;
-			mhz19_resync(st);
+			st->len = frame_resync(st->buf, st->len, MHZ19_START);
 			if (st->len == 0)
 				break;
 		}

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "frame.h"
 #include "drivers.h"
 
 #define MODBUS_FC_HOLDING 0x03       /* Application Protocol §6.3 Read Holding Registers */
@@ -235,18 +236,6 @@ static enum modbus_check modbus_check(const struct modbus_state *st, const struc
 	return (st->rx[1] & MODBUS_EXCEPTION) ? MODBUS_FRAME_EXCEPTION : MODBUS_FRAME_OK;
 }
 
-static void modbus_resync(struct modbus_state *st, uint8_t slave)
-{
-	const uint8_t *next = st->len > 1 ? memchr(st->rx + 1, slave, st->len - 1) : NULL;
-
-	if (!next) {
-		st->len = 0;
-		return;
-	}
-	st->len -= (size_t)(next - st->rx);
-	memmove(st->rx, next, st->len);
-}
-
 static void modbus_answer(struct sg_dev *dev, struct modbus_state *st, const struct modbus_opts *o,
 			  enum modbus_check c)
 {
@@ -306,7 +295,7 @@ static void modbus_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 				sg_dev_fail(dev, SG_FAIL_CHECKSUM, "modbus: CRC mismatch");
 			}
 			st->noise_counted = true;
-			modbus_resync(st, (uint8_t)o->slave);
+			st->len = frame_resync(st->rx, st->len, (uint8_t)o->slave);
 			if (st->len == 0)
 				break;
 		}

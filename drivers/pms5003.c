@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "frame.h"
 #include "drivers.h"
 
 #define PMS_FRAME 32          /* bytes per frame */
@@ -125,19 +126,6 @@ static void pms_process(struct sg_dev *dev, const struct pms_state *st)
 	dev->stats.frames++;
 }
 
-/* Drop the first buffered byte and move to the next possible start byte. */
-static void pms_resync(struct pms_state *st)
-{
-	const uint8_t *next = st->len > 1 ? memchr(st->buf + 1, PMS_START1, st->len - 1) : NULL;
-
-	if (!next) {
-		st->len = 0;
-		return;
-	}
-	st->len -= (size_t)(next - st->buf);
-	memmove(st->buf, next, st->len);
-}
-
 static void pms_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 {
 	struct pms_state *st = dev->state;
@@ -164,7 +152,7 @@ static void pms_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 				sg_dev_fail(dev, SG_FAIL_CHECKSUM, "pms5003: check word mismatch");
 			}
 			st->noise_counted = true; /* the rest of a rejected frame is not counted again */
-			pms_resync(st);
+			st->len = frame_resync(st->buf, st->len, PMS_START1);
 			if (st->len == 0)
 				break;
 		}

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "frame.h"
 #include "drivers.h"
 
 #define SDS_FRAME 10
@@ -90,18 +91,6 @@ static void sds_process(struct sg_dev *dev, const struct sds_state *st)
 	dev->stats.frames++;
 }
 
-static void sds_resync(struct sds_state *st)
-{
-	const uint8_t *next = st->len > 1 ? memchr(st->buf + 1, SDS_HEAD, st->len - 1) : NULL;
-
-	if (!next) {
-		st->len = 0;
-		return;
-	}
-	st->len -= (size_t)(next - st->buf);
-	memmove(st->buf, next, st->len);
-}
-
 static void sds_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 {
 	struct sds_state *st = dev->state;
@@ -128,7 +117,7 @@ static void sds_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 				sg_dev_fail(dev, SG_FAIL_CHECKSUM, "sds011: checksum mismatch");
 			}
 			st->noise_counted = true;
-			sds_resync(st);
+			st->len = frame_resync(st->buf, st->len, SDS_HEAD);
 			if (st->len == 0)
 				break;
 		}

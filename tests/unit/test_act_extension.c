@@ -27,10 +27,10 @@
 
 #include <cmocka.h>
 
-#include "cfg_fixture.h"
+#include "cfg_helper.h"
 #include "drivers/actuator.h"
 #include "gateway/commands.h"
-#include "pub_recorder.h"
+#include "pub_helper.h"
 
 #define T0 1000000000ULL
 

@@ -23,12 +23,12 @@
 
 #include <cmocka.h>
 
-#include "act_fixture.h"
-#include "cfg_fixture.h"
+#include "act_helper.h"
+#include "cfg_helper.h"
 #include "drivers/actuator.h"
 #include "fake_gpio.h"
 #include "gateway/commands.h"
-#include "pub_recorder.h"
+#include "pub_helper.h"
 
 #define T0 1000000000ULL /* a monotonic "now" far from zero */
 #define MS 1000ULL

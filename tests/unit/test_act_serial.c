@@ -25,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "act_fixture.h"
+#include "act_helper.h"
 #include "drivers/actuator.h"
 
 #define WAIT_MS 2000

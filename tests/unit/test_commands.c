@@ -28,10 +28,10 @@
 
 #include <cmocka.h>
 
-#include "cfg_fixture.h"
+#include "cfg_helper.h"
 #include "drivers/actuator.h"
 #include "gateway/commands.h"
-#include "pub_recorder.h"
+#include "pub_helper.h"
 
 #define T0 1000000000ULL
 #define MS 1000ULL

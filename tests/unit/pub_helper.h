@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pub_recorder.h — stand-ins for the router's publish/subscribe callbacks
+ * pub_helper.h — stand-ins for the router's publish/subscribe callbacks
  * (struct sg_cmd_env) that remember every call, for tests.
  *
  * Test-only global state in `pub_rec`, cleared by rec_reset(). Payloads are

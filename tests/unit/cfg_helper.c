@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cfg_fixture.c — see cfg_fixture.h. Test-only global state: the directory.
+ * cfg_helper.c — see cfg_helper.h. Test-only global state: the directory.
  */
-#include "cfg_fixture.h"
+#include "cfg_helper.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * act_fixture.h — an actuator driver's options parsed from config text, for
+ * act_helper.h — an actuator driver's options parsed from config text, for
  * tests that drive a driver directly (test_act_*.c).
  *
  * The text is the inside of an actuator group, as a user writes it

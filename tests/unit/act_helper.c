@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * act_fixture.c — see act_fixture.h. No state.
+ * act_helper.c — see act_helper.h. No state.
  */
-#include "act_fixture.h"
+#include "act_helper.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cfg_fixture.h — configurations from text, for tests that need a loaded
+ * cfg_helper.h — configurations from text, for tests that need a loaded
  * struct sg_config (actuator tests).
  *
  * fixture_config() writes TEXT to a file in a private temporary directory

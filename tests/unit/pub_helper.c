@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* pub_recorder.c — see pub_recorder.h. */
-#include "pub_recorder.h"
+/* pub_helper.c — see pub_helper.h. */
+#include "pub_helper.h"
 
 #include <stdio.h>
 #include <string.h>
