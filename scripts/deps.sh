@@ -27,7 +27,7 @@ BUILD_PACKAGES=(
 PACKAGES=(
 	"${BUILD_PACKAGES[@]}"
 	# unit tests, fuzzing
-	libcmocka-dev clang
+	libcmocka-dev clang libclang-rt-14-dev
 	# integration tests and demo
 	mosquitto mosquitto-clients openssl socat
 	python3 python3-pytest python3-paho-mqtt
