@@ -72,7 +72,7 @@ static int gpio_parse_options(const config_setting_t *g, const struct sg_act_com
 	    (r = sg_act_opt_bool(g, "active_low", &o->active_low, err)) < 0)
 		goto err_free;
 	if (!*o->chip) {
-		r = sg_act_opt_fail(err, config_setting_get_member(g, "chip"),
+		r = sg_opt_fail(err, config_setting_get_member(g, "chip"),
 		                    "actuator \"%.80s\": \"chip\" must not be empty", common->name);
 		goto err_free;
 	}

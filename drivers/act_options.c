@@ -16,22 +16,11 @@
 
 #include "actuator.h"
 
-int sg_act_opt_fail(struct sg_opt_error *err, const config_setting_t *at, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->line = at ? (int)config_setting_source_line(at) : 0;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 int sg_act_opt_require(const config_setting_t *g, const char *key, const struct sg_act_common *common,
                        struct sg_opt_error *err)
 {
 	if (!config_setting_get_member(g, key))
-		return sg_act_opt_fail(err, g, "actuator \"%.80s\" needs \"%s\"", common->name, key);
+		return sg_opt_fail(err, g, "actuator \"%.80s\" needs \"%s\"", common->name, key);
 	return 0;
 }
 
@@ -41,7 +30,7 @@ int sg_act_opt_only_if(const config_setting_t *g, const char *key, bool cond, co
 	const config_setting_t *s = config_setting_get_member(g, key);
 
 	if (!cond && s)
-		return sg_act_opt_fail(err, s, "\"%s\" applies only to %s", key, what);
+		return sg_opt_fail(err, s, "\"%s\" applies only to %s", key, what);
 	return 0;
 }
 
@@ -53,7 +42,7 @@ int sg_act_opt_string(const config_setting_t *g, const char *key, char **out, st
 	if (!s)
 		return 0;
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return sg_act_opt_fail(err, s, "\"%s\" must be a string", key);
+		return sg_opt_fail(err, s, "\"%s\" must be a string", key);
 	c = strdup(config_setting_get_string(s));
 	if (!c)
 		return -ENOMEM;
@@ -71,10 +60,10 @@ int sg_act_opt_int(const config_setting_t *g, const char *key, long long lo, lon
 	if (!s)
 		return 0;
 	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
-		return sg_act_opt_fail(err, s, "\"%s\" must be an integer", key);
+		return sg_opt_fail(err, s, "\"%s\" must be an integer", key);
 	v = config_setting_get_int64(s);
 	if (v < lo || v > hi)
-		return sg_act_opt_fail(err, s, "\"%s\" must be between %lld and %lld", key, lo, hi);
+		return sg_opt_fail(err, s, "\"%s\" must be between %lld and %lld", key, lo, hi);
 	*out = (int)v;
 	return 0;
 }
@@ -86,7 +75,7 @@ int sg_act_opt_bool(const config_setting_t *g, const char *key, bool *out, struc
 	if (!s)
 		return 0;
 	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return sg_act_opt_fail(err, s, "\"%s\" must be a boolean (true or false)", key);
+		return sg_opt_fail(err, s, "\"%s\" must be a boolean (true or false)", key);
 	*out = config_setting_get_bool(s);
 	return 0;
 }

@@ -133,12 +133,12 @@ static int check_port(const config_setting_t *g, const struct sg_act_common *com
 	struct stat st;
 
 	if (!*port)
-		return sg_act_opt_fail(err, s, "actuator \"%.80s\": \"port\" must not be empty", common->name);
+		return sg_opt_fail(err, s, "actuator \"%.80s\": \"port\" must not be empty", common->name);
 	if (stat(port, &st) < 0) {
 		if (errno == ENOENT)
-			return sg_act_opt_fail(err, s, "actuator \"%.80s\": port %s does not exist", common->name,
+			return sg_opt_fail(err, s, "actuator \"%.80s\": port %s does not exist", common->name,
 			                       port);
-		return sg_act_opt_fail(err, s, "actuator \"%.80s\": port %s: %s", common->name, port, strerror(errno));
+		return sg_opt_fail(err, s, "actuator \"%.80s\": port %s: %s", common->name, port, strerror(errno));
 	}
 	return 0;
 }
@@ -160,7 +160,7 @@ static int ser_parse(const config_setting_t *g, const struct sg_act_common *comm
 	    (r = sg_act_opt_int(g, "baud", 1, INT_MAX, &o->baud, err)) < 0)
 		return r;
 	if (!serial_baud_valid(o->baud))
-		return sg_act_opt_fail(err, config_setting_get_member(g, "baud"), "\"baud\" %d is not a standard rate "
+		return sg_opt_fail(err, config_setting_get_member(g, "baud"), "\"baud\" %d is not a standard rate "
 		                       "(1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, "
 		                       "... 4000000)", o->baud);
 	if ((r = sg_act_opt_string(g, "on", &o->tpl_on, err)) < 0 ||

@@ -198,10 +198,8 @@ const struct sg_act_driver *sg_act_driver_find(const struct sg_act_driver *const
  * act_options.c: reading option keys in parse_options(), with the messages
  * config.c uses for its own keys. Each returns 0, or -EINVAL with *err
  * filled (line of the setting at fault), or -ENOMEM. An absent key is not
- * an error and leaves *out as it was.
+ * an error and leaves *out as it was. Other errors: sg_opt_fail() (driver.h).
  */
-__attribute__((format(printf, 3, 4)))
-int sg_act_opt_fail(struct sg_opt_error *err, const config_setting_t *at, const char *fmt, ...); /* -EINVAL */
 /* KEY must be present: "actuator \"NAME\" needs \"KEY\"". */
 int sg_act_opt_require(const config_setting_t *g, const char *key, const struct sg_act_common *common,
                        struct sg_opt_error *err);

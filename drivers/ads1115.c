@@ -205,21 +205,6 @@ static int ads1115_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 
 /* ---- options ---------------------------------------------------------------------------------- */
 
-static int ads1115_opt_fail(struct sg_opt_error *err, const config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int ads1115_opt_fail(struct sg_opt_error *err, const config_setting_t *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		err->line = s ? (int)config_setting_source_line(s) : 0;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static bool ads1115_name_valid(const char *s)
 {
 	size_t n = strlen(s);
@@ -244,32 +229,32 @@ static int ads1115_parse_channel(const config_setting_t *g, struct ads1115_opts 
 	size_t i;
 
 	if (!config_setting_is_group(g))
-		return ads1115_opt_fail(err, g, "channels entries must be groups: { name = \"a0\"; mux = \"0\"; }");
+		return sg_opt_fail(err, g, "channels entries must be groups: { name = \"a0\"; mux = \"0\"; }");
 	for (int k = 0; k < config_setting_length(g); k++) {
 		const char *key = config_setting_name(config_setting_get_elem(g, (unsigned)k));
 		if (strcmp(key, "name") && strcmp(key, "mux") && strcmp(key, "gain"))
-			return ads1115_opt_fail(err, config_setting_get_elem(g, (unsigned)k),
+			return sg_opt_fail(err, config_setting_get_elem(g, (unsigned)k),
 			                        "unknown channel setting \"%.32s\" (name, mux, gain)", key);
 	}
 	if (!name || config_setting_type(name) != CONFIG_TYPE_STRING)
-		return ads1115_opt_fail(err, name ? name : g, "channel needs name = \"...\"");
+		return sg_opt_fail(err, name ? name : g, "channel needs name = \"...\"");
 	s = config_setting_get_string(name);
 	if (!ads1115_name_valid(s))
-		return ads1115_opt_fail(err, name, "invalid channel name \"%.40s\" (1-32 letters, digits, '_', '-')", s);
+		return sg_opt_fail(err, name, "invalid channel name \"%.40s\" (1-32 letters, digits, '_', '-')", s);
 	for (i = 0; i < o->n; i++)
 		if (strcmp(o->ch[i].name, s) == 0)
-			return ads1115_opt_fail(err, name, "channel name \"%s\" appears twice", s);
+			return sg_opt_fail(err, name, "channel name \"%s\" appears twice", s);
 	snprintf(c->name, sizeof(c->name), "%s", s);
 
 	if (!mux || config_setting_type(mux) != CONFIG_TYPE_STRING)
-		return ads1115_opt_fail(err, mux ? mux : g, "channel \"%s\" needs mux = \"0\" .. \"3\", \"0-1\", "
+		return sg_opt_fail(err, mux ? mux : g, "channel \"%s\" needs mux = \"0\" .. \"3\", \"0-1\", "
 		                        "\"0-3\", \"1-3\" or \"2-3\"", c->name);
 	s = config_setting_get_string(mux);
 	for (i = 0; i < sizeof(ads1115_muxes) / sizeof(ads1115_muxes[0]); i++)
 		if (strcmp(ads1115_muxes[i].text, s) == 0)
 			break;
 	if (i == sizeof(ads1115_muxes) / sizeof(ads1115_muxes[0]))
-		return ads1115_opt_fail(err, mux, "unknown mux \"%.16s\" (\"0\" .. \"3\", \"0-1\", \"0-3\", \"1-3\", "
+		return sg_opt_fail(err, mux, "unknown mux \"%.16s\" (\"0\" .. \"3\", \"0-1\", \"0-3\", \"1-3\", "
 		                        "\"2-3\")", s);
 	c->mux = ads1115_muxes[i].mux;
 
@@ -280,13 +265,13 @@ static int ads1115_parse_channel(const config_setting_t *g, struct ads1115_opts 
 		int t = config_setting_type(gain);
 
 		if (t != CONFIG_TYPE_FLOAT && t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-			return ads1115_opt_fail(err, gain, "gain must be a number");
+			return sg_opt_fail(err, gain, "gain must be a number");
 		v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(gain) : (double)config_setting_get_int64(gain);
 		for (i = 0; i < sizeof(ads1115_fsr) / sizeof(ads1115_fsr[0]); i++)
 			if (fabs(v - ads1115_fsr[i]) < 1e-9)
 				break;
 		if (i == sizeof(ads1115_fsr) / sizeof(ads1115_fsr[0]))
-			return ads1115_opt_fail(err, gain, "gain (full-scale volts) must be 6.144, 4.096, 2.048, 1.024, "
+			return sg_opt_fail(err, gain, "gain (full-scale volts) must be 6.144, 4.096, 2.048, 1.024, "
 			                        "0.512 or 0.256");
 		c->pga = (uint8_t)i;
 		c->fsr = ads1115_fsr[i];
@@ -312,12 +297,12 @@ static int ads1115_parse_options(const config_setting_t *device, void **ret_opts
 		return 0;
 	}
 	if (!config_setting_is_list(list)) {
-		r = ads1115_opt_fail(err, list, "channels must be a list: ( { name = \"a0\"; mux = \"0\"; }, ... )");
+		r = sg_opt_fail(err, list, "channels must be a list: ( { name = \"a0\"; mux = \"0\"; }, ... )");
 		goto err_free;
 	}
 	n = config_setting_length(list);
 	if (n < 1 || n > ADS1115_MAX_CHANNELS) {
-		r = ads1115_opt_fail(err, list, "channels: between 1 and %d entries", ADS1115_MAX_CHANNELS);
+		r = sg_opt_fail(err, list, "channels: between 1 and %d entries", ADS1115_MAX_CHANNELS);
 		goto err_free;
 	}
 	for (int i = 0; i < n; i++) {

@@ -441,15 +441,6 @@ static int bme280_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 	return 0;
 }
 
-static int bme280_opt_fail(struct sg_opt_error *err, const config_setting_t *s, const char *msg)
-{
-	if (err) {
-		err->line = s ? (int)config_setting_source_line(s) : 0;
-		snprintf(err->msg, sizeof(err->msg), "%s", msg);
-	}
-	return -EINVAL;
-}
-
 /* `oversampling = 1 | 2 | 4 | 8 | 16;` (default 1) for temperature, pressure and humidity. */
 static int bme280_parse_options(const config_setting_t *device, void **ret_opts, struct sg_opt_error *err)
 {
@@ -461,10 +452,10 @@ static int bme280_parse_options(const config_setting_t *device, void **ret_opts,
 		return -EINVAL;
 	if (s) {
 		if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
-			return bme280_opt_fail(err, s, "oversampling must be 1, 2, 4, 8 or 16");
+			return sg_opt_fail(err, s, "oversampling must be 1, 2, 4, 8 or 16");
 		v = config_setting_get_int64(s);
 		if (v != 1 && v != 2 && v != 4 && v != 8 && v != 16)
-			return bme280_opt_fail(err, s, "oversampling must be 1, 2, 4, 8 or 16");
+			return sg_opt_fail(err, s, "oversampling must be 1, 2, 4, 8 or 16");
 	}
 	o = calloc(1, sizeof(*o));
 	if (!o)

@@ -144,6 +144,14 @@ struct sg_opt_error {
 };
 
 /*
+ * Fill *err (if not NULL) with the line of setting AT (0 when AT is NULL) and
+ * the formatted message; returns -EINVAL. For parse_options() of sensor and
+ * actuator drivers alike (registry.c).
+ */
+int sg_opt_fail(struct sg_opt_error *err, const config_setting_t *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
  * A driver's method table. Every field is designated in each driver; unused
  * ones are NULL. The registry (registry.c) lists them all.
  */

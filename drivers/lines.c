@@ -705,47 +705,33 @@ static int lines_init(struct sg_dev *dev)
 
 /* ---- options ---------------------------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4)))
-static int lines_opt_fail(struct sg_opt_error *err, const config_setting_t *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		err->line = s ? (int)config_setting_source_line(s) : 0;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static int lines_parse_columns(const config_setting_t *cols, struct lines_opts *o, struct sg_opt_error *err)
 {
 	int n;
 
 	if (config_setting_type(cols) != CONFIG_TYPE_LIST && config_setting_type(cols) != CONFIG_TYPE_ARRAY)
-		return lines_opt_fail(err, cols, "columns must be a list of field names, e.g. (\"t\", \"h\")");
+		return sg_opt_fail(err, cols, "columns must be a list of field names, e.g. (\"t\", \"h\")");
 	n = config_setting_length(cols);
 	if (n < 1)
-		return lines_opt_fail(err, cols, "columns must name at least one field");
+		return sg_opt_fail(err, cols, "columns must name at least one field");
 	if (n > LINES_MAX_COLUMNS)
-		return lines_opt_fail(err, cols, "columns: at most %d fields", LINES_MAX_COLUMNS);
+		return sg_opt_fail(err, cols, "columns: at most %d fields", LINES_MAX_COLUMNS);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *c = config_setting_get_elem(cols, (unsigned)i);
 		const char *name;
 		size_t len;
 
 		if (!c || config_setting_type(c) != CONFIG_TYPE_STRING)
-			return lines_opt_fail(err, c ? c : cols, "columns: entry %d is not a string", i + 1);
+			return sg_opt_fail(err, c ? c : cols, "columns: entry %d is not a string", i + 1);
 		name = config_setting_get_string(c);
 		len = strlen(name);
 		if (!lines_field_valid(name, len))
-			return lines_opt_fail(err, c,
+			return sg_opt_fail(err, c,
 					      "columns: \"%.*s\" is not a field name ([A-Za-z0-9_.-], 1 to %d characters)",
 					      LINES_MAX_FIELD + 8, name, LINES_MAX_FIELD);
 		for (size_t k = 0; k < o->n_columns; k++)
 			if (strcmp(o->columns[k], name) == 0)
-				return lines_opt_fail(err, c, "columns: \"%s\" appears twice", name);
+				return sg_opt_fail(err, c, "columns: \"%s\" appears twice", name);
 		lines_copy(o->columns[o->n_columns++], name, len);
 	}
 	return 0;
@@ -784,7 +770,7 @@ static int lines_parse_options(const config_setting_t *device, void **ret_opts, 
 		const char *f = config_setting_type(fmt) == CONFIG_TYPE_STRING ? config_setting_get_string(fmt) : NULL;
 
 		if (!f) {
-			r = lines_opt_fail(err, fmt, "format must be a string: \"kv\", \"json\" or \"csv\"");
+			r = sg_opt_fail(err, fmt, "format must be a string: \"kv\", \"json\" or \"csv\"");
 			goto err_free;
 		}
 		if (strcmp(f, "kv") == 0) {
@@ -794,18 +780,18 @@ static int lines_parse_options(const config_setting_t *device, void **ret_opts, 
 		} else if (strcmp(f, "csv") == 0) {
 			o->format = LINES_FORMAT_CSV;
 		} else {
-			r = lines_opt_fail(err, fmt, "unknown format \"%.32s\" (expected \"kv\", \"json\" or \"csv\")", f);
+			r = sg_opt_fail(err, fmt, "unknown format \"%.32s\" (expected \"kv\", \"json\" or \"csv\")", f);
 			goto err_free;
 		}
 	}
 
 	if (o->format != LINES_FORMAT_CSV) {
 		if (cols) {
-			r = lines_opt_fail(err, cols, "columns is only used with format = \"csv\"");
+			r = sg_opt_fail(err, cols, "columns is only used with format = \"csv\"");
 			goto err_free;
 		}
 		if (sep) {
-			r = lines_opt_fail(err, sep, "separator is only used with format = \"csv\"");
+			r = sg_opt_fail(err, sep, "separator is only used with format = \"csv\"");
 			goto err_free;
 		}
 		*ret_opts = o;
@@ -813,7 +799,7 @@ static int lines_parse_options(const config_setting_t *device, void **ret_opts, 
 	}
 
 	if (!cols) {
-		r = lines_opt_fail(err, fmt, "format = \"csv\" needs columns = (\"name\", ...)");
+		r = sg_opt_fail(err, fmt, "format = \"csv\" needs columns = (\"name\", ...)");
 		goto err_free;
 	}
 	r = lines_parse_columns(cols, o, err);
@@ -823,11 +809,11 @@ static int lines_parse_options(const config_setting_t *device, void **ret_opts, 
 		const char *s = config_setting_type(sep) == CONFIG_TYPE_STRING ? config_setting_get_string(sep) : NULL;
 
 		if (!s || strlen(s) != 1) {
-			r = lines_opt_fail(err, sep, "separator must be a single character, e.g. \",\" or \";\"");
+			r = sg_opt_fail(err, sep, "separator must be a single character, e.g. \",\" or \";\"");
 			goto err_free;
 		}
 		if (s[0] == '\r' || s[0] == '\n' || (unsigned char)s[0] >= 0x80) {
-			r = lines_opt_fail(err, sep, "separator cannot be a line end or a non-ASCII byte");
+			r = sg_opt_fail(err, sep, "separator cannot be a line end or a non-ASCII byte");
 			goto err_free;
 		}
 		o->separator = s[0];

@@ -378,20 +378,6 @@ static int modbus_init(struct sg_dev *dev)
 
 /* ---- options ---------------------------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4)))
-static int modbus_opt_fail(struct sg_opt_error *err, const config_setting_t *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		err->line = s ? (int)config_setting_source_line(s) : 0;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static bool modbus_name_valid(const char *s)
 {
 	size_t n = strlen(s);
@@ -438,7 +424,7 @@ static int modbus_opt_enum(const config_setting_t *g, const char *key, const cha
 		list[0] = '\0';
 		for (int i = 0; names[i] && off < sizeof(list); i++)
 			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s\"%s\"", i ? ", " : "", names[i]);
-		return modbus_opt_fail(err, s, "%s must be one of %s", key, list);
+		return sg_opt_fail(err, s, "%s must be one of %s", key, list);
 	}
 }
 
@@ -455,7 +441,7 @@ static int modbus_parse_register(const config_setting_t *g, struct modbus_opts *
 	int r_;
 
 	if (!config_setting_is_group(g))
-		return modbus_opt_fail(err, g, "registers entries must be groups: { name = \"...\"; address = 0; }");
+		return sg_opt_fail(err, g, "registers entries must be groups: { name = \"...\"; address = 0; }");
 	for (unsigned i = 0; i < (unsigned)config_setting_length(g); i++) {
 		const config_setting_t *m = config_setting_get_elem(g, i);
 		const char *k = config_setting_name(m);
@@ -464,27 +450,27 @@ static int modbus_parse_register(const config_setting_t *g, struct modbus_opts *
 		for (int j = 0; keys[j]; j++)
 			known = known || strcmp(keys[j], k) == 0;
 		if (!known)
-			return modbus_opt_fail(err, m, "unknown key \"%s\" in a registers entry", k);
+			return sg_opt_fail(err, m, "unknown key \"%s\" in a registers entry", k);
 	}
 	s = config_setting_get_member(g, "name");
 	if (!s || config_setting_type(s) != CONFIG_TYPE_STRING)
-		return modbus_opt_fail(err, s ? s : g, "registers entry needs name = \"...\" (a string)");
+		return sg_opt_fail(err, s ? s : g, "registers entry needs name = \"...\" (a string)");
 	name = config_setting_get_string(s);
 	if (!modbus_name_valid(name))
-		return modbus_opt_fail(err, s, "register name \"%.80s\" is not a field name ([A-Za-z0-9_-], 1 to 64)",
+		return sg_opt_fail(err, s, "register name \"%.80s\" is not a field name ([A-Za-z0-9_-], 1 to 64)",
 				       name);
 	for (size_t i = 0; i < o->n_regs; i++)
 		if (strcmp(o->regs[i].name, name) == 0)
-			return modbus_opt_fail(err, s, "register name \"%s\" appears twice", name);
+			return sg_opt_fail(err, s, "register name \"%s\" appears twice", name);
 
 	s = config_setting_get_member(g, "address");
 	if (!s || (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64))
-		return modbus_opt_fail(err, s ? s : g, "register \"%s\" needs address = 0..65535 (an integer)", name);
+		return sg_opt_fail(err, s ? s : g, "register \"%s\" needs address = 0..65535 (an integer)", name);
 	addr = config_setting_get_int64(s);
 	if (config_setting_type(s) == CONFIG_TYPE_INT)
 		addr = config_setting_get_int(s);
 	if (addr < 0 || addr > 0xffff)
-		return modbus_opt_fail(err, s, "register \"%s\": address must be 0..65535", name);
+		return sg_opt_fail(err, s, "register \"%s\": address must be 0..65535", name);
 
 	if ((r_ = modbus_opt_enum(g, "type", modbus_type_names, &type, err)) < 0 ||
 	    (r_ = modbus_opt_enum(g, "function", functions, &function, err)) < 0 ||
@@ -495,21 +481,21 @@ static int modbus_parse_register(const config_setting_t *g, struct modbus_opts *
 	s = config_setting_get_member(g, "scale");
 	if (s) {
 		if (!modbus_is_number(s))
-			return modbus_opt_fail(err, s, "register \"%s\": scale must be a number", name);
+			return sg_opt_fail(err, s, "register \"%s\": scale must be a number", name);
 		r->scale = config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
 								       : (double)config_setting_get_int64(s);
 		if (config_setting_type(s) == CONFIG_TYPE_INT)
 			r->scale = config_setting_get_int(s);
 		if (!isfinite(r->scale) || r->scale == 0)
-			return modbus_opt_fail(err, s, "register \"%s\": scale must be a finite non-zero number", name);
+			return sg_opt_fail(err, s, "register \"%s\": scale must be a finite non-zero number", name);
 	}
 	s = config_setting_get_member(g, "unit");
 	if (s) {
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
-			return modbus_opt_fail(err, s, "register \"%s\": unit must be a string", name);
+			return sg_opt_fail(err, s, "register \"%s\": unit must be a string", name);
 		unit = config_setting_get_string(s);
 		if (strlen(unit) > MODBUS_MAX_UNIT)
-			return modbus_opt_fail(err, s, "register \"%s\": unit longer than %d bytes", name,
+			return sg_opt_fail(err, s, "register \"%s\": unit longer than %d bytes", name,
 					       MODBUS_MAX_UNIT);
 	}
 
@@ -519,7 +505,7 @@ static int modbus_parse_register(const config_setting_t *g, struct modbus_opts *
 	r->type = (enum modbus_type)type;
 	r->count = type == MODBUS_UINT16 || type == MODBUS_INT16 ? 1 : 2;
 	if (r->address + r->count - 1 > 0xffff)
-		return modbus_opt_fail(err, config_setting_get_member(g, "address"),
+		return sg_opt_fail(err, config_setting_get_member(g, "address"),
 				       "register \"%s\": a 32-bit value cannot start at 65535", name);
 	r->function = function == 0 ? MODBUS_FC_HOLDING : MODBUS_FC_INPUT;
 	r->little_word_order = order == 1;
@@ -540,20 +526,20 @@ static int modbus_parse_options(const config_setting_t *device, void **ret_opts,
 	if (!ret_opts)
 		return -EINVAL;
 	if (!device)
-		return modbus_opt_fail(err, NULL, "modbus needs slave = N; and registers = ( ... );");
+		return sg_opt_fail(err, NULL, "modbus needs slave = N; and registers = ( ... );");
 	slave = config_setting_get_member(device, "slave");
 	timeout = config_setting_get_member(device, "timeout");
 	regs = config_setting_get_member(device, "registers");
 	if (!slave || config_setting_type(slave) != CONFIG_TYPE_INT)
-		return modbus_opt_fail(err, slave ? slave : device, "modbus needs slave = 1..247 (an integer)");
+		return sg_opt_fail(err, slave ? slave : device, "modbus needs slave = 1..247 (an integer)");
 	if (config_setting_get_int(slave) < MODBUS_SLAVE_MIN || config_setting_get_int(slave) > MODBUS_SLAVE_MAX)
-		return modbus_opt_fail(err, slave, "slave must be 1..247 (0 is broadcast, which never answers)");
+		return sg_opt_fail(err, slave, "slave must be 1..247 (0 is broadcast, which never answers)");
 	if (!regs || !config_setting_is_list(regs) || config_setting_length(regs) < 1)
-		return modbus_opt_fail(err, regs ? regs : device,
+		return sg_opt_fail(err, regs ? regs : device,
 				       "modbus needs registers = ( { name = \"...\"; address = N; }, ... );");
 	n = config_setting_length(regs);
 	if (n > MODBUS_MAX_REGISTERS)
-		return modbus_opt_fail(err, regs, "at most %d registers entries", MODBUS_MAX_REGISTERS);
+		return sg_opt_fail(err, regs, "at most %d registers entries", MODBUS_MAX_REGISTERS);
 
 	o = calloc(1, sizeof(*o));
 	if (!o) {
@@ -567,13 +553,13 @@ static int modbus_parse_options(const config_setting_t *device, void **ret_opts,
 	o->timeout_s = MODBUS_DEFAULT_TIMEOUT_S;
 	if (timeout) {
 		if (!modbus_is_number(timeout)) {
-			r = modbus_opt_fail(err, timeout, "timeout must be a number of seconds");
+			r = sg_opt_fail(err, timeout, "timeout must be a number of seconds");
 			goto err_free;
 		}
 		o->timeout_s = config_setting_type(timeout) == CONFIG_TYPE_FLOAT ? config_setting_get_float(timeout)
 									       : config_setting_get_int(timeout);
 		if (!(o->timeout_s >= MODBUS_MIN_TIMEOUT_S && o->timeout_s <= MODBUS_MAX_TIMEOUT_S)) {
-			r = modbus_opt_fail(err, timeout, "timeout must be between 0.05 and 10 seconds");
+			r = sg_opt_fail(err, timeout, "timeout must be between 0.05 and 10 seconds");
 			goto err_free;
 		}
 	}

@@ -6,6 +6,9 @@
  * and the config loader all go through it. The descriptors it points to are
  * const and owned by their driver files (declared in drivers.h).
  */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "driver.h"
@@ -62,4 +65,17 @@ const char *sg_fail_name(enum sg_fail f)
 		break;
 	}
 	return "unknown";
+}
+
+int sg_opt_fail(struct sg_opt_error *err, const config_setting_t *at, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		err->line = at ? (int)config_setting_source_line(at) : 0;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
 }

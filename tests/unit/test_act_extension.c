@@ -76,7 +76,7 @@ static int pwm_parse_options(const config_setting_t *g, const struct sg_act_comm
 	    (r = sg_act_opt_int(g, "period_ns", 1000, 1000000000, &o->period_ns, err)) < 0)
 		goto err_free;
 	if (!*o->chip) {
-		r = sg_act_opt_fail(err, config_setting_get_member(g, "chip"), "actuator \"%s\": \"chip\" must name a "
+		r = sg_opt_fail(err, config_setting_get_member(g, "chip"), "actuator \"%s\": \"chip\" must name a "
 		                    "pwmchip", common->name);
 		goto err_free;
 	}
