@@ -205,20 +205,6 @@ static int ads1115_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 
 /* ---- options ---------------------------------------------------------------------------------- */
 
-static bool ads1115_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > ADS1115_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 static int ads1115_parse_channel(const config_setting_t *g, struct ads1115_opts *o, struct sg_opt_error *err)
 {
 	struct ads1115_channel *c = &o->ch[o->n];
@@ -239,7 +225,7 @@ static int ads1115_parse_channel(const config_setting_t *g, struct ads1115_opts 
 	if (!name || config_setting_type(name) != CONFIG_TYPE_STRING)
 		return sg_opt_fail(err, name ? name : g, "channel needs name = \"...\"");
 	s = config_setting_get_string(name);
-	if (!ads1115_name_valid(s))
+	if (!sg_name_valid(s, ADS1115_NAME_MAX))
 		return sg_opt_fail(err, name, "invalid channel name \"%.40s\" (1-32 letters, digits, '_', '-')", s);
 	for (i = 0; i < o->n; i++)
 		if (strcmp(o->ch[i].name, s) == 0)

@@ -188,6 +188,8 @@ struct sg_driver {
 };
 
 /* registry.c */
+/* True if S is 1..MAX bytes of [A-Za-z0-9_-]: a name that can be a topic level. */
+bool sg_name_valid(const char *s, size_t max);
 const struct sg_driver *sg_driver_find(const char *name);
 /* NULL-terminated table of all drivers. */
 extern const struct sg_driver *const sg_drivers[];

@@ -378,22 +378,6 @@ static int modbus_init(struct sg_dev *dev)
 
 /* ---- options ---------------------------------------------------------------------------------- */
 
-static bool modbus_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > MODBUS_MAX_NAME)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
-}
-
 static bool modbus_is_number(const config_setting_t *s)
 {
 	int t = config_setting_type(s);
@@ -456,7 +440,7 @@ static int modbus_parse_register(const config_setting_t *g, struct modbus_opts *
 	if (!s || config_setting_type(s) != CONFIG_TYPE_STRING)
 		return sg_opt_fail(err, s ? s : g, "registers entry needs name = \"...\" (a string)");
 	name = config_setting_get_string(s);
-	if (!modbus_name_valid(name))
+	if (!sg_name_valid(name, MODBUS_MAX_NAME))
 		return sg_opt_fail(err, s, "register name \"%.80s\" is not a field name ([A-Za-z0-9_-], 1 to 64)",
 				       name);
 	for (size_t i = 0; i < o->n_regs; i++)

@@ -79,3 +79,18 @@ int sg_opt_fail(struct sg_opt_error *err, const config_setting_t *at, const char
 	}
 	return -EINVAL;
 }
+
+bool sg_name_valid(const char *s, size_t max)
+{
+	size_t n;
+
+	if (!s)
+		return false;
+	for (n = 0; s[n]; n++) {
+		char c = s[n];
+		if (n >= max || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		                  c == '_' || c == '-'))
+			return false;
+	}
+	return n > 0;
+}

@@ -287,12 +287,7 @@ static bool char_in_name(char c)
 
 bool config_name_valid(const char *s)
 {
-	if (!s || !*s)
-		return false;
-	for (; *s; s++)
-		if (!char_in_name(*s))
-			return false;
-	return true;
+	return sg_name_valid(s, SIZE_MAX);
 }
 
 /* A driver field name: a name, plus '.' for nested JSON keys ("a.b"). */
