@@ -53,9 +53,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HOBJ) $(BUILD)/libsensorgate.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(UNIT_HOBJ) $(BUILD)/libsensorgate.a $(LIBS_ALL) -lcmocka
 
-# libmodbus is the independent reference of the modbus driver's test only; the daemon does not link it.
+# libmodbus is the independent reference of the Modbus tests only; the daemon does not link it.
 $(BUILD)/tests/test_modbus_libmodbus: CFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags libmodbus)
 $(BUILD)/tests/test_modbus_libmodbus: LIBS_ALL += $(shell $(PKG_CONFIG) --libs libmodbus) -pthread
+$(BUILD)/tests/test_modbus_tcp_libmodbus: CFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags libmodbus)
+$(BUILD)/tests/test_modbus_tcp_libmodbus: LIBS_ALL += $(shell $(PKG_CONFIG) --libs libmodbus) -pthread
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
@@ -75,9 +77,14 @@ asan:
 fuzz:
 	tests/fuzz/run.sh
 
+# bench-guard.py compares with build-noguard/: the same daemon, the MQTT guard compiled out
 bench: all
+	$(MAKE) BUILD=build-noguard CFLAGS="$(CFLAGS) -DSG_BENCH_NO_GUARD" build-noguard/sensorgate
 	/usr/bin/python3 scripts/bench.py
 	scripts/bench-spool.sh
+	scripts/bench-gpio.sh
+	/usr/bin/python3 scripts/bench-rs485.py
+	/usr/bin/python3 scripts/bench-guard.py
 
 install: all
 	install -D -m 0755 $(BUILD)/sensorgate $(DESTDIR)$(BINDIR)/sensorgate
@@ -103,4 +110,4 @@ rig: all
 	tests/rig/run.sh
 
 clean:
-	rm -rf build build-asan build-fuzz build-deb
+	rm -rf build build-asan build-fuzz build-deb build-noguard

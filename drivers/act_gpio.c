@@ -91,11 +91,14 @@ static void gpio_describe(const void *opts, char *buf, size_t len)
 	snprintf(buf, len, "gpio %s line %d%s", o->chip, o->line, o->active_low ? " active-low" : "");
 }
 
+/* The chip as sg_gpio_chip_key() spells it ("0" and "/dev/gpiochip0" are "gpiochip0"), so that
+ * --check finds two users of one line however each names the chip. */
 static void gpio_where(const void *opts, char *buf, size_t len)
 {
 	const struct gpio_opts *o = opts;
+	char key[128];
 
-	snprintf(buf, len, "%s line %d", o->chip, o->line);
+	snprintf(buf, len, "%s line %d", sg_gpio_chip_key(o->chip, key, sizeof(key)), o->line);
 }
 
 struct gpio_state {

@@ -12,6 +12,8 @@
 const struct sg_act_driver *const sg_act_drivers[] = {
 	&sg_act_gpio,
 	&sg_act_serial,
+	&sg_act_modbus,
+	&sg_act_pwm,
 	NULL,
 };
 

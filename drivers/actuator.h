@@ -24,7 +24,8 @@
  * (parse_options). --check and the logs ask it how to name its hardware
  * (describe, where). Nothing outside the driver's file knows its keys.
  *
- * Adding a driver, e.g. `pwm` (a PWM channel through sysfs):
+ * Adding a driver, e.g. `pwm` (a PWM channel through sysfs; drivers/act_pwm.c
+ * is the full one, the sketch below its first steps):
  *  1. drivers/act_pwm.c, the only new file:
  *       struct pwm_opts { char *chip; int channel; int period_ns; };
  *       static const char *const pwm_keys[] = {"chip", "channel", "period_ns", NULL};
@@ -88,17 +89,27 @@ struct sg_act_value {
 	const char *text; /* canonical payload ("ON", "42.5", "low"); what "{value}" stands for */
 };
 
+struct sg_lines;         /* line.h: the shared serial lines */
+struct sg_line_settings; /* line.h */
+struct sg_line_spec;     /* line.h */
+
 /* A driver's settings, borrowed from the configuration for the actuator's lifetime. */
 struct sg_act_params {
 	const char *name;
 	enum sg_actuator_kind kind;
 	int initial;      /* switches: level to take when opened: 1 on, 0 off, -1 keep */
 	const void *opts; /* what the driver's parse_options() made of its keys; NULL without */
+	/* Drivers on a serial line: the line's settings as the configuration resolved them (agreed
+	 * among every entry sharing it); NULL: the driver's own. */
+	const struct sg_line_settings *line;
 };
 
 /* The buses drivers reach hardware through; NULL members mean the real ones. Tests put fakes here. */
 struct sg_act_buses {
 	const struct sg_gpio_ops *gpio;
+	/* The gateway's shared serial lines; NULL: a driver opens a line of its own (and polls it through
+	 * fd, events and wake_us). */
+	struct sg_lines *lines;
 };
 
 struct sg_act;
@@ -168,6 +179,10 @@ struct sg_act_driver {
 	void (*where)(const void *opts, char *buf, size_t len);
 
 	size_t state_size;
+	/* On a shared serial line: the silence its protocol needs between frames, as the device
+	 * drivers' line_gap_chars / line_gap_min_us (driver.h); 0 = none. The bus plan reads it. */
+	double line_gap_chars;
+	unsigned line_gap_min_us;
 
 	/* Acquire the output (request the line, open the port). Switches with
 	 * params->initial >= 0 take that level if the hardware allows it at once. */
@@ -187,6 +202,9 @@ struct sg_act_driver {
 	/* Shutdown only, with the loop stopped: move to V, blocking for at most TIMEOUT_MS.
 	 * Abandons any set() in progress (no sg_act_done() for it). */
 	int (*set_sync)(struct sg_act *a, const struct sg_act_value *v, int timeout_ms);
+	/* Drivers that may use a serial line: true with *ret filled (strings borrowed from OPTS) when the
+	 * actuator with OPTS does, so that config.c can check it against the line's other entries. */
+	bool (*line)(const void *opts, struct sg_line_spec *ret);
 };
 
 /* act_registry.c */
@@ -199,6 +217,7 @@ const struct sg_act_driver *sg_act_driver_find(const struct sg_act_driver *const
  * config.c uses for its own keys. Each returns 0, or -EINVAL with *err
  * filled (line of the setting at fault), or -ENOMEM. An absent key is not
  * an error and leaves *out as it was. Other errors: sg_opt_fail() (driver.h).
+ * All but sg_act_opt_require() serve sensor drivers' parse_options() too.
  */
 /* KEY must be present: "actuator \"NAME\" needs \"KEY\"". */
 int sg_act_opt_require(const config_setting_t *g, const char *key, const struct sg_act_common *common,
@@ -212,9 +231,17 @@ int sg_act_opt_string(const config_setting_t *g, const char *key, char **out, st
 int sg_act_opt_int(const config_setting_t *g, const char *key, long long lo, long long hi, int *out,
                    struct sg_opt_error *err);
 int sg_act_opt_bool(const config_setting_t *g, const char *key, bool *out, struct sg_opt_error *err);
+/* A number (integer or float) in LO..HI. */
+int sg_act_opt_double(const config_setting_t *g, const char *key, double lo, double hi, double *out,
+                      struct sg_opt_error *err);
+/* One of the strings of NAMES (NULL-terminated): its index. */
+int sg_act_opt_enum(const config_setting_t *g, const char *key, const char *const *names, int *out,
+                    struct sg_opt_error *err);
 
 /* One line per driver. */
 extern const struct sg_act_driver sg_act_gpio;   /* act_gpio.c: a relay on a GPIO line */
 extern const struct sg_act_driver sg_act_serial; /* act_serial.c: text commands on a serial port */
+extern const struct sg_act_driver sg_act_modbus; /* act_modbus.c: coils and registers of a Modbus device */
+extern const struct sg_act_driver sg_act_pwm;    /* act_pwm.c: a PWM channel through sysfs */
 
 #endif

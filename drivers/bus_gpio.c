@@ -12,7 +12,9 @@
 #include "bus_gpio.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <gpiod.h>
 
@@ -112,6 +114,28 @@ static void lg_release(void *handle)
 	gpiod_line_release(h->line);
 	gpiod_chip_close(h->chip);
 	free(h);
+}
+
+/* All digits: a chip number. */
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+const char *sg_gpio_chip_key(const char *chip, char *buf, size_t len)
+{
+	if (all_digits(chip))
+		snprintf(buf, len, "gpiochip%s", chip);
+	else if (strncmp(chip, "/dev/", 5) == 0)
+		snprintf(buf, len, "%s", chip + 5);
+	else
+		snprintf(buf, len, "%s", chip);
+	return buf;
 }
 
 const struct sg_gpio_ops sg_gpio_libgpiod = {

@@ -16,7 +16,8 @@
  * when the driver has none. Pseudo-terminals (socat, ser2net, our own host
  * tests) have neither, and USB gadget serial has no modem lines. Those are
  * legitimate sources of sensor data, so rather than refusing them we open
- * them ourselves with the same settings: raw, 8N1, no flow control. Either
+ * them ourselves with the same settings: raw, the configured framing (8N1
+ * unless told otherwise), no flow control. Either
  * way the caller gets the same thing: a non-blocking, close-on-exec,
  * exclusive file descriptor with its input flushed, read and written with
  * plain read(2)/write(2).
@@ -41,6 +42,8 @@
 #include <fcntl.h>
 #include <libserialport.h>
 #include <limits.h>
+#include <linux/serial.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -86,6 +89,40 @@ static bool serial_speed(int baud, speed_t *ret_speed)
 bool serial_baud_valid(int baud)
 {
 	return serial_speed(baud, NULL);
+}
+
+bool serial_framing_valid(const struct sg_serial_framing *f)
+{
+	return f && (f->data_bits == 7 || f->data_bits == 8) && (f->parity == 'N' || f->parity == 'E' || f->parity == 'O') &&
+	       (f->stop_bits == 1 || f->stop_bits == 2);
+}
+
+const char *serial_framing_text(const struct sg_serial_framing *f, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u%c%u", f->data_bits, f->parity, f->stop_bits);
+	return buf;
+}
+
+double serial_char_us(int baud, const struct sg_serial_framing *f)
+{
+	unsigned bits = 1 + f->data_bits + (f->parity != 'N') + f->stop_bits;
+
+	return baud > 0 ? bits * 1e6 / baud : 0;
+}
+
+/*
+ * The input flags of framing F on top of raw mode: with parity, check it and
+ * drop a character that fails (the UART counts it); with 7 data bits, clear
+ * the eighth (a UART delivers 7 bits anyway; a pseudo-terminal passes what
+ * was written, which ISTRIP makes 7-bit too).
+ */
+static void serial_framing_iflag(struct termios *tio, const struct sg_serial_framing *f)
+{
+	tio->c_iflag &= ~(INPCK | IGNPAR | PARMRK | ISTRIP);
+	if (f->parity != 'N')
+		tio->c_iflag |= INPCK | IGNPAR;
+	if (f->data_bits == 7)
+		tio->c_iflag |= ISTRIP;
 }
 
 /* Turn a failed sp_* result into -errno. Call right after the failing call (errno). */
@@ -135,13 +172,15 @@ static int serial_finish_fd(int fd)
  * with no data returns 0 even on a non-blocking fd — which would look like a
  * hang-up to the caller. VMIN = 1 makes an empty non-blocking read say EAGAIN.
  * CLOCAL is set so that a missing carrier on a three-wire cable is ignored.
+ * The input flags of the framing are ours (serial_framing_iflag()).
  */
-static int serial_sp_poll_mode(int fd)
+static int serial_sp_poll_mode(int fd, const struct sg_serial_framing *f)
 {
 	struct termios tio;
 
 	if (tcgetattr(fd, &tio) < 0)
 		return -errno;
+	serial_framing_iflag(&tio, f);
 	tio.c_cflag |= CLOCAL | CREAD;
 	tio.c_cc[VMIN] = 1;
 	tio.c_cc[VTIME] = 0;
@@ -156,7 +195,7 @@ static int serial_sp_poll_mode(int fd)
  * reports the real reason if the port is simply unusable), or -errno when it
  * opened the port but could not configure it.
  */
-static int serial_open_sp(struct sg_serial *s, const char *path, int baud)
+static int serial_open_sp(struct sg_serial *s, const char *path, int baud, const struct sg_serial_framing *f)
 {
 	struct sp_port *port = NULL;
 	enum sp_return sr;
@@ -178,11 +217,11 @@ static int serial_open_sp(struct sg_serial *s, const char *path, int baud)
 
 	sr = sp_set_baudrate(port, baud);
 	if (sr == SP_OK)
-		sr = sp_set_bits(port, 8);
+		sr = sp_set_bits(port, f->data_bits);
 	if (sr == SP_OK)
-		sr = sp_set_parity(port, SP_PARITY_NONE);
+		sr = sp_set_parity(port, f->parity == 'E' ? SP_PARITY_EVEN : f->parity == 'O' ? SP_PARITY_ODD : SP_PARITY_NONE);
 	if (sr == SP_OK)
-		sr = sp_set_stopbits(port, 1);
+		sr = sp_set_stopbits(port, f->stop_bits);
 	if (sr == SP_OK)
 		sr = sp_set_flowcontrol(port, SP_FLOWCONTROL_NONE);
 	if (sr == SP_OK)
@@ -195,7 +234,7 @@ static int serial_open_sp(struct sg_serial *s, const char *path, int baud)
 		r = -EBADF;
 		goto err_close;
 	}
-	r = serial_sp_poll_mode(fd);
+	r = serial_sp_poll_mode(fd, f);
 	if (r < 0)
 		goto err_close;
 	r = serial_finish_fd(fd);
@@ -213,7 +252,7 @@ err_close:
 }
 
 /* The fallback: open and configure the tty with termios alone. Returns the fd or -errno. */
-static int serial_open_termios(const char *path, int baud)
+static int serial_open_termios(const char *path, int baud, const struct sg_serial_framing *f)
 {
 	struct termios tio;
 	speed_t speed;
@@ -240,15 +279,28 @@ static int serial_open_termios(const char *path, int baud)
 	}
 	cfmakeraw(&tio);
 	tio.c_iflag &= ~(IXON | IXOFF | IXANY);
-	tio.c_cflag &= ~(CSIZE | PARENB | CSTOPB | CRTSCTS);
-	tio.c_cflag |= CS8 | CLOCAL | CREAD;
+	serial_framing_iflag(&tio, f);
+	tio.c_cflag &= ~(CSIZE | PARENB | PARODD | CSTOPB | CRTSCTS);
+	tio.c_cflag |= (f->data_bits == 7 ? CS7 : CS8) | CLOCAL | CREAD;
+	if (f->parity != 'N')
+		tio.c_cflag |= PARENB | (f->parity == 'O' ? PARODD : 0);
+	if (f->stop_bits == 2)
+		tio.c_cflag |= CSTOPB;
 	tio.c_cc[VMIN] = 1;
 	tio.c_cc[VTIME] = 0;
 	if (cfsetispeed(&tio, speed) < 0 || cfsetospeed(&tio, speed) < 0) {
 		r = -errno;
 		goto err_close;
 	}
-	if (tcsetattr(fd, TCSANOW, &tio) < 0) {
+	r = tcsetattr(fd, TCSANOW, &tio);
+	if (r < 0 && errno == EINVAL && (f->data_bits == 7 || f->parity != 'N')) {
+		/* A tty without a wire: Linux's pty driver keeps neither parity nor 7-bit characters
+		 * (pty_set_termios() forces CS8 without PARENB, and a request that changes nothing
+		 * else is refused). The input flags above still apply: ISTRIP makes the data 7-bit. */
+		tio.c_cflag = (tio.c_cflag & ~(CSIZE | PARENB | PARODD)) | CS8;
+		r = tcsetattr(fd, TCSANOW, &tio);
+	}
+	if (r < 0) {
 		r = -errno;
 		goto err_close;
 	}
@@ -263,14 +315,15 @@ err_close:
 	return r;
 }
 
-int serial_open(const char *path, int baud, struct sg_serial **ret)
+int serial_open(const char *path, int baud, const struct sg_serial_framing *framing, struct sg_serial **ret)
 {
+	const struct sg_serial_framing f = framing ? *framing : SG_SERIAL_8N1;
 	struct sg_serial *s;
 	int r;
 
 	if (!path || !*path || !ret)
 		return -EINVAL;
-	if (!serial_baud_valid(baud))
+	if (!serial_baud_valid(baud) || !serial_framing_valid(&f))
 		return -EINVAL;
 
 	s = calloc(1, sizeof(*s));
@@ -278,9 +331,9 @@ int serial_open(const char *path, int baud, struct sg_serial **ret)
 		return -ENOMEM;
 	s->fd = -1;
 
-	r = serial_open_sp(s, path, baud);
+	r = serial_open_sp(s, path, baud, &f);
 	if (r == SERIAL_SP_REFUSED) {
-		r = serial_open_termios(path, baud);
+		r = serial_open_termios(path, baud, &f);
 		if (r >= 0) {
 			s->fd = r;
 			r = 0;
@@ -317,6 +370,22 @@ int serial_fd(const struct sg_serial *s)
 bool serial_via_libserialport(const struct sg_serial *s)
 {
 	return s && s->port;
+}
+
+int serial_counters(struct sg_serial *s, struct sg_serial_counters *ret)
+{
+	struct serial_icounter_struct ic;
+
+	if (!s || !ret)
+		return -EINVAL;
+	memset(&ic, 0, sizeof(ic));
+	if (ioctl(s->fd, TIOCGICOUNT, &ic) < 0)
+		return -errno;
+	ret->parity = (uint64_t)ic.parity;
+	ret->frame = (uint64_t)ic.frame;
+	ret->overrun = (uint64_t)ic.overrun + (uint64_t)ic.buf_overrun;
+	ret->brk = (uint64_t)ic.brk;
+	return 0;
 }
 
 ssize_t serial_read(struct sg_serial *s, void *buf, size_t len)

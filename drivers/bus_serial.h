@@ -13,16 +13,31 @@
 #define SG_BUS_SERIAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
 struct sg_serial;
 
+/* A character's framing: data bits, parity, stop bits ("8N1", "8E1", "7E1", "8N2" ...). */
+struct sg_serial_framing {
+	uint8_t data_bits; /* 7 or 8 */
+	char parity;       /* 'N' none, 'E' even, 'O' odd */
+	uint8_t stop_bits; /* 1 or 2 */
+};
+
+#define SG_SERIAL_8N1 ((struct sg_serial_framing){.data_bits = 8, .parity = 'N', .stop_bits = 1})
+
 /*
- * Open PATH at BAUD, 8N1, raw, no flow control, O_NONBLOCK|O_NOCTTY|O_CLOEXEC,
- * locked with flock (real ports also TIOCEXCL; -EBUSY when taken), input flushed. On success *ret owns the port (serial_close()).
+ * Open PATH at BAUD with FRAMING (NULL: 8N1), raw, no flow control,
+ * O_NONBLOCK|O_NOCTTY|O_CLOEXEC, locked with flock (real ports also TIOCEXCL;
+ * -EBUSY when taken), input flushed. With parity, characters that arrive with
+ * the wrong parity are dropped by the kernel (INPCK, IGNPAR) and counted by
+ * the UART (serial_counters()); with 7 data bits the eighth is cleared
+ * (ISTRIP), which also holds on pseudo-terminals. On success *ret owns the
+ * port (serial_close()).
  */
-int serial_open(const char *path, int baud, struct sg_serial **ret);
+int serial_open(const char *path, int baud, const struct sg_serial_framing *framing, struct sg_serial **ret);
 void serial_close(struct sg_serial *s);
 /* The pollable fd; valid until serial_close(). */
 int serial_fd(const struct sg_serial *s);
@@ -42,5 +57,22 @@ int serial_find_by_usb_serial(const char *serial, char **ret_path);
 int serial_list_ports(FILE *out);
 /* True if BAUD is one the termios fallback can set. */
 bool serial_baud_valid(int baud);
+/* True if F is 7 or 8 data bits, parity N/E/O, 1 or 2 stop bits. */
+bool serial_framing_valid(const struct sg_serial_framing *f);
+/* "8E1" into BUF (at least 4 bytes); returns BUF. */
+const char *serial_framing_text(const struct sg_serial_framing *f, char *buf, size_t len);
+/* Microseconds one character takes on the wire at BAUD: start bit, data, parity, stop bits. */
+double serial_char_us(int baud, const struct sg_serial_framing *f);
+
+/* What the UART counted since the port was opened (TIOCGICOUNT). */
+struct sg_serial_counters {
+	uint64_t parity;  /* characters with a parity error */
+	uint64_t frame;   /* framing errors: wrong baud rate or data bits, noise */
+	uint64_t overrun; /* characters lost because nobody read in time */
+	uint64_t brk;     /* breaks: the line held at 0 longer than a character (wiring, a device reset, a wrong baud rate) */
+};
+
+/* The counters of S. 0, or -ENOTTY/-EINVAL where the driver keeps none (pseudo-terminals, most USB adapters). */
+int serial_counters(struct sg_serial *s, struct sg_serial_counters *ret);
 
 #endif

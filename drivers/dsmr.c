@@ -50,11 +50,10 @@
  * own ("kWh", "m3"); the table's unit is used only when the telegram gives none.
  *
  * Serial settings: DSMR 4/5 and e-MUCS: 115200 8N1 (the default here). DSMR 2.2/3:
- * 9600 7E1. The serial bus opens ports 8N1 only; 7E1 has the same 10-bit character
- * length, so a 7E1 meter read at `baud = 9600` arrives with its parity bit in bit 7. The
- * driver clears bit 7 of every byte (P1 telegrams are 7-bit ASCII), which makes 7E1 meters
- * work with an 8N1 port. Parity is thereby not checked; DSMR 2.2 has no CRC either, so
- * such telegrams are only checked for syntax and sane values.
+ * 9600 7E1, which is the default framing at `baud = 9600` (dsmr_framing()): the port
+ * itself is set to 7 data bits and even parity, so the UART checks the parity and drops a
+ * character that fails it. DSMR 2.2 has no CRC, so such telegrams are checked for syntax
+ * and sane values. A byte with bit 7 set is not P1 text (7-bit ASCII) and is treated as such.
  *
  * Framing: bytes before a '/' are skipped (whitespace silently, anything else counted
  * once as SG_FAIL_GARBAGE per gap: a capture that starts mid-telegram). A '/' at the start
@@ -73,12 +72,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc.h"
 #include "driver.h"
 #include "drivers.h"
 
 #define DSMR_MAX_TELEGRAM 4096  /* bytes from '/' through '!'; DSMR 5.0.2 telegrams are ~1 KiB */
 #define DSMR_CRC_DIGITS 4       /* §6.4: CRC16 as 4 hex characters */
-#define DSMR_CRC_POLY 0xA001    /* §6.4: x^16+x^15+x^2+1, bit-reversed */
 #define DSMR_MAX_GROUPS 32      /* "(...)" groups kept per object; 1-0:99.97.0 with 10 events has 22 */
 #define DSMR_MAX_ITEMS 64       /* readings from one telegram (a full DSMR 5 telegram gives ~30) */
 #define DSMR_MBUS_CHANNELS 4    /* §7: M-Bus channels 1..4 */
@@ -221,21 +220,6 @@ enum dsmr_result {
 	DSMR_INSANE,
 	DSMR_FULL,
 };
-
-/* ---- CRC -------------------------------------------------------------------------------------- */
-
-/* CRC-16/ARC of BUF[0..LEN), §6.4. */
-static unsigned dsmr_crc16(const char *buf, size_t len)
-{
-	unsigned crc = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		crc ^= (unsigned char)buf[i];
-		for (int k = 0; k < 8; k++)
-			crc = (crc & 1) ? (crc >> 1) ^ DSMR_CRC_POLY : crc >> 1;
-	}
-	return crc & 0xffff;
-}
 
 static int dsmr_hex(char c)
 {
@@ -631,7 +615,7 @@ static void dsmr_process(struct sg_dev *dev, struct dsmr_state *st)
 
 		for (size_t i = 0; i < DSMR_CRC_DIGITS; i++)
 			want = want << 4 | (unsigned)dsmr_hex(st->crc[i]);
-		if (dsmr_crc16(st->buf, st->len) != want) {
+		if (crc16_a001(CRC16_ARC_INIT, st->buf, st->len) != want) {
 			sg_dev_fail(dev, SG_FAIL_CHECKSUM, "dsmr: CRC mismatch");
 			return;
 		}
@@ -688,7 +672,7 @@ static void dsmr_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 	struct dsmr_state *st = dev->state;
 
 	for (size_t i = 0; i < len; i++) {
-		char c = (char)(buf[i] & 0x7f); /* 7E1 read as 8N1: drop the parity bit (see header) */
+		char c = (char)buf[i];
 
 		switch (st->phase) {
 		case DSMR_HUNT:
@@ -801,13 +785,20 @@ static const struct sg_field_info dsmr_fields[] = {
 	{.name = NULL, .unit = NULL, .device_class = NULL, .state_class = NULL},
 };
 
+/* DSMR 2.2/3 meters send 9600 7E1; DSMR 4 moved the P1 port to 115200 8N1. */
+static const char *dsmr_framing(int baud)
+{
+	return baud <= 9600 ? "7E1" : "8N1";
+}
+
 const struct sg_driver sg_driver_dsmr = {
 	.name = "dsmr",
 	.description = "smart meter P1 port: DSMR 2.2-5.0 (NL), e-MUCS (BE) telegrams with CRC check",
 	.bus = SG_BUS_SERIAL,
-	.default_baud = 115200, /* DSMR 4/5, e-MUCS; DSMR 2.2/3 meters need baud = 9600 (7E1, see above) */
+	.default_baud = 115200, /* DSMR 4/5, e-MUCS; DSMR 2.2/3 meters need baud = 9600 (7E1 then, see above) */
 	.default_interval_s = 0,
 	.fields = dsmr_fields,
+	.framing = dsmr_framing,
 	.option_keys = NULL,
 	.parse_options = NULL,
 	.free_options = NULL,

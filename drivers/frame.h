@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * frame.h — helpers shared by the drivers of fixed binary frames
- * (pms5003, sds011, mhz19, modbus). Pure functions on a driver's own buffer.
+ * (pms5003, sds011 in active mode). Pure functions on a driver's own buffer. Request
+ * drivers (mhz19, modbus) skip to the next start byte in what their line offers instead.
  */
 #ifndef SG_FRAME_H
 #define SG_FRAME_H

@@ -11,13 +11,17 @@
  *       t:21.4,h:40;fw=v1.2             each token KEY=VALUE or KEY:VALUE
  *     KEY is [A-Za-z0-9_.-]{1,64}; the first '=' or ':' splits, so
  *     `time=12:30` is the string "12:30". A token without separator or with
- *     a bad key rejects the whole line. An empty value (`t=`) is skipped.
+ *     a bad key rejects the whole line, and so does a key given twice
+ *     (`t=1 t=2`: which one is the reading?). An empty value (`t=`) is skipped.
  *
  *   format = "json"
  *       {"t":21.4,"env":{"h":40},"ok":true,"fw":"v1.2","tags":[1,2],"x":null}
  *     one object per line; nested objects flatten with dots (env.h),
  *     true/false become 1/0, null and arrays are skipped, at most 8 levels of
- *     nesting. Parsed by the small recursive-descent parser below (RFC 8259
+ *     nesting. A dotted name given twice rejects the line, be it a member
+ *     repeated (`{"t":1,"t":2}`, which parsers read differently) or a
+ *     flattening that collides (`{"env.h":1,"env":{"h":2}}`); objects inside
+ *     arrays are never published and not checked for this. Parsed by the small recursive-descent parser below (RFC 8259
  *     grammar, \uXXXX including surrogate pairs; \u0000 is refused because
  *     readings are C strings).
  *
@@ -63,6 +67,7 @@
 #define LINES_MAX_FIELD 64      /* bytes in one field name (JSON: the whole dotted path) */
 #define LINES_MAX_COLUMNS 64    /* csv columns */
 #define LINES_JSON_MAX_DEPTH 8  /* nested objects and arrays, the outer object included */
+#define LINES_MAX_KEYS 512      /* names in one line: a kv token takes at least 3 bytes, a JSON member 6 */
 
 enum lines_format {
 	LINES_FORMAT_KV = 0,
@@ -84,6 +89,8 @@ struct lines_state {
 	char line[LINES_MAX_LINE + 1];   /* line being assembled; NUL-terminated to parse */
 	char field[LINES_MAX_FIELD + 1]; /* field name of the reading being emitted */
 	char value[LINES_MAX_LINE + 1];  /* decoded string or number text being emitted */
+	uint64_t seen[LINES_MAX_KEYS];   /* hashes of the field names of the line being validated */
+	size_t n_seen;
 };
 
 /* Used when a device has no parsed options (never the case through config.c). */
@@ -189,6 +196,26 @@ static void lines_copy(char *dst, const char *s, size_t n)
  * on success or a short static text saying what is wrong.
  */
 
+/*
+ * While validating a line: NULL the first time FIELD[0..N) comes up, else why the line is refused.
+ * Names are remembered by a 64-bit FNV-1a hash: two different names that collide (odds 2^-64 per pair)
+ * drop a line, a name given twice never passes.
+ */
+static const char *lines_seen(struct lines_state *st, const char *field, size_t n, const char *dup)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)field[i]) * 0x100000001b3ULL;
+	for (size_t i = 0; i < st->n_seen; i++)
+		if (st->seen[i] == h)
+			return dup;
+	if (st->n_seen == LINES_MAX_KEYS)
+		return "too many fields in one line";
+	st->seen[st->n_seen++] = h;
+	return NULL;
+}
+
 /* ---- kv --------------------------------------------------------------------------------------- */
 
 static bool lines_kv_delim(char c)
@@ -198,7 +225,7 @@ static bool lines_kv_delim(char c)
 
 static const char *lines_parse_kv(struct sg_dev *dev, struct lines_state *st, bool emit)
 {
-	const char *p = st->line;
+	const char *p = st->line, *why;
 
 	for (;;) {
 		const char *tok;
@@ -219,6 +246,8 @@ static const char *lines_parse_kv(struct sg_dev *dev, struct lines_state *st, bo
 			return "kv: token without '=' or ':'";
 		if (!lines_field_valid(tok, klen))
 			return "kv: invalid key";
+		if (!emit && (why = lines_seen(st, tok, klen, "kv: the same key twice")))
+			return why;
 		if (!emit || klen + 1 == n)
 			continue; /* validating, or an empty value: nothing to publish */
 		lines_copy(st->field, tok, klen);
@@ -495,6 +524,8 @@ static bool lines_json_object(struct lines_json *j, bool skip)
 				st->field[saved] = '.';
 			lines_copy(st->field + saved + dot, st->value, klen);
 			j->path_len = saved + dot + klen;
+			if (!j->emit && (j->err = lines_seen(st, st->field, j->path_len, "json: the same field twice")))
+				return false;
 		}
 		if (!lines_json_value(j, skip))
 			return false;
@@ -640,6 +671,7 @@ static void lines_process(struct sg_dev *dev, struct lines_state *st, size_t len
 		return;
 	}
 	st->line[len] = '\0';
+	st->n_seen = 0;
 	why = lines_parse(dev, st, o, false);
 	if (why) {
 		sg_dev_fail(dev, SG_FAIL_SYNTAX, why);

@@ -26,15 +26,14 @@
  * detection range is 0-10000 ppm (manual "Main parameters"); above is SG_FAIL_INSANE.
  * The first 3 minutes after power-up (preheat) the sensor reports a fixed value.
  *
- * Timing: poll() writes the request with write(2) on the non-blocking port and asks to
- * be called again after `interval`. If the previous request got no valid response by
- * then, that counts as SG_FAIL_TIMEOUT. A full output buffer (EAGAIN) or a short write
- * counts as SG_FAIL_IO and the cycle goes on; any other write error is returned so that
- * the gateway reopens the port. feed() collects the response bytes at any time.
+ * Timing: the request is a transaction on the sensor's serial line (line.h), which it may
+ * share: every `interval` poll() makes one due, the line gives the driver its turn
+ * (request()) and hands it what arrives (answer()). No valid answer within 1 s (the
+ * sensor answers in milliseconds), or within the interval when that is shorter, is
+ * SG_FAIL_TIMEOUT.
  *
- * Framing: a response starts at FF 86. Other bytes count once per gap as
- * SG_FAIL_GARBAGE, a wrong checksum is SG_FAIL_CHECKSUM; after a rejected frame the search
- * restarts at the byte after its FF.
+ * Framing: a response starts at FF 86. Other bytes before it count once per request as
+ * SG_FAIL_GARBAGE; a wrong checksum is SG_FAIL_CHECKSUM and ends the transaction.
  *
  * Ownership: options (struct mhz19_opts) are allocated by parse_options(), owned by the
  * config; struct mhz19_state lives in dev->state, owned by the gateway.
@@ -44,10 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "driver.h"
-#include "frame.h"
 #include "drivers.h"
 
 #define MHZ19_FRAME 9
@@ -56,25 +53,18 @@
 #define MHZ19_TEMP_OFFSET 40          /* TT = °C + 40 */
 #define MHZ19_MAX_PPM 10000           /* widest detection range of the B model */
 #define MHZ19_DEFAULT_INTERVAL_S 10.0 /* the sensor measures every 5 s; every other is plenty */
+#define MHZ19_ANSWER_TIMEOUT_US 1000000ULL
 
-static const uint8_t mhz19_request[MHZ19_FRAME] = {0xff, 0x01, 0x86, 0x00, 0x00, 0x00, 0x00, 0x00, 0x79};
+static const uint8_t mhz19_read_co2[MHZ19_FRAME] = {0xff, 0x01, 0x86, 0x00, 0x00, 0x00, 0x00, 0x00, 0x79};
 
 struct mhz19_opts {
 	bool temperature;
 };
 
 struct mhz19_state {
-	size_t len;
-	bool noise_counted;
-	bool awaiting;               /* a request is out with no valid response yet */
-	uint8_t buf[MHZ19_FRAME];
-};
-
-enum mhz19_check {
-	MHZ19_NEED_MORE = 0,
-	MHZ19_FRAME_OK,
-	MHZ19_BAD_START,
-	MHZ19_BAD_SUM,
+	bool due;                    /* poll() made a request due */
+	bool noise_counted;          /* garbage counted for the request out */
+	uint64_t timeout_us;
 };
 
 static const struct mhz19_opts mhz19_default_opts = {.temperature = false};
@@ -89,107 +79,92 @@ static uint8_t mhz19_checksum(const uint8_t *f)
 	return (uint8_t)((0xff - (sum & 0xff) + 1) & 0xff);
 }
 
-static enum mhz19_check mhz19_check(const struct mhz19_state *st)
-{
-	if (st->len >= 1 && st->buf[0] != MHZ19_START)
-		return MHZ19_BAD_START;
-	if (st->len >= 2 && st->buf[1] != MHZ19_CMD_READ)
-		return MHZ19_BAD_START;
-	if (st->len < MHZ19_FRAME)
-		return MHZ19_NEED_MORE;
-	return mhz19_checksum(st->buf) == st->buf[8] ? MHZ19_FRAME_OK : MHZ19_BAD_SUM;
-}
-
-static void mhz19_process(struct sg_dev *dev, struct mhz19_state *st)
+static void mhz19_process(struct sg_dev *dev, const uint8_t *f)
 {
 	const struct mhz19_opts *o = dev->opts ? dev->opts : &mhz19_default_opts;
-	unsigned ppm = (unsigned)st->buf[2] << 8 | st->buf[3];
+	unsigned ppm = (unsigned)f[2] << 8 | f[3];
 
-	st->awaiting = false; /* answered, even if the value is rejected below */
 	if (ppm > MHZ19_MAX_PPM) {
 		sg_dev_fail(dev, SG_FAIL_INSANE, "mhz19: CO2 above 10000 ppm");
 		return;
 	}
 	sg_dev_emit_number(dev, "co2", ppm, "ppm");
 	if (o->temperature)
-		sg_dev_emit_number(dev, "temperature", (int)st->buf[4] - MHZ19_TEMP_OFFSET, "°C");
+		sg_dev_emit_number(dev, "temperature", (int)f[4] - MHZ19_TEMP_OFFSET, "°C");
 	dev->stats.frames++;
 }
 
-static void mhz19_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
-{
-	struct mhz19_state *st = dev->state;
-
-	for (size_t i = 0; i < len; i++) {
-		st->buf[st->len++] = buf[i];
-		for (;;) {
-			enum mhz19_check c = mhz19_check(st);
-
-			if (c == MHZ19_NEED_MORE)
-				break;
-			if (c == MHZ19_FRAME_OK) {
-				mhz19_process(dev, st);
-				st->len = 0;
-				st->noise_counted = false;
-				break;
-			}
-			if (c == MHZ19_BAD_START) {
-				if (!st->noise_counted)
-					sg_dev_fail(dev, SG_FAIL_GARBAGE, "mhz19: bytes outside a response");
-			} else {
-				sg_dev_fail(dev, SG_FAIL_CHECKSUM, "mhz19: checksum mismatch");
-			}
-			st->noise_counted = true;
-			st->len = frame_resync(st->buf, st->len, MHZ19_START);
-			if (st->len == 0)
-				break;
-		}
-	}
-}
-
-/*
- * Count a missing answer to the last request, send the next one. Returns 0 with
- * *ret_delay_us = interval, or -errno when the port failed (the gateway reopens it).
- */
+/* Every `interval`: one request due. */
 static int mhz19_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 {
 	struct mhz19_state *st = dev->state;
 	double interval = dev->interval_s > 0 ? dev->interval_s : MHZ19_DEFAULT_INTERVAL_S;
-	ssize_t n;
 
 	*ret_delay_us = (uint64_t)(interval * 1e6);
-	if (st->awaiting)
-		sg_dev_fail(dev, SG_FAIL_TIMEOUT, "mhz19: no answer to the read request");
-	st->awaiting = false;
-	n = write(dev->fd, mhz19_request, sizeof(mhz19_request));
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR) {
-			sg_dev_fail(dev, SG_FAIL_IO, "mhz19: port busy, request not sent");
-			return 0;
-		}
-		return -errno;
-	}
-	if ((size_t)n != sizeof(mhz19_request)) {
-		sg_dev_fail(dev, SG_FAIL_IO, "mhz19: request only partly sent");
-		return 0;
-	}
-	st->awaiting = true;
+	st->timeout_us = *ret_delay_us < MHZ19_ANSWER_TIMEOUT_US ? *ret_delay_us : MHZ19_ANSWER_TIMEOUT_US;
+	st->due = true;
 	return 0;
 }
 
-static void mhz19_reset(struct sg_dev *dev)
+static int mhz19_request(struct sg_dev *dev, uint8_t *buf, size_t cap, uint64_t *ret_timeout_us)
 {
 	struct mhz19_state *st = dev->state;
 
-	st->len = 0;
+	if (!st->due)
+		return 0;
+	if (cap < sizeof(mhz19_read_co2))
+		return -ENOSPC;
+	st->due = false;
 	st->noise_counted = false;
-	st->awaiting = false;
+	memcpy(buf, mhz19_read_co2, sizeof(mhz19_read_co2));
+	*ret_timeout_us = st->timeout_us ? st->timeout_us : MHZ19_ANSWER_TIMEOUT_US;
+	return (int)sizeof(mhz19_read_co2);
+}
+
+/* The answer starts at FF 86 and is 9 bytes long. */
+static ssize_t mhz19_answer(struct sg_dev *dev, const uint8_t *buf, size_t len)
+{
+	struct mhz19_state *st = dev->state;
+	size_t skip = 0;
+
+	if (buf[0] != MHZ19_START || (len >= 2 && buf[1] != MHZ19_CMD_READ)) {
+		skip = 1;
+		while (skip < len && buf[skip] != MHZ19_START)
+			skip++;
+		if (!st->noise_counted)
+			sg_dev_fail(dev, SG_FAIL_GARBAGE, "mhz19: bytes outside a response");
+		st->noise_counted = true;
+		return -(ssize_t)skip;
+	}
+	if (len < MHZ19_FRAME)
+		return 0;
+	if (mhz19_checksum(buf) != buf[8])
+		sg_dev_fail(dev, SG_FAIL_CHECKSUM, "mhz19: checksum mismatch");
+	else
+		mhz19_process(dev, buf);
+	return MHZ19_FRAME;
+}
+
+static void mhz19_no_answer(struct sg_dev *dev)
+{
+	sg_dev_fail(dev, SG_FAIL_TIMEOUT, "mhz19: no answer to the read request");
 }
 
 static int mhz19_init(struct sg_dev *dev)
 {
-	mhz19_reset(dev);
+	struct mhz19_state *st = dev->state;
+
+	*st = (struct mhz19_state){0};
 	return 0;
+}
+
+static size_t mhz19_line_plan(const void *opts, struct sg_line_request *reqs, size_t cap)
+{
+	(void)opts;
+	if (cap > 0)
+		reqs[0] = (struct sg_line_request){.tx_bytes = MHZ19_FRAME, .rx_bytes = MHZ19_FRAME,
+		                                   .timeout_s = MHZ19_ANSWER_TIMEOUT_US / 1e6, .what = "read CO2 (0x86)"};
+	return 1;
 }
 
 /* temperature (bool, default false). 0 with *ret_opts allocated, -EINVAL (*err filled), -ENOMEM. */
@@ -246,7 +221,11 @@ const struct sg_driver sg_driver_mhz19 = {
 	.state_size = sizeof(struct mhz19_state),
 	.init = mhz19_init,
 	.fini = NULL,
-	.feed = mhz19_feed,
-	.reset = mhz19_reset,
+	.feed = NULL,
+	.reset = NULL,
 	.poll = mhz19_poll,
+	.request = mhz19_request,
+	.answer = mhz19_answer,
+	.no_answer = mhz19_no_answer,
+	.line_plan = mhz19_line_plan,
 };

@@ -22,11 +22,15 @@ const struct sg_driver *const sg_drivers[] = {
 	&sg_driver_sds011,
 	&sg_driver_mhz19,
 	&sg_driver_modbus,
+	&sg_driver_modbus_tcp,
 	&sg_driver_bme280,
 	&sg_driver_sht3x,
 	&sg_driver_bh1750,
 	&sg_driver_ads1115,
 	&sg_driver_ds18b20,
+	&sg_driver_contact,
+	&sg_driver_counter,
+	&sg_driver_button,
 	NULL,
 };
 
@@ -61,6 +65,8 @@ const char *sg_fail_name(enum sg_fail f)
 		return "nodev";
 	case SG_FAIL_TIMEOUT:
 		return "timeout";
+	case SG_FAIL_LOST:
+		return "lost";
 	case SG_FAIL_MAX_:
 		break;
 	}

@@ -23,11 +23,28 @@
  * SG_FAIL_SYNTAX; a wrong checksum SG_FAIL_CHECKSUM. After a rejected frame the search
  * restarts at the byte after its 0xAA.
  *
- * Ownership: no options; struct sds_state in dev->state, owned by the gateway.
- * Nothing allocated per frame, nothing logged.
+ * Query mode (`mode = "query";`, Control Protocol §2 "set data reporting mode" and §4 "query
+ * data"): the sensor sends a frame only when asked, so it can share its line and the fan's
+ * life is not spent on readings nobody wants. Each query is a transaction on the line
+ * (line.h): first the driver sets the reporting mode (command 2, answered by an AA C5 02
+ * frame), then every `interval` it sends "query data" (command 4) and takes the AA C0
+ * frame that answers it. Commands are 19 bytes:
+ *
+ *   AA B4 cmd d1 .. d12 FF FF cs AB    (FF FF: any device id; cs: low byte of the sum of bytes 2..16)
+ *   set query mode: cmd 02, d1 = 01 (set), d2 = 01 (query);   query data: cmd 04, d1 .. d12 = 0
+ *
+ * No answer within 1 s is SG_FAIL_TIMEOUT; the mode is set again after any failure. In
+ * active mode the driver sets active mode once at the start (the sensor keeps its
+ * reporting mode across power cycles, so one that was in query mode would stay silent).
+ *
+ * Ownership: options (the mode) are allocated by parse_options(), owned by the config;
+ * struct sds_state in dev->state, owned by the gateway. Nothing allocated per frame,
+ * nothing logged.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "driver.h"
@@ -42,11 +59,24 @@
 #define SDS_SUM_FIRST 2       /* checksum covers bytes 2..7 */
 #define SDS_SUM_LAST 7
 #define SDS_MAX_UGM3 999.9    /* datasheet measuring range 0.0-999.9 µg/m³ */
+#define SDS_CMD 0xb4          /* a command to the sensor (Control Protocol §1) */
+#define SDS_CMD_LEN 19
+#define SDS_SET_MODE 0x02     /* Control Protocol §2: set data reporting mode */
+#define SDS_QUERY 0x04        /* Control Protocol §4: query data */
+#define SDS_ANSWER_TIMEOUT_US 1000000ULL
+
+struct sds_opts {
+	bool query;               /* mode = "query" */
+};
 
 struct sds_state {
 	size_t len;
 	bool noise_counted;
 	uint8_t buf[SDS_FRAME];
+	/* query mode */
+	bool mode_set;            /* the sensor confirmed query mode */
+	bool due;                 /* a query is due */
+	uint8_t sent;             /* command of the request out */
 };
 
 enum sds_check {
@@ -74,14 +104,14 @@ static enum sds_check sds_check(const struct sds_state *st)
 	return (sum & 0xff) == st->buf[8] ? SDS_FRAME_OK : SDS_BAD_SUM;
 }
 
-static void sds_process(struct sg_dev *dev, const struct sds_state *st)
+static void sds_process(struct sg_dev *dev, const uint8_t *f)
 {
 	double pm25, pm10;
 
-	if (st->buf[1] == SDS_CMD_REPLY)
+	if (f[1] == SDS_CMD_REPLY)
 		return;
-	pm25 = ((unsigned)st->buf[3] << 8 | st->buf[2]) / 10.0;
-	pm10 = ((unsigned)st->buf[5] << 8 | st->buf[4]) / 10.0;
+	pm25 = ((unsigned)f[3] << 8 | f[2]) / 10.0;
+	pm10 = ((unsigned)f[5] << 8 | f[4]) / 10.0;
 	if (pm25 > SDS_MAX_UGM3 || pm10 > SDS_MAX_UGM3) {
 		sg_dev_fail(dev, SG_FAIL_INSANE, "sds011: concentration above 999.9 µg/m³");
 		return;
@@ -103,7 +133,7 @@ static void sds_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 			if (c == SDS_NEED_MORE)
 				break;
 			if (c == SDS_FRAME_OK) {
-				sds_process(dev, st);
+				sds_process(dev, st->buf);
 				st->len = 0;
 				st->noise_counted = false;
 				break;
@@ -138,6 +168,143 @@ static int sds_init(struct sg_dev *dev)
 	return 0;
 }
 
+/* ---- query mode ---------------------------------------------------------------------------------- */
+
+static int sds_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
+{
+	struct sds_state *st = dev->state;
+
+	*ret_delay_us = (uint64_t)((dev->interval_s > 0 ? dev->interval_s : 10.0) * 1e6);
+	st->due = true; /* in active mode only the mode is ever requested */
+	return 0;
+}
+
+static int sds_request(struct sg_dev *dev, uint8_t *buf, size_t cap, uint64_t *ret_timeout_us)
+{
+	struct sds_state *st = dev->state;
+	const struct sds_opts *o = dev->opts;
+	bool query = o && o->query;
+	unsigned sum = 0;
+
+	if (st->mode_set && !st->due)
+		return 0;
+	if (cap < SDS_CMD_LEN)
+		return -ENOSPC;
+	memset(buf, 0, SDS_CMD_LEN);
+	buf[0] = SDS_HEAD;
+	buf[1] = SDS_CMD;
+	if (!st->mode_set) {
+		buf[2] = SDS_SET_MODE;
+		buf[3] = 1;             /* set */
+		buf[4] = query ? 1 : 0; /* query mode, or active mode */
+		st->mode_set = !query;  /* active mode: one attempt; frames come either way */
+	} else if (query) {
+		buf[2] = SDS_QUERY;
+		st->due = false;
+	} else {
+		return 0;
+	}
+	buf[15] = 0xff; /* any device id */
+	buf[16] = 0xff;
+	for (int i = 2; i <= 16; i++)
+		sum += buf[i];
+	buf[17] = (uint8_t)sum;
+	buf[18] = SDS_TAIL;
+	st->sent = buf[2];
+	st->noise_counted = false;
+	*ret_timeout_us = SDS_ANSWER_TIMEOUT_US;
+	return SDS_CMD_LEN;
+}
+
+/* A whole frame answers: a data frame (readings), or the reply to setting the mode. */
+static ssize_t sds_answer(struct sg_dev *dev, const uint8_t *buf, size_t len)
+{
+	struct sds_state *st = dev->state;
+	struct sds_state probe = {.len = len < SDS_FRAME ? len : SDS_FRAME};
+	size_t skip = 1;
+
+	memcpy(probe.buf, buf, probe.len);
+	switch (sds_check(&probe)) {
+	case SDS_NEED_MORE:
+		return 0;
+	case SDS_BAD_START:
+		while (skip < len && buf[skip] != SDS_HEAD)
+			skip++;
+		if (!st->noise_counted)
+			sg_dev_fail(dev, SG_FAIL_GARBAGE, "sds011: bytes outside a frame");
+		st->noise_counted = true;
+		return -(ssize_t)skip;
+	case SDS_BAD_TAIL:
+		sg_dev_fail(dev, SG_FAIL_SYNTAX, "sds011: frame does not end in 0xAB");
+		return SDS_FRAME;
+	case SDS_BAD_SUM:
+		sg_dev_fail(dev, SG_FAIL_CHECKSUM, "sds011: checksum mismatch");
+		return SDS_FRAME;
+	default:
+		break;
+	}
+	if (buf[1] == SDS_CMD_REPLY && buf[2] == SDS_SET_MODE)
+		st->mode_set = true;
+	sds_process(dev, buf);
+	return SDS_FRAME;
+}
+
+static void sds_no_answer(struct sg_dev *dev)
+{
+	struct sds_state *st = dev->state;
+	const struct sds_opts *o = dev->opts;
+
+	if (!o || !o->query)
+		return; /* active mode: frames come when they come */
+	sg_dev_fail(dev, SG_FAIL_TIMEOUT, st->sent == SDS_SET_MODE ? "sds011: no answer to setting query mode"
+	                                                          : "sds011: no answer to the query");
+	st->mode_set = false;
+}
+
+static bool sds_streams(const void *opts)
+{
+	const struct sds_opts *o = opts;
+
+	return !o || !o->query;
+}
+
+static size_t sds_line_plan(const void *opts, struct sg_line_request *reqs, size_t cap)
+{
+	const struct sds_opts *o = opts;
+
+	if (!o || !o->query)
+		return 0;
+	if (cap > 0)
+		reqs[0] = (struct sg_line_request){.tx_bytes = SDS_CMD_LEN, .rx_bytes = SDS_FRAME,
+		                                   .timeout_s = SDS_ANSWER_TIMEOUT_US / 1e6, .what = "query data (B4 04)"};
+	return 1;
+}
+
+/* mode = "active" (default) or "query". */
+static int sds_parse_options(const config_setting_t *device, void **ret_opts, struct sg_opt_error *err)
+{
+	const config_setting_t *s = device ? config_setting_get_member(device, "mode") : NULL;
+	const char *mode = s && config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
+	struct sds_opts *o;
+
+	if (s && (!mode || (strcmp(mode, "active") != 0 && strcmp(mode, "query") != 0)))
+		return sg_opt_fail(err, s, "mode must be \"active\" (the sensor sends every second) or \"query\" "
+		                   "(asked every interval)");
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->query = mode && strcmp(mode, "query") == 0;
+	*ret_opts = o;
+	return 0;
+}
+
+static void sds_free_options(void *opts)
+{
+	free(opts);
+}
+
+static const char *const sds_option_keys[] = {"mode", NULL};
+
 static const struct sg_field_info sds_fields[] = {
 	{.name = "pm2_5", .unit = "µg/m³", .device_class = "pm25", .state_class = "measurement"},
 	{.name = "pm10", .unit = "µg/m³", .device_class = "pm10", .state_class = "measurement"},
@@ -151,13 +318,18 @@ const struct sg_driver sg_driver_sds011 = {
 	.default_baud = 9600, /* datasheet: 9600 8N1 */
 	.default_interval_s = 0,
 	.fields = sds_fields,
-	.option_keys = NULL,
-	.parse_options = NULL,
-	.free_options = NULL,
+	.option_keys = sds_option_keys,
+	.parse_options = sds_parse_options,
+	.free_options = sds_free_options,
 	.state_size = sizeof(struct sds_state),
 	.init = sds_init,
 	.fini = NULL,
 	.feed = sds_feed,
 	.reset = sds_reset,
-	.poll = NULL,
+	.poll = sds_poll,
+	.request = sds_request,
+	.answer = sds_answer,
+	.no_answer = sds_no_answer,
+	.streams = sds_streams,
+	.line_plan = sds_line_plan,
 };

@@ -28,7 +28,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../drivers/backoff.h"
 #include "log.h"
+#include "response_topic.h"
 
 #define REOPEN_MIN_US     (1 * 1000000ULL)
 #define REOPEN_MAX_US     (60 * 1000000ULL)
@@ -37,6 +39,8 @@
 #define JSON_DEPTH_MAX    8
 #define JSON_SCALAR_MAX   128  /* longest "state"/"value" we look at */
 #define JSON_KEY_MAX      32
+#define JSON_MEMBERS_MAX  64   /* members of one object (a 256-byte command has at most 51) */
+#define JSON_NAMES_MAX    (SG_CMD_MAX_PAYLOAD + JSON_MEMBERS_MAX) /* their decoded names, NULs included */
 #define STEP_EPSILON      1e-6 /* of a step: how far from the grid a number may be */
 
 /* A value of an actuator: which field counts depends on its type. */
@@ -79,7 +83,7 @@ struct actuator {
 	bool up;             /* hardware open */
 	bool ever_up;
 	unsigned gen;        /* bumped when act.fd may have changed */
-	uint64_t backoff_us;
+	struct sg_backoff reopen;  /* backoff.h: 1 s .. 60 s, jittered */
 	uint64_t reopen_at;
 	char problem[160];   /* last open/loss problem logged, to log changes only */
 	char where[96];      /* scratch for where() */
@@ -106,6 +110,7 @@ struct sg_commands {
 	size_t n;
 	uint64_t now;
 	struct sg_ratelimit unknown_rl;
+	const struct sg_config *also; /* after a reload: the configuration readings and discovery use */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
@@ -167,11 +172,24 @@ static struct sg_act_value act_value(const struct actuator *a, const struct val 
 /*
  * A small RFC 8259 reader: enough to validate a whole document and pull one
  * scalar member out of the top-level object ({"state":"ON"}, {"value":42}).
+ * An object with the same member name twice, at any depth, is refused
+ * (-EEXIST): RFC 8259 §4 leaves its meaning open, and parsers disagree
+ * (this one took the first, JSON.parse, Python and Node-RED take the last),
+ * so a validating proxy in front of the gateway would see another command
+ * than the one carried out. Names are compared decoded ("\u0073tate" is "state").
  */
 enum jtype { J_STR, J_NUM, J_TRUE, J_FALSE, J_NULL, J_OBJ, J_ARR };
 
 struct jp {
 	const char *p, *end;
+	char dup[JSON_KEY_MAX]; /* the duplicate name found (cut to fit) */
+};
+
+/* The member names of one object so far, decoded. */
+struct jnames {
+	char buf[JSON_NAMES_MAX];
+	unsigned short off[JSON_MEMBERS_MAX];
+	size_t n, used;
 };
 
 static void j_ws(struct jp *j)
@@ -345,11 +363,36 @@ static int j_number(struct jp *j, char *out, size_t outlen)
 
 static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype *ret_type);
 
+/* The member name at j->p, decoded into NM (*RET points to it there); -EEXIST when NM has it already,
+ * -E2BIG when NM is full (only a document longer than a command can do that). */
+static int j_name(struct jp *j, struct jnames *nm, const char **ret)
+{
+	char *out = nm->buf + nm->used;
+	int r;
+
+	if (nm->n == JSON_MEMBERS_MAX)
+		return -E2BIG;
+	r = j_string(j, out, sizeof(nm->buf) - nm->used);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nm->n; i++)
+		if (strcmp(nm->buf + nm->off[i], out) == 0) {
+			snprintf(j->dup, sizeof(j->dup), "%s", out);
+			return -EEXIST;
+		}
+	nm->off[nm->n++] = (unsigned short)nm->used;
+	nm->used += strlen(out) + 1;
+	*ret = out;
+	return 0;
+}
+
 /* An object or array at j->p, validated and skipped. */
 static int j_container(struct jp *j, int depth)
 {
 	bool obj = *j->p == '{';
 	char close = obj ? '}' : ']';
+	struct jnames nm;
+	const char *name;
 	enum jtype t;
 	int r;
 
@@ -361,9 +404,10 @@ static int j_container(struct jp *j, int depth)
 		j->p++;
 		return 0;
 	}
+	nm.n = nm.used = 0;
 	for (;;) {
 		if (obj) {
-			if ((r = j_string(j, NULL, 0)) < 0)
+			if ((r = j_name(j, &nm, &name)) < 0)
 				return r;
 			j_ws(j);
 			if (j->p >= j->end || *j->p++ != ':')
@@ -418,14 +462,19 @@ static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype
 /*
  * Validate the JSON object S[0..LEN) and fetch its member KEYS[k] with the
  * smallest k into OUT. 0 with *ret_type, -ENOENT if none is there, -EINVAL
- * for invalid JSON or a top level that is not an object, -E2BIG for a value too long.
+ * for invalid JSON or a top level that is not an object, -E2BIG for a value
+ * too long, -EEXIST for a duplicate member name (DUP gets it). *RET_ANSWER
+ * tells whether the top level has an "actuator" member.
  */
 static int json_member(const char *s, size_t len, const char *const *keys, char *out, size_t outlen,
-                       enum jtype *ret_type)
+                       enum jtype *ret_type, char *dup, size_t duplen, bool *ret_answer)
 {
 	struct jp j = {.p = s, .end = s + len};
+	struct jnames nm = {.n = 0};
 	size_t best = SIZE_MAX;
 	int r, found_r = 0;
+
+	*ret_answer = false;
 
 	j_ws(&j);
 	if (j.p >= j.end || *j.p != '{')
@@ -437,19 +486,17 @@ static int json_member(const char *s, size_t len, const char *const *keys, char 
 		goto end;
 	}
 	for (;;) {
-		char key[JSON_KEY_MAX];
-		const char *kstart = j.p;
+		const char *key;
 		size_t k = SIZE_MAX;
 		enum jtype t;
 
-		r = j_string(&j, key, sizeof(key));
-		if (r == -E2BIG) {
-			j.p = kstart;
-			r = j_string(&j, NULL, 0);
-			key[0] = '\0';
-		}
+		r = j_name(&j, &nm, &key);
+		if (r == -EEXIST)
+			snprintf(dup, duplen, "%s", j.dup);
 		if (r < 0)
 			return r;
+		if (strcmp(key, "actuator") == 0)
+			*ret_answer = true;
 		for (size_t i = 0; keys[i]; i++)
 			if (strcmp(key, keys[i]) == 0 && i < best)
 				k = i;
@@ -459,12 +506,16 @@ static int json_member(const char *s, size_t len, const char *const *keys, char 
 		j_ws(&j);
 		if (k != SIZE_MAX) {
 			r = j_value(&j, 1, out, outlen, &t);
+			if (r == -EEXIST)
+				snprintf(dup, duplen, "%s", j.dup);
 			if (r < 0 && r != -E2BIG)
 				return r;
 			best = k;
 			found_r = r;
 			*ret_type = t;
 		} else if ((r = j_value(&j, 1, NULL, 0, &t)) < 0) {
+			if (r == -EEXIST)
+				snprintf(dup, duplen, "%s", j.dup);
 			return r;
 		}
 		j_ws(&j);
@@ -585,6 +636,15 @@ static int parse_switch(const struct actuator *a, const char *s, size_t len, str
 	return -EINVAL;
 }
 
+/* Every one of S[0..LEN) (not NUL-terminated: a payload as received) is in SET. */
+static bool all_in(const char *s, size_t len, const char *set)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!s[i] || !strchr(set, s[i]))
+			return false;
+	return true;
+}
+
 /* Decimals needed to print X exactly enough (0..9). */
 static int decimals_of(double x)
 {
@@ -605,7 +665,7 @@ static int parse_number(const struct actuator *a, const char *s, size_t len, str
 	int dec;
 
 	trim(&s, &len);
-	if (len == 0 || len >= sizeof(buf) || strspn(s, "0123456789+-.eE") < len) {
+	if (len == 0 || len >= sizeof(buf) || !all_in(s, len, "0123456789+-.eE")) {
 		snprintf(why, whylen, "invalid payload: expected a number from %g to %g", c->min, c->max);
 		return -EINVAL;
 	}
@@ -700,8 +760,9 @@ static int parse_value(const struct actuator *a, const char *payload, size_t len
 	static const char *const value_keys[] = {"value", "state", NULL};
 	const char *s = payload;
 	size_t n = len;
-	char scalar[JSON_SCALAR_MAX];
+	char scalar[JSON_SCALAR_MAX], dup[JSON_KEY_MAX], edup[24 * 6 + 1];
 	enum jtype t = J_NULL;
+	bool answer;
 	int r;
 
 	memset(v, 0, sizeof(*v));
@@ -711,9 +772,22 @@ static int parse_value(const struct actuator *a, const char *payload, size_t len
 	trim(&s, &n);
 	if (n && s[0] == '{') {
 		r = json_member(s, n, a->cfg->kind == SG_ACT_SWITCH ? switch_keys : value_keys, scalar, sizeof(scalar),
-		                &t);
+		                &t, dup, sizeof(dup), &answer);
+		if (r == -EEXIST) {
+			commands_json_escape(dup, strlen(dup), 24, edup, sizeof(edup));
+			snprintf(why, whylen, "invalid payload: JSON with the member \"%s\" twice (parsers disagree on "
+			         "which one counts)", edup);
+			return -EINVAL;
+		}
 		if (r == -EINVAL) {
 			snprintf(why, whylen, "invalid payload: not valid JSON");
+			return -EINVAL;
+		}
+		/* {"actuator":..,"state":..} is what a sensorgate answers (another one's, or ours through a
+		 * broker that ignores No Local): never a command, so no answer can ever command an actuator */
+		if (answer) {
+			snprintf(why, whylen, "invalid payload: JSON with an \"actuator\" member is a sensorgate answer "
+			         "or error, not a command");
 			return -EINVAL;
 		}
 		if (r == -ENOENT) {
@@ -749,11 +823,6 @@ static int parse_value(const struct actuator *a, const char *payload, size_t len
 
 /* ---- output ------------------------------------------------------------------------------------ */
 
-static bool response_topic_ok(const char *t)
-{
-	return t && *t && !strpbrk(t, "+#") && strlen(t) < 65536;
-}
-
 static void publish(struct actuator *a, const char *topic, const char *payload, bool retain, const void *corr,
                     size_t corr_len)
 {
@@ -761,6 +830,18 @@ static void publish(struct actuator *a, const char *topic, const char *payload, 
 
 	if (c->env.publish)
 		c->env.publish(c->ud, topic, payload, strlen(payload), a->cfg->qos, retain, corr, corr_len);
+}
+
+/* An answer on a requester's Response Topic (already checked): QoS 0, so that a topic the broker refuses
+ * costs the connection at most once (libmosquitto sends an unacknowledged QoS 1 message again after every
+ * reconnect); the retained state topic stays the durable record. */
+static void publish_answer(struct actuator *a, const char *topic, const char *payload, const void *corr,
+                           size_t corr_len)
+{
+	struct sg_commands *c = a->c;
+
+	if (c->env.publish)
+		c->env.publish(c->ud, topic, payload, strlen(payload), 0, false, corr, corr_len);
 }
 
 /* The confirmed state on the state topic, retained. Not connected: published again on connect. */
@@ -791,8 +872,8 @@ static void refuse(struct actuator *a, const struct answer *ans, const char *fmt
 	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
 	snprintf(msg, sizeof(msg), "{\"actuator\":\"%s\",\"error\":\"%s\",\"payload\":\"%s\"}", en, er, ep);
 	publish(a, a->cfg->error_topic, msg, false, NULL, 0);
-	if (response_topic_ok(ans->response_topic))
-		publish(a, ans->response_topic, msg, false, ans->correlation, ans->correlation_len);
+	if (ans->response_topic)
+		publish_answer(a, ans->response_topic, msg, ans->correlation, ans->correlation_len);
 }
 
 static void respond_ok(struct actuator *a, const struct job *j)
@@ -800,12 +881,12 @@ static void respond_ok(struct actuator *a, const struct job *j)
 	char en[256], es[512], msg[800];
 	const char *t = val_text(a, &a->state);
 
-	if (!response_topic_ok(j->response_topic))
+	if (!j->response_topic)
 		return;
 	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
 	commands_json_escape(t, strlen(t), 80, es, sizeof(es));
 	snprintf(msg, sizeof(msg), "{\"actuator\":\"%s\",\"state\":\"%s\"}", en, es);
-	publish(a, j->response_topic, msg, false, j->correlation, j->correlation_len);
+	publish_answer(a, j->response_topic, msg, j->correlation, j->correlation_len);
 }
 
 /* Log a hardware problem only when it differs from the last one logged. */
@@ -1020,10 +1101,7 @@ static void close_act(struct actuator *a)
 
 static void schedule_reopen(struct actuator *a)
 {
-	a->backoff_us = a->backoff_us ? a->backoff_us * 2 : REOPEN_MIN_US;
-	if (a->backoff_us > REOPEN_MAX_US)
-		a->backoff_us = REOPEN_MAX_US;
-	a->reopen_at = a->c->now + a->backoff_us;
+	a->reopen_at = a->c->now + backoff_next(&a->reopen);
 }
 
 static void lose(struct actuator *a, int err)
@@ -1091,7 +1169,7 @@ static void open_act(struct actuator *a)
 	if (a->problem[0])
 		log_full(LOG_NOTICE, a->cfg->name, NULL, "%s open again", where(a));
 	a->problem[0] = '\0';
-	a->backoff_us = 0;
+	backoff_reset(&a->reopen);
 	a->ever_up = true;
 
 	/* Hardware that can tell is believed; anything else is told the wanted state again. */
@@ -1142,6 +1220,7 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
 		a->cfg = ac;
 		a->autooff_at = UINT64_MAX;
 		a->warn_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
+		backoff_init(&a->reopen, REOPEN_MIN_US, REOPEN_MAX_US);
 		a->drv = sg_act_driver_find(env->drivers, ac->driver);
 		if (!a->drv || !(a->drv->kinds & SG_ACT_KIND_BIT(ac->kind)))
 			goto err_inval;
@@ -1160,6 +1239,7 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
 			.kind = ac->kind,
 			.initial = -1,
 			.opts = ac->opts,
+			.line = ac->serial_line >= 0 && ac->line_settings.baud > 0 ? &ac->line_settings : NULL,
 		};
 		a->act = (struct sg_act){
 			.driver = a->drv,
@@ -1264,13 +1344,30 @@ int commands_message(struct sg_commands *c, const struct sg_cmd_msg *msg, uint64
 			         "dropped%s", msg->topic, suppressed ? " (more not logged)" : "");
 		return -ENOENT;
 	}
-	if (msg->len > SG_CMD_MAX_PAYLOAD) {
-		refuse(a, &ans, "payload too long (%zu bytes, at most %d)", msg->len, SG_CMD_MAX_PAYLOAD);
-		return -EMSGSIZE;
-	}
 	if (msg->len == 0) {
 		log_full(LOG_DEBUG, a->cfg->name, msg->topic, "empty message ignored");
 		return -ENODATA;
+	}
+	/* Where an answer would go is decided first; a refused place gets nothing, not even the refusal. */
+	if (msg->response_topic) {
+		const struct sg_config *own[2] = {c->cfg, c->also};
+		size_t rlen = msg->response_topic_len ? msg->response_topic_len : strlen(msg->response_topic);
+
+		if (response_topic_check(own, 2, msg->response_topic, rlen, why, sizeof(why)) < 0) {
+			ans.response_topic = NULL;
+			refuse(a, &ans, "%s; command refused", why);
+			return -EACCES;
+		}
+	}
+	if (msg->correlation_len > SG_CORRELATION_MAX) {
+		ans.response_topic = NULL;
+		refuse(a, &ans, "Correlation Data of %zu bytes (at most %d); command refused", msg->correlation_len,
+		       SG_CORRELATION_MAX);
+		return -EMSGSIZE;
+	}
+	if (msg->len > SG_CMD_MAX_PAYLOAD) {
+		refuse(a, &ans, "payload too long (%zu bytes, at most %d)", msg->len, SG_CMD_MAX_PAYLOAD);
+		return -EMSGSIZE;
 	}
 	if (msg->retain && !a->cfg->accept_retained) {
 		refuse(a, &ans, "retained command ignored (clear it with an empty retained message, or set "
@@ -1308,7 +1405,7 @@ int commands_message(struct sg_commands *c, const struct sg_cmd_msg *msg, uint64
 	memcpy(j->payload, msg->payload, msg->len);
 	j->payload_len = msg->len;
 	j->expires_us = msg->has_expiry ? now_us + (uint64_t)msg->expiry_s * 1000000ULL : UINT64_MAX;
-	if (response_topic_ok(msg->response_topic)) {
+	if (msg->response_topic) { /* checked above */
 		j->response_topic = strdup(msg->response_topic);
 		if (msg->correlation && msg->correlation_len) {
 			j->correlation = malloc(msg->correlation_len);
@@ -1324,6 +1421,12 @@ int commands_message(struct sg_commands *c, const struct sg_cmd_msg *msg, uint64
 	r = submit(a, j);
 	pump(a);
 	return r;
+}
+
+void commands_reloaded(struct sg_commands *c, const struct sg_config *cfg)
+{
+	if (c)
+		c->also = cfg;
 }
 
 size_t commands_count(const struct sg_commands *c)

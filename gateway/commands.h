@@ -7,16 +7,23 @@
  * state, its queue of at most one command in flight and one waiting) and
  * decides what a command may do:
  *
- *   topic known? ── size <= 256? ── not empty? ── not retained (unless
- *   accept_retained)? ── not expired? ── payload valid for the type? ──
- *   actuator available? ── min_interval_ms since the last command? ──
+ *   topic known? ── not empty? ── Response Topic one we may answer on and
+ *   Correlation Data <= 128 bytes (response_topic.h)? ── size <= 256? ──
+ *   not retained (unless accept_retained)? ── not expired? ── payload valid
+ *   for the type (JSON: valid, no duplicate member, not a sensorgate answer)?
+ *   ── actuator available? ── min_interval_ms since the last command? ──
  *   interlock group free? ──> the driver moves ──> confirmed ──> state
  *
  * A refused command moves nothing; it is logged (rate-limited per
  * actuator) and answered on the actuator's error topic, and on the
  * command's MQTT 5 Response Topic with its Correlation Data when it has one.
- * A command that succeeds is answered on the Response Topic too. The state
- * topic (retained) changes only once the driver has confirmed the change.
+ * A command that succeeds is answered on the Response Topic too. A command
+ * whose Response Topic is refused is refused whole (answered on the error
+ * topic only). Answers on a Response Topic go out at QoS 0, not retained:
+ * a topic a client chose must not be able to hold the session hostage (a
+ * QoS 1 message the broker refuses would be sent again after every
+ * reconnect). The state topic (retained) changes only once the driver has
+ * confirmed the change.
  *
  * It knows nothing of MQTT or of the event loop: the gateway translates
  * incoming messages into struct sg_cmd_msg, gives it callbacks to publish
@@ -52,6 +59,7 @@ struct sg_cmd_msg {
 	bool has_expiry;            /* MQTT 5 Message Expiry Interval present */
 	uint32_t expiry_s;          /* its remaining lifetime, seconds */
 	const char *response_topic; /* MQTT 5 Response Topic, or NULL */
+	size_t response_topic_len;  /* its bytes (it may hold a NUL, which is refused); 0: strlen() */
 	const void *correlation;    /* MQTT 5 Correlation Data, or NULL */
 	size_t correlation_len;
 };
@@ -88,13 +96,23 @@ void commands_connected(struct sg_commands *c);
 /*
  * Route one incoming message. Returns 0 when the command was carried out
  * or accepted (in progress or queued behind the one in progress), else why
- * it was dropped or refused: -ENOENT unknown topic, -EMSGSIZE too long,
- * -ENODATA empty (e.g. a retained command being cleared: ignored silently),
+ * it was dropped or refused: -ENOENT unknown topic, -EMSGSIZE too long
+ * (payload or Correlation Data), -EACCES a Response Topic the gateway does
+ * not answer on, -ENODATA empty (e.g. a retained command being cleared:
+ * ignored silently),
  * -EPERM retained, -ETIME expired, -EINVAL invalid payload, -ENODEV
  * actuator unavailable, -EAGAIN within min_interval_ms, -EBUSY interlock,
  * or the driver's -errno.
  */
 int commands_message(struct sg_commands *c, const struct sg_cmd_msg *msg, uint64_t now_us);
+
+/*
+ * After a reload the gateway publishes readings and discovery under CFG's
+ * base topic and prefix (which may differ from the configuration the router
+ * was built with): Response Topics there are refused as well. CFG is
+ * borrowed until the next call or commands_free(); NULL forgets it.
+ */
+void commands_reloaded(struct sg_commands *c, const struct sg_config *cfg);
 
 /* Event-loop hooks, per actuator index (0 .. commands_count()-1). */
 size_t commands_count(const struct sg_commands *c);

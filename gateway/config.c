@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
@@ -46,15 +47,11 @@
 #define I2C_ADDR_MIN 0x03
 #define I2C_ADDR_MAX 0x77
 
-/* Rates the termios Bnnn constants cover from 1200 up. */
-static const int standard_bauds[] = {
-	1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000,
-	576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
-};
-
 /* --- allowed keys, per group -------------------------------------------- */
 
-static const char *const top_keys[] = {"gateway", "mqtt", "spool", "discovery", "devices", "actuators", NULL};
+static const char *const top_keys[] = {
+	"gateway", "mqtt", "spool", "discovery", "commands", "devices", "actuators", NULL,
+};
 static const char *const gateway_keys[] = {"id", "base_topic", "payload", NULL};
 static const char *const mqtt_keys[] = {
 	"brokers", "protocol", "keepalive", "clean_session", "client_id", "username", "password_file",
@@ -63,11 +60,13 @@ static const char *const mqtt_keys[] = {
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval", NULL};
 static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
+static const char *const commands_keys[] = {"response_topic_prefix", NULL};
 static const char *const device_keys[] = {
 	"name", "driver", "interval", "expire_after", "path", "readings",
 	"qos", "retain", "payload", "offline", NULL,
 };
-static const char *const device_serial_keys[] = {"port", "usb_serial", "baud", NULL};
+/* The serial keys are sg_line_keys (drivers/line.h): devices and actuators share their parser. */
+#define device_serial_keys sg_line_keys
 static const char *const device_i2c_keys[] = {"bus", "address", NULL};
 static const char *const reading_keys[] = {
 	"field", "topic", "unit", "qos", "retain", "payload", "offline", "scale", "offset", "round",
@@ -301,9 +300,10 @@ static bool field_name_valid(const char *s)
 	return true;
 }
 
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF): MQTT requires it. */
-static bool utf8_valid(const unsigned char *s)
+bool config_utf8_valid(const char *text)
 {
+	const unsigned char *s = (const unsigned char *)text;
+
 	while (*s) {
 		unsigned c = *s;
 		unsigned need, cp;
@@ -351,7 +351,7 @@ bool config_topic_valid(const char *t)
 	for (const char *p = t; *p; p++)
 		if (*p == '+' || *p == '#' || (unsigned char)*p < 0x20 || *p == 0x7f)
 			return false;
-	return utf8_valid((const unsigned char *)t);
+	return config_utf8_valid(t);
 }
 
 /* --- typed getters: absent keys leave *out alone and return 0 ---------- */
@@ -516,30 +516,6 @@ static int require(struct loader *ld, const config_setting_t *g, const char *key
 	return 0;
 }
 
-static int check_baud(struct loader *ld, const config_setting_t *g, int baud)
-{
-	for (size_t i = 0; i < sizeof(standard_bauds) / sizeof(standard_bauds[0]); i++)
-		if (standard_bauds[i] == baud)
-			return 0;
-	return fail_at(ld, member(g, "baud"), "\"baud\" %d is not a standard rate (1200, 2400, 4800, 9600, "
-	               "19200, 38400, 57600, 115200, 230400, 460800, 921600, ... 4000000)", baud);
-}
-
-/* Serial ports named in the file must exist when the config is loaded. */
-static int check_port(struct loader *ld, const config_setting_t *g, const char *what, const char *port)
-{
-	struct stat st;
-
-	if (!*port)
-		return fail_at(ld, member(g, "port"), "%s: \"port\" must not be empty", what);
-	if (stat(port, &st) < 0) {
-		if (errno == ENOENT)
-			return fail_at(ld, member(g, "port"), "%s: port %s does not exist", what, port);
-		return fail_at(ld, member(g, "port"), "%s: port %s: %s", what, port, strerror(errno));
-	}
-	return 0;
-}
-
 /* "<base>/<rel><suffix>" into *out, after checking both the relative and the full form. */
 static int make_topic(struct loader *ld, const config_setting_t *s, const char *what, const char *rel,
                       const char *suffix, char **out)
@@ -696,43 +672,106 @@ static int parse_brokers(struct loader *ld, const config_setting_t *mq)
 		if (!broker_url_valid(url))
 			return fail_at(ld, e, "invalid broker URL \"%s\" (expected mqtt://host[:port] or "
 			               "mqtts://host[:port])", url);
+		/* libmosquitto has one TLS setting per client: it would try TLS with every broker. */
+		if (i > 0 && (strncmp(url, "mqtts:", 6) == 0) != (strncmp(m->brokers[0], "mqtts:", 6) == 0))
+			return fail_at(ld, e, "\"%s\" and \"%s\" mix mqtt:// and mqtts://: list brokers of one kind",
+			               m->brokers[0], url);
 		if ((r = dup_to(ld, &m->brokers[i], url)) < 0)
 			return r;
 	}
 	return 0;
 }
 
-/* The first line of PATH, newline stripped, into *out (malloc'd). 0 or -errno. */
-static int read_password(const char *path, char **out)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int r;
+/* MQTT 3.1.1 §3.1.3.5 and MQTT 5 §3.1.3.6: the password is Binary Data, a two-byte length and at most 65535 bytes. */
+#define PASSWORD_MAX 65535
 
-	if (!f)
-		return -errno;
-	errno = 0;
-	n = getline(&line, &cap, f);
-	r = errno;
-	fclose(f);
-	if (n < 0) {
-		if (r) {
-			free(line);
-			return -r;
-		}
-		/* empty file: empty password */
-		free(line);
-		line = strdup("");
-		if (!line)
-			return -ENOMEM;
-		n = 0;
+/* What a file that is not a regular file is, for the message refusing it. */
+const char *config_file_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:  return "a regular file";
+	case S_IFDIR:  return "a directory";
+	case S_IFIFO:  return "a FIFO";
+	case S_IFCHR:  return "a character device";
+	case S_IFBLK:  return "a block device";
+	case S_IFSOCK: return "a socket";
+	default:       return "not a regular file";
 	}
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	*out = line;
-	return 0;
+}
+
+/*
+ * The first line of PATH, newline (LF or CRLF) stripped, into *out
+ * (malloc'd). Only a regular file is read, and at most one password and its
+ * line end: the open does not wait for a FIFO's writer or take a terminal,
+ * and /dev/zero cannot make it grow. 0, or -errno with WHY (WHYLEN bytes)
+ * saying what is wrong.
+ */
+static int read_password(const char *path, char **out, char *why, size_t whylen)
+{
+	char *buf, *nl;
+	size_t len = 0, cap = PASSWORD_MAX + 2; /* room to see that a line is too long */
+	struct stat st;
+	ssize_t n;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, whylen, "%s", strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(why, whylen, "%s", strerror(-r));
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "it is %s, not a regular file", config_file_kind(st.st_mode));
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	buf = malloc(cap + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (len < cap && !memchr(buf, '\n', len)) {
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(why, whylen, "%s", strerror(-r));
+			close(fd);
+			free(buf);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	nl = memchr(buf, '\n', len);
+	n = nl ? (ssize_t)(nl - buf) : (ssize_t)len;
+	if (memchr(buf, '\0', (size_t)n)) {
+		snprintf(why, whylen, "the password contains a NUL byte");
+		explicit_bzero(buf, len);
+		free(buf);
+		return -EINVAL;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if ((size_t)n > PASSWORD_MAX) {
+		snprintf(why, whylen, "the password is longer than %d bytes (the most MQTT can carry)", PASSWORD_MAX);
+		r = -EFBIG;
+	} else {
+		*out = strndup(buf, (size_t)n);
+		r = *out ? 0 : -ENOMEM;
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+	return r;
 }
 
 /* A TLS file or directory key: "" counts as unset; a set one must exist. */
@@ -753,6 +792,23 @@ static int get_tls_path(struct loader *ld, const config_setting_t *tls, const ch
 	return dup_to(ld, dst, v);
 }
 
+/* Keep where setting S is ("FILE:LINE") in *DST, for messages about it after loading; S may be NULL. */
+static int note_where(struct loader *ld, const config_setting_t *s, char **dst)
+{
+	char name[PATH_MAX];
+	int n;
+
+	if (!s)
+		return 0;
+	source_name(ld, config_setting_source_file(s), name, sizeof(name));
+	n = asprintf(dst, "%s:%u", name, config_setting_source_line(s));
+	if (n < 0) {
+		*dst = NULL;
+		return fail_oom(ld);
+	}
+	return 0;
+}
+
 static int parse_tls(struct loader *ld, const config_setting_t *mq)
 {
 	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
@@ -771,6 +827,13 @@ static int parse_tls(struct loader *ld, const config_setting_t *mq)
 		return fail_at(ld, member(tls, "cert_file"), "\"cert_file\" needs \"key_file\"");
 	if (m->key_file && !m->cert_file)
 		return fail_at(ld, member(tls, "key_file"), "\"key_file\" needs \"cert_file\"");
+	if ((r = note_where(ld, tls, &m->where[SG_MQTT_KEY_TLS])) < 0 ||
+	    (r = note_where(ld, member(tls, "ca_file"), &m->where[SG_MQTT_KEY_CA_FILE])) < 0 ||
+	    (r = note_where(ld, member(tls, "ca_path"), &m->where[SG_MQTT_KEY_CA_PATH])) < 0 ||
+	    (r = note_where(ld, member(tls, "cert_file"), &m->where[SG_MQTT_KEY_CERT_FILE])) < 0 ||
+	    (r = note_where(ld, member(tls, "key_file"), &m->where[SG_MQTT_KEY_KEY_FILE])) < 0 ||
+	    (r = note_where(ld, member(tls, "insecure"), &m->where[SG_MQTT_KEY_INSECURE])) < 0)
+		return r;
 	return 0;
 }
 
@@ -804,6 +867,18 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	    (r = get_int_range(ld, mq, "max_inflight", 1, 65535, &m->max_inflight)) < 0)
 		return r;
 
+	if ((r = note_where(ld, member(mq, "brokers"), &m->where[SG_MQTT_KEY_BROKERS])) < 0 ||
+	    (r = note_where(ld, member(mq, "client_id"), &m->where[SG_MQTT_KEY_CLIENT_ID])) < 0 ||
+	    (r = note_where(ld, member(mq, "username"), &m->where[SG_MQTT_KEY_USERNAME])) < 0 ||
+	    (r = note_where(ld, member(mq, "password_file"), &m->where[SG_MQTT_KEY_PASSWORD_FILE])) < 0)
+		return r;
+	if (mq)
+		r = note_where(ld, mq, &m->where[SG_MQTT_KEY_GROUP]);
+	else
+		r = dup_to(ld, &m->where[SG_MQTT_KEY_GROUP], ld->file);
+	if (r < 0)
+		return r;
+
 	m->protocol = protocol == 0 ? 5 : 4;
 	if (m->reconnect_max_s < m->reconnect_min_s)
 		return fail_at(ld, member(mq, "reconnect_max") ? member(mq, "reconnect_max") : member(mq, "reconnect_min"),
@@ -822,12 +897,14 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 		return r;
 
 	if (m->password_file) {
-		r = read_password(m->password_file, &m->password);
+		char why[160];
+
+		r = read_password(m->password_file, &m->password, why, sizeof(why));
 		if (r == -ENOMEM)
 			return fail_oom(ld);
 		if (r < 0)
 			return fail_at(ld, member(mq, "password_file"), "cannot read password_file %s: %s",
-			               m->password_file, strerror(-r));
+			               m->password_file, why);
 		/* MQTT 3.1.1 §3.1.2.9: a password is only allowed together with a user name. */
 		if (!m->username && m->protocol == 4)
 			return fail_at(ld, member(mq, "password_file"),
@@ -882,6 +959,42 @@ static int parse_discovery(struct loader *ld, const config_setting_t *root)
 	return dup_to(ld, &d->prefix, prefix);
 }
 
+/* --- commands ------------------------------------------------------------- */
+
+/* T equals P or lies under it ("P/..."). */
+static bool topic_under(const char *t, const char *p)
+{
+	size_t n = strlen(p);
+
+	return strncmp(t, p, n) == 0 && (t[n] == '\0' || t[n] == '/');
+}
+
+/* Rules for all commands; the Response Topic rules themselves are in response_topic.c. */
+static int parse_commands(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_config *cfg = ld->cfg;
+	const config_setting_t *g = member(root, "commands");
+	const char *p = NULL;
+	int r;
+
+	if ((r = need_group(ld, g, "commands")) < 0 ||
+	    (r = check_keys(ld, g, commands_keys, " in commands")) < 0 ||
+	    (r = get_string(ld, g, "response_topic_prefix", &p)) < 0)
+		return r;
+	if (!p)
+		return 0;
+	if (!config_topic_valid(p))
+		return fail_at(ld, member(g, "response_topic_prefix"), "invalid response_topic_prefix \"%s\": a topic "
+		               "such as \"replies\" (Response Topics must then lie under \"replies/\"; no '+', '#', "
+		               "empty levels, leading or trailing '/', leading '$')", p);
+	if (topic_under(p, cfg->base_topic) || topic_under(p, cfg->discovery.prefix))
+		return fail_at(ld, member(g, "response_topic_prefix"), "response_topic_prefix \"%s\" lies under %s "
+		               "\"%s\", where the gateway never answers: every Response Topic would be refused", p,
+		               topic_under(p, cfg->base_topic) ? "the base topic" : "the discovery prefix",
+		               topic_under(p, cfg->base_topic) ? cfg->base_topic : cfg->discovery.prefix);
+	return dup_to(ld, &cfg->commands.response_topic_prefix, p);
+}
+
 /* --- devices -------------------------------------------------------------- */
 
 /* qos, retain, payload, offline: allowed on a device (defaults) and on each reading. */
@@ -908,21 +1021,78 @@ static void reading_cfg_release(struct sg_reading_cfg *rc)
 	free((char *)rc->device_class);
 }
 
-static bool driver_has_field(const struct sg_driver *drv, const char *field)
+/* Field I of device D: the driver's table, or (data-defined drivers) what its options name. */
+static const char *device_field(const struct sg_device_cfg *d, size_t i, char *name, size_t len)
 {
-	for (const struct sg_field_info *f = drv->fields; f->name; f++)
-		if (strcmp(f->name, field) == 0)
+	struct sg_field_info fi;
+
+	if (d->driver->fields) {
+		for (size_t k = 0; d->driver->fields[k].name; k++)
+			if (k == i)
+				return d->driver->fields[k].name;
+		return NULL;
+	}
+	if (d->driver->option_field && d->driver->option_field(d->opts, i, name, len, &fi))
+		return fi.name;
+	return NULL;
+}
+
+static bool device_has_field(const struct sg_device_cfg *d, const char *field)
+{
+	char name[128];
+	const char *f;
+
+	for (size_t i = 0; (f = device_field(d, i, name, sizeof(name))); i++)
+		if (strcmp(f, field) == 0)
 			return true;
 	return false;
 }
 
-static void driver_field_list(char *buf, size_t len, const struct sg_driver *drv)
+/* Whether FIELD of D is a momentary event (a button press), or, with FIELD NULL, every field of D is. */
+static bool device_field_is_event(const struct sg_device_cfg *d, const char *field)
 {
+	struct sg_field_info fi;
+	char name[128];
+	bool any = false;
+
+	for (size_t i = 0;; i++) {
+		if (d->driver->fields) {
+			if (!d->driver->fields[i].name)
+				break;
+			fi = d->driver->fields[i];
+		} else if (!d->driver->option_field || !d->driver->option_field(d->opts, i, name, sizeof(name), &fi)) {
+			break;
+		}
+		if (field && strcmp(fi.name, field) == 0)
+			return fi.event_types != NULL;
+		if (!field && !fi.event_types)
+			return false;
+		any = true;
+	}
+	return !field && any;
+}
+
+/* Events are never retained: refuse retain = true at S (G's setting), else make RC->retain false. */
+static int no_retained_events(struct loader *ld, const config_setting_t *g, const char *what, struct sg_reading_cfg *rc)
+{
+	const config_setting_t *r = member(g, "retain");
+
+	if (r && rc->retain)
+		return fail_at(ld, r, "%s: events are never retained (a retained press would fire again for every "
+		               "subscriber that connects)", what);
+	rc->retain = false;
+	return 0;
+}
+
+static void device_field_list(char *buf, size_t len, const struct sg_device_cfg *d)
+{
+	char name[128];
+	const char *f;
 	size_t off = 0;
 
 	buf[0] = '\0';
-	for (const struct sg_field_info *f = drv->fields; f->name && off < len; f++) {
-		int n = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", f->name);
+	for (size_t i = 0; off < len && (f = device_field(d, i, name, sizeof(name))); i++) {
+		int n = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", f);
 		if (n < 0)
 			break;
 		off += (size_t)n;
@@ -957,9 +1127,9 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 	snprintf(where, sizeof(where), " in %s", what);
 	if ((r = check_keys(ld, s, reading_keys, where)) < 0)
 		return r;
-	if (d->driver->fields && !driver_has_field(d->driver, field)) {
+	if ((d->driver->fields || d->driver->option_field) && !device_has_field(d, field)) {
 		char list[256];
-		driver_field_list(list, sizeof(list), d->driver);
+		device_field_list(list, sizeof(list), d);
 		return fail_at(ld, member(s, "field"), "device \"%s\": driver \"%s\" has no field \"%s\" (fields: %s)",
 		               d->name, d->driver->name, field, list);
 	}
@@ -967,6 +1137,7 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 	if ((r = get_string(ld, s, "topic", &topic)) < 0 ||
 	    (r = get_string_dup(ld, s, "unit", &rc->unit)) < 0 ||
 	    (r = parse_delivery(ld, s, rc)) < 0 ||
+	    (device_field_is_event(d, field) && (r = no_retained_events(ld, s, what, rc)) < 0) ||
 	    (r = get_double_range(ld, s, "scale", -HUGE_VAL, HUGE_VAL, false, &rc->scale)) < 0 ||
 	    (r = get_double_range(ld, s, "offset", -HUGE_VAL, HUGE_VAL, false, &rc->offset)) < 0 ||
 	    (r = get_int_range(ld, s, "round", 0, 10, &rc->round)) < 0 ||
@@ -1041,25 +1212,44 @@ static int parse_readings(struct loader *ld, struct sg_device_cfg *d, const conf
 	return 0;
 }
 
+/* The driver's framing at BAUD ("8E1"), 8N1 without one. */
+static struct sg_serial_framing driver_framing(const struct sg_driver *drv, int baud)
+{
+	struct sg_serial_framing f = SG_SERIAL_8N1;
+
+	if (drv->framing && line_framing_parse(drv->framing(baud), &f) < 0)
+		f = SG_SERIAL_8N1;
+	return f;
+}
+
 static int parse_serial_device(struct loader *ld, struct sg_device_cfg *d, const config_setting_t *s,
                                const char *what)
 {
+	struct sg_line_spec spec = {.settings = {.baud = d->driver->default_baud > 0 ? d->driver->default_baud
+	                                                                               : DEFAULT_BAUD}};
+	struct sg_serial_framing def;
+	struct sg_opt_error oe = {.line = 0};
 	int r;
 
-	d->baud = d->driver->default_baud > 0 ? d->driver->default_baud : DEFAULT_BAUD;
-	if ((r = get_string_dup(ld, s, "port", &d->port)) < 0 ||
-	    (r = get_string_dup(ld, s, "usb_serial", &d->usb_serial)) < 0 ||
-	    (r = get_int_range(ld, s, "baud", 1, INT_MAX, &d->baud)) < 0 ||
-	    (r = check_baud(ld, s, d->baud)) < 0)
-		return r;
-	if (d->port && d->usb_serial)
-		return fail_at(ld, member(s, "usb_serial"), "%s: set \"port\" or \"usb_serial\", not both", what);
-	if (!d->port && !d->usb_serial)
-		return fail_at(ld, s, "%s needs \"port\" or \"usb_serial\"", what);
-	if (d->usb_serial && !*d->usb_serial)
-		return fail_at(ld, member(s, "usb_serial"), "%s: \"usb_serial\" must not be empty", what);
-	if (d->port)
-		return check_port(ld, s, what, d->port);
+	spec.settings.framing = SG_SERIAL_8N1;
+	r = line_spec_parse(s, what, &spec, &oe);
+	d->port = spec.port;
+	d->usb_serial = spec.usb_serial;
+	if (r == -ENOMEM)
+		return fail_oom(ld);
+	if (r < 0)
+		return fail_at_line(ld, s, oe.line > 0 ? (unsigned)oe.line : (unsigned)d->line, "%s", oe.msg);
+	/* a driver's default framing may depend on the baud rate (DSMR 2.2: 9600 7E1) */
+	def = driver_framing(d->driver, spec.settings.baud);
+	if (!spec.set_at[SG_LINE_KEY_DATA_BITS])
+		spec.settings.framing.data_bits = def.data_bits;
+	if (!spec.set_at[SG_LINE_KEY_PARITY])
+		spec.settings.framing.parity = def.parity;
+	if (!spec.set_at[SG_LINE_KEY_STOP_BITS])
+		spec.settings.framing.stop_bits = def.stop_bits;
+	d->baud = spec.settings.baud;
+	d->framing = spec.settings.framing;
+	memcpy(d->serial_set_at, spec.set_at, sizeof(d->serial_set_at));
 	return 0;
 }
 
@@ -1133,6 +1323,7 @@ static int parse_device(struct loader *ld, const config_setting_t *s, size_t ind
 
 	d->line = (int)config_setting_source_line(s);
 	d->address = -1;
+	d->serial_line = -1;
 	if (!config_setting_is_group(s))
 		return fail_at(ld, s, "\"devices\" entries must be groups: { name = \"...\"; driver = \"...\"; }");
 
@@ -1196,6 +1387,8 @@ static int parse_device(struct loader *ld, const config_setting_t *s, size_t ind
 			                    what, oe.msg[0] ? oe.msg : "invalid driver options");
 		d->opts = opts;
 	}
+	if (device_field_is_event(d, NULL) && (r = no_retained_events(ld, s, what, &d->defaults)) < 0)
+		return r;
 
 	return parse_readings(ld, d, s);
 }
@@ -1503,6 +1696,7 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	int r;
 
 	a->line = (int)config_setting_source_line(s);
+	a->serial_line = -1;
 	a->qos = 1;
 	if (!config_setting_is_group(s))
 		return fail_at(ld, s, "\"actuators\" entries must be groups: { name = \"...\"; driver = \"...\"; }");
@@ -1597,22 +1791,291 @@ static int parse_actuators(struct loader *ld, const config_setting_t *root)
 	return check_interlocks(ld, list);
 }
 
+/* --- serial lines: who shares which, and on what settings ------------------------------------- */
+
+/* One entry on a serial line while the lines are worked out. */
+struct line_entry {
+	bool actuator;
+	size_t index;
+	const char *name;           /* the device's or actuator's */
+	const char *driver;
+	int line;                   /* of the entry */
+	struct sg_line_spec spec;   /* strings borrowed */
+	char key[PATH_MAX + 8];     /* "usb:<serial>", or the port's real path (or as written when it has none) */
+	bool stream;                /* reads the line's unclaimed bytes */
+};
+
+static const char *const line_key_names[SG_LINE_KEY_N] = {"baud", "data_bits", "parity", "stop_bits"};
+
+static void line_value_text(const struct sg_line_settings *s, enum sg_line_key k, char *buf, size_t len)
+{
+	switch (k) {
+	case SG_LINE_KEY_BAUD:
+		snprintf(buf, len, "%d", s->baud);
+		break;
+	case SG_LINE_KEY_DATA_BITS:
+		snprintf(buf, len, "%u", s->framing.data_bits);
+		break;
+	case SG_LINE_KEY_PARITY:
+		snprintf(buf, len, "\"%s\"", line_parity_name(s->framing.parity));
+		break;
+	default:
+		snprintf(buf, len, "%u", s->framing.stop_bits);
+		break;
+	}
+}
+
+static bool line_value_equal(const struct sg_line_settings *a, const struct sg_line_settings *b, enum sg_line_key k)
+{
+	switch (k) {
+	case SG_LINE_KEY_BAUD:
+		return a->baud == b->baud;
+	case SG_LINE_KEY_DATA_BITS:
+		return a->framing.data_bits == b->framing.data_bits;
+	case SG_LINE_KEY_PARITY:
+		return a->framing.parity == b->framing.parity;
+	default:
+		return a->framing.stop_bits == b->framing.stop_bits;
+	}
+}
+
+static void line_value_copy(struct sg_line_settings *to, const struct sg_line_settings *from, enum sg_line_key k)
+{
+	switch (k) {
+	case SG_LINE_KEY_BAUD:
+		to->baud = from->baud;
+		break;
+	case SG_LINE_KEY_DATA_BITS:
+		to->framing.data_bits = from->framing.data_bits;
+		break;
+	case SG_LINE_KEY_PARITY:
+		to->framing.parity = from->framing.parity;
+		break;
+	default:
+		to->framing.stop_bits = from->framing.stop_bits;
+		break;
+	}
+}
+
+/* Every entry that uses a serial line; *ret_n of them (the array is malloc'd; may be NULL when none). */
+static int line_entries(struct loader *ld, struct line_entry **ret, size_t *ret_n)
+{
+	const struct sg_config *cfg = ld->cfg;
+	struct line_entry *e = calloc(cfg->n_devices + cfg->n_actuators + 1, sizeof(*e));
+	size_t n = 0;
+
+	if (!e)
+		return fail_oom(ld);
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		const struct sg_device_cfg *d = &cfg->devices[i];
+
+		if (d->driver->bus != SG_BUS_SERIAL)
+			continue;
+		e[n] = (struct line_entry){.actuator = false, .index = i, .name = d->name, .driver = d->driver->name,
+		                           .line = d->line, .stream = sg_driver_streams(d->driver, d->opts)};
+		e[n].spec.port = d->port;
+		e[n].spec.usb_serial = d->usb_serial;
+		e[n].spec.settings = (struct sg_line_settings){.baud = d->baud, .framing = d->framing};
+		memcpy(e[n].spec.set_at, d->serial_set_at, sizeof(e[n].spec.set_at));
+		n++;
+	}
+	for (size_t i = 0; i < cfg->n_actuators; i++) {
+		const struct sg_actuator_cfg *a = &cfg->actuators[i];
+
+		if (!a->drv || !a->drv->line || !a->opts)
+			continue;
+		e[n] = (struct line_entry){.actuator = true, .index = i, .name = a->name, .driver = a->drv->name,
+		                           .line = a->line};
+		if (!a->drv->line(a->opts, &e[n].spec))
+			continue;
+		n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *real;
+
+		if (e[i].spec.usb_serial) {
+			snprintf(e[i].key, sizeof(e[i].key), "usb:%s", e[i].spec.usb_serial);
+			continue;
+		}
+		real = realpath(e[i].spec.port, NULL);
+		snprintf(e[i].key, sizeof(e[i].key), "%s", real ? real : e[i].spec.port);
+		free(real);
+	}
+	*ret = e;
+	*ret_n = n;
+	return 0;
+}
+
+#define ENTRY_KIND(e) ((e)->actuator ? "actuator" : "device")
+
+/* The entries GROUP[0..N) share one line: one name for it, one setting per key, at most one stream reader. */
+static int line_agree(struct loader *ld, const config_setting_t *root, struct line_entry **group, size_t n,
+                      struct sg_line_settings *ret)
+{
+	const struct line_entry *first = group[0];
+	const char *name = first->spec.port ? first->spec.port : first->spec.usb_serial;
+	const struct line_entry *reader = NULL;
+
+	for (size_t i = 1; i < n; i++) {
+		const struct line_entry *e = group[i];
+		const char *en = e->spec.port ? e->spec.port : e->spec.usb_serial;
+
+		if (strcmp(en, name) != 0)
+			return fail_at_line(ld, root, (unsigned)e->line,
+			                    "%s \"%s\" names %s, which is %s of %s \"%s\" (line %d): name one port the same "
+			                    "way in every entry", ENTRY_KIND(e), e->name, en, name, ENTRY_KIND(first),
+			                    first->name, first->line);
+	}
+	*ret = first->spec.settings;
+	for (int k = 0; k < SG_LINE_KEY_N; k++) {
+		const struct line_entry *named = NULL;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct line_entry *e = group[i];
+			char a[32], b[32];
+
+			if (!e->spec.set_at[k])
+				continue;
+			if (!named) {
+				named = e;
+				continue;
+			}
+			if (line_value_equal(&named->spec.settings, &e->spec.settings, (enum sg_line_key)k))
+				continue;
+			line_value_text(&e->spec.settings, (enum sg_line_key)k, a, sizeof(a));
+			line_value_text(&named->spec.settings, (enum sg_line_key)k, b, sizeof(b));
+			return fail_at_line(ld, root, (unsigned)e->spec.set_at[k],
+			                    "%s \"%s\" sets %s = %s on %s, but %s \"%s\" (line %d) sets %s = %s: the devices "
+			                    "and actuators of one line must agree", ENTRY_KIND(e), e->name,
+			                    line_key_names[k], a, name, ENTRY_KIND(named), named->name, named->spec.set_at[k],
+			                    line_key_names[k], b);
+		}
+		if (named) {
+			line_value_copy(ret, &named->spec.settings, (enum sg_line_key)k);
+			continue;
+		}
+		/* nobody names it: the drivers' defaults decide, and must agree */
+		for (size_t i = 1; i < n; i++) {
+			const struct line_entry *e = group[i];
+			char a[32], b[32];
+
+			if (line_value_equal(&first->spec.settings, &e->spec.settings, (enum sg_line_key)k))
+				continue;
+			line_value_text(&e->spec.settings, (enum sg_line_key)k, a, sizeof(a));
+			line_value_text(&first->spec.settings, (enum sg_line_key)k, b, sizeof(b));
+			return fail_at_line(ld, root, (unsigned)e->line,
+			                    "%s \"%s\" (%s) defaults to %s = %s on %s, but %s \"%s\" (line %d, %s) to %s = %s: "
+			                    "set %s on one of them", ENTRY_KIND(e), e->name, e->driver, line_key_names[k], a,
+			                    name, ENTRY_KIND(first), first->name, first->line, first->driver,
+			                    line_key_names[k], b, line_key_names[k]);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct line_entry *e = group[i];
+
+		if (!e->stream)
+			continue;
+		if (reader)
+			return fail_at_line(ld, root, (unsigned)e->line,
+			                    "device \"%s\" (%s) and device \"%s\" (line %d, %s) would both read the data "
+			                    "stream of %s; a line carries one streaming device besides any number of polled "
+			                    "devices and actuators", e->name, e->driver, reader->name, reader->line,
+			                    reader->driver, name);
+		reader = e;
+	}
+	return 0;
+}
+
+/*
+ * Group the serial entries by line, check that each line's entries agree,
+ * and give every entry the line's settings; fills cfg->lines.
+ */
+static int resolve_lines(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_config *cfg = ld->cfg;
+	struct line_entry *e = NULL, **group = NULL;
+	bool *done = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = line_entries(ld, &e, &n)) < 0)
+		return r;
+	if (n == 0) {
+		free(e);
+		return 0;
+	}
+	group = calloc(n, sizeof(*group));
+	done = calloc(n, sizeof(*done));
+	cfg->lines = calloc(n, sizeof(*cfg->lines));
+	if (!group || !done || !cfg->lines) {
+		r = fail_oom(ld);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sg_serial_line_cfg *lc;
+		struct sg_line_settings settings;
+		size_t m = 0;
+
+		if (done[i])
+			continue;
+		for (size_t j = i; j < n; j++)
+			if (!done[j] && strcmp(e[j].key, e[i].key) == 0) {
+				group[m++] = &e[j];
+				done[j] = true;
+			}
+		if ((r = line_agree(ld, root, group, m, &settings)) < 0)
+			goto out;
+		lc = &cfg->lines[cfg->n_lines];
+		lc->by_usb_serial = !e[i].spec.port;
+		lc->settings = settings;
+		lc->name = strdup(e[i].spec.port ? e[i].spec.port : e[i].spec.usb_serial);
+		lc->devices = calloc(m, sizeof(*lc->devices));
+		lc->actuators = calloc(m, sizeof(*lc->actuators));
+		cfg->n_lines++;
+		if (!lc->name || !lc->devices || !lc->actuators) {
+			r = fail_oom(ld);
+			goto out;
+		}
+		for (size_t k = 0; k < m; k++) {
+			if (group[k]->actuator) {
+				struct sg_actuator_cfg *a = &cfg->actuators[group[k]->index];
+
+				a->serial_line = (int)(cfg->n_lines - 1);
+				a->line_settings = settings;
+				lc->actuators[lc->n_actuators++] = group[k]->index;
+			} else {
+				struct sg_device_cfg *d = &cfg->devices[group[k]->index];
+
+				d->serial_line = (int)(cfg->n_lines - 1);
+				d->baud = settings.baud;
+				d->framing = settings.framing;
+				lc->devices[lc->n_devices++] = group[k]->index;
+			}
+		}
+	}
+	r = 0;
+out:
+	free(done);
+	free(group);
+	free(e);
+	return r;
+}
+
 /* --- one piece of hardware, one owner ---------------------------------------------------- */
 
-/* What a device occupies: its serial port, its USB serial number, or its I2C bus and address. */
+/* What a device occupies alone: its I2C bus and address, or what its driver names (a GPIO line); serial lines
+ * are shared (see above). */
 static void device_hardware(const struct sg_device_cfg *d, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	if (d->port)
-		snprintf(buf, len, "%s", d->port);
-	else if (d->usb_serial)
-		snprintf(buf, len, "USB serial %s", d->usb_serial);
+	if (d->driver->where && d->opts)
+		d->driver->where(d->opts, buf, len);
 	else if (d->bus && d->address >= 0)
 		snprintf(buf, len, "%s address 0x%02x", d->bus, d->address);
 }
 
 /*
- * Two devices or actuators on the same port (or I2C address, or GPIO line)
+ * Two devices or actuators on the same I2C address, or GPIO line,
  * would pass here and fail at run time with "Device or resource busy" for
  * the second one, or worse, share a line in silence. Refuse it up front.
  */
@@ -1632,7 +2095,7 @@ static int check_hardware_unique(struct loader *ld, const config_setting_t *root
 		device_hardware(&cfg->devices[i], hw[i], sizeof(hw[i]));
 	for (size_t i = 0; i < cfg->n_actuators; i++) {
 		const struct sg_actuator_cfg *a = &cfg->actuators[i];
-		if (a->drv && a->drv->where)
+		if (a->serial_line < 0 && a->drv && a->drv->where)
 			a->drv->where(a->opts, hw[cfg->n_devices + i], sizeof(hw[0]));
 	}
 	for (size_t i = 1; i < n && r == 0; i++) {
@@ -1653,6 +2116,48 @@ static int check_hardware_unique(struct loader *ld, const config_setting_t *root
 	}
 	free(hw);
 	return r;
+}
+
+/* --- topics known only at run time ---------------------------------------------------- */
+
+/*
+ * A device without a readings list publishes every field its data names on
+ * <base>/<device>/<field>, topics no claim above could see. Were an actuator's
+ * command topic among them (device "relay", actuator topic "relay": a line
+ * "set=ON" publishes on <base>/relay/set), the device's data would command the
+ * actuator on an MQTT 3.1.1 link, which has no No Local; a state or error
+ * topic would be overwritten. Refuse the overlap.
+ */
+static int check_dynamic_topics(struct loader *ld, const config_setting_t *root)
+{
+	const struct sg_config *cfg = ld->cfg;
+
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		const struct sg_device_cfg *d = &cfg->devices[i];
+		char ns[CONFIG_TOPIC_MAX + 2];
+		size_t n;
+
+		if (!d->all_fields)
+			continue;
+		snprintf(ns, sizeof(ns), "%s/%s/", cfg->base_topic, d->name);
+		n = strlen(ns);
+		for (size_t k = 0; k < cfg->n_actuators; k++) {
+			const struct sg_actuator_cfg *a = &cfg->actuators[k];
+			const char *const topics[] = {a->command_topic, a->topic, a->error_topic};
+			const char *const kinds[] = {"command topic", "state topic", "error topic"};
+
+			for (size_t t = 0; t < 3; t++) {
+				const char *rest = topics[t] + n;
+				if (strncmp(topics[t], ns, n) != 0 || !*rest || strchr(rest, '/'))
+					continue;
+				return fail_at_line(ld, root, (unsigned)d->line, "device \"%s\" publishes every field on "
+				                    "%s<field>, and a field \"%s\" would land on the %s of actuator \"%s\" "
+				                    "(line %d); give the device a readings list or the actuator another topic",
+				                    d->name, ns, rest, kinds[t], a->name, a->line);
+			}
+		}
+	}
+	return 0;
 }
 
 /* --- load / free ------------------------------------------------------------ */
@@ -1701,8 +2206,11 @@ static int parse_all(struct loader *ld, const config_t *lc)
 	    (r = parse_mqtt(ld, root)) < 0 ||
 	    (r = parse_spool(ld, root)) < 0 ||
 	    (r = parse_discovery(ld, root)) < 0 ||
+	    (r = parse_commands(ld, root)) < 0 ||
 	    (r = parse_devices(ld, root)) < 0 ||
-	    (r = parse_actuators(ld, root)) < 0)
+	    (r = parse_actuators(ld, root)) < 0 ||
+	    (r = check_dynamic_topics(ld, root)) < 0 ||
+	    (r = resolve_lines(ld, root)) < 0)
 		return r;
 	return check_hardware_unique(ld, root);
 }
@@ -1815,11 +2323,20 @@ void config_free(struct sg_config *cfg)
 	}
 	free(cfg->actuators);
 
+	for (size_t i = 0; i < cfg->n_lines; i++) {
+		free(cfg->lines[i].name);
+		free(cfg->lines[i].devices);
+		free(cfg->lines[i].actuators);
+	}
+	free(cfg->lines);
+
 	for (size_t i = 0; i < cfg->mqtt.n_brokers; i++)
 		free(cfg->mqtt.brokers[i]);
 	free(cfg->mqtt.brokers);
 	free(cfg->mqtt.client_id);
 	free(cfg->mqtt.username);
+	for (size_t i = 0; i < SG_MQTT_KEY_N; i++)
+		free(cfg->mqtt.where[i]);
 	free_secret(cfg->mqtt.password);
 	free(cfg->mqtt.password_file);
 	free(cfg->mqtt.ca_file);
@@ -1829,6 +2346,7 @@ void config_free(struct sg_config *cfg)
 
 	free(cfg->spool.path);
 	free(cfg->discovery.prefix);
+	free(cfg->commands.response_topic_prefix);
 	free(cfg->discovery.state_file);
 	free(cfg->path);
 	free(cfg->id);

@@ -13,9 +13,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../drivers/actuator.h"
 #include "../drivers/driver.h"
+#include "../drivers/line.h"
 
 enum sg_payload_format {
 	SG_PAYLOAD_PLAIN = 0, /* "21.5" */
@@ -56,7 +58,10 @@ struct sg_device_cfg {
 	void *opts;                    /* driver->parse_options result (driver frees) */
 	char *port;                    /* serial: path, or NULL when matched by usb serial */
 	char *usb_serial;              /* serial: match a USB port by serial number */
-	int baud;
+	int baud;                      /* serial: as its line has it (shared with the line's other entries) */
+	struct sg_serial_framing framing; /* serial: likewise */
+	int serial_line;               /* serial: index into sg_config.lines, -1 for none */
+	int serial_set_at[SG_LINE_KEY_N]; /* serial: line of each setting the entry names itself, 0: default */
 	char *bus;                     /* i2c: /dev/i2c-N */
 	int address;                   /* i2c: 7-bit address, -1 when none */
 	char *path;                    /* 1-Wire device dir or other driver path */
@@ -88,11 +93,44 @@ struct sg_actuator_cfg {
 	char **options; size_t n_options;
 	int pulse_ms;          /* switches: back off this long after ON, 0 = never */
 	double max_on_s;       /* switches: on for at most this long, 0 = unlimited */
+	int serial_line;       /* index into sg_config.lines when its driver uses a serial line, else -1 */
+	struct sg_line_settings line_settings; /* that line's settings, for the driver (sg_act_params.line) */
 	int line;
 };
 
+/*
+ * A serial line and the entries that share it. Entries name a line by the
+ * same `port` (or `usb_serial`); the settings one entry names apply to all,
+ * those none names are the drivers' defaults, which then must agree.
+ */
+struct sg_serial_line_cfg {
+	char *name;                    /* the port, or the USB serial number */
+	bool by_usb_serial;
+	struct sg_line_settings settings;
+	size_t *devices, n_devices;    /* indices into sg_config.devices */
+	size_t *actuators, n_actuators;
+};
+
+/* Keys of the mqtt group whose place in the file is kept for checks made after loading (TLS set-up). */
+enum sg_mqtt_key {
+	SG_MQTT_KEY_GROUP,       /* the mqtt group itself; the file alone when there is none */
+	SG_MQTT_KEY_BROKERS,
+	SG_MQTT_KEY_CLIENT_ID,
+	SG_MQTT_KEY_USERNAME,
+	SG_MQTT_KEY_PASSWORD_FILE,
+	SG_MQTT_KEY_TLS,
+	SG_MQTT_KEY_CA_FILE,
+	SG_MQTT_KEY_CA_PATH,
+	SG_MQTT_KEY_CERT_FILE,
+	SG_MQTT_KEY_KEY_FILE,
+	SG_MQTT_KEY_INSECURE,
+	SG_MQTT_KEY_N,
+};
+
 struct sg_mqtt_cfg {
-	char **brokers;          /* URLs, failover order */
+	/* "FILE:LINE" where each key was set, NULL when it is not in the file (GROUP: never NULL). */
+	char *where[SG_MQTT_KEY_N];
+	char **brokers;          /* URLs, failover order; all mqtt:// or all mqtts:// */
 	size_t n_brokers;
 	int protocol;            /* 4 (3.1.1) or 5 */
 	int keepalive;           /* seconds */
@@ -122,6 +160,11 @@ struct sg_discovery_cfg {
 	char *state_file;        /* announced topics between runs; NULL = default place */
 };
 
+/* The `commands` group: rules for every actuator's commands. */
+struct sg_commands_cfg {
+	char *response_topic_prefix; /* MQTT 5 answers only under "<prefix>/...", or NULL (see response_topic.h) */
+};
+
 struct sg_config {
 	char *path;
 	char *id;                /* gateway id, default hostname */
@@ -131,10 +174,13 @@ struct sg_config {
 	struct sg_mqtt_cfg mqtt;
 	struct sg_spool_cfg spool;
 	struct sg_discovery_cfg discovery;
+	struct sg_commands_cfg commands;
 	struct sg_device_cfg *devices;
 	size_t n_devices;
 	struct sg_actuator_cfg *actuators;
 	size_t n_actuators;
+	struct sg_serial_line_cfg *lines;
+	size_t n_lines;
 };
 
 /*
@@ -150,5 +196,9 @@ bool config_name_valid(const char *s);
 /* True if t is a valid publish topic: 1..256 bytes of valid UTF-8, no control characters,
  * no "+" or "#", no empty level, not starting with "$". */
 bool config_topic_valid(const char *t);
+/* True if S is strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
+bool config_utf8_valid(const char *s);
+/* "a directory", "a FIFO", "a character device" ... for a stat mode, in messages refusing a file. */
+const char *config_file_kind(mode_t mode);
 
 #endif

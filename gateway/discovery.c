@@ -13,7 +13,8 @@
  * command_topic, value_template, unit_of_measurement, device_class,
  * state_class, suggested_display_precision, expire_after (health entities),
  * qos, payload_on,
- * payload_off, state_on, state_off, min, max, step, options,
+ * payload_off, state_on, state_off, min, max, step, options, event_types
+ * (event), automation_type, topic, type, subtype, payload (device triggers),
  * entity_category, availability (topic, payload_available,
  * payload_not_available), availability_mode, device (identifiers, name,
  * manufacturer, model, sw_version, via_device) and origin (name, sw_version).
@@ -603,20 +604,118 @@ static const struct sg_field_info *driver_field(const struct sg_driver *drv, con
 	return NULL;
 }
 
+/* FIELD as the driver declares it, or as the device's options name it (a Modbus register table; TMP holds it). */
+static const struct sg_field_info *device_field(const struct sg_device_cfg *d, const char *field,
+                                                struct sg_field_info *tmp, char *name, size_t len)
+{
+	const struct sg_field_info *fi = driver_field(d->driver, field);
+
+	for (size_t i = 0; !fi && d->driver && d->driver->option_field &&
+	                   d->driver->option_field(d->opts, i, name, len, tmp); i++)
+		if (strcmp(name, field) == 0)
+			fi = tmp;
+	return fi;
+}
+
+/* Home Assistant's device trigger type for one of our events; others show as they are. */
+static const char *trigger_type(const char *event)
+{
+	if (strcmp(event, "single") == 0)
+		return "button_short_press";
+	if (strcmp(event, "double") == 0)
+		return "button_double_press";
+	if (strcmp(event, "long") == 0)
+		return "button_long_press";
+	return event;
+}
+
+/*
+ * A momentary event (a button's presses) on TOPIC: an `event` entity whose
+ * event_types are FI's, and one device trigger (`device_automation`, no
+ * entity, so no name, unique_id or availability) per event type, as FI asks.
+ * The payload is the event's name; the templates pick it out of either
+ * payload format.
+ */
+static int add_event(struct builder *bd, const struct sg_device_cfg *d, const char *field, const char *topic,
+                     const struct sg_reading_cfg *rc, const struct sg_field_info *fi)
+{
+	bool json = rc->payload == SG_PAYLOAD_JSON;
+	char *object = object_id2(d->name, field);
+	char *dev_status = d->expire_after_s > 0 ? discovery_device_status_topic(bd->cfg, d) : NULL;
+	struct sb b = {0};
+	int r = 0;
+
+	if (!object || (d->expire_after_s > 0 && !dev_status)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!fi->no_event_entity) {
+		entity_begin(bd, &b, "event", object, last_level(topic));
+		js_kstr(&b, "state_topic", topic);
+		js_kstr(&b, "value_template", json ? "{\"event_type\":\"{{ value_json.value }}\"}"
+		                                   : "{\"event_type\":\"{{ value }}\"}");
+		js_key(&b, "event_types");
+		js_open(&b, '[');
+		for (const char *const *t = fi->event_types; *t; t++)
+			js_string(&b, *t);
+		js_close(&b, ']');
+		js_kstr(&b, "device_class", rc->device_class ? rc->device_class : fi->device_class);
+		if (rc->qos > 0)
+			js_kint(&b, "qos", rc->qos);
+		availability(bd, &b, dev_status);
+		sensor_device(bd, &b, d);
+		if ((r = entity_end(bd, &b, "event", object)) < 0)
+			goto out;
+	}
+	for (const char *const *t = fi->event_types; !fi->no_triggers && *t; t++) {
+		char *trigger = object_id2(object, *t);
+
+		if (!trigger) {
+			r = -ENOMEM;
+			goto out;
+		}
+		js_open(&b, '{');
+		js_kstr(&b, "automation_type", "trigger");
+		js_kstr(&b, "topic", topic);
+		js_kstr(&b, "type", trigger_type(*t));
+		js_kstr(&b, "subtype", "button_1");
+		js_kstr(&b, "payload", *t);
+		if (json)
+			js_kstr(&b, "value_template", "{{ value_json.value }}");
+		if (rc->qos > 0)
+			js_kint(&b, "qos", rc->qos);
+		sensor_device(bd, &b, d);
+		r = entity_end(bd, &b, "device_automation", trigger);
+		free(trigger);
+		if (r < 0)
+			goto out;
+	}
+out:
+	free(object);
+	free(dev_status);
+	return r;
+}
+
 /*
  * One sensor for field FIELD of device D, published on TOPIC with settings RC
- * (a readings entry, or the device defaults for a driver-declared field).
+ * (a readings entry, or the device defaults for a driver-declared field); a
+ * binary_sensor (payloads 1 and 0) for a field declared binary.
  */
 static int add_reading(struct builder *bd, const struct sg_device_cfg *d, const char *field, const char *topic,
                        const struct sg_reading_cfg *rc)
 {
-	const struct sg_field_info *fi = driver_field(d->driver, field);
+	struct sg_field_info tmp;
+	char tmp_name[128];
+	const struct sg_field_info *fi = device_field(d, field, &tmp, tmp_name, sizeof(tmp_name));
+	const char *component = fi && fi->binary ? "binary_sensor" : "sensor";
 	const char *unit = rc->unit ? rc->unit : (fi ? fi->unit : NULL);
 	const char *dclass, *sclass;
 	char *object, *dev_status;
 	struct sb b = {0};
 	int r;
 
+	if (fi && fi->event_types)
+		return add_event(bd, d, field, topic, rc, fi);
 	if (rc->device_class) {
 		dclass = rc->device_class;
 		sclass = discovery_state_class_for(dclass);
@@ -647,20 +746,26 @@ static int add_reading(struct builder *bd, const struct sg_device_cfg *d, const 
 		free(dev_status);
 		return -ENOMEM;
 	}
-	entity_begin(bd, &b, "sensor", object, last_level(topic));
+	entity_begin(bd, &b, component, object, last_level(topic));
 	js_kstr(&b, "state_topic", topic);
 	if (rc->payload == SG_PAYLOAD_JSON)
 		js_kstr(&b, "value_template", "{{ value_json.value }}");
-	js_kstr(&b, "unit_of_measurement", unit);
-	js_kstr(&b, "device_class", dclass);
-	js_kstr(&b, "state_class", sclass);
-	if (rc->round >= 0)
-		js_kint(&b, "suggested_display_precision", rc->round);
+	if (fi && fi->binary) { /* a bit is published as the number 1 or 0; a contact as its own payloads */
+		js_kstr(&b, "payload_on", fi->payload_on ? fi->payload_on : "1");
+		js_kstr(&b, "payload_off", fi->payload_off ? fi->payload_off : "0");
+		js_kstr(&b, "device_class", rc->device_class ? rc->device_class : fi->device_class);
+	} else {
+		js_kstr(&b, "unit_of_measurement", unit);
+		js_kstr(&b, "device_class", dclass);
+		js_kstr(&b, "state_class", sclass);
+		if (rc->round >= 0)
+			js_kint(&b, "suggested_display_precision", rc->round);
+	}
 	if (rc->qos > 0)
 		js_kint(&b, "qos", rc->qos);
 	availability(bd, &b, dev_status);
 	sensor_device(bd, &b, d);
-	r = entity_end(bd, &b, "sensor", object);
+	r = entity_end(bd, &b, component, object);
 	free(object);
 	free(dev_status);
 	return r;
@@ -684,6 +789,22 @@ static int add_device(struct builder *bd, const struct sg_device_cfg *d)
 			if (asprintf(&topic, "%s/%s/%s", bd->cfg->base_topic, d->name, f->name) < 0)
 				return -ENOMEM;
 			r = add_reading(bd, d, f->name, topic, &d->defaults);
+			free(topic);
+			if (r < 0)
+				return r;
+		}
+	}
+	/* No readings list, fields named by the options (a register table): each of them likewise. */
+	if (d->all_fields && d->driver && !d->driver->fields && d->driver->option_field) {
+		struct sg_field_info fi;
+		char name[128];
+
+		for (size_t i = 0; d->driver->option_field(d->opts, i, name, sizeof(name), &fi); i++) {
+			char *topic;
+
+			if (asprintf(&topic, "%s/%s/%s", bd->cfg->base_topic, d->name, name) < 0)
+				return -ENOMEM;
+			r = add_reading(bd, d, name, topic, &d->defaults);
 			free(topic);
 			if (r < 0)
 				return r;

@@ -15,6 +15,8 @@
  *    via_device; available while the gateway status topic says "online"
  *    and, for a device with expire_after, its own status topic
  *    (<base>/<device>/status) too;
+ *    a field that is an event (a button's presses) is an `event` entity and
+ *    one device trigger (`device_automation`) per event type instead;
  *  - one `switch`, `number` or `select` per actuator, under the gateway;
  *  - the gateway's health: a connectivity `binary_sensor` on its status topic
  *    and, when the stats topic is enabled (spool.stats_interval > 0), the
@@ -45,7 +47,8 @@ struct sg_disc_msg {
 	char *topic;           /* <prefix>/<component>/<gateway id>/<object id>/config */
 	char *payload;         /* a JSON object, or "" to delete the entity */
 	char *unique_id;       /* NULL for a deletion */
-	const char *component; /* "sensor", "binary_sensor", "switch", "number", "select"; NULL for a deletion */
+	const char *component; /* "sensor", "binary_sensor", "event", "device_automation", "switch", "number", "select";
+	                        * NULL for a deletion */
 };
 
 struct sg_disc_list {

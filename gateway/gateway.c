@@ -3,14 +3,16 @@
  * gateway.c — the event loop and the wiring; nothing else includes the parts.
  *
  * One sd-event loop, one thread:
- *  - an io source per open serial port (bytes go to the driver's feed());
+ *  - the shared serial lines (serial_lines.c: an io source and a timer per
+ *    line); devices and actuators are users of their line (drivers/line.h);
  *  - a timer per polled device (driver->poll() says when it is due next);
  *  - an io source and a timer for the MQTT connection (mqtt.h says which fd,
  *    which events and when; they are re-read after every call into it);
  *  - SIGTERM/SIGINT through signalfd; the systemd watchdog from the loop.
  *  - SIGHUP re-reads the configuration (see "reload" below).
  * A device whose port vanishes or whose bus fails is closed and reopened with
- * exponential backoff (1 s .. 60 s); the rest of the gateway keeps running.
+ * exponential backoff (backoff.h: 1 s .. 60 s, jittered); the rest of the
+ * gateway keeps running.
  * Readings flow driver -> emit() -> mapper -> route() -> spool -> mqtt:
  *  - QoS 0 while connected (and nothing older waiting in the spool) goes
  *    straight to mqtt; everything else is put into the spool, in one batch
@@ -44,19 +46,20 @@
 #include <mqtt_protocol.h>
 
 #include "../drivers/bus_i2c.h"
-#include "../drivers/bus_serial.h"
+#include "../drivers/line.h"
+#include "../drivers/backoff.h"
 #include "clock.h"
 #include "commands.h"
 #include "discovery.h"
 #include "log.h"
 #include "mapper.h"
 #include "mqtt.h"
+#include "serial_lines.h"
 #include "spool.h"
 
 #define REOPEN_MIN_US   (1 * 1000000ULL)
 #define REOPEN_MAX_US   (60 * 1000000ULL)
 #define STATUS_EVERY_US (10 * 1000000ULL)
-#define READ_CHUNK      4096
 /* Device timers: sd-event's default accuracy (0 = 250 ms) would stretch a 9 ms conversion wait. */
 #define DEVICE_TIMER_ACCURACY_US 1000
 #define SPOOL_REOPEN_US (30 * 1000000ULL)
@@ -75,17 +78,15 @@ struct gw_device {
 	struct sg_gateway *g;
 	const struct sg_device_cfg *cfg;
 	size_t index;
-	struct sg_dev dev;
-	struct sg_serial *serial;
+	struct sg_dev dev;          /* SG_BUS_SERIAL: dev.line is its place on the shared line */
 	struct sg_i2c_bus *i2c;     /* SG_BUS_I2C: the open /dev/i2c-N, owns dev.fd */
-	char *port;                 /* resolved serial port path (usb_serial) */
-	sd_event_source *io;
+	sd_event_source *watch;     /* a descriptor the driver owns (driver->io): dev.watch_fd */
 	sd_event_source *timer;
 	sd_event_source *expire;    /* expire_after: fires once the device has been silent that long */
 	int avail;                  /* expire_after: 0 not yet said, 1 "online", -1 "offline" on <base>/<dev>/status */
 	bool up;                    /* bus open and driver initialised */
-	uint64_t backoff_us;
-	char last_error[160];       /* last open/read error logged, to log changes only */
+	struct sg_backoff reopen;   /* failures > 0: closed after a problem, reopening */
+	char last_error[320];       /* last open/read error logged, to log changes only */
 	struct sg_ratelimit fail_rl;
 };
 
@@ -101,6 +102,8 @@ struct sg_gateway {
 	sd_event_source *status_timer;
 	struct gw_device **devs;    /* one allocation each: event sources point at them */
 	size_t n_devs;
+	struct gw_lines *lines;     /* the shared serial lines (serial_lines.h) */
+	struct sg_act_buses act_buses;
 	struct sg_commands *cmds;   /* actuators: the command router */
 	struct gw_act_io *act_io;   /* one io watch per actuator */
 	sd_event_source *act_timer;
@@ -134,7 +137,7 @@ struct sg_gateway {
 	bool spool_full;                 /* in a "spool full" episode (logged once) */
 	uint64_t full_dropped_at_start;
 	bool spool_failing;              /* in a write-error episode (logged once) */
-	int quota_cap;                   /* 0, or a smaller window after the broker refused for quota */
+	sd_event_source *pace_timer;     /* hand over again when the broker's "quota exceeded" wait is over */
 	struct sg_ratelimit refuse_rl;
 	uint64_t direct_while_failing, dropped_while_failing;
 
@@ -146,6 +149,8 @@ struct sg_gateway {
 	uint64_t last_stats_us;
 	uint64_t started_us;
 	struct sg_ratelimit drop_rl;
+	struct sg_ratelimit unpublishable_rl;  /* spooled messages the client refuses */
+	char spool_open_err[256];        /* why the spool could not be opened, as logged last */
 };
 
 /* ---- MQTT ------------------------------------------------------------------------------------ */
@@ -177,9 +182,7 @@ static void pause_inputs(struct sg_gateway *g, bool pause)
 	if (pause == g->paused)
 		return;
 	g->paused = pause;
-	for (size_t i = 0; i < g->n_devs; i++)
-		if (g->devs[i] && g->devs[i]->io)
-			sd_event_source_set_enabled(g->devs[i]->io, pause ? SD_EVENT_OFF : SD_EVENT_ON);
+	gw_lines_pause(g->lines, pause);
 }
 
 /* mqtt.h: re-read fd, events and deadline after every call into the client. */
@@ -290,7 +293,7 @@ static void discovery_on_ha_status(struct sg_gateway *g, const struct sg_mqtt_ms
 		return;
 	if (sd_event_source_get_enabled(g->disc_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
 		return;
-	delay = DISCOVERY_JITTER_MIN_US + (now_mono_us() ^ ((uint64_t)getpid() << 16)) % DISCOVERY_JITTER_US;
+	delay = DISCOVERY_JITTER_MIN_US + backoff_random(DISCOVERY_JITTER_US);
 	sd_event_source_set_time(g->disc_timer, now_mono_us() + delay);
 	sd_event_source_set_enabled(g->disc_timer, SD_EVENT_ONESHOT);
 }
@@ -374,6 +377,7 @@ static void discovery_free(struct sg_gateway *g)
 }
 
 static void update_status(struct sg_gateway *g);
+static void devices_refresh(struct sg_gateway *g);
 
 static void actuators_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg);
 static void flush_later(struct sg_gateway *g);
@@ -384,7 +388,7 @@ static void on_mqtt_connected(void *ud, bool session_present)
 	(void)session_present;
 	discovery_connected(g);
 	commands_connected(g->cmds); /* subscriptions and retained states, after every (re)connect */
-	g->quota_cap = 0;
+	devices_refresh(g);
 	flush_later(g); /* hand over what waited; not from inside libmosquitto's callback */
 	update_status(g);
 }
@@ -427,20 +431,19 @@ static void on_mqtt_published(void *ud, int mid)
 	r = spool_ack(g->spool, mid);
 	if (r < 0)
 		spool_trouble(g, r);
-	if (r != 0) {
-		if (g->quota_cap && ++g->quota_cap >= mqtt_send_quota(g->mqtt))
-			g->quota_cap = 0; /* the window grows back by one per acknowledgement */
-		flush_later(g);   /* commit the removal, hand over more */
-	}
+	if (r != 0)
+		flush_later(g); /* commit the removal, hand over more */
 }
 
 /*
  * MQTT 5: the broker refused a message. Quota exceeded (it holds fewer
  * in-flight messages than it announced, e.g. unreleased QoS 2 ones of an
- * earlier process in our session): the message goes again and the window
- * shrinks to what the broker took. Any other reason (not authorized, topic
- * or payload invalid) will not change by trying again: the message is
- * dropped and counted. Never is a refusal taken for an acknowledgement.
+ * earlier process in our session): the message goes again, in order; the
+ * MQTT client shrank its send window and said so (mqtt.c, "the send
+ * window"), and paces the next handover when nothing else was in flight.
+ * Any other reason (not authorized, topic or payload invalid) will not
+ * change by trying again: the message is dropped and counted. Never is a
+ * refusal taken for an acknowledgement.
  */
 static void on_mqtt_refused(void *ud, int mid, int reason)
 {
@@ -449,17 +452,13 @@ static void on_mqtt_refused(void *ud, int mid, int reason)
 	int64_t id;
 
 	if (!g->spool || spool_unsent(g->spool, mid, &id) != 1) {
-		log_warning("mqtt: broker refused message %d: %s", mid, mosquitto_reason_string(reason));
+		if (reason != MQTT_RC_QUOTA_EXCEEDED && ratelimit_allow(&g->refuse_rl, now_mono_us(), &suppressed))
+			log_warning("mqtt: broker refused message %d: %s%s", mid, mosquitto_reason_string(reason),
+			            suppressed ? " (and others not logged)" : "");
 		return;
 	}
 	if (reason == MQTT_RC_QUOTA_EXCEEDED) {
-		unsigned out = spool_outstanding(g->spool);
-		g->quota_cap = out ? (int)out : 1;
-		if (ratelimit_allow(&g->refuse_rl, now_mono_us(), &suppressed))
-			log_notice("mqtt: broker quota exceeded with %u messages in flight; sending fewer at a time%s", out + 1,
-			           suppressed ? " (repeated)" : "");
-		if (!out)
-			flush_later(g); /* nothing in flight whose acknowledgement would resume sending */
+		flush_later(g);
 		return;
 	}
 	if (ratelimit_allow(&g->refuse_rl, now_mono_us(), &suppressed))
@@ -467,6 +466,30 @@ static void on_mqtt_refused(void *ud, int mid, int reason)
 		            mosquitto_reason_string(reason), suppressed ? " (and others not logged)" : "");
 	spool_drop(g->spool, id);
 	flush_later(g);
+}
+
+/*
+ * The broker closed the connection twice right after message POISON, and
+ * the MQTT client was made afresh without it (mqtt.h): a spooled one is
+ * dropped (counted by the spool), anything else counted here; everything
+ * else that was in flight goes again from the spool, oldest first.
+ */
+static void on_mqtt_discarded(void *ud, int poison)
+{
+	struct sg_gateway *g = ud;
+	unsigned suppressed;
+	int64_t id;
+
+	if (g->spool && spool_unsent(g->spool, poison, &id) == 1) {
+		if (ratelimit_allow(&g->refuse_rl, now_mono_us(), &suppressed))
+			log_warning("spool: message %lld: the broker closed the connection right after it twice; dropping "
+			            "it%s", (long long)id, suppressed ? " (and others not logged)" : "");
+		spool_drop(g->spool, id);
+	} else {
+		g->n_dropped++;
+	}
+	if (g->spool)
+		spool_requeue(g->spool, 2);
 }
 
 /* ---- store and forward ----------------------------------------------------------------------- */
@@ -626,11 +649,14 @@ static void pump(struct sg_gateway *g)
 
 	if (!g->spool || !mqtt_connected(g->mqtt))
 		return;
+	if (mqtt_send_after(g->mqtt) > now_mono_us()) { /* the broker refused for quota: wait (mqtt.h) */
+		sd_event_source_set_time(g->pace_timer, mqtt_send_after(g->mqtt));
+		sd_event_source_set_enabled(g->pace_timer, SD_EVENT_ONESHOT);
+		return;
+	}
 	quota = mqtt_send_quota(g->mqtt);
 	if (mqtt_protocol(g->mqtt) != 5 && quota > V311_MAX_INFLIGHT)
 		quota = V311_MAX_INFLIGHT;
-	if (g->quota_cap && g->quota_cap < quota)
-		quota = g->quota_cap;
 	while ((int)spool_outstanding(g->spool) < quota) {
 		r = spool_next(g->spool, &m);
 		if (r < 0) {
@@ -652,7 +678,14 @@ static void pump(struct sg_gateway *g)
 			if (r != 0)
 				return; /* the link just broke: the rest after the reconnect */
 		} else if (r == -EINVAL) {
-			log_full(LOG_ERR, NULL, m.topic, "spool: message for %s cannot be published; dropping it", m.topic);
+			unsigned suppressed;
+			char more[64] = "";
+			if (ratelimit_allow(&g->unpublishable_rl, now_mono_us(), &suppressed)) {
+				if (suppressed)
+					snprintf(more, sizeof(more), " (%u more before this were not logged)", suppressed);
+				log_full(LOG_ERR, NULL, m.topic, "spool: message for %s cannot be published; dropping it%s",
+				         m.topic, more);
+			}
 			early_acked(g, 0);
 			spool_drop(g->spool, m.id);
 		} else {
@@ -681,23 +714,38 @@ static int on_flush(sd_event_source *s, void *ud)
 	return 0;
 }
 
+static int on_pace_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	(void)s;
+	(void)usec;
+	flush_later(ud);
+	return 0;
+}
+
 static int spool_setup(struct sg_gateway *g)
 {
 	struct sg_spool_info info;
 	unsigned max = (unsigned)(g->cfg_mqtt->mqtt.max_inflight > 0 ? g->cfg_mqtt->mqtt.max_inflight : 1);
 
+	char why[sizeof(g->spool_open_err)];
+
 	g->spool = spool_open(&g->cfg_mqtt->spool, max, &info);
 	if (!g->spool) {
 		int r = -errno;
-		log_error("spool: cannot open %s: %s%s%s; readings are published only while the broker is connected; "
-		          "retrying every %llu s",
-		          info.path, r == -EBUSY ? "in use by another process" : strerror(-r), info.why[0] ? ": " : "",
-		          info.why, (unsigned long long)(SPOOL_REOPEN_US / 1000000));
+		snprintf(why, sizeof(why), "%s%s%s", r == -EBUSY ? "in use by another process" : strerror(-r),
+		         info.why[0] ? ": " : "", info.why);
+		/* once per distinct reason, not every retry */
+		log_full(strcmp(why, g->spool_open_err) != 0 ? LOG_ERR : LOG_DEBUG, NULL, NULL,
+		         "spool: cannot open %s: %s; readings are published only while the broker is connected; "
+		         "retrying every %llu s",
+		         info.path, why, (unsigned long long)(SPOOL_REOPEN_US / 1000000));
+		snprintf(g->spool_open_err, sizeof(g->spool_open_err), "%s", why);
 		return r;
 	}
+	g->spool_open_err[0] = '\0';
 	if (info.aside[0])
-		log_error("spool: %s was unreadable (%s); moved it aside to %s and started an empty spool", info.path,
-		          info.why, info.aside);
+		log_error("spool: %s was not a spool this version can use (%s); moved it aside to %s and started an "
+		          "empty spool", info.path, info.why, info.aside);
 	if (info.depth)
 		log_notice("spool: %s holds %llu messages from before; sending them first", info.path,
 		           (unsigned long long)info.depth);
@@ -762,6 +810,7 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *ud)
 /* ---- devices --------------------------------------------------------------------------------- */
 
 static void device_schedule_reopen(struct gw_device *d);
+static void device_recovered(struct gw_device *d);
 
 /*
  * expire_after: a device that has produced no reading for expire_after
@@ -830,6 +879,8 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 	(void)dev;
 	g->n_readings++;
 	device_alive(d);
+	if (d->cfg->driver->io && (d->reopen.failures || d->last_error[0]))
+		device_recovered(d);
 	k = mapper_map(g->mapper, d->index, r, now_mono_us(), &msg);
 	if (k < 0) {
 		g->n_map_errors++;
@@ -841,6 +892,33 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 	if (k == 0)
 		return;
 	route(g, &msg);
+}
+
+/*
+ * Durable values of a device (a counter's total) in the spool's file, as
+ * "<device>/<key>": a device renamed starts afresh. -EAGAIN while the spool
+ * cannot be opened (the driver waits for it).
+ */
+static int on_value_load(struct sg_dev *dev, const char *key, int64_t *ret)
+{
+	struct gw_device *d = dev->userdata;
+	char name[256];
+
+	if (!d->g->spool)
+		return -EAGAIN;
+	snprintf(name, sizeof(name), "%s/%s", d->cfg->name, key);
+	return spool_value_get(d->g->spool, name, ret);
+}
+
+static int on_value_save(struct sg_dev *dev, const char *key, int64_t value)
+{
+	struct gw_device *d = dev->userdata;
+	char name[256];
+
+	if (!d->g->spool)
+		return -EAGAIN;
+	snprintf(name, sizeof(name), "%s/%s", d->cfg->name, key);
+	return spool_value_save(d->g->spool, name, value);
 }
 
 static void on_device_fail(struct sg_dev *dev, enum sg_fail f, const char *detail, void *ud)
@@ -875,54 +953,83 @@ static void device_problem(struct gw_device *d, const char *fmt, ...)
 
 static void device_close(struct gw_device *d)
 {
+	d->watch = sd_event_source_disable_unref(d->watch); /* before fini() closes its fd */
 	if (d->up && d->dev.driver->fini)
 		d->dev.driver->fini(&d->dev);
 	d->up = false;
-	d->io = sd_event_source_disable_unref(d->io);
 	if (d->i2c) {
 		i2c_bus_close(d->i2c);
 		d->i2c = NULL;
 		d->dev.i2c = NULL;
-	} else if (d->serial) {
-		serial_close(d->serial);
-		d->serial = NULL;
+	} else if (d->dev.line) {
+		line_dev_detach(&d->dev);
 	} else if (d->dev.fd >= 0) {
 		close(d->dev.fd);
 	}
 	d->dev.fd = -1;
+	d->dev.watch_fd = -1;
 	free(d->dev.state);
 	d->dev.state = NULL;
 }
 
-static int on_serial_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+/* The device's serial line failed (unplugged, I/O error): closed for every user; this one reopens later. */
+static void on_line_down(struct sg_dev *dev, int err)
+{
+	struct gw_device *d = dev->userdata;
+
+	device_problem(d, "port %s: %s; reopening", d->dev.path, err == -EIO ? "hang-up or I/O error" : strerror(-err));
+	device_close(d);
+	device_schedule_reopen(d);
+}
+
+static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *ud);
+
+/*
+ * Drivers that own a descriptor (driver->io): watch dev.watch_fd for
+ * dev.watch_events, as the driver left them. The fd stays the same from
+ * init() to fini(); only the events change. 0 or -errno.
+ */
+static int device_watch(struct gw_device *d)
+{
+	int r;
+
+	if (!d->dev.driver->io || d->dev.watch_fd < 0)
+		return 0;
+	if (d->watch)
+		return sd_event_source_set_io_events(d->watch, d->dev.watch_events);
+	r = sd_event_add_io(d->g->loop, &d->watch, d->dev.watch_fd, d->dev.watch_events, on_watch_io, d);
+	if (r < 0)
+		log_full(LOG_ERR, d->cfg->name, NULL, "cannot watch its socket: %s", strerror(-r));
+	return r;
+}
+
+/* A device whose driver has declared itself failed: closed, and reopened with backoff. */
+static void device_failed(struct gw_device *d, const char *what, int r)
+{
+	device_problem(d, "%s: %s: %s; retrying", d->dev.path ? d->dev.path : d->cfg->driver->name, what,
+	               strerror(-r));
+	device_close(d);
+	device_schedule_reopen(d);
+}
+
+static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
 	struct gw_device *d = ud;
-	uint8_t buf[READ_CHUNK];
-	ssize_t n;
+	uint64_t delay = UINT64_MAX;
+	int r;
 	(void)s;
 	(void)fd;
 
-	/* Read what is there first: a device may send its last bytes and hang up. */
-	for (int i = 0; i < 16; i++) {
-		n = serial_read(d->serial, buf, sizeof(buf));
-		if (n > 0) {
-			d->dev.driver->feed(&d->dev, buf, (size_t)n);
-			if (!d->serial || d->g->paused) /* closed in feed, or the broker is backlogged */
-				return 0;
-			continue;
-		}
-		if (n == -EAGAIN || n == -EINTR)
-			return 0;
-		device_problem(d, "port %s: %s; reopening", d->dev.path,
-		               n == 0 ? "hang-up" : strerror((int)-n));
-		device_close(d);
-		device_schedule_reopen(d);
+	r = d->cfg->driver->io(&d->dev, revents, &delay);
+	if (r == 0)
+		r = device_watch(d);
+	if (r < 0) {
+		device_failed(d, "connection", r);
 		return 0;
 	}
-	if (revents & (EPOLLHUP | EPOLLERR)) {
-		device_problem(d, "port %s: hang-up; reopening", d->dev.path);
-		device_close(d);
-		device_schedule_reopen(d);
+	if (delay != UINT64_MAX) {
+		sd_event_source_set_time(d->timer, now_mono_us() + delay);
+		sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
 	}
 	return 0;
 }
@@ -933,27 +1040,35 @@ static int device_open_bus(struct gw_device *d)
 	int r;
 
 	switch (c->driver->bus) {
-	case SG_BUS_SERIAL:
-		if (c->usb_serial) {
-			free(d->port);
-			d->port = NULL;
-			r = serial_find_by_usb_serial(c->usb_serial, &d->port);
-			if (r < 0) {
-				device_problem(d, "no serial port with USB serial number %s", c->usb_serial);
-				return r;
-			}
-			d->dev.path = d->port;
-		}
-		r = serial_open(d->dev.path, c->baud, &d->serial);
+	case SG_BUS_SERIAL: {
+		struct sg_line_settings settings = {.baud = c->baud, .framing = c->framing};
+		const struct sg_line *l;
+		size_t users, streams;
+		char fr[8];
+
+		r = line_dev_attach(gw_lines_set(d->g->lines), &d->dev, c->port, c->usb_serial, &settings, on_line_down);
 		if (r < 0) {
-			device_problem(d, "cannot open %s: %s", d->dev.path, strerror(-r));
+			if (c->usb_serial && (r == -ENOENT || r == -ENOTUNIQ))
+				device_problem(d, "no%s serial port with USB serial number %s", r == -ENOTUNIQ ? " single" : "",
+				               c->usb_serial);
+			else if (r == -EBUSY && c->serial_line >= 0)
+				device_problem(d, "cannot open %s: %s (or its line is open with other settings since a reload)",
+				               c->port ? c->port : c->usb_serial, strerror(-r));
+			else
+				device_problem(d, "cannot open %s: %s", c->port ? c->port : c->usb_serial, strerror(-r));
 			return r;
 		}
-		d->dev.fd = serial_fd(d->serial);
-		if (!d->last_error[0] && !d->backoff_us) /* a reopening logs "open again" instead */
-			log_full(LOG_INFO, c->name, NULL, "%s open at %d baud (%s)", d->dev.path, c->baud,
-			         serial_via_libserialport(d->serial) ? "libserialport" : "termios");
+		l = line_of(d->dev.line);
+		d->dev.path = line_path(l);
+		d->dev.fd = -1; /* the line owns the port */
+		users = line_users(l, &streams);
+		if (!d->last_error[0] && !d->reopen.failures) /* a reopening logs "open again" instead */
+			log_full(LOG_INFO, c->name, NULL, "%s open at %d baud %s (%s)%s", d->dev.path, c->baud,
+			         serial_framing_text(&c->framing, fr, sizeof(fr)),
+			         line_via_libserialport(l) ? "libserialport" : "termios",
+			         users > 1 ? ", a shared line" : "");
 		return 0;
+	}
 	case SG_BUS_I2C:
 		r = i2c_bus_open(c->bus, c->address, &d->i2c);
 		if (r < 0) {
@@ -972,6 +1087,16 @@ static int device_open_bus(struct gw_device *d)
 
 static int on_device_timer(sd_event_source *s, uint64_t usec, void *ud);
 
+/* The device works again after a problem: say so once, and start the next backoff from the bottom. */
+static void device_recovered(struct gw_device *d)
+{
+	if (d->last_error[0] || d->reopen.failures)
+		log_full(LOG_NOTICE, d->cfg->name, NULL, "%s open again",
+		         d->dev.path ? d->dev.path : d->cfg->driver->name);
+	d->last_error[0] = '\0';
+	backoff_reset(&d->reopen);
+}
+
 static int device_open(struct gw_device *d)
 {
 	const struct sg_driver *drv = d->cfg->driver;
@@ -989,29 +1114,27 @@ static int device_open(struct gw_device *d)
 		}
 	}
 	if (drv->init) {
+		d->dev.why = NULL;
+		d->dev.note = NULL;
 		r = drv->init(&d->dev);
 		if (r < 0) {
-			device_problem(d, "%s: initialisation failed: %s", d->dev.path ? d->dev.path : drv->name,
-			               strerror(-r));
+			device_problem(d, "%s: initialisation failed: %s%s%s", d->dev.path ? d->dev.path : drv->name,
+			               strerror(-r), d->dev.why ? ": " : "", d->dev.why ? d->dev.why : "");
 			device_close(d);
 			return r;
 		}
 	}
 	d->up = true;
-	if (d->serial && drv->feed) {
-		r = sd_event_add_io(d->g->loop, &d->io, d->dev.fd, EPOLLIN, on_serial_io, d);
-		if (r < 0) {
-			log_full(LOG_ERR, d->cfg->name, NULL, "cannot watch %s: %s", d->dev.path, strerror(-r));
-			device_close(d);
-			return r;
-		}
-		if (d->g->paused)
-			sd_event_source_set_enabled(d->io, SD_EVENT_OFF);
+	r = device_watch(d);
+	if (r < 0) {
+		device_close(d);
+		return r;
 	}
-	if (d->last_error[0] || d->backoff_us)
-		log_full(LOG_NOTICE, d->cfg->name, NULL, "%s open again", d->dev.path ? d->dev.path : drv->name);
-	d->last_error[0] = '\0';
-	d->backoff_us = 0;
+	if (d->dev.note && !d->last_error[0] && !d->reopen.failures) /* a reopening logs "open again" instead */
+		log_full(LOG_INFO, d->cfg->name, NULL, "%s: %s", d->dev.path ? d->dev.path : drv->name, d->dev.note);
+	/* A driver with its own socket is only connecting now: it is back with its first reading. */
+	if (!drv->io)
+		device_recovered(d);
 	if (drv->poll) {
 		sd_event_source_set_time(d->timer, now);
 		sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
@@ -1023,10 +1146,11 @@ static int device_open(struct gw_device *d)
 
 static void device_schedule_reopen(struct gw_device *d)
 {
-	d->backoff_us = d->backoff_us ? d->backoff_us * 2 : REOPEN_MIN_US;
-	if (d->backoff_us > REOPEN_MAX_US)
-		d->backoff_us = REOPEN_MAX_US;
-	sd_event_source_set_time(d->timer, now_mono_us() + d->backoff_us);
+	uint64_t ceiling = backoff_ceiling(&d->reopen), delay = backoff_next(&d->reopen);
+
+	log_full(LOG_DEBUG, d->cfg->name, NULL, "next attempt in %.3f s (backoff up to %.3f s)", (double)delay / 1e6,
+	         (double)ceiling / 1e6);
+	sd_event_source_set_time(d->timer, now_mono_us() + delay);
 	sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
 }
 
@@ -1045,10 +1169,18 @@ static int on_device_timer(sd_event_source *s, uint64_t usec, void *ud)
 		return 0;
 	}
 	r = d->cfg->driver->poll(&d->dev, &delay);
+	if (r == 0)
+		r = device_watch(d);
+	if (r == 0)
+		r = line_dev_want(&d->dev); /* request drivers: a cycle is ready; the line gives the turns */
 	if (r < 0) {
-		device_problem(d, "read failed: %s; retrying", strerror(-r));
-		device_close(d);
-		device_schedule_reopen(d);
+		if (d->cfg->driver->io)
+			device_failed(d, "connection", r);
+		else {
+			device_problem(d, "read failed: %s; retrying", strerror(-r));
+			device_close(d);
+			device_schedule_reopen(d);
+		}
 		return 0;
 	}
 	sd_event_source_set_time(d->timer, now_mono_us() + delay);
@@ -1067,8 +1199,8 @@ static void device_bind(struct gw_device *d, const struct sg_device_cfg *c, size
 	d->dev.path = c->port ? c->port : (c->bus ? c->bus : c->path);
 	if (c->driver->bus == SG_BUS_NONE)
 		d->dev.path = c->path;
-	if (d->port && c->usb_serial)
-		d->dev.path = d->port;
+	if (c->usb_serial)
+		d->dev.path = d->dev.line ? line_path(line_of(d->dev.line)) : c->usb_serial;
 	d->dev.address = c->address;
 	d->dev.interval_s = c->interval_s;
 }
@@ -1097,10 +1229,14 @@ static struct gw_device *device_new(struct sg_gateway *g, const struct sg_device
 		return NULL;
 	d->g = g;
 	d->fail_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
+	backoff_init(&d->reopen, REOPEN_MIN_US, REOPEN_MAX_US);
 	d->dev = (struct sg_dev){
 		.fd = -1,
+		.watch_fd = -1,
 		.emit = on_reading,
 		.on_fail = on_device_fail,
+		.value_load = on_value_load,
+		.value_save = on_value_save,
 		.userdata = d,
 	};
 	device_bind(d, c, index);
@@ -1132,8 +1268,18 @@ static void device_free(struct gw_device *d)
 	device_close(d);
 	sd_event_source_disable_unref(d->timer);
 	sd_event_source_disable_unref(d->expire);
-	free(d->port);
 	free(d);
+}
+
+/* After a (re)connection: drivers that hold a state (a contact's level) say it again. */
+static void devices_refresh(struct sg_gateway *g)
+{
+	for (size_t i = 0; i < g->n_devs; i++) {
+		struct gw_device *d = g->devs[i];
+
+		if (d && d->up && d->cfg->driver->refresh)
+			d->cfg->driver->refresh(&d->dev);
+	}
 }
 
 static int devices_setup(struct sg_gateway *g)
@@ -1177,10 +1323,11 @@ static int act_publish(void *ud, const char *topic, const void *payload, size_t 
 	return r;
 }
 
+/* Command topics: with No Local, so that nothing the gateway publishes can come back to it as a command. */
 static int act_subscribe(void *ud, const char *topic, int qos)
 {
 	struct sg_gateway *g = ud;
-	return mqtt_subscribe(g->mqtt, topic, qos);
+	return mqtt_subscribe_no_local(g->mqtt, topic, qos);
 }
 
 static void act_closing(void *ud, size_t i)
@@ -1283,13 +1430,25 @@ static void actuators_message(struct sg_gateway *g, const struct sg_mqtt_msg *ms
 	actuators_watch(g);
 }
 
+/* After a line's dispatch: actuators on it may have finished a command; the router picks that up. */
+static void on_lines_after(void *ud, uint64_t now_us)
+{
+	struct sg_gateway *g = ud;
+
+	if (!g->cmds)
+		return;
+	commands_timer(g->cmds, now_us);
+	actuators_watch(g);
+}
+
 /* Open every actuator (driven to its initial state); one that cannot be opened is retried. */
 static int actuators_setup(struct sg_gateway *g)
 {
-	static const struct sg_cmd_env env = {
+	const struct sg_cmd_env env = {
 		.publish = act_publish,
 		.subscribe = act_subscribe,
 		.closing = act_closing,
+		.buses = &g->act_buses,
 	};
 	size_t n;
 	int r;
@@ -1299,6 +1458,7 @@ static int actuators_setup(struct sg_gateway *g)
 	if (r < 0)
 		return r;
 	sd_event_source_set_enabled(g->act_timer, SD_EVENT_OFF);
+	g->act_buses = (struct sg_act_buses){.gpio = NULL, .lines = gw_lines_set(g->lines)};
 	g->cmds = commands_new(g->cfg, &env, g, now_mono_us());
 	if (!g->cmds)
 		return -errno;
@@ -1496,6 +1656,8 @@ static void restart_changes(const struct sg_config *run, const struct sg_config 
 		change_add(buf, len, "status topic (gateway.id/base_topic)");
 	if (actuators_differ(run, new))
 		change_add(buf, len, "actuators");
+	if (!str_eq(run->commands.response_topic_prefix, new->commands.response_topic_prefix))
+		change_add(buf, len, "commands.response_topic_prefix");
 	if (!str_eq(run->spool.path, new->spool.path) || run->spool.max_size_mb != new->spool.max_size_mb ||
 	    run->spool.sync_full != new->spool.sync_full || run->spool.drop_new != new->spool.drop_new)
 		change_add(buf, len, "spool");
@@ -1505,7 +1667,9 @@ static void restart_changes(const struct sg_config *run, const struct sg_config 
 static bool device_bus_same(const struct sg_device_cfg *a, const struct sg_device_cfg *b)
 {
 	return a->driver == b->driver && str_eq(a->port, b->port) && str_eq(a->usb_serial, b->usb_serial) &&
-	       a->baud == b->baud && str_eq(a->bus, b->bus) && a->address == b->address && str_eq(a->path, b->path);
+	       a->baud == b->baud && a->framing.data_bits == b->framing.data_bits &&
+	       a->framing.parity == b->framing.parity && a->framing.stop_bits == b->framing.stop_bits &&
+	       str_eq(a->bus, b->bus) && a->address == b->address && str_eq(a->path, b->path);
 }
 
 /* Rebind an open device to entry C and initialise its driver again on the open bus. */
@@ -1518,17 +1682,22 @@ static void device_reinit(struct gw_device *d, const struct sg_device_cfg *c, si
 		device_bind(d, c, index);
 		return;
 	}
+	d->watch = sd_event_source_disable_unref(d->watch); /* before fini() closes its fd */
 	if (drv->fini)
 		drv->fini(&d->dev);
+	d->dev.watch_fd = -1;
 	device_bind(d, c, index);
 	memset(&d->dev.stats, 0, sizeof(d->dev.stats));
 	if (drv->state_size)
 		memset(d->dev.state, 0, drv->state_size);
+	d->dev.why = NULL;
 	r = drv->init ? drv->init(&d->dev) : 0;
+	if (r == 0 && (r = device_watch(d)) < 0 && drv->fini)
+		drv->fini(&d->dev);
 	if (r < 0) {
 		d->up = false; /* fini must not run on a state that init refused */
-		device_problem(d, "%s: initialisation failed: %s", d->dev.path ? d->dev.path : drv->name,
-		               strerror(-r));
+		device_problem(d, "%s: initialisation failed: %s%s%s", d->dev.path ? d->dev.path : drv->name,
+		               strerror(-r), d->dev.why ? ": " : "", d->dev.why ? d->dev.why : "");
 		device_close(d);
 		device_schedule_reopen(d);
 		return;
@@ -1584,7 +1753,7 @@ static void gateway_reload(struct sg_gateway *g)
 		} else if (d) {
 			device_close(d);
 			device_bind(d, c, j);
-			d->backoff_us = 0;
+			backoff_reset(&d->reopen);
 			d->last_error[0] = '\0';
 			log_full(LOG_NOTICE, c->name, NULL, "reload: port or bus settings changed, reopening %s",
 			         d->dev.path ? d->dev.path : c->driver->name);
@@ -1617,6 +1786,7 @@ static void gateway_reload(struct sg_gateway *g)
 	g->devs = ndevs;
 	g->n_devs = ncfg->n_devices;
 	discovery_reload(g); /* builds from g->cfg, borrows nothing from it */
+	commands_reloaded(g->cmds, g->cfg); /* no answers under the base topic and prefix now in use either */
 	/* The MQTT client borrows g->cfg_mqtt, never an intermediate configuration. */
 	if (ocfg != g->cfg_mqtt)
 		config_free(ocfg);
@@ -1650,6 +1820,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		.message = on_mqtt_message,
 		.published = on_mqtt_published,
 		.refused = on_mqtt_refused,
+		.discarded = on_mqtt_discarded,
 		.watch = on_mqtt_watch,
 	};
 	struct sg_gateway *g;
@@ -1666,6 +1837,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	g->mqtt_io_fd = -1;
 	g->drop_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 	g->refuse_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
+	g->unpublishable_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 
 	r = sd_event_default(&g->loop);
 	if (r < 0) {
@@ -1725,7 +1897,9 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	}
 	if ((r = sd_event_add_defer(g->loop, &g->flush, on_flush, g)) < 0 ||
 	    (r = sd_event_source_set_enabled(g->flush, SD_EVENT_OFF)) < 0 ||
-	    (r = sd_event_add_time(g->loop, &g->spool_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_spool_timer, g)) < 0)
+	    (r = sd_event_add_time(g->loop, &g->spool_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_spool_timer, g)) < 0 ||
+	    (r = sd_event_add_time(g->loop, &g->pace_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_pace_timer, g)) < 0 ||
+	    (r = sd_event_source_set_enabled(g->pace_timer, SD_EVENT_OFF)) < 0)
 		goto err;
 	if (cfg->spool.stats_interval_s > 0) {
 		r = sd_event_add_time(g->loop, &g->stats_timer, CLOCK_MONOTONIC,
@@ -1740,6 +1914,12 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		sd_event_source_set_enabled(g->spool_timer, SD_EVENT_ONESHOT);
 	}
 
+	g->lines = gw_lines_new(g->loop, on_lines_after, g);
+	if (!g->lines) {
+		r = -errno;
+		log_error("cannot set up the serial lines: %s", strerror(errno));
+		goto err;
+	}
 	r = devices_setup(g);
 	if (r < 0) {
 		log_error("cannot set up devices: %s", strerror(-r));
@@ -1800,12 +1980,14 @@ void gateway_free(struct sg_gateway *g)
 		device_free(g->devs[i]);
 	free(g->devs);
 	actuators_free(g);
+	gw_lines_free(g->lines); /* after every device and actuator left its line */
 	sd_event_source_disable_unref(g->mqtt_io);
 	sd_event_source_disable_unref(g->mqtt_timer);
 	sd_event_source_disable_unref(g->status_timer);
 	discovery_free(g);
 	sd_event_source_disable_unref(g->flush);
 	sd_event_source_disable_unref(g->spool_timer);
+	sd_event_source_disable_unref(g->pace_timer);
 	sd_event_source_disable_unref(g->stats_timer);
 	spool_close(g->spool);
 	free(g->stats_topic);

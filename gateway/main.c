@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * main.c — command line: run, --check, --list-ports, --version, --help.
+ *
+ * Exit status: 0; 2 for a bad command line; 78 (EX_CONFIG, sysexits.h) when
+ * the start refuses the configuration, so systemd does not restart a service
+ * that cannot run until its file is fixed (RestartPreventExitStatus=78 in
+ * systemd/sensorgate.service); 1 for anything else, and for --check's refusals.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -8,12 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 
 #include "../drivers/bus_serial.h"
+#include "bus_plan.h"
 #include "config.h"
 #include "discovery.h"
 #include "gateway.h"
 #include "log.h"
+#include "mqtt_setup.h"
+#include "response_topic.h"
 
 #define DEFAULT_CONFIG "/etc/sensorgate/sensorgate.conf"
 
@@ -86,9 +95,9 @@ static void print_actuator_detail(const struct sg_actuator_cfg *a)
 	printf("%-20s   %s; %s; errors on %s\n", "", hw, safety, a->error_topic);
 }
 
-static void print_check(const struct sg_config *c)
+static void print_check(const struct sg_config *c, const struct mqtt_setup_report *setup)
 {
-	char qr[32], key[160], topic[300];
+	char qr[32], key[160], topic[300], rule[600];
 
 	printf("%s: OK\n", c->path);
 	printf("gateway   id %s, base topic %s\n", c->id, c->base_topic);
@@ -99,6 +108,8 @@ static void print_check(const struct sg_config *c)
 	       c->mqtt.protocol == 5 ? "5" : "3.1.1", c->mqtt.client_id, c->mqtt.keepalive,
 	       c->mqtt.clean_session ? "true" : "false", c->mqtt.username ? ", user " : "",
 	       c->mqtt.username ? c->mqtt.username : "");
+	if (setup->tls[0])
+		printf("tls       %s\n", setup->tls);
 	printf("\n%-28s %-44s %-3s %-6s %-7s %s\n", "DEVICE.FIELD", "TOPIC", "QOS", "RETAIN", "PAYLOAD", "OFFLINE");
 	for (size_t i = 0; i < c->n_devices; i++) {
 		const struct sg_device_cfg *d = &c->devices[i];
@@ -108,7 +119,25 @@ static void print_check(const struct sg_config *c)
 			printf("%-28s %-44s %s %-7s %s\n", key, r->topic, qos_retain(r->qos, r->retain, qr, sizeof(qr)),
 			       payload_name(r->payload), offline_name(r->offline));
 		}
-		if (d->all_fields) {
+		for (size_t j = 0; d->all_fields && !d->driver->fields && d->driver->option_field; j++) {
+			struct sg_field_info fi;
+			char name[128];
+
+			if (!d->driver->option_field(d->opts, j, name, sizeof(name), &fi))
+				break;
+			snprintf(key, sizeof(key), "%s.%s", d->name, name);
+			snprintf(topic, sizeof(topic), "%s/%s/%s", c->base_topic, d->name, name);
+			printf("%-28s %-44s %s %-7s %s\n", key, topic,
+			       qos_retain(d->defaults.qos, d->defaults.retain, qr, sizeof(qr)),
+			       payload_name(d->defaults.payload), offline_name(d->defaults.offline));
+		}
+		if (d->driver->describe && d->opts) {
+			char plan[1024];
+
+			d->driver->describe(d->opts, plan, sizeof(plan));
+			printf("%-28s   %s\n", "", plan);
+		}
+		if (d->all_fields && !(!d->driver->fields && d->driver->option_field)) {
 			snprintf(key, sizeof(key), "%s.*", d->name);
 			snprintf(topic, sizeof(topic), "%s/%s/<field>", c->base_topic, d->name);
 			printf("%-28s %-44s %s %-7s %s\n", key, topic,
@@ -134,7 +163,10 @@ static void print_check(const struct sg_config *c)
 			printf("%-20s %-40s %-40s %s\n", a->name, a->command_topic, a->topic, acc);
 			print_actuator_detail(a);
 		}
+		response_topic_rule(c, rule, sizeof(rule));
+		printf("commands  MQTT 5 Response Topics: %s\n", rule);
 	}
+	bus_plan_print(c, stdout);
 }
 
 /* The Home Assistant discovery topics. 0, or -errno when they cannot be built (a config error). */
@@ -160,7 +192,7 @@ static int print_discovery(const struct sg_config *c)
 		printf("%-14s %-64s %s\n", l.v[i].component, l.v[i].topic, l.v[i].unique_id);
 	for (size_t i = 0; i < c->n_devices; i++) {
 		const struct sg_device_cfg *d = &c->devices[i];
-		if (d->all_fields && !d->driver->fields)
+		if (d->all_fields && !d->driver->fields && !d->driver->option_field)
 			printf("%-14s device %s: its fields are known only from its data; give it a readings list to "
 			       "announce them\n", "-", d->name);
 	}
@@ -199,6 +231,7 @@ int main(int argc, char **argv)
 	bool check = false, list_ports = false, verbose = false;
 	struct sg_config *cfg = NULL;
 	struct sg_gateway *g = NULL;
+	struct mqtt_setup_report setup;
 	char err[512];
 	int c, r;
 
@@ -231,11 +264,23 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 		else
 			log_error("%s", err);
-		return 1;
+		return check ? 1 : EX_CONFIG;
 	}
 	warn_password_file(cfg);
+	/* The start and --check run the same check, so --check passes exactly what the start accepts. */
+	r = mqtt_setup_check(&cfg->mqtt, cfg->status_topic, &setup);
+	if (r < 0) {
+		if (check)
+			fprintf(stderr, "%s\n", setup.error);
+		else
+			log_error("%s", setup.error);
+		config_free(cfg);
+		return check ? 1 : EX_CONFIG;
+	}
+	if (setup.warning[0])
+		log_warning("%s", setup.warning);
 	if (check) {
-		print_check(cfg);
+		print_check(cfg, &setup);
 		r = print_discovery(cfg);
 		config_free(cfg);
 		return r < 0 ? 1 : 0;

@@ -4,16 +4,29 @@
  *
  * States: BACKOFF (waiting to try) -> PROBE (our non-blocking TCP connect to
  * the broker, bounded) -> CONNECTING (libmosquitto's socket: TLS handshake,
- * CONNECT/CONNACK, bounded) -> CONNECTED. Any failure goes to the next
- * broker in the list; after a full round the wait doubles (with jitter) up
- * to reconnect_max. A failure is logged when it first happens or when its
- * reason changes, so a wrong password does not flood the journal.
- * See mqtt.h for why the probe exists.
+ * CONNECT/CONNACK, bounded) -> CONNECTED. See mqtt.h for why the probe exists.
+ *
+ * Failures and waits ("The broker link" below): an attempt that fails, and
+ * a connection that does not stay up for STABLE_US after its CONNACK, count
+ * alike: the next broker in the list is tried, and after each full round of
+ * the list the wait (backoff.h: exponential, full jitter, reconnect_min ..
+ * reconnect_max) grows. Only a connection that stayed up STABLE_US resets
+ * it; when such a connection is lost, the same broker is tried again first
+ * (its session is there) after a jittered wait, and the list is walked on
+ * from there, never restarted from the top. A failure is logged when it
+ * first happens or when its wording changes, so a wrong password or a broker
+ * that drops every connection does not flood the journal.
+ *
+ * Once connected: "the send window" (how many QoS 1/2 messages may be
+ * unanswered, smaller while the broker refuses for quota) and "the in-flight
+ * ledger" (a message the broker closes the connection over is dropped after
+ * the second time) below.
  */
 #include "mqtt.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,14 +41,26 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "../drivers/backoff.h"
 #include "clock.h"
 #include "log.h"
+#include "mqtt_guard.h"
+#include "mqtt_setup.h"
 
 #define PROBE_TIMEOUT_US   (5 * 1000000ULL)   /* TCP connect to a silent broker */
 #define CONNACK_TIMEOUT_US (15 * 1000000ULL)  /* TLS handshake + CONNACK */
 #define SESSION_EXPIRY_S   (7 * 24 * 3600)    /* MQTT 5: keep our session a week */
-#define ONLINE_PAYLOAD     "online"
-#define OFFLINE_PAYLOAD    "offline"
+#define STABLE_US          (30 * 1000000ULL)  /* a connection up this long was a success */
+#define HEAL_MIN_US        (100 * 1000ULL)    /* "online" again this long after a stale "offline" ... */
+#define HEAL_JITTER_US     (900 * 1000ULL)    /* ... plus up to this: one republication per burst */
+#define TRIAL_US           (2 * 1000000ULL)   /* how long the suspect is resent alone (see the ledger) */
+#define SOON_US            (10 * 1000000ULL)  /* a loss this soon after CONNACK, with messages unanswered, */
+                                              /* shrinks the send window to 1 */
+#define GROW_MIN_US        (1 * 1000000ULL)   /* after a "quota exceeded": no more in flight than then ... */
+#define GROW_MAX_US        (60 * 1000000ULL)  /* ... for this long, doubling with every refusal */
+#define QUOTA_CLOSES       3                  /* closed after "quota exceeded": not a failure this often */
+#define ONLINE_PAYLOAD     SG_STATUS_ONLINE
+#define OFFLINE_PAYLOAD    SG_STATUS_OFFLINE
 
 enum state {
 	ST_IDLE = 0,
@@ -44,6 +69,15 @@ enum state {
 	ST_CONNECTING,
 	ST_CONNECTED,
 	ST_SHUTDOWN,
+};
+
+/* A QoS 1/2 message handed to libmosquitto and not answered yet (see "The in-flight ledger"). */
+struct pending {
+	uint64_t seq;          /* in the order handed over; 0: answered */
+	int mid;
+	int qos;
+	bool status;           /* our own "online" */
+	char topic[48];        /* for the log line, cut */
 };
 
 struct sg_mqtt {
@@ -56,7 +90,7 @@ struct sg_mqtt {
 	enum state state;
 	size_t broker;         /* index into cfg->brokers being tried / used */
 	size_t tried;          /* brokers tried in this round */
-	unsigned rounds;       /* failed rounds since the last success */
+	struct sg_backoff bo;  /* failures: rounds of the list that failed since the last stable connection */
 	uint64_t deadline;     /* of the current state */
 	uint64_t next_misc;    /* next mosquitto_loop_misc() */
 	int probe_fd;
@@ -64,14 +98,56 @@ struct sg_mqtt {
 	char host[256];
 	int port;
 	int broker_receive_max;
+	uint32_t broker_max_packet; /* MQTT 5 Maximum Packet Size of the broker, 0: none */
 	bool stopping;         /* mqtt_shutdown() runs: a disconnect is expected */
 
+	/* the broker link: see "The broker link" below */
+	int protocol;          /* of the current connection or attempt: 5, or 4 for 3.1.1 */
+	bool *v311;            /* per broker: it refused MQTT 5 (protocol = "5" falls back to 3.1.1) */
+	bool retry_now;        /* the attempt failed in a way trying again at once fixes */
+	uint64_t up_since;     /* CONNACK of the current connection */
+	bool stable;           /* it stayed up STABLE_US: the backoff was reset */
+	uint64_t heal_at;      /* republish "online" then (0: nothing pending) */
+	struct sg_ratelimit takeover_rl, heal_rl;
+
+	/* messages the broker will not take: see "The in-flight ledger" below */
+	struct pending *pend;  /* QoS 1/2 messages libmosquitto holds, oldest first, from pend_head to pend_len */
+	size_t pend_head, pend_len, pend_cap;
+	uint64_t pend_seq;     /* the last number given */
+	uint64_t suspect_seq;  /* the oldest unanswered message at the last loss, 0: none */
+	bool trial;            /* this connection resent the suspect alone; nothing else until it is answered */
+	uint64_t trial_until;
+	unsigned answers;      /* PUBACK, PUBREC (refusing) or PUBCOMP of any kind on this connection */
+	bool rebuild;          /* make a fresh libmosquitto client before the next attempt */
+	struct sg_ratelimit poison_rl;
+
+	/* the send window: see "The send window" below */
+	int window;            /* QoS 1/2 messages unanswered at most (libmosquitto's send maximum) */
+	int ssthresh;          /* below it the window grows by one per answer, above by one per window */
+	int ceiling;           /* where the broker last refused for quota: not above it before grow_at */
+	unsigned window_acks;
+	uint64_t grow_at;
+	struct sg_backoff grow_bo;
+	uint64_t send_after;   /* pacing: the broker refused with nothing else in flight; wait until then */
+	bool quota_refused;    /* on this connection */
+	unsigned quota_closes; /* connections closed after a quota refusal since the last stable one */
+	struct sg_ratelimit quota_rl;
+
+	bool announce;         /* CONNACK handled: "online", subscriptions and connected() once libmosquitto returns */
+	bool session_present;
+
 	char reason[256];      /* why the current attempt failed */
-	char logged[256];      /* last failure reason logged */
+	char logged[512];      /* last failure line logged */
+
+	struct sg_mqtt_guard *guard; /* plaintext links: the validating relay (mqtt_guard.h) */
+	size_t out_hwm;        /* largest QoS 1/2 PUBLISH handed to libmosquitto so far */
 };
+
+static void guard_sync(struct sg_mqtt *m);
 
 static void set_watch(struct sg_mqtt *m)
 {
+	guard_sync(m);
 	if (m->h.watch)
 		m->h.watch(m->ud);
 }
@@ -131,13 +207,37 @@ int mqtt_parse_url(const char *url, bool *ret_tls, char *host, size_t hostlen, i
 	return 0;
 }
 
-/* mosquitto_strerror() of 2.0.11 does not know its own keepalive code. */
+/*
+ * mosquitto_strerror() of 2.0.11 does not know its own keepalive code. A
+ * DISCONNECT from an MQTT 5 broker reaches on_disconnect() as its reason
+ * code (lib/handle_disconnect.c), 0x80 and above: libmosquitto's own error
+ * codes are all below that.
+ */
 static const char *mosq_reason(int rc, bool connecting)
 {
 	if (rc == MOSQ_ERR_KEEPALIVE)
 		return connecting ? "no CONNACK within the keepalive interval" : "keepalive timeout";
+	if (rc >= 0x80)
+		return mosquitto_reason_string(rc);
 	return mosquitto_strerror(rc);
 }
+
+static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic);
+static bool ledger_ack(struct sg_mqtt *m, int mid);
+static unsigned ledger_count(const struct sg_mqtt *m);
+static bool ledger_check(struct sg_mqtt *m, uint64_t now);
+static int send_maximum(const struct sg_mqtt *m);
+static int ledger_rebuild(struct sg_mqtt *m);
+static void window_set(struct sg_mqtt *m, int w);
+static void window_answered(struct sg_mqtt *m, uint64_t now);
+static void window_refused(struct sg_mqtt *m, uint64_t now, int mid);
+static bool window_lost(struct sg_mqtt *m, uint64_t now);
+static void link_announce(struct sg_mqtt *m);
+static void link_connected(struct sg_mqtt *m, const mosquitto_property *props);
+static void link_timer(struct sg_mqtt *m, uint64_t now);
+static bool link_refused(struct sg_mqtt *m, int rc);
+static void link_lost(struct sg_mqtt *m, int rc);
+static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_message *msg);
 
 /* ---- callbacks from libmosquitto ------------------------------------------------------------ */
 
@@ -169,30 +269,32 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags, cons
 {
 	struct sg_mqtt *m = ud;
 	uint16_t rmax = 0;
-	int r;
 	(void)mosq;
 
 	if (rc != 0) {
+		if (link_refused(m, rc))
+			return;
 		snprintf(m->reason, sizeof(m->reason), "connection refused: %s",
-		         m->cfg->protocol == 5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
+		         m->protocol == 5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
 		return; /* libmosquitto closes the socket and calls on_disconnect */
 	}
 	m->state = ST_CONNECTED;
-	m->rounds = 0;
-	m->tried = 0;
-	m->logged[0] = '\0';
 	m->broker_receive_max = 65535;
 	if (props && mosquitto_property_read_int16(props, MQTT_PROP_RECEIVE_MAXIMUM, &rmax, false))
 		m->broker_receive_max = rmax;
+	m->broker_max_packet = 0;
+	if (props)
+		mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &m->broker_max_packet, false);
 	log_notice("mqtt: connected to %s (MQTT %s%s)", m->cfg->brokers[m->broker],
-	           m->cfg->protocol == 5 ? "5" : "3.1.1", (flags & 1) ? ", session resumed" : "");
-
-	r = mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(ONLINE_PAYLOAD), ONLINE_PAYLOAD, 1,
-	                      true);
-	if (r != MOSQ_ERR_SUCCESS)
-		log_warning("mqtt: cannot publish online status: %s", mosquitto_strerror(r));
-	if (m->h.connected)
-		m->h.connected(m->ud, flags & 1);
+	           m->protocol == 5 ? "5" : "3.1.1", (flags & 1) ? ", session resumed" : "");
+	m->session_present = flags & 1;
+	/*
+	 * "online", our subscriptions and the owner's connected() wait until
+	 * libmosquitto has returned (link_announce() from after_loop()): it sends
+	 * what it resends after this callback, and the broker's quota is theirs first.
+	 */
+	m->announce = true;
+	link_connected(m, props);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosquitto_property *props)
@@ -207,19 +309,10 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 		return;
 	}
 	if (m->state == ST_CONNECTED) {
-		log_warning("mqtt: disconnected from %s: %s", m->cfg->brokers[m->broker],
-		            mosq_reason(rc, false));
 		m->state = ST_IDLE;
 		if (m->h.disconnected)
 			m->h.disconnected(m->ud);
-		m->reason[0] = '\0';
-		m->logged[0] = '\0';
-		m->tried = 0;
-		m->broker = 0; /* back to the preferred broker */
-		m->rounds = 0;
-		/* first retry soon; from then on exponential */
-		m->state = ST_BACKOFF;
-		m->deadline = now_mono_us() + (uint64_t)(m->cfg->reconnect_min_s * 1e6 / 2);
+		link_lost(m, rc);
 	} else if (m->state == ST_CONNECTING) {
 		if (!m->reason[0])
 			snprintf(m->reason, sizeof(m->reason), "%s", mosq_reason(rc, true));
@@ -240,6 +333,8 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 		.props = props,
 	};
 	(void)mosq;
+	if (link_status_message(m, msg))
+		return;
 	if (m->h.message)
 		m->h.message(m->ud, &x);
 }
@@ -247,8 +342,22 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 static void on_publish(struct mosquitto *mosq, void *ud, int mid, int reason, const mosquitto_property *props)
 {
 	struct sg_mqtt *m = ud;
+	uint64_t now = now_mono_us();
+	bool status;
 	(void)mosq;
 	(void)props;
+
+	m->answers++;
+	status = ledger_ack(m, mid);
+	if (reason == MQTT_RC_QUOTA_EXCEEDED) {
+		window_refused(m, now, mid);
+		if (status && !m->heal_at)
+			m->heal_at = now + HEAL_MIN_US + backoff_random(HEAL_JITTER_US); /* "online" again, later */
+	} else if (reason < 0x80) {
+		window_answered(m, now);
+	}
+	if (status)
+		return; /* ours, not the owner's */
 	if (reason >= 0x80 && m->h.refused) {
 		m->h.refused(m->ud, mid, reason);
 		return;
@@ -257,6 +366,68 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid, int reason, co
 		log_warning("mqtt: broker rejected message %d: %s", mid, mosquitto_reason_string(reason));
 	if (m->h.published)
 		m->h.published(m->ud, mid);
+}
+
+/* ---- the guard on plaintext links (mqtt_guard.h) ---------------------------------------------- */
+
+/*
+ * Right after libmosquitto's connect: put the relay between it and the broker.
+ * A broker must accept packets as large as the largest QoS 1/2 message
+ * libmosquitto may still hold (it resends those after the CONNACK, and
+ * abort()s on one larger than the broker's limit).
+ */
+static int guard_attach(struct sg_mqtt *m)
+{
+	size_t min = m->out_hwm > MQTT_GUARD_MIN_BROKER_PACKET ? m->out_hwm : MQTT_GUARD_MIN_BROKER_PACKET;
+
+	if (mosquitto_ssl_get(m->mosq))
+		return 0; /* TLS: the bytes are encrypted inside libmosquitto; the certificate vouches for the broker */
+#ifdef SG_BENCH_NO_GUARD
+	return 0; /* only in scripts/bench-guard.py's second binary, which measures what the guard costs */
+#endif
+	m->guard = mqtt_guard_new(mosquitto_socket(m->mosq), m->protocol == 5 ? 5 : 4,
+	                          min > UINT32_MAX ? UINT32_MAX : (uint32_t)min);
+	return m->guard ? 0 : -errno;
+}
+
+/* The broker socket is readable: the guard reads and checks, libmosquitto reads what passed. */
+static void guard_read(struct sg_mqtt *m)
+{
+	int r = mqtt_guard_read(m->guard);
+
+	if ((r == -EPROTO || r == -ENOMEM) && !m->reason[0]) /* before the CONNACK: why the attempt failed */
+		snprintf(m->reason, sizeof(m->reason), "%s", mqtt_guard_error(m->guard));
+	/* complete packets only, so each mosquitto_loop_read() finds whole ones; bounded. The
+	 * callbacks it runs may end the connection: m->guard is looked at anew each time. */
+	for (int i = 0; i < 4096 && m->guard && mosquitto_socket(m->mosq) == mqtt_guard_lib_fd(m->guard) &&
+	                mqtt_guard_deliver(m->guard);
+	     i++)
+		mosquitto_loop_read(m->mosq, 64);
+}
+
+/* After every call into libmosquitto (set_watch()): send on what it wrote; drop a finished guard. */
+static void guard_sync(struct sg_mqtt *m)
+{
+	if (!m->guard)
+		return;
+	mqtt_guard_flush(m->guard); /* a failure cuts the guard; the loop then finds the socket at its end */
+	if ((m->state == ST_CONNECTING || m->state == ST_CONNECTED) &&
+	    mosquitto_socket(m->mosq) == mqtt_guard_lib_fd(m->guard))
+		return;
+	mqtt_guard_free(m->guard);
+	m->guard = NULL;
+	m->fd_gen++;
+}
+
+/* mqtt_shutdown(): the last of libmosquitto's output (offline status, DISCONNECT) to the broker, bounded. */
+static void guard_drain(struct sg_mqtt *m, uint64_t end)
+{
+	while (m->guard && mqtt_guard_flush(m->guard) == 1) {
+		struct pollfd p = {.fd = mqtt_guard_fd(m->guard), .events = POLLOUT};
+		uint64_t now = now_mono_us();
+		if (now >= end || poll(&p, 1, (int)((end - now) / 1000) + 1) <= 0)
+			break;
+	}
 }
 
 /* ---- connection state machine -------------------------------------------------------------- */
@@ -270,43 +441,231 @@ static void close_probe(struct sg_mqtt *m)
 	m->probe_fd = -1;
 }
 
-static uint64_t backoff_us(const struct sg_mqtt *m)
+/* A failure line, logged when it first happens or when its wording changes (debug otherwise). */
+static void log_failure(struct sg_mqtt *m, const char *line)
 {
-	double base = m->cfg->reconnect_min_s;
-	for (unsigned i = 1; i < m->rounds && base < m->cfg->reconnect_max_s; i++)
-		base *= 2;
-	if (base > m->cfg->reconnect_max_s)
-		base = m->cfg->reconnect_max_s;
-	/* "equal jitter": half fixed, half random, so many gateways do not reconnect in step */
-	return (uint64_t)(base * 1e6 * (0.5 + 0.5 * ((double)random() / RAND_MAX)));
+	if (strcmp(line, m->logged) != 0) {
+		log_warning("mqtt: %s", line);
+		snprintf(m->logged, sizeof(m->logged), "%s", line);
+	} else {
+		log_debug("mqtt: %s", line);
+	}
 }
 
-static void fail_attempt(struct sg_mqtt *m)
+/* Wait a jittered while (backoff.h), then try m->broker; the tests read the debug line. */
+static void schedule_attempt(struct sg_mqtt *m)
 {
-	const char *url = m->cfg->brokers[m->broker];
-	uint64_t delay;
+	uint64_t delay = backoff_delay(&m->bo);
 
-	close_probe(m);
-	if (!m->reason[0])
-		snprintf(m->reason, sizeof(m->reason), "unknown error");
-	if (strcmp(m->reason, m->logged) != 0) {
-		log_warning("mqtt: cannot connect to %s: %s; retrying", url, m->reason);
-		snprintf(m->logged, sizeof(m->logged), "%s", m->reason);
-	} else {
-		log_debug("mqtt: cannot connect to %s: %s", url, m->reason);
-	}
-	m->reason[0] = '\0';
-	m->broker = (m->broker + 1) % m->cfg->n_brokers;
-	m->tried++;
-	if (m->tried >= m->cfg->n_brokers) {
-		m->tried = 0;
-		m->rounds++;
-		delay = backoff_us(m);
-	} else {
-		delay = 100000; /* next broker in the list: almost at once */
-	}
 	m->state = ST_BACKOFF;
 	m->deadline = now_mono_us() + delay;
+	log_debug("mqtt: next attempt: %s in %.3f s (backoff up to %.3f s)", m->cfg->brokers[m->broker],
+	          (double)delay / 1e6, (double)backoff_ceiling(&m->bo) / 1e6);
+}
+
+/* A failed attempt, or a connection that did not stay up: on to the next broker, after a jittered wait. */
+static void next_broker(struct sg_mqtt *m)
+{
+	m->reason[0] = '\0';
+	m->broker = (m->broker + 1) % m->cfg->n_brokers;
+	if (++m->tried >= m->cfg->n_brokers) {
+		m->tried = 0;
+		backoff_failed(&m->bo);
+	}
+	schedule_attempt(m);
+}
+
+/* The attempt failed, m->reason says why: logged (once per wording), then the next broker. */
+static void fail_attempt(struct sg_mqtt *m)
+{
+	char line[sizeof(m->logged)];
+
+	close_probe(m);
+	if (m->retry_now) { /* e.g. the fallback to MQTT 3.1.1: the same broker, at once */
+		m->retry_now = false;
+		m->reason[0] = '\0';
+		m->state = ST_BACKOFF;
+		m->deadline = now_mono_us();
+		return;
+	}
+	snprintf(line, sizeof(line), "cannot connect to %s: %s; retrying", m->cfg->brokers[m->broker],
+	         m->reason[0] ? m->reason : "unknown error");
+	log_failure(m, line);
+	next_broker(m);
+}
+
+/* ---- the broker link: failures, stability, protocol fallback, session takeover, status -------------
+ *
+ * - A connection counts as a success only once it has stayed up STABLE_US;
+ *   one lost sooner (a broker that accepts and drops, sends garbage, or
+ *   hands our session to another client) is a failed attempt like a refused
+ *   one: the next broker, a longer wait.
+ * - A broker that answers an MQTT 5 CONNECT with "Unsupported Protocol
+ *   Version" (a 3.1.1-only broker answers with a 3.1.1 CONNACK, code 1;
+ *   libmosquitto reports both as 0x84: lib/handle_connack.c) is spoken to in
+ *   3.1.1 from then on, said once.
+ * - MQTT 5 DISCONNECT 0x8E: another connection took our client id's session.
+ * - Our status topic is watched: an "offline" there while we are connected
+ *   is a stale Last Will (a cluster node publishing it late, a takeover) and
+ *   is answered with "online" (retained), so the status heals by itself.
+ */
+
+static void link_connected(struct sg_mqtt *m, const mosquitto_property *props)
+{
+	const struct pending *p = m->pend_head < m->pend_len ? &m->pend[m->pend_head] : NULL;
+	(void)props;
+
+	m->up_since = now_mono_us();
+	m->stable = false;
+	m->heal_at = 0;
+	m->answers = 0;
+	m->quota_refused = false;
+	/* the CONNACK's Receive Maximum became libmosquitto's send maximum: ours again */
+	window_set(m, m->window);
+	/* the oldest message of the last loss resent alone (a window of one): a trial, see the ledger */
+	m->trial = m->window == 1 && p && p->seq == m->suspect_seq;
+	m->trial_until = m->up_since + TRIAL_US;
+}
+
+/* "online", retained, QoS 1, on the status topic; kept in the in-flight ledger as ours. */
+static void publish_online(struct sg_mqtt *m)
+{
+	int mid = 0, r;
+
+	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(ONLINE_PAYLOAD), ONLINE_PAYLOAD, 1, true);
+	if (r != MOSQ_ERR_SUCCESS)
+		log_warning("mqtt: cannot publish online status: %s", mosquitto_strerror(r));
+	else
+		ledger_add(m, mid, 1, NULL);
+}
+
+/* After CONNACK, once libmosquitto is done resending (and any trial is over): say we are here. */
+static void link_announce(struct sg_mqtt *m)
+{
+	int r;
+
+	m->announce = false;
+	publish_online(m);
+	/*
+	 * After "online" went out: the retained message this hands back is ours.
+	 * QoS 0, so that nothing on it is queued for us in a durable session while
+	 * we are away (our own "online" of every connection, our Last Wills). Not
+	 * No Local: a Last Will of ours that another broker node publishes counts
+	 * as published by our client id, and No Local would hide exactly that.
+	 */
+	r = mosquitto_subscribe(m->mosq, NULL, m->status_topic, 0);
+	if (r != MOSQ_ERR_SUCCESS)
+		log_warning("mqtt: cannot watch %s: %s", m->status_topic, mosquitto_strerror(r));
+	if (m->h.connected)
+		m->h.connected(m->ud, m->session_present);
+}
+
+/* CONNACK refused with RC: true when trying again at once can fix it (m->retry_now set). */
+static bool link_refused(struct sg_mqtt *m, int rc)
+{
+	if (rc != MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION || m->protocol != 5)
+		return false;
+	m->v311[m->broker] = true;
+	m->retry_now = true;
+	log_notice("mqtt: %s does not speak MQTT 5 (CONNACK: %s); talking MQTT 3.1.1 to it from now on "
+	           "(protocol = \"3.1.1\" in the mqtt group skips the first attempt)",
+	           m->cfg->brokers[m->broker], mosquitto_reason_string(rc));
+	return true;
+}
+
+/* Why the connection was lost: the packet the guard refused, else libmosquitto's error or the broker's reason. */
+static const char *lost_reason(const struct sg_mqtt *m, int rc)
+{
+	return m->guard && *mqtt_guard_error(m->guard) ? mqtt_guard_error(m->guard) : mosq_reason(rc, false);
+}
+
+/* The established connection is gone (RC: libmosquitto's error, or the reason of the broker's DISCONNECT). */
+static void link_lost(struct sg_mqtt *m, int rc)
+{
+	const char *url = m->cfg->brokers[m->broker];
+	char line[sizeof(m->logged)];
+	uint64_t now = now_mono_us();
+	unsigned suppressed;
+	bool poison;
+
+	m->heal_at = 0;
+	m->announce = false;
+	poison = ledger_check(m, now);
+	m->trial = false;
+	if (!poison)
+		window_lost(m, now);
+	if (m->quota_refused && !poison && rc != MQTT_RC_SESSION_TAKEN_OVER && ++m->quota_closes <= QUOTA_CLOSES) {
+		/* explained, and the window shrank: the same broker, no longer wait (mosquitto 2.0.11 with
+		 * max_queued_messages 0 closes the connection after any refusal); a few times in a row at most */
+		snprintf(line, sizeof(line), "disconnected from %s after it refused a message for quota; at most %d in "
+		         "flight from now on", url, m->window);
+		log_failure(m, line);
+		m->tried = 0;
+		schedule_attempt(m);
+		return;
+	}
+	if (rc == MQTT_RC_SESSION_TAKEN_OVER) {
+		if (ratelimit_allow(&m->takeover_rl, now, &suppressed))
+			log_warning("mqtt: %s closed our connection: another client with the same client id (\"%s\") took "
+			            "over the session; two gateways with one client_id? Each takeover publishes the other's "
+			            "Last Will \"offline\"; give every gateway its own gateway.id or mqtt.client_id%s",
+			            url, m->cfg->client_id, suppressed ? " (repeated; earlier ones not logged)" : "");
+		m->stable = false; /* however long it was up: a failure, the wait grows */
+	}
+	if (m->stable) {
+		log_warning("mqtt: disconnected from %s: %s", url, lost_reason(m, rc));
+		m->logged[0] = '\0';
+		m->tried = 0;
+		schedule_attempt(m); /* this broker again first (our session is there), jittered */
+		return;
+	}
+	if (rc != MQTT_RC_SESSION_TAKEN_OVER) {
+		snprintf(line, sizeof(line),
+		         "disconnected from %s: %s; within %llu s of its CONNACK, so counted as a failed attempt%s", url,
+		         lost_reason(m, rc), (unsigned long long)(STABLE_US / 1000000),
+		         m->cfg->n_brokers > 1 ? ", trying the next broker" : "");
+		log_failure(m, line);
+	}
+	log_debug("mqtt: the connection to %s was up %.1f s", url, (double)(now - m->up_since) / 1e6);
+	next_broker(m);
+}
+
+/* A message on our own status topic: ours to handle, never the owner's. */
+static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_message *msg)
+{
+	const size_t n = strlen(OFFLINE_PAYLOAD);
+	uint64_t now = now_mono_us();
+	unsigned suppressed;
+
+	if (!msg->topic || strcmp(msg->topic, m->status_topic) != 0)
+		return false;
+	if (m->state != ST_CONNECTED || m->stopping || m->heal_at || msg->payloadlen != (int)n ||
+	    memcmp(msg->payload, OFFLINE_PAYLOAD, n) != 0)
+		return true; /* our own "online" coming back, or a heal already due */
+	m->heal_at = now + HEAL_MIN_US + backoff_random(HEAL_JITTER_US);
+	if (ratelimit_allow(&m->heal_rl, now, &suppressed))
+		log_notice("mqtt: %s says \"offline\" while we are connected to %s (a Last Will of ours published late, "
+		           "e.g. by another node of a broker cluster, or by a takeover); publishing \"online\" again%s",
+		           m->status_topic, m->cfg->brokers[m->broker], suppressed ? " (repeated)" : "");
+	return true;
+}
+
+static void link_timer(struct sg_mqtt *m, uint64_t now)
+{
+	if (!m->stable && now >= m->up_since + STABLE_US) {
+		m->stable = true;
+		if (m->bo.failures || m->logged[0])
+			log_notice("mqtt: the connection to %s has stayed up %llu s: reconnect backoff reset",
+			           m->cfg->brokers[m->broker], (unsigned long long)(STABLE_US / 1000000));
+		backoff_reset(&m->bo);
+		m->tried = 0;
+		m->quota_closes = 0;
+		m->logged[0] = '\0';
+	}
+	if (m->heal_at && now >= m->heal_at) {
+		m->heal_at = 0;
+		publish_online(m);
+	}
 }
 
 static void start_attempt(struct sg_mqtt *m)
@@ -318,6 +677,10 @@ static void start_attempt(struct sg_mqtt *m)
 	int r, fd;
 
 	m->reason[0] = '\0';
+	if (m->rebuild && ledger_rebuild(m) < 0) {
+		fail_attempt(m);
+		return;
+	}
 	if (mqtt_parse_url(m->cfg->brokers[m->broker], &tls, m->host, sizeof(m->host), &m->port) < 0) {
 		snprintf(m->reason, sizeof(m->reason), "invalid broker URL");
 		fail_attempt(m);
@@ -361,8 +724,19 @@ static void finish_probe(struct sg_mqtt *m)
 	int r;
 
 	close_probe(m);
-	if (m->cfg->protocol == 5 && !m->cfg->clean_session)
+	if (m->guard) { /* the last connection's, if nothing dropped it yet */
+		mqtt_guard_free(m->guard);
+		m->guard = NULL;
+	}
+	m->protocol = m->cfg->protocol == 5 && !m->v311[m->broker] ? 5 : 4;
+	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+	                     m->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	if (m->protocol == 5 && !m->cfg->clean_session)
 		mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, SESSION_EXPIRY_S);
+	if (m->protocol == 5) /* what the guard takes; the broker drops larger messages for us */
+		mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, MQTT_GUARD_MAX_PACKET);
+	/* what libmosquitto resends at once after CONNACK: the send window (see there) */
+	mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, send_maximum(m));
 	m->state = ST_CONNECTING;
 	m->deadline = now_mono_us() + CONNACK_TIMEOUT_US;
 	m->fd_gen++;
@@ -375,7 +749,269 @@ static void finish_probe(struct sg_mqtt *m)
 		fail_attempt(m);
 		return;
 	}
+	if (guard_attach(m) < 0) {
+		snprintf(m->reason, sizeof(m->reason), "cannot relay the connection: %s", strerror(errno));
+		mosquitto_disconnect(m->mosq);
+		fail_attempt(m);
+		return;
+	}
 	m->next_misc = now_mono_us() + 1000000;
+}
+
+/* The libmosquitto client with every setting and callback: at start, and again after a poison message. */
+static int client_make(struct sg_mqtt *m)
+{
+	struct mqtt_setup_report setup;
+	struct mosquitto *mosq;
+
+	mosq = mosquitto_new(m->cfg->client_id, m->cfg->clean_session, m);
+	if (!mosq)
+		return -errno;
+	mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	mosquitto_int_option(mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 100);
+	mosquitto_max_inflight_messages_set(mosq, (unsigned)m->cfg->max_inflight);
+	mosquitto_connect_v5_callback_set(mosq, on_connect);
+	mosquitto_disconnect_v5_callback_set(mosq, on_disconnect);
+	mosquitto_message_v5_callback_set(mosq, on_message);
+	mosquitto_publish_v5_callback_set(mosq, on_publish);
+	mosquitto_log_callback_set(mosq, on_log);
+
+	/* The same settings mqtt_setup_check() tried at start-up (main.c): only memory can fail here. */
+	if (mqtt_setup_client(mosq, m->cfg, m->status_topic, &setup) < 0) {
+		log_debug("mqtt: %s", setup.error);
+		mosquitto_destroy(mosq);
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	m->mosq = mosq;
+	return 0;
+}
+
+/* ---- the send window: how many QoS 1/2 messages may be unanswered at once ------------------------
+ *
+ * libmosquitto's send maximum, kept by us: never above max_inflight or the
+ * broker's MQTT 5 Receive Maximum, and smaller while the broker shows it
+ * takes fewer. A broker's session may hold unreleased QoS 2 messages of a
+ * dead process of ours, which use up its quota without our knowing: it then
+ * refuses with "quota exceeded", and mosquitto 2.0.11 with
+ * max_queued_messages 0 closes the connection after any refusal, often
+ * before its refusal reaches us ("Broken pipe"). So:
+ * - a "quota exceeded": the window becomes what the broker had taken (the
+ *   messages still in flight, at least one), and does not grow past that
+ *   before GROW_MIN_US .. GROW_MAX_US (backoff.h, doubling with each such
+ *   refusal); refused with nothing else in flight, nothing new is sent before
+ *   then either (mqtt_send_after());
+ * - a loss within SOON_US of CONNACK with messages unanswered: the window
+ *   becomes one, and grows back by one per answer up to half what it was;
+ * - beyond that it grows by one per window's worth of answers.
+ * It is kept across reconnects (a new connection would otherwise resend a
+ * whole window into the same refusal: the storm of issue #10, finding 6) and
+ * applied before each connect and after each CONNACK, which sets the send
+ * maximum to the broker's Receive Maximum.
+ */
+
+static int window_cap(const struct sg_mqtt *m)
+{
+	int q = m->cfg->max_inflight > 0 ? m->cfg->max_inflight : 1;
+
+	if (m->protocol == 5 && m->broker_receive_max > 0 && m->broker_receive_max < q)
+		q = m->broker_receive_max;
+	return q;
+}
+
+/*
+ * The send maximum given to libmosquitto: the window, but never fewer than
+ * the QoS 2 messages in flight. At a reconnect libmosquitto (2.0.11,
+ * message__reconnect_reset()) turns every in-flight message beyond its send
+ * quota back into a queued one and sends it later as a new PUBLISH; for a QoS 2
+ * message whose PUBREC had come, that replaces the PUBREL the broker waits
+ * for with a PUBLISH it no longer recognises: delivered twice. Found by
+ * test_spool_faults.py (proxy cuts, broker kill -9 at QoS 2). QoS 1 messages
+ * beyond the window are only late, and QoS 1 allows a duplicate.
+ */
+static int send_maximum(const struct sg_mqtt *m)
+{
+	int n2 = 0;
+
+	for (size_t i = m->pend_head; i < m->pend_len; i++)
+		n2 += m->pend[i].seq && m->pend[i].qos == 2;
+	return m->window > n2 ? m->window : n2;
+}
+
+static void window_set(struct sg_mqtt *m, int w)
+{
+	int cap = window_cap(m);
+
+	m->window = w < 1 ? 1 : w > cap ? cap : w;
+	mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, send_maximum(m));
+}
+
+static void window_answered(struct sg_mqtt *m, uint64_t now)
+{
+	if (m->window >= window_cap(m))
+		return;
+	if (m->window >= m->ssthresh && ++m->window_acks < (unsigned)m->window)
+		return;
+	m->window_acks = 0;
+	if (m->window >= m->ceiling && now < m->grow_at)
+		return;
+	window_set(m, m->window + 1);
+	if (m->window >= window_cap(m)) { /* all the way back: the broker's quota is free again */
+		m->ceiling = INT_MAX;
+		backoff_reset(&m->grow_bo);
+	}
+}
+
+static void window_refused(struct sg_mqtt *m, uint64_t now, int mid)
+{
+	unsigned n = ledger_count(m), suppressed;
+	uint64_t hold = backoff_next(&m->grow_bo);
+
+	m->quota_refused = true;
+	m->ceiling = n ? (int)n : 1;
+	m->ssthresh = m->ceiling;
+	m->window_acks = 0;
+	m->grow_at = now + hold;
+	window_set(m, m->ceiling);
+	if (!n)
+		m->send_after = now + hold;
+	if (ratelimit_allow(&m->quota_rl, now, &suppressed))
+		log_notice("mqtt: %s refused message %d: quota exceeded with %u others in flight; sending at most %d "
+		           "at a time for %.0f s%s", m->cfg->brokers[m->broker], mid, n, m->window, (double)hold / 1e6,
+		           suppressed ? " (repeated)" : "");
+}
+
+/* The connection is lost: true when it came soon after CONNACK with messages unanswered (the window shrank). */
+static bool window_lost(struct sg_mqtt *m, uint64_t now)
+{
+	if (now - m->up_since >= SOON_US || !ledger_count(m))
+		return false;
+	m->ssthresh = m->window > 1 ? m->window / 2 : 1;
+	m->window_acks = 0;
+	window_set(m, 1);
+	return true;
+}
+
+/* ---- the in-flight ledger: messages the broker will not take ---------------------------------------
+ *
+ * libmosquitto keeps every QoS 1/2 message until it is acknowledged and
+ * sends it again, first, after each reconnect. A broker that refuses a
+ * message by closing the connection (mosquitto 2.0.11 with
+ * max_queued_messages 0 after a refusal, when its PUBACK is lost; brokers
+ * that disconnect a client for an unauthorized publish) would make that
+ * message cost the connection again and again. So every such message is
+ * recorded here in the order it was handed over (numbered), and removed
+ * when the broker answers it (PUBACK, PUBCOMP, or a refusal). At each loss
+ * of an established connection the oldest unanswered one is noted (the
+ * suspect), and a loss soon after CONNACK shrinks the send window to one
+ * (below), so the next connection resends the suspect alone: a trial, during
+ * which nothing else is sent (no "online", no connected(): mqtt_connected()
+ * says no) until it is answered or TRIAL_US have passed. When the broker
+ * closes that connection within the trial without answering anything, the
+ * suspect is what it closes the connection over, and no other message can
+ * be (a quota refusal of another message, say). It cannot be taken out of
+ * libmosquitto's queue, so the client is made afresh (before the next
+ * attempt) and the owner is told that everything in flight is gone
+ * (discarded()): it sends its own messages again, without that one.
+ */
+
+/* TOPIC NULL: our own status message. */
+static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic)
+{
+	struct pending *p;
+
+	if (m->pend_len == m->pend_cap && m->pend_head > 0) { /* drop the answered ones before the head */
+		memmove(m->pend, m->pend + m->pend_head, (m->pend_len - m->pend_head) * sizeof(*m->pend));
+		m->pend_len -= m->pend_head;
+		m->pend_head = 0;
+	}
+	if (m->pend_len == m->pend_cap) {
+		size_t cap = m->pend_cap ? 2 * m->pend_cap : 64;
+		p = realloc(m->pend, cap * sizeof(*p));
+		if (!p)
+			return; /* not recorded: only the protection against that message is lost */
+		m->pend = p;
+		m->pend_cap = cap;
+	}
+	p = &m->pend[m->pend_len++];
+	p->seq = ++m->pend_seq;
+	p->mid = mid;
+	p->qos = qos;
+	p->status = !topic;
+	snprintf(p->topic, sizeof(p->topic), "%s", topic ? topic : m->status_topic);
+}
+
+/* MID was answered (acknowledged or refused): true when it was our own status message. */
+static bool ledger_ack(struct sg_mqtt *m, int mid)
+{
+	bool status = false;
+
+	for (size_t i = m->pend_head; i < m->pend_len; i++) {
+		struct pending *p = &m->pend[i];
+		if (p->seq && p->mid == mid) {
+			if (p->seq == m->suspect_seq)
+				m->trial = false; /* answered: the trial is over, nothing to drop */
+			status = p->status;
+			p->seq = 0;
+			break;
+		}
+	}
+	while (m->pend_head < m->pend_len && !m->pend[m->pend_head].seq)
+		m->pend_head++;
+	if (m->pend_head == m->pend_len)
+		m->pend_head = m->pend_len = 0;
+	return status;
+}
+
+static unsigned ledger_count(const struct sg_mqtt *m)
+{
+	unsigned n = 0;
+
+	for (size_t i = m->pend_head; i < m->pend_len; i++)
+		n += m->pend[i].seq != 0;
+	return n;
+}
+
+/* At the loss of an established connection: note the oldest message, or find it is a poison one. */
+static bool ledger_check(struct sg_mqtt *m, uint64_t now)
+{
+	const struct pending *p = m->pend_head < m->pend_len ? &m->pend[m->pend_head] : NULL;
+	unsigned suppressed;
+	int mid;
+
+	if (!m->trial || !p || p->seq != m->suspect_seq || m->answers || now >= m->trial_until) {
+		m->suspect_seq = p ? p->seq : 0;
+		return false;
+	}
+	mid = p->mid;
+	if (ratelimit_allow(&m->poison_rl, now, &suppressed))
+		log_warning("mqtt: %s closed the connection twice right after message %d (QoS %d, %s%s) was sent, "
+		            "without answering it: taking it for a message the broker refuses and dropping it; the "
+		            "other messages in flight go again%s",
+		            m->cfg->brokers[m->broker], mid, p->qos, p->topic,
+		            strlen(p->topic) + 1 == sizeof(p->topic) ? "..." : "",
+		            suppressed ? " (earlier ones not logged)" : "");
+	m->pend_head = m->pend_len = 0;
+	m->suspect_seq = 0;
+	m->rebuild = true;
+	if (m->h.discarded)
+		m->h.discarded(m->ud, mid);
+	return true;
+}
+
+/* Before the next attempt after a poison message: a client without it (and without anything else queued). */
+static int ledger_rebuild(struct sg_mqtt *m)
+{
+	struct mosquitto *old = m->mosq;
+
+	if (client_make(m) < 0) { /* keep the old one; tried again before the next attempt */
+		snprintf(m->reason, sizeof(m->reason), "cannot set up the MQTT client again: %s", strerror(errno));
+		return -1;
+	}
+	mosquitto_destroy(old);
+	m->rebuild = false;
+	m->fd_gen++;
+	return 0;
 }
 
 struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic,
@@ -384,7 +1020,7 @@ struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic
 	struct sg_mqtt *m;
 	bool any_tls = false, any_plain = false;
 	char host[256];
-	int port, r;
+	int port;
 
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -393,8 +1029,18 @@ struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic
 	m->h = *h;
 	m->ud = ud;
 	m->probe_fd = -1;
+	m->protocol = cfg->protocol;
+	backoff_init(&m->bo, (uint64_t)(cfg->reconnect_min_s * 1e6), (uint64_t)(cfg->reconnect_max_s * 1e6));
+	m->takeover_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(600, 1);
+	m->heal_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(600, 1);
+	m->poison_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
+	m->quota_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
+	m->window = m->ssthresh = cfg->max_inflight > 0 ? cfg->max_inflight : 1;
+	m->ceiling = INT_MAX;
+	backoff_init(&m->grow_bo, GROW_MIN_US, GROW_MAX_US);
 	m->status_topic = strdup(status_topic);
-	if (!m->status_topic)
+	m->v311 = calloc(cfg->n_brokers ? cfg->n_brokers : 1, sizeof(*m->v311));
+	if (!m->status_topic || !m->v311)
 		goto err_free;
 
 	for (size_t i = 0; i < cfg->n_brokers; i++) {
@@ -412,43 +1058,10 @@ struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic
 	}
 
 	mosquitto_lib_init();
-	m->mosq = mosquitto_new(cfg->client_id, cfg->clean_session, m);
-	if (!m->mosq)
+	if (client_make(m) < 0)
 		goto err_free;
-	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-	                     cfg->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-	mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-	mosquitto_int_option(m->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 100);
-	mosquitto_max_inflight_messages_set(m->mosq, (unsigned)cfg->max_inflight);
-	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
-	mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
-	mosquitto_message_v5_callback_set(m->mosq, on_message);
-	mosquitto_publish_v5_callback_set(m->mosq, on_publish);
-	mosquitto_log_callback_set(m->mosq, on_log);
-
-	r = mosquitto_will_set(m->mosq, m->status_topic, (int)strlen(OFFLINE_PAYLOAD), OFFLINE_PAYLOAD, 1, true);
-	if (r != MOSQ_ERR_SUCCESS)
-		goto err_inval;
-	if (cfg->username) {
-		r = mosquitto_username_pw_set(m->mosq, cfg->username, cfg->password);
-		if (r != MOSQ_ERR_SUCCESS)
-			goto err_inval;
-	}
-	if (any_tls) {
-		if (!cfg->ca_file && !cfg->ca_path)
-			mosquitto_int_option(m->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
-		r = mosquitto_tls_set(m->mosq, cfg->ca_file, cfg->ca_path, cfg->cert_file, cfg->key_file, NULL);
-		if (r != MOSQ_ERR_SUCCESS)
-			goto err_inval;
-		r = mosquitto_tls_opts_set(m->mosq, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
-		if (r != MOSQ_ERR_SUCCESS)
-			goto err_inval;
-		mosquitto_tls_insecure_set(m->mosq, cfg->tls_insecure);
-	}
 	return m;
 
-err_inval:
-	errno = EINVAL;
 err_free:
 	mqtt_free(m);
 	return NULL;
@@ -459,11 +1072,14 @@ void mqtt_free(struct sg_mqtt *m)
 	if (!m)
 		return;
 	close_probe(m);
+	mqtt_guard_free(m->guard);
 	if (m->mosq) {
 		mosquitto_destroy(m->mosq);
 		mosquitto_lib_cleanup();
 	}
 	free(m->status_topic);
+	free(m->v311);
+	free(m->pend);
 	free(m);
 }
 
@@ -471,7 +1087,7 @@ int mqtt_start(struct sg_mqtt *m)
 {
 	m->broker = 0;
 	m->tried = 0;
-	m->rounds = 0;
+	backoff_reset(&m->bo);
 	start_attempt(m);
 	set_watch(m);
 	return 0;
@@ -484,7 +1100,7 @@ int mqtt_fd(const struct sg_mqtt *m)
 		return m->probe_fd;
 	case ST_CONNECTING:
 	case ST_CONNECTED:
-		return mosquitto_socket(m->mosq);
+		return m->guard ? mqtt_guard_fd(m->guard) : mosquitto_socket(m->mosq);
 	default:
 		return -1;
 	}
@@ -497,9 +1113,11 @@ unsigned mqtt_fd_generation(const struct sg_mqtt *m)
 
 short mqtt_events(const struct sg_mqtt *m)
 {
+	bool out = mosquitto_want_write(m->mosq) || (m->guard && mqtt_guard_pending(m->guard));
+
 	if (m->state == ST_PROBE)
 		return POLLOUT;
-	return (short)(POLLIN | (mosquitto_want_write(m->mosq) ? POLLOUT : 0));
+	return (short)(POLLIN | (out ? POLLOUT : 0));
 }
 
 uint64_t mqtt_deadline(const struct sg_mqtt *m)
@@ -510,8 +1128,16 @@ uint64_t mqtt_deadline(const struct sg_mqtt *m)
 		return m->deadline;
 	case ST_CONNECTING:
 		return m->deadline < m->next_misc ? m->deadline : m->next_misc;
-	case ST_CONNECTED:
-		return m->next_misc;
+	case ST_CONNECTED: {
+		uint64_t d = m->next_misc;
+		if (m->trial && m->trial_until < d)
+			d = m->trial_until;
+		if (!m->stable && m->up_since + STABLE_US < d)
+			d = m->up_since + STABLE_US;
+		if (m->heal_at && m->heal_at < d)
+			d = m->heal_at;
+		return d;
+	}
 	default:
 		return UINT64_MAX;
 	}
@@ -524,6 +1150,8 @@ static void after_loop(struct sg_mqtt *m, enum state before)
 		fail_attempt(m);
 	else if (m->state == ST_CONNECTING && mosquitto_socket(m->mosq) < 0)
 		fail_attempt(m);
+	else if (m->state == ST_CONNECTED && m->announce && !m->trial)
+		link_announce(m);
 }
 
 void mqtt_io(struct sg_mqtt *m, short revents)
@@ -549,13 +1177,18 @@ void mqtt_io(struct sg_mqtt *m, short revents)
 	}
 	if (m->state != ST_CONNECTING && m->state != ST_CONNECTED)
 		return;
-	if (revents & (POLLIN | POLLERR | POLLHUP)) {
+	if ((revents & (POLLIN | POLLERR | POLLHUP)) && m->guard) {
+		guard_read(m);
+	} else if (revents & (POLLIN | POLLERR | POLLHUP)) {
 		r = mosquitto_loop_read(m->mosq, 64);
 		(void)r; /* errors arrive through on_disconnect */
 	}
 	if ((m->state == ST_CONNECTING || m->state == ST_CONNECTED) && (revents & POLLOUT) &&
-	    mosquitto_socket(m->mosq) >= 0)
+	    mosquitto_socket(m->mosq) >= 0) {
+		if (m->guard)
+			mqtt_guard_flush(m->guard); /* room in the pair for what follows */
 		mosquitto_loop_write(m->mosq, 64);
+	}
 	after_loop(m, before);
 	set_watch(m);
 }
@@ -588,6 +1221,12 @@ void mqtt_timer(struct sg_mqtt *m)
 		}
 		/* fall through */
 	case ST_CONNECTED:
+		if (m->state == ST_CONNECTED) {
+			link_timer(m, now);
+			if (m->trial && now >= m->trial_until)
+				m->trial = false; /* not answered in time, yet not closed over: carry on */
+			after_loop(m, before);
+		}
 		if (now >= m->next_misc) {
 			uint64_t step = (uint64_t)m->cfg->keepalive * 1000000ULL / 4;
 			mosquitto_loop_misc(m->mosq);
@@ -603,25 +1242,29 @@ void mqtt_timer(struct sg_mqtt *m)
 
 bool mqtt_connected(const struct sg_mqtt *m)
 {
-	return m->state == ST_CONNECTED;
+	return m->state == ST_CONNECTED && !m->announce;
 }
 
 bool mqtt_backlogged(const struct sg_mqtt *m)
 {
-	return m->state == ST_CONNECTED && mosquitto_want_write(m->mosq);
+	return m->state == ST_CONNECTED &&
+	       (mosquitto_want_write(m->mosq) || (m->guard && mqtt_guard_pending(m->guard)));
 }
 
 int mqtt_send_quota(const struct sg_mqtt *m)
 {
-	int q = m->cfg->max_inflight;
-	if (m->cfg->protocol == 5 && m->broker_receive_max > 0 && m->broker_receive_max < q)
-		q = m->broker_receive_max;
-	return q;
+	int q = window_cap(m);
+	return m->window < q ? m->window : q;
+}
+
+uint64_t mqtt_send_after(const struct sg_mqtt *m)
+{
+	return m->send_after;
 }
 
 int mqtt_protocol(const struct sg_mqtt *m)
 {
-	return m->cfg->protocol;
+	return m->protocol;
 }
 
 const char *mqtt_broker(const struct sg_mqtt *m)
@@ -633,15 +1276,26 @@ int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size
                  bool retain, const mosquitto_property *props, int *ret_mid)
 {
 	int r, mid = 0;
+	size_t size;
 
-	if (m->state != ST_CONNECTED)
+	if (!mqtt_connected(m))
 		return -ENOTCONN;
 	if (len > 268435455)
 		return -EINVAL;
+	/* libmosquitto abort()s on a packet above the broker's Maximum Packet Size (mqtt_guard.h) */
+	size = mqtt_guard_publish_size(m->protocol, topic, len, qos, m->protocol == 5 ? props : NULL);
+	if (m->broker_max_packet && size > m->broker_max_packet)
+		return -EINVAL;
+	if (qos > 0 && size > m->out_hwm)
+		m->out_hwm = size;
 	r = mosquitto_publish_v5(m->mosq, &mid, topic, (int)len, payload, qos, retain,
-	                         m->cfg->protocol == 5 ? props : NULL);
+	                         m->protocol == 5 ? props : NULL);
 	if (ret_mid)
 		*ret_mid = mid;
+	/* queued with a packet id, also when the write then failed (the link broke): see gateway.c, queued_anyway() */
+	if (qos > 0 && mid != 0 && r != MOSQ_ERR_INVAL && r != MOSQ_ERR_NOMEM && r != MOSQ_ERR_PAYLOAD_SIZE &&
+	    r != MOSQ_ERR_MALFORMED_UTF8 && r != MOSQ_ERR_OVERSIZE_PACKET && r != MOSQ_ERR_QOS_NOT_SUPPORTED)
+		ledger_add(m, mid, qos, topic);
 	set_watch(m);
 	switch (r) {
 	case MOSQ_ERR_SUCCESS:
@@ -665,9 +1319,22 @@ int mqtt_subscribe(struct sg_mqtt *m, const char *pattern, int qos)
 {
 	int r;
 
-	if (m->state != ST_CONNECTED)
+	if (!mqtt_connected(m))
 		return -ENOTCONN;
 	r = mosquitto_subscribe(m->mosq, NULL, pattern, qos);
+	set_watch(m);
+	return r == MOSQ_ERR_SUCCESS ? 0 : (r == MOSQ_ERR_INVAL ? -EINVAL : -EIO);
+}
+
+int mqtt_subscribe_no_local(struct sg_mqtt *m, const char *pattern, int qos)
+{
+	int r;
+
+	if (m->protocol != 5)
+		return mqtt_subscribe(m, pattern, qos); /* 3.1.1 has no subscription options */
+	if (m->state != ST_CONNECTED)
+		return -ENOTCONN;
+	r = mosquitto_subscribe_v5(m->mosq, NULL, pattern, qos, MQTT_SUB_OPT_NO_LOCAL, NULL);
 	set_watch(m);
 	return r == MOSQ_ERR_SUCCESS ? 0 : (r == MOSQ_ERR_INVAL ? -EINVAL : -EIO);
 }
@@ -684,15 +1351,18 @@ void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms)
 		mosquitto_disconnect(m->mosq);
 		/* Flush what is queued (the offline status, then DISCONNECT), bounded. */
 		while (mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq)) {
-			struct pollfd p = {.fd = mosquitto_socket(m->mosq), .events = POLLOUT};
+			struct pollfd p = {.fd = mqtt_fd(m), .events = POLLOUT};
 			uint64_t now = now_mono_us();
 			if (now >= end)
 				break;
 			if (poll(&p, 1, (int)((end - now) / 1000) + 1) <= 0)
 				break;
+			if (m->guard)
+				mqtt_guard_flush(m->guard);
 			if (mosquitto_loop_write(m->mosq, 64) != MOSQ_ERR_SUCCESS)
 				break;
 		}
+		guard_drain(m, end);
 	}
 	m->state = ST_SHUTDOWN;
 	set_watch(m);

@@ -2,9 +2,10 @@
 /*
  * mqtt.h — the broker connection, driven from our own event loop.
  *
- * Wraps one libmosquitto client for the lifetime of the process (its
- * in-flight QoS 1/2 state survives reconnects, so a message in flight when
- * the link drops is resent with its packet id and DUP, not duplicated).
+ * Wraps one libmosquitto client (its in-flight QoS 1/2 state survives
+ * reconnects, so a message in flight when the link drops is resent with its
+ * packet id and DUP, not duplicated); it is only made afresh to get rid of a
+ * message the broker keeps closing the connection over (discarded() below).
  * Never uses libmosquitto's threads or its own loops: the owner polls
  * mqtt_fd() for mqtt_events(), calls mqtt_io() when it is ready and
  * mqtt_timer() at mqtt_deadline(); after any call the owner's watch handler
@@ -16,8 +17,9 @@
  * attempt first probes the broker with our own non-blocking TCP connect,
  * bounded by a timeout; only a reachable broker gets the real (then
  * immediate) connect, after which the socket is non-blocking and the TLS
- * handshake and CONNACK run through the loop. Failures back off
- * exponentially with jitter, moving down the broker list.
+ * handshake and CONNACK run through the loop. Failures (and connections
+ * that do not stay up) move down the broker list and back off exponentially
+ * with full jitter (backoff.h); see mqtt.c, "the broker link".
  *
  * Publishing while not connected returns -ENOTCONN and queues nothing
  * (libmosquitto would keep it in RAM only): the caller keeps it.
@@ -59,6 +61,14 @@ struct sg_mqtt_handlers {
 	 * called instead of published() (and nothing is logged); NULL: published().
 	 */
 	void (*refused)(void *ud, int mid, int reason);
+	/*
+	 * The broker closed the connection twice in a row right after the same
+	 * message (POISON: its mid, from mqtt_publish() or one of our own) was
+	 * sent, without answering it. The client is made afresh: every QoS 1/2
+	 * message handed over and not acknowledged is gone and will not be sent
+	 * again by it (the owner sends its own again, without POISON). NULL: nothing.
+	 */
+	void (*discarded)(void *ud, int poison);
 	/* fd, events or deadline changed: re-read mqtt_fd/mqtt_events/mqtt_deadline. */
 	void (*watch)(void *ud);
 };
@@ -84,6 +94,7 @@ uint64_t mqtt_deadline(const struct sg_mqtt *m); /* CLOCK_MONOTONIC µs of the n
 void mqtt_io(struct sg_mqtt *m, short revents);
 void mqtt_timer(struct sg_mqtt *m);
 
+/* Connected and announced (connected() was called): publishing works. */
 bool mqtt_connected(const struct sg_mqtt *m);
 /*
  * True while the socket cannot take what was published (libmosquitto then
@@ -91,8 +102,14 @@ bool mqtt_connected(const struct sg_mqtt *m);
  * next watch() says otherwise. This bounds memory under any input rate.
  */
 bool mqtt_backlogged(const struct sg_mqtt *m);
-/* How many QoS>0 messages may be outstanding (min of config and broker's Receive Maximum). */
+/*
+ * How many QoS>0 messages may be outstanding: max_inflight, the broker's
+ * Receive Maximum, and less while the broker shows it takes fewer (the send
+ * window, mqtt.c).
+ */
 int mqtt_send_quota(const struct sg_mqtt *m);
+/* CLOCK_MONOTONIC µs before which nothing new should be handed over (0: now): the broker refused for quota. */
+uint64_t mqtt_send_after(const struct sg_mqtt *m);
 int mqtt_protocol(const struct sg_mqtt *m);
 /* The URL of the broker connected to, or being tried. */
 const char *mqtt_broker(const struct sg_mqtt *m);
@@ -105,6 +122,12 @@ int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size
                  bool retain, const mosquitto_property *props, int *ret_mid);
 /* Subscribe to PATTERN (wildcards allowed) at QOS; call from connected(). */
 int mqtt_subscribe(struct sg_mqtt *m, const char *pattern, int qos);
+/*
+ * The same with MQTT 5 No Local (MQTT 5.0 §3.8.3.1): the broker does not send
+ * our own publications on PATTERN back to us. An MQTT 3.1.1 link has no such
+ * option: a plain subscription.
+ */
+int mqtt_subscribe_no_local(struct sg_mqtt *m, const char *pattern, int qos);
 
 /* Broker URL parsing (shared with config validation): mqtt[s]://host[:port]. */
 int mqtt_parse_url(const char *url, bool *ret_tls, char *host, size_t hostlen, int *ret_port);

@@ -5,7 +5,10 @@
  * One table, one row per message:
  *   msg(id INTEGER PRIMARY KEY, topic TEXT, payload BLOB, qos, retain, last)
  * plus a partial index on topic for the rows put with SG_OFFLINE_LAST, so
- * compaction touches only those. Ids are given by us, increasing (max + 1 at
+ * compaction touches only those. A second, small table keeps named integers
+ * for the rest of the gateway (a pulse counter's total):
+ *   value(name TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID
+ * added to files of schema 1 that lack it (older sensorgates ignore it). Ids are given by us, increasing (max + 1 at
  * open), so "the rows after the last one handed over" is a range scan of
  * the primary key and a drained table never reuses an id within a process.
  *
@@ -21,7 +24,23 @@
  * most the cursor and that is not in flight has been acknowledged (or was
  * removed). So removals that were rolled back, or acknowledgements that came
  * while nothing could be written, need no list: once writing works again,
- * those id ranges are deleted in one go.
+ * those id ranges are deleted.
+ *
+ * A full disk. SQLite needs space to free space (a delete writes WAL frames;
+ * a checkpoint grows the database file before the WAL can be reused), so a
+ * disk filled to the last block could keep the spool from ever deleting what
+ * was acknowledged. Four things prevent that:
+ *  - the reserve (spool_reserve.h), released when a write fails for want of
+ *    space and taken back before new messages are written;
+ *  - a bounded WAL: we checkpoint after the commit that takes it to
+ *    WAL_CHECKPOINT_PAGES, a batch is committed at BATCH_MAX_BYTES, so a
+ *    checkpoint never needs to grow the database by more than about 100 pages
+ *    (400 KiB), less than the reserve; a checkpoint that fails is a write error;
+ *  - after a write error, deletes in transactions of DELETE_CHUNK_BYTES, each
+ *    committed before the next, so that the WAL they need stays within the
+ *    same bound;
+ *  - puts stop with FREE_MIN still free on the disk, and start again only
+ *    with the reserve held and FREE_AGAIN free beside it.
  */
 #include "spool.h"
 
@@ -37,15 +56,26 @@
 #include <sqlite3.h>
 
 #include "clock.h"
+#include "spool_reserve.h"
 
 #define SCHEMA_VERSION       1
 #define SCHEMA_VERSION_STR   "1"
+#define SCHEMA_COLUMNS       "id,topic,payload,qos,retain,last"   /* of table msg, in order */
 #define CACHE_KIB            256            /* page cache: 64 pages of 4 KiB */
 #define WAL_CHECKPOINT_PAGES 64             /* checkpoint when the WAL reaches 256 KiB ... */
 #define WAL_SIZE_LIMIT       (256 * 1024)   /* ... and keep the file no larger after it */
+#define BATCH_MAX_BYTES      (64 * 1024)    /* a batch this large is committed before the next put */
+#define DELETE_CHUNK_BYTES   (64 * 1024)    /* after a write error, rows are deleted in transactions of this */
+#define FREE_MIN             (64 * 1024)    /* puts stop with this much (plus the batch, twice) left free */
+#define FREE_AGAIN           (256 * 1024)   /* and go on once the reserve is held and this much is free */
+#define FREE_CHECK_BYTES     (16 * 1024)    /* free space is looked at again after this much was put */
 #define RETRY_DELAY_US       (2 * 1000000ULL)
-#define PROBE_BYTES_STR      "65536"              /* free space a retry wants to see */
+#define PROBE_BYTES_STR      "65536"              /* a retry writes (and removes) this much first */
 #define BYTES_PER_MIB        (1024ULL * 1024ULL)
+
+/* The table of named values (see the top of this file). */
+#define VALUE_TABLE_SQL \
+	"CREATE TABLE IF NOT EXISTS value(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
 
 /* The accounted size of a row, in SQL and in C. */
 #define SQL_ROW_SIZE "(length(CAST(topic AS BLOB)) + length(payload))"
@@ -60,12 +90,16 @@ struct sg_spool {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *st_begin, *st_commit, *st_rollback;
-	sqlite3_stmt *st_insert, *st_delete, *st_delete_range, *st_oldest, *st_compact, *st_next;
+	sqlite3_stmt *st_insert, *st_delete, *st_delete_range, *st_oldest, *st_compact, *st_next, *st_sizes;
+	sqlite3_stmt *st_pages;
+	sqlite3_stmt *st_vget, *st_vput;
+	int64_t page_size;
 	bool in_txn;
 	bool next_active;           /* st_next holds a row for the caller */
 
 	uint64_t limit;             /* bytes */
 	bool drop_new;
+	bool sync_full;             /* every commit fsync'ed; else only those of spool_value_save() */
 
 	int64_t next_id;            /* id of the next put */
 	int64_t committed_limit;    /* every id below this is committed */
@@ -87,6 +121,10 @@ struct sg_spool {
 
 	bool dirty;                 /* acknowledged rows up to the cursor may not be deleted yet */
 
+	struct sg_reserve rsv;      /* room for getting out of a full disk */
+	uint64_t unchecked;         /* bytes put since free space was last looked at */
+	int ckpt_rc;                /* a checkpoint after a commit failed with this */
+
 	bool failed;                /* writes are failing */
 	int fail_err;
 	uint64_t failed_at;
@@ -105,10 +143,14 @@ static int sq_err(sqlite3 *db, int rc)
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		return -EBUSY;
+	case SQLITE_CANTOPEN:
+		/* the open(2) that failed says why better than SQLite's one code for all */
+		if (db && sqlite3_system_errno(db) > 0)
+			return -sqlite3_system_errno(db);
+		return -EACCES;
 	case SQLITE_READONLY:
 	case SQLITE_PERM:
 	case SQLITE_AUTH:
-	case SQLITE_CANTOPEN:
 		return -EACCES;
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
@@ -181,6 +223,16 @@ static void reset_next(struct sg_spool *s)
 	}
 }
 
+/* Stop writing for a while, with nothing to roll back. Returns ERR (-errno). */
+static int still_failing(struct sg_spool *s, int err)
+{
+	s->failed = true;
+	s->dirty = true; /* acknowledgements from now on are applied by recover() */
+	s->fail_err = err;
+	s->failed_at = now_mono_us();
+	return err;
+}
+
 /* A write failed: roll the batch back, stop writing for a while. Returns -errno. */
 static int fail(struct sg_spool *s, int rc)
 {
@@ -207,17 +259,15 @@ static int fail(struct sg_spool *s, int rc)
 	s->batch_depth = 0;
 	s->batch_bytes = 0;
 	/*
-	 * Out of space: move the WAL into the database (whose free pages take
-	 * most of it) and truncate it. On a small file system the WAL may never
-	 * reach its checkpoint size on its own.
+	 * Out of space: give the reserve back, so that the WAL can be moved into
+	 * the database (which may have to grow for it) and the deletes that
+	 * follow find room. It is taken again before new messages are written.
 	 */
-	if (err == -ENOSPC)
-		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-	s->failed = true;
-	s->dirty = true;
-	s->fail_err = err;
-	s->failed_at = now_mono_us();
-	return err;
+	if (err == -ENOSPC) {
+		reserve_release(&s->rsv);
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
+	return still_failing(s, err);
 }
 
 static int step_done(sqlite3_stmt *st)
@@ -275,60 +325,146 @@ static int cmp_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Delete every row up to the cursor that is not in flight (acknowledged, by the invariant). */
+static int commit_batch(struct sg_spool *s);
+static int exec1(sqlite3 *db, const char *sql, char *out, size_t outlen);
+
+/*
+ * The last id of the first DELETE_CHUNK_BYTES (accounted) of rows LO..HI, or
+ * HI when they are fewer. *RET_ANY: whether there is a row at all.
+ */
+static int chunk_end(struct sg_spool *s, int64_t lo, int64_t hi, int64_t *ret_end, bool *ret_any)
+{
+	int64_t sum = 0;
+	int rc;
+
+	*ret_end = hi;
+	*ret_any = false;
+	sqlite3_bind_int64(s->st_sizes, 1, lo);
+	sqlite3_bind_int64(s->st_sizes, 2, hi);
+	while ((rc = sqlite3_step(s->st_sizes)) == SQLITE_ROW) {
+		*ret_any = true;
+		sum += sqlite3_column_int64(s->st_sizes, 1) + SPOOL_MSG_OVERHEAD;
+		if (sum >= DELETE_CHUNK_BYTES) {
+			*ret_end = sqlite3_column_int64(s->st_sizes, 0);
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(s->st_sizes);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Delete rows LO..HI, each DELETE_CHUNK_BYTES in a transaction of its own. 0 or -errno (failing). */
+static int delete_chunked(struct sg_spool *s, int64_t lo, int64_t hi)
+{
+	int64_t end;
+	bool any;
+	int rc, r;
+
+	while (lo <= hi) {
+		rc = chunk_end(s, lo, hi, &end, &any);
+		if (rc != SQLITE_OK)
+			return fail(s, rc);
+		if (!any)
+			return 0;
+		rc = step_done(s->st_begin);
+		if (rc != SQLITE_OK)
+			return fail(s, rc);
+		s->in_txn = true;
+		rc = delete_range(s, lo, end);
+		if (rc != SQLITE_OK)
+			return fail(s, rc);
+		r = commit_batch(s);
+		if (r < 0)
+			return r;
+		if (end == hi)
+			return 0;
+		lo = end + 1;
+	}
+	return 0;
+}
+
+/* Delete every row up to the cursor that is not in flight (acknowledged, by the invariant). 0 or -errno. */
 static int delete_acknowledged(struct sg_spool *s)
 {
 	int64_t lo = INT64_MIN;
 	unsigned n = 0;
-	int rc;
+	int r;
 
 	for (unsigned i = 0; i < s->fl_cap; i++)
 		if (s->fl[i].id && s->fl[i].id <= s->cursor)
 			s->scratch[n++] = s->fl[i].id;
 	qsort(s->scratch, n, sizeof(*s->scratch), cmp_id);
 	for (unsigned i = 0; i < n; i++) {
-		rc = delete_range(s, lo, s->scratch[i] - 1);
-		if (rc != SQLITE_OK)
-			return rc;
+		r = delete_chunked(s, lo, s->scratch[i] - 1);
+		if (r < 0)
+			return r;
 		lo = s->scratch[i] + 1;
 	}
-	return delete_range(s, lo, s->cursor);
+	return delete_chunked(s, lo, s->cursor);
 }
 
-static int commit_batch(struct sg_spool *s);
-static int exec1(sqlite3 *db, const char *sql, char *out, size_t outlen);
+/* Hold the reserve, and FREE_AGAIN free beside it. 0, -ENOSPC, or another -errno. */
+static int hold_reserve(struct sg_spool *s)
+{
+	uint64_t avail;
+	int r;
+
+	if (!s->rsv.held) {
+		r = reserve_avail(&s->rsv, &avail);
+		if (r < 0)
+			return r;
+		if (avail < SPOOL_RESERVE_BYTES + FREE_AGAIN)
+			return -ENOSPC;
+		r = reserve_take(&s->rsv);
+		if (r < 0)
+			return r;
+	}
+	r = reserve_avail(&s->rsv, &avail);
+	if (r < 0)
+		return r;
+	return avail < FREE_AGAIN ? -ENOSPC : 0;
+}
 
 /*
  * After a write error, once the retry delay has passed: delete the rows
- * acknowledged meanwhile or whose removal was rolled back, and write (then remove) a probe
- * row of PROBE_BYTES, in a transaction of its own, so a disk that is still
- * full costs no reading.
+ * acknowledged meanwhile or whose removal was rolled back (even on a disk
+ * that stays full: the reserve was released for that), take the reserve
+ * back, and write (then remove) a probe row of PROBE_BYTES in a transaction
+ * of its own, so a disk that is still full costs no reading.
  */
 static int recover(struct sg_spool *s)
 {
-	int rc;
+	int rc, r;
 
 	if (now_mono_us() < s->failed_at + s->retry_delay)
 		return s->fail_err;
 	reset_next(s);
 	if (s->fail_err == -ENOSPC)
-		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (s->dirty) {
+		s->dirty = false; /* set again by fail() if a delete does not go through */
+		r = delete_acknowledged(s);
+		if (r < 0)
+			return r;
+	}
+	r = hold_reserve(s);
+	if (r < 0)
+		return still_failing(s, r);
 	rc = step_done(s->st_begin);
 	if (rc != SQLITE_OK)
 		return fail(s, rc);
 	s->in_txn = true;
-	if (s->dirty) {
-		rc = delete_acknowledged(s);
-		if (rc != SQLITE_OK)
-			return fail(s, rc);
-		s->dirty = false; /* set again by fail() if the commit does not go through */
-	}
 	/* A probe: room for PROBE_BYTES more must be there (id -1 is never handed over). */
 	if ((rc = exec1(s->db, "INSERT INTO msg VALUES(-1, '', zeroblob(" PROBE_BYTES_STR "), 0, 0, 0)", NULL, 0)) !=
 	            SQLITE_OK ||
 	    (rc = exec1(s->db, "DELETE FROM msg WHERE id = -1", NULL, 0)) != SQLITE_OK)
 		return fail(s, rc);
-	return commit_batch(s);
+	r = commit_batch(s);
+	if (r < 0)
+		return r;
+	s->failed = false;
+	return 0;
 }
 
 /* Open a batch if none is open. 0 or -errno (the spool is failing). */
@@ -426,7 +562,8 @@ static int move_aside(const char *path, char *aside, size_t len)
 static void finalize_all(struct sg_spool *s)
 {
 	sqlite3_stmt **all[] = {&s->st_begin,  &s->st_commit,  &s->st_rollback, &s->st_insert, &s->st_delete,
-	                        &s->st_delete_range, &s->st_oldest, &s->st_compact, &s->st_next};
+	                        &s->st_delete_range, &s->st_oldest, &s->st_compact, &s->st_next, &s->st_sizes,
+	                        &s->st_pages, &s->st_vget, &s->st_vput};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		sqlite3_finalize(*all[i]);
@@ -475,6 +612,25 @@ static int prepare(struct sg_spool *s, sqlite3_stmt **st, const char *sql)
 }
 
 /*
+ * After every commit (SQLite's WAL hook): checkpoint once the WAL holds
+ * WAL_CHECKPOINT_PAGES frames, as SQLite's automatic checkpoint would, but
+ * keep its result: a checkpoint that fails (no room to grow the database)
+ * leaves the WAL growing, which commit_batch() treats as a write error.
+ */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+	struct sg_spool *s = ud;
+	int rc;
+
+	if (frames < WAL_CHECKPOINT_PAGES)
+		return SQLITE_OK;
+	rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK)
+		s->ckpt_rc = rc;
+	return SQLITE_OK;
+}
+
+/*
  * Open the database at s->path and check it. SQLITE_OK, or an SQLite error
  * code (with WHY filled); a code for which sq_corrupt() holds means the file
  * is unusable and should be moved aside.
@@ -505,9 +661,7 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 	    (rc = exec1(s->db, "PRAGMA mmap_size=0", NULL, 0)) != SQLITE_OK ||
 	    (rc = exec1(s->db, "PRAGMA temp_store=MEMORY", NULL, 0)) != SQLITE_OK)
 		goto err;
-	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%d", WAL_CHECKPOINT_PAGES);
-	if ((rc = exec1(s->db, sql, NULL, 0)) != SQLITE_OK)
-		goto err;
+	sqlite3_wal_hook(s->db, wal_hook, s); /* instead of SQLite's automatic checkpoint */
 	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%d", WAL_SIZE_LIMIT);
 	if ((rc = exec1(s->db, sql, NULL, 0)) != SQLITE_OK)
 		goto err;
@@ -526,12 +680,21 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 		goto err;
 	version = atoi(buf);
 	if (version == 0) {
+		/* A new file is empty; anything in it belongs to someone else, whose tables we do not write into. */
+		if ((rc = exec1(s->db, "SELECT count(*) FROM sqlite_schema", buf, sizeof(buf))) != SQLITE_OK)
+			goto err;
+		if (atoi(buf) != 0) {
+			snprintf(why, whylen, "an SQLite database of another application (%s tables or indexes, no spool)",
+			         buf);
+			return SQLITE_NOTADB;
+		}
 		rc = sqlite3_exec(s->db,
 		                  "BEGIN;"
 		                  "CREATE TABLE IF NOT EXISTS msg(id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
 		                  " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
 		                  " last INTEGER NOT NULL);"
 		                  "CREATE INDEX IF NOT EXISTS msg_last ON msg(topic) WHERE last;"
+		                  VALUE_TABLE_SQL
 		                  "PRAGMA user_version=" SCHEMA_VERSION_STR ";"
 		                  "COMMIT;",
 		                  NULL, NULL, NULL);
@@ -542,6 +705,20 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 	} else if (version != SCHEMA_VERSION) {
 		snprintf(why, whylen, "unknown spool format %d", version);
 		return SQLITE_NOTADB;
+	} else {
+		/* user_version is common property: check that msg is our table before trusting it */
+		rc = exec1(s->db, "SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_table_info('msg') ORDER BY cid)",
+		           buf, sizeof(buf));
+		if (rc != SQLITE_OK)
+			goto err;
+		if (strcmp(buf, SCHEMA_COLUMNS) != 0) {
+			snprintf(why, whylen, "an SQLite database of another application (format %d, table msg: %s)",
+			         version, buf[0] ? buf : "none");
+			return SQLITE_NOTADB;
+		}
+		/* a spool of a sensorgate before durable values */
+		if ((rc = sqlite3_exec(s->db, VALUE_TABLE_SQL, NULL, NULL, NULL)) != SQLITE_OK)
+			goto err;
 	}
 
 	if ((rc = prepare(s, &s->st_begin, "BEGIN IMMEDIATE")) != SQLITE_OK ||
@@ -561,8 +738,18 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 	            SQLITE_OK ||
 	    (rc = prepare(s, &s->st_next,
 	                  "SELECT id, topic, payload, qos, retain FROM msg WHERE id > ?1 AND id < ?2 ORDER BY id")) !=
+	            SQLITE_OK ||
+	    (rc = prepare(s, &s->st_sizes,
+	                  "SELECT id, " SQL_ROW_SIZE " FROM msg WHERE id >= ?1 AND id <= ?2 ORDER BY id")) != SQLITE_OK ||
+	    (rc = prepare(s, &s->st_pages, "PRAGMA page_count")) != SQLITE_OK ||
+	    (rc = prepare(s, &s->st_vget, "SELECT value FROM value WHERE name = ?1")) != SQLITE_OK ||
+	    (rc = prepare(s, &s->st_vput,
+	                  "INSERT INTO value(name, value) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET value = ?2")) !=
 	            SQLITE_OK)
 		goto err;
+	if ((rc = exec1(s->db, "PRAGMA page_size", buf, sizeof(buf))) != SQLITE_OK)
+		goto err;
+	s->page_size = atoi(buf);
 
 	rc = sqlite3_prepare_v2(s->db, "SELECT count(*), total(" SQL_ROW_SIZE "), max(id) FROM msg", -1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -590,6 +777,7 @@ struct sg_spool *spool_open(const struct sg_spool_cfg *cfg, unsigned max_outstan
 	struct sg_spool_info scratch;
 	struct sg_spool *s;
 	char path[PATH_MAX];
+	struct stat st;
 	int rc, r;
 
 	if (!info)
@@ -610,6 +798,7 @@ struct sg_spool *spool_open(const struct sg_spool_cfg *cfg, unsigned max_outstan
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	s->rsv.fd = -1;
 	s->path = strdup(path);
 	s->fl_cap = 16;
 	while (s->fl_cap < 2 * (max_outstanding ? max_outstanding : 1))
@@ -623,12 +812,20 @@ struct sg_spool *spool_open(const struct sg_spool_cfg *cfg, unsigned max_outstan
 	s->limit = (uint64_t)(cfg->max_size_mb > 0 ? cfg->max_size_mb : 64) * BYTES_PER_MIB;
 	s->st.limit = s->limit;
 	s->drop_new = cfg->drop_new;
+	s->sync_full = cfg->sync_full;
 	s->retry_delay = RETRY_DELAY_US;
 	s->last_id = -1;
 
 	r = mkdir_parents(path);
 	if (r < 0) {
 		snprintf(info->why, sizeof(info->why), "cannot create its directory: %s", strerror(-r));
+		goto err;
+	}
+	/* SQLite would open a FIFO or a device too, and report a directory as "unable to open" */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL; /* strerror(EISDIR) says it all */
+		if (r == -EINVAL)
+			snprintf(info->why, sizeof(info->why), "it is %s, not a regular file", config_file_kind(st.st_mode));
 		goto err;
 	}
 	rc = open_db(s, cfg, info->why, sizeof(info->why));
@@ -653,6 +850,16 @@ struct sg_spool *spool_open(const struct sg_spool_cfg *cfg, unsigned max_outstan
 		r = sq_err(s->db, rc);
 		goto err;
 	}
+	r = reserve_open(&s->rsv, path);
+	if (r < 0) {
+		snprintf(info->why, sizeof(info->why), "cannot create its reserve file (the name with \"-reserve\"): %s",
+		         r == -EINVAL ? "something other than a regular file is there" : strerror(-r));
+		goto err;
+	}
+	/* Without the reserve (or room beside it) the spool starts failing: puts are refused and retried. */
+	r = hold_reserve(s);
+	if (r < 0)
+		still_failing(s, r);
 	info->depth = s->st.depth;
 	return s;
 
@@ -670,6 +877,7 @@ void spool_close(struct sg_spool *s)
 		spool_commit(s);
 		close_db(s);
 	}
+	reserve_close(&s->rsv);
 	free(s->fl);
 	free(s->scratch);
 	free(s->path);
@@ -696,6 +904,47 @@ static int compact(struct sg_spool *s, const char *topic)
 	sqlite3_reset(s->st_compact);
 	sqlite3_clear_bindings(s->st_compact);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* By how much the next checkpoint grows the database file: its pages in the WAL beyond the file's end. */
+static uint64_t pending_growth(struct sg_spool *s)
+{
+	struct stat st;
+	int64_t want = 0;
+
+	if (sqlite3_step(s->st_pages) == SQLITE_ROW)
+		want = sqlite3_column_int64(s->st_pages, 0) * s->page_size;
+	sqlite3_reset(s->st_pages);
+	if (stat(s->path, &st) < 0 || want <= st.st_size)
+		return 0;
+	return (uint64_t)(want - st.st_size);
+}
+
+/*
+ * Room on the disk for NEED more bytes in the open batch: for the next
+ * checkpoint's growth, the batch and the message twice (WAL, then database)
+ * and FREE_MIN beyond. Looked at for the first put of a batch and after every
+ * FREE_CHECK_BYTES. 0, or -ENOSPC with the open batch committed and the
+ * spool failing (nothing lost).
+ */
+static int check_room(struct sg_spool *s, uint64_t need)
+{
+	uint64_t avail, batch = s->batch_bytes > 0 ? (uint64_t)s->batch_bytes : 0;
+	int r;
+
+	if (s->batch_puts && s->unchecked + need < FREE_CHECK_BYTES) {
+		s->unchecked += need;
+		return 0;
+	}
+	s->unchecked = 0;
+	if (reserve_avail(&s->rsv, &avail) < 0)
+		return 0; /* no figure: SQLite says when it is full */
+	if (avail >= pending_growth(s) + 2 * (batch + need) + FREE_MIN)
+		return 0;
+	r = commit_batch(s);
+	if (r < 0)
+		return r;
+	return still_failing(s, -ENOSPC);
 }
 
 /* Drop the oldest row not handed over. SQLITE_OK with *ret_found, or an error. */
@@ -736,7 +985,15 @@ int spool_put(struct sg_spool *s, const char *topic, const void *payload, size_t
 		s->st.dropped++;
 		return -ENOBUFS;
 	}
+	if (s->in_txn && s->batch_puts && s->batch_bytes + (int64_t)need > BATCH_MAX_BYTES) {
+		r = commit_batch(s); /* keeps the WAL within what the reserve covers */
+		if (r < 0)
+			return r;
+	}
 	r = begin(s);
+	if (r < 0)
+		return r;
+	r = check_room(s, need);
 	if (r < 0)
 		return r;
 	if (policy == SG_OFFLINE_LAST) {
@@ -784,11 +1041,13 @@ int spool_put(struct sg_spool *s, const char *topic, const void *payload, size_t
 	return 0;
 }
 
+/* Commit the open batch. 0, or -errno (failing; a failed checkpoint after the commit loses nothing). */
 static int commit_batch(struct sg_spool *s)
 {
 	int rc;
 
 	reset_next(s);
+	s->ckpt_rc = SQLITE_OK;
 	rc = step_done(s->st_commit);
 	if (rc != SQLITE_OK)
 		return fail(s, rc);
@@ -797,7 +1056,8 @@ static int commit_batch(struct sg_spool *s)
 	s->batch_puts = 0;
 	s->batch_depth = 0;
 	s->batch_bytes = 0;
-	s->failed = false;
+	if (s->ckpt_rc != SQLITE_OK)
+		return fail(s, s->ckpt_rc);
 	return 0;
 }
 
@@ -988,4 +1248,51 @@ const char *spool_path(const struct sg_spool *s)
 void *spool_db(struct sg_spool *s)
 {
 	return s->db;
+}
+
+/* ---- durable values ------------------------------------------------------------------------------ */
+
+int spool_value_get(struct sg_spool *s, const char *name, int64_t *ret)
+{
+	int rc;
+
+	sqlite3_bind_text(s->st_vget, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->st_vget);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(s->st_vget, 0);
+	sqlite3_reset(s->st_vget);
+	sqlite3_clear_bindings(s->st_vget);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : sq_err(s->db, rc);
+}
+
+/*
+ * Its own transaction, fsync'ed: SQLite takes the synchronous setting at the
+ * start of a transaction (a PRAGMA inside one does not change how it
+ * commits), so with sync = "normal" the open batch is committed first as it
+ * is, then synchronous=FULL holds for the transaction that writes the value.
+ */
+int spool_value_save(struct sg_spool *s, const char *name, int64_t value)
+{
+	int rc, r;
+
+	r = spool_commit(s);
+	if (r < 0)
+		return r;
+	if (!s->sync_full && (rc = exec1(s->db, "PRAGMA synchronous=FULL", NULL, 0)) != SQLITE_OK)
+		return sq_err(s->db, rc);
+	r = begin(s);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(s->st_vput, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->st_vput, 2, value);
+	rc = sqlite3_step(s->st_vput);
+	sqlite3_reset(s->st_vput);
+	sqlite3_clear_bindings(s->st_vput);
+	r = rc == SQLITE_DONE ? commit_batch(s) : fail(s, rc);
+out:
+	if (!s->sync_full)
+		exec1(s->db, "PRAGMA synchronous=NORMAL", NULL, 0);
+	return r;
 }

@@ -28,6 +28,13 @@
  * failed state in which spool_put() fails at once with the same error until
  * the retry delay has passed; spool_next() still returns what is on disk.
  *
+ * Disk space: spool_put() fails with -ENOSPC (the open batch committed,
+ * nothing lost) rather than take the last 64 KiB of the disk. The file
+ * "<path>-reserve" (spool_reserve.h) holds 512 KiB that the spool gives back
+ * when a write fails for want of space, so that acknowledged messages are
+ * still deleted on a full disk; new messages are taken again once the
+ * reserve is held and 256 KiB more are free.
+ *
  * The spool does not log: every function reports, its caller logs once.
  * Not thread-safe; one spool per file (the file is locked while open).
  */
@@ -143,6 +150,18 @@ bool spool_failed(const struct sg_spool *s);
 void spool_set_retry_delay(struct sg_spool *s, uint64_t usec);
 /* The file in use. */
 const char *spool_path(const struct sg_spool *s);
+
+/*
+ * Durable values: small named integers kept in the spool's file, for what
+ * must survive a crash or a power cut (a pulse counter's total). Not
+ * messages: they are not counted, bounded or handed over.
+ * get: 0 with *ret, -ENOENT when NAME was never saved, -errno on a read error.
+ * save: 0 once the value is on disk, fsync'ed whatever `sync` says (the open
+ * batch of messages is committed with it); -ENOSPC or -EIO on a write error
+ * (the spool then fails as after any write error, see above).
+ */
+int spool_value_get(struct sg_spool *s, const char *name, int64_t *ret);
+int spool_value_save(struct sg_spool *s, const char *name, int64_t value);
 
 /* The SQLite handle (struct sqlite3 *), for tests and diagnostics only. */
 void *spool_db(struct sg_spool *s);

@@ -120,7 +120,7 @@ def private_dirty_kib(pid):
 
 
 class Gateway:
-    def __init__(self, binary, tmp, port, qos=0, name="gw"):
+    def __init__(self, binary, tmp, port, qos=0, name="gw", protocol="3.1.1"):
         self.master, slave = pty.openpty()
         self.tty = os.ttyname(slave)
         # Keep no slave fd open here: the gateway owns the port.
@@ -129,7 +129,7 @@ class Gateway:
         with open(conf, "w") as f:
             f.write(f"""
 gateway: {{ id = "{name}"; base_topic = "bench"; }};
-mqtt: {{ brokers = ( "mqtt://127.0.0.1:{port}" ); protocol = "3.1.1"; keepalive = 60; }};
+mqtt: {{ brokers = ( "mqtt://127.0.0.1:{port}" ); protocol = "{protocol}"; keepalive = 60; }};
 spool: {{ path = "{tmp}/{name}-spool.db"; sync = "normal"; }};
 devices = ( {{ name = "s"; driver = "lines"; port = "{self.tty}"; baud = 115200; format = "kv";
     qos = {qos}; retain = false; }} );

@@ -20,6 +20,8 @@
 # ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 and
 # UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 (the harness fails a test
 # whose gateway stderr holds a sanitizer report).
+# Finally every process the run started must be gone (scripts/leftovers.py);
+# one left running counts as one failure, named, and is stopped.
 # The last line is "N passed, N failed" (", N skipped" when any), summed over
 # every cmocka and pytest run; a build failure counts as one failure. Exit
 # status is 0 only if nothing failed.
@@ -45,7 +47,7 @@ while [ $# -gt 0 ]; do
 	--no-fuzz) do_fuzz=0 ;;
 	--quick) do_asan=0; do_fuzz=0; do_rig=0 ;;
 	--) shift; pytest_args=("$@"); break ;;
-	-h|--help) sed -n '4,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "test.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -56,6 +58,10 @@ if [ "${CI:-}" = "true" ]; then
 fi
 
 export PYTHONDONTWRITEBYTECODE=1
+# Every process this run starts inherits this mark; at the end, any process
+# still carrying it was left running by a test (scripts/leftovers.py says
+# why the environment, not process groups, sessions or names).
+export SG_TEST_RUN="sg-test-$$-${EPOCHREALTIME/./}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sg-test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
@@ -141,7 +147,8 @@ if [ "$do_deps" -eq 1 ]; then
 	section "dependencies"
 	deps_args=()
 	[ "$do_rig" -eq 1 ] && deps_args+=(--deb --rig)
-	scripts/deps.sh "${deps_args[@]}" || fail_step "scripts/deps.sh"
+	# not marked: a service a package starts when installed (the system mosquitto) is no test's
+	env -u SG_TEST_RUN scripts/deps.sh "${deps_args[@]}" || fail_step "scripts/deps.sh"
 fi
 
 # A failed build is one failure; what did build still runs (make -k), so one
@@ -195,6 +202,17 @@ if [ "$do_rig" -eq 1 ]; then
 	else
 		fail_step "system test rig: exit $rc, no counts"
 	fi
+fi
+
+# A test must stop everything it started: one failure for any process left
+# (listed), which is then stopped so that it does not outlive the run.
+section "processes left running"
+if "$PY" scripts/leftovers.py --kill "SG_TEST_RUN=$SG_TEST_RUN" >"$WORK/leftovers"; then
+	echo "none"
+	passed=$((passed + 1))
+else
+	sed 's/^/  left running: /' "$WORK/leftovers"
+	fail_step "$(wc -l <"$WORK/leftovers") process(es) left running by the tests (listed above; now stopped)"
 fi
 
 section "summary"

@@ -3,9 +3,11 @@
  * fuzz_common.h — shared harness of the driver fuzz targets (libFuzzer, built by run.sh).
  *
  * A target describes its driver and a few option sets; fuzz_one() picks the option set and
- * the chunk size from the first two input bytes, feeds the rest through feed() in chunks
- * (so that frames cross read boundaries, as on a real port) and, for polled drivers,
- * calls poll() between chunks with the port on /dev/null. Every reading is checked: a
+ * the chunk size from the first two input bytes, feeds the rest in chunks (so that frames
+ * cross read boundaries, as on a real port): to feed() for stream drivers; for request
+ * drivers (driver.h: request/answer) as their serial line would, to answer() while a
+ * request is out, a new request (poll() first when the driver has none) after each answer,
+ * and now and then a timeout (no_answer()) instead of the next chunk's answer. Every reading is checked: a
  * valid field name, a finite number or a NUL-terminated string; a failure must name a
  * valid reason. A violation traps. State is file-scope here: this is a test harness, not
  * driver code.
@@ -84,8 +86,67 @@ static void fuzz_setup(const struct sg_driver *drv, const char *const *opt_texts
 	}
 }
 
+/* The line's side for a request driver: a request out, the bytes since it in BUF. */
+struct fuzz_line {
+	uint8_t buf[1024];
+	size_t len;
+	int txn;
+};
+
+static void fuzz_request(struct sg_dev *dev, struct fuzz_line *l)
+{
+	uint8_t req[1024];
+	uint64_t timeout = 0, delay;
+	int n = dev->driver->request(dev, req, sizeof(req), &timeout);
+
+	if (n == 0 && dev->driver->poll) {
+		if (dev->driver->poll(dev, &delay) < 0)
+			__builtin_trap();
+		n = dev->driver->request(dev, req, sizeof(req), &timeout);
+	}
+	if (n < 0 || (size_t)n > sizeof(req) || (n > 0 && timeout == 0))
+		__builtin_trap();
+	l->txn = n > 0;
+	l->len = 0;
+}
+
+static void fuzz_line_feed(struct sg_dev *dev, struct fuzz_line *l, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		size_t k = sizeof(l->buf) - l->len < len ? sizeof(l->buf) - l->len : len;
+
+		if (!l->txn)
+			fuzz_request(dev, l);
+		if (!l->txn)
+			return;
+		memcpy(l->buf + l->len, buf, k);
+		l->len += k;
+		buf += k;
+		len -= k;
+		while (l->txn && l->len) {
+			ssize_t r = dev->driver->answer(dev, l->buf, l->len);
+			size_t n = (size_t)(r < 0 ? -r : r);
+
+			if (r == 0)
+				break;
+			if (n > l->len)
+				__builtin_trap(); /* claimed or passed bytes it was not given */
+			memmove(l->buf, l->buf + n, l->len - n);
+			l->len -= n;
+			if (r > 0)
+				l->txn = 0;
+		}
+		if (l->txn && l->len == sizeof(l->buf))
+			l->len = 0; /* the line hands the older bytes on */
+		if (!l->txn)
+			l->len = 0;
+	}
+}
+
 static int fuzz_one(const struct sg_driver *drv, size_t n_opts, const uint8_t *data, size_t size)
 {
+	struct fuzz_line line = {.len = 0};
+	int requests;
 	struct sg_dev dev;
 	size_t chunk, off;
 	uint8_t sel;
@@ -112,13 +173,25 @@ static int fuzz_one(const struct sg_driver *drv, size_t n_opts, const uint8_t *d
 		return 0;
 	if (drv->init && drv->init(&dev) < 0)
 		__builtin_trap();
+	requests = drv->request && drv->answer && !(drv->feed && sg_driver_streams(drv, dev.opts));
 	for (off = 0; off < size; off += chunk) {
+		const uint8_t *p = data + off;
+		size_t n = size - off < chunk ? size - off : chunk;
 		uint64_t delay;
 
-		/* polled drivers: a request goes out before some chunks, as the timer would */
+		if (requests) {
+			/* now and then the answer does not come in time */
+			if (line.txn && (sel & 0x10) && (p[0] & 0x0f) == 0) {
+				drv->no_answer(&dev);
+				line.txn = 0;
+			}
+			fuzz_line_feed(&dev, &line, p, n);
+			continue;
+		}
+		/* polled stream drivers: a poll before some chunks, as the timer would */
 		if (drv->poll && ((sel >> 4) & 1 || off == 0) && drv->poll(&dev, &delay) < 0)
 			__builtin_trap();
-		drv->feed(&dev, data + off, size - off < chunk ? size - off : chunk);
+		drv->feed(&dev, p, n);
 		if (drv->reset && (sel & 0x80) && off == chunk)
 			drv->reset(&dev);
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_mhz19.c — libFuzzer target: poll() requests (to /dev/null) interleaved with arbitrary
- * response bytes into the mhz19 driver (see fuzz_common.h).
+ * fuzz_mhz19.c — libFuzzer target: the mhz19 driver's requests answered by arbitrary bytes,
+ * as its serial line hands them over, with timeouts in between (see fuzz_common.h).
  */
 #include "fuzz_common.h"
 

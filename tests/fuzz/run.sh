@@ -1,10 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# run.sh — build and run the driver fuzz targets (libFuzzer + ASan + UBSan).
+# run.sh — build and run the fuzz targets (libFuzzer + ASan + UBSan).
 #
 # Each tests/fuzz/fuzz_<driver>.c is built with clang -fsanitize=fuzzer,address,undefined
-# together with all of drivers/*.c, then run for FUZZ_SECONDS seconds (default 30) on a corpus
+# together with all of drivers/*.c (fuzz_commands also with the command router and what it
+# needs from gateway/, fuzz_mqtt_guard with gateway/mqtt_guard.c and libmosquitto), then run
+# for FUZZ_SECONDS seconds (default 30) on a corpus
 # in build-fuzz/corpus/<driver>/, seeded from tests/data/<driver>/ (recorded streams, frames;
 # for the request/response drivers the answers of the transcripts). The corpus is kept between
 # runs. Inputs in tests/fuzz/regressions/<driver>-* (crashes found before, now fixed) are
@@ -41,6 +43,7 @@ CFLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
 	-DSG_VERSION=\"fuzz\" -I. $(pkg-config --cflags $PKGS))
 LIBS=($(pkg-config --libs $PKGS) -lm)
 
+
 # A seed is "<option-set byte><chunk byte>" followed by the device's bytes (see fuzz_common.h).
 seed() { # seed FILE-OUT SRC [hex]
 	{ printf '\000\077'; if [ "${3:-}" = hex ]; then sed -n 's/^< //p' "$2" | xxd -r -p; else cat "$2"; fi; } >"$1"
@@ -57,6 +60,44 @@ seed_corpus() { # seed_corpus DRIVER DIR
 			*) seed "$dir/seed-$(basename "$f")" "$f" ;;
 			esac
 		done
+	fi
+	if [ "$d" = modbus_rtu ] || [ "$d" = modbus_tcp ]; then
+		# the Application Protocol's §6.3 example (11 03 00 6B 00 03 answered by three registers), as
+		# an RTU frame (CRC from tests/unit/test_modbus_proto.c) and with an MBAP header; a §7 exception
+		printf '\002\000\153\002\021\003\006\002\053\000\000\000\144\310\272' >"$dir/seed-spec-6.3-rtu"
+		printf '\002\000\153\002\007\000\001\000\000\000\011\021\003\006\002\053\000\000\000\144' \
+			>"$dir/seed-spec-6.3-tcp"
+		printf '\000\004\241\000\007\000\001\000\000\000\003\001\201\002' >"$dir/seed-spec-7-tcp"
+	fi
+	if [ "$d" = mqtt_guard ]; then
+		# first byte: bit 0 MQTT 5, bit 1 a CONNACK first, bit 2 libmosquitto behind (fuzz_mqtt_guard.c);
+		# a session's answers, then the byte strings of issue #10
+		printf '\003\040\002\000\001\100\002\000\001\220\004\000\002\000\001\320\000' >"$dir/seed-session-5"
+		printf '\002\040\002\000\001\062\007\000\001a\000\005hi\260\002\000\007' >"$dir/seed-session-4"
+		printf '\007\061\016\000\003a/b\013\010\000\003r/t\011\000\001x{}' >"$dir/seed-publish-props"
+		printf '\007\220\004\000\001\005\000' >"$dir/seed-issue-suback"
+		printf '\007\100\011\302\202\006\347\343\125\224\252\153' >"$dir/seed-issue-puback"
+		printf '\001\040\011\000\000\006\047\000\000\004\000\041\000\024' >"$dir/seed-connack-props"
+	fi
+	if [ "$d" = commands ]; then
+		# flags, expiry, topic length, Response Topic length (2 bytes), Correlation Data length, then
+		# topic, Response Topic, Correlation Data, payload (see fuzz_commands.c); issue #10's attacks
+		cmd() { printf "$2" >"$dir/seed-$1"; }
+		cmd on '\000\000\000\000\000\000ON'
+		cmd json-state '\000\000\000\000\000\000{"state":"OFF"}'
+		cmd json-dup '\000\000\000\000\000\000{"state":"ON","state":"OFF"}'
+		cmd json-escaped-dup '\000\000\000\000\000\000{"state":"ON","\\u0073tate":"OFF"}'
+		cmd answer-shape '\000\000\000\000\000\000{"actuator":"sw","state":"ON"}'
+		cmd number '\100\000\000\000\000\000{"value":12.5}'
+		cmd enum-retained '\141\000\000\000\000\000high'
+		cmd expiry '\002\000\000\000\000\000ON'
+		cmd rt-reply '\014\000\000\000\016\002client/7/replyk1ON'
+		cmd rt-other-set '\014\000\000\000\012\002h/door/setk1ON'
+		cmd rt-sys '\014\000\000\000\006\002$SYS/xk1ON'
+		cmd rt-discovery '\014\000\000\000\040\002homeassistant/switch/gw/sw/configk1ON'
+		cmd rt-nul '\014\000\000\000\011\002ok\000h/sw/xk1ON'
+		cmd rt-prefix '\034\000\000\000\012\002replies/mek1ON'
+		cmd raw-topic '\300\000\010\000\000\000h/sw/setON'
 	fi
 	if [ "$d" = lines ]; then
 		for s in 't=21.4 h=40.2 p=1012.8' '{"t":21.4,"env":{"h":40},"ok":true,"fw":"v1.2","tags":[1,2]}' \
@@ -80,7 +121,14 @@ for t in "${targets[@]}"; do
 		continue
 	fi
 	echo "== fuzz_$t: build"
-	if ! "$CC_FUZZ" "${CFLAGS[@]}" -o "$bin" "$src" drivers/*.c "${LIBS[@]}"; then
+	extra=()
+	if [ "$t" = commands ]; then
+		extra=(gateway/commands.c gateway/response_topic.c gateway/config.c gateway/log.c
+			$(pkg-config --cflags --libs libsystemd))
+	elif [ "$t" = mqtt_guard ]; then
+		extra=(gateway/mqtt_guard.c $(pkg-config --cflags --libs libmosquitto))
+	fi
+	if ! "$CC_FUZZ" "${CFLAGS[@]}" -o "$bin" "$src" drivers/*.c "${extra[@]}" "${LIBS[@]}"; then
 		echo "run.sh: fuzz_$t does not build" >&2
 		status=1
 		continue

@@ -39,7 +39,9 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
+import termios
 import threading
 import time
 import tty
@@ -479,6 +481,14 @@ class Pty:
 					raise TimeoutError(f"pty buffer full: {len(view)} bytes not written")
 				time.sleep(0.01)
 
+	def unread(self):
+		"""Bytes written that the gateway has not read yet (FIONREAD on the slave)."""
+		fd = os.open(self.path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+		try:
+			return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+		finally:
+			os.close(fd)
+
 	def write_line(self, line, eol="\n"):
 		self.write(line + eol)
 
@@ -543,7 +553,8 @@ class Gateway:
 
 	# -- long-running process
 
-	def start(self, *extra):
+	def start(self, *extra, env=None):
+		"""env: variables to set (e.g. SSL_CERT_FILE) on top of ours."""
 		assert os.access(self.bin, os.X_OK), \
 			f"{self.bin} missing or not executable (set SENSORGATE_BIN or run make)"
 		assert not self.alive(), "gateway already running"
@@ -553,7 +564,8 @@ class Gateway:
 		args += list(extra)
 		with open(self.stderr_path, "ab") as err, open(self.stdout_path, "ab") as out:
 			self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
-			                             stderr=err, cwd=self.dir)
+			                             stderr=err, cwd=self.dir,
+			                             env=dict(os.environ, **env) if env else None)
 		_register(self.proc)
 		self.returncode = None
 		return self
@@ -640,13 +652,14 @@ class Gateway:
 
 	# -- short runs
 
-	def run(self, *args, timeout=10.0):
+	def run(self, *args, timeout=10.0, env=None):
 		"""Run the binary with args to completion (bounded); returns CompletedProcess."""
 		assert os.access(self.bin, os.X_OK), \
 			f"{self.bin} missing or not executable (set SENSORGATE_BIN or run make)"
 		try:
 			cp = subprocess.run([self.bin, *args], stdin=subprocess.DEVNULL,
-			                    capture_output=True, timeout=timeout, cwd=self.dir)
+			                    capture_output=True, timeout=timeout, cwd=self.dir,
+			                    env=dict(os.environ, **env) if env else None)
 		except subprocess.TimeoutExpired as e:
 			raise AssertionError(f"sensorgate {' '.join(args)} still running after {timeout} s") from e
 		cp.stdout = cp.stdout.decode(errors="replace")
@@ -654,8 +667,8 @@ class Gateway:
 		self._outputs.append((" ".join(args), cp.stderr))
 		return cp
 
-	def check(self, timeout=10.0):
-		return self.run("--check", "-c", str(self.conf), timeout=timeout)
+	def check(self, timeout=10.0, env=None):
+		return self.run("--check", "-c", str(self.conf), timeout=timeout, env=env)
 
 	# -- teardown
 
@@ -727,6 +740,7 @@ class Sub:
 		self.client = _paho_client(client_id or f"sg-test-sub-{os.getpid()}-{Sub._n}", protocol)
 		if tls:  # dict like tls_certs: cafile, and client_cert/client_key if wanted
 			ctx = ssl.create_default_context(cafile=tls.get("cafile"))
+			ctx.check_hostname = not tls.get("insecure", False)
 			if tls.get("client_cert"):
 				ctx.load_cert_chain(tls["client_cert"], tls.get("client_key"))
 			self.client.tls_set_context(ctx)

@@ -10,11 +10,7 @@
     the next broker is used.
 """
 
-import fcntl
-import os
 import socket
-import struct
-import termios
 import threading
 import time
 
@@ -29,15 +25,6 @@ def config_with_brokers(tmp_path, pty, urls, protocol="5"):
 	cfg = gateway_config(0, tmp_path, sim_device(pty.link), protocol=protocol)
 	brokers = ", ".join(f'"{u}"' for u in urls)
 	return cfg.replace('brokers = ( "mqtt://127.0.0.1:0" )', f"brokers = ( {brokers} )")
-
-
-def unread_by_gateway(pty):
-	"""Bytes written to the pty that the gateway has not read yet (FIONREAD on the slave)."""
-	fd = os.open(pty.path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
-	try:
-		return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
-	finally:
-		os.close(fd)
 
 
 @pytest.fixture
@@ -129,7 +116,7 @@ def test_silent_broker_does_not_block_the_loop(silent_listener, broker, make_pty
 	# the bytes leave the pty (the kernel's queue towards the gateway drains).
 	time.sleep(0.3)
 	pty.write(b"t=1 h=2\n" * 200)
-	assert wait_until(lambda: unread_by_gateway(pty) == 0, 2), "the loop stopped reading the serial port"
+	assert wait_until(lambda: pty.unread() == 0, 2), "the loop stopped reading the serial port"
 	assert "no answer within" not in gw.stderr_text(), "the probe should still be pending here"
 	# The probe gives up after its timeout and the second broker is used.
 	sub.wait_topic(STATUS, "online", timeout=20)

@@ -152,3 +152,111 @@ def test_password_file_readable_by_others_warned(broker_factory, make_gateway, m
 	assert check.returncode == 0
 	assert "readable by others" in check.stderr
 	gw.stop()
+
+
+# --------------------------------------------------------------------------
+# The system trust store, tls.insecure, and --check refusing what the start refuses.
+
+def store_env(tmp_path, name, *pems):
+	"""OpenSSL's default verify paths pointed at a private "system" store holding PEMS only."""
+	store = tmp_path / name
+	store.mkdir(exist_ok=True)
+	bundle = store / "ca-certificates.crt"
+	bundle.write_text("".join(open(p).read() for p in pems))
+	empty_dir = store / "certs"
+	empty_dir.mkdir(exist_ok=True)
+	return {"SSL_CERT_FILE": str(bundle), "SSL_CERT_DIR": str(empty_dir)}
+
+
+@pytest.mark.parametrize("client_cert", [False, True], ids=["server-only", "client-certificate"])
+def test_tls_system_trust_store(broker_factory, tls_certs, other_certs, make_gateway, make_pty, make_sub, tmp_path,
+                                client_cert):
+	"""mqtts:// without ca_file/ca_path: the broker's CA is found only in the (test's) system store. With a
+	client certificate, which libmosquitto takes only together with a CA path, the store works the same."""
+	b = broker_factory(tls=dict(tls_certs, require_certificate=client_cert))
+	sub = make_sub(b.port, ["test/#"], tls=tls_certs)
+	pty = make_pty("tty")
+	extra = (f'tls: {{ cert_file = "{tls_certs["client_cert"]}"; key_file = "{tls_certs["client_key"]}"; }};'
+	         if client_cert else "")
+	cfg = gateway_config(b.port, tmp_path, sim_device(pty.link), scheme="mqtts", mqtt_extra=extra)
+	gw = make_gateway(cfg)
+	env = store_env(tmp_path, "store", other_certs["other_ca"], tls_certs["cafile"])
+	check = gw.check(env=env)
+	assert check.returncode == 0, check.stderr
+	assert f"system trust store ({env['SSL_CERT_FILE']}, {env['SSL_CERT_DIR']}); host name checked" in check.stdout
+	assert (f"; client certificate {tls_certs['client_cert']}" in check.stdout) == client_cert
+	gw.start(env=env)
+	sub.wait_topic(STATUS, "online", timeout=15)
+	gw.assert_alive()
+	gw.stop()
+
+	# The control: a store without the broker's CA is refused at the handshake, so it was the store that counted.
+	gw2 = make_gateway(cfg, name="no-ca")
+	gw2.start(env=store_env(tmp_path, "store-without-ca", other_certs["other_ca"]))
+	assert wait_until(lambda: warnings_matching(gw2, r"certificate verify failed"), 15), gw2.stderr_text()
+	gw2.assert_alive()
+
+
+def test_tls_insecure_is_loud(broker_factory, tls_certs, other_certs, make_gateway, make_pty, make_sub, tmp_path):
+	"""insecure = true connects to a certificate for another host name, and says so at start and in --check."""
+	certs = dict(tls_certs, certfile=other_certs["wrong_cert"], keyfile=other_certs["wrong_key"])
+	b = broker_factory(tls=certs)
+	sub = make_sub(b.port, ["test/#"], tls=dict(tls_certs, insecure=True))
+	pty = make_pty("tty")
+	cfg = gateway_config(b.port, tmp_path, sim_device(pty.link), scheme="mqtts",
+	                     mqtt_extra=f'tls: {{ ca_file = "{tls_certs["cafile"]}";\n insecure = true; }};')
+	gw = make_gateway(cfg)
+	check = gw.check()
+	assert check.returncode == 0, check.stderr
+	assert "host name NOT CHECKED (insecure = true)" in check.stdout
+	assert re.search(rf"<4>{re.escape(str(gw.conf))}:5: tls.insecure = true: the broker's host name is not checked",
+	                 check.stderr), check.stderr
+	gw.start()
+	sub.wait_topic(STATUS, "online", timeout=15)
+	assert len(warnings_matching(gw, r"tls\.insecure = true")) == 1
+	gw.stop()
+
+
+def _bad_setups(tls_certs, other_certs, tmp_path):
+	"""(legend, mqtt_extra, line, message, env) of configs the start must refuse."""
+	junk = tmp_path / "junk.pem"
+	junk.write_text("not a certificate\n")
+	fifo = tmp_path / "pw.fifo"
+	os.mkfifo(fifo)
+	big = tmp_path / "big.password"
+	big.write_bytes(b"x" * 65536 + b"\n")
+	ca = tls_certs["cafile"]
+	return [
+		("a CA file without a certificate", f'tls: {{ ca_file = "{junk}"; }};', 4,
+		 f'"ca_file" {junk}: no CA certificate can be loaded from it', None),
+		("a key that is not the certificate's",
+		 f'tls: {{ ca_file = "{ca}";\n cert_file = "{tls_certs["client_cert"]}";\n'
+		 f' key_file = "{other_certs["wrong_key"]}"; }};', 6, "is not the key of \"cert_file\"", None),
+		("an empty system trust store", "", 2, "the system trust store, but it has no certificate",
+		 {"SSL_CERT_FILE": str(tmp_path / "none.pem"), "SSL_CERT_DIR": str(tmp_path / "none")}),
+		("a FIFO as password_file", f'username = "gw"; password_file = "{fifo}";', 4,
+		 f"cannot read password_file {fifo}: it is a FIFO, not a regular file", None),
+		("/dev/zero as password_file", 'username = "gw"; password_file = "/dev/zero";', 4,
+		 "it is a character device, not a regular file", None),
+		("a directory as password_file", f'username = "gw"; password_file = "{tmp_path}";', 4,
+		 "it is a directory, not a regular file", None),
+		("an oversize password_file", f'username = "gw"; password_file = "{big}";', 4,
+		 "the password is longer than 65535 bytes", None),
+	]
+
+
+def test_check_refuses_what_start_refuses(tls_certs, other_certs, make_gateway, make_pty, tmp_path):
+	"""Each config is refused by --check and by the start, with the same FILE:LINE message, in bounded time."""
+	pty = make_pty("tty")
+	for i, (legend, extra, line, msg, env) in enumerate(_bad_setups(tls_certs, other_certs, tmp_path)):
+		cfg = gateway_config(1883, tmp_path, sim_device(pty.link), mqtt_extra=extra,
+		                     scheme="mqtts" if "tls" in extra or env else "mqtt")
+		gw = make_gateway(cfg, name=f"bad{i}")
+		want = f"{gw.conf}:{line}: "
+		check = gw.check(env=env)
+		assert check.returncode == 1, f"{legend}: --check said OK:\n{check.stdout}"
+		assert check.stderr.startswith(want) and msg in check.stderr, f"{legend}: {check.stderr}"
+		gw.start(env=env)
+		assert gw.wait_exit(10) == 78, f"{legend}: the start did not refuse it as a configuration (EX_CONFIG)"
+		assert re.search(rf"^<3>{re.escape(want)}.*{re.escape(msg)}", gw.stderr_text(), re.M), \
+			f"{legend}: {gw.stderr_text()}"

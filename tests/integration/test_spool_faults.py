@@ -14,15 +14,21 @@ takes well under a minute.
   4. broker down when the gateway starts, up 5 s later;
   5. an outage longer than the spool holds (max_size_mb = 1): the stated
      drop policy, exact counters on the stats topic, flat memory;
-  6. the spool's filesystem full (a 512 KiB tmpfs): no crash, readings go
-     out directly while connected, and flow through the spool again once
-     space is back;
-  7. a corrupt spool file at start-up: moved aside, logged, fresh spool.
+  6. the spool's filesystem full (a 2 MiB tmpfs, filled to the last block):
+     no crash, readings go out directly while connected, acknowledged
+     messages are still deleted, and readings flow through the spool again
+     once space is back;
+  7. a corrupt spool file at start-up: moved aside, logged, fresh spool;
+     so is a valid SQLite file of another schema; a directory as the spool
+     is reported as one; spooled messages the client refuses are dropped
+     with a rate-limited log.
 """
 
+import errno
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import threading
 import time
@@ -430,75 +436,138 @@ def test_outage_longer_than_spool(broker, make_pty, make_gateway, make_sub, tap,
 # --------------------------------------------------------------------------
 # 6. the spool's filesystem full
 
+FS_KIB = 2048          # the spool's own file system
+OTHERS_KIB = 1024      # what another program keeps on it until part C
+RESERVE = 512 * 1024   # SPOOL_RESERVE_BYTES in gateway/spool_reserve.h
+
+
 @pytest.fixture
 def small_fs(tmp_path):
 	d = tmp_path / "fs"
 	d.mkdir()
-	r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(d)],
+	r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FS_KIB}k,mode=0700", "tmpfs", str(d)],
 	                   capture_output=True, text=True)
 	if r.returncode != 0:
-		msg = f"SKIPPED LOUDLY: cannot mount a 512 KiB tmpfs ({r.stderr.strip()}); disk-full test not run"
+		msg = f"SKIPPED LOUDLY: cannot mount a {FS_KIB} KiB tmpfs ({r.stderr.strip()}); disk-full test not run"
 		print(msg)
 		pytest.skip(msg)
 	yield d
 	subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
+def fill_up(path):
+	"""Write into path until the file system is full (as another program would); returns the bytes written."""
+	n = 0
+	with open(path, "ab", buffering=0) as f:
+		block = os.urandom(4096)
+		while True:
+			try:
+				k = f.write(block)
+			except OSError as e:
+				if e.errno != errno.ENOSPC:
+					raise
+				k = 0
+			if not k:
+				for size in (1024, 512):  # the last partial block
+					try:
+						n += f.write(block[:size]) or 0
+					except OSError:
+						pass
+				return n
+			n += k
+
+
+def free_bytes(path):
+	v = os.statvfs(path)
+	return v.f_bavail * v.f_frsize
+
+
 @unlimited_broker
 def test_spool_filesystem_full(broker, make_pty, make_gateway, make_sub, tap, tmp_path, small_fs):
-	"""A 512 KiB tmpfs holds the spool and a 192 KiB filler file. During an
-	outage the spool fills the rest: the gateway logs once, keeps reading, and
-	counts what it cannot keep. Reconnected with the disk still full, new
-	readings are published directly. Once the filler is removed, the spool
-	takes readings again: an outage after that loses nothing. Every reading is
-	accounted for: received, or counted as dropped on the stats topic."""
-	filler = small_fs / "filler"
-	filler.write_bytes(b"\0" * (192 * 1024))
+	"""The spool on a 2 MiB tmpfs, half of it taken by another program's file.
+	Every step waits for a condition (bounded), not for time.
+
+	A. During an outage the spool fills the rest: it stops short of a full
+	   disk, logs once, and the readings after that are counted as dropped.
+	   Then the other program takes the last bytes (the disk is full to the
+	   last block), and more readings come while still disconnected.
+	B. Reconnected with the disk still full: new readings are published
+	   directly, and the spooled ones are sent AND deleted as the broker
+	   acknowledges them (spool_depth reaches 0): the spool gives back its
+	   reserve file so that SQLite has the room a delete and a checkpoint
+	   need. It does not claim to be writable while the disk is full.
+	C. The other program removes its 1 MiB: the spool takes its reserve back
+	   and is writable again; an outage after that loses nothing.
+	Every reading is accounted for: received, or counted as dropped on the
+	stats topic; "cannot write" is logged once for the whole episode.
+	"""
+	others = small_fs / "others"
+	others.write_bytes(os.urandom(OTHERS_KIB * 1024))
 	proxy = tap(broker.port)
 	pty = make_pty("tty")
 	sub = make_sub(broker.port, [SEQ, STATS], qos=2)
-	cfg = config(proxy.url, tmp_path, pty, 1).replace(f'path = "{tmp_path}/spool.db"', f'path = "{small_fs}/spool.db"')
+	spool = small_fs / "spool.db"
+	cfg = config(proxy.url, tmp_path, pty, 1).replace(f'path = "{tmp_path}/spool.db"', f'path = "{spool}"')
 	gw = make_gateway(cfg, verbose=False)
 	gw.start()
 	gw.wait_open(pty)
 	last_stats(sub)
+	reserve = small_fs / "spool.db-reserve"
+	assert reserve.exists() and reserve.stat().st_size == RESERVE, "no reserve file next to the spool"
+	assert reserve.stat().st_blocks * 512 >= RESERVE, "the reserve file is sparse"
 
-	# A: outage until the disk is full, and beyond
+	# A: an outage until the spool is full, then the disk full to the last block
 	proxy.set_blocked(True)
+	assert wait_until(lambda: "mqtt: disconnected" in gw.stderr_text(), 10)
 	a = 0
-	while "cannot write" not in gw.stderr_text() and a < 200_000:
-		feed(pty, a, a + 2000)
-		a += 2000
-		time.sleep(0.05)
-	assert "no space left on the device" in gw.stderr_text(), tail(gw.stderr_text())
-	feed(pty, a, a + 5000)
-	a += 5000
-	time.sleep(0.5)
+	while "cannot write" not in gw.stderr_text() and a < 100_000:
+		feed(pty, a, a + 1000)
+		a += 1000
+		wait_until(lambda: pty.unread() == 0, 10)
+	assert "cannot write" in gw.stderr_text() and "no space left on the device" in gw.stderr_text(), \
+		tail(gw.stderr_text())
+	fill_up(small_fs / "last-bytes")
+	assert free_bytes(small_fs) < 4096
+	feed(pty, a, a + 2000)
+	a += 2000
+	assert wait_until(lambda: pty.unread() == 0, 10), "the gateway stopped reading its port"
 	gw.assert_alive()
 
-	# B: connected, the disk still full: new readings go out directly
+	# B: connected, the disk still full: new readings go out directly, the spooled ones drain
 	connects = gw.stderr_text().count("mqtt: connected")
 	proxy.set_blocked(False)
 	assert wait_until(lambda: gw.stderr_text().count("mqtt: connected") > connects, 10)
-	b0 = a
-	feed(pty, b0, b0 + 2000, chunk=200, pause=0.05)
-	got = wait_seqs(sub, range(b0, b0 + 2000), 20)
-	assert set(range(b0, b0 + 2000)) <= set(got)
+	since = sub.mark()
+
+	def depths():
+		return [json.loads(m.payload)["spool_depth"] for m in sub.messages(STATS, since=since)]
+
+	b = a
+	deadline = time.monotonic() + 30
+	while 0 not in depths() and time.monotonic() < deadline:
+		feed(pty, b, b + 100)  # a reading makes the spool try again (every 2 s at most)
+		b += 100
+		time.sleep(0.25)
+	assert 0 in depths(), f"the spool did not drain on a full disk: {depths()[-3:]}\n{tail(gw.stderr_text())}"
+	got = wait_seqs(sub, range(a, b), 20)
+	assert set(range(a, b)) <= set(got), f"{len(set(range(a, b)) - set(got))} direct readings missing"
+	assert "writable again" not in gw.stderr_text(), "writable again on a full disk?\n" + tail(gw.stderr_text())
 
 	# C: space is back; the next outage is spooled again
-	filler.unlink()
-	c = b0 + 2000
+	others.unlink()
+	c = b
 	deadline = time.monotonic() + 15
 	while "writable again" not in gw.stderr_text() and time.monotonic() < deadline:
-		feed(pty, c, c + 50)  # a reading makes the spool try again (every 2 s at most)
+		feed(pty, c, c + 50)
 		c += 50
 		time.sleep(0.25)
 	assert "writable again" in gw.stderr_text(), tail(gw.stderr_text())
+	assert reserve.stat().st_size == RESERVE, "the reserve was not taken back"
 	proxy.set_blocked(True)
-	time.sleep(0.3)
+	assert wait_until(lambda: gw.stderr_text().count("mqtt: disconnected") >= 2, 10)
 	d0 = c
 	feed(pty, d0, d0 + 3000)
-	time.sleep(0.5)
+	assert wait_until(lambda: pty.unread() == 0, 10)
 	proxy.set_blocked(False)
 	got = wait_seqs(sub, range(d0, d0 + 3000), 30)
 	report([x for x in got if x >= d0], range(d0, d0 + 3000), 1, "after the disk had room again")
@@ -508,7 +577,7 @@ def test_spool_filesystem_full(broker, make_pty, make_gateway, make_sub, tap, tm
 	received = set(seqs(sub)) & set(range(total))
 	print(f"{total} readings: {len(received)} received, {s['dropped']} dropped")
 	assert len(received) + s["dropped"] == total
-	assert s["dropped"] > 0
+	assert s["dropped"] >= 2000  # at least those read while disconnected on a full disk
 	assert gw.stderr_text().count("cannot write") == 1
 	gw.assert_alive()
 
@@ -525,8 +594,9 @@ def test_corrupt_spool_file_moved_aside(broker, make_pty, make_gateway, make_sub
 	gw = make_gateway(config(broker.port, tmp_path, pty, 1))
 	gw.start()
 	gw.wait_open(pty)
-	assert wait_until(lambda: re.search(r"spool: (\S+) was unreadable \((.+)\); moved it aside to (\S+) and "
-	                                    r"started an empty spool", gw.stderr_text()), 10), tail(gw.stderr_text())
+	assert wait_until(lambda: re.search(r"spool: (\S+) was not a spool this version can use \((.+)\); "
+	                                    r"moved it aside to (\S+) and started an empty spool", gw.stderr_text()),
+	                  10), tail(gw.stderr_text())
 	m = re.search(r"moved it aside to (\S+) and", gw.stderr_text())
 	aside = m.group(1)
 	assert re.fullmatch(re.escape(str(spool)) + r"\.corrupt-\d{8}T\d{6}Z", aside)
@@ -535,4 +605,85 @@ def test_corrupt_spool_file_moved_aside(broker, make_pty, make_gateway, make_sub
 	pty.write(lines(0, 100))
 	got = wait_seqs(sub, range(100), 15)
 	report(got, range(100), 1, "after a corrupt spool")
+	gw.stop()
+
+
+FOREIGN = {
+	# another application's database: tables of its own, user_version untouched
+	"another application's tables": "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);"
+	                                "INSERT INTO notes(body) VALUES ('keep me');",
+	# the same user_version as ours, and a msg table that is not ours
+	"a msg table of another shape": "CREATE TABLE msg(id INTEGER PRIMARY KEY, body TEXT);"
+	                                "INSERT INTO msg(body) VALUES ('keep me'); PRAGMA user_version=1;",
+}
+
+
+@unlimited_broker
+@pytest.mark.parametrize("legend", sorted(FOREIGN))
+def test_foreign_sqlite_spool_moved_aside(broker, make_pty, make_gateway, make_sub, tmp_path, legend):
+	"""A valid SQLite file that is not a spool is moved aside like a corrupt one, logged once, never written."""
+	spool = tmp_path / "spool.db"
+	db = sqlite3.connect(spool)
+	db.executescript(FOREIGN[legend])
+	db.commit()
+	db.close()
+	pty = make_pty("tty")
+	sub = make_sub(broker.port, [SEQ], qos=2)
+	gw = make_gateway(config(broker.port, tmp_path, pty, 1))
+	gw.start()
+	gw.wait_open(pty)
+	pat = r"spool: \S+ was not a spool this version can use \(an SQLite database of another application"
+	assert wait_until(lambda: re.search(pat, gw.stderr_text()), 10), tail(gw.stderr_text())
+	aside = re.search(r"moved it aside to (\S+) and started an empty spool", gw.stderr_text()).group(1)
+	pty.write(lines(0, 50))
+	report(wait_seqs(sub, range(50), 15), range(50), 1, f"after {legend} as the spool")
+	assert len(re.findall(pat, gw.stderr_text())) == 1
+	gw.stop()
+	# the other application's data is untouched, and the new spool is ours
+	db = sqlite3.connect(aside)
+	table = "notes" if "notes" in FOREIGN[legend] else "msg"
+	assert db.execute(f"SELECT body FROM {table}").fetchall() == [("keep me",)]
+	db.close()
+	db = sqlite3.connect(spool)
+	assert db.execute("PRAGMA user_version").fetchone() == (1,)
+	db.close()
+
+
+def test_directory_as_spool_reported(broker, make_pty, make_gateway, make_sub, tmp_path):
+	"""A directory where the spool file should be: said so (not "Permission denied"); readings still go out."""
+	(tmp_path / "spool.db").mkdir()
+	pty = make_pty("tty")
+	sub = make_sub(broker.port, [SEQ, "test/gateway/gw1/status"], qos=2)
+	gw = make_gateway(config(broker.port, tmp_path, pty, 1))
+	gw.start()
+	gw.wait_open(pty)
+	want = f"spool: cannot open {tmp_path}/spool.db: Is a directory; readings are published only while"
+	assert wait_until(lambda: want in gw.stderr_text(), 10), tail(gw.stderr_text())
+	assert "Permission denied" not in gw.stderr_text()
+	sub.wait_topic("test/gateway/gw1/status", "online", timeout=10)
+	pty.write(lines(0, 20))
+	report(wait_seqs(sub, range(20), 15), range(20), 1, "without a spool")
+	gw.stop()
+
+
+def test_unpublishable_spooled_messages_rate_limited(broker, make_pty, make_gateway, make_sub, tmp_path):
+	"""200 spooled messages the client refuses (a '+' in the topic): all dropped, 3 log lines, not 200."""
+	spool = tmp_path / "spool.db"
+	db = sqlite3.connect(spool)
+	db.executescript("CREATE TABLE msg(id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL,"
+	                 " qos INTEGER NOT NULL, retain INTEGER NOT NULL, last INTEGER NOT NULL);"
+	                 "CREATE INDEX msg_last ON msg(topic) WHERE last; PRAGMA user_version=1;")
+	db.executemany("INSERT INTO msg(topic, payload, qos, retain, last) VALUES (?, ?, 1, 0, 0)",
+	               [(f"test/bad/+/{i}", b"x") for i in range(200)] + [("test/seq", b"12345")])
+	db.commit()
+	db.close()
+	pty = make_pty("tty")
+	sub = make_sub(broker.port, [SEQ, STATS], qos=2)
+	gw = make_gateway(config(broker.port, tmp_path, pty, 1))
+	gw.start()
+	sub.wait_topic(SEQ, "12345", timeout=15)  # the good one behind the 200 bad ones
+	logged = re.findall(r"spool: message for \S+ cannot be published; dropping it", gw.stderr_text())
+	assert len(logged) == 3, f"{len(logged)} lines logged:\n{tail(gw.stderr_text())}"
+	stats = last_stats(sub, lambda st: st["dropped"] >= 200)
+	assert stats["dropped"] == 200 and stats["spool_depth"] == 0
 	gw.stop()

@@ -46,6 +46,11 @@ def test_security_exposure_at_most_2():
 	("NotifyAccess", "main"),
 	("WatchdogSec", "30s"),
 	("Restart", "on-failure"),
+	("RestartSec", "5s"),
+	# never fail for good after N crashes (a hostile broker could once kill the process; issue #10)
+	("StartLimitIntervalSec", "0"),
+	# but a configuration the start refuses (exit 78, EX_CONFIG) is not restarted in a loop
+	("RestartPreventExitStatus", "78"),
 	("ExecReload", "/bin/kill -HUP $MAINPID"),
 	("ExecStart", "/usr/bin/sensorgate -c /etc/sensorgate/sensorgate.conf"),
 	("User", "sensorgate"),
@@ -54,9 +59,15 @@ def test_security_exposure_at_most_2():
 	("CapabilityBoundingSet", ""),
 	("NoNewPrivileges", "yes"),
 	("DevicePolicy", "closed"),
+	("ReadWritePaths", "-/sys/class/pwm -/sys/devices/platform"),  # the pwm actuator's channels
 ])
 def test_unit_has(key, value):
 	assert value in unit_keys().get(key, []), f"{UNIT.name}: {key}={value} missing"
+
+
+def test_no_start_limit_burst():
+	"""StartLimitIntervalSec=0 switches the start limit off; a burst beside it would read as a limit."""
+	assert "StartLimitBurst" not in unit_keys(), f"{UNIT.name}: StartLimitBurst is set"
 
 
 def test_supplementary_groups_exist_in_sysusers():

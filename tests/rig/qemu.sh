@@ -9,11 +9,17 @@
 # 16550A UART as /dev/ttyS1, backed by a unix socket that this script feeds
 # with "t=..." lines; the guest has no network device at all (its broker is
 # on its own loopback). The console (ttyS0) goes to a file that is read back.
+# When the guest writes the line "== rig: break on ttyS1 now" to its console,
+# this script sends a break into ttyS1 through QEMU's QMP socket
+# (chardev-send-break): the UART model sets its line status register's break
+# bit, the guest's 8250 driver counts it (icount.brk).
 #
 # Hooks for the driver and actuator branches: rig_qemu_hook_i2c (i2c-stub with
-# a BME280 register map) and rig_qemu_hook_gpio (a relay on gpio-sim), below.
+# a BME280 register map) and rig_qemu_hook_gpio (a relay on gpio-sim, and the
+# GPIO inputs: a contact, a button, a pulse counter), below.
 #
 # Usage: tests/rig/qemu.sh [BINARY]    (default: build/sensorgate)
+# SG_RIG_BENCH=1: the GPIO benchmark instead of the checks (scripts/bench-gpio.sh).
 # Exit: 0 pass, 1 fail, 77 skipped (loudly) when QEMU cannot run here.
 
 set -euo pipefail
@@ -38,7 +44,8 @@ qemu_pid=
 feeder_pid=
 
 cleanup() {
-	[ -n "$feeder_pid" ] && kill "$feeder_pid" 2>/dev/null || true
+	# the feeder's whole process group: socat, the shell it runs the feeder in, the feeder, its sleep
+	[ -n "$feeder_pid" ] && kill -- -"$feeder_pid" 2>/dev/null || true
 	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null || true
 	if [ "${SG_RIG_KEEP:-0}" = 1 ]; then rig_log "kept $work"; else rm -rf "$work"; fi
 }
@@ -151,6 +158,12 @@ rig_qemu_hook_gpio() {
 		cp "$mods/gpio-sim.ko" "$mods/irq_sim.ko" "$stage/lib/modules/$release/extra/"
 		depmod -b "$stage" "$release"
 		install -m 0755 "$RIG_DIR/qemu-guest-gpio.sh" "$stage/rig/hook-gpio.sh"
+		# GPIO inputs: their checks and the pulse source they drive gpio-sim with
+		cc -O2 -Wall -o "$work/pulse" "$RIG_DIR/pulse.c" || rig_die "cannot build tests/rig/pulse.c"
+		stage_elf "$work/pulse" /rig/pulse
+		install -m 0755 "$RIG_DIR/qemu-guest-gpio-in.sh" "$stage/rig/hook-gpio-in.sh"
+		# scripts/bench-gpio.sh: the figures instead of the checks
+		[ "${SG_RIG_BENCH:-0}" = 1 ] && install -m 0755 "$RIG_DIR/qemu-guest-gpio-bench.sh" "$stage/rig/hook-gpio-bench.sh"
 	fi
 	chmod +x "$stage/rig/hook-gpio.sh"
 }
@@ -187,31 +200,50 @@ rig_qemu_hook_i2c
 rig_qemu_hook_gpio
 (cd "$stage" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
 
-# The sensor on the other end of the UART: a reading every 0.1 s.
+# The sensor on the other end of the UART: a reading every 0.1 s, until the
+# line is gone. socat ignores SIGPIPE and its child inherits that, so a write
+# to a closed socket only fails: the loop has to stop on that failure itself.
 printf '%s\n' '#!/bin/sh' 'i=0' \
-	'while true; do i=$((i + 1)); echo "t=2$((i % 10)).5"; sleep 0.1; done' >"$work/feeder"
+	'while echo "t=2$((i % 10)).5"; do i=$((i + 1)); sleep 0.1; done' >"$work/feeder"
 chmod +x "$work/feeder"
 
 rig_log "booting Debian's $release under QEMU (TCG), initramfs $(du -h "$work/initrd.cpio" | cut -f1)"
 t0=$SECONDS
 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 512 -nodefaults -no-reboot -display none \
 	-kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
-	-append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init" \
+	-append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init${SG_RIG_BENCH:+ sg_bench=$SG_RIG_BENCH}" \
 	-serial file:"$work/console.log" \
-	-serial unix:"$work/ttyS1.sock",server=on,wait=off \
+	-chardev socket,id=ttyS1,path="$work/ttyS1.sock",server=on,wait=off -serial chardev:ttyS1 \
+	-qmp unix:"$work/qmp.sock",server=on,wait=off \
 	-nic none >"$work/qemu.log" 2>&1 </dev/null &
 qemu_pid=$!
 for _ in $(seq 100); do [ -S "$work/ttyS1.sock" ] && break; sleep 0.1; done
-socat -u SYSTEM:"$work/feeder" UNIX-CONNECT:"$work/ttyS1.sock" 2>/dev/null &
+# In a session (and process group) of its own, numbered $!: socat's SYSTEM: child outlives a kill of
+# socat alone, so cleanup() stops the whole group.
+setsid socat -u SYSTEM:"$work/feeder" UNIX-CONNECT:"$work/ttyS1.sock" 2>/dev/null &
 feeder_pid=$!
+
+# A break on ttyS1, the guest's UART, through QMP: the greeting, then one answer per command.
+send_break() {
+	local out
+	out=$(printf '%s\n' '{"execute":"qmp_capabilities"}' \
+		'{"execute":"chardev-send-break","arguments":{"id":"ttyS1"}}' |
+		socat -t 2 - UNIX-CONNECT:"$work/qmp.sock" 2>&1 | tr -d '\r')
+	rig_log "QMP chardev-send-break ttyS1: $(printf '%s' "$out" | tail -n1)"
+}
 
 # Bounded: the guest powers off by itself when its tests are done.
 limit=${SG_RIG_QEMU_TIMEOUT:-240}
+break_sent=0
 while kill -0 "$qemu_pid" 2>/dev/null; do
 	if [ $((SECONDS - t0)) -ge "$limit" ]; then
 		rig_log "guest still running after $limit s: killing it"
 		kill "$qemu_pid"
 		break
+	fi
+	if [ "$break_sent" = 0 ] && grep -aq '^== rig: break on ttyS1 now' "$work/console.log" 2>/dev/null; then
+		send_break
+		break_sent=1
 	fi
 	sleep 0.5
 done

@@ -114,6 +114,7 @@ void rp_start(struct rp_run *run, const struct sg_driver *drv, const char *opts_
 	};
 	run->dev.state = calloc(1, drv->state_size ? drv->state_size : 1);
 	assert_non_null(run->dev.state);
+	run->line.autoreq = true;
 	if (drv->init)
 		assert_int_equal(drv->init(&run->dev), 0);
 }
@@ -141,6 +142,85 @@ void rp_clear(struct rp_run *run)
 	memset(&run->dev.stats, 0, sizeof(run->dev.stats));
 }
 
+size_t rp_line_request(struct sg_dev *dev, struct rp_line *l, uint8_t *req, size_t cap)
+{
+	uint64_t timeout = 0, delay = 0;
+	int n = dev->driver->request(dev, req, cap, &timeout);
+
+	if (n == 0 && dev->driver->poll) {
+		assert_int_equal(dev->driver->poll(dev, &delay), 0);
+		n = dev->driver->request(dev, req, cap, &timeout);
+	}
+	assert_true(n >= 0);
+	if (n > 0) {
+		assert_true(timeout > 0);
+		l->txn = true;
+		l->len = 0;
+	}
+	return (size_t)n;
+}
+
+static void rp_line_drop(struct rp_line *l, size_t n)
+{
+	memmove(l->buf, l->buf + n, l->len - n);
+	l->len -= n;
+}
+
+void rp_dev_feed(struct sg_dev *dev, struct rp_line *l, const uint8_t *buf, size_t len)
+{
+	uint8_t req[512];
+
+	if (!dev->driver->answer || (dev->driver->feed && sg_driver_streams(dev->driver, dev->opts))) {
+		dev->driver->feed(dev, buf, len);
+		return;
+	}
+	while (len) {
+		size_t k;
+
+		if (!l->txn && l->autoreq)
+			rp_line_request(dev, l, req, sizeof(req));
+		if (!l->txn) {
+			l->unclaimed += len;
+			return;
+		}
+		k = sizeof(l->buf) - l->len < len ? sizeof(l->buf) - l->len : len;
+		assert_true(k > 0);
+		memcpy(l->buf + l->len, buf, k);
+		l->len += k;
+		buf += k;
+		len -= k;
+		while (l->txn && l->len) {
+			ssize_t r = dev->driver->answer(dev, l->buf, l->len);
+
+			if (r == 0)
+				break;
+			if (r > 0) {
+				assert_true((size_t)r <= l->len);
+				rp_line_drop(l, (size_t)r);
+				l->txn = false;
+				if (l->len && l->autoreq) { /* what follows answers the next request */
+					uint8_t rest[sizeof(l->buf)];
+					size_t n = l->len;
+
+					memcpy(rest, l->buf, n);
+					l->len = 0;
+					rp_line_request(dev, l, req, sizeof(req));
+					memcpy(l->buf, rest, n);
+					l->len = n;
+				}
+				continue;
+			}
+			assert_true((size_t)-r <= l->len);
+			l->unclaimed += (size_t)-r;
+			rp_line_drop(l, (size_t)-r);
+		}
+		if (!l->txn) {
+			l->unclaimed += l->len;
+			l->len = 0;
+		}
+	}
+}
+
 void rp_feed(struct rp_run *run, const void *buf, size_t len, size_t chunk)
 {
 	const uint8_t *p = buf;
@@ -148,7 +228,7 @@ void rp_feed(struct rp_run *run, const void *buf, size_t len, size_t chunk)
 	if (chunk == 0)
 		chunk = len ? len : 1;
 	for (size_t off = 0; off < len; off += chunk)
-		run->dev.driver->feed(&run->dev, p + off, len - off < chunk ? len - off : chunk);
+		rp_dev_feed(&run->dev, &run->line, p + off, len - off < chunk ? len - off : chunk);
 }
 
 unsigned rp_total_fails(const struct rp_capture *c)
@@ -202,7 +282,7 @@ static void rp_replay_split(const struct sg_driver *drv, const char *opts, const
 		size_t end = i < n_cuts ? cuts[i] : len;
 
 		if (end > at)
-			drv->feed(&run.dev, buf + at, end - at);
+			rp_dev_feed(&run.dev, &run.line, buf + at, end - at);
 		at = end;
 	}
 	rp_assert_same(want, &run.cap, how);
@@ -511,7 +591,11 @@ void rp_replay_mapped(const struct sg_driver *drv, const char *device_body, cons
 	m.out = open_memstream(&text, &text_len);
 	assert_non_null(m.out);
 	dev = rp_mapped_dev(cfg, &m);
-	drv->feed(&dev, buf, len);
+	{
+		struct rp_line l = {.autoreq = true};
+
+		rp_dev_feed(&dev, &l, buf, len);
+	}
 	fclose(m.out);
 	assert_int_equal(m.errors, 0);
 	rp_compare(text, expected_path);
@@ -548,47 +632,52 @@ void rp_replay_transcript(const struct sg_driver *drv, const char *device_body, 
 {
 	struct sg_config *cfg = rp_config(drv, device_body);
 	struct rp_mapped m = {.errors = 0};
+	struct rp_line l = {.autoreq = false};
 	struct sg_dev dev;
 	uint8_t *script;
 	size_t script_len;
 	char *text = NULL, *line, *save = NULL;
 	size_t text_len = 0;
-	int pipefd[2];
 
-	assert_non_null(drv->poll);
+	assert_non_null(drv->request);
 	if (!rp_read_file(transcript_path, &script, &script_len)) {
 		fprintf(stderr, "cannot read %s\n", transcript_path);
 		fail();
 	}
-	assert_int_equal(pipe2(pipefd, O_NONBLOCK | O_CLOEXEC), 0);
 	m.mapper = mapper_new(cfg);
 	assert_non_null(m.mapper);
 	m.out = open_memstream(&text, &text_len);
 	assert_non_null(m.out);
 	dev = rp_mapped_dev(cfg, &m);
-	dev.fd = pipefd[1];
 
 	for (line = strtok_r((char *)script, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		uint8_t want[RP_MAX_LINE], got[RP_MAX_LINE];
 		uint64_t delay = 0;
-		size_t n;
-		ssize_t k;
+		size_t n, k;
 
 		if (line[0] == '#' || line[0] == '\0')
 			continue;
-		if (line[0] == '>' || strncmp(line, "tick", 4) == 0) {
-			assert_int_equal(drv->poll(&dev, &delay), 0);
-			k = read(pipefd[0], got, sizeof(got));
-			if (line[0] == '>') {
-				n = rp_hex(line + 1, want, sizeof(want));
-				if (k != (ssize_t)n || memcmp(want, got, n) != 0) {
-					fprintf(stderr, "%s: request differs from \"%s\"\n", transcript_path, line);
-					fail();
-				}
+		if (line[0] == '>') {
+			if (l.txn) {
+				fprintf(stderr, "%s: \"%s\" while the last request is still out\n", transcript_path, line);
+				fail();
 			}
+			k = rp_line_request(&dev, &l, got, sizeof(got));
+			n = rp_hex(line + 1, want, sizeof(want));
+			if (k != n || memcmp(want, got, n) != 0) {
+				fprintf(stderr, "%s: request differs from \"%s\"\n", transcript_path, line);
+				fail();
+			}
+		} else if (strncmp(line, "tick", 4) == 0) {
+			assert_int_equal(drv->poll(&dev, &delay), 0);
+		} else if (strncmp(line, "timeout", 7) == 0) {
+			assert_true(l.txn);
+			l.txn = false;
+			l.len = 0;
+			drv->no_answer(&dev);
 		} else if (line[0] == '<') {
 			n = rp_hex(line + 1, want, sizeof(want));
-			drv->feed(&dev, want, n);
+			rp_dev_feed(&dev, &l, want, n);
 		} else {
 			fprintf(stderr, "%s: cannot read line \"%s\"\n", transcript_path, line);
 			fail();
@@ -602,8 +691,6 @@ void rp_replay_transcript(const struct sg_driver *drv, const char *device_body, 
 	free(text);
 	free(script);
 	free(dev.state);
-	close(pipefd[0]);
-	close(pipefd[1]);
 	mapper_free(m.mapper);
 	config_free(cfg);
 }

@@ -76,11 +76,33 @@ void rp_assert_readings(const struct rp_capture *c, const struct rp_exp *exp, co
 /* Run each case through rp_check_splits() and check readings, failures and frames. */
 void rp_run_cases(const struct sg_driver *drv, const struct rp_case *cases, size_t n);
 
+/*
+ * A serial line as the gateway's would be for a request driver (driver.h:
+ * request/answer/no_answer): bytes go to answer() while a request is out.
+ * With AUTO, a request is made whenever none is out (poll() readying a
+ * cycle when the driver has nothing to ask), so a stream of answers replays
+ * as answers to one request after another. Bytes answer() passes on, or
+ * that arrive with no request out, are counted in unclaimed.
+ */
+struct rp_line {
+	uint8_t buf[1024];
+	size_t len;
+	bool txn;
+	bool autoreq;
+	uint64_t unclaimed;
+};
+
 struct rp_run {
 	struct sg_dev dev;
 	void *opts;
 	struct rp_capture cap;
+	struct rp_line line;
 };
+
+/* Bytes for DEV: feed() for a stream driver, the line L for a request driver. */
+void rp_dev_feed(struct sg_dev *dev, struct rp_line *l, const uint8_t *buf, size_t len);
+/* The driver's next request (poll() first when it has none) into REQ; its length. */
+size_t rp_line_request(struct sg_dev *dev, struct rp_line *l, uint8_t *req, size_t cap);
 
 /* Parse "dev = { TEXT };" and hand the group to DRV->parse_options. Returns its result. */
 int rp_parse_opts(const struct sg_driver *drv, const char *text, void **ret_opts, struct sg_opt_error *err);
@@ -129,9 +151,10 @@ void rp_replay_mapped(const struct sg_driver *drv, const char *device_body, cons
 		      const char *expected_path);
 
 /*
- * The same with a transcript for polled drivers: lines "> hex bytes" (a request poll()
- * must write), "< hex bytes" (the device's answer, fed to the driver), "tick" (a poll()
- * whose write is not checked); '#' comments. Bytes written are read back through a pipe.
+ * The same with a transcript for request drivers: lines "> hex bytes" (the request the
+ * driver must make at its turn; poll() first when it has none), "< hex bytes" (the
+ * device's bytes, handed on as the line would), "timeout" (the request out is not
+ * answered), "tick" (an interval: poll()); '#' comments.
  */
 void rp_replay_transcript(const struct sg_driver *drv, const char *device_body, const char *transcript_path,
 			  const char *expected_path, struct sg_dev_stats *ret_stats);

@@ -3,13 +3,18 @@
  * test_act_serial.c — the `serial` actuator driver on real pseudo-terminals.
  *
  * The test plays the device on the pty master: it reads what the driver
- * wrote and writes replies. The driver's io() is called when poll() says
- * its fd is ready, its timer() with a `now` the test chooses, exactly as the
- * router would. Covered: the bytes of on/off and of a "{value}" template,
- * completion without a reply, a reply found inside noise and split across
- * reads, a reply that does not come (timeout with its message), input that
- * arrived before the command not counting as the reply, the port going away,
- * and set_sync() at shutdown. Every wait is bounded.
+ * wrote and writes replies. Without the gateway's lines the driver runs a
+ * line of its own, and the test drives it as the router would: io() when
+ * poll() says its fd is ready, timer() at wake_us with a `now` the test
+ * chooses. Covered: a command waits for the line's turn (timer), the bytes
+ * of on/off and of a "{value}" template, completion without a reply once
+ * written, a reply found inside noise and split across reads, the reply's
+ * deadline counted from the end of the command on the wire, a reply that
+ * does not come (timeout with its message), input that arrived before the
+ * command not counting as the reply, reply_on/reply_off and "{value}" in a
+ * reply, the port going away, and set_sync() at shutdown. Every wait is
+ * bounded. test_line.c covers the line; test_shared_line.py several
+ * actuators and a device on one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,11 +75,24 @@ static void cfg_quote(const char *s, char *out, size_t len)
 	out[o] = '\0';
 }
 
+static void dev_open_text(struct dev *d, bool is_switch, const char *extra);
+
 static void dev_open(struct dev *d, bool is_switch, const char *reply)
+{
+	char quoted[64] = "", extra[96] = "";
+
+	if (reply) {
+		cfg_quote(reply, quoted, sizeof(quoted));
+		snprintf(extra, sizeof(extra), "reply = %s;", quoted);
+	}
+	dev_open_text(d, is_switch, extra);
+}
+
+static void dev_open_text(struct dev *d, bool is_switch, const char *extra)
 {
 	enum sg_actuator_kind kind = is_switch ? SG_ACT_SWITCH : SG_ACT_NUMBER;
 	struct sg_opt_error err;
-	char text[256], quoted[64] = "";
+	char text[384];
 	const char *name;
 
 	memset(d, 0, sizeof(*d));
@@ -86,11 +104,9 @@ static void dev_open(struct dev *d, bool is_switch, const char *reply)
 	assert_non_null(name);
 	snprintf(d->slave, sizeof(d->slave), "%s", name);
 	/* written as in a config file: libconfig resolves the escapes */
-	if (reply)
-		cfg_quote(reply, quoted, sizeof(quoted));
-	snprintf(text, sizeof(text), "port = \"%s\"; baud = 9600; reply_timeout_ms = 500; %s %s%s%s", d->slave,
+	snprintf(text, sizeof(text), "port = \"%s\"; baud = 9600; reply_timeout_ms = 500; %s %s", d->slave,
 	         is_switch ? "on = \"R1=1\\r\\n\"; off = \"R1=0\\r\\n\";" : "set = \"PWM {value} ({value})\\n\";",
-	         reply ? "reply = " : "", quoted, reply ? ";" : "");
+	         extra);
 	if (act_fixture_parse(&sg_act_serial, "dev", kind, text, &d->opts, &err) != 0)
 		fail_msg("options '%s': %s", text, err.msg);
 	d->p = (struct sg_act_params){
@@ -105,6 +121,13 @@ static void dev_open(struct dev *d, bool is_switch, const char *reply)
 	assert_int_equal(sg_act_serial.open(&d->a), 0);
 	assert_true(d->a.fd >= 0);
 	assert_true(d->a.events & POLLIN);
+}
+
+/* The line's turn: what the router does at wake_us. The command goes out. */
+static void turn(struct dev *d, uint64_t now)
+{
+	assert_true(d->a.wake_us <= now);
+	assert_int_equal(sg_act_serial.timer(&d->a, now), 0);
 }
 
 static void dev_close(struct dev *d)
@@ -185,8 +208,11 @@ static void test_bytes_written(void **state)
 
 		print_message("case: %s\n", c->legend);
 		dev_open(&d, c->is_switch, NULL);
-		assert_int_equal(sg_act_serial.set(&d.a, &v, T0), 0); /* no reply configured: done at once */
+		assert_int_equal(sg_act_serial.set(&d.a, &v, T0), 1); /* waits for the line's turn */
 		assert_int_equal(d.n_done, 0);
+		turn(&d, T0);
+		assert_int_equal(d.n_done, 1); /* no reply configured: done once written */
+		assert_int_equal(d.result, 0);
 		master_expect(&d, c->expect);
 		assert_true(d.a.wake_us == UINT64_MAX);
 		dev_close(&d);
@@ -202,7 +228,9 @@ static void test_reply_confirms(void **state)
 
 	dev_open(&d, true, "OK\r\n");
 	assert_int_equal(sg_act_serial.set(&d.a, &on, T0), 1);
-	assert_true(d.a.wake_us == T0 + 500 * MS);
+	turn(&d, T0);
+	/* the reply is due 500 ms after the 6 bytes are out: 6 × 10 bits at 9600 baud = 6250 µs */
+	assert_true(d.a.wake_us == T0 + 500 * MS + 6250);
 	master_expect(&d, "R1=1\r\n");
 	master_write(&d, "noise R1 O");            /* the reply, split and inside noise */
 	assert_true(pump_io(&d, &r));
@@ -229,11 +257,12 @@ static void test_reply_timeout(void **state)
 
 	dev_open(&d, false, "OK");
 	assert_int_equal(sg_act_serial.set(&d.a, &v, T0), 1);
+	turn(&d, T0);
 	master_expect(&d, "PWM 7 (7)\n");
 	master_write(&d, "ERR\n");
 	assert_int_equal(sg_act_serial.timer(&d.a, T0 + 499 * MS), 0);
 	assert_int_equal(d.n_done, 0);
-	assert_int_equal(sg_act_serial.timer(&d.a, T0 + 500 * MS), 0);
+	assert_int_equal(sg_act_serial.timer(&d.a, d.a.wake_us), 0);
 	assert_int_equal(d.n_done, 1);
 	assert_int_equal(d.result, -ETIMEDOUT);
 	assert_string_equal(d.detail, "no reply \"OK\" within 500 ms");
@@ -250,9 +279,10 @@ static void test_stale_input_is_not_the_reply(void **state)
 	(void)state;
 
 	dev_open(&d, true, "OK");
-	master_write(&d, "boot banner OK\n");   /* before the command */
+	master_write(&d, "boot banner OK\n");   /* before the command, not read yet */
 	usleep(20000);
 	assert_int_equal(sg_act_serial.set(&d.a, &on, T0), 1);
+	turn(&d, T0);
 	master_expect(&d, "R1=1\r\n");
 	assert_int_equal(d.n_done, 0);
 	master_write(&d, "OK");
@@ -272,6 +302,7 @@ static void test_port_gone(void **state)
 
 	dev_open(&d, true, "OK");
 	assert_int_equal(sg_act_serial.set(&d.a, &on, T0), 1);
+	turn(&d, T0);
 	master_expect(&d, "R1=1\r\n");
 	close(d.master);
 	d.master = -1;
@@ -299,6 +330,49 @@ static void test_set_sync(void **state)
 	dev_close(&d);
 }
 
+/* reply_on / reply_off: the device answers with its state line; "{value}" in a reply. */
+static void test_state_replies(void **state)
+{
+	struct sg_act_value on = {.on = true, .text = "ON"}, off = {.on = false, .text = "OFF"};
+	struct sg_act_value v = {.text = "40"};
+	struct dev d;
+	int r = 0;
+	(void)state;
+
+	dev_open_text(&d, true, "reply_on = \"r1=1\"; reply_off = \"r1=0\";");
+	assert_int_equal(sg_act_serial.set(&d.a, &on, T0), 1);
+	turn(&d, T0);
+	master_expect(&d, "R1=1\r\n");
+	master_write(&d, "t=21.5\r\nr1=0\r\n"); /* a reading, and a state line that is not the one asked for */
+	while (pump_io(&d, &r) && !d.n_done)
+		;
+	assert_int_equal(d.n_done, 0);
+	master_write(&d, "r1=1\r\n");
+	while (!d.n_done && pump_io(&d, &r))
+		assert_int_equal(r, 0);
+	assert_int_equal(d.n_done, 1);
+	assert_int_equal(d.result, 0);
+	assert_int_equal(sg_act_serial.set(&d.a, &off, T0 + 1000 * MS), 1);
+	turn(&d, T0 + 1000 * MS);
+	master_expect(&d, "R1=0\r\n");
+	master_write(&d, "r1=0\r\n");
+	while (d.n_done < 2 && pump_io(&d, &r))
+		assert_int_equal(r, 0);
+	assert_int_equal(d.n_done, 2);
+	dev_close(&d);
+
+	dev_open_text(&d, false, "reply = \"PWM={value}\";");
+	assert_int_equal(sg_act_serial.set(&d.a, &v, T0), 1);
+	turn(&d, T0);
+	master_expect(&d, "PWM 40 (40)\n");
+	master_write(&d, "PWM=4\nPWM=40\n");
+	while (!d.n_done && pump_io(&d, &r))
+		assert_int_equal(r, 0);
+	assert_int_equal(d.n_done, 1);
+	assert_int_equal(d.result, 0);
+	dev_close(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_reply_timeout),
 		cmocka_unit_test(test_stale_input_is_not_the_reply),
 		cmocka_unit_test(test_port_gone),
+		cmocka_unit_test(test_state_replies),
 		cmocka_unit_test(test_set_sync),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,7 +155,7 @@ static void test_open_pty_settings(void **state)
 		int fd, flags, excl = 0;
 
 		pty_open(&p);
-		assert_int_equal(serial_open(p.slave, rates[i].baud, &s), 0);
+		assert_int_equal(serial_open(p.slave, rates[i].baud, NULL, &s), 0);
 		assert_non_null(s);
 		assert_false(serial_via_libserialport(s));
 		fd = serial_fd(s);
@@ -180,7 +180,7 @@ static void test_open_pty_settings(void **state)
 		}
 		{
 			struct sg_serial *second = NULL;
-			assert_int_equal(serial_open(p.slave, rates[i].baud, &second), -EBUSY);
+			assert_int_equal(serial_open(p.slave, rates[i].baud, NULL, &second), -EBUSY);
 			assert_null(second);
 		}
 
@@ -218,7 +218,7 @@ static void test_transfer(void **state)
 	for (int i = 0; i < 256; i++)
 		all[i] = (char)i;
 	pty_open(&p);
-	assert_int_equal(serial_open(p.slave, 115200, &s), 0);
+	assert_int_equal(serial_open(p.slave, 115200, NULL, &s), 0);
 
 	/* master -> port */
 	assert_int_equal(write(p.master, "t=1\r\n", 5), 5);
@@ -257,7 +257,7 @@ static void test_open_flushes_input(void **state)
 	assert_int_equal(write(p.master, "stale\n", 6), 6);
 	assert_true(wait_fd(early, POLLIN));
 
-	assert_int_equal(serial_open(p.slave, 9600, &s), 0);
+	assert_int_equal(serial_open(p.slave, 9600, NULL, &s), 0);
 	assert_int_equal(serial_read(s, buf, sizeof(buf)), -EAGAIN);
 	assert_int_equal(write(p.master, "fresh", 5), 5);
 	serial_read_exact(s, buf, 5);
@@ -281,7 +281,7 @@ static void test_hangup(void **state)
 
 	(void)state;
 	pty_open(&p);
-	assert_int_equal(serial_open(p.slave, 9600, &s), 0);
+	assert_int_equal(serial_open(p.slave, 9600, NULL, &s), 0);
 	pty_close(&p);
 	assert_true(wait_fd(serial_fd(s), POLLIN));
 	n = serial_read(s, buf, sizeof(buf));
@@ -305,20 +305,20 @@ static void test_open_errors(void **state)
 	assert_int_equal(write(fd, "t=1\n", 4), 4);
 	close(fd);
 
-	assert_int_equal(serial_open(path, 9600, &s), -ENOTTY);
-	assert_int_equal(serial_open("/dev/null", 9600, &s), -ENOTTY);
-	assert_int_equal(serial_open("/nonexistent/ttyUSB9", 9600, &s), -ENOENT);
-	assert_int_equal(serial_open("/dev/serial/by-id/usb-sensorgate-missing", 9600, &s), -ENOENT);
-	assert_int_equal(serial_open("/tmp", 9600, &s), -EISDIR);
-	assert_int_equal(serial_open("", 9600, &s), -EINVAL);
-	assert_int_equal(serial_open(NULL, 9600, &s), -EINVAL);
+	assert_int_equal(serial_open(path, 9600, NULL, &s), -ENOTTY);
+	assert_int_equal(serial_open("/dev/null", 9600, NULL, &s), -ENOTTY);
+	assert_int_equal(serial_open("/nonexistent/ttyUSB9", 9600, NULL, &s), -ENOENT);
+	assert_int_equal(serial_open("/dev/serial/by-id/usb-sensorgate-missing", 9600, NULL, &s), -ENOENT);
+	assert_int_equal(serial_open("/tmp", 9600, NULL, &s), -EISDIR);
+	assert_int_equal(serial_open("", 9600, NULL, &s), -EINVAL);
+	assert_int_equal(serial_open(NULL, 9600, NULL, &s), -EINVAL);
 	assert_ptr_equal(s, (struct sg_serial *)(uintptr_t)1);
 	unlink(path);
 
 	/* An invalid rate is refused before the port is touched. */
 	pty_open(&p);
-	assert_int_equal(serial_open(p.slave, 12345, &s), -EINVAL);
-	assert_int_equal(serial_open(p.slave, 0, &s), -EINVAL);
+	assert_int_equal(serial_open(p.slave, 12345, NULL, &s), -EINVAL);
+	assert_int_equal(serial_open(p.slave, 0, NULL, &s), -EINVAL);
 	assert_ptr_equal(s, (struct sg_serial *)(uintptr_t)1);
 	pty_close(&p);
 }
@@ -339,10 +339,10 @@ static void test_no_fd_leak(void **state)
 		struct pty p;
 
 		pty_open(&p);
-		assert_int_equal(serial_open(p.slave, 57600, &s), 0);
+		assert_int_equal(serial_open(p.slave, 57600, NULL, &s), 0);
 		serial_close(s);
-		assert_int_equal(serial_open(path, 57600, &s), -ENOTTY);
-		assert_int_equal(serial_open("/nonexistent", 57600, &s), -ENOENT);
+		assert_int_equal(serial_open(path, 57600, NULL, &s), -ENOTTY);
+		assert_int_equal(serial_open("/nonexistent", 57600, NULL, &s), -ENOENT);
 		pty_close(&p);
 	}
 	assert_int_equal(count_fds(), before);
@@ -360,7 +360,7 @@ static void test_reopen(void **state)
 	(void)state;
 	pty_open(&p);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(serial_open(p.slave, 9600, &s), 0);
+		assert_int_equal(serial_open(p.slave, 9600, NULL, &s), 0);
 		assert_int_equal(write(p.master, "ab", 2), 2);
 		serial_read_exact(s, buf, 2);
 		assert_memory_equal(buf, "ab", 2);
@@ -418,7 +418,7 @@ static void test_real_port(void **state)
 	(void)state;
 	if (!port || !*port)
 		skip();
-	assert_int_equal(serial_open(port, 115200, &s), 0);
+	assert_int_equal(serial_open(port, 115200, NULL, &s), 0);
 	assert_true(serial_via_libserialport(s));
 	fd = serial_fd(s);
 	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);

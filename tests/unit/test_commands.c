@@ -254,6 +254,20 @@ static const struct pcase pcases[] = {
 	{"switch JSON null", SW, "{\"state\":null}", -EINVAL, NULL, "expected ON or OFF"},
 	{"switch JSON array at top", SW, "[\"ON\"]", -EINVAL, NULL, "expected ON or OFF"},
 	{"switch JSON too deep", SW, "{\"a\":[[[[[[[[[[1]]]]]]]]]],\"state\":\"ON\"}", -EINVAL, NULL, "not valid JSON"},
+	{"switch JSON duplicate member (issue #10: JSON.parse reads OFF)", SW, "{\"state\":\"ON\",\"state\":\"OFF\"}",
+	 -EINVAL, NULL, "the member \\\"state\\\" twice"},
+	{"switch JSON duplicate through an escape", SW, "{\"state\":\"ON\",\"\\u0073tate\":\"OFF\"}", -EINVAL, NULL,
+	 "\\\"state\\\" twice"},
+	{"switch JSON duplicate same value", SW, "{\"state\":\"ON\",\"state\":\"ON\"}", -EINVAL, NULL, "twice"},
+	{"switch JSON duplicate in a nested object", SW, "{\"x\":{\"a\":1,\"a\":2},\"state\":\"ON\"}", -EINVAL, NULL,
+	 "\\\"a\\\" twice"},
+	{"switch JSON duplicate in an array's object", SW, "{\"x\":[{\"b\":1,\"b\":2}],\"state\":\"ON\"}", -EINVAL,
+	 NULL, "\\\"b\\\" twice"},
+	{"switch JSON same name in two objects", SW, "{\"state\":\"ON\",\"x\":{\"state\":\"OFF\"}}", 0, "ON", NULL},
+	{"switch JSON: a sensorgate answer", SW, "{\"actuator\":\"relay\",\"state\":\"ON\"}", -EINVAL, NULL,
+	 "sensorgate answer or error, not a command"},
+	{"switch JSON: a sensorgate error", SW, "{\"actuator\":\"sw\",\"error\":\"x\",\"payload\":\"ON\"}", -EINVAL,
+	 NULL, "sensorgate answer"},
 	{"door: generic payload of another switch", DOOR, "OPENED", -EINVAL, NULL, "expected OPEN or CLOSE"},
 	{"number integer", FAN, "42", 0, "42", NULL},
 	{"number half step", FAN, "12.5", 0, "12.5", NULL},
@@ -273,6 +287,9 @@ static const struct pcase pcases[] = {
 	{"number inf", FAN, "inf", -EINVAL, NULL, "expected a number"},
 	{"number hex", FAN, "0x10", -EINVAL, NULL, "expected a number"},
 	{"number decimal comma", FAN, "1,5", -EINVAL, NULL, "expected a number"},
+	{"number JSON duplicate value", FAN, "{\"value\":5,\"value\":6}", -EINVAL, NULL, "\\\"value\\\" twice"},
+	{"number JSON: a sensorgate answer", FAN, "{\"actuator\":\"fan2\",\"state\":\"50\"}", -EINVAL, NULL,
+	 "sensorgate answer"},
 	{"number JSON bool", FAN, "{\"value\":true}", -EINVAL, NULL, "expected a number"},
 	{"enum exact", MODE, "medium", 0, "medium", NULL},
 	{"enum other case", MODE, "HIGH", 0, "high", NULL},
@@ -601,13 +618,192 @@ static void test_response_topic(void **state)
 	assert_string_equal(p->payload, "{\"actuator\":\"fan\",\"state\":\"5\"}");
 	assert_memory_equal(p->corr, "abc", 3);
 
-	/* a response topic with wildcards is not published to */
+	/* answers go out at QoS 0 (the actuators' qos is 1): a refused one cannot come back after a reconnect */
+	assert_int_equal(p->qos, 0);
+	assert_int_equal(rec_last("h/fan")->qos, 1);
+
+	/* a response topic with wildcards is not published to, and the command is refused whole */
 	rec_reset();
 	m.topic = "h/sw/set";
-	m.payload = "x";
+	m.payload = "OFF";
+	m.len = 3;
 	m.response_topic = "client/+/reply";
-	assert_int_equal(commands_message(cmds, &m, T0), -EINVAL);
+	assert_int_equal(commands_message(cmds, &m, T0), -EACCES);
 	assert_int_equal(pub_rec.n_pubs, 1); /* the error topic only */
+	assert_string_equal(commands_state(cmds, SW), "ON");
+}
+
+/*
+ * The Response Topic rules (response_topic.h): each refused topic refuses the whole command — nothing
+ * moves, nothing is published on it, the error topic says why — and each accepted one gets the answer.
+ * The attacks of issue #10: another actuator's command topic (the answer {"actuator":..,"state":"ON"} would
+ * command it), the status, a reading, discovery and $SYS topics, a 60,000-byte topic.
+ */
+struct rtcase {
+	const char *legend;
+	const char *topic;
+	size_t len;          /* 0: strlen */
+	int expect;
+	const char *error;   /* substring of the error message */
+};
+
+static char long_topic[60001];
+
+static const struct rtcase rtcases[] = {
+	{"another actuator's command topic", "h/door/set", 0, -EACCES, "under the gateway's own topics (h/...)"},
+	{"its own command topic", "h/sw/set", 0, -EACCES, "under the gateway's own topics"},
+	{"a state topic", "h/fan", 0, -EACCES, "under the gateway's own topics"},
+	{"an error topic", "h/sw/error", 0, -EACCES, "under the gateway's own topics"},
+	{"the status topic", "h/gateway/gw/status", 0, -EACCES, "under the gateway's own topics"},
+	{"a reading's topic", "h/room/temperature", 0, -EACCES, "under the gateway's own topics"},
+	{"the base topic itself", "h", 0, -EACCES, "under the gateway's own topics"},
+	{"a discovery config topic", "homeassistant/switch/gw/sw/config", 0, -EACCES, "discovery prefix (homeassistant/...)"},
+	{"Home Assistant's status topic", "homeassistant/status", 0, -EACCES, "discovery prefix"},
+	{"$SYS", "$SYS/broker/x", 0, -EACCES, "starts with '$'"},
+	{"$share", "$share/g/t", 0, -EACCES, "starts with '$'"},
+	{"a wildcard +", "a/+/b", 0, -EACCES, "wildcard"},
+	{"a wildcard #", "a/#", 0, -EACCES, "wildcard"},
+	{"empty", "", 0, -EACCES, "empty Response Topic"},
+	{"a NUL inside", "ok\0h/door/set", 13, -EACCES, "NUL"},
+	{"a control character", "a/\x01" "b", 0, -EACCES, "control character"},
+	{"DEL", "a/\x7f" "b", 0, -EACCES, "control character"},
+	{"invalid UTF-8", "a/\xc3" "(", 0, -EACCES, "not valid UTF-8"},
+	{"an overlong UTF-8 form", "a/\xc0\xaf", 0, -EACCES, "not valid UTF-8"},
+	{"257 bytes", NULL, 257, -EACCES, "257 bytes (at most 256)"},
+	{"60,000 bytes", NULL, 60000, -EACCES, "60000 bytes"},
+	{"a topic only starting like the base", "hx/reply", 0, 0, NULL},
+	{"a leading slash", "/h/sw/set", 0, 0, NULL},
+	{"UTF-8", "r\xc3\xa9ponse/1", 0, 0, NULL},
+	{"256 bytes", NULL, 256, 0, NULL},
+};
+
+static void test_response_topic_rules(void **state)
+{
+	(void)state;
+	memset(long_topic, 'r', sizeof(long_topic) - 1);
+	for (size_t i = 0; i < sizeof(rtcases) / sizeof(rtcases[0]); i++) {
+		const struct rtcase *c = &rtcases[i];
+		const char *topic = c->topic;
+		const char *payload = i % 2 ? "ON" : "OFF";
+		char t[300];
+		struct sg_cmd_msg m = {.topic = "h/sw/set", .payload = payload, .len = strlen(payload),
+		                       .correlation = "k", .correlation_len = 1};
+		size_t errs = rec_count("h/sw/error"), pubs, sets = fake("sw")->n_sets;
+
+		print_message("case: %s\n", c->legend);
+		if (!topic) {
+			topic = long_topic + sizeof(long_topic) - 1 - c->len; /* c->len bytes of 'r' */
+			if (c->len < sizeof(t)) {
+				snprintf(t, sizeof(t), "%s", topic); /* an ordinary short string */
+				topic = t;
+			}
+		}
+		m.response_topic = topic;
+		m.response_topic_len = c->len;
+		pubs = pub_rec.n_pubs;
+		assert_int_equal(commands_message(cmds, &m, T0 + (i + 1) * S), c->expect);
+		if (c->expect == 0) {
+			assert_int_equal(fake("sw")->n_sets, sets + 1);
+			assert_int_equal(rec_count("h/sw/error"), errs);
+			/* the last publication is the answer (the recorder keeps 160 bytes of a topic) */
+			assert_true(pub_rec.n_pubs > pubs);
+			assert_int_equal(strncmp(pub_rec.pubs[pub_rec.n_pubs - 1].topic, topic, 100), 0);
+			assert_true(pub_rec.pubs[pub_rec.n_pubs - 1].has_corr);
+			assert_int_equal(pub_rec.pubs[pub_rec.n_pubs - 1].qos, 0);
+			continue;
+		}
+		assert_int_equal(fake("sw")->n_sets, sets); /* nothing moved */
+		assert_int_equal(pub_rec.n_pubs, pubs + 1);  /* the error topic and nothing else */
+		assert_int_equal(rec_count("h/sw/error"), errs + 1);
+		if (!strstr(rec_last("h/sw/error")->payload, c->error))
+			fail_msg("error %s lacks %s", rec_last("h/sw/error")->payload, c->error);
+		assert_non_null(strstr(rec_last("h/sw/error")->payload, "command refused"));
+	}
+}
+
+static void test_correlation_bound(void **state)
+{
+	static unsigned char corr[129];
+	struct sg_cmd_msg m = {.topic = "h/sw/set", .payload = "ON", .len = 2, .response_topic = "me/r",
+	                       .correlation = corr, .correlation_len = sizeof(corr)};
+	(void)state;
+
+	assert_int_equal(commands_message(cmds, &m, T0), -EMSGSIZE);
+	assert_int_equal(fake("sw")->n_sets, 0);
+	assert_null(rec_last("me/r"));
+	assert_non_null(strstr(rec_last("h/sw/error")->payload, "Correlation Data of 129 bytes (at most 128)"));
+	m.correlation_len = 128;
+	assert_int_equal(commands_message(cmds, &m, T0 + S), 0);
+	assert_int_equal(rec_last("me/r")->corr_len, 64); /* the recorder keeps 64 */
+}
+
+/* With commands.response_topic_prefix only topics under it are answered on; a reloaded configuration's
+ * base topic and discovery prefix count as the gateway's own too. */
+static void test_response_topic_prefix(void **state)
+{
+	struct sg_config *pc, *moved;
+	struct sg_commands *r;
+	struct sg_cmd_msg m = {.topic = "h/sw/set", .payload = "ON", .len = 2};
+	(void)state;
+
+	pc = fixture_config("commands: { response_topic_prefix = \"replies\"; };\n" CONFIG);
+	assert_non_null(pc);
+	assert_string_equal(pc->commands.response_topic_prefix, "replies");
+	r = make_router(pc, T0);
+	m.response_topic = "replies/me/1";
+	assert_int_equal(commands_message(r, &m, T0), 0);
+	assert_non_null(rec_last("replies/me/1"));
+	m.response_topic = "other/me/1";
+	assert_int_equal(commands_message(r, &m, T0), -EACCES);
+	assert_non_null(strstr(rec_last("h/sw/error")->payload, "not under commands.response_topic_prefix (replies/...)"));
+	m.response_topic = "replies"; /* the prefix itself is not under it */
+	assert_int_equal(commands_message(r, &m, T0), -EACCES);
+	m.response_topic = "repliesX/1";
+	assert_int_equal(commands_message(r, &m, T0), -EACCES);
+
+	/* a reload moved readings and discovery to other places: those are refused as well */
+	moved = fixture_config("gateway: { id = \"gw\"; base_topic = \"newbase\"; };\n"
+	                       "discovery: { prefix = \"ha2\"; };\n");
+	assert_non_null(moved);
+	m.response_topic = "other/x";
+	assert_int_equal(commands_message(cmds, &m, T0), 0);
+	commands_reloaded(cmds, moved);
+	m.response_topic = "newbase/room/temperature";
+	assert_int_equal(commands_message(cmds, &m, T0 + S), -EACCES);
+	m.response_topic = "ha2/switch/gw/sw/config";
+	assert_int_equal(commands_message(cmds, &m, T0 + 2 * S), -EACCES);
+	m.response_topic = "h/door/set"; /* the running base still counts */
+	assert_int_equal(commands_message(cmds, &m, T0 + 3 * S), -EACCES);
+	commands_reloaded(cmds, NULL);
+	commands_free(r);
+	config_free(pc);
+	config_free(moved);
+}
+
+static void test_response_topic_prefix_config(void **state)
+{
+	static const struct {
+		const char *text, *error;
+	} bad[] = {
+		{"commands: { response_topic_prefix = \"replies/\"; };", "invalid response_topic_prefix \"replies/\""},
+		{"commands: { response_topic_prefix = \"a/+\"; };", "invalid response_topic_prefix"},
+		{"commands: { response_topic_prefix = \"\"; };", "invalid response_topic_prefix"},
+		{"commands: { response_topic_prefix = \"h/replies\"; };", "lies under the base topic \"h\""},
+		{"commands: { response_topic_prefix = \"homeassistant\"; };", "lies under the discovery prefix"},
+		{"commands: { response_topic_prefix = 3; };", "must be a string"},
+		{"commands: { prefix = \"x\"; };", "unknown key \"prefix\" in commands"},
+		{"commands = 1;", "\"commands\" must be a group"},
+	};
+	char text[512];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		print_message("case: %s\n", bad[i].text);
+		snprintf(text, sizeof(text), "gateway: { id = \"gw\"; base_topic = \"h\"; };\n%s\n", bad[i].text);
+		assert_null(fixture_config(text));
+		if (!strstr(fixture_error, bad[i].error))
+			fail_msg("error %s lacks %s", fixture_error, bad[i].error);
+	}
 }
 
 /* ---- hardware lost and back --------------------------------------------------------------------- */
@@ -623,12 +819,12 @@ static void test_loss_and_reopen(void **state)
 	assert_false(fake("sw")->open);
 	assert_string_equal(commands_state(cmds, SW), "ON"); /* last confirmed, kept for the interlock */
 	assert_int_equal(send("h/sw/set", "OFF", T0 + S), -ENODEV);
-	assert_true(commands_deadline(cmds) == T0 + 2 * S);
+	assert_in_range(commands_deadline(cmds), T0 + S + S / 10, T0 + 2 * S); /* backoff.h: up to 1 s, jittered */
 	fake("sw")->mode = FAKE_SYNC;
 	fake("sw")->open_error = -ENOENT;
 	commands_timer(cmds, T0 + 2 * S);
 	assert_false(commands_up(cmds, SW));
-	assert_true(commands_deadline(cmds) == T0 + 4 * S); /* backoff doubled */
+	assert_in_range(commands_deadline(cmds), T0 + 2 * S + S / 10, T0 + 4 * S); /* up to 2 s: doubled */
 	fake("sw")->open_error = 0;
 	commands_timer(cmds, T0 + 4 * S);
 	assert_true(commands_up(cmds, SW));
@@ -764,6 +960,25 @@ static void test_json_escape(void **state)
 	assert_string_equal(out, "ab");
 }
 
+/* A payload is LEN bytes, not a C string (found by fuzz_commands: the number check read on past it;
+ * tests/fuzz/regressions/commands-number-overread). Exactly sized heap buffers, so ASan sees any overread. */
+static void test_payload_not_nul_terminated(void **state)
+{
+	static const char *const payloads[] = {"12", "7", "{\"value\":5}", "ON", "low"};
+	static const char *const topics[] = {"h/fan/set", "h/fan/set", "h/fan/set", "h/sw/set", "h/mode/set"};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+		size_t n = strlen(payloads[i]);
+		char *p = malloc(n);
+		assert_non_null(p);
+		memcpy(p, payloads[i], n);
+		assert_int_equal(send_full(topics[i], p, n, false, T0 + i * S), 0);
+		free(p);
+	}
+	assert_string_equal(commands_state(cmds, FAN), "5");
+}
+
 static void test_error_message_is_json(void **state)
 {
 	(void)state;
@@ -801,6 +1016,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_only_when_confirmed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_and_supersede, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_response_topic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_response_topic_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_correlation_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_response_topic_prefix, setup, teardown),
+		cmocka_unit_test(test_response_topic_prefix_config),
 		cmocka_unit_test_setup_teardown(test_loss_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serial_restore_after_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connected, setup, teardown),
@@ -808,6 +1027,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
 		cmocka_unit_test(test_json_escape),
 		cmocka_unit_test_setup_teardown(test_error_message_is_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_payload_not_nul_terminated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_driver, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);

@@ -28,7 +28,7 @@ static char tmpdir[64];
 static char conf_path[PATH_MAX];
 
 static const char *const aux_files[] = {"tty", "tty2", "tty3", "tty4", "ca.pem", "cert.pem", "key.pem", "test.conf", "inc.conf",
-                                        "password", "empty", NULL};
+                                        "password", "empty", "fifo", NULL};
 
 static void write_file(const char *path, const char *text)
 {
@@ -61,6 +61,10 @@ static int group_setup(void **state)
 	write_aux("ca.pem", "not really a certificate\n");
 	write_aux("cert.pem", "not really a certificate\n");
 	write_aux("key.pem", "not really a key\n");
+	snprintf(conf_path, sizeof(conf_path), "%s/fifo", tmpdir);
+	if (mkfifo(conf_path, 0600) < 0)
+		return -1;
+	snprintf(conf_path, sizeof(conf_path), "%s/test.conf", tmpdir);
 	return 0;
 }
 
@@ -76,15 +80,16 @@ static int group_teardown(void **state)
 	return rmdir(tmpdir);
 }
 
-/* TEXT with every "@DIR@" replaced by the temporary directory; caller frees. */
+/* TEXT with every "@DIR@" replaced by the temporary directory, "@BASE@" by its last part; caller frees. */
 static char *expand(const char *text)
 {
-	size_t dirlen = strlen(tmpdir), n = 0;
+	const char *base = strrchr(tmpdir, '/') ? strrchr(tmpdir, '/') + 1 : tmpdir;
+	size_t dirlen = strlen(tmpdir), baselen = strlen(base), n = 0;
 	char *out, *o;
 
-	for (const char *p = text; (p = strstr(p, "@DIR@")); p += 5)
-		n++;
-	out = malloc(strlen(text) + n * dirlen + 1);
+	for (const char *p = text; *p; p++)
+		n += p[0] == '@';
+	out = malloc(strlen(text) + n * (dirlen + baselen) + 1);
 	assert_non_null(out);
 	o = out;
 	while (*text) {
@@ -92,6 +97,10 @@ static char *expand(const char *text)
 			memcpy(o, tmpdir, dirlen);
 			o += dirlen;
 			text += 5;
+		} else if (strncmp(text, "@BASE@", 6) == 0) {
+			memcpy(o, base, baselen);
+			o += baselen;
+			text += 6;
 		} else {
 			*o++ = *text++;
 		}
@@ -288,6 +297,13 @@ static const struct err_case err_cases[] = {
 	 DEV_A "    readings = ( { field = \"t\"; topic = \"l/set\"; } ); }\n);\n"
 	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 4; }\n);\n",
 	 6, "of actuator \"l\" (command topic) is already used by device \"a\" field \"t\" on line 3"},
+	{"every field of a device, an actuator's command topic among them (issue #10)",
+	 DEV_A "  }\n);\nactuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 4; topic = \"a\"; }\n);\n",
+	 2, "device \"a\" publishes every field on sensorgate/a/<field>, and a field \"set\" would land on the "
+	    "command topic of actuator \"l\" (line 6)"},
+	{"every field of a device, an actuator's state topic among them",
+	 DEV_A "  }\n);\nactuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 4; topic = \"a/x\"; }\n);\n",
+	 2, "a field \"x\" would land on the state topic of actuator \"l\""},
 	{"two actuators on one topic",
 	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 4; topic = \"x\"; },\n"
 	 "  { name = \"m\"; driver = \"gpio\"; line = 5; topic = \"x\"; }\n);\n",
@@ -322,6 +338,9 @@ static const struct err_case err_cases[] = {
 	 "mqtt: { brokers = ( \"mqtt://[::1:1883\" ); };\n", 1, "invalid broker URL"},
 	{"broker with user info",
 	 "mqtt: { brokers = ( \"mqtt://u:p@h\" ); };\n", 1, "invalid broker URL"},
+	{"brokers mixing mqtt:// and mqtts://",
+	 "mqtt: { brokers = ( \"mqtts://a\", \"mqtts://b\",\n  \"mqtt://c\" ); };\n",
+	 2, "\"mqtts://a\" and \"mqtt://c\" mix mqtt:// and mqtts://"},
 	{"empty broker list",
 	 "mqtt: { brokers = ( ); };\n", 1, "\"brokers\" is empty"},
 	{"bad protocol string",
@@ -335,6 +354,16 @@ static const struct err_case err_cases[] = {
 	{"unreadable password_file",
 	 "mqtt: { username = \"u\";\n  password_file = \"/nonexistent/pw\"; };\n",
 	 2, "cannot read password_file /nonexistent/pw: No such file or directory"},
+	/* Only a regular file is read: neither of these may block or grow the process. */
+	{"password_file is /dev/zero",
+	 "mqtt: { username = \"u\";\n  password_file = \"/dev/zero\"; };\n",
+	 2, "cannot read password_file /dev/zero: it is a character device, not a regular file"},
+	{"password_file is a FIFO without a writer",
+	 "mqtt: { username = \"u\";\n  password_file = \"@DIR@/fifo\"; };\n",
+	 2, "/fifo: it is a FIFO, not a regular file"},
+	{"password_file is a directory",
+	 "mqtt: { username = \"u\";\n\n  password_file = \"@DIR@\"; };\n",
+	 3, ": it is a directory, not a regular file"},
 	{"password without user name on 3.1.1",
 	 "mqtt: { protocol = \"3.1.1\"; password_file = \"@DIR@/key.pem\"; };\n",
 	 1, "\"password_file\" needs \"username\""},
@@ -357,7 +386,7 @@ static const struct err_case err_cases[] = {
 	 DEV_A "    format = \"csv\"; }\n);\n",
 	 3, "device \"a\": format = \"csv\" needs columns"},
 	{"actuator with an unknown driver",
-	 "actuators = (\n  { name = \"l\";\n    driver = \"pwm\"; }\n);\n",
+	 "actuators = (\n  { name = \"l\";\n    driver = \"dac\"; }\n);\n",
 	 3, "\"driver\" must be one of \"gpio\", \"serial\""},
 	{"gpio actuator without line",
 	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; }\n);\n",
@@ -426,10 +455,38 @@ static const struct err_case err_cases[] = {
 	 "actuators = (\n  { name = \"m\"; driver = \"serial\"; port = \"@DIR@/tty\"; set = \"%s\";\n"
 	 "    type = \"number\"; min = 0; max = 1;\n    max_on_s = 5; }\n);\n",
 	 4, "\"max_on_s\" applies only to type \"switch\""},
-	{"a device and a serial actuator on one port",
-	 "devices = ( { name = \"d\"; driver = \"lines\"; port = \"@DIR@/tty\"; } );\n"
+	{"a device and a serial actuator that set different rates for one line",
+	 "devices = ( { name = \"d\"; driver = \"lines\"; port = \"@DIR@/tty\";\n  baud = 115200; } );\n"
+	 "actuators = (\n  { name = \"s\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\";\n"
+	 "    baud = 9600; }\n);\n",
+	 5, "actuator \"s\" sets baud = 9600 on @DIR@/tty, but device \"d\" (line 2) sets baud = 115200: the "
+	    "devices and actuators of one line must agree"},
+	{"two Modbus slaves that set different parities",
+	 "devices = (\n  { name = \"m1\"; driver = \"modbus\"; port = \"@DIR@/tty\"; slave = 1; parity = \"even\";\n"
+	 "    registers = ( { name = \"a\"; address = 0; } ); },\n"
+	 "  { name = \"m2\"; driver = \"modbus\"; port = \"@DIR@/tty\"; slave = 2; parity = \"none\";\n"
+	 "    registers = ( { name = \"a\"; address = 0; } ); } );\n",
+	 4, "device \"m2\" sets parity = \"none\" on @DIR@/tty, but device \"m1\" (line 2) sets parity = \"even\""},
+	{"defaults that disagree: a Modbus slave (8E1) and a serial actuator (8N1)",
+	 "devices = (\n  { name = \"m\"; driver = \"modbus\"; port = \"@DIR@/tty\"; slave = 1;\n"
+	 "    registers = ( { name = \"a\"; address = 0; } ); } );\n"
 	 "actuators = (\n  { name = \"s\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\"; }\n);\n",
-	 3, "/tty, which device \"d\" (line 1) already uses"},
+	 5, "actuator \"s\" (serial) defaults to parity = \"none\" on @DIR@/tty, but device \"m\" (line 2, modbus) to "
+	    "parity = \"even\": set parity on one of them"},
+	{"two devices reading the stream of one line",
+	 "devices = (\n  { name = \"a\"; driver = \"lines\"; port = \"@DIR@/tty\"; },\n"
+	 "  { name = \"b\"; driver = \"nmea\"; port = \"@DIR@/tty\"; baud = 9600; } );\n",
+	 3, "device \"b\" (nmea) and device \"a\" (line 2, lines) would both read the data stream of @DIR@/tty"},
+	{"one port under two names",
+	 "devices = (\n  { name = \"a\"; driver = \"lines\"; port = \"@DIR@/tty\"; },\n"
+	 "  { name = \"b\"; driver = \"mhz19\"; port = \"@DIR@/../@BASE@/tty\"; } );\n",
+	 3, "device \"b\" names @DIR@/../@BASE@/tty, which is @DIR@/tty of device \"a\" (line 2): name one port the "
+	    "same way in every entry"},
+	{"data_bits 9", DEV_A "    data_bits = 9; }\n);\n", 3, "\"data_bits\" must be 7 or 8"},
+	{"parity mark", DEV_A "    parity = \"mark\"; }\n);\n", 3, "\"parity\" must be \"none\", \"even\" or \"odd\""},
+	{"stop_bits 3", DEV_A "    stop_bits = 3; }\n);\n", 3, "\"stop_bits\" must be 1 or 2"},
+	{"framing on an I2C device", "devices = (\n  { name = \"e\"; driver = \"bme280\"; address = 0x76;\n    parity = \"even\"; }\n);\n",
+	 3, "\"parity\" does not apply to driver \"bme280\""},
 	{"two relays on one GPIO line",
 	 "actuators = (\n  { name = \"a\"; driver = \"gpio\"; line = 4; },\n"
 	 "  { name = \"b\"; driver = \"gpio\"; line = 4; topic = \"b2\"; }\n);\n",
@@ -442,21 +499,25 @@ static const struct err_case err_cases[] = {
 static void test_errors(void **state)
 {
 	(void)state;
+	alarm(20); /* a case that blocks (a FIFO opened for reading waits for a writer) fails, not hangs */
 	for (size_t i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++) {
 		const struct err_case *c = &err_cases[i];
 		struct sg_config *cfg = NULL;
 		char err[1024], prefix[PATH_MAX + 32];
 		int r = load_text(c->text, &cfg, err, sizeof(err));
+		char *msg = expand(c->msg);
 
 		if (c->line > 0)
 			snprintf(prefix, sizeof(prefix), "%s:%d: ", conf_path, c->line);
 		else
 			snprintf(prefix, sizeof(prefix), "%s: ", conf_path);
-		if (r != -EINVAL || cfg != NULL || strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, c->msg)) {
+		if (r != -EINVAL || cfg != NULL || strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, msg)) {
 			config_free(cfg);
-			fail_msg("case \"%s\": r=%d, got \"%s\", want \"%s...%s\"", c->legend, r, err, prefix, c->msg);
+			fail_msg("case \"%s\": r=%d, got \"%s\", want \"%s...%s\"", c->legend, r, err, prefix, msg);
 		}
+		free(msg);
 	}
+	alarm(0);
 }
 
 static void test_missing_file(void **state)
@@ -521,6 +582,9 @@ static void test_defaults(void **state)
 	assert_null(cfg->mqtt.ca_file);
 	assert_null(cfg->mqtt.cert_file);
 	assert_false(cfg->mqtt.tls_insecure);
+	assert_string_equal(cfg->mqtt.where[SG_MQTT_KEY_GROUP], conf_path); /* no mqtt group: the file */
+	for (int k = SG_MQTT_KEY_GROUP + 1; k < SG_MQTT_KEY_N; k++)
+		assert_null(cfg->mqtt.where[k]);
 	assert_true(cfg->mqtt.reconnect_min_s == 1.0);
 	assert_true(cfg->mqtt.reconnect_max_s == 60.0);
 	assert_int_equal(cfg->mqtt.max_inflight, 100);
@@ -578,7 +642,7 @@ static void test_empty_file(void **state)
 static const char full_text[] =
 	"gateway: { id = \"pi-lr\"; base_topic = \"home/ground\"; payload = \"plain\"; };\n"     /* 1 */
 	"mqtt: {\n"                                                                               /* 2 */
-	"  brokers = ( \"mqtt://localhost:1883\", \"mqtts://[::1]:8883\", \"mqtt://10.0.0.1\" );\n"
+	"  brokers = ( \"mqtt://localhost:1883\", \"mqtt://[::1]:8883\", \"mqtt://10.0.0.1\" );\n"
 	"  protocol = \"3.1.1\"; keepalive = 45; clean_session = true; client_id = \"gw-7\";\n"   /* 4 */
 	"  username = \"gw\"; password_file = \"@DIR@/password\";\n"                              /* 5 */
 	"  tls: { ca_file = \"@DIR@/ca.pem\"; ca_path = \"@DIR@\"; cert_file = \"@DIR@/cert.pem\";\n"
@@ -617,6 +681,51 @@ static const char full_text[] =
 	"    off = \"P0\\n\"; payload_on = \"1\"; payload_off = \"0\"; }\n"                      /* 39 */
 	");\n";
 
+/* Entries naming one port share a line: the settings one names apply to all, the drivers' defaults otherwise. */
+static void test_shared_lines(void **state)
+{
+	static const char text[] =
+		"devices = (\n"
+		"  { name = \"arduino\"; driver = \"lines\"; port = \"@DIR@/tty\"; baud = 115200; },\n"
+		"  { name = \"m1\"; driver = \"modbus\"; port = \"@DIR@/tty2\"; slave = 1;\n"
+		"    registers = ( { name = \"a\"; address = 0; } ); },\n"
+		"  { name = \"m2\"; driver = \"modbus\"; port = \"@DIR@/tty2\"; slave = 2; stop_bits = 2;\n"
+		"    registers = ( { name = \"a\"; address = 0; } ); },\n"
+		"  { name = \"p1\"; driver = \"dsmr\"; port = \"@DIR@/tty3\"; baud = 9600; } );\n"
+		"actuators = (\n"
+		"  { name = \"r1\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"r1=1\\n\"; off = \"r1=0\\n\"; },\n"
+		"  { name = \"r2\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"r2=1\\n\"; off = \"r2=0\\n\"; },\n"
+		"  { name = \"coil\"; driver = \"modbus\"; port = \"@DIR@/tty2\"; slave = 2; address = 3; } );\n";
+	struct sg_config *cfg;
+	char err[512];
+
+	(void)state;
+	if (load_text(text, &cfg, err, sizeof(err)) != 0)
+		fail_msg("shared lines: %s", err);
+	assert_int_equal(cfg->n_lines, 3);
+	/* the Arduino's line: its baud rate for the relays too */
+	assert_int_equal(cfg->lines[0].n_devices, 1);
+	assert_int_equal(cfg->lines[0].n_actuators, 2);
+	assert_int_equal(cfg->lines[0].settings.baud, 115200);
+	assert_int_equal(cfg->actuators[0].serial_line, 0);
+	assert_int_equal(cfg->actuators[1].line_settings.baud, 115200);
+	assert_int_equal(cfg->actuators[1].line_settings.framing.parity, 'N');
+	/* the RS-485 bus: Modbus's 8E1, the stop bits one entry names */
+	assert_int_equal(cfg->lines[1].n_devices, 2);
+	assert_int_equal(cfg->lines[1].n_actuators, 1);
+	assert_int_equal(cfg->lines[1].settings.baud, 9600);
+	assert_int_equal(cfg->lines[1].settings.framing.parity, 'E');
+	assert_int_equal(cfg->lines[1].settings.framing.stop_bits, 2);
+	assert_int_equal(cfg->devices[1].framing.stop_bits, 2);
+	assert_int_equal(cfg->actuators[2].serial_line, 1);
+	assert_int_equal(cfg->actuators[2].line_settings.framing.stop_bits, 2);
+	/* DSMR 2.2 at 9600: 7E1 */
+	assert_int_equal(cfg->devices[3].serial_line, 2);
+	assert_int_equal(cfg->devices[3].framing.data_bits, 7);
+	assert_int_equal(cfg->devices[3].framing.parity, 'E');
+	config_free(cfg);
+}
+
 static void test_full(void **state)
 {
 	struct sg_config *cfg;
@@ -636,7 +745,7 @@ static void test_full(void **state)
 	assert_string_equal(cfg->status_topic, "home/ground/gateway/pi-lr/status");
 
 	assert_int_equal(cfg->mqtt.n_brokers, 3);
-	assert_string_equal(cfg->mqtt.brokers[1], "mqtts://[::1]:8883");
+	assert_string_equal(cfg->mqtt.brokers[1], "mqtt://[::1]:8883");
 	assert_string_equal(cfg->mqtt.brokers[2], "mqtt://10.0.0.1");
 	assert_int_equal(cfg->mqtt.protocol, 4);
 	assert_int_equal(cfg->mqtt.keepalive, 45);
@@ -650,6 +759,18 @@ static void test_full(void **state)
 	assert_non_null(strstr(cfg->mqtt.cert_file, "/cert.pem"));
 	assert_non_null(strstr(cfg->mqtt.key_file, "/key.pem"));
 	assert_true(cfg->mqtt.tls_insecure);
+	{
+		static const struct { enum sg_mqtt_key k; int line; } at[] = {
+			{SG_MQTT_KEY_GROUP, 2}, {SG_MQTT_KEY_BROKERS, 3}, {SG_MQTT_KEY_CLIENT_ID, 4},
+			{SG_MQTT_KEY_USERNAME, 5}, {SG_MQTT_KEY_PASSWORD_FILE, 5}, {SG_MQTT_KEY_TLS, 6},
+			{SG_MQTT_KEY_CA_FILE, 6}, {SG_MQTT_KEY_CA_PATH, 6}, {SG_MQTT_KEY_CERT_FILE, 6},
+			{SG_MQTT_KEY_KEY_FILE, 7}, {SG_MQTT_KEY_INSECURE, 7},
+		};
+		for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+			snprintf(want, sizeof(want), "%.400s:%d", conf_path, at[i].line);
+			assert_string_equal(cfg->mqtt.where[at[i].k], want);
+		}
+	}
 	assert_true(cfg->mqtt.reconnect_min_s == 0.5);
 	assert_true(cfg->mqtt.reconnect_max_s == 30.0);
 	assert_int_equal(cfg->mqtt.max_inflight, 20);
@@ -750,7 +871,7 @@ static void test_full(void **state)
 	a->drv->describe(a->opts, hw, sizeof(hw));
 	/* escapes resolved once, by libconfig, and shown escaped (a backslash left in would show as "\\\\") */
 	snprintf(want, sizeof(want),
-	         "serial %s/tty2 19200 baud, set \"F%%d\\r\\nA\", reply \"OK\" awaited, timeout 300 ms", tmpdir);
+	         "serial %s/tty2 19200 8N1, set \"F%%d\\r\\nA\", reply \"OK\" awaited, timeout 300 ms", tmpdir);
 	assert_string_equal(hw, want);
 	assert_string_equal(a->initial, "0");
 
@@ -762,12 +883,12 @@ static void test_full(void **state)
 	assert_true(a->accept_retained);
 	assert_int_equal(a->min_interval_ms, 250);
 	a->drv->describe(a->opts, hw, sizeof(hw));
-	snprintf(want, sizeof(want), "serial %s/tty3 9600 baud, set \"M%%s\\n\", timeout 1000 ms", tmpdir);
+	snprintf(want, sizeof(want), "serial %s/tty3 9600 8N1, set \"M%%s\\n\", timeout 1000 ms", tmpdir);
 	assert_string_equal(hw, want);   /* default baud and timeout, no reply awaited */
 
 	a = &cfg->actuators[3];
 	a->drv->describe(a->opts, hw, sizeof(hw));
-	snprintf(want, sizeof(want), "serial %s/tty4 9600 baud, on \"P1\\n\", off \"P0\\n\", timeout 1000 ms", tmpdir);
+	snprintf(want, sizeof(want), "serial %s/tty4 9600 8N1, on \"P1\\n\", off \"P0\\n\", timeout 1000 ms", tmpdir);
 	assert_string_equal(hw, want);   /* no "set" */
 	assert_string_equal(a->payload_on, "1");
 	config_free(cfg);
@@ -799,6 +920,55 @@ static void test_password_file(void **state)
 		assert_string_equal(cfg->mqtt.password, cases[i].want);
 		config_free(cfg);
 	}
+}
+
+/* MQTT carries at most 65535 password bytes: that many are read, one more is refused, and so is a NUL. */
+static void test_password_file_bounds(void **state)
+{
+	static const char conf[] = "mqtt: { username = \"u\"; password_file = \"@DIR@/password\"; };\n";
+	struct sg_config *cfg;
+	char err[512], *big;
+	const size_t max = 65535;
+
+	(void)state;
+	big = malloc(max + 4);
+	assert_non_null(big);
+	memset(big, 'x', max + 1);
+	memcpy(big + max, "\r\n", 3); /* exactly 65535 bytes, CRLF */
+	write_aux("password", big);
+	if (load_text(conf, &cfg, err, sizeof(err)) != 0)
+		fail_msg("65535 bytes: %s", err);
+	assert_int_equal(strlen(cfg->mqtt.password), max);
+	config_free(cfg);
+
+	memset(big, 'x', max + 1);
+	big[max + 1] = '\0'; /* 65536 bytes, no line end */
+	write_aux("password", big);
+	assert_int_equal(load_text(conf, &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":1: cannot read password_file "));
+	assert_non_null(strstr(err, "password: the password is longer than 65535 bytes"));
+	assert_null(cfg);
+
+	memcpy(big, "pw\nsecond line may be long: ", 29); /* only the first line counts */
+	write_aux("password", big);
+	if (load_text(conf, &cfg, err, sizeof(err)) != 0)
+		fail_msg("short first line: %s", err);
+	assert_string_equal(cfg->mqtt.password, "pw");
+	config_free(cfg);
+	free(big);
+
+	{
+		char path[PATH_MAX];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/password", tmpdir);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite("ab\0cd\n", 1, 6, f), 6);
+		assert_int_equal(fclose(f), 0);
+	}
+	assert_int_equal(load_text(conf, &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the password contains a NUL byte"));
 }
 
 /* Integers are fine where a number is wanted; "" TLS paths count as unset. */
@@ -1003,8 +1173,10 @@ int main(void)
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_empty_file),
+		cmocka_unit_test(test_shared_lines),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_password_file),
+		cmocka_unit_test(test_password_file_bounds),
 		cmocka_unit_test(test_lenient_forms),
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_name_valid),

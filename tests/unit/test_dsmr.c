@@ -4,7 +4,8 @@
  *
  * The telegrams live in tests/data/dsmr/ (written by make.py there, CRCs computed in
  * Python): the DSMR 5.0.2 §6.12 example as printed (its printed CRC is wrong: it must fail)
- * and with the CRC of its text, a DSMR 2.2 telegram sent 7E1 (parity bit in bit 7), an
+ * and with the CRC of its text, a DSMR 2.2 telegram as a 7E1 port delivers it (and with its
+ * parity bits, which the driver no longer strips: the port's framing does), an
  * e-MUCS telegram, one with a vacant M-Bus channel and two gas meters. Each table row
  * concatenates some of them with noise and is replayed whole, split at every byte boundary,
  * bytewise and in random chunks. Then the meter timestamps of the gas readings, the
@@ -76,8 +77,10 @@ static const struct dsmr_row dsmr_rows[] = {
 	{"§6.12 example as printed: CRC EF2F does not match", {"spec_printed.txt"}, {{NULL}},
 	 {[SG_FAIL_CHECKSUM] = 1}, 0},
 	{"one value changed, CRC kept", {"bad_crc.txt", "spec_fixed.txt"}, {SPEC_EXP}, {[SG_FAIL_CHECKSUM] = 1}, 1},
-	{"DSMR 2.2, 7E1 read as 8N1, no CRC, gas on a continuation line", {"dsmr22_7e1.bin"}, {DSMR22_EXP},
+	{"DSMR 2.2 as a 7E1 port delivers it, no CRC, gas on a continuation line", {"dsmr22.txt"}, {DSMR22_EXP},
 	 {0}, 1},
+	{"DSMR 2.2 with its parity bits, as an 8N1 port would read it: not P1 text", {"dsmr22_7e1.bin"}, {{NULL}},
+	 {[SG_FAIL_GARBAGE] = 1}, 0},
 	{"e-MUCS: 96.1.4 version, 24.2.3 gas, water on channel 2, peaks", {"emucs.txt"}, {EMUCS_EXP}, {0}, 1},
 	{"vacant M-Bus channel, two gas meters", {"mbus.txt"}, {MBUS_EXP}, {0}, 1},
 	{"noise between telegrams", {"=\x01\x02 noise\r\n", "mbus.txt", "=\xff\xfe\r\n\r\n", "mbus.txt"},
@@ -138,7 +141,7 @@ static void test_timestamps(void **state)
 		{"emucs.txt", "max_demand_month", 1688316300},       /* 230702184500S */
 		{"mbus.txt", "gas_delivered", 1704060000},           /* 231231230000W */
 		{"mbus.txt", "gas_delivered_2", 1704060300},         /* 231231230500W */
-		{"dsmr22_7e1.bin", "gas_delivered", 0},              /* no DST letter: offset unknown */
+		{"dsmr22.txt", "gas_delivered", 0},                  /* no DST letter: offset unknown */
 		{"spec_fixed.txt", "voltage_l1", 0},
 	};
 
@@ -168,6 +171,8 @@ static void test_descriptor(void **state)
 	(void)state;
 	assert_ptr_equal(sg_driver_find("dsmr"), &sg_driver_dsmr);
 	assert_int_equal(sg_driver_dsmr.default_baud, 115200);
+	assert_string_equal(sg_driver_dsmr.framing(115200), "8N1");
+	assert_string_equal(sg_driver_dsmr.framing(9600), "7E1"); /* DSMR 2.2/3 */
 	assert_int_equal(sg_driver_dsmr.bus, SG_BUS_SERIAL);
 	assert_null(sg_driver_dsmr.parse_options);
 	for (const struct sg_field_info *f = sg_driver_dsmr.fields; f->name; f++)

@@ -311,6 +311,14 @@ static const struct lines_case kv_cases[] = {
 	{"kv non-ascii key", KV, IN("t=1 t\xc3\xa9=2\n"), {{0}}, .syntax = 1},
 	{"kv bad line between good ones", KV, IN("t=1\nhello world\nh=2\n"), {NUM("t", 1), NUM("h", 2)},
 	 .syntax = 1, .frames = 2},
+	{"kv key twice (issue #10)", KV, IN("t=1 t=2\nh=3\n"), {NUM("h", 3)}, .syntax = 1, .frames = 1},
+	{"kv key twice, same value", KV, IN("t=1,h=2;t:1\n"), {{0}}, .syntax = 1},
+	{"kv key twice, one empty", KV, IN("t= t=5\n"), {{0}}, .syntax = 1},
+	{"kv keys differing in case are two", KV, IN("t=1 T=2\n"), {NUM("t", 1), NUM("T", 2)}, .frames = 1},
+	{"kv 16 distinct keys", KV, IN("a=1 b=1 c=1 d=1 e=1 f=1 g=1 h=1 i=1 j=1 k=1 l=1 m=1 n=1 o=1 p=1\n"),
+	 {NUM("a", 1), NUM("b", 1), NUM("c", 1), NUM("d", 1), NUM("e", 1), NUM("f", 1), NUM("g", 1), NUM("h", 1),
+	  NUM("i", 1), NUM("j", 1), NUM("k", 1), NUM("l", 1), NUM("m", 1), NUM("n", 1), NUM("o", 1), NUM("p", 1)},
+	 .frames = 1},
 	{"NUL byte", KV, IN("t=1\0\nh=2\n"), {NUM("h", 2)}, .garbage = 1, .frames = 1},
 	{"NUL byte alone", KV, IN("\0\r\n"), {{0}}, .garbage = 1},
 	{"invalid utf-8 byte", KV, IN("s=\xff\nh=2\n"), {NUM("h", 2)}, .garbage = 1, .frames = 1},
@@ -397,6 +405,17 @@ static const struct lines_case json_cases[] = {
 	{"json unclosed array", JSON, IN("{\"a\":[1,2}\n"), {{0}}, .syntax = 1},
 	{"json invalid inside skipped array", JSON, IN("{\"a\":[1,x],\"t\":1}\n"), {{0}}, .syntax = 1},
 	{"json garbage byte", JSON, IN("{\"t\":\"\xfe\"}\n"), {{0}}, .garbage = 1},
+	{"json member twice (issue #10)", JSON, IN("{\"t\":1,\"t\":2}\n{\"h\":3}\n"), {NUM("h", 3)}, .syntax = 1,
+	 .frames = 1},
+	{"json member twice through an escape", JSON, IN("{\"t\":1,\"\\u0074\":2}\n"), {{0}}, .syntax = 1},
+	{"json nested member twice", JSON, IN("{\"a\":{\"b\":1,\"b\":2}}\n"), {{0}}, .syntax = 1},
+	{"json object member twice", JSON, IN("{\"a\":{\"x\":1},\"a\":{\"y\":2}}\n"), {{0}}, .syntax = 1},
+	{"json null member twice", JSON, IN("{\"a\":null,\"a\":1}\n"), {{0}}, .syntax = 1},
+	{"json flattened names collide", JSON, IN("{\"env.h\":1,\"env\":{\"h\":2}}\n"), {{0}}, .syntax = 1},
+	{"json same name at two levels", JSON, IN("{\"a\":{\"a\":1},\"b\":{\"a\":2}}\n"),
+	 {NUM("a.a", 1), NUM("b.a", 2)}, .frames = 1},
+	{"json objects in an array not checked", JSON, IN("{\"x\":[{\"b\":1,\"b\":2}],\"t\":1}\n"), {NUM("t", 1)},
+	 .frames = 1},
 	{"json split objects, LF CRLF CR", JSON, IN("{\"a\":1}\n{\"b\":2}\r\n{\"c\":3}\r"),
 	 {NUM("a", 1), NUM("b", 2), NUM("c", 3)}, .frames = 3},
 };
@@ -718,7 +737,7 @@ static void test_fail_names(void **state)
 	static const char *const names[SG_FAIL_MAX_] = {
 		[SG_FAIL_OVERLONG] = "overlong", [SG_FAIL_GARBAGE] = "garbage", [SG_FAIL_SYNTAX] = "syntax",
 		[SG_FAIL_CHECKSUM] = "checksum", [SG_FAIL_INSANE] = "insane",   [SG_FAIL_IO] = "io",
-		[SG_FAIL_NODEV] = "nodev",       [SG_FAIL_TIMEOUT] = "timeout",
+		[SG_FAIL_NODEV] = "nodev",       [SG_FAIL_TIMEOUT] = "timeout",  [SG_FAIL_LOST] = "lost",
 	};
 
 	(void)state;

@@ -4,14 +4,14 @@
  *
  * Responses: the MH-Z19B manual's example FF 86 02 20 00 00 00 00 58 (544 ppm) and frames
  * of ours with checksums computed by hand; replayed whole, split at every byte boundary,
- * bytewise and in random chunks. poll() is exercised on a pipe: it must write the manual's
- * request FF 01 86 00 00 00 00 00 79, return the interval, count an unanswered request as a
- * timeout at the next tick, survive a full port (EAGAIN) and report a dead one. Then a
+ * bytewise and in random chunks, as answers to one request after another. The request
+ * side: poll() makes one request due per interval, request() gives the manual's frame
+ * FF 01 86 00 00 00 00 00 79 once and then nothing until the next interval, with an
+ * answer timeout of 1 s (the interval when shorter); no_answer() counts a timeout. Then a
  * request/response transcript (tests/data/mhz19) through the driver and the mapper.
+ * tests/unit/test_line.c and tests/integration/test_shared_line.py put it on a real line.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,58 +69,49 @@ static void test_cases(void **state)
 	}
 }
 
-static void test_poll(void **state)
+static void test_requests(void **state)
 {
 	static const uint8_t request[9] = {0xff, 0x01, 0x86, 0x00, 0x00, 0x00, 0x00, 0x00, 0x79};
 	static const uint8_t answer[9] = {0xff, 0x86, 0x02, 0x20, 0x00, 0x00, 0x00, 0x00, 0x58};
 	struct rp_run run;
 	uint8_t got[64];
-	uint64_t delay = 0;
-	int p[2];
+	uint64_t delay = 0, timeout = 0;
 
 	(void)state;
-	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
 	rp_start(&run, &sg_driver_mhz19, NULL);
-	run.dev.fd = p[1];
 	run.dev.interval_s = 5;
 
-	/* first tick: one request, nothing counted */
+	/* nothing is asked before the first interval */
+	assert_int_equal(sg_driver_mhz19.request(&run.dev, got, sizeof(got), &timeout), 0);
+	/* an interval: one request, answered within 1 s; then nothing more until the next */
 	assert_int_equal(sg_driver_mhz19.poll(&run.dev, &delay), 0);
 	assert_int_equal(delay, 5000000);
-	assert_int_equal(read(p[0], got, sizeof(got)), 9);
+	assert_int_equal(sg_driver_mhz19.request(&run.dev, got, sizeof(got), &timeout), 9);
 	assert_memory_equal(got, request, 9);
-	assert_int_equal(rp_total_fails(&run.cap), 0);
-
-	/* no answer: the next tick counts a timeout and asks again */
-	assert_int_equal(sg_driver_mhz19.poll(&run.dev, &delay), 0);
+	assert_int_equal(timeout, 1000000);
+	assert_int_equal(sg_driver_mhz19.request(&run.dev, got, sizeof(got), &timeout), 0);
+	/* no answer: a timeout */
+	sg_driver_mhz19.no_answer(&run.dev);
 	assert_int_equal(run.cap.fails[SG_FAIL_TIMEOUT], 1);
-	assert_int_equal(read(p[0], got, sizeof(got)), 9);
-
-	/* answered: no timeout at the next tick */
-	rp_feed(&run, answer, sizeof(answer), 0);
+	/* the answer, split: 0 until it is whole, then all of it is claimed */
+	assert_int_equal(sg_driver_mhz19.poll(&run.dev, &delay), 0);
+	assert_int_equal(sg_driver_mhz19.request(&run.dev, got, sizeof(got), &timeout), 9);
+	assert_int_equal(sg_driver_mhz19.answer(&run.dev, answer, 5), 0);
+	assert_int_equal(sg_driver_mhz19.answer(&run.dev, answer, 9), 9);
 	assert_int_equal(run.cap.n, 1);
-	assert_int_equal(sg_driver_mhz19.poll(&run.dev, &delay), 0);
-	assert_int_equal(run.cap.fails[SG_FAIL_TIMEOUT], 1);
-	assert_int_equal(read(p[0], got, sizeof(got)), 9);
+	/* bytes before the answer are passed on up to the next FF, counted once */
+	{
+		static const uint8_t noisy[] = {0x00, 0x11, 0xff, 0x01, 0xff};
 
-	/* a full port: counted, not fatal; the missing request is no timeout later */
-	while (write(p[1], got, sizeof(got)) > 0)
-		;
+		assert_int_equal(sg_driver_mhz19.answer(&run.dev, noisy, sizeof(noisy)), -2);
+		assert_int_equal(sg_driver_mhz19.answer(&run.dev, noisy + 2, 3), -2);
+		assert_int_equal(run.cap.fails[SG_FAIL_GARBAGE], 1);
+	}
+	/* an interval shorter than 1 s bounds the wait */
+	run.dev.interval_s = 0.5;
 	assert_int_equal(sg_driver_mhz19.poll(&run.dev, &delay), 0);
-	assert_int_equal(run.cap.fails[SG_FAIL_TIMEOUT], 2); /* the previous request was never answered */
-	assert_int_equal(run.cap.fails[SG_FAIL_IO], 1);
-	while (read(p[0], got, sizeof(got)) > 0)
-		;
-	assert_int_equal(sg_driver_mhz19.poll(&run.dev, &delay), 0);
-	assert_int_equal(run.cap.fails[SG_FAIL_TIMEOUT], 2);
-
-	/* a dead port is the gateway's business (EPIPE here; a vanished tty gives EIO) */
-	signal(SIGPIPE, SIG_IGN);
-	close(p[0]);
-	assert_int_equal(sg_driver_mhz19.poll(&run.dev, &delay), -EPIPE);
-	run.dev.fd = -1;
-	assert_int_equal(sg_driver_mhz19.poll(&run.dev, &delay), -EBADF);
-	close(p[1]);
+	assert_int_equal(sg_driver_mhz19.request(&run.dev, got, sizeof(got), &timeout), 9);
+	assert_int_equal(timeout, 500000);
 	rp_stop(&run);
 }
 
@@ -138,7 +129,8 @@ static void test_options(void **state)
 	assert_int_equal(err.line, 2);
 	assert_ptr_equal(sg_driver_find("mhz19"), &sg_driver_mhz19);
 	assert_non_null(sg_driver_mhz19.poll);
-	assert_non_null(sg_driver_mhz19.feed);
+	assert_non_null(sg_driver_mhz19.request);
+	assert_null(sg_driver_mhz19.feed);
 	assert_true(sg_driver_mhz19.default_interval_s > 0);
 }
 
@@ -149,7 +141,7 @@ static void test_transcript(void **state)
 	(void)state;
 	rp_replay_transcript(&sg_driver_mhz19, "temperature = true; interval = 5.0;", rp_data_path("mhz19/transcript.txt"),
 			     rp_data_path("mhz19/expected.txt"), &st);
-	assert_int_equal(st.fail[SG_FAIL_TIMEOUT], 2); /* the unanswered request and the one answered with a bad checksum */
+	assert_int_equal(st.fail[SG_FAIL_TIMEOUT], 1); /* the unanswered request */
 	assert_int_equal(st.fail[SG_FAIL_GARBAGE], 1);
 	assert_int_equal(st.fail[SG_FAIL_CHECKSUM], 1);
 	assert_int_equal(st.fail[SG_FAIL_INSANE], 1);
@@ -160,7 +152,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
-		cmocka_unit_test(test_poll),
+		cmocka_unit_test(test_requests),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_transcript),
 	};

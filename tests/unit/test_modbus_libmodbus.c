@@ -4,8 +4,10 @@
  *
  * A libmodbus RTU server (modbus_new_rtu on the slave side of a pseudo-terminal, a
  * modbus_mapping_new register map filled with libmodbus's own value helpers) runs in a
- * thread; the driver's poll() writes its requests into the pty master and the bytes coming
- * back are fed to feed(), as the gateway would. libmodbus checks every request's CRC (it
+ * thread; the requests the driver makes at its turns (request()) are written into the pty
+ * master and the bytes coming back are handed to answer(), as its serial line would (the
+ * line itself: test_line.c, test_shared_line.py). Adjacent entries share a block read, so
+ * voltage and temp come in one request. libmodbus checks every request's CRC (it
  * drops a frame with a bad one, which would show up here as a timeout) and the driver checks
  * every response's: each reading arriving with the right value proves both ends agree on
  * framing, CRC, register and word order. An address outside the map must come back as
@@ -107,13 +109,16 @@ static void server_fill(modbus_mapping_t *m)
 	"  { name = \"missing\"; address = 63; type = \"uint32\"; }\n"                                       \
 	");"
 
+/* In the planner's order: holding registers, then input registers, each by address. */
 static const struct {
 	const char *field;
 	double value; /* NAN = must fail */
 } want[] = {
-	{"voltage", 230.5},   {"temp", -17.25},  {"current", -1234 * 0.01}, {"energy", 123456 * 0.1},
-	{"energy_le", 123456}, {"signed32", -2}, {"u16", 65535},
+	{"current", -1234 * 0.01}, {"energy", 123456 * 0.1}, {"signed32", -2}, {"u16", 65535},
+	{"voltage", 230.5},        {"temp", -17.25},         {"energy_le", 123456},
 };
+
+#define REQUESTS 7 /* holding 6, 10, 30, 40, 63 (the exception); input 0+4, 20 */
 
 static int64_t now_ms(void)
 {
@@ -137,7 +142,7 @@ static void pump(struct rp_run *run, int master, size_t before)
 			continue;
 		n = read(master, buf, sizeof(buf));
 		if (n > 0)
-			rp_feed(run, buf, (size_t)n, 0);
+			rp_dev_feed(&run->dev, &run->line, buf, (size_t)n);
 	}
 }
 
@@ -170,15 +175,23 @@ static void test_against_libmodbus(void **state)
 	assert_int_equal(atomic_load(&srv.ready), 1);
 
 	rp_start(&run, &sg_driver_modbus, OPTIONS);
-	run.dev.fd = master;
+	run.line.autoreq = false;
 	run.dev.interval_s = 60;
-	for (size_t i = 0; i < 8; i++) {
+	for (size_t i = 0; i < REQUESTS; i++) {
 		size_t before = run.cap.n + rp_total_fails(&run.cap);
-		uint64_t delay;
+		uint8_t req[64];
+		size_t n = rp_line_request(&run.dev, &run.line, req, sizeof(req));
 
-		assert_int_equal(sg_driver_modbus.poll(&run.dev, &delay), 0);
-		assert_int_equal(delay, 1000000);
+		assert_int_equal(n, 8);
+		assert_int_equal(write(master, req, n), (ssize_t)n);
 		pump(&run, master, before);
+		assert_false(run.line.txn);
+	}
+	{
+		uint8_t req[64];
+		uint64_t timeout;
+
+		assert_int_equal(sg_driver_modbus.request(&run.dev, req, sizeof(req), &timeout), 0); /* the cycle is over */
 	}
 	atomic_store(&srv.stop, 1);
 	pthread_join(srv.thread, NULL);
@@ -187,19 +200,19 @@ static void test_against_libmodbus(void **state)
 		fprintf(stderr, "  %s = %.17g\n", run.cap.r[i].field, run.cap.r[i].number);
 	fprintf(stderr, "  libmodbus answered %d requests; last failure: %s\n", atomic_load(&srv.served),
 		run.cap.last_detail);
-	assert_int_equal(atomic_load(&srv.served), 8);
+	assert_int_equal(atomic_load(&srv.served), REQUESTS);
 	assert_int_equal(run.cap.n, sizeof(want) / sizeof(want[0]));
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		assert_string_equal(run.cap.r[i].field, want[i].field);
 		assert_true(run.cap.r[i].number == want[i].value);
 	}
 	/* libmodbus's own reading of the same registers agrees */
-	assert_true(run.cap.r[0].number == modbus_get_float_abcd(&srv.map->tab_input_registers[0]));
-	assert_true(run.cap.r[1].number == modbus_get_float_cdab(&srv.map->tab_input_registers[2]));
-	assert_string_equal(run.cap.r[0].unit, "V");
+	assert_true(run.cap.r[4].number == modbus_get_float_abcd(&srv.map->tab_input_registers[0]));
+	assert_true(run.cap.r[5].number == modbus_get_float_cdab(&srv.map->tab_input_registers[2]));
+	assert_string_equal(run.cap.r[4].unit, "V");
 	/* 63 + 1 is past the 64-register map: libmodbus answers "illegal data address" */
 	assert_int_equal(run.cap.fails[SG_FAIL_IO], 1);
-	assert_non_null(strstr(run.cap.last_detail, "missing: exception 2"));
+	assert_non_null(strstr(run.cap.last_detail, "slave 42 holding 63+2: exception 2"));
 	assert_int_equal(rp_total_fails(&run.cap), 1);
 
 	rp_stop(&run);

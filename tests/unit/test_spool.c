@@ -8,9 +8,11 @@
  * messages the transport lost, compaction of SG_OFFLINE_LAST topics, the
  * size bound under both policies with its counters, unreadable files moved
  * aside (table of ways to spoil a file), write errors (a page limit stands in
- * for a full disk) and recovery, the default path, the file lock, the
- * in-flight table under churn, and flat SQLite memory over many cycles
- * (statements are reused; ASan reports any leak).
+ * for a full disk) and recovery, a real full disk (a small tmpfs, as root;
+ * skipped otherwise) with the reserve file, the default path, the file lock,
+ * the in-flight table under churn, flat SQLite memory over many cycles
+ * (statements are reused; ASan reports any leak), and the durable values
+ * (a counter's total: saved, read back, added to older files, a full disk).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,13 +24,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
 
 #include "gateway/spool.h"
+#include "gateway/spool_reserve.h"
 
 /* ---- harness ---------------------------------------------------------------------------------- */
 
@@ -39,6 +44,8 @@ struct fixture {
 	struct sg_spool *s;
 	struct sg_spool_info info;
 	unsigned max_out; /* max_outstanding for reopen(); 100 unless a test says otherwise */
+	char fs[80];      /* a small tmpfs mounted here (mount_small_fs) */
+	bool mounted;
 };
 
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -71,6 +78,8 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	spool_close(f->s);
+	if (f->mounted)
+		umount2(f->fs, MNT_DETACH);
 	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	free(f);
 	return 0;
@@ -476,7 +485,7 @@ static void test_size_bound(void **state)
 
 /* ---- unreadable files --------------------------------------------------------------------------- */
 
-enum spoil { GARBAGE, ZERO_HEADER, BAD_PAGES, FOREIGN_VERSION };
+enum spoil { GARBAGE, ZERO_HEADER, BAD_PAGES, FOREIGN_VERSION, FOREIGN_TABLES, FOREIGN_MSG };
 
 static const struct {
 	const char *legend;
@@ -486,7 +495,20 @@ static const struct {
 	{"header zeroed", ZERO_HEADER},
 	{"pages overwritten in the middle", BAD_PAGES},
 	{"a spool format we do not know", FOREIGN_VERSION},
+	{"another application's database (user_version 0)", FOREIGN_TABLES},
+	{"a msg table of another shape under our user_version", FOREIGN_MSG},
 };
+
+/* Replace PATH by a valid SQLite database made by SQL. */
+static void make_db(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	unlink(path);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
 
 static void write_at(const char *path, off_t off, const void *buf, size_t len)
 {
@@ -536,6 +558,14 @@ static void test_unreadable_file_moved_aside(void **state)
 			sqlite3_close(db);
 			break;
 		}
+		case FOREIGN_TABLES:
+			make_db(f->path, "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);"
+			                 "INSERT INTO notes(body) VALUES ('keep');");
+			break;
+		case FOREIGN_MSG:
+			make_db(f->path, "CREATE TABLE msg(id INTEGER PRIMARY KEY, topic TEXT, payload BLOB);"
+			                 "PRAGMA user_version=1;");
+			break;
 		}
 
 		s = f->s = spool_open(&f->cfg, 100, &f->info);
@@ -579,6 +609,18 @@ static long page_count(struct sg_spool *s)
 	return n;
 }
 
+/* Allocated size of the spool's reserve file. */
+static long reserve_size(const struct fixture *f)
+{
+	char p[160];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s-reserve", f->path);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(st.st_blocks * 512 >= st.st_size); /* not sparse */
+	return (long)st.st_size;
+}
+
 static void test_disk_full_and_recovery(void **state)
 {
 	struct fixture *f = *state;
@@ -613,6 +655,7 @@ static void test_disk_full_and_recovery(void **state)
 	}
 	assert_int_equal(r, -ENOSPC);
 	assert_true(spool_failed(s));
+	assert_int_equal(reserve_size(f), 0); /* given back for the deletes to come */
 	/* the open batch was rolled back: its messages are counted as dropped */
 	assert_int_equal(stats(s).dropped, batch);
 	assert_false(spool_pending(s));
@@ -639,6 +682,7 @@ static void test_disk_full_and_recovery(void **state)
 	put(s, "t", "after", 1, SG_OFFLINE_SPOOL);
 	assert_int_equal(spool_commit(s), 0);
 	assert_false(spool_failed(s));
+	assert_int_equal(reserve_size(f), SPOOL_RESERVE_BYTES); /* taken back */
 	uint64_t depth = stats(s).depth;
 	s = reopen(f);
 	assert_int_equal(stats(s).depth, depth);
@@ -651,6 +695,259 @@ static void test_disk_full_and_recovery(void **state)
 	}
 	assert_int_equal(after, 1);
 	assert_int_equal(n, depth);
+}
+
+/* ---- a real full disk --------------------------------------------------------------------------- */
+
+/* Put the spool on a tmpfs of KIB at <dir>/fs; skips the test when that cannot be done (not root). */
+static void mount_small_fs(struct fixture *f, unsigned kib)
+{
+	char opts[48];
+
+	snprintf(f->fs, sizeof(f->fs), "%s/fs", f->dir);
+	snprintf(opts, sizeof(opts), "size=%uk,mode=0700", kib);
+	if (mkdir(f->fs, 0700) < 0 || mount("tmpfs", f->fs, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
+		fprintf(stderr, "SKIPPED LOUDLY: cannot mount a %u KiB tmpfs (%s); real disk-full test not run\n", kib,
+		        strerror(errno));
+		skip();
+	}
+	f->mounted = true;
+	snprintf(f->path, sizeof(f->path), "%s/spool.db", f->fs);
+}
+
+static uint64_t free_bytes(const struct fixture *f)
+{
+	struct statvfs v;
+	assert_int_equal(statvfs(f->fs, &v), 0);
+	return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+/* Another program writes NAME (in the tmpfs) until the disk is full, or BYTES at most. */
+static void fill(const struct fixture *f, const char *name, size_t bytes)
+{
+	char p[160], block[4096];
+	size_t n = 0;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", f->fs, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	assert_true(fd >= 0);
+	memset(block, 0x5a, sizeof(block));
+	while (n < bytes) {
+		ssize_t k = write(fd, block, sizeof(block));
+		if (k < 0) {
+			assert_int_equal(errno, ENOSPC);
+			break;
+		}
+		n += (size_t)k;
+	}
+	close(fd);
+}
+
+static void unfill(const struct fixture *f, const char *name)
+{
+	char p[160];
+	snprintf(p, sizeof(p), "%s/%s", f->fs, name);
+	assert_int_equal(unlink(p), 0);
+}
+
+static long file_size(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (long)st.st_size;
+}
+
+/*
+ * The case that kept the spool stuck: its WAL holds pages that lie beyond the
+ * end of the database file when another program takes the last block. Moving
+ * them into the database (the checkpoint) needs room first, and so does every
+ * delete. The spool gives back its reserve, deletes what was acknowledged
+ * while the disk stays full, and writes again once there is room.
+ */
+static void test_full_disk_gives_back_reserve(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s;
+	char payload[200];
+	int token = 1;
+
+	f->max_out = 1000;
+	mount_small_fs(f, 2048);
+	s = reopen(f);
+	spool_set_retry_delay(s, 0);
+	assert_false(spool_failed(s));
+	assert_int_equal(reserve_size(f), SPOOL_RESERVE_BYTES);
+
+	/* about 170 KiB of messages in three batches, committed into the WAL and not yet checkpointed */
+	assert_int_equal(sqlite3_wal_checkpoint_v2(spool_db(s), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
+	                 SQLITE_OK);
+	memset(payload, 'p', sizeof(payload));
+	for (int b = 0; b < 3; b++) {
+		for (int i = 0; i < 250; i++)
+			assert_int_equal(spool_put(s, "test/seq", payload, sizeof(payload), 1, false, SG_OFFLINE_SPOOL, NULL),
+			                 0);
+		assert_int_equal(spool_commit(s), 0);
+	}
+	assert_int_equal(stats(s).depth, 750);
+	/* the premise: the database in the WAL is well beyond the end of the file */
+	assert_true(page_count(s) * 4096 >= file_size(f->path) + 128 * 1024);
+	assert_int_equal(drain(s, &token, NULL, 0), 750);
+
+	/* another program takes the last block; the acknowledgements cannot be written */
+	fill(f, "others", SIZE_MAX);
+	assert_true(free_bytes(f) < 4096);
+	for (int t = 1; t < token; t++)
+		assert_int_equal(spool_ack(s, t), 1);
+	assert_int_equal(spool_commit(s), -ENOSPC);
+	assert_true(spool_failed(s));
+	assert_int_equal(reserve_size(f), 0);
+	assert_int_equal(stats(s).depth, 750); /* rolled back */
+
+	/* the disk stays full: the next try deletes them all, and still refuses new messages */
+	assert_int_equal(spool_put(s, "test/seq", "x", 1, 1, false, SG_OFFLINE_SPOOL, NULL), -ENOSPC);
+	assert_int_equal(stats(s).depth, 0);
+	assert_true(spool_failed(s));
+	assert_true(free_bytes(f) < SPOOL_RESERVE_BYTES);
+	assert_int_equal(reserve_size(f), 0);
+
+	/* room again: reserve back, messages taken */
+	unfill(f, "others");
+	put(s, "test/seq", "after", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_false(spool_failed(s));
+	assert_int_equal(reserve_size(f), SPOOL_RESERVE_BYTES);
+	s = reopen(f);
+	char got[32];
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "after");
+}
+
+/*
+ * Filling the disk itself, the spool stops short of the last block: the open
+ * batch is kept, nothing is lost, and it starts again once there is room. A
+ * spool opened without room for its reserve refuses messages from the start.
+ */
+static void test_full_disk_stops_short(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s;
+	char payload[100];
+	int r = 0, puts = 0;
+
+	mount_small_fs(f, 1536);
+	fill(f, "others", 512 * 1024);
+	s = reopen(f);
+	spool_set_retry_delay(s, 0);
+	assert_false(spool_failed(s));
+	memset(payload, 'q', sizeof(payload));
+	while (r == 0 && puts < 100000) {
+		r = spool_put(s, "test/seq", payload, sizeof(payload), 1, false, SG_OFFLINE_SPOOL, NULL);
+		if (r == 0 && ++puts % 100 == 0)
+			r = spool_commit(s);
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_true(spool_failed(s));
+	assert_int_equal(stats(s).dropped, 0);
+	assert_int_equal(stats(s).depth, puts);
+	assert_true(free_bytes(f) > 0);
+	assert_int_equal(reserve_size(f), SPOOL_RESERVE_BYTES);
+	assert_int_equal(spool_put(s, "test/seq", "x", 1, 1, false, SG_OFFLINE_SPOOL, NULL), -ENOSPC);
+
+	/* closed and opened again on a disk without room for the reserve beside it */
+	spool_close(s);
+	f->s = NULL;
+	char rp[160];
+	snprintf(rp, sizeof(rp), "%s-reserve", f->path);
+	assert_int_equal(unlink(rp), 0);
+	fill(f, "more", SIZE_MAX);
+	s = reopen(f);
+	spool_set_retry_delay(s, 0);
+	assert_true(spool_failed(s));
+	assert_int_equal(stats(s).depth, puts);
+	assert_int_equal(spool_put(s, "test/seq", "x", 1, 1, false, SG_OFFLINE_SPOOL, NULL), -ENOSPC);
+
+	unfill(f, "others");
+	unfill(f, "more");
+	put(s, "test/seq", "again", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_false(spool_failed(s));
+	assert_int_equal(reserve_size(f), SPOOL_RESERVE_BYTES);
+	assert_int_equal(stats(s).depth, puts + 1);
+}
+
+/* ---- durable values --------------------------------------------------------------------------- */
+
+static void test_values(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	sqlite3 *db;
+	int64_t v = -1;
+	int token = 1;
+
+	assert_int_equal(spool_value_get(s, "meter/pulses", &v), -ENOENT);
+	assert_int_equal(v, -1);
+	assert_int_equal(spool_value_save(s, "meter/pulses", 41), 0);
+	assert_int_equal(spool_value_save(s, "meter/pulses", 42), 0);
+	assert_int_equal(spool_value_save(s, "water/pulses", INT64_MAX), 0);
+	assert_int_equal(spool_value_get(s, "meter/pulses", &v), 0);
+	assert_int_equal(v, 42);
+	/* a save commits the open batch of messages with it */
+	put(s, "a/t", "1", 1, SG_OFFLINE_SPOOL);
+	assert_true(spool_pending(s));
+	assert_int_equal(spool_value_save(s, "meter/pulses", 43), 0);
+	assert_false(spool_pending(s));
+	assert_int_equal(drain(s, &token, NULL, 0), 1);
+	/* values are not messages: neither counted nor handed over */
+	assert_int_equal(stats(s).depth, 1);
+	s = reopen(f);
+	assert_int_equal(spool_value_get(s, "meter/pulses", &v), 0);
+	assert_int_equal(v, 43);
+	assert_int_equal(spool_value_get(s, "water/pulses", &v), 0);
+	assert_int_equal(v, INT64_MAX);
+
+	/* a spool of an earlier sensorgate (schema 1, no value table) gets one, its messages kept */
+	db = spool_db(s);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE value", NULL, NULL, NULL), SQLITE_OK);
+	s = reopen(f);
+	assert_int_equal(f->info.aside[0], '\0');
+	assert_int_equal(stats(s).depth, 1);
+	assert_int_equal(spool_value_get(s, "meter/pulses", &v), -ENOENT);
+	assert_int_equal(spool_value_save(s, "meter/pulses", 7), 0);
+	assert_int_equal(spool_value_get(s, "meter/pulses", &v), 0);
+	assert_int_equal(v, 7);
+}
+
+static void test_value_save_on_a_full_disk(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	char payload[400];
+	int64_t v = 0;
+	int r = 0;
+
+	spool_set_retry_delay(s, 0);
+	assert_int_equal(spool_value_save(s, "c", 1), 0);
+	set_page_limit(s, page_count(s));
+	memset(payload, 'p', sizeof(payload));
+	for (int i = 0; i < 10000 && r == 0; i++) {
+		r = spool_put(s, "t", payload, sizeof(payload), 1, false, SG_OFFLINE_SPOOL, NULL);
+		if (r == 0)
+			r = spool_commit(s);
+	}
+	assert_int_equal(r, -ENOSPC);
+	/* the disk is full: the save says so, the old value stays */
+	for (int i = 0; i < 1000 && (r = spool_value_save(s, "c", 2 + i)) == 0; i++)
+		;
+	assert_int_equal(r, -ENOSPC);
+	assert_int_equal(spool_value_get(s, "c", &v), 0);
+	assert_true(v >= 1);
+	set_page_limit(s, 1000000);
+	assert_int_equal(spool_value_save(s, "c", 5000), 0);
+	s = reopen(f);
+	assert_int_equal(spool_value_get(s, "c", &v), 0);
+	assert_int_equal(v, 5000);
 }
 
 /* ---- files and locks ---------------------------------------------------------------------------- */
@@ -694,6 +991,52 @@ static void test_second_open_is_refused(void **state)
 	assert_null(other);
 	assert_int_equal(errno, EBUSY);
 	assert_string_equal(info.aside, "");
+}
+
+/* What is at the spool's path is not a file: said as it is, nothing moved or created. */
+static void test_not_a_regular_file(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool_info info;
+	char path[200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/dir.db", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	f->cfg.path = path;
+	assert_null(spool_open(&f->cfg, 10, &info));
+	assert_int_equal(errno, EISDIR);
+	assert_string_equal(info.aside, "");
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	rmdir(path);
+
+	alarm(10); /* opening a FIFO for reading would wait for a writer */
+	snprintf(path, sizeof(path), "%s/fifo.db", f->dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_null(spool_open(&f->cfg, 10, &info));
+	alarm(0);
+	assert_int_equal(errno, EINVAL);
+	assert_string_equal(info.why, "it is a FIFO, not a regular file");
+	assert_string_equal(info.aside, "");
+	unlink(path);
+
+	/* the same for its reserve file; a symbolic link there is not followed */
+	snprintf(path, sizeof(path), "%s-reserve", f->path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	f->cfg.path = f->path;
+	assert_null(spool_open(&f->cfg, 10, &info));
+	assert_int_equal(errno, EINVAL);
+	assert_string_equal(info.why, "cannot create its reserve file (the name with \"-reserve\"): "
+	                              "something other than a regular file is there");
+	unlink(path);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	assert_null(spool_open(&f->cfg, 10, &info));
+	assert_int_equal(errno, ELOOP);
+	unlink(path);
+	f->s = spool_open(&f->cfg, 10, &info);
+	assert_non_null(f->s);
+	assert_int_equal(reserve_size(f), SPOOL_RESERVE_BYTES);
 }
 
 static void test_unwritable_directory(void **state)
@@ -796,12 +1139,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_last_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_file_moved_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_a_regular_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full_and_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk_gives_back_reserve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk_stops_short, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_path_and_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_table_churn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_stays_flat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_value_save_on_a_full_disk, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

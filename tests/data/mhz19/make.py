@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """Writes transcript.txt and expected.txt for the MH-Z19B driver (see README.md).
 
-The transcript lists what poll() must write ("> bytes"), what the sensor answers ("< bytes")
-and, for replies that never come, nothing: the next "> " then counts a timeout.
+The transcript lists the request the driver sends at its turn ("> bytes"), what the sensor
+answers ("< bytes") and "timeout" where no answer comes in time.
 Checksum (MH-Z19B manual): (0xFF - (byte1 + ... + byte7) + 1) & 0xFF.
 """
 import os
@@ -31,12 +31,12 @@ assert checksum(REQUEST) == 0x79 and response(544) == EXAMPLE
 
 def main():
     lines = [
-        "# MH-Z19B transcript: '>' request poll() writes, '<' the sensor's answer",
+        "# MH-Z19B transcript: '>' the request sent at the driver's turn, '<' the sensor's answer",
         "> " + hx(REQUEST), "< " + hx(EXAMPLE),                                # 544 ppm
         "> " + hx(REQUEST), "< " + hx(response(1000, 29)),                     # 1000 ppm, 29 °C
-        "> " + hx(REQUEST),                                                     # no answer...
-        "> " + hx(REQUEST), "< 00 " + hx(response(812, 25)),                   # ...timeout 1; noise byte first
-        "> " + hx(REQUEST), "< " + hx(response(900, 26, corrupt=1)),           # checksum 1 (and timeout 2 at the next tick)
+        "> " + hx(REQUEST), "timeout",                                          # no answer: timeout 1
+        "> " + hx(REQUEST), "< 00 " + hx(response(812, 25)),                   # noise byte first: garbage 1
+        "> " + hx(REQUEST), "< " + hx(response(900, 26, corrupt=1)),           # checksum 1
         "> " + hx(REQUEST), "< " + hx(response(20000, 26)),                    # insane 1 (20000 ppm)
         "> " + hx(REQUEST), "< " + hx(response(650, 27)[:4]), "< " + hx(response(650, 27)[4:]),  # split
     ]

@@ -63,37 +63,43 @@ CURRENT = struct.pack(">h", -1234)
 ENERGY_LITTLE = struct.pack(">HH", 123456 & 0xFFFF, 123456 >> 16)  # low word first
 
 
+# The order of one cycle: the driver's planner reads holding registers (03) before input
+# registers (04), each by address; with max_gap 0 no two of these entries share a request.
+ORDER = [1, 3, 4, 0, 5, 2]
+
+
 def main():
     assert adu([0x11, 0x03, 0x00, 0x6B, 0x00, 0x03]).hex().upper() == "1103006B00037687"  # the well-known example
     good = {0: response(0, F230_5), 1: response(1, CURRENT), 2: response(2, ENERGY_LITTLE),
             3: response(3, [0x02, 0x2B]), 4: response(4, [0x00, 0x64]), 5: response(5, [0x00, 0x0A])}
-    t = ["# Modbus RTU transcript: '>' request poll() writes, '<' the slave's answer, 'tick' a poll()",
-         "# that writes nothing (rest of the interval). Slave 17, registers as in README.md."]
-    for i in range(6):                                          # cycle 1: all answered
+    t = ["# Modbus RTU transcript: '>' the request the driver sends at its turn, '<' bytes the slave",
+         "# sends, 'timeout' no answer in time, 'tick' the next interval. Slave 17, registers as in README.md."]
+    t += ["tick"]
+    for i in ORDER:                                              # cycle 1: all answered
         t += ["> " + hx(request(i)), "< " + hx(good[i])]
     t += ["tick"]
-    t += ["> " + hx(request(0))]                                 # cycle 2: voltage never answered
-    t += ["> " + hx(request(1)), "< " + hx(adu([SLAVE, 0x83, 0x02]))]   # timeout 1; exception 2: io 1
-    bad = bytearray(response(2, ENERGY_LITTLE))
-    bad[-1] ^= 0xFF
-    t += ["> " + hx(request(2)), "< " + hx(bad)]                 # checksum 1 (timeout 2 at the next tick)
+    t += ["> " + hx(request(1)), "< " + hx(adu([SLAVE, 0x83, 0x02]))]   # exception 2: io 1
     t += ["> " + hx(request(3)), "< 00 " + hx(good[3])]          # noise byte: garbage 1
     wrong = adu([SLAVE, 0x03, 0x04, 0x00, 0x64, 0x00, 0x00])     # 4 bytes for a 1-register request
     assert SLAVE not in wrong[1:]
-    t += ["> " + hx(request(4)), "< " + hx(wrong), "< " + hx(good[4])]   # syntax 1, then the right one
+    t += ["> " + hx(request(4)), "< " + hx(wrong), "< " + hx(good[4])]   # syntax 1; the late answer is nobody's
+    t += ["> " + hx(request(0)), "timeout"]                       # voltage never answered: timeout 1
     t += ["> " + hx(request(5)), "< " + hx(good[5][:3]), "< " + hx(good[5][3:])]  # split answer
+    bad = bytearray(response(2, ENERGY_LITTLE))
+    bad[-1] ^= 0xFF
+    t += ["> " + hx(request(2)), "< " + hx(bad)]                 # checksum 1
     t += ["tick"]
-    t += ["> " + hx(request(0)), "< " + hx(response(0, NAN))]     # insane 1
-    t += ["> " + hx(request(1)), "< " + hx(response(1, CURRENT))]
+    for i in ORDER:                                              # cycle 3: voltage is a NaN: insane 1
+        t += ["> " + hx(request(i)), "< " + hx(response(0, NAN) if i == 0 else good[i])]
     with open(os.path.join(HERE, "transcript.txt"), "w") as f:
         f.write("\n".join(t) + "\n")
 
-    cycle1 = [("voltage", 230.5), ("current", -1234 * 0.01), ("energy", 123456 * 0.1),
-              ("r108", 555), ("r110", 100), ("r9", 10)]
+    cycle1 = [("current", -1234 * 0.01), ("r108", 555), ("r110", 100), ("voltage", 230.5), ("r9", 10),
+              ("energy", 123456 * 0.1)]
     exp = ["# field payload (see README.md)"]
     exp += ["%s %s" % (n, fmt(v)) for n, v in cycle1]
-    exp += ["%s %s" % (n, fmt(v)) for n, v in cycle1[3:]]
-    exp += ["current %s" % fmt(-1234 * 0.01)]
+    exp += ["r108 555", "r9 10"]
+    exp += ["%s %s" % (n, fmt(v)) for n, v in cycle1 if n != "voltage"]
     with open(os.path.join(HERE, "expected.txt"), "w") as f:
         f.write("\n".join(exp) + "\n")
 
