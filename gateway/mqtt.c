@@ -77,6 +77,7 @@ struct pending {
 	int mid;
 	int qos;
 	bool status;           /* our own "online" */
+	bool received;         /* QoS 2: the broker's PUBREC came (libmosquitto sent PUBREL) */
 	char topic[48];        /* for the log line, cut */
 };
 
@@ -225,6 +226,7 @@ static const char *mosq_reason(int rc, bool connecting)
 static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic);
 static bool ledger_ack(struct sg_mqtt *m, int mid);
 static unsigned ledger_count(const struct sg_mqtt *m);
+static void ledger_received(struct sg_mqtt *m, int mid);
 static bool ledger_check(struct sg_mqtt *m, uint64_t now);
 static int send_maximum(const struct sg_mqtt *m);
 static int ledger_rebuild(struct sg_mqtt *m);
@@ -261,6 +263,16 @@ static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
 			         X509_verify_cert_error_string(v));
 		else if (m->state == ST_CONNECTING)
 			snprintf(m->reason, sizeof(m->reason), "%s", str);
+	}
+	/*
+	 * libmosquitto has no callback for a PUBREC; 2.0.11 logs each one
+	 * (lib/handle_pubrec.c) before it sends the PUBREL. The send maximum
+	 * needs to know which messages are past that point: see send_maximum().
+	 */
+	else if (level == MOSQ_LOG_DEBUG && strncmp(str, "Client ", 7) == 0) {
+		const char *at = strstr(str, " received PUBREC (Mid: ");
+		if (at)
+			ledger_received(m, atoi(at + strlen(" received PUBREC (Mid: ")));
 	}
 	log_debug("mqtt: libmosquitto: %s", str);
 }
@@ -820,22 +832,32 @@ static int window_cap(const struct sg_mqtt *m)
 }
 
 /*
- * The send maximum given to libmosquitto: the window, but never fewer than
- * the QoS 2 messages in flight. At a reconnect libmosquitto (2.0.11,
- * message__reconnect_reset()) turns every in-flight message beyond its send
- * quota back into a queued one and sends it later as a new PUBLISH; for a QoS 2
- * message whose PUBREC had come, that replaces the PUBREL the broker waits
- * for with a PUBLISH it no longer recognises: delivered twice. Found by
- * test_spool_faults.py (proxy cuts, broker kill -9 at QoS 2). QoS 1 messages
- * beyond the window are only late, and QoS 1 allows a duplicate.
+ * The send maximum given to libmosquitto: the window, but never so small
+ * that a QoS 2 message whose PUBREC came lies beyond it. At a reconnect
+ * libmosquitto (2.0.11, message__reconnect_reset()) turns every message
+ * beyond its send quota, counted in the order handed over, back into a
+ * queued one and later sends it as a new PUBLISH; for a message the broker
+ * had already received, that replaces the PUBREL it waits for with a
+ * PUBLISH it no longer recognises once released: delivered twice. Found by
+ * test_spool_faults.py (proxy cuts, broker kill -9 at QoS 2). Only those
+ * messages count: one whose PUBREC never came goes again as a PUBLISH
+ * either way, and counting every QoS 2 message in flight would resend the
+ * whole window into a broker whose quota is full (issue #10, finding 6;
+ * test_drain_after_gateway_crashes_without_a_reconnect_storm). QoS 1
+ * messages beyond the window are only late, and QoS 1 allows a duplicate.
  */
 static int send_maximum(const struct sg_mqtt *m)
 {
-	int n2 = 0;
+	int n = 0, upto = 0;
 
-	for (size_t i = m->pend_head; i < m->pend_len; i++)
-		n2 += m->pend[i].seq && m->pend[i].qos == 2;
-	return m->window > n2 ? m->window : n2;
+	for (size_t i = m->pend_head; i < m->pend_len; i++) {
+		if (!m->pend[i].seq)
+			continue;
+		n++;
+		if (m->pend[i].received)
+			upto = n;
+	}
+	return m->window > upto ? m->window : upto;
 }
 
 static void window_set(struct sg_mqtt *m, int w)
@@ -938,6 +960,7 @@ static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic)
 	p->mid = mid;
 	p->qos = qos;
 	p->status = !topic;
+	p->received = false;
 	snprintf(p->topic, sizeof(p->topic), "%s", topic ? topic : m->status_topic);
 }
 
@@ -961,6 +984,16 @@ static bool ledger_ack(struct sg_mqtt *m, int mid)
 	if (m->pend_head == m->pend_len)
 		m->pend_head = m->pend_len = 0;
 	return status;
+}
+
+/* The broker's PUBREC for MID came: it holds the message and waits for our PUBREL. */
+static void ledger_received(struct sg_mqtt *m, int mid)
+{
+	for (size_t i = m->pend_head; i < m->pend_len; i++)
+		if (m->pend[i].seq && m->pend[i].mid == mid) {
+			m->pend[i].received = true;
+			return;
+		}
 }
 
 static unsigned ledger_count(const struct sg_mqtt *m)

@@ -37,6 +37,8 @@ class Ledger:
 		self.cond = threading.Condition(self.lock)
 		self.mid_seq = {}        # packet id -> sequence number of the last PUBLISH with it
 		self.new_sends = {}      # seq -> PUBLISH packets with DUP = 0 (new messages)
+		self.first_mid = {}      # seq -> packet id of its first PUBLISH
+		self.anew = set()        # seqs published as new after a PUBACK/PUBREC, or under another packet id
 		self.resends = 0         # PUBLISH packets with DUP = 1 (protocol retransmissions)
 		self.acked = set()       # seqs the broker took ownership of (PUBACK / PUBREC)
 		self.completed = set()   # QoS 2: seqs whose PUBCOMP arrived
@@ -56,6 +58,9 @@ class Ledger:
 				self.resends += 1
 			else:
 				self.new_sends[seq] = self.new_sends.get(seq, 0) + 1
+				if seq in self.first_mid and (seq in self.acked or mid != self.first_mid[seq]):
+					self.anew.add(seq)
+			self.first_mid.setdefault(seq, mid)
 			if qos > 0:
 				self.mid_seq[mid] = seq
 
@@ -90,7 +95,18 @@ class Ledger:
 			return True
 
 	def duplicates(self):
-		"""Sequence numbers the gateway published as a new message more than once."""
+		"""Sequence numbers the gateway published as a new message again after the broker had
+		taken it (PUBACK, PUBREC), or under another packet id: what makes a broker deliver a
+		QoS 2 message twice. A PUBLISH sent again under the same packet id before the broker
+		answered it is not one, with or without DUP: until the PUBREL, a QoS 2 receiver must
+		take any PUBLISH with that packet id as the same message (MQTT 5.0 4.3.3, 3.1.1
+		4.3.3), and libmosquitto sends a message it had to queue again at a reconnect
+		without DUP."""
+		with self.lock:
+			return sorted(self.anew)
+
+	def sent_again(self):
+		"""Sequence numbers sent as a new PUBLISH (DUP = 0) more than once, for any reason."""
 		with self.lock:
 			return sorted(s for s, n in self.new_sends.items() if n > 1)
 
