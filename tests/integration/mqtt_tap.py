@@ -38,7 +38,8 @@ class Ledger:
 		self.mid_seq = {}        # packet id -> sequence number of the last PUBLISH with it
 		self.new_sends = {}      # seq -> PUBLISH packets with DUP = 0 (new messages)
 		self.first_mid = {}      # seq -> packet id of its first PUBLISH
-		self.anew = set()        # seqs published as new after a PUBACK/PUBREC, or under another packet id
+		self.released = set()    # QoS 2: seqs the client sent PUBREL for (the broker may deliver then)
+		self.anew = set()        # seqs published as new after their PUBREL, or under another packet id
 		self.resends = 0         # PUBLISH packets with DUP = 1 (protocol retransmissions)
 		self.acked = set()       # seqs the broker took ownership of (PUBACK / PUBREC)
 		self.completed = set()   # QoS 2: seqs whose PUBCOMP arrived
@@ -58,7 +59,7 @@ class Ledger:
 				self.resends += 1
 			else:
 				self.new_sends[seq] = self.new_sends.get(seq, 0) + 1
-				if seq in self.first_mid and (seq in self.acked or mid != self.first_mid[seq]):
+				if seq in self.first_mid and (seq in self.released or mid != self.first_mid[seq]):
 					self.anew.add(seq)
 			self.first_mid.setdefault(seq, mid)
 			if qos > 0:
@@ -74,6 +75,13 @@ class Ledger:
 			elif kind == PUBCOMP:
 				self.completed.add(seq)
 			self.cond.notify_all()
+
+	def on_pubrel(self, mid):
+		"""The client released a QoS 2 message: from here on a new PUBLISH of it is a second message."""
+		with self.lock:
+			seq = self.mid_seq.get(mid)
+			if seq is not None:
+				self.released.add(seq)
 
 	def on_connack(self):
 		with self.cond:
@@ -95,13 +103,14 @@ class Ledger:
 			return True
 
 	def duplicates(self):
-		"""Sequence numbers the gateway published as a new message again after the broker had
-		taken it (PUBACK, PUBREC), or under another packet id: what makes a broker deliver a
-		QoS 2 message twice. A PUBLISH sent again under the same packet id before the broker
-		answered it is not one, with or without DUP: until the PUBREL, a QoS 2 receiver must
-		take any PUBLISH with that packet id as the same message (MQTT 5.0 4.3.3, 3.1.1
-		4.3.3), and libmosquitto sends a message it had to queue again at a reconnect
-		without DUP."""
+		"""Sequence numbers the gateway published as a new message again after it had sent
+		their PUBREL, or under another packet id: what makes a broker deliver a QoS 2 message
+		twice. A PUBLISH sent again under the same packet id before the PUBREL is not one,
+		with or without DUP: until the PUBREL, a QoS 2 receiver must take any PUBLISH with
+		that packet id as the same message (MQTT 5.0 4.3.3, 3.1.1 4.3.3), and libmosquitto
+		sends a message it had to queue again at a reconnect without DUP. (The broker's
+		PUBREC is not the line: a cut can lose it on the way, and then the gateway rightly
+		sends the PUBLISH again.)"""
 		with self.lock:
 			return sorted(self.anew)
 
@@ -168,6 +177,8 @@ class _Parser:
 					plen, pos = _varint(body, pos)
 					pos += plen
 				led.on_publish(topic, qos, dup, mid, body[pos:])
+			elif kind == PUBREL and len(body) >= 2:
+				led.on_pubrel(int.from_bytes(body[0:2], "big"))
 		else:
 			if kind == CONNACK:
 				if len(body) >= 2 and body[1] == 0:
