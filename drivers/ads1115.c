@@ -311,6 +311,18 @@ static void ads1115_free_options(void *opts)
 
 static const char *const ads1115_option_keys[] = {"channels", NULL};
 
+/* Channel I: a voltage, in volts (what ads1115_poll() emits), for --check, the config and discovery. */
+static bool ads1115_option_field(const void *opts, size_t i, char *name, size_t len, struct sg_field_info *ret)
+{
+	const struct ads1115_opts *o = opts;
+
+	if (!o || i >= o->n)
+		return false;
+	snprintf(name, len, "%s", o->ch[i].name);
+	*ret = (struct sg_field_info){.name = name, .unit = "V", .device_class = "voltage", .state_class = "measurement"};
+	return true;
+}
+
 const struct sg_driver sg_driver_ads1115 = {
 	.name = "ads1115",
 	.description = "TI ADS1115 16-bit ADC, up to 8 channel settings (volts), I2C 0x48..0x4b",
@@ -327,4 +339,5 @@ const struct sg_driver sg_driver_ads1115 = {
 	.feed = NULL,
 	.reset = NULL,
 	.poll = ads1115_poll,
+	.option_field = ads1115_option_field,
 };

@@ -189,6 +189,8 @@ struct sg_field_info {
 	const char *const *event_types;
 	bool no_event_entity;      /* events: announced as device triggers only */
 	bool no_triggers;          /* events: announced as an event entity only */
+	bool when_seen;            /* not every device sends it (a meter's optional lines): announced to Home
+	                            * Assistant once it first arrives, not before */
 };
 
 /* One request of a request driver's cycle, for --check's bus plan. */
@@ -265,6 +267,12 @@ struct sg_driver {
 	 * NULL: the fields are known only from the data. For discovery.
 	 */
 	bool (*option_field)(const void *opts, size_t i, char *name, size_t len, struct sg_field_info *ret);
+	/*
+	 * Whether FIELD of .fields is read with these options: NULL when it is,
+	 * else the setting that turns it on ("temperature = true"), for the
+	 * config's error and --check. NULL hook: every field is read.
+	 */
+	const char *(*field_off)(const void *opts, const char *field);
 	/* --check: one line on what the device talks to and how (a request plan); NULL = nothing to add. */
 	void (*describe)(const void *opts, char *buf, size_t len);
 	/* The hardware the device occupies ("gpiochip0 line 17"), compared with every other device's and

@@ -171,6 +171,17 @@ static const char *const dsmr_mbus_names[DSMR_MBUS_KINDS][DSMR_MBUS_CHANNELS] = 
 };
 static const char *const dsmr_mbus_units[DSMR_MBUS_KINDS] = {"m3", "m3", "GJ"};
 
+/*
+ * The unit as published: telegrams spell cubic metres "m3" (DSMR 5.0.2 §6.12,
+ * e-MUCS), readers and Home Assistant expect the symbol "m³" (its gas and water
+ * device classes refuse "m3"). The other units of a telegram are already SI
+ * symbols (kWh, kW, V, A, GJ).
+ */
+static const char *dsmr_unit_symbol(const char *unit)
+{
+	return unit && strcmp(unit, "m3") == 0 ? "m\xc2\xb3" : unit;
+}
+
 /* One reading collected from a telegram, emitted once the whole telegram parsed. */
 struct dsmr_item {
 	const char *field;
@@ -640,7 +651,7 @@ static void dsmr_process(struct sg_dev *dev, struct dsmr_state *st)
 			.kind = it->string ? SG_VALUE_STRING : SG_VALUE_NUMBER,
 			.number = it->number,
 			.string = it->string,
-			.unit = it->unit,
+			.unit = dsmr_unit_symbol(it->unit),
 			.timestamp_us = it->timestamp_us,
 		};
 
@@ -744,44 +755,48 @@ static int dsmr_init(struct sg_dev *dev)
 	return 0;
 }
 
+/* A field every telegram has, and one only some meters send (announced once it first arrives). */
+#define FIELD(n, u, dc, sc) {.name = (n), .unit = (u), .device_class = (dc), .state_class = (sc)}
+#define SEEN(n, u, dc, sc) {.name = (n), .unit = (u), .device_class = (dc), .state_class = (sc), .when_seen = true}
+
 static const struct sg_field_info dsmr_fields[] = {
-	{.name = "version", .unit = NULL, .device_class = NULL, .state_class = NULL},
-	{.name = "timestamp", .unit = NULL, .device_class = "timestamp", .state_class = NULL},
-	{.name = "energy_delivered_tariff1", .unit = "kWh", .device_class = "energy", .state_class = "total_increasing"},
-	{.name = "energy_delivered_tariff2", .unit = "kWh", .device_class = "energy", .state_class = "total_increasing"},
-	{.name = "energy_returned_tariff1", .unit = "kWh", .device_class = "energy", .state_class = "total_increasing"},
-	{.name = "energy_returned_tariff2", .unit = "kWh", .device_class = "energy", .state_class = "total_increasing"},
-	{.name = "tariff", .unit = NULL, .device_class = NULL, .state_class = NULL},
-	{.name = "power_delivered", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "power_returned", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "power_failures", .unit = NULL, .device_class = NULL, .state_class = "total_increasing"},
-	{.name = "long_power_failures", .unit = NULL, .device_class = NULL, .state_class = "total_increasing"},
-	{.name = "voltage_l1", .unit = "V", .device_class = "voltage", .state_class = "measurement"},
-	{.name = "voltage_l2", .unit = "V", .device_class = "voltage", .state_class = "measurement"},
-	{.name = "voltage_l3", .unit = "V", .device_class = "voltage", .state_class = "measurement"},
-	{.name = "current_l1", .unit = "A", .device_class = "current", .state_class = "measurement"},
-	{.name = "current_l2", .unit = "A", .device_class = "current", .state_class = "measurement"},
-	{.name = "current_l3", .unit = "A", .device_class = "current", .state_class = "measurement"},
-	{.name = "power_delivered_l1", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "power_delivered_l2", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "power_delivered_l3", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "power_returned_l1", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "power_returned_l2", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "power_returned_l3", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "average_demand", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "max_demand_month", .unit = "kW", .device_class = "power", .state_class = "measurement"},
-	{.name = "gas_delivered", .unit = "m3", .device_class = "gas", .state_class = "total_increasing"},
-	{.name = "gas_delivered_2", .unit = "m3", .device_class = "gas", .state_class = "total_increasing"},
-	{.name = "gas_delivered_3", .unit = "m3", .device_class = "gas", .state_class = "total_increasing"},
-	{.name = "gas_delivered_4", .unit = "m3", .device_class = "gas", .state_class = "total_increasing"},
-	{.name = "water_delivered", .unit = "m3", .device_class = "water", .state_class = "total_increasing"},
-	{.name = "water_delivered_2", .unit = "m3", .device_class = "water", .state_class = "total_increasing"},
-	{.name = "water_delivered_3", .unit = "m3", .device_class = "water", .state_class = "total_increasing"},
-	{.name = "water_delivered_4", .unit = "m3", .device_class = "water", .state_class = "total_increasing"},
-	{.name = "heat_delivered", .unit = "GJ", .device_class = "energy", .state_class = "total_increasing"},
-	{.name = "heat_delivered_2", .unit = "GJ", .device_class = "energy", .state_class = "total_increasing"},
-	{.name = "heat_delivered_3", .unit = "GJ", .device_class = "energy", .state_class = "total_increasing"},
-	{.name = "heat_delivered_4", .unit = "GJ", .device_class = "energy", .state_class = "total_increasing"},
+	SEEN("version", NULL, NULL, NULL),
+	SEEN("timestamp", NULL, "timestamp", NULL),
+	FIELD("energy_delivered_tariff1", "kWh", "energy", "total_increasing"),
+	FIELD("energy_delivered_tariff2", "kWh", "energy", "total_increasing"),
+	FIELD("energy_returned_tariff1", "kWh", "energy", "total_increasing"),
+	FIELD("energy_returned_tariff2", "kWh", "energy", "total_increasing"),
+	FIELD("tariff", NULL, NULL, NULL),
+	FIELD("power_delivered", "kW", "power", "measurement"),
+	FIELD("power_returned", "kW", "power", "measurement"),
+	SEEN("power_failures", NULL, NULL, "total_increasing"),
+	SEEN("long_power_failures", NULL, NULL, "total_increasing"),
+	SEEN("voltage_l1", "V", "voltage", "measurement"),
+	SEEN("voltage_l2", "V", "voltage", "measurement"),
+	SEEN("voltage_l3", "V", "voltage", "measurement"),
+	SEEN("current_l1", "A", "current", "measurement"),
+	SEEN("current_l2", "A", "current", "measurement"),
+	SEEN("current_l3", "A", "current", "measurement"),
+	SEEN("power_delivered_l1", "kW", "power", "measurement"),
+	SEEN("power_delivered_l2", "kW", "power", "measurement"),
+	SEEN("power_delivered_l3", "kW", "power", "measurement"),
+	SEEN("power_returned_l1", "kW", "power", "measurement"),
+	SEEN("power_returned_l2", "kW", "power", "measurement"),
+	SEEN("power_returned_l3", "kW", "power", "measurement"),
+	SEEN("average_demand", "kW", "power", "measurement"),
+	SEEN("max_demand_month", "kW", "power", "measurement"),
+	SEEN("gas_delivered", "m³", "gas", "total_increasing"),
+	SEEN("gas_delivered_2", "m³", "gas", "total_increasing"),
+	SEEN("gas_delivered_3", "m³", "gas", "total_increasing"),
+	SEEN("gas_delivered_4", "m³", "gas", "total_increasing"),
+	SEEN("water_delivered", "m³", "water", "total_increasing"),
+	SEEN("water_delivered_2", "m³", "water", "total_increasing"),
+	SEEN("water_delivered_3", "m³", "water", "total_increasing"),
+	SEEN("water_delivered_4", "m³", "water", "total_increasing"),
+	SEEN("heat_delivered", "GJ", "energy", "total_increasing"),
+	SEEN("heat_delivered_2", "GJ", "energy", "total_increasing"),
+	SEEN("heat_delivered_3", "GJ", "energy", "total_increasing"),
+	SEEN("heat_delivered_4", "GJ", "energy", "total_increasing"),
 	{.name = NULL, .unit = NULL, .device_class = NULL, .state_class = NULL},
 };
 

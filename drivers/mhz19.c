@@ -202,6 +202,13 @@ static void mhz19_free_options(void *opts)
 
 static const char *const mhz19_option_keys[] = {"temperature", NULL};
 
+static const char *mhz19_field_off(const void *opts, const char *field)
+{
+	const struct mhz19_opts *o = opts ? opts : &mhz19_default_opts;
+
+	return strcmp(field, "temperature") == 0 && !o->temperature ? "temperature = true" : NULL;
+}
+
 static const struct sg_field_info mhz19_fields[] = {
 	{.name = "co2", .unit = "ppm", .device_class = "carbon_dioxide", .state_class = "measurement"},
 	{.name = "temperature", .unit = "°C", .device_class = "temperature", .state_class = "measurement"},
@@ -216,6 +223,7 @@ const struct sg_driver sg_driver_mhz19 = {
 	.default_interval_s = MHZ19_DEFAULT_INTERVAL_S,
 	.fields = mhz19_fields,
 	.option_keys = mhz19_option_keys,
+	.field_off = mhz19_field_off,
 	.parse_options = mhz19_parse_options,
 	.free_options = mhz19_free_options,
 	.state_size = sizeof(struct mhz19_state),

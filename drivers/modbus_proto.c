@@ -664,6 +664,8 @@ bool mbp_table_field(const struct mbp_table *t, size_t i, char *name, size_t len
 		else
 			snprintf(name, len, "%s", e->name);
 		*ret = (struct sg_field_info){.name = name, .unit = e->unit[0] ? e->unit : NULL,
+		                              .device_class = e->device_class[0] ? e->device_class : NULL,
+		                              .state_class = e->state_class[0] ? e->state_class : NULL,
 		                              .binary = e->fmt.type == MBP_BIT || e->fmt.bit >= 0};
 		return true;
 	}
@@ -686,8 +688,9 @@ void mbp_table_describe(const struct mbp_table *t, const char *unit_word, char *
 
 /* ---- configuration ------------------------------------------------------------------------------ */
 
-const char *const mbp_entry_keys[] = {"name",   "function", "address", "type", "byte_order", "word_order",
-                                      "scale",  "offset",   "bit",     "count", "unit",      NULL};
+const char *const mbp_entry_keys[] = {"name",  "function", "address", "type", "byte_order",   "word_order",
+                                      "scale", "offset",   "bit",     "count", "unit", "device_class",
+                                      "state_class", NULL};
 
 static const struct {
 	const char *name;
@@ -842,6 +845,24 @@ static int mbp_oom(struct sg_opt_error *err)
 	return -ENOMEM;
 }
 
+
+/* The optional string KEY of register entry G into BUF ("" when absent). */
+static int entry_text(const config_setting_t *g, const char *key, const char *what, char *buf, size_t len,
+                      struct sg_opt_error *err)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	buf[0] = '\0';
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return sg_opt_fail(err, s, "%s: %s must be a string", what, key);
+	if (strlen(config_setting_get_string(s)) >= len)
+		return sg_opt_fail(err, s, "%s: %s longer than %zu bytes", what, key, len - 1);
+	snprintf(buf, len, "%s", config_setting_get_string(s));
+	return 0;
+}
+
 static int mbp_entry_parse(struct mbp_table *t, const config_setting_t *g, uint8_t slave, struct sg_opt_error *err)
 {
 	struct mbp_entry e = {.slave = slave, .function = MBP_FC_READ_HOLDING, .count = 1};
@@ -902,14 +923,14 @@ static int mbp_entry_parse(struct mbp_table *t, const config_setting_t *g, uint8
 		                   e.fmt.type == MBP_BIT ? "bits" : "registers", mbp_read_limit(e.function));
 	if ((unsigned)e.address + mbp_entry_span(&e) > MBP_ADDRESS_SPACE)
 		return sg_opt_fail(err, config_setting_get_member(g, "address"), "%s ends beyond address 65535", what);
-	s = config_setting_get_member(g, "unit");
-	if (s) {
-		if (config_setting_type(s) != CONFIG_TYPE_STRING)
-			return sg_opt_fail(err, s, "%s: unit must be a string", what);
-		if (strlen(config_setting_get_string(s)) > MBP_MAX_UNIT)
-			return sg_opt_fail(err, s, "%s: unit longer than %d bytes", what, MBP_MAX_UNIT);
-		snprintf(e.unit, sizeof(e.unit), "%s", config_setting_get_string(s));
-	}
+	if ((r = entry_text(g, "unit", what, e.unit, sizeof(e.unit), err)) < 0 ||
+	    (r = entry_text(g, "device_class", what, e.device_class, sizeof(e.device_class), err)) < 0 ||
+	    (r = entry_text(g, "state_class", what, e.state_class, sizeof(e.state_class), err)) < 0)
+		return r;
+	if (e.state_class[0] && strcmp(e.state_class, "measurement") != 0 && strcmp(e.state_class, "total") != 0 &&
+	    strcmp(e.state_class, "total_increasing") != 0)
+		return sg_opt_fail(err, config_setting_get_member(g, "state_class"),
+		                   "%s: state_class must be \"measurement\", \"total\" or \"total_increasing\"", what);
 	t->entries[t->n_entries++] = e;
 	return 0;
 }

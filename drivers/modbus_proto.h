@@ -221,6 +221,7 @@ int mbp_value_encode(const struct mbp_format *f, double v, uint8_t *regs);
 
 #define MBP_MAX_NAME 64
 #define MBP_MAX_UNIT 15
+#define MBP_MAX_CLASS 31
 #define MBP_MAX_ENTRIES 256       /* per device */
 #define MBP_MAX_COUNT 125         /* values per entry (`count`) */
 
@@ -228,6 +229,8 @@ int mbp_value_encode(const struct mbp_format *f, double v, uint8_t *regs);
 struct mbp_entry {
 	char name[MBP_MAX_NAME + 1];  /* reading name; with count > 1, "<name>_<k>" for k = 0 .. count-1 */
 	char unit[MBP_MAX_UNIT + 1];  /* "" = none */
+	char device_class[MBP_MAX_CLASS + 1]; /* Home Assistant's, "" = from the unit */
+	char state_class[MBP_MAX_CLASS + 1];  /* "measurement", "total", "total_increasing"; "" = from the class */
 	uint8_t slave;                /* unit identifier / slave address */
 	uint8_t function;             /* MBP_FC_READ_* */
 	uint16_t address;

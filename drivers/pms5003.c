@@ -223,6 +223,19 @@ static void pms_free_options(void *opts)
 
 static const char *const pms_option_keys[] = {"cf1", "counts", NULL};
 
+/* The CF=1 values need cf1 = true, the particle counts counts = true. */
+static const char *pms_field_off(const void *opts, const char *field)
+{
+	const struct pms_opts *o = opts ? opts : &pms_default_opts;
+	size_t n = strlen(field);
+
+	if (n > 4 && strcmp(field + n - 4, "_cf1") == 0 && !o->cf1)
+		return "cf1 = true";
+	if (strncmp(field, "particles_", 10) == 0 && !o->counts)
+		return "counts = true";
+	return NULL;
+}
+
 #define PMS_PM(n) {.name = (n), .unit = "µg/m³", .device_class = NULL, .state_class = "measurement"}
 #define PMS_COUNT(n) {.name = (n), .unit = "1/0.1L", .device_class = NULL, .state_class = "measurement"}
 
@@ -250,6 +263,7 @@ const struct sg_driver sg_driver_pms5003 = {
 	.default_interval_s = 0,
 	.fields = pms_fields,
 	.option_keys = pms_option_keys,
+	.field_off = pms_field_off,
 	.parse_options = pms_parse_options,
 	.free_options = pms_free_options,
 	.state_size = sizeof(struct pms_state),

@@ -70,7 +70,7 @@ static const char *const device_keys[] = {
 static const char *const device_i2c_keys[] = {"bus", "address", NULL};
 static const char *const reading_keys[] = {
 	"field", "topic", "unit", "qos", "retain", "payload", "offline", "scale", "offset", "round",
-	"deadband", "throttle", "heartbeat", "average", "device_class", NULL,
+	"deadband", "throttle", "heartbeat", "average", "device_class", "state_class", NULL,
 };
 /* Keys every actuator has; its driver adds its own (struct sg_act_driver.option_keys). */
 static const char *const actuator_keys[] = {
@@ -1019,6 +1019,7 @@ static void reading_cfg_release(struct sg_reading_cfg *rc)
 	free(rc->topic);
 	free(rc->unit);
 	free((char *)rc->device_class);
+	free(rc->state_class);
 }
 
 /* Field I of device D: the driver's table, or (data-defined drivers) what its options name. */
@@ -1102,14 +1103,14 @@ static void device_field_list(char *buf, size_t len, const struct sg_device_cfg 
 static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const config_setting_t *s,
                          struct sg_reading_cfg *rc)
 {
-	const char *field = NULL, *topic = NULL, *device_class = NULL;
+	const char *field = NULL, *topic = NULL, *device_class = NULL, *state_class = NULL;
 	char what[128], where[136], *rel;
 	int r;
 
 	/* start from the device's settings; the pointers stay NULL until set below */
 	*rc = d->defaults;
 	rc->field = rc->topic = rc->unit = NULL;
-	rc->device_class = NULL;
+	rc->device_class = rc->state_class = NULL;
 	rc->line = (int)config_setting_source_line(s);
 
 	if (!config_setting_is_group(s))
@@ -1133,6 +1134,9 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 		return fail_at(ld, member(s, "field"), "device \"%s\": driver \"%s\" has no field \"%s\" (fields: %s)",
 		               d->name, d->driver->name, field, list);
 	}
+	if (d->driver->fields && d->driver->field_off && d->driver->field_off(d->opts, field))
+		return fail_at(ld, member(s, "field"), "device \"%s\": field \"%s\" is not read with these options (set %s)",
+		               d->name, field, d->driver->field_off(d->opts, field));
 
 	if ((r = get_string(ld, s, "topic", &topic)) < 0 ||
 	    (r = get_string_dup(ld, s, "unit", &rc->unit)) < 0 ||
@@ -1145,12 +1149,21 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 	    (r = get_double_range(ld, s, "throttle", 0, HUGE_VAL, false, &rc->throttle_s)) < 0 ||
 	    (r = get_double_range(ld, s, "heartbeat", 0, HUGE_VAL, false, &rc->heartbeat_s)) < 0 ||
 	    (r = get_int_range(ld, s, "average", 1, 1000, &rc->average)) < 0 ||
-	    (r = get_string(ld, s, "device_class", &device_class)) < 0)
+	    (r = get_string(ld, s, "device_class", &device_class)) < 0 ||
+	    (r = get_string(ld, s, "state_class", &state_class)) < 0)
 		return r;
 	if (device_class) {
 		if (!*device_class)
 			return fail_at(ld, member(s, "device_class"), "\"device_class\" must not be empty");
 		if (!(rc->device_class = strdup(device_class)))
+			return fail_oom(ld);
+	}
+	if (state_class) {
+		if (strcmp(state_class, "measurement") != 0 && strcmp(state_class, "total") != 0 &&
+		    strcmp(state_class, "total_increasing") != 0)
+			return fail_at(ld, member(s, "state_class"),
+			               "\"state_class\" must be \"measurement\", \"total\" or \"total_increasing\"");
+		if (!(rc->state_class = strdup(state_class)))
 			return fail_oom(ld);
 	}
 

@@ -49,6 +49,7 @@ struct sg_reading_cfg {
 	double heartbeat_s;    /* 0 = unset */
 	int average;           /* samples, 0/1 = unset */
 	char *device_class;    /* discovery override or NULL */
+	char *state_class;     /* discovery override ("measurement", "total", "total_increasing") or NULL */
 	int line;
 };
 

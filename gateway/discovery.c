@@ -22,6 +22,7 @@
  * Everything returned is owned by the caller's list; nothing here logs.
  */
 #include "discovery.h"
+#include "ha_classes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #ifndef SG_VERSION
@@ -272,101 +274,6 @@ static const char *last_level(const char *topic)
 	return slash ? slash + 1 : topic;
 }
 
-/* --- device classes -------------------------------------------------------- */
-
-struct class_rule {
-	const char *device_class;
-	const char *state_class;
-	const char *const *units;  /* units Home Assistant accepts for the class */
-	const char *const *hints;  /* field-name hints required to pick it (NULL: the unit suffices) */
-};
-
-static const char *const temperature_units[] = {"°C", "°F", "K", NULL};
-static const char *const humidity_units[] = {"%", NULL};
-static const char *const pressure_units[] = {"Pa", "hPa", "kPa", "bar", "cbar", "mbar", "mmHg", "inHg", "psi", NULL};
-/* The micro sign (U+00B5) and the Greek mu (U+03BC) are both met in the wild. */
-static const char *const mass_concentration_units[] = {"\xc2\xb5g/m\xc2\xb3", "\xce\xbcg/m\xc2\xb3", NULL};
-static const char *const ppm_units[] = {"ppm", NULL};
-static const char *const energy_units[] = {"Wh", "kWh", "MWh", "GWh", "J", "kJ", "MJ", "GJ", NULL};
-static const char *const power_units[] = {"mW", "W", "kW", "MW", "GW", NULL};
-static const char *const illuminance_units[] = {"lx", NULL};
-static const char *const voltage_units[] = {"\xc2\xb5V", "\xce\xbcV", "mV", "V", "kV", "MV", NULL};
-
-static const char *const humidity_hints[] = {"hum", "rh", "h", NULL};
-static const char *const pm10_hints[] = {"pm10", NULL};
-static const char *const pm25_hints[] = {"pm25", "pm2_5", "pm2.5", "pm2-5", NULL};
-static const char *const pm1_hints[] = {"pm1", NULL};
-static const char *const co2_hints[] = {"co2", NULL};
-
-/* Order matters where hints overlap: pm10 before pm1. */
-static const struct class_rule class_rules[] = {
-	{"temperature", "measurement", temperature_units, NULL},
-	{"humidity", "measurement", humidity_units, humidity_hints},
-	{"pressure", "measurement", pressure_units, NULL},
-	{"pm10", "measurement", mass_concentration_units, pm10_hints},
-	{"pm25", "measurement", mass_concentration_units, pm25_hints},
-	{"pm1", "measurement", mass_concentration_units, pm1_hints},
-	{"carbon_dioxide", "measurement", ppm_units, co2_hints},
-	{"energy", "total_increasing", energy_units, NULL},
-	{"power", "measurement", power_units, NULL},
-	{"illuminance", "measurement", illuminance_units, NULL},
-	{"voltage", "measurement", voltage_units, NULL},
-};
-
-static bool in_list(const char *const *list, const char *s)
-{
-	for (; *list; list++)
-		if (strcmp(*list, s) == 0)
-			return true;
-	return false;
-}
-
-/*
- * Does FIELD name what HINT says? Hints of three letters or more may appear
- * anywhere ("outside_humidity", "co2_ppm"); shorter ones must be the whole
- * name ("h", "rh").
- */
-static bool field_hints(const char *field, const char *const *hints)
-{
-	char low[128];
-	size_t i;
-
-	for (i = 0; field[i] && i + 1 < sizeof(low); i++)
-		low[i] = (field[i] >= 'A' && field[i] <= 'Z') ? (char)(field[i] - 'A' + 'a') : field[i];
-	low[i] = '\0';
-	for (; *hints; hints++) {
-		if (strlen(*hints) >= 3 ? strstr(low, *hints) != NULL : strcmp(low, *hints) == 0)
-			return true;
-	}
-	return false;
-}
-
-const char *discovery_infer_device_class(const char *field, const char *unit)
-{
-	if (!unit || !*unit)
-		return NULL;
-	for (size_t i = 0; i < sizeof(class_rules) / sizeof(class_rules[0]); i++) {
-		const struct class_rule *c = &class_rules[i];
-
-		if (!in_list(c->units, unit))
-			continue;
-		if (c->hints && !(field && field_hints(field, c->hints)))
-			continue;
-		return c->device_class;
-	}
-	return NULL;
-}
-
-const char *discovery_state_class_for(const char *device_class)
-{
-	if (!device_class)
-		return NULL;
-	for (size_t i = 0; i < sizeof(class_rules) / sizeof(class_rules[0]); i++)
-		if (strcmp(class_rules[i].device_class, device_class) == 0)
-			return class_rules[i].state_class;
-	return NULL;
-}
-
 /* --- topics ------------------------------------------------------------------ */
 
 char *discovery_ha_status_topic(const struct sg_config *cfg)
@@ -451,6 +358,8 @@ struct builder {
 	struct sg_disc_list *out;
 	char *gateway_ident;   /* "sensorgate_<id>": the gateway's device identifier */
 	char *stats_topic;     /* NULL when the stats topic is off */
+	sg_disc_seen_fn seen;  /* the `when_seen` fields to announce; NULL: none */
+	void *seen_ud;
 };
 
 /* "sensorgate_<gateway id>_<object>"; NULL on ENOMEM. */
@@ -460,7 +369,20 @@ static char *unique_id(const struct builder *bd, const char *object)
 	return asprintf(&u, UNIQUE_PREFIX "%s_%s", bd->cfg->id, object) < 0 ? NULL : u;
 }
 
-/* Start an entity: '{', name and the three ids. OBJECT is already a valid topic level. */
+/*
+ * The name of a device's entity: the last level of its topic, or NULL when that
+ * is the device's own name (a "co2" sensor named "co2"). Home Assistant warns
+ * about an entity name equal to its device's and drops it; a JSON null name is
+ * its way of saying "this entity is the device's main feature": it shows as
+ * the device name alone.
+ */
+static const char *entity_name(const struct sg_device_cfg *d, const char *topic)
+{
+	const char *name = last_level(topic);
+	return strcasecmp(name, d->name) == 0 ? NULL : name;
+}
+
+/* Start an entity: '{', name (NAME NULL: a JSON null) and the three ids. OBJECT is already a valid topic level. */
 static void entity_begin(struct builder *bd, struct sb *b, const char *component, const char *object,
                          const char *name)
 {
@@ -473,7 +395,11 @@ static void entity_begin(struct builder *bd, struct sb *b, const char *component
 		b->oom = true;
 	} else {
 		js_open(b, '{');
-		js_kstr(b, "name", name);
+		js_key(b, "name");
+		if (name)
+			js_string(b, name);
+		else
+			sb_puts(b, "null");
 		js_kstr(b, "unique_id", uid);
 		js_kstr(b, "object_id", slug);
 		js_kstr(b, "default_entity_id", entity_id);
@@ -650,7 +576,7 @@ static int add_event(struct builder *bd, const struct sg_device_cfg *d, const ch
 		goto out;
 	}
 	if (!fi->no_event_entity) {
-		entity_begin(bd, &b, "event", object, last_level(topic));
+		entity_begin(bd, &b, "event", object, entity_name(d, topic));
 		js_kstr(&b, "state_topic", topic);
 		js_kstr(&b, "value_template", json ? "{\"event_type\":\"{{ value_json.value }}\"}"
 		                                   : "{\"event_type\":\"{{ value }}\"}");
@@ -696,6 +622,55 @@ out:
 	return r;
 }
 
+/* How a reading is announced: see classify(). */
+struct classified {
+	const char *unit;         /* as Home Assistant spells it, NULL: none */
+	const char *device_class;
+	const char *state_class;
+	int precision;            /* suggested_display_precision, -1: none */
+};
+
+/*
+ * Unit, device class, state class and display precision of reading FIELD
+ * (FI: what its driver declares, or NULL; RC: its configuration):
+ * - the unit configured, else the driver's, spelled as Home Assistant
+ *   spells it ("m3" -> "m³": ha_unit_symbol());
+ * - the device class configured, else the driver's while the unit is the
+ *   driver's (a channel in volts scaled to amperes is no longer a voltage),
+ *   else inferred from the unit and the field's name;
+ * - the state class configured, else the driver's where its class holds,
+ *   else the class's usual one (total_increasing for meters, measurement for
+ *   most, none for timestamps); never one Home Assistant refuses for the class;
+ * - the decimals of `round`, else those usual for the unit.
+ */
+static void classify(const char *field, const struct sg_field_info *fi, const struct sg_reading_cfg *rc,
+                     struct classified *out)
+{
+	const char *driver_unit = fi && fi->unit ? ha_unit_symbol(fi->unit) : NULL;
+	const char *unit = rc->unit ? ha_unit_symbol(rc->unit) : driver_unit;
+	bool drivers = fi && (!rc->unit || (driver_unit && strcmp(driver_unit, unit) == 0));
+	const char *dclass, *sclass;
+
+	if (unit && !*unit)
+		unit = NULL;
+	if (rc->device_class)
+		dclass = rc->device_class;
+	else if (drivers && fi->device_class)
+		dclass = fi->device_class;
+	else
+		dclass = ha_infer_device_class(field, unit);
+	if (rc->state_class)
+		sclass = rc->state_class;
+	else if (drivers && fi->state_class && (!fi->device_class || dclass == fi->device_class))
+		sclass = fi->state_class;
+	else
+		sclass = ha_default_state_class(dclass, unit);
+	if (!ha_state_class_allowed(dclass, sclass))
+		sclass = ha_default_state_class(dclass, unit);
+	*out = (struct classified){.unit = unit, .device_class = dclass, .state_class = sclass,
+	                           .precision = rc->round >= 0 ? rc->round : ha_display_precision(unit)};
+}
+
 /*
  * One sensor for field FIELD of device D, published on TOPIC with settings RC
  * (a readings entry, or the device defaults for a driver-declared field); a
@@ -708,30 +683,14 @@ static int add_reading(struct builder *bd, const struct sg_device_cfg *d, const 
 	char tmp_name[128];
 	const struct sg_field_info *fi = device_field(d, field, &tmp, tmp_name, sizeof(tmp_name));
 	const char *component = fi && fi->binary ? "binary_sensor" : "sensor";
-	const char *unit = rc->unit ? rc->unit : (fi ? fi->unit : NULL);
-	const char *dclass, *sclass;
+	struct classified cl;
 	char *object, *dev_status;
 	struct sb b = {0};
 	int r;
 
 	if (fi && fi->event_types)
 		return add_event(bd, d, field, topic, rc, fi);
-	if (rc->device_class) {
-		dclass = rc->device_class;
-		sclass = discovery_state_class_for(dclass);
-	} else if (fi && fi->device_class) {
-		dclass = fi->device_class;
-		sclass = fi->state_class ? fi->state_class : discovery_state_class_for(dclass);
-	} else {
-		dclass = discovery_infer_device_class(field, unit);
-		sclass = fi && fi->state_class ? fi->state_class : discovery_state_class_for(dclass);
-		/* A reading with a unit is a number: let Home Assistant keep statistics of it. */
-		if (!sclass && !dclass && unit && *unit)
-			sclass = "measurement";
-	}
-	if (unit && !*unit)
-		unit = NULL;
-
+	classify(field, fi, rc, &cl);
 	/*
 	 * The device's own status topic is published (retained) only for devices
 	 * with expire_after: "offline" after that long without any reading,
@@ -746,7 +705,7 @@ static int add_reading(struct builder *bd, const struct sg_device_cfg *d, const 
 		free(dev_status);
 		return -ENOMEM;
 	}
-	entity_begin(bd, &b, component, object, last_level(topic));
+	entity_begin(bd, &b, component, object, entity_name(d, topic));
 	js_kstr(&b, "state_topic", topic);
 	if (rc->payload == SG_PAYLOAD_JSON)
 		js_kstr(&b, "value_template", "{{ value_json.value }}");
@@ -755,11 +714,11 @@ static int add_reading(struct builder *bd, const struct sg_device_cfg *d, const 
 		js_kstr(&b, "payload_off", fi->payload_off ? fi->payload_off : "0");
 		js_kstr(&b, "device_class", rc->device_class ? rc->device_class : fi->device_class);
 	} else {
-		js_kstr(&b, "unit_of_measurement", unit);
-		js_kstr(&b, "device_class", dclass);
-		js_kstr(&b, "state_class", sclass);
-		if (rc->round >= 0)
-			js_kint(&b, "suggested_display_precision", rc->round);
+		js_kstr(&b, "unit_of_measurement", cl.unit);
+		js_kstr(&b, "device_class", cl.device_class);
+		js_kstr(&b, "state_class", cl.state_class);
+		if (cl.precision >= 0)
+			js_kint(&b, "suggested_display_precision", cl.precision);
 	}
 	if (rc->qos > 0)
 		js_kint(&b, "qos", rc->qos);
@@ -769,6 +728,30 @@ static int add_reading(struct builder *bd, const struct sg_device_cfg *d, const 
 	free(object);
 	free(dev_status);
 	return r;
+}
+
+/* A `when_seen` field of D: announced when the owner says it came (or was announced before). */
+static bool when_seen(struct builder *bd, const struct sg_device_cfg *d, const char *field)
+{
+	struct sb topic = {0};
+	char *object;
+	bool yes;
+
+	if (!bd->seen)
+		return false;
+	object = object_id2(d->name, field);
+	if (object) { /* the topic entity_end() gives it (the component is "sensor": binary fields are not optional) */
+		sb_puts(&topic, bd->cfg->discovery.prefix);
+		sb_puts(&topic, "/sensor/");
+		put_topic_level(&topic, bd->cfg->id);
+		sb_putc(&topic, '/');
+		sb_puts(&topic, object);
+		sb_puts(&topic, "/config");
+	}
+	yes = bd->seen(bd->seen_ud, d, field, topic.s && !topic.oom ? topic.s : "");
+	free(object);
+	free(topic.s);
+	return yes;
 }
 
 static int add_device(struct builder *bd, const struct sg_device_cfg *d)
@@ -781,11 +764,18 @@ static int add_device(struct builder *bd, const struct sg_device_cfg *d)
 		if ((r = add_reading(bd, d, rc->field, rc->topic, rc)) < 0)
 			return r;
 	}
-	/* No readings list: every field the driver declares, on <base>/<device>/<field>. */
+	/*
+	 * No readings list: every field the driver declares, on <base>/<device>/<field>;
+	 * not those its options turn off, nor one not every device sends until it came.
+	 */
 	if (d->all_fields && d->driver && d->driver->fields) {
 		for (const struct sg_field_info *f = d->driver->fields; f->name; f++) {
 			char *topic;
 
+			if (d->driver->field_off && d->driver->field_off(d->opts, f->name))
+				continue;
+			if (f->when_seen && !when_seen(bd, d, f->name))
+				continue;
 			if (asprintf(&topic, "%s/%s/%s", bd->cfg->base_topic, d->name, f->name) < 0)
 				return -ENOMEM;
 			r = add_reading(bd, d, f->name, topic, &d->defaults);
@@ -946,7 +936,13 @@ static int check_unique(const struct sg_disc_list *l, char *err, size_t errlen)
 
 int discovery_build(const struct sg_config *cfg, struct sg_disc_list *ret, char *err, size_t errlen)
 {
-	struct builder bd = {.cfg = cfg, .out = ret};
+	return discovery_build_seen(cfg, NULL, NULL, ret, err, errlen);
+}
+
+int discovery_build_seen(const struct sg_config *cfg, sg_disc_seen_fn seen, void *seen_ud, struct sg_disc_list *ret,
+                         char *err, size_t errlen)
+{
+	struct builder bd = {.cfg = cfg, .out = ret, .seen = seen, .seen_ud = seen_ud};
 	int r = 0;
 
 	if (err && errlen)

@@ -72,6 +72,18 @@ struct sg_disc_topics {
 int discovery_build(const struct sg_config *cfg, struct sg_disc_list *ret, char *err, size_t errlen);
 
 /*
+ * Whether field FIELD of device D, a field its driver declares `when_seen`
+ * (not every meter sends it), is to be announced: it arrived, or TOPIC (its
+ * discovery topic) was announced before. discovery_build() announces none
+ * of them.
+ */
+typedef bool (*sg_disc_seen_fn)(void *ud, const struct sg_device_cfg *d, const char *field, const char *topic);
+
+/* discovery_build(), with SEEN (may be NULL) deciding on the `when_seen` fields of devices without readings lists. */
+int discovery_build_seen(const struct sg_config *cfg, sg_disc_seen_fn seen, void *seen_ud, struct sg_disc_list *ret,
+                         char *err, size_t errlen);
+
+/*
  * The deletions a configuration change needs: an empty payload for every
  * discovery topic OLD_CFG announces and NEW_CFG does not (everything when
  * NEW_CFG has discovery disabled). 0, -ENOMEM, or -EEXIST as above.
@@ -127,16 +139,5 @@ struct sg_disc_sync {
  */
 int discovery_sync(const struct sg_disc_list *list, struct sg_disc_topics *announced, const char *state_path,
                    bool deletions, sg_disc_publish_fn publish, void *ud, struct sg_disc_sync *res);
-
-/*
- * The Home Assistant device class inferred for a reading FIELD with UNIT, or
- * NULL: temperature, humidity, pressure, pm25 (and pm10, pm1),
- * carbon_dioxide, energy, power, illuminance or voltage (Home Assistant's
- * names for them), only when UNIT is one Home Assistant accepts for that
- * class; "%", "ppm" and "µg/m³" need a telling field name.
- */
-const char *discovery_infer_device_class(const char *field, const char *unit);
-/* "total_increasing" for energy, "measurement" for the other inferred classes, else NULL. */
-const char *discovery_state_class_for(const char *device_class);
 
 #endif

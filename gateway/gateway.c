@@ -88,6 +88,8 @@ struct gw_device {
 	struct sg_backoff reopen;   /* failures > 0: closed after a problem, reopening */
 	char last_error[320];       /* last open/read error logged, to log changes only */
 	struct sg_ratelimit fail_rl;
+	uint64_t seen;              /* the driver's `when_seen` fields (bit = index in its table) that arrived */
+	bool watch_seen;            /* it has such fields and no readings list: note them (discovery) */
 };
 
 struct sg_gateway {
@@ -124,6 +126,7 @@ struct sg_gateway {
 	char *disc_state_path;                /* NULL: removals are not remembered across restarts */
 	char *disc_ha_status;                 /* "<prefix>/status": Home Assistant's birth and will */
 	sd_event_source *disc_timer;          /* re-announce shortly after Home Assistant started */
+	sd_event_source *disc_seen_timer;     /* announce the fields that arrived for the first time */
 
 	/* store and forward */
 	struct sg_spool *spool;          /* NULL while it cannot be opened */
@@ -235,6 +238,7 @@ static void on_mqtt_watch(void *ud)
  */
 #define DISCOVERY_JITTER_MIN_US (200 * 1000ULL)
 #define DISCOVERY_JITTER_US     (2 * 1000000ULL)
+#define DISCOVERY_SEEN_DELAY_US (1000000ULL) /* a first telegram's new fields, announced together */
 
 static int discovery_publish(void *ud, const char *topic, const char *payload, size_t len)
 {
@@ -308,6 +312,70 @@ static void discovery_connected(struct sg_gateway *g)
 	discovery_announce(g, true);
 }
 
+/*
+ * Fields not every device sends (a meter's optional lines, `when_seen` in the
+ * driver's table) are announced once they arrive, and kept announced after
+ * that: the state file remembers them across restarts.
+ */
+static bool discovery_seen(void *ud, const struct sg_device_cfg *dc, const char *field, const char *topic)
+{
+	struct sg_gateway *g = ud;
+
+	for (size_t i = 0; i < g->disc_announced.n; i++)
+		if (strcmp(g->disc_announced.v[i], topic) == 0)
+			return true;
+	for (size_t i = 0; i < g->n_devs; i++) {
+		const struct gw_device *d = g->devs[i];
+
+		if (strcmp(d->cfg->name, dc->name) != 0 || !d->cfg->driver->fields)
+			continue;
+		for (size_t k = 0; k < 64 && d->cfg->driver->fields[k].name; k++)
+			if (strcmp(d->cfg->driver->fields[k].name, field) == 0)
+				return (d->seen >> k) & 1;
+	}
+	return false;
+}
+
+/* A reading of D: the first of a `when_seen` field has it announced (shortly: a telegram brings several). */
+static void discovery_note(struct gw_device *d, const char *field)
+{
+	const struct sg_field_info *f = d->cfg->driver->fields;
+	struct sg_gateway *g = d->g;
+
+	for (size_t k = 0; k < 64 && f[k].name; k++) {
+		if (strcmp(f[k].name, field) != 0)
+			continue;
+		if (!f[k].when_seen || ((d->seen >> k) & 1))
+			return;
+		d->seen |= 1ULL << k;
+		if (g->disc_seen_timer) {
+			sd_event_source_set_time(g->disc_seen_timer, now_mono_us() + DISCOVERY_SEEN_DELAY_US);
+			sd_event_source_set_enabled(g->disc_seen_timer, SD_EVENT_ONESHOT);
+		}
+		return;
+	}
+}
+
+static int discovery_setup(struct sg_gateway *g);
+
+static int on_discovery_seen_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	size_t before = g->disc.n;
+	(void)s;
+	(void)usec;
+
+	if (discovery_setup(g) < 0) {
+		log_error("discovery: out of memory");
+		return 0;
+	}
+	if (g->disc.n > before)
+		log_info("discovery: %zu more entit%s, for readings that arrived for the first time", g->disc.n - before,
+		         g->disc.n - before == 1 ? "y" : "ies");
+	discovery_announce(g, true);
+	return 0;
+}
+
 /* Build the list for g->cfg and find the state file. A failure disables discovery only. */
 static int discovery_setup(struct sg_gateway *g)
 {
@@ -322,7 +390,7 @@ static int discovery_setup(struct sg_gateway *g)
 	g->disc_state_path = discovery_state_path(g->cfg, getenv("STATE_DIRECTORY"));
 	if (!g->disc_ha_status || (!g->disc_state_path && errno == ENOMEM))
 		return -ENOMEM;
-	r = discovery_build(g->cfg, &g->disc, err, sizeof(err));
+	r = discovery_build_seen(g->cfg, discovery_seen, g, &g->disc, err, sizeof(err));
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -345,10 +413,18 @@ static int discovery_start(struct sg_gateway *g)
 		return r;
 	if (g->disc_state_path && (r = discovery_state_load(g->disc_state_path, &g->disc_announced)) < 0)
 		log_warning("discovery: cannot read %s: %s, ignoring", g->disc_state_path, strerror(-r));
+	if (g->disc_announced.n && (r = discovery_setup(g)) < 0) /* again: what was announced before stays */
+		return r;
 	r = sd_event_add_time(g->loop, &g->disc_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_discovery_timer, g);
 	if (r < 0)
 		return r;
-	return sd_event_source_set_enabled(g->disc_timer, SD_EVENT_OFF);
+	r = sd_event_source_set_enabled(g->disc_timer, SD_EVENT_OFF);
+	if (r < 0)
+		return r;
+	r = sd_event_add_time(g->loop, &g->disc_seen_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_discovery_seen_timer, g);
+	if (r < 0)
+		return r;
+	return sd_event_source_set_enabled(g->disc_seen_timer, SD_EVENT_OFF);
 }
 
 /*
@@ -374,6 +450,7 @@ static void discovery_free(struct sg_gateway *g)
 	free(g->disc_state_path);
 	free(g->disc_ha_status);
 	sd_event_source_disable_unref(g->disc_timer);
+	sd_event_source_disable_unref(g->disc_seen_timer);
 }
 
 static void update_status(struct sg_gateway *g);
@@ -879,6 +956,8 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 	(void)dev;
 	g->n_readings++;
 	device_alive(d);
+	if (d->watch_seen)
+		discovery_note(d, r->field);
 	if (d->cfg->driver->io && (d->reopen.failures || d->last_error[0]))
 		device_recovered(d);
 	k = mapper_map(g->mapper, d->index, r, now_mono_us(), &msg);
@@ -1203,6 +1282,9 @@ static void device_bind(struct gw_device *d, const struct sg_device_cfg *c, size
 		d->dev.path = d->dev.line ? line_path(line_of(d->dev.line)) : c->usb_serial;
 	d->dev.address = c->address;
 	d->dev.interval_s = c->interval_s;
+	d->watch_seen = false;
+	for (size_t k = 0; c->all_fields && c->driver->fields && k < 64 && c->driver->fields[k].name; k++)
+		d->watch_seen |= c->driver->fields[k].when_seen;
 }
 
 /* expire_after as configured for D now: (re)armed from now, or dropped. 0 or -errno. */

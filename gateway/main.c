@@ -195,6 +195,18 @@ static int print_discovery(const struct sg_config *c)
 		if (d->all_fields && !d->driver->fields && !d->driver->option_field)
 			printf("%-14s device %s: its fields are known only from its data; give it a readings list to "
 			       "announce them\n", "-", d->name);
+		if (d->all_fields && d->driver->fields) {
+			char later[512];
+			size_t at = 0;
+
+			later[0] = '\0';
+			for (const struct sg_field_info *f = d->driver->fields; f->name && at < sizeof(later); f++)
+				if (f->when_seen && !(d->driver->field_off && d->driver->field_off(d->opts, f->name)))
+					at += (size_t)snprintf(later + at, sizeof(later) - at, "%s%s", at ? ", " : "", f->name);
+			if (at)
+				printf("%-14s device %s: announced once they first arrive (not every device sends them): %s\n",
+				       "-", d->name, later);
+		}
 	}
 	printf("ha status      %s (announce again when it says \"online\")\n", ha ? ha : "?");
 	printf("state file     %s\n", state ? state : "none: entities removed while stopped are not deleted");

@@ -424,7 +424,7 @@ def test_example_config_announces_what_the_walkthrough_says(broker, make_pty, ma
 	assert cls["arduino_t"] == ("temperature", "°C", "measurement")
 	assert cls["arduino_h"] == ("humidity", "%", "measurement")
 	assert cls["arduino_co2"] == ("carbon_dioxide", "ppm", "measurement")
-	assert cls["arduino_soil"] == ("moisture", "%", None)
+	assert cls["arduino_soil"] == ("moisture", "%", "measurement")  # a hand-set class gets its statistics too
 	t = json.loads(got["homeassistant/sensor/pi-livingroom/arduino_t/config"])
 	assert t["default_entity_id"] == "sensor.pi_livingroom_arduino_t"
 	assert t["suggested_display_precision"] == 1 and "expire_after" not in t

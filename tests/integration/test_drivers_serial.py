@@ -100,7 +100,7 @@ def test_dsmr_gas_keeps_the_meter_timestamp(broker, make_pty, make_gateway, make
 	telegram = (DATA / "dsmr" / "spec_fixed.txt").read_bytes()
 	gas = json.loads(prime(pty, telegram, sub, "test/meter/gas_delivered").payload)
 	# 0-1:24.2.1(101209112500W): 2010-12-09 11:25:00 CET
-	assert gas == {"value": 12785.123, "unit": "m3", "ts": "2010-12-09T10:25:00.000Z"}
+	assert gas == {"value": 12785.123, "unit": "m³", "ts": "2010-12-09T10:25:00.000Z"}
 	volt = json.loads(sub.wait_topic("test/meter/voltage_l1", timeout=5).payload)
 	assert volt["value"] == 220.1 and volt["unit"] == "V"
 	assert volt["ts"].startswith(time.strftime("%Y-", time.gmtime()))  # reception time

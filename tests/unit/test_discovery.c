@@ -41,6 +41,7 @@
 
 #include "gateway/config.h"
 #include "gateway/discovery.h"
+#include "gateway/ha_classes.h"
 
 /* ======================= a strict JSON parser (test only) ======================= */
 
@@ -702,7 +703,9 @@ static void check_message(const struct sg_disc_msg *m, const char *prefix)
 		fail_msg("unexpected component %s", component);
 	check_keys_allowed(o, common_keys, extra, m->topic);
 
-	assert_non_null(jstr(o, "name"));
+	/* a name, or null: the device's main feature, shown by the device's name */
+	assert_non_null(jget(o, "name"));
+	assert_true(jget(o, "name")->type == J_STR || jget(o, "name")->type == J_NULL);
 	assert_non_null(jstr(o, "unique_id"));
 	assert_string_equal(jstr(o, "unique_id"), m->unique_id);
 	assert_true(is_entity_slug(jstr(o, "object_id")));
@@ -914,7 +917,9 @@ static void test_infer_table(void **state)
 		{"h", "%", "humidity", "measurement"},
 		{"rh", "%", "humidity", "measurement"},
 		{"Humidity_in", "%", "humidity", "measurement"},
-		{"battery", "%", NULL, NULL},          /* "%" alone says nothing */
+		{"battery", "%", "battery", "measurement"},
+		{"soil_moisture", "%", "moisture", "measurement"},
+		{"duty", "%", NULL, NULL},             /* "%" alone says nothing */
 		{"th", "%", NULL, NULL},               /* short hints must be the whole name */
 		{"p", "hPa", "pressure", "measurement"},
 		{"baro", "mbar", "pressure", "measurement"},
@@ -934,11 +939,18 @@ static void test_infer_table(void **state)
 		{"lux", "lx", "illuminance", "measurement"},
 		{"v", "V", "voltage", "measurement"},
 		{"vbat", "mV", "voltage", "measurement"},
-		{"current", "A", NULL, NULL},
+		{"current", "A", "current", "measurement"},
+		{"gas", "m³", "gas", "total_increasing"},
+		{"water_total", "L", "water", "total_increasing"},
+		{"tank", "L", NULL, NULL},             /* a volume, but a meter's or a tank's? */
+		{"flow", "L/min", "volume_flow_rate", "measurement"},
+		{"mains", "Hz", "frequency", "measurement"},
+		{"wind", "km/h", "wind_speed", "measurement"},
+		{"rssi", "dBm", "signal_strength", "measurement"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *dc = discovery_infer_device_class(cases[i].field, cases[i].unit);
+		const char *dc = ha_infer_device_class(cases[i].field, cases[i].unit);
 		if (!cases[i].device_class) {
 			if (dc)
 				fail_msg("case %zu (%s, %s): inferred %s, expected none", i, cases[i].field,
@@ -948,10 +960,12 @@ static void test_infer_table(void **state)
 		if (!dc || strcmp(dc, cases[i].device_class) != 0)
 			fail_msg("case %zu (%s, %s): inferred %s, expected %s", i, cases[i].field, cases[i].unit,
 			         dc ? dc : "none", cases[i].device_class);
-		assert_string_equal(discovery_state_class_for(dc), cases[i].state_class);
+		assert_string_equal(ha_default_state_class(dc, cases[i].unit), cases[i].state_class);
 	}
-	assert_null(discovery_state_class_for(NULL));
-	assert_null(discovery_state_class_for("moisture"));
+	assert_null(ha_default_state_class(NULL, NULL));
+	assert_string_equal(ha_default_state_class(NULL, "readings/s"), "measurement");
+	assert_null(ha_default_state_class("timestamp", NULL));
+	assert_string_equal(ha_default_state_class("monetary", "EUR"), "total");
 }
 
 static void test_reading_classes(void **state)
@@ -967,8 +981,8 @@ static void test_reading_classes(void **state)
 		/* inferred from the configured unit and the field name */
 		{"homeassistant/sensor/gw1/arduino_t/config", "°C", "temperature", "measurement"},
 		{"homeassistant/sensor/gw1/arduino_h/config", "%", "humidity", "measurement"},
-		/* overridden in the config: the class is taken as is, no state_class guessed for it */
-		{"homeassistant/sensor/gw1/arduino_soil/config", "%", "moisture", NULL},
+		/* overridden in the config: the class is taken as is, with the state class Home Assistant wants for it */
+		{"homeassistant/sensor/gw1/arduino_soil/config", "%", "moisture", "measurement"},
 		/* nothing known: a plain value */
 		{"homeassistant/sensor/gw1/arduino_msg/config", NULL, NULL, NULL},
 		/* health */
@@ -1021,7 +1035,8 @@ static void test_overrides(void **state)
 	assert_string_equal(jstr(o, "state_class"), "measurement");
 	jfree(o);
 	o = must_find(&l, "homeassistant/sensor/gw1/env_humidity/config");
-	assert_string_equal(jstr(o, "device_class"), "humidity"); /* still the driver's */
+	/* another unit than the driver's: the driver's class no longer holds (humidity takes "%" only) */
+	assert_string_equal(jstr(o, "device_class"), "absolute_humidity");
 	assert_string_equal(jstr(o, "unit_of_measurement"), "g/m³");
 	jfree(o);
 	discovery_list_clear(&l);
@@ -1054,7 +1069,8 @@ static void test_reading_options(void **state)
 
 	o = must_find(&l, "homeassistant/sensor/gw1/arduino_h/config");
 	assert_string_equal(jstr(o, "value_template"), "{{ value_json.value }}");
-	assert_null(jget(o, "suggested_display_precision"));
+	assert_non_null(v = jget(o, "suggested_display_precision")); /* no round: the usual for "%" */
+	assert_true(v->num == 1);
 	assert_null(jget(o, "qos"));
 	jfree(o);
 
@@ -1653,7 +1669,7 @@ static void test_device_classes_are_home_assistants(void **state)
 
 	for (size_t u = 0; units[u]; u++)
 		for (size_t f = 0; fields[f]; f++) {
-			const char *dc = discovery_infer_device_class(fields[f], units[u]);
+			const char *dc = ha_infer_device_class(fields[f], units[u]);
 			if (dc && !listed(ha_sensor_classes, dc))
 				fail_msg("inferred \"%s\" for (%s, %s): not a Home Assistant device class", dc, fields[f],
 				         units[u]);
@@ -1676,6 +1692,150 @@ static void test_device_classes_are_home_assistants(void **state)
 				fail_msg("driver %s field %s: %s with a state_class", drv->name, fi->name, fi->device_class);
 		}
 	}
+}
+
+/* SEEN for test_what_devices_produce: only the gas meter's first reading arrived. */
+static bool seen_gas(void *ud, const struct sg_device_cfg *d, const char *field, const char *topic)
+{
+	int *calls = ud;
+
+	(*calls)++;
+	assert_string_equal(d->name, "meter");
+	if (strcmp(field, "gas_delivered") == 0)
+		assert_string_equal(topic, "homeassistant/sensor/pi/meter_gas_delivered/config");
+	return strcmp(field, "gas_delivered") == 0;
+}
+
+/*
+ * Issue #15's findings 1, 2, 3, 5 and 6 through a real config file: units as
+ * Home Assistant spells them, no entity named like its device, ads1115
+ * channels in volts, Modbus registers with their classes, and only the
+ * fields a device as configured produces (a meter's optional lines once they
+ * arrived).
+ */
+static void test_what_devices_produce(void **state)
+{
+	char *conf = xasprintf("%s/p.conf", tmpdir), *tty = xasprintf("%s/tty", tmpdir);
+	struct sg_config *c = NULL;
+	struct sg_disc_list l = {0};
+	char err[512];
+	struct jval *o;
+	int calls = 0;
+	FILE *f;
+	(void)state;
+
+	for (int k = 0; k < 5; k++) { /* one port each: their line settings differ */
+		char *p = xasprintf("%s%d", tty, k);
+		f = fopen(p, "w");
+		assert_non_null(f);
+		fclose(f);
+		free(p);
+	}
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f,
+	        "gateway: { id = \"pi\"; base_topic = \"sg\"; };\n"
+	        "discovery: { enabled = true; };\n"
+	        "devices = ( { name = \"co2\"; driver = \"mhz19\"; port = \"%s0\"; },\n"
+	        "  { name = \"co2b\"; driver = \"mhz19\"; port = \"%s1\"; temperature = true; },\n"
+	        "  { name = \"air\"; driver = \"pms5003\"; port = \"%s2\"; counts = true; },\n"
+	        "  { name = \"meter\"; driver = \"dsmr\"; port = \"%s3\"; },\n"
+	        "  { name = \"adc\"; driver = \"ads1115\"; bus = \"/dev/i2c-1\"; address = 0x48;\n"
+	        "    channels = ( { name = \"battery\"; mux = \"0\"; } , { name = \"shunt\"; mux = \"2-3\"; } );\n"
+	        "    readings = ( { field = \"battery\"; }, { field = \"shunt\"; scale = 10.0; unit = \"A\"; } ); },\n"
+	        "  { name = \"sdm\"; driver = \"modbus\"; port = \"%s4\"; slave = 2; registers = (\n"
+	        "    { name = \"import\"; address = 0x48; type = \"f32\"; function = \"input\"; unit = \"kWh\"; },\n"
+	        "    { name = \"gas\"; address = 0x50; type = \"f32\"; unit = \"m3\"; device_class = \"gas\"; },\n"
+	        "    { name = \"cost\"; address = 0x52; type = \"f32\"; unit = \"EUR\"; device_class = \"monetary\";\n"
+	        "      state_class = \"total\"; } ); } );\n",
+	        tty, tty, tty, tty, tty);
+	fclose(f);
+	if (config_load(conf, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+
+	assert_int_equal(discovery_build_seen(c, seen_gas, &calls, &l, err, sizeof(err)), 0);
+	for (size_t i = 0; i < l.n; i++)
+		check_message(&l.v[i], "homeassistant");
+	/* finding 2: the entity of a device named like it is the device's main feature */
+	o = must_find(&l, "homeassistant/sensor/pi/co2_co2/config");
+	assert_non_null(jget(o, "name"));
+	assert_null(jstr(o, "name"));
+	jfree(o);
+	/* finding 6: what the options turn off is not announced, what they turn on is */
+	assert_null(find(&l, "homeassistant/sensor/pi/co2_temperature/config"));
+	o = must_find(&l, "homeassistant/sensor/pi/co2b_temperature/config");
+	jfree(o);
+	assert_null(find(&l, "homeassistant/sensor/pi/air_pm2_5_cf1/config"));
+	o = must_find(&l, "homeassistant/sensor/pi/air_particles_0_3um/config");
+	jfree(o);
+	/* finding 6: a meter's optional lines once they arrived; finding 1: gas in m³ */
+	assert_true(calls > 10);
+	assert_null(find(&l, "homeassistant/sensor/pi/meter_water_delivered/config"));
+	assert_null(find(&l, "homeassistant/sensor/pi/meter_average_demand/config"));
+	o = must_find(&l, "homeassistant/sensor/pi/meter_gas_delivered/config");
+	assert_string_equal(jstr(o, "unit_of_measurement"), "m³");
+	assert_string_equal(jstr(o, "device_class"), "gas");
+	assert_string_equal(jstr(o, "state_class"), "total_increasing");
+	jfree(o);
+	o = must_find(&l, "homeassistant/sensor/pi/meter_energy_delivered_tariff1/config");
+	assert_int_equal((int)jget(o, "suggested_display_precision")->num, 3);
+	jfree(o);
+	/* finding 3: ads1115 channels are volts; a channel scaled to amperes is a current */
+	o = must_find(&l, "homeassistant/sensor/pi/adc_battery/config");
+	assert_string_equal(jstr(o, "unit_of_measurement"), "V");
+	assert_string_equal(jstr(o, "device_class"), "voltage");
+	assert_string_equal(jstr(o, "state_class"), "measurement");
+	jfree(o);
+	o = must_find(&l, "homeassistant/sensor/pi/adc_shunt/config");
+	assert_string_equal(jstr(o, "unit_of_measurement"), "A");
+	assert_string_equal(jstr(o, "device_class"), "current");
+	jfree(o);
+	/* finding 5: Modbus registers with their units and classes, energy-dashboard ready */
+	o = must_find(&l, "homeassistant/sensor/pi/sdm_import/config");
+	assert_string_equal(jstr(o, "device_class"), "energy");
+	assert_string_equal(jstr(o, "state_class"), "total_increasing");
+	jfree(o);
+	o = must_find(&l, "homeassistant/sensor/pi/sdm_gas/config");
+	assert_string_equal(jstr(o, "unit_of_measurement"), "m³");
+	assert_string_equal(jstr(o, "device_class"), "gas");
+	assert_string_equal(jstr(o, "state_class"), "total_increasing");
+	jfree(o);
+	o = must_find(&l, "homeassistant/sensor/pi/sdm_cost/config");
+	assert_string_equal(jstr(o, "device_class"), "monetary");
+	assert_string_equal(jstr(o, "state_class"), "total");
+	jfree(o);
+	discovery_list_clear(&l);
+
+	/* without anyone saying what arrived: none of the optional lines */
+	assert_int_equal(discovery_build(c, &l, err, sizeof(err)), 0);
+	assert_null(find(&l, "homeassistant/sensor/pi/meter_gas_delivered/config"));
+	o = must_find(&l, "homeassistant/sensor/pi/meter_power_delivered/config");
+	jfree(o);
+	discovery_list_clear(&l);
+	config_free(c);
+
+	/* a reading the options turn off is a config error that says how to turn it on */
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f,
+	        "gateway: { id = \"pi\"; base_topic = \"sg\"; };\n"
+	        "devices = ( { name = \"co2\"; driver = \"mhz19\"; port = \"%s0\";\n"
+	        "  readings = ( { field = \"temperature\"; } ); } );\n",
+	        tty);
+	fclose(f);
+	c = NULL;
+	assert_int_not_equal(config_load(conf, &c, err, sizeof(err)), 0);
+	if (!strstr(err, ":3: "))
+		fail_msg("%s", err);
+	assert_non_null(strstr(err, "field \"temperature\" is not read with these options (set temperature = true)"));
+	unlink(conf);
+	for (int k = 0; k < 5; k++) {
+		char *p = xasprintf("%s%d", tty, k);
+		unlink(p);
+		free(p);
+	}
+	free(conf);
+	free(tty);
 }
 
 int main(void)
@@ -1704,6 +1864,7 @@ int main(void)
 		cmocka_unit_test(test_state_path),
 		cmocka_unit_test(test_ha_online),
 		cmocka_unit_test(test_from_config_file),
+		cmocka_unit_test(test_what_devices_produce),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -38,7 +38,7 @@
 		RP_NUM("current_l3", 3, "A"), RP_NUM("power_delivered_l1", 1.111, "kW"),                   \
 		RP_NUM("power_delivered_l2", 2.222, "kW"), RP_NUM("power_delivered_l3", 3.333, "kW"),      \
 		RP_NUM("power_returned_l1", 4.444, "kW"), RP_NUM("power_returned_l2", 5.555, "kW"),        \
-		RP_NUM("power_returned_l3", 6.666, "kW"), RP_NUM("gas_delivered", 12785.123, "m3")
+		RP_NUM("power_returned_l3", 6.666, "kW"), RP_NUM("gas_delivered", 12785.123, "m³")
 
 #define EMUCS_EXP                                                                                          \
 	RP_STR("version", "50217"), RP_STR("timestamp", "2023-07-04T10:15:30+02:00"),                      \
@@ -48,20 +48,20 @@
 		RP_NUM("tariff", 2, ""), RP_NUM("average_demand", 1.5, "kW"),                              \
 		RP_NUM("max_demand_month", 3.25, "kW"), RP_NUM("power_delivered", 0.42, "kW"),             \
 		RP_NUM("power_returned", 0, "kW"), RP_NUM("voltage_l1", 231.5, "V"),                       \
-		RP_NUM("current_l1", 2.1, "A"), RP_NUM("gas_delivered", 456.789, "m3"),                    \
-		RP_NUM("water_delivered", 78.901, "m3")
+		RP_NUM("current_l1", 2.1, "A"), RP_NUM("gas_delivered", 456.789, "m³"),                    \
+		RP_NUM("water_delivered", 78.901, "m³")
 
 #define MBUS_EXP                                                                                           \
 	RP_STR("version", "50"), RP_STR("timestamp", "2024-01-01T00:00:05+01:00"),                         \
-		RP_NUM("power_delivered", 0.1, "kW"), RP_NUM("gas_delivered", 1000.001, "m3"),             \
-		RP_NUM("gas_delivered_2", 2000.002, "m3")
+		RP_NUM("power_delivered", 0.1, "kW"), RP_NUM("gas_delivered", 1000.001, "m³"),             \
+		RP_NUM("gas_delivered_2", 2000.002, "m³")
 
 #define DSMR22_EXP                                                                                         \
 	RP_NUM("energy_delivered_tariff1", 1234.567, "kWh"), RP_NUM("energy_delivered_tariff2", 2345.678, "kWh"), \
 		RP_NUM("energy_returned_tariff1", 12.345, "kWh"),                                          \
 		RP_NUM("energy_returned_tariff2", 23.456, "kWh"), RP_NUM("tariff", 1, ""),                 \
 		RP_NUM("power_delivered", 1.25, "kW"), RP_NUM("power_returned", 0, "kW"),                  \
-		RP_NUM("gas_delivered", 4321.098, "m3")
+		RP_NUM("gas_delivered", 4321.098, "m³")
 
 /* Input parts: a data file name, or a literal when it starts with '=' (the '=' dropped). */
 struct dsmr_row {
@@ -232,7 +232,7 @@ static void dsmr_expect_number(const struct rp_capture *c, const char *field, co
 	if (strcmp(got, want) != 0)
 		fprintf(stderr, "%s: %s, expected %s\n", field, got, want);
 	assert_string_equal(got, want);
-	assert_string_equal(c->r[k].unit, "m3");
+	assert_string_equal(c->r[k].unit, "m³");
 	assert_true(c->r[k].timestamp_us > 0 || strstr(field, "gas") != NULL);
 }
 
