@@ -11,6 +11,7 @@
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
 BUILD      ?= build
@@ -35,7 +36,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELP  := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 UNIT_HOBJ  := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 
-.PHONY: all check unit integration asan bench install clean deb fuzz rig
+.PHONY: all check unit integration asan bench install clean deb fuzz rig dashboard
 all: $(BUILD)/sensorgate
 
 $(BUILD)/%.o: %.c $(wildcard gateway/*.h drivers/*.h tests/unit/*.h)
@@ -94,10 +95,18 @@ install: all
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/sensorgate/sensorgate.conf ]; then \
 		install -D -m 0640 config/sensorgate.conf $(DESTDIR)$(SYSCONFDIR)/sensorgate/sensorgate.conf; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/sensorgate/sensorgate.conf"; fi
+	@# the dashboard, when built (make dashboard): static files a websockets listener of mosquitto serves
+	@if [ -f dashboard/vendor/mqtt.min.js ]; then \
+		for f in index.html boot.js app.js model.js style.css vendor/mqtt.min.js; do \
+			install -D -m 0644 dashboard/$$f $(DESTDIR)$(DATADIR)/sensorgate/dashboard/$$f; done; \
+		install -D -m 0644 config/examples/mosquitto-dashboard.conf \
+			$(DESTDIR)$(DATADIR)/sensorgate/mosquitto-dashboard.conf; \
+	else echo "dashboard not built (make dashboard): not installed"; fi
 
 # Debian package, built by dpkg-buildpackage in build-deb/; the .deb lands in $(BUILD)/.
 deb:
 	scripts/deps.sh --deb
+	$(MAKE) dashboard
 	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
 		{ echo "debian/changelog says $$v, Makefile VERSION is $(VERSION)"; exit 1; }
 	dpkg-buildpackage -us -uc -b
@@ -105,9 +114,18 @@ deb:
 	mv ../sensorgate_$(VERSION)_*.deb ../sensorgate_$(VERSION)_*.buildinfo ../sensorgate_$(VERSION)_*.changes $(BUILD)/
 	@ls -l $(BUILD)/sensorgate_$(VERSION)_*.deb
 
+# The dashboard's MQTT client: the npm package pinned by dashboard/package-lock.json, its
+# browser bundle copied next to the page (static files; nothing is fetched at run time).
+dashboard: dashboard/vendor/mqtt.min.js
+
+dashboard/vendor/mqtt.min.js: dashboard/package.json dashboard/package-lock.json
+	cd dashboard && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@mkdir -p dashboard/vendor
+	cp dashboard/node_modules/mqtt/dist/mqtt.min.js $@
+
 # System tests on a real systemd (nspawn) and a real kernel (QEMU); root, cached downloads.
 rig: all
 	tests/rig/run.sh
 
 clean:
-	rm -rf build build-asan build-fuzz build-deb build-noguard
+	rm -rf build build-asan build-fuzz build-deb build-noguard dashboard/node_modules dashboard/vendor

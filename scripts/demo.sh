@@ -40,7 +40,7 @@ say() { printf 'demo: %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 [ "$do_deps" -eq 0 ] || scripts/deps.sh
-[ "$do_build" -eq 0 ] || make -j2
+[ "$do_build" -eq 0 ] || { make -j2 && make dashboard; }
 [ -x "$BIN" ] || die "$BIN is missing: run make"
 
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
@@ -81,10 +81,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# 1. broker on a free loopback port
-PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# 1. broker on a free loopback port; a websockets listener on another serves the dashboard
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+WSPORT=$(free_port)
+DASH=
+if [ -f "$ROOT/dashboard/vendor/mqtt.min.js" ]; then
+	DASH="listener $WSPORT 127.0.0.1
+protocol websockets
+http_dir $ROOT/dashboard"
+fi
+DASH_SAYS="not built (make dashboard fetches its MQTT client with npm)"
+[ -z "$DASH" ] || DASH_SAYS="http://127.0.0.1:$WSPORT/ in a browser: live values, the fan switch"
 cat >"$DIR/mosquitto.conf" <<EOF
 listener $PORT 127.0.0.1
+$DASH
 allow_anonymous true
 persistence false
 log_dest file $DIR/mosquitto.log
@@ -150,6 +161,7 @@ cat <<EOF
   broker     mosquitto on 127.0.0.1:$PORT (private to this run)
   sensor     $DIR/sensor -> $(readlink "$DIR/sensor"), a line every ${INTERVAL}s
   gateway    $BIN -c $CONF
+  dashboard  $DASH_SAYS
   logs       $DIR/{sensorgate,mosquitto,simulate-sensor}.log
 
   topic map (sensorgate --check):
@@ -157,7 +169,7 @@ $(sed 's/^/    /' "$DIR/check.txt")
 
   In another terminal:
     mosquitto_sub -h 127.0.0.1 -p $PORT -v -t '$BASE/#'
-    mosquitto_pub -h 127.0.0.1 -p $PORT -t '$BASE/hello' -m 'hi'
+    mosquitto_pub -h 127.0.0.1 -p $PORT -t '$BASE/livingroom/fan/set' -m ON
     tail -f $DIR/sensorgate.log
 
   Messages on $BASE/# follow; Ctrl-C stops everything and removes $DIR.

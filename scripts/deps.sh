@@ -31,7 +31,12 @@ PACKAGES=(
 	# integration tests and demo
 	mosquitto mosquitto-clients openssl socat
 	python3 python3-pytest python3-paho-mqtt
+	# the dashboard: its MQTT client comes from npm (make dashboard), its tests run in Node and in a
+	# real headless Chromium driven over the DevTools protocol
+	nodejs chromium fonts-dejavu-core python3-websocket
 )
+# Debian's nodejs leaves npm to its own package; NodeSource's nodejs brings npm (and conflicts with it).
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 # `make deb` (--deb): the Debian packaging tools.
 DEB_PACKAGES=(debhelper dpkg-dev fakeroot)

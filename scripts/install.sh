@@ -15,9 +15,13 @@
 # but keeps /etc/sensorgate (your config), /var/lib/sensorgate (the spool)
 # and the system user.
 #
-# Usage: scripts/install.sh [--uninstall] [--no-deps] [--no-start]
+# Usage: scripts/install.sh [--uninstall] [--no-deps] [--no-start] [--dashboard]
 #   --no-deps    do not install build dependencies (they are there already)
 #   --no-start   install and enable, but do not start or restart the service
+#   --dashboard  also the browser dashboard: builds it (its MQTT client from npm),
+#                installs mosquitto and a websockets listener serving it on
+#                127.0.0.1:9001 (/etc/mosquitto/conf.d/sensorgate-dashboard.conf;
+#                see that file to open it to the network)
 
 set -euo pipefail
 
@@ -34,12 +38,14 @@ die() { printf 'install.sh: error: %s\n' "$*" >&2; exit 1; }
 uninstall=0
 deps=1
 start=1
+dashboard=0
 for arg in "$@"; do
 	case "$arg" in
 		--uninstall) uninstall=1 ;;
 		--no-deps) deps=0 ;;
 		--no-start) start=0 ;;
-		-h | --help) sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		--dashboard) dashboard=1 ;;
+		-h | --help) sed -n '4,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 		*) die "unknown argument: $arg (try --help)" ;;
 	esac
 done
@@ -60,6 +66,9 @@ if [ "$uninstall" = 1 ]; then
 		systemctl disable --now sensorgate.service 2>/dev/null || true
 	fi
 	rm -f "$PREFIX/bin/sensorgate" "$UNIT" "$SYSUSERS" "$TMPFILES"
+	rm -rf "$PREFIX/share/sensorgate"
+	[ ! -e /etc/mosquitto/conf.d/sensorgate-dashboard.conf ] ||
+		say "kept /etc/mosquitto/conf.d/sensorgate-dashboard.conf (mosquitto's config): remove it and restart mosquitto to close the dashboard's listener"
 	systemctl daemon-reload
 	systemctl reset-failed sensorgate.service 2>/dev/null || true
 	say "removed the binary, the unit, sysusers.d and tmpfiles.d entries"
@@ -75,10 +84,16 @@ fi
 
 if [ "$deps" = 1 ]; then
 	"$TOP/scripts/deps.sh" --build-only
+	if [ "$dashboard" = 1 ]; then
+		pk=(mosquitto nodejs)
+		command -v npm >/dev/null 2>&1 || pk+=(npm)
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pk[@]}"
+	fi
 fi
 
 say "building"
 make -C "$TOP" -j"$(nproc)" all >/dev/null
+[ "$dashboard" = 0 ] || make -C "$TOP" dashboard
 say "installing into $PREFIX"
 make -C "$TOP" install PREFIX="$PREFIX" | grep -v '^install ' || true
 
@@ -100,6 +115,21 @@ if [ "$start" = 1 ]; then
 	systemctl restart sensorgate.service || true
 	sleep 1
 	systemctl --no-pager status sensorgate.service | head -n 6 || true
+fi
+if [ "$dashboard" = 1 ]; then
+	snippet=/etc/mosquitto/conf.d/sensorgate-dashboard.conf
+	if [ -e "$snippet" ]; then
+		say "keeping $snippet"
+	else
+		install -D -m 0644 "$TOP/config/examples/mosquitto-dashboard.conf" "$snippet"
+		# a plain listener on 1883 configured elsewhere already: do not define it twice
+		others=$(ls /etc/mosquitto/conf.d/*.conf 2>/dev/null | grep -v "^$snippet\$" || true)
+		if grep -qsE '^[[:space:]]*listener[[:space:]]+1883([[:space:]]|$)' /etc/mosquitto/mosquitto.conf $others; then
+			sed -i '/^listener 1883 /d' "$snippet"
+		fi
+	fi
+	systemctl restart mosquitto.service || say "warning: mosquitto did not restart: journalctl -u mosquitto"
+	say "dashboard: http://127.0.0.1:9001/ on this machine (see $snippet to reach it from elsewhere)"
 fi
 cat <<EOF
 

@@ -15,6 +15,7 @@
 #   PYTEST-ARGS passed to both pytest runs (e.g. -- -k lwt -x)
 #
 # Steps: deps.sh; make -j2 (build/sensorgate + every tests/unit/test_*.c);
+# make dashboard and node --test dashboard/test/;
 # run-unit.sh on the unit binaries; pytest -q tests/integration against
 # build/sensorgate; then make asan and both again against build-asan/ with
 # ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 and
@@ -166,6 +167,22 @@ run_all() { # build-dir label
 section "build"
 mapfile -t plain_bins < <(unit_bins build)
 make -j2 -k build/sensorgate "${plain_bins[@]}" || fail_step "make (build/)"
+make dashboard || fail_step "make dashboard (its MQTT client from npm)"
+
+# The dashboard's own logic (dashboard/model.js) under Node's test runner.
+section "dashboard unit tests (node --test)"
+if node --test dashboard/test/ >"$WORK/node.out" 2>&1; then rc=0; else rc=$?; fi
+cat "$WORK/node.out"
+p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$WORK/node.out" | tail -1)
+f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$WORK/node.out" | tail -1)
+if [ -z "$p" ] || [ -z "$f" ]; then
+	fail_step "dashboard unit tests: node gave no counts (exit $rc)"
+else
+	passed=$((passed + p)); failed=$((failed + f))
+	[ "$f" -eq 0 ] || notes+=("dashboard unit tests: $f failed")
+	[ "$p" -gt 0 ] || fail_step "dashboard unit tests: none ran"
+fi
+
 run_all build plain
 
 if [ "$do_asan" -eq 1 ]; then

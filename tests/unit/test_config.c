@@ -1162,6 +1162,11 @@ static void test_demo_conf(void **state)
 	assert_string_equal(d->readings[1].unit, "%");
 	assert_string_equal(d->readings[2].topic, "demo/livingroom/pressure");
 	assert_string_equal(d->readings[2].unit, "hPa");
+	/* the fan on the same cable, and discovery for the dashboard */
+	assert_int_equal(cfg->n_actuators, 1);
+	assert_string_equal(cfg->actuators[0].name, "fan");
+	assert_string_equal(cfg->actuators[0].command_topic, "demo/livingroom/fan/set");
+	assert_true(cfg->discovery.enabled);
 	config_free(cfg);
 }
 
