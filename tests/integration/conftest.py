@@ -722,6 +722,33 @@ def _paho_client(client_id, protocol):
 	return mqtt.Client(**kw)
 
 
+_pub_n = 0
+
+
+def publish(port, topic, payload, qos=1, retain=False, protocol="5", props=None, user=None, password=None,
+            timeout=5.0):
+	"""Publish one message with a fresh paho client; returns once the broker has it (QoS 1/2)."""
+	global _pub_n
+	_pub_n += 1
+	c = _paho_client(f"sg-test-pub-{os.getpid()}-{_pub_n}", protocol)
+	if user:
+		c.username_pw_set(user, password)
+	connected = threading.Event()
+	c.on_connect = lambda *_a: connected.set()
+	c.connect("127.0.0.1", port, keepalive=30)
+	c.loop_start()
+	try:
+		assert connected.wait(timeout), "publisher: no CONNACK"
+		kw = {"properties": props} if props is not None else {}
+		info = c.publish(topic, payload, qos=qos, retain=retain, **kw)
+		if qos:
+			info.wait_for_publish(timeout)
+			assert info.is_published(), f"publisher: {topic} not acknowledged"
+	finally:
+		c.disconnect()
+		c.loop_stop()
+
+
 class Sub:
 	"""A subscriber on its own paho thread, collecting every message."""
 

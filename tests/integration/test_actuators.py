@@ -29,12 +29,11 @@ import signal
 import threading
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from conftest import _paho_client, feed_until, gateway_config, sim_device, wait_until
+from conftest import _paho_client, feed_until, gateway_config, publish, sim_device, wait_until
 
 PROTOCOLS = ["3.1.1", "5"]
 STATUS = "test/gateway/gw1/status"
@@ -104,30 +103,6 @@ class Device:
 	def close(self):
 		self._stop.set()
 		self._thread.join(timeout=2)
-
-
-_pub_n = 0
-
-
-def publish(port, topic, payload, qos=1, retain=False, protocol="5", props=None, timeout=5.0):
-	"""Publish one message with a fresh paho client; returns once the broker has it."""
-	global _pub_n
-	_pub_n += 1
-	c = _paho_client(f"sg-test-pub-{os.getpid()}-{_pub_n}", protocol)
-	connected = threading.Event()
-	c.on_connect = lambda *_a: connected.set()
-	c.connect("127.0.0.1", port, keepalive=30)
-	c.loop_start()
-	try:
-		assert connected.wait(timeout), "publisher: no CONNACK"
-		kw = {"properties": props} if props is not None else {}
-		info = c.publish(topic, payload, qos=qos, retain=retain, **kw)
-		if qos:
-			info.wait_for_publish(timeout)
-			assert info.is_published(), f"publisher: {topic} not acknowledged"
-	finally:
-		c.disconnect()
-		c.loop_stop()
 
 
 class PropSub:

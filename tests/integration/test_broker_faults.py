@@ -35,10 +35,9 @@ import re
 import statistics
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import gateway_config, sim_device, wait_until
+from conftest import gateway_config, publish, sim_device, wait_until
 from fake_broker import FakeBroker
 
 STATUS = "test/gateway/gw1/status"
@@ -58,18 +57,6 @@ def config(tmp_path, pty, urls, rmin=0.2, rmax=1.0, protocol="5", gw_id="gw1", c
 def waits(gw):
 	"""(url, delay, ceiling) of every wait the gateway chose, in order."""
 	return [(u, float(d), float(c)) for u, d, c in NEXT.findall(gw.stderr_text())]
-
-
-def publish(port, topic, payload, retain=False, protocol=mqtt.MQTTv5):
-	kw = {"client_id": "", "protocol": protocol}
-	if hasattr(mqtt, "CallbackAPIVersion"):
-		kw["callback_api_version"] = mqtt.CallbackAPIVersion.VERSION1
-	c = mqtt.Client(**kw)
-	c.connect("127.0.0.1", port)
-	c.loop_start()
-	c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
-	c.disconnect()
-	c.loop_stop()
 
 
 @pytest.fixture

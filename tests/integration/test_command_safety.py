@@ -24,8 +24,6 @@ Real mosquitto, real paho MQTT 5 clients, the real binary, serial devices on pty
 """
 
 import json
-import os
-import threading
 import time
 
 import pytest
@@ -33,7 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import mqtt_tap
-from conftest import _paho_client, gateway_config, make_password_file, sim_device, wait_until
+from conftest import gateway_config, make_password_file, publish, sim_device, wait_until
 from test_actuators import Device, PropSub, correlation
 
 STATUS = "test/gateway/gw1/status"
@@ -43,34 +41,15 @@ NUM = ('{{ name = "{name}"; driver = "serial"; port = "{port}"; type = "number";
        '   step = 10; set = "{tag} {{value}}\\n"; }}')
 DISCOVERY_RELAY = "homeassistant/switch/gw1/relay/config"
 
-_n = 0
-
-
 def command(port, topic, payload, response_topic=None, corr=None, user=None, password=None, qos=1,
             timeout=5.0):
-	"""Publish one MQTT 5 command with a fresh paho client; returns once the broker answered it."""
-	global _n
-	_n += 1
-	c = _paho_client(f"sg-test-cmd-{os.getpid()}-{_n}", "5")
-	if user:
-		c.username_pw_set(user, password)
-	connected = threading.Event()
-	c.on_connect = lambda *_a: connected.set()
-	c.connect("127.0.0.1", port, keepalive=30)
-	c.loop_start()
-	try:
-		assert connected.wait(timeout), "command: no CONNACK"
-		props = Properties(PacketTypes.PUBLISH)
-		if response_topic is not None:
-			props.ResponseTopic = response_topic
-		if corr is not None:
-			props.CorrelationData = corr
-		info = c.publish(topic, payload, qos=qos, properties=props)
-		info.wait_for_publish(timeout)
-		assert info.is_published(), f"command: {topic} not acknowledged"
-	finally:
-		c.disconnect()
-		c.loop_stop()
+	"""Publish one MQTT 5 command with its Response Topic and Correlation Data; returns once the broker has it."""
+	props = Properties(PacketTypes.PUBLISH)
+	if response_topic is not None:
+		props.ResponseTopic = response_topic
+	if corr is not None:
+		props.CorrelationData = corr
+	publish(port, topic, payload, qos=qos, props=props, user=user, password=password, timeout=timeout)
 
 
 @pytest.fixture

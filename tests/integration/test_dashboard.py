@@ -13,14 +13,12 @@ Will) with every control disabled, and back. Screenshots (desktop and phone)
 are kept in the test's directory.
 """
 
-import json
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from browser import Browser, chromium_bin
-from conftest import REPO, free_port, gateway_config, wait_until
+from conftest import REPO, free_port, gateway_config, publish, wait_until
 
 DASHBOARD = REPO / "dashboard"
 BUNDLE = DASHBOARD / "vendor" / "mqtt.min.js"
@@ -46,21 +44,6 @@ def q(uid, sel=""):
 
 def text(uid, sel):
 	return f"({q(uid, sel)} || {{}}).textContent"
-
-
-def publish(port, topic, payload):
-	kw = {"client_id": f"sg-test-dash-{time.monotonic_ns()}", "protocol": mqtt.MQTTv311, "clean_session": True}
-	if hasattr(mqtt, "CallbackAPIVersion"):
-		kw["callback_api_version"] = mqtt.CallbackAPIVersion.VERSION1
-	c = mqtt.Client(**kw)
-	c.connect("127.0.0.1", port, keepalive=10)
-	c.loop_start()
-	try:
-		info = c.publish(topic, payload, qos=1)
-		info.wait_for_publish(timeout=5)
-	finally:
-		c.disconnect()
-		c.loop_stop()
 
 
 @pytest.fixture

@@ -31,10 +31,9 @@ import subprocess
 import re
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import REPO, gateway_config, sim_device
+from conftest import REPO, gateway_config, publish, sim_device
 
 PREFIX = "homeassistant"
 STATUS = "test/gateway/gw1/status"
@@ -72,23 +71,6 @@ SECOND = """{{ name = "sim2"; driver = "lines"; port = "{port}"; baud = 9600; fo
 
 def discovery(enabled=True, extra=""):
 	return f'discovery: {{ enabled = {"true" if enabled else "false"}; {extra} }};\n'
-
-
-def publish(port, topic, payload, retain=False):
-	"""Publish one QoS 1 message from a separate client; returns when the broker has it."""
-	kw = {"client_id": f"sg-test-ha-{time.monotonic_ns()}", "protocol": mqtt.MQTTv311, "clean_session": True}
-	if hasattr(mqtt, "CallbackAPIVersion"):
-		kw["callback_api_version"] = mqtt.CallbackAPIVersion.VERSION1
-	c = mqtt.Client(**kw)
-	c.connect("127.0.0.1", port, keepalive=10)
-	c.loop_start()
-	try:
-		info = c.publish(topic, payload, qos=1, retain=retain)
-		info.wait_for_publish(timeout=5)
-		assert info.is_published(), f"could not publish {topic}"
-	finally:
-		c.disconnect()
-		c.loop_stop()
 
 
 def check_topics(gw):
