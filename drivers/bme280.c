@@ -45,8 +45,9 @@
  * real chip's calibration the results equal the data sheet's 32-bit code;
  * with garbage (a wrong chip, a corrupted read) nothing overflows and the
  * result fails the range check instead. Values outside the sensor's
- * operating range (§1: -40..85 °C, 300..1100 hPa) are dropped as
- * SG_FAIL_INSANE. Bus errors are returned as -errno, never counted here.
+ * operating range (§1: -40..85 °C, 300..1100 hPa) by more than the
+ * formulas' rounding at its corners are dropped as SG_FAIL_INSANE (see
+ * BME280_P_SLACK_PA; within it they are clamped). Bus errors are returned as -errno, never counted here.
  *
  * Ownership: options (struct bme280_opts) belong to the config; state
  * (struct bme280_state, calibration and cycle) to the gateway.
@@ -95,6 +96,16 @@
 #define BME280_T_MAX_CENTI    8500
 #define BME280_P_MIN_PA       30000
 #define BME280_P_MAX_PA       110000
+/*
+ * At the corners of that range the integer formulas land a hair outside it
+ * (299.997 hPa where the sensor is at 300): such a value is clamped to the
+ * range, as Bosch's BME280 SensorAPI (v3.5.1, compensate_temperature() and
+ * compensate_pressure()) clamps. Bosch clamps any value; here only those
+ * within this much of the range are, and the rest stay dropped as insane, so
+ * that a broken sensor's 0 hPa is not published as 300.
+ */
+#define BME280_T_SLACK_CENTI  50   /* 0.5 °C */
+#define BME280_P_SLACK_PA     100  /* 1 hPa */
 /* |t_fine| beyond this is no temperature at all (t_fine ~ 5120 per °C): stop before P/H use it. */
 #define BME280_T_FINE_LIMIT   (1 << 20)
 
@@ -398,18 +409,24 @@ static int bme280_read(struct sg_dev *dev, struct bme280_state *st)
 	}
 
 	t = bme280_comp_t(&st->cal, adc_t, &t_fine);
-	if (t < BME280_T_MIN_CENTI || t > BME280_T_MAX_CENTI || t_fine > BME280_T_FINE_LIMIT ||
-	    t_fine < -BME280_T_FINE_LIMIT) {
+	if (t < BME280_T_MIN_CENTI - BME280_T_SLACK_CENTI || t > BME280_T_MAX_CENTI + BME280_T_SLACK_CENTI ||
+	    t_fine > BME280_T_FINE_LIMIT || t_fine < -BME280_T_FINE_LIMIT) {
 		sg_dev_fail(dev, SG_FAIL_INSANE, "temperature out of range");
 		return 0;
 	}
+	t = t < BME280_T_MIN_CENTI ? BME280_T_MIN_CENTI : t > BME280_T_MAX_CENTI ? BME280_T_MAX_CENTI : t;
 	sg_dev_emit_number(dev, "temperature", (double)t / 100.0, "°C");
 
-	if (!bme280_comp_p(&st->cal, adc_p, t_fine, &p) || p < (int64_t)BME280_P_MIN_PA * 256 ||
-	    p > (int64_t)BME280_P_MAX_PA * 256)
+	if (!bme280_comp_p(&st->cal, adc_p, t_fine, &p) || p < (int64_t)(BME280_P_MIN_PA - BME280_P_SLACK_PA) * 256 ||
+	    p > (int64_t)(BME280_P_MAX_PA + BME280_P_SLACK_PA) * 256) {
 		sg_dev_fail(dev, SG_FAIL_INSANE, "pressure out of range");
-	else
+	} else {
+		if (p < (int64_t)BME280_P_MIN_PA * 256)
+			p = (int64_t)BME280_P_MIN_PA * 256;
+		else if (p > (int64_t)BME280_P_MAX_PA * 256)
+			p = (int64_t)BME280_P_MAX_PA * 256;
 		sg_dev_emit_number(dev, "pressure", (double)p / 256.0 / 100.0, "hPa");
+	}
 
 	if (!st->humidity)
 		return 0;

@@ -326,6 +326,118 @@ static void test_skipped_measurement(void **state)
 	fake_i2c_dev_free(&g.dev);
 }
 
+/* §8.1 temperature in double precision (°C), from the data sheet's formula; *T_FINE as the formula has it. */
+static double temperature_double(double adc_t, const struct calib *c, double *t_fine)
+{
+	double var1 = (adc_t / 16384.0 - c->t1 / 1024.0) * c->t2;
+	double var2 = (adc_t / 131072.0 - c->t1 / 8192.0) * (adc_t / 131072.0 - c->t1 / 8192.0) * c->t3;
+
+	*t_fine = var1 + var2;
+	return *t_fine / 5120.0;
+}
+
+/* §8.1 pressure in double precision (Pa), from the data sheet's formula. */
+static double pressure_double(double t_fine, double adc_p, const struct calib *c)
+{
+	double var1 = t_fine / 2.0 - 64000.0, var2, p;
+
+	var2 = var1 * var1 * c->p6 / 32768.0;
+	var2 = var2 + var1 * c->p5 * 2.0;
+	var2 = var2 / 4.0 + c->p4 * 65536.0;
+	var1 = (c->p3 * var1 * var1 / 524288.0 + c->p2 * var1) / 524288.0;
+	var1 = (1.0 + var1 / 32768.0) * c->p1;
+	p = 1048576.0 - adc_p;
+	p = (p - var2 / 4096.0) * 6250.0 / var1;
+	var1 = c->p9 * p * p / 2147483648.0;
+	var2 = p * c->p8 / 32768.0;
+	return p + (var1 + var2 + c->p7) / 16.0;
+}
+
+/* The raw value (0 .. 2^20) whose reading F gives closest to WANT; F is monotonic in it. */
+static uint32_t raw_for(double want, double (*f)(double raw, const void *arg), const void *arg)
+{
+	uint32_t lo = 0, hi = (1u << 20) - 1;
+	bool rising = f(hi, arg) > f(lo, arg);
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if ((f(mid, arg) < want) == rising)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return fabs(f(lo, arg) - want) < fabs(f(hi, arg) - want) ? lo : hi;
+}
+
+static double t_of(double adc_t, const void *arg)
+{
+	double t_fine;
+	return temperature_double(adc_t, arg, &t_fine);
+}
+
+static double p_of(double adc_p, const void *arg)
+{
+	double t_fine;
+	temperature_double(EXAMPLE_ADC_T, arg, &t_fine);
+	return pressure_double(t_fine, adc_p, arg);
+}
+
+/*
+ * The corners of the operating range (§1: -40..85 °C, 300..1100 hPa): a value
+ * the formulas put a hair outside is clamped to the range (as Bosch's SensorAPI
+ * does), one clearly outside is dropped as insane. Raw values found with the
+ * data sheet's own double-precision formulas and its example calibration.
+ */
+static void test_range_corners(void **state)
+{
+	static const struct {
+		const char *field;
+		double at;    /* what the formula says */
+		double shown; /* published, NAN: dropped */
+	} cases[] = {
+		{"pressure", 29999.7, 300.0},   /* 299.997 hPa */
+		{"pressure", 30000.5, 300.005},
+		{"pressure", 110000.15, 1100.0}, /* 1100.0015 hPa */
+		{"pressure", 29850.0, NAN},      /* 1.5 hPa below: not rounding, a fault */
+		{"pressure", 110200.0, NAN},
+		{"temperature", -40.02, -40.0},
+		{"temperature", 85.03, 85.0},
+		{"temperature", -41.0, NAN},
+		{"temperature", 86.0, NAN},
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool pressure = strcmp(cases[i].field, "pressure") == 0;
+		uint32_t raw = raw_for(cases[i].at, pressure ? p_of : t_of, &example);
+		const struct fake_i2c_reading *r;
+		struct rig g;
+		uint64_t delay;
+
+		rig_setup(&g, 0x60, NULL);
+		if (pressure)
+			put_adc(&g.f, raw, EXAMPLE_ADC_T, 28000);
+		else
+			put_adc(&g.f, EXAMPLE_ADC_P, raw, 28000);
+		assert_int_equal(sg_driver_bme280.init(&g.dev), 0);
+		assert_int_equal(sg_driver_bme280.poll(&g.dev, &delay), 0);
+		assert_int_equal(sg_driver_bme280.poll(&g.dev, &delay), 0);
+		r = fake_i2c_find(&g.sink, cases[i].field);
+		if (isnan(cases[i].shown)) {
+			if (r)
+				fail_msg("%s %g: published %g, expected dropped", cases[i].field, cases[i].at, r->number);
+			assert_true(g.dev.stats.fail[SG_FAIL_INSANE] >= 1);
+		} else {
+			if (!r)
+				fail_msg("%s %g: dropped, expected %g", cases[i].field, cases[i].at, cases[i].shown);
+			if (fabs(r->number - cases[i].shown) > 0.001)
+				fail_msg("%s %g: published %.4f, expected %g", cases[i].field, cases[i].at, r->number,
+				         cases[i].shown);
+		}
+		fake_i2c_dev_free(&g.dev);
+	}
+}
+
 static int parse_opts(const char *text, void **opts, struct sg_opt_error *err)
 {
 	config_t cfg;
@@ -446,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_bmp280),
 		cmocka_unit_test(test_bus_errors_propagate),
 		cmocka_unit_test(test_skipped_measurement),
+		cmocka_unit_test(test_range_corners),
 		cmocka_unit_test(test_oversampling_option),
 		cmocka_unit_test(test_random_registers),
 	};
