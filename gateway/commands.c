@@ -1171,6 +1171,7 @@ static void open_act(struct actuator *a)
 	a->problem[0] = '\0';
 	backoff_reset(&a->reopen);
 	a->ever_up = true;
+	commands_hardware_back(a->c, where(a), a->c->now);
 
 	/* Hardware that can tell is believed; anything else is told the wanted state again. */
 	if (a->drv->read_back && a->cfg->kind == SG_ACT_SWITCH) {
@@ -1483,6 +1484,16 @@ uint64_t commands_deadline(const struct sg_commands *c)
 			d = a->autooff_at;
 	}
 	return d;
+}
+
+void commands_hardware_back(struct sg_commands *c, const char *place, uint64_t now_us)
+{
+	for (size_t i = 0; c && place && i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+
+		if (!a->up && a->reopen_at > now_us && strcmp(where(a), place) == 0)
+			a->reopen_at = now_us;
+	}
 }
 
 void commands_timer(struct sg_commands *c, uint64_t now_us)

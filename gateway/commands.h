@@ -122,6 +122,14 @@ unsigned commands_fd_generation(const struct sg_commands *c, size_t i); /* chang
 void commands_io(struct sg_commands *c, size_t i, short revents, uint64_t now_us);
 uint64_t commands_deadline(const struct sg_commands *c); /* UINT64_MAX: no timer needed */
 void commands_timer(struct sg_commands *c, uint64_t now_us);
+/*
+ * The hardware at PLACE (a serial port: what an actuator's driver names as
+ * where it is) works again, for a device or an actuator on it: every
+ * actuator there still waiting out its reopen backoff tries at the next
+ * commands_timer() (a replugged cable serves a device and several relays at
+ * once; none should answer "unavailable" after it is back).
+ */
+void commands_hardware_back(struct sg_commands *c, const char *place, uint64_t now_us);
 
 /*
  * Stopping: drive every actuator to its `safe` state (default: `initial`;

@@ -1167,11 +1167,18 @@ static int device_open_bus(struct gw_device *d)
 static int on_device_timer(sd_event_source *s, uint64_t usec, void *ud);
 
 /* The device works again after a problem: say so once, and start the next backoff from the bottom. */
+static void actuators_watch(struct sg_gateway *g);
+
 static void device_recovered(struct gw_device *d)
 {
-	if (d->last_error[0] || d->reopen.failures)
+	if (d->last_error[0] || d->reopen.failures) {
 		log_full(LOG_NOTICE, d->cfg->name, NULL, "%s open again",
 		         d->dev.path ? d->dev.path : d->cfg->driver->name);
+		if (d->g->cmds && d->dev.path) { /* the actuators on the same port: now, not after their backoff */
+			commands_hardware_back(d->g->cmds, d->dev.path, now_mono_us());
+			actuators_watch(d->g);
+		}
+	}
 	d->last_error[0] = '\0';
 	backoff_reset(&d->reopen);
 }

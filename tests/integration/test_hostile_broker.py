@@ -98,8 +98,10 @@ def test_malformed_packet_mid_session(what, hostile, ptype, protocol, fake_broke
 	# the first connection and the healthy last one announced the gateway. One in between may have been
 	# cut before its "online" went out: after a loss soon after CONNACK the send window is one message,
 	# and "online" waits behind the reading resent first (seen under ASan, connection 2).
-	announced = {p.conn for p in fake.pubs(STATUS) if p.payload == b"online"}
-	assert {0, 3} <= announced, announced
+	# The last one may send it after the readings it resends first: wait for it (bounded).
+	def announced():
+		return {p.conn for p in fake.pubs(STATUS) if p.payload == b"online"}
+	assert wait_until(lambda: {0, 3} <= announced(), 10), announced()
 	gw.stop()
 
 

@@ -355,6 +355,8 @@ def test_unplug_and_replug_brings_the_line_back_for_all(broker, make_pty, make_g
 	assert "unavailable" in errors(sub, "test/relay1/error", m0)[0]["error"]
 	pty.replug()
 	gw.wait_open(pty)
+	# every user of the line is back with it, not each after its own backoff
+	assert wait_until(lambda: gw.stderr_text().count("open again") >= 3, 3), gw.stderr_text()[-2000:]
 	m1 = sub.mark()
 	assert wait_until(lambda: (pty.write_line("t=2") or True) and sub.messages("test/arduino/t", m1), 10, 0.3)
 	# the relay is back too: a command reaches the device and its reply confirms it
