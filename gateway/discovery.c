@@ -483,6 +483,19 @@ static void origin(struct sb *b)
 	js_close(b, '}');
 }
 
+/* <prefix>/<component>/<gateway id>/<object>/config into TOPIC. OBJECT is already a valid topic level. */
+static void config_topic(const struct builder *bd, struct sb *topic, const char *component, const char *object)
+{
+	sb_puts(topic, bd->cfg->discovery.prefix);
+	sb_putc(topic, '/');
+	sb_puts(topic, component);
+	sb_putc(topic, '/');
+	put_topic_level(topic, bd->cfg->id);
+	sb_putc(topic, '/');
+	sb_puts(topic, object);
+	sb_puts(topic, "/config");
+}
+
 /* Finish an entity and add it to the list under <prefix>/<component>/<id>/<object>/config. */
 static int entity_end(struct builder *bd, struct sb *b, const char *component, const char *object)
 {
@@ -496,14 +509,7 @@ static int entity_end(struct builder *bd, struct sb *b, const char *component, c
 	}
 	origin(b);
 	js_close(b, '}');
-	sb_puts(&topic, bd->cfg->discovery.prefix);
-	sb_putc(&topic, '/');
-	sb_puts(&topic, component);
-	sb_putc(&topic, '/');
-	put_topic_level(&topic, bd->cfg->id);
-	sb_putc(&topic, '/');
-	sb_puts(&topic, object);
-	sb_puts(&topic, "/config");
+	config_topic(bd, &topic, component, object);
 	return list_push(bd->out, sb_take(&topic), sb_take(b), uid, component);
 }
 
@@ -740,14 +746,8 @@ static bool when_seen(struct builder *bd, const struct sg_device_cfg *d, const c
 	if (!bd->seen)
 		return false;
 	object = object_id2(d->name, field);
-	if (object) { /* the topic entity_end() gives it (the component is "sensor": binary fields are not optional) */
-		sb_puts(&topic, bd->cfg->discovery.prefix);
-		sb_puts(&topic, "/sensor/");
-		put_topic_level(&topic, bd->cfg->id);
-		sb_putc(&topic, '/');
-		sb_puts(&topic, object);
-		sb_puts(&topic, "/config");
-	}
+	if (object) /* the topic entity_end() gives it (the component is "sensor": binary fields are not optional) */
+		config_topic(bd, &topic, "sensor", object);
 	yes = bd->seen(bd->seen_ud, d, field, topic.s && !topic.oom ? topic.s : "");
 	free(object);
 	free(topic.s);

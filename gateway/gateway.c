@@ -317,6 +317,15 @@ static void discovery_connected(struct sg_gateway *g)
  * driver's table) are announced once they arrive, and kept announced after
  * that: the state file remembers them across restarts.
  */
+/* FIELD's bit in gw_device.seen: its index in DRV's field table (the first 64), or -1. */
+static int seen_bit(const struct sg_driver *drv, const char *field)
+{
+	for (int k = 0; drv->fields && k < 64 && drv->fields[k].name; k++)
+		if (strcmp(drv->fields[k].name, field) == 0)
+			return k;
+	return -1;
+}
+
 static bool discovery_seen(void *ud, const struct sg_device_cfg *dc, const char *field, const char *topic)
 {
 	struct sg_gateway *g = ud;
@@ -327,11 +336,11 @@ static bool discovery_seen(void *ud, const struct sg_device_cfg *dc, const char 
 	for (size_t i = 0; i < g->n_devs; i++) {
 		const struct gw_device *d = g->devs[i];
 
-		if (strcmp(d->cfg->name, dc->name) != 0 || !d->cfg->driver->fields)
+		int k;
+
+		if (strcmp(d->cfg->name, dc->name) != 0 || (k = seen_bit(d->cfg->driver, field)) < 0)
 			continue;
-		for (size_t k = 0; k < 64 && d->cfg->driver->fields[k].name; k++)
-			if (strcmp(d->cfg->driver->fields[k].name, field) == 0)
-				return (d->seen >> k) & 1;
+		return (d->seen >> k) & 1;
 	}
 	return false;
 }
@@ -339,20 +348,15 @@ static bool discovery_seen(void *ud, const struct sg_device_cfg *dc, const char 
 /* A reading of D: the first of a `when_seen` field has it announced (shortly: a telegram brings several). */
 static void discovery_note(struct gw_device *d, const char *field)
 {
-	const struct sg_field_info *f = d->cfg->driver->fields;
 	struct sg_gateway *g = d->g;
+	int k = seen_bit(d->cfg->driver, field);
 
-	for (size_t k = 0; k < 64 && f[k].name; k++) {
-		if (strcmp(f[k].name, field) != 0)
-			continue;
-		if (!f[k].when_seen || ((d->seen >> k) & 1))
-			return;
-		d->seen |= 1ULL << k;
-		if (g->disc_seen_timer) {
-			sd_event_source_set_time(g->disc_seen_timer, now_mono_us() + DISCOVERY_SEEN_DELAY_US);
-			sd_event_source_set_enabled(g->disc_seen_timer, SD_EVENT_ONESHOT);
-		}
+	if (k < 0 || !d->cfg->driver->fields[k].when_seen || ((d->seen >> k) & 1))
 		return;
+	d->seen |= 1ULL << k;
+	if (g->disc_seen_timer) {
+		sd_event_source_set_time(g->disc_seen_timer, now_mono_us() + DISCOVERY_SEEN_DELAY_US);
+		sd_event_source_set_enabled(g->disc_seen_timer, SD_EVENT_ONESHOT);
 	}
 }
 
