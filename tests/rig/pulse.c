@@ -4,6 +4,11 @@
  * sysfs `pull` attribute, which makes the kernel raise real edge interrupts
  * on the simulated chip. Built on the host, run in the QEMU guest.
  *
+ * A stimulus, not a test of its own: tests/rig/qemu-guest-gpio-in.sh runs it
+ * and its `check`s assert on what it reports (exit status 0 and, with -i, as
+ * many interrupts and thread runs as pulses), and on what the gateway
+ * published for those pulses; a mismatch fails the rig's qemu pass.
+ *
  *   pulse [-i IRQ] PULL_FILE COUNT HZ [KILL_AT PID]
  *       COUNT pulses at HZ (50 % duty), on an absolute schedule
  *       (clock_nanosleep TIMER_ABSTIME: a late wake-up is caught up, so
