@@ -42,6 +42,11 @@ void log_set_max_level(int prio)
 	max_level = prio;
 }
 
+bool log_enabled(int prio)
+{
+	return prio <= max_level;
+}
+
 bool log_to_journal(void)
 {
 	return use_journal;

@@ -17,6 +17,8 @@
 void log_setup(void);
 /* Lines above this priority are dropped (default LOG_INFO; LOG_DEBUG with -v). */
 void log_set_max_level(int prio);
+/* Would a line of this priority be written? (to skip building one that would be dropped) */
+bool log_enabled(int prio);
 bool log_to_journal(void);
 
 /* device and topic may be NULL; they become journal fields and a "device: " prefix. */

@@ -115,6 +115,8 @@ struct sg_mqtt {
 	struct pending *pend;  /* QoS 1/2 messages libmosquitto holds, oldest first, from pend_head to pend_len */
 	size_t pend_head, pend_len, pend_cap;
 	uint64_t pend_seq;     /* the last number given */
+	unsigned pubrec_wait;  /* QoS 2 messages in the ledger whose PUBREC has not come: see log_hook() */
+	bool log_hooked;       /* on_log is libmosquitto's log callback now */
 	uint64_t suspect_seq;  /* the oldest unanswered message at the last loss, 0: none */
 	bool trial;            /* this connection resent the suspect alone; nothing else until it is answered */
 	uint64_t trial_until;
@@ -145,9 +147,30 @@ struct sg_mqtt {
 };
 
 static void guard_sync(struct sg_mqtt *m);
+static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str);
+
+/*
+ * libmosquitto formats a log line for every packet it sends or receives
+ * whenever a log callback is installed (lib/logging_mosq.c checks only that
+ * one is), and at the rate of a flood that was almost half of the work per
+ * PUBLISH (README, Benchmarks). on_log is needed while a connection is being
+ * made (the TLS verdict, the refusal's detail), while a QoS 2 message waits
+ * for its PUBREC (the only sign of one: see on_log()), and when the debug
+ * level shows libmosquitto's lines; otherwise it is taken away.
+ */
+static void log_hook(struct sg_mqtt *m)
+{
+	bool want = m->state != ST_CONNECTED || m->pubrec_wait > 0 || log_enabled(LOG_DEBUG);
+
+	if (want != m->log_hooked && m->mosq) {
+		mosquitto_log_callback_set(m->mosq, want ? on_log : NULL);
+		m->log_hooked = want;
+	}
+}
 
 static void set_watch(struct sg_mqtt *m)
 {
+	log_hook(m);
 	guard_sync(m);
 	if (m->h.watch)
 		m->h.watch(m->ud);
@@ -786,7 +809,7 @@ static int client_make(struct sg_mqtt *m)
 	mosquitto_disconnect_v5_callback_set(mosq, on_disconnect);
 	mosquitto_message_v5_callback_set(mosq, on_message);
 	mosquitto_publish_v5_callback_set(mosq, on_publish);
-	mosquitto_log_callback_set(mosq, on_log);
+	mosquitto_log_callback_set(mosq, on_log); /* and then only while needed: log_hook() */
 
 	/* The same settings mqtt_setup_check() tried at start-up (main.c): only memory can fail here. */
 	if (mqtt_setup_client(mosq, m->cfg, m->status_topic, &setup) < 0) {
@@ -796,6 +819,7 @@ static int client_make(struct sg_mqtt *m)
 		return -EINVAL;
 	}
 	m->mosq = mosq;
+	m->log_hooked = true;
 	return 0;
 }
 
@@ -961,6 +985,10 @@ static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic)
 	p->qos = qos;
 	p->status = !topic;
 	p->received = false;
+	if (qos == 2) {
+		m->pubrec_wait++;
+		log_hook(m); /* before the loop can read the PUBREC */
+	}
 	snprintf(p->topic, sizeof(p->topic), "%s", topic ? topic : m->status_topic);
 }
 
@@ -975,6 +1003,8 @@ static bool ledger_ack(struct sg_mqtt *m, int mid)
 			if (p->seq == m->suspect_seq)
 				m->trial = false; /* answered: the trial is over, nothing to drop */
 			status = p->status;
+			if (p->qos == 2 && !p->received)
+				m->pubrec_wait--;
 			p->seq = 0;
 			break;
 		}
@@ -991,6 +1021,8 @@ static void ledger_received(struct sg_mqtt *m, int mid)
 {
 	for (size_t i = m->pend_head; i < m->pend_len; i++)
 		if (m->pend[i].seq && m->pend[i].mid == mid) {
+			if (!m->pend[i].received && m->pend[i].qos == 2)
+				m->pubrec_wait--;
 			m->pend[i].received = true;
 			return;
 		}
@@ -1025,6 +1057,7 @@ static bool ledger_check(struct sg_mqtt *m, uint64_t now)
 		            strlen(p->topic) + 1 == sizeof(p->topic) ? "..." : "",
 		            suppressed ? " (earlier ones not logged)" : "");
 	m->pend_head = m->pend_len = 0;
+	m->pubrec_wait = 0;
 	m->suspect_seq = 0;
 	m->rebuild = true;
 	if (m->h.discarded)

@@ -17,11 +17,7 @@ Usage: scripts/bench-guard.py [--lines N] [--runs R] [--bin build/sensorgate]
 import argparse
 import os
 import platform
-import re
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,52 +28,11 @@ import bench  # noqa: E402  (scripts/bench.py: broker, subscriber, gateway on a 
 ROOT = bench.ROOT
 
 
-class SyscallCounter:
-    """Counts the system calls of PID from start() to stop(); None when no tool can."""
-
-    def __init__(self, pid, tmp):
-        self.pid = pid
-        self.out = os.path.join(tmp, f"syscalls-{pid}-{time.monotonic_ns()}.txt")
-        self.proc = None
-        self.tool = None
-        if shutil.which("perf") and subprocess.run(
-                ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
-                capture_output=True).returncode == 0:
-            self.tool = "perf"
-        elif shutil.which("strace"):
-            self.tool = "strace"
-
-    def start(self):
-        if self.tool == "perf":
-            args = ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", str(self.pid), "-o", self.out]
-        elif self.tool == "strace":
-            args = ["strace", "-c", "-f", "-p", str(self.pid), "-o", self.out]
-        else:
-            return
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)  # attached
-
-    def stop(self):
-        if not self.proc:
-            return None
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(30)
-        try:
-            text = open(self.out).read()
-        except OSError:
-            return None
-        if self.tool == "perf":
-            m = re.search(r"^(\d+),[^,]*,raw_syscalls:sys_enter", text, re.M)
-        else:
-            m = re.search(r"^\S+\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total$", text, re.M)
-        return int(m.group(1)) if m else None
-
-
 def run_once(binary, tmp, port, qos, lines, name):
     gw = bench.Gateway(binary, tmp, port, qos=qos, name=name, protocol="5")
     sub = bench.Counter(port, "bench/s/#")
     data = b"".join(b"seq=%d\n" % i for i in range(lines))
-    sc = SyscallCounter(gw.proc.pid, tmp)
+    sc = bench.SyscallCounter(gw.proc.pid, tmp)
     sc.start()
     cpu0 = bench.proc_stat(gw.proc.pid)
     t0 = time.monotonic()
@@ -115,7 +70,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         broker, port = bench.start_broker(tmp)
         try:
-            tool = SyscallCounter(os.getpid(), tmp).tool or "none"
+            tool = bench.SyscallCounter(os.getpid(), tmp).tool or "none"
             print(f"# MQTT guard cost, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
                   f"{a.lines} readings per run, {a.runs} runs each, system calls counted by {tool}")
             for qos in (0, 1):

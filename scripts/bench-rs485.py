@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from serial_sim import RtuBus  # noqa: E402
-from bench import start_broker  # noqa: E402
+from bench import callgrind_total, start_broker  # noqa: E402
 
 BAUD = 9600
 CHAR_S = 11 / BAUD
@@ -107,11 +107,7 @@ def callgrind_instructions(binary, port, tmp, seconds):
 		d = tempfile.mkdtemp(dir=tmp)
 		cg = os.path.join(d, "callgrind.out")
 		r = run(binary, port, d, 1, 0, secs, wrap=["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}"])
-		ir = None
-		with open(cg) as f:
-			for line in f:
-				if line.startswith("summary:") or line.startswith("totals:"):
-					ir = int(line.split()[1])
+		ir = callgrind_total(cg)
 		# the whole run, start-up included, against every request the slaves saw
 		out.append((ir, r["total"]))
 	(i1, n1), (i2, n2) = out

@@ -14,7 +14,9 @@ import argparse
 import os
 import platform
 import pty
+import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -119,8 +121,70 @@ def private_dirty_kib(pid):
     return -1
 
 
+class SyscallCounter:
+    """Counts the system calls of PID from start() to stop(); None when no tool can."""
+
+    def __init__(self, pid, tmp):
+        self.pid = pid
+        self.out = os.path.join(tmp, f"syscalls-{pid}-{time.monotonic_ns()}.txt")
+        self.proc = None
+        self.tool = None
+        if shutil.which("perf") and subprocess.run(
+                ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
+                capture_output=True).returncode == 0:
+            self.tool = "perf"
+        elif shutil.which("strace"):
+            self.tool = "strace"
+
+    def start(self):
+        if self.tool == "perf":
+            args = ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", str(self.pid), "-o", self.out]
+        elif self.tool == "strace":
+            args = ["strace", "-c", "-f", "-p", str(self.pid), "-o", self.out]
+        else:
+            return
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # attached
+
+    def stop(self):
+        if not self.proc:
+            return None
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(30)
+        try:
+            text = open(self.out).read()
+        except OSError:
+            return None
+        if self.tool == "perf":
+            m = re.search(r"^(\d+),[^,]*,raw_syscalls:sys_enter", text, re.M)
+            return int(m.group(1)) if m else None
+        return strace_total(self.out)
+
+
+def strace_total(path):
+    """The system calls an `strace -c` summary counted in all."""
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    m = re.search(r"^\S+\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total$", text, re.M)
+    return int(m.group(1)) if m else None
+
+
+def callgrind_total(path):
+    """The instructions (Ir) a callgrind run counted in all, user space only."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    return None
+
+
 class Gateway:
-    def __init__(self, binary, tmp, port, qos=0, name="gw", protocol="3.1.1"):
+    """The daemon on a fresh pty; wrap (e.g. valgrind) goes in front of the binary."""
+
+    def __init__(self, binary, tmp, port, qos=0, name="gw", protocol="3.1.1", fmt="kv", wrap=None,
+                 spool_sync="normal"):
         self.master, slave = pty.openpty()
         self.tty = os.ttyname(slave)
         # Keep no slave fd open here: the gateway owns the port.
@@ -130,13 +194,30 @@ class Gateway:
             f.write(f"""
 gateway: {{ id = "{name}"; base_topic = "bench"; }};
 mqtt: {{ brokers = ( "mqtt://127.0.0.1:{port}" ); protocol = "{protocol}"; keepalive = 60; }};
-spool: {{ path = "{tmp}/{name}-spool.db"; sync = "normal"; }};
-devices = ( {{ name = "s"; driver = "lines"; port = "{self.tty}"; baud = 115200; format = "kv";
+spool: {{ path = "{tmp}/{name}-spool.db"; {f'sync = "{spool_sync}";' if spool_sync else ""} }};
+devices = ( {{ name = "s"; driver = "lines"; port = "{self.tty}"; baud = 115200; format = "{fmt}";
     qos = {qos}; retain = false; }} );
 """)
         self.log = open(os.path.join(tmp, f"{name}.log"), "w")
-        self.proc = subprocess.Popen([binary, "-c", conf], stdout=self.log, stderr=self.log)
-        time.sleep(0.5)
+        self.proc = subprocess.Popen((wrap or []) + [binary, "-c", conf], stdout=self.log, stderr=self.log)
+        # Written before the gateway opened the port, bytes could be flushed by its open: wait for it.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.proc.poll() is None and not self.holds(self.tty):
+            time.sleep(0.05)
+        time.sleep(0.2)
+
+    def holds(self, path):
+        try:
+            fds = os.listdir(f"/proc/{self.proc.pid}/fd")
+        except OSError:
+            return False
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{self.proc.pid}/fd/{fd}") == path:
+                    return True
+            except OSError:
+                pass
+        return False
 
     def write_all(self, data, timeout=120):
         view = memoryview(data)
@@ -148,10 +229,10 @@ devices = ( {{ name = "s"; driver = "lines"; port = "{self.tty}"; baud = 115200;
                 view = view[n:]
         return not view
 
-    def stop(self):
+    def stop(self, timeout=10):
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(10)
+            self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
         os.close(self.master)

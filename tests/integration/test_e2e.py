@@ -90,6 +90,18 @@ def test_readings_reach_their_topics_with_qos_and_retain(rig, broker, make_sub, 
 	gw.assert_alive()
 
 
+def test_debug_level_shows_libmosquittos_own_lines(rig):
+	"""The gateway takes libmosquitto's log callback away while it is not
+	needed (it costs a formatted line per packet); at the debug level (-v,
+	which the harness passes) libmosquitto's lines about each PUBLISH, sent
+	after the connection was made, are still in the log."""
+	pty, gw, sub = rig(protocol="5")
+	feed_until(pty, LINE, sub, lambda m: m.topic == TEMP)
+	assert wait_until(lambda: "sending PUBLISH" in gw.stderr_text() and TEMP in gw.stderr_text(), 5)
+	lines = [ln for ln in gw.stderr_text().splitlines() if "libmosquitto:" in ln and "sending PUBLISH" in ln]
+	assert any(f"'{TEMP}'" in ln for ln in lines), lines[-5:]
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_online_is_retained(rig, broker, make_sub, protocol):
 	rig(protocol=protocol)

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +227,85 @@ static void test_format_number(void **state)
 	assert_int_equal(mapper_format_number(buf, sizeof(buf), 123456789.0, -1), -ENOBUFS);
 	assert_int_equal(mapper_format_number(buf, sizeof(buf), -0.0, 2), 4);
 	assert_string_equal(buf, "0.00");
+}
+
+/* What mapper_format_number() printed before it had a fast path: libc's own formatting. False: too long. */
+static bool format_reference(char *buf, size_t len, double v, int round)
+{
+	int n;
+
+	if (round >= 0) {
+		n = snprintf(buf, len, "%.*f", round, v);
+	} else {
+		n = snprintf(buf, len, "%.15g", v);
+		if (strtod(buf, NULL) != v)
+			n = snprintf(buf, len, "%.17g", v);
+	}
+	if (buf[0] == '-' && strspn(buf + 1, "0.") == strlen(buf + 1))
+		memmove(buf, buf + 1, strlen(buf));
+	return n >= 0 && (size_t)n < len;
+}
+
+static void check_format(double v, int round, unsigned *fails)
+{
+	char got[64], want[64];
+	int n;
+
+	n = mapper_format_number(got, sizeof(got), v, round);
+	if (!format_reference(want, sizeof(want), v, round)) {
+		if (n != -ENOBUFS && ++*fails <= 10)
+			print_error("%.17g round %d: %d, not -ENOBUFS\n", v, round, n);
+		return;
+	}
+	if (n != (int)strlen(want) || strcmp(got, want) != 0) {
+		if (++*fails <= 10)
+			print_error("%.17g round %d: \"%s\", libc: \"%s\"\n", v, round, got, want);
+	}
+}
+
+/*
+ * The fast path prints exactly what libc's %.15g / %.*f print: on the values
+ * drivers produce (tenths, hundredths, thousandths of sensor ranges, NMEA
+ * degrees with 6-7 decimals, big counters), on the edges of its range, and on
+ * random doubles of every magnitude.
+ */
+static void test_format_number_matches_libc(void **state)
+{
+	static const double edges[] = {0.0, -0.0, 1e-4, 9.9999999999999e-5, 1e-5, 0.00012345, 1e15, 999999999999999.0,
+	                               999999999999999.9, 1e15 - 0.5, 123456789012345.6, 0.1 + 0.2, 1.0 / 3, 2.0 / 3,
+	                               4503599627370496.0, 9007199254740993.0, 1e300, 5e-324, DBL_MAX, -DBL_MIN,
+	                               0.5, 1.5, 2.5, -2.5, 0.125, 1e14 + 0.25, 99.95, 99.995, 1.005, 8.675};
+	unsigned fails = 0;
+	uint64_t x = 88172645463325252ULL;
+	(void)state;
+
+	for (int round = -1; round <= 7; round++) {
+		for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+			check_format(edges[i], round, &fails);
+			check_format(-edges[i], round, &fails);
+		}
+		for (int k = -6000; k <= 6000; k++) {
+			check_format(k / 10.0, round, &fails);
+			check_format(k / 100.0, round, &fails);
+			check_format(k / 1000.0, round, &fails);
+			check_format(k * 0.1, round, &fails); /* not the same doubles as k / 10.0 */
+		}
+		for (int k = 0; k < 6000; k++) {
+			check_format(52.0 + k * 1.37e-5, round, &fails);  /* degrees */
+			check_format(1000000.0 + k * 0.001, round, &fails); /* meter totals */
+		}
+		for (int k = 0; k < 20000; k++) { /* xorshift64: random bits as doubles of every magnitude */
+			double v;
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			memcpy(&v, &x, sizeof(v));
+			if (isfinite(v))
+				check_format(v, round, &fails);
+			check_format((double)(x % 100000000) / 1e4, round, &fails);
+		}
+	}
+	assert_int_equal(fails, 0);
 }
 
 static void test_plain_string(void **state)
@@ -500,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_topic_too_long),
 		cmocka_unit_test(test_plain_numbers),
 		cmocka_unit_test(test_format_number),
+		cmocka_unit_test(test_format_number_matches_libc),
 		cmocka_unit_test(test_plain_string),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_json_ts_now),
