@@ -81,6 +81,7 @@ fuzz:
 # bench-guard.py compares with build-noguard/: the same daemon, the MQTT guard compiled out
 bench: all
 	$(MAKE) BUILD=build-noguard CFLAGS="$(CFLAGS) -DSG_BENCH_NO_GUARD" build-noguard/sensorgate
+	/usr/bin/python3 scripts/bench-instr.py
 	/usr/bin/python3 scripts/bench.py
 	scripts/bench-spool.sh
 	scripts/bench-gpio.sh

@@ -45,6 +45,8 @@ struct sg_reading {
 	const char *field;       /* [A-Za-z0-9_.-]+; e.g. "temperature", "pm2_5" */
 	enum sg_value_kind kind;
 	double number;           /* when kind == SG_VALUE_NUMBER */
+	const char *text;        /* NULL, or NUMBER as the device wrote it when that is already how the
+	                            gateway prints it (decimal.h: canonical): published as it came */
 	const char *string;      /* when kind == SG_VALUE_STRING, NUL-terminated */
 	const char *unit;        /* "°C", "hPa", NULL when unknown or unitless */
 	int64_t timestamp_us;    /* CLOCK_REALTIME µs of the measurement, 0 = now */
@@ -146,6 +148,14 @@ static inline void sg_dev_emit(struct sg_dev *dev, const struct sg_reading *r)
 static inline void sg_dev_emit_number(struct sg_dev *dev, const char *field, double v, const char *unit)
 {
 	struct sg_reading r = {.field = field, .kind = SG_VALUE_NUMBER, .number = v, .unit = unit};
+	sg_dev_emit(dev, &r);
+}
+
+/* A number read from TEXT with sg_decimal_parse(); CANONICAL as it said. */
+static inline void sg_dev_emit_decimal(struct sg_dev *dev, const char *field, double v, const char *text,
+                                       bool canonical)
+{
+	struct sg_reading r = {.field = field, .kind = SG_VALUE_NUMBER, .number = v, .text = canonical ? text : NULL};
 	sg_dev_emit(dev, &r);
 }
 

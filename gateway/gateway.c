@@ -99,6 +99,7 @@ struct sg_gateway {
 	struct sg_mqtt *mqtt;
 	sd_event_source *mqtt_io;
 	sd_event_source *mqtt_timer;
+	sd_event_source *mqtt_flush;     /* defer: after a burst of publishes, mqtt_flush() once */
 	int mqtt_io_fd;
 	unsigned mqtt_io_gen;
 	sd_event_source *status_timer;
@@ -174,6 +175,22 @@ static int on_mqtt_timer(sd_event_source *s, uint64_t usec, void *ud)
 	(void)usec;
 	mqtt_timer(g->mqtt);
 	return 0;
+}
+
+static int on_mqtt_flush(sd_event_source *s, void *ud)
+{
+	struct sg_gateway *g = ud;
+	(void)s;
+	mqtt_flush(g->mqtt);
+	return 0;
+}
+
+/* mqtt.h: publishes wrote; flushed once, when the loop has nothing else ready (a defer source). */
+static void on_mqtt_flush_soon(void *ud)
+{
+	struct sg_gateway *g = ud;
+
+	sd_event_source_set_enabled(g->mqtt_flush, SD_EVENT_ONESHOT);
 }
 
 /*
@@ -1915,6 +1932,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		.refused = on_mqtt_refused,
 		.discarded = on_mqtt_discarded,
 		.watch = on_mqtt_watch,
+		.flush_soon = on_mqtt_flush_soon,
 	};
 	struct sg_gateway *g;
 	sigset_t mask;
@@ -1969,6 +1987,10 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		goto err;
 	}
 	r = sd_event_add_time(g->loop, &g->mqtt_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_mqtt_timer, g);
+	if (r >= 0)
+		r = sd_event_add_defer(g->loop, &g->mqtt_flush, on_mqtt_flush, g);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(g->mqtt_flush, SD_EVENT_OFF);
 	if (r < 0)
 		goto err;
 	r = sd_event_add_time(g->loop, &g->status_timer, CLOCK_MONOTONIC, now_mono_us() + STATUS_EVERY_US, 0,
@@ -2076,6 +2098,7 @@ void gateway_free(struct sg_gateway *g)
 	gw_lines_free(g->lines); /* after every device and actuator left its line */
 	sd_event_source_disable_unref(g->mqtt_io);
 	sd_event_source_disable_unref(g->mqtt_timer);
+	sd_event_source_disable_unref(g->mqtt_flush);
 	sd_event_source_disable_unref(g->status_timer);
 	discovery_free(g);
 	sd_event_source_disable_unref(g->flush);

@@ -237,7 +237,9 @@ static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, 
 	int round = rc ? rc->round : -1;
 	enum sg_payload_format fmt = rc ? rc->payload : m->cfg->payload;
 
-	if (r->kind == SG_VALUE_NUMBER) {
+	if (r->kind == SG_VALUE_NUMBER && r->text && round < 0 && value == r->number && strlen(r->text) < sizeof(num)) {
+		strcpy(num, r->text); /* what mapper_format_number() would print: decimal.h */
+	} else if (r->kind == SG_VALUE_NUMBER) {
 		n = mapper_format_number(num, sizeof(num), value, round);
 		if (n < 0)
 			return n;
@@ -336,6 +338,23 @@ static bool transform(const struct sg_reading_cfg *rc, struct reading_state *st,
 	return true;
 }
 
+/* "A/B/C" into BUF (for every reading of a device without a readings list: not snprintf()). */
+static int topic_join(char *buf, size_t len, const char *a, const char *b, const char *c)
+{
+	const char *part[3] = {a, b, c};
+	size_t at = 0;
+
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(part[i]);
+		if (at + n + 1 > len)
+			return -ENOBUFS;
+		memcpy(buf + at, part[i], n);
+		at += n;
+		buf[at++] = i < 2 ? '/' : '\0';
+	}
+	return 0;
+}
+
 int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint64_t now_us,
                struct sg_message *ret)
 {
@@ -373,8 +392,7 @@ int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint
 		topic = rc->topic;
 		unit = rc->unit ? rc->unit : r->unit;
 	} else {
-		n = snprintf(m->topic, sizeof(m->topic), "%s/%s/%s", m->cfg->base_topic, d->name, r->field);
-		if (n < 0 || (size_t)n >= sizeof(m->topic))
+		if (topic_join(m->topic, sizeof(m->topic), m->cfg->base_topic, d->name, r->field) < 0)
 			return -ENOBUFS;
 		topic = m->topic;
 		unit = r->unit;

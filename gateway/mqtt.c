@@ -143,6 +143,7 @@ struct sg_mqtt {
 	char logged[512];      /* last failure line logged */
 
 	struct sg_mqtt_guard *guard; /* plaintext links: the validating relay (mqtt_guard.h) */
+	bool flush_due;        /* flush_soon() was called; mqtt_flush() has not come yet */
 	size_t out_hwm;        /* largest QoS 1/2 PUBLISH handed to libmosquitto so far */
 };
 
@@ -170,6 +171,7 @@ static void log_hook(struct sg_mqtt *m)
 
 static void set_watch(struct sg_mqtt *m)
 {
+	m->flush_due = false;
 	log_hook(m);
 	guard_sync(m);
 	if (m->h.watch)
@@ -1338,6 +1340,12 @@ const char *mqtt_broker(const struct sg_mqtt *m)
 	return m->cfg->brokers[m->broker];
 }
 
+void mqtt_flush(struct sg_mqtt *m)
+{
+	if (m->flush_due)
+		set_watch(m);
+}
+
 int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
                  bool retain, const mosquitto_property *props, int *ret_mid)
 {
@@ -1362,7 +1370,12 @@ int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size
 	if (qos > 0 && mid != 0 && r != MOSQ_ERR_INVAL && r != MOSQ_ERR_NOMEM && r != MOSQ_ERR_PAYLOAD_SIZE &&
 	    r != MOSQ_ERR_MALFORMED_UTF8 && r != MOSQ_ERR_OVERSIZE_PACKET && r != MOSQ_ERR_QOS_NOT_SUPPORTED)
 		ledger_add(m, mid, qos, topic);
-	set_watch(m);
+	if (!m->h.flush_soon) {
+		set_watch(m);
+	} else if (!m->flush_due) {
+		m->flush_due = true;
+		m->h.flush_soon(m->ud);
+	}
 	switch (r) {
 	case MOSQ_ERR_SUCCESS:
 		return 0;

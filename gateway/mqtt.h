@@ -71,6 +71,12 @@ struct sg_mqtt_handlers {
 	void (*discarded)(void *ud, int poison);
 	/* fd, events or deadline changed: re-read mqtt_fd/mqtt_events/mqtt_deadline. */
 	void (*watch)(void *ud);
+	/*
+	 * mqtt_publish() wrote: call mqtt_flush() before the loop next waits
+	 * (once for a burst of publishes: the guard relays them in one write,
+	 * and watch() comes once). NULL: mqtt_publish() does that itself.
+	 */
+	void (*flush_soon)(void *ud);
 };
 
 /*
@@ -85,6 +91,9 @@ void mqtt_free(struct sg_mqtt *m);
 int mqtt_start(struct sg_mqtt *m);
 /* Publish "offline" retained, send DISCONNECT and flush for at most TIMEOUT_MS. */
 void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms);
+
+/* What flush_soon() asked for: the relay's output, then watch(). Nothing when nothing is due. */
+void mqtt_flush(struct sg_mqtt *m);
 
 int mqtt_fd(const struct sg_mqtt *m);            /* -1 when there is nothing to poll */
 /* Changes whenever the socket behind mqtt_fd() is replaced (numbers are reused). */

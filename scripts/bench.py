@@ -206,14 +206,24 @@ devices = ( {{ name = "s"; driver = "lines"; port = "{self.tty}"; baud = 115200;
             time.sleep(0.05)
         time.sleep(0.2)
 
-    def holds(self, path):
+    def daemon_pid(self):
+        """The gateway's pid: the process started, or its child when a wrapper (strace) forks it."""
         try:
-            fds = os.listdir(f"/proc/{self.proc.pid}/fd")
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        return int(kids[0]) if kids else self.proc.pid
+
+    def holds(self, path):
+        pid = self.daemon_pid()
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
             return False
         for fd in fds:
             try:
-                if os.readlink(f"/proc/{self.proc.pid}/fd/{fd}") == path:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
                     return True
             except OSError:
                 pass
@@ -230,7 +240,7 @@ devices = ( {{ name = "s"; driver = "lines"; port = "{self.tty}"; baud = 115200;
         return not view
 
     def stop(self, timeout=10):
-        self.proc.send_signal(signal.SIGTERM)
+        os.kill(self.daemon_pid(), signal.SIGTERM)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
