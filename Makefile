@@ -6,6 +6,7 @@
 #   make fuzz       fuzz the drivers (clang, libFuzzer), FUZZ_SECONDS=30 each
 #   make install DESTDIR=... PREFIX=/usr
 #   make deb        build/sensorgate_<version>_<arch>.deb (dpkg-buildpackage)
+#   make ARCH=armhf|arm64 [unit|deb]  cross build in build-ARCH/; unit tests under qemu-user
 #   make rig        system tests: nspawn (systemd) and QEMU (kernel), as root
 
 VERSION    := 0.1.0
@@ -15,9 +16,9 @@ DATADIR    ?= $(PREFIX)/share
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
 
-# Cross builds (Debian multiarch): make ARCH=armhf|arm64 [unit|unit-run] builds in build-ARCH/ with
+# Cross builds (Debian multiarch): make ARCH=armhf|arm64 [unit-build|unit|deb] builds in build-ARCH/ with
 # the GNU triplet's compiler and pkg-config from crossbuild-essential-ARCH and the ARCH -dev
-# packages (scripts/deps.sh --cross ARCH); unit-run runs the unit tests under qemu-user.
+# packages (scripts/deps.sh --cross ARCH); `unit` runs the unit tests under qemu-user.
 ARCH       ?=
 ifeq ($(ARCH),armhf)
 TRIPLET    := arm-linux-gnueabihf
@@ -33,14 +34,16 @@ BUILD      ?= build-$(ARCH)
 ifeq ($(origin CC),default)
 CC         := $(TRIPLET)-gcc
 endif
-ifeq ($(origin AR),default)
-AR         := $(TRIPLET)-ar
-endif
 PKG_CONFIG ?= $(TRIPLET)-pkg-config
 endif
 BUILD      ?= build
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
+# the archiver of the compiler's binutils: a cross compiler given as CC (dh_auto_build does
+# that under dpkg-buildpackage -a) brings its own
+ifeq ($(origin AR),default)
+AR         := $(shell $(CC) -print-prog-name=ar)
+endif
 
 PKGS       := libmosquitto libconfig libserialport libsystemd sqlite3 libgpiod openssl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
@@ -141,15 +144,20 @@ install: all
 	else echo "dashboard not built (make dashboard): not installed"; fi
 
 # Debian package, built by dpkg-buildpackage in build-deb/; the .deb lands in $(BUILD)/.
+# With ARCH=armhf|arm64 it is cross-built (dpkg-buildpackage -a ARCH) into build-ARCH/.
+DEB_ARCH   := $(or $(ARCH),$(shell dpkg --print-architecture))
 deb:
-	scripts/deps.sh --deb
+	scripts/deps.sh --deb $(if $(ARCH),--cross $(ARCH))
 	$(MAKE) dashboard
 	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
 		{ echo "debian/changelog says $$v, Makefile VERSION is $(VERSION)"; exit 1; }
-	dpkg-buildpackage -us -uc -b
+	dpkg-buildpackage -us -uc -b $(if $(ARCH),-a $(ARCH))
 	@mkdir -p $(BUILD)
-	mv ../sensorgate_$(VERSION)_*.deb ../sensorgate_$(VERSION)_*.buildinfo ../sensorgate_$(VERSION)_*.changes $(BUILD)/
-	@ls -l $(BUILD)/sensorgate_$(VERSION)_*.deb
+	mv ../sensorgate_$(VERSION)_$(DEB_ARCH).deb ../sensorgate_$(VERSION)_$(DEB_ARCH).buildinfo \
+		../sensorgate_$(VERSION)_$(DEB_ARCH).changes $(BUILD)/
+	@if [ -e ../sensorgate-dbgsym_$(VERSION)_$(DEB_ARCH).deb ]; then \
+		mv ../sensorgate-dbgsym_$(VERSION)_$(DEB_ARCH).deb $(BUILD)/; fi
+	@ls -l $(BUILD)/sensorgate_$(VERSION)_$(DEB_ARCH).deb
 
 # The dashboard's MQTT client: the npm package pinned by dashboard/package-lock.json, its
 # browser bundle copied next to the page (static files; nothing is fetched at run time).
@@ -165,4 +173,4 @@ rig: all
 	tests/rig/run.sh
 
 clean:
-	rm -rf build build-asan build-fuzz build-deb build-noguard dashboard/node_modules dashboard/vendor
+	rm -rf build build-asan build-fuzz build-deb build-noguard build-armhf build-arm64 dashboard/node_modules dashboard/vendor
