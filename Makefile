@@ -6,6 +6,7 @@
 #   make fuzz       fuzz the drivers (clang, libFuzzer), FUZZ_SECONDS=30 each
 #   make install DESTDIR=... PREFIX=/usr
 #   make deb        build/sensorgate_<version>_<arch>.deb (dpkg-buildpackage)
+#   make ARCH=armhf|arm64 [unit|deb]  cross build in build-ARCH/; unit tests under qemu-user
 #   make rig        system tests: nspawn (systemd) and QEMU (kernel), as root
 
 VERSION    := 0.1.0
@@ -14,9 +15,35 @@ BINDIR     ?= $(PREFIX)/bin
 DATADIR    ?= $(PREFIX)/share
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
+
+# Cross builds (Debian multiarch): make ARCH=armhf|arm64 [unit-build|unit|deb] builds in build-ARCH/ with
+# the GNU triplet's compiler and pkg-config from crossbuild-essential-ARCH and the ARCH -dev
+# packages (scripts/deps.sh --cross ARCH); `unit` runs the unit tests under qemu-user.
+ARCH       ?=
+ifeq ($(ARCH),armhf)
+TRIPLET    := arm-linux-gnueabihf
+QEMU_USER  ?= qemu-arm-static
+else ifeq ($(ARCH),arm64)
+TRIPLET    := aarch64-linux-gnu
+QEMU_USER  ?= qemu-aarch64-static
+else ifneq ($(ARCH),)
+$(error ARCH=$(ARCH): armhf, arm64 or empty for a native build)
+endif
+ifneq ($(ARCH),)
+BUILD      ?= build-$(ARCH)
+ifeq ($(origin CC),default)
+CC         := $(TRIPLET)-gcc
+endif
+PKG_CONFIG ?= $(TRIPLET)-pkg-config
+endif
 BUILD      ?= build
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
+# the archiver of the compiler's binutils: a cross compiler given as CC (dh_auto_build does
+# that under dpkg-buildpackage -a) brings its own
+ifeq ($(origin AR),default)
+AR         := $(shell $(CC) -print-prog-name=ar)
+endif
 
 PKGS       := libmosquitto libconfig libserialport libsystemd sqlite3 libgpiod openssl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
@@ -24,7 +51,10 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
 OPT        ?= -O2 -g
 SAN        ?=
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+# 64-bit time_t and off_t on 32-bit glibc targets (armhf): timestamps past 2038-01-19, files past
+# 2 GiB. No-ops where they are already 64 bits.
+TIME64     := -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(TIME64) -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
               $(OPT) $(SAN) -DSG_VERSION=\"$(VERSION)\" -I. $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SAN) $(LDFLAGS)
 LIBS_ALL   := $(PKG_LIBS) -lm
@@ -36,7 +66,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELP  := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 UNIT_HOBJ  := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 
-.PHONY: all check unit integration asan bench install clean deb fuzz rig dashboard
+.PHONY: all check unit unit-build integration asan bench install clean deb fuzz rig dashboard
 all: $(BUILD)/sensorgate
 
 $(BUILD)/%.o: %.c $(wildcard gateway/*.h drivers/*.h tests/unit/*.h)
@@ -45,7 +75,7 @@ $(BUILD)/%.o: %.c $(wildcard gateway/*.h drivers/*.h tests/unit/*.h)
 
 $(BUILD)/libsensorgate.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(BUILD)/sensorgate: $(BUILD)/gateway/main.o $(BUILD)/libsensorgate.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
@@ -60,8 +90,18 @@ $(BUILD)/tests/test_modbus_libmodbus: LIBS_ALL += $(shell $(PKG_CONFIG) --libs l
 $(BUILD)/tests/test_modbus_tcp_libmodbus: CFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags libmodbus)
 $(BUILD)/tests/test_modbus_tcp_libmodbus: LIBS_ALL += $(shell $(PKG_CONFIG) --libs libmodbus) -pthread
 
+# A cross build's tests run under user-mode QEMU with the ARCH loader, libc and libraries of
+# the multiarch packages (/lib/ld-linux-*.so, /usr/lib/TRIPLET). Not with -L /usr/TRIPLET:
+# that loader (libc6-ARCH-cross) is another glibc build than libc6:ARCH's libc.so.6, which
+# the multiarch search path still finds, and the pair crashes in pthread_create.
+ifneq ($(ARCH),)
+UNIT_EMU   := --emulator "$(QEMU_USER)"
+endif
+
+unit-build: $(UNIT_BIN)
+
 unit: $(UNIT_BIN)
-	@scripts/run-unit.sh $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_EMU) $(UNIT_BIN)
 
 integration: $(BUILD)/sensorgate
 	SENSORGATE_BIN=$(abspath $(BUILD)/sensorgate) /usr/bin/python3 -m pytest -q tests/integration
@@ -105,15 +145,20 @@ install: all
 	else echo "dashboard not built (make dashboard): not installed"; fi
 
 # Debian package, built by dpkg-buildpackage in build-deb/; the .deb lands in $(BUILD)/.
+# With ARCH=armhf|arm64 it is cross-built (dpkg-buildpackage -a ARCH) into build-ARCH/.
+DEB_ARCH   := $(or $(ARCH),$(shell dpkg --print-architecture))
 deb:
-	scripts/deps.sh --deb
+	scripts/deps.sh --deb $(if $(ARCH),--cross $(ARCH))
 	$(MAKE) dashboard
 	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
 		{ echo "debian/changelog says $$v, Makefile VERSION is $(VERSION)"; exit 1; }
-	dpkg-buildpackage -us -uc -b
+	dpkg-buildpackage -us -uc -b $(if $(ARCH),-a $(ARCH))
 	@mkdir -p $(BUILD)
-	mv ../sensorgate_$(VERSION)_*.deb ../sensorgate_$(VERSION)_*.buildinfo ../sensorgate_$(VERSION)_*.changes $(BUILD)/
-	@ls -l $(BUILD)/sensorgate_$(VERSION)_*.deb
+	mv ../sensorgate_$(VERSION)_$(DEB_ARCH).deb ../sensorgate_$(VERSION)_$(DEB_ARCH).buildinfo \
+		../sensorgate_$(VERSION)_$(DEB_ARCH).changes $(BUILD)/
+	@if [ -e ../sensorgate-dbgsym_$(VERSION)_$(DEB_ARCH).deb ]; then \
+		mv ../sensorgate-dbgsym_$(VERSION)_$(DEB_ARCH).deb $(BUILD)/; fi
+	@ls -l $(BUILD)/sensorgate_$(VERSION)_$(DEB_ARCH).deb
 
 # The dashboard's MQTT client: the npm package pinned by dashboard/package-lock.json, its
 # browser bundle copied next to the page (static files; nothing is fetched at run time).
@@ -129,4 +174,4 @@ rig: all
 	tests/rig/run.sh
 
 clean:
-	rm -rf build build-asan build-fuzz build-deb build-noguard dashboard/node_modules dashboard/vendor
+	rm -rf build build-asan build-fuzz build-deb build-noguard build-armhf build-arm64 dashboard/node_modules dashboard/vendor

@@ -287,18 +287,28 @@ static int read_v2(struct in_handle *h, struct sg_gpio_event *ev, size_t n)
 	return (int)k;
 }
 
+/*
+ * The v1 event fd is read here too, as the kernel's records (struct gpioevent_data: a __u64
+ * timestamp in ns, a __u32 id), not through gpiod_line_event_read_fd_multiple(): libgpiod
+ * 1.6 hands events over in a struct gpiod_line_event holding a struct timespec, and on a
+ * 32-bit target built with _TIME_BITS=64 (armhf) our timespec is 16 bytes while the
+ * library's, from Debian 12's 32-bit-time_t build, is 8: it would write an array we read
+ * with another stride.
+ */
 static int read_v1(struct in_handle *h, struct sg_gpio_event *ev, size_t n)
 {
-	struct gpiod_line_event buf[16]; /* GPIOD_LINE_EVENT_MAX_EVENTS of libgpiod 1.6 */
-	int got;
+	struct gpioevent_data buf[16]; /* the kernel's v1 queue holds 16 */
+	ssize_t got;
+	size_t k;
 
 	if (n > 16)
 		n = 16;
-	got = gpiod_line_event_read_fd_multiple(h->fd, buf, (unsigned)n);
+	got = read(h->fd, buf, n * sizeof(buf[0]));
 	if (got < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : neg_errno();
-	for (int i = 0; i < got; i++) {
-		uint64_t ts = (uint64_t)buf[i].ts.tv_sec * NS_PER_S + (uint64_t)buf[i].ts.tv_nsec;
+	k = (size_t)got / sizeof(buf[0]);
+	for (size_t i = 0; i < k; i++) {
+		uint64_t ts = buf[i].timestamp;
 		uint64_t mono = mono_now_ns();
 
 		if (ts > mono + REALTIME_HINT) { /* a kernel before 5.7: CLOCK_REALTIME */
@@ -307,11 +317,11 @@ static int read_v1(struct in_handle *h, struct sg_gpio_event *ev, size_t n)
 		}
 		ev[i] = (struct sg_gpio_event){
 			.ts_ns = ts,
-			.rising = buf[i].event_type == GPIOD_LINE_EVENT_RISING_EDGE,
+			.rising = buf[i].id == GPIOEVENT_EVENT_RISING_EDGE,
 			.seqno = 0,
 		};
 	}
-	return got;
+	return (int)k;
 }
 
 static int k_read_events(void *handle, struct sg_gpio_event *ev, size_t n)

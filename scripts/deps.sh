@@ -11,10 +11,12 @@
 # Nothing here or in the tests uses it: the tests and the demo start private
 # brokers on free loopback ports, so the system one may run or not.
 #
-# Usage: scripts/deps.sh [--check] [--build-only] [--deb] [--rig]
+# Usage: scripts/deps.sh [--check] [--build-only] [--deb] [--rig] [--cross ARCH]
 #   --check: only report, exit 1 if missing; --build-only: only what building
 #   needs (put it first); --deb, --rig: also the tools of `make deb` and of
-#   the system test rig (tests/rig/).
+#   the system test rig (tests/rig/); --cross armhf|arm64 (repeatable): the
+#   Debian cross toolchain, the ARCH -dev libraries (multiarch) and qemu-user
+#   for `make ARCH=armhf|arm64` and its unit tests (adds the dpkg architecture).
 
 set -euo pipefail
 
@@ -44,21 +46,47 @@ DEB_PACKAGES=(debhelper dpkg-dev fakeroot)
 RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 kmod cpio xz-utils socat busybox-static
 	gcc-12 make libelf1) # out-of-tree gpio-sim for the QEMU guest (tests/rig/gpio-sim.sh)
 
+# `make ARCH=...` (--cross ARCH): the cross compiler, the target's libraries and pkg-config
+# personality (multiarch, ARCH-qualified), and user-mode QEMU to run the unit tests.
+CROSS_LIBS=(libmosquitto-dev libconfig-dev libserialport-dev libsystemd-dev libsqlite3-dev
+	libgpiod-dev libmodbus-dev libssl-dev libcmocka-dev)
+CROSS_TOOLS=(qemu-user-static binfmt-support)
+
 check_only=0
-for arg in "$@"; do
-	case "$arg" in
+cross_arches=()
+add_cross() {
+	case "$1" in
+		armhf|arm64) ;;
+		*) echo "deps.sh: --cross: armhf or arm64, not '$1'" >&2; exit 2 ;;
+	esac
+	[ "${#cross_arches[@]}" -eq 0 ] && PACKAGES+=("${CROSS_TOOLS[@]}")
+	cross_arches+=("$1")
+	PACKAGES+=("crossbuild-essential-$1")
+	local lib
+	for lib in "${CROSS_LIBS[@]}"; do PACKAGES+=("$lib:$1"); done
+}
+while [ $# -gt 0 ]; do
+	case "$1" in
 		--check) check_only=1 ;;
 		--build-only) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
 		--deb) PACKAGES+=("${DEB_PACKAGES[@]}") ;;
 		--rig) PACKAGES+=("${RIG_PACKAGES[@]}") ;;
-		-h|--help) sed -n '4,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-		*) echo "deps.sh: unknown argument: $arg" >&2; exit 2 ;;
+		--cross) add_cross "${2:?--cross needs armhf or arm64}"; shift ;;
+		--cross=*) add_cross "${1#--cross=}" ;;
+		-h|--help) sed -n '4,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		*) echo "deps.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
+	shift
 done
 
 is_installed() {
-	# "install ok installed" is the only state in which the files are there.
-	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+	# "install ok installed" is the only state in which the files are there. A name without
+	# ":ARCH" means the native (or arch-independent) package: with a foreign architecture
+	# added, dpkg-query lists one line per installed architecture of the name.
+	local name=${1%%:*} arch=$native_arch
+	[ "$name" != "$1" ] && arch=${1#*:}
+	dpkg-query -W -f='${Status} ${Architecture}\n' "$name" 2>/dev/null |
+		grep -qxE "install ok installed ($arch|all)"
 }
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -66,6 +94,7 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 	exit 1
 fi
 
+native_arch=$(dpkg --print-architecture)
 missing=()
 for p in "${PACKAGES[@]}"; do
 	is_installed "$p" || missing+=("$p")
@@ -89,6 +118,14 @@ if [ "$(id -u)" -ne 0 ]; then
 	fi
 	sudo=(sudo)
 fi
+
+# A foreign architecture's packages are only known to apt once dpkg accepts the architecture.
+for a in "${cross_arches[@]}"; do
+	if ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+		echo "deps.sh: dpkg --add-architecture $a"
+		"${sudo[@]}" dpkg --add-architecture "$a"
+	fi
+done
 
 export DEBIAN_FRONTEND=noninteractive
 echo "deps.sh: apt-get update"

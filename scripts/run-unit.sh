@@ -3,7 +3,7 @@
 #
 # run-unit.sh — run cmocka test binaries and add up their results.
 #
-# Usage: scripts/run-unit.sh [--counts FILE] BINARY...
+# Usage: scripts/run-unit.sh [--counts FILE] [--emulator CMD] BINARY...
 #
 # Each binary runs with cmocka's standard output format (forced through
 # CMOCKA_MESSAGE_OUTPUT), a 300 s limit, and whatever ASAN_OPTIONS /
@@ -12,15 +12,21 @@
 # or exits non-zero with no failure counted adds one failure. The last line is
 # "N passed, N failed" (", N skipped" when some were). --counts FILE also
 # writes "PASSED FAILED SKIPPED" there for scripts/test.sh. Exit 1 if anything
-# failed. Called by `make unit` and scripts/test.sh.
+# failed. --emulator CMD runs each binary as CMD BINARY (word-split), e.g.
+# "qemu-arm-static -L /usr/arm-linux-gnueabihf" for `make ARCH=armhf unit`.
+# Called by `make unit` and scripts/test.sh.
 
 set -uo pipefail
 
 counts_file=
-if [ "${1:-}" = "--counts" ]; then
-	counts_file=${2:?--counts needs a file}
-	shift 2
-fi
+emulator=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--counts) counts_file=${2:?--counts needs a file}; shift 2 ;;
+	--emulator) read -r -a emulator <<<"${2:?--emulator needs a command}"; shift 2 ;;
+	*) break ;;
+	esac
+done
 
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-300}
 export CMOCKA_MESSAGE_OUTPUT=STDOUT
@@ -38,7 +44,7 @@ for bin in "$@"; do
 		continue
 	fi
 	echo "---- $bin"
-	timeout --kill-after=10 "$UNIT_TIMEOUT" "$bin" >"$log" 2>&1
+	timeout --kill-after=10 "$UNIT_TIMEOUT" "${emulator[@]}" "$bin" >"$log" 2>&1
 	rc=$?
 	cat "$log"
 	# Sum over every group the binary ran (cmocka prints one block per group).

@@ -238,14 +238,39 @@ static void test_open(void **state)
 		close(fd);
 	}
 
-	/* not an i2c-dev node at all: the real ioctl says ENOTTY */
-	hw_reset(STUB_FUNCS);
-	assert_int_equal(i2c_bus_open("/dev/null", 0x76, &b), -ENOTTY);
-
 	b = open_hw(STUB_FUNCS, 0x76);
 	assert_non_null(i2c_bus_device(b));
 	i2c_bus_close(b);
 	i2c_bus_close(NULL);
+}
+
+/*
+ * Not an i2c-dev node at all: the kernel answers I2C_SLAVE on /dev/null with ENOTTY, as it
+ * does every ioctl a driver lacks. ENOSYS instead means no kernel saw the call: user-mode
+ * emulation that does not implement the ioctl (qemu-user 7.2 logs "Unsupported ioctl:
+ * cmd=0x0703" and returns ENOSYS). Then the check cannot run here: a loud skip.
+ */
+static void test_open_not_i2c_dev(void **state)
+{
+	struct sg_i2c_bus *b = NULL;
+	int fd;
+	long r;
+	(void)state;
+
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	r = syscall(SYS_ioctl, fd, (unsigned long)I2C_SLAVE, 0x76UL);
+	close(fd);
+	assert_int_equal(r, -1);
+	if (errno == ENOSYS) {
+		print_message("SKIP: ioctl(I2C_SLAVE) on /dev/null gives ENOSYS, which a kernel never does: "
+		              "an emulator (qemu-user) does not pass this ioctl on; the ENOTTY path is untested here\n");
+		skip();
+	}
+	assert_int_equal(errno, ENOTTY);
+	hw_reset(STUB_FUNCS);
+	assert_int_equal(i2c_bus_open("/dev/null", 0x76, &b), -ENOTTY);
+	assert_null(b);
 }
 
 /* i2c-stub: everything but a multi-byte plain read goes through SMBus. */
@@ -428,6 +453,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open),
+		cmocka_unit_test(test_open_not_i2c_dev),
 		cmocka_unit_test(test_smbus_adapter),
 		cmocka_unit_test(test_plain_i2c_adapter),
 		cmocka_unit_test(test_byte_data_adapter),

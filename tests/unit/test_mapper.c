@@ -383,6 +383,43 @@ static void test_json(void **state)
 	}
 }
 
+/*
+ * Readings stamped after 2038-01-19T03:14:07Z, the last second of a 32-bit time_t: the "ts"
+ * of a 32-bit build (armhf) without _TIME_BITS=64 wraps to 1901. The stamps are written as
+ * numbers, not computed with timegm(), which would wrap the same way in the test.
+ */
+static void test_json_ts_after_2038(void **state)
+{
+	static const struct {
+		int64_t us;
+		const char *ts;
+	} cases[] = {
+		{INT64_C(2147483647) * 1000000 + 999000, "2038-01-19T03:14:07.999Z"},
+		{INT64_C(2147483648) * 1000000, "2038-01-19T03:14:08.000Z"},
+		{INT64_C(2147483648) * 1000000 + 1000, "2038-01-19T03:14:08.001Z"},
+		{INT64_C(4107542400) * 1000000 - 1000, "2100-02-28T23:59:59.999Z"}, /* 2100 is no leap year */
+		{INT64_C(4294967296) * 1000000 + 125000, "2106-02-07T06:28:16.125Z"}, /* past 32 unsigned bits */
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fixture f;
+		struct sg_mapper *m;
+		struct sg_reading r = num("v", 5, NULL);
+		char payload[256], expect[128];
+
+		fixture_init(&f);
+		f.dev[1].defaults.payload = SG_PAYLOAD_JSON;
+		r.timestamp_us = cases[i].us;
+		m = mapper_new(&f.cfg);
+		assert_int_equal(map(m, 1, r, S(1), payload, sizeof(payload), NULL), 1);
+		snprintf(expect, sizeof(expect), "{\"value\":5,\"ts\":\"%s\"}", cases[i].ts);
+		if (strcmp(payload, expect) != 0)
+			fail_msg("%lld us:\n  got      %s\n  expected %s", (long long)cases[i].us, payload, expect);
+		mapper_free(m);
+	}
+}
+
 /* A timestamp of 0 means now: the ts is today's, not 1970's. */
 static void test_json_ts_now(void **state)
 {
@@ -584,6 +621,7 @@ int main(void)
 		cmocka_unit_test(test_format_number_matches_libc),
 		cmocka_unit_test(test_plain_string),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_json_ts_after_2038),
 		cmocka_unit_test(test_json_ts_now),
 		cmocka_unit_test(test_json_too_long),
 		cmocka_unit_test(test_transforms),
