@@ -122,6 +122,7 @@ fuzz:
 bench: all
 	$(MAKE) BUILD=build-noguard CFLAGS="$(CFLAGS) -DSG_BENCH_NO_GUARD" build-noguard/sensorgate
 	/usr/bin/python3 scripts/bench-instr.py
+	/usr/bin/python3 scripts/bench-rate.py
 	/usr/bin/python3 scripts/bench.py
 	scripts/bench-spool.sh
 	scripts/bench-gpio.sh

@@ -58,7 +58,8 @@ static const char *const mqtt_keys[] = {
 	"tls", "reconnect_min", "reconnect_max", "max_inflight", NULL,
 };
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
-static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval", NULL};
+static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval",
+                                         "commit_interval", NULL};
 static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
 static const char *const commands_keys[] = {"response_topic_prefix", NULL};
 static const char *const device_keys[] = {
@@ -930,7 +931,8 @@ static int parse_spool(struct loader *ld, const config_setting_t *root)
 	    (r = get_int_range(ld, g, "max_size_mb", 1, 100000, &sp->max_size_mb)) < 0 ||
 	    (r = get_enum(ld, g, "sync", sync_names, &sync)) < 0 ||
 	    (r = get_enum(ld, g, "when_full", when_full_names, &when_full)) < 0 ||
-	    (r = get_double_range(ld, g, "stats_interval", 0, 86400, false, &sp->stats_interval_s)) < 0)
+	    (r = get_double_range(ld, g, "stats_interval", 0, 86400, false, &sp->stats_interval_s)) < 0 ||
+	    (r = get_double_range(ld, g, "commit_interval", 0, 60, false, &sp->commit_interval_s)) < 0)
 		return r;
 	if (sp->path && !*sp->path)
 		return fail_at(ld, member(g, "path"), "\"path\" must not be empty (remove it for the default)");

@@ -153,6 +153,7 @@ struct sg_spool_cfg {
 	bool sync_full;          /* sync = "full" */
 	bool drop_new;           /* when_full = "drop_new" */
 	double stats_interval_s; /* 0 = no stats topic */
+	double commit_interval_s; /* 0: committed before hand-over; else handed over at once, committed within this */
 };
 
 struct sg_discovery_cfg {

@@ -132,6 +132,7 @@ struct sg_gateway {
 	/* store and forward */
 	struct sg_spool *spool;          /* NULL while it cannot be opened */
 	sd_event_source *flush;          /* defer: commit the batch, then hand over */
+	sd_event_source *commit_timer;   /* spool.commit_interval: when the open batch is due */
 	sd_event_source *spool_timer;    /* reopen a spool that could not be opened */
 	sd_event_source *stats_timer;
 	char *stats_topic;
@@ -803,16 +804,22 @@ static int on_flush(sd_event_source *s, void *ud)
 	if (!g->spool)
 		return 0;
 	if (spool_pending(g->spool)) {
-		r = spool_commit(g->spool);
-		if (r < 0)
-			spool_trouble(g, r);
+		uint64_t due = spool_commit_due(g->spool);
+		if (due <= now_mono_us()) {
+			r = spool_commit(g->spool);
+			if (r < 0)
+				spool_trouble(g, r);
+		} else { /* commit_interval: later, for what comes until then too */
+			sd_event_source_set_time(g->commit_timer, due);
+			sd_event_source_set_enabled(g->commit_timer, SD_EVENT_ONESHOT);
+		}
 	}
 	pump(g);
 	spool_episodes(g);
 	return 0;
 }
 
-static int on_pace_timer(sd_event_source *s, uint64_t usec, void *ud)
+static int on_flush_timer(sd_event_source *s, uint64_t usec, void *ud)
 {
 	(void)s;
 	(void)usec;
@@ -847,9 +854,14 @@ static int spool_setup(struct sg_gateway *g)
 	if (info.depth)
 		log_notice("spool: %s holds %llu messages from before; sending them first", info.path,
 		           (unsigned long long)info.depth);
-	else
-		log_info("spool: %s (limit %d MiB, sync %s)", info.path, g->cfg_mqtt->spool.max_size_mb,
-		         g->cfg_mqtt->spool.sync_full ? "full" : "normal");
+	else {
+		char window[64] = "";
+		if (g->cfg_mqtt->spool.commit_interval_s > 0)
+			snprintf(window, sizeof(window), ", committed within %g s, after the hand-over",
+			         g->cfg_mqtt->spool.commit_interval_s);
+		log_info("spool: %s (limit %d MiB, sync %s%s)", info.path, g->cfg_mqtt->spool.max_size_mb,
+		         g->cfg_mqtt->spool.sync_full ? "full" : "normal", window);
+	}
 	flush_later(g);
 	return 0;
 }
@@ -1769,7 +1781,8 @@ static void restart_changes(const struct sg_config *run, const struct sg_config 
 	if (!str_eq(run->commands.response_topic_prefix, new->commands.response_topic_prefix))
 		change_add(buf, len, "commands.response_topic_prefix");
 	if (!str_eq(run->spool.path, new->spool.path) || run->spool.max_size_mb != new->spool.max_size_mb ||
-	    run->spool.sync_full != new->spool.sync_full || run->spool.drop_new != new->spool.drop_new)
+	    run->spool.sync_full != new->spool.sync_full || run->spool.drop_new != new->spool.drop_new ||
+	    run->spool.commit_interval_s != new->spool.commit_interval_s)
 		change_add(buf, len, "spool");
 }
 
@@ -2013,7 +2026,9 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	if ((r = sd_event_add_defer(g->loop, &g->flush, on_flush, g)) < 0 ||
 	    (r = sd_event_source_set_enabled(g->flush, SD_EVENT_OFF)) < 0 ||
 	    (r = sd_event_add_time(g->loop, &g->spool_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_spool_timer, g)) < 0 ||
-	    (r = sd_event_add_time(g->loop, &g->pace_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_pace_timer, g)) < 0 ||
+	    (r = sd_event_add_time(g->loop, &g->pace_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_flush_timer, g)) < 0 ||
+	    (r = sd_event_add_time(g->loop, &g->commit_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_flush_timer, g)) < 0 ||
+	    (r = sd_event_source_set_enabled(g->commit_timer, SD_EVENT_OFF)) < 0 ||
 	    (r = sd_event_source_set_enabled(g->pace_timer, SD_EVENT_OFF)) < 0)
 		goto err;
 	if (cfg->spool.stats_interval_s > 0) {
@@ -2102,6 +2117,7 @@ void gateway_free(struct sg_gateway *g)
 	sd_event_source_disable_unref(g->status_timer);
 	discovery_free(g);
 	sd_event_source_disable_unref(g->flush);
+	sd_event_source_disable_unref(g->commit_timer);
 	sd_event_source_disable_unref(g->spool_timer);
 	sd_event_source_disable_unref(g->pace_timer);
 	sd_event_source_disable_unref(g->stats_timer);

@@ -102,7 +102,10 @@ struct sg_spool {
 	bool sync_full;             /* every commit fsync'ed; else only those of spool_value_save() */
 
 	int64_t next_id;            /* id of the next put */
-	int64_t committed_limit;    /* every id below this is committed */
+	int64_t committed_limit;    /* every id below this is committed (commit_us: or put), and may be handed over */
+	uint64_t commit_us;         /* commit_interval: handed over at once, committed within this */
+	uint64_t batch_started;     /* when the open batch was begun */
+	int64_t batch_first_id;     /* next_id then */
 	int64_t cursor;             /* spool_next() scans ids above this */
 	int64_t sent_max;           /* highest id handed over by this process */
 	int64_t last_id;            /* what spool_next() returned last */
@@ -250,7 +253,8 @@ static int fail(struct sg_spool *s, int rc)
 	}
 	if (s->in_txn) {
 		/* Its new rows are gone; its removals are redone by recover() (see the invariant above). */
-		s->st.dropped += s->batch_puts;
+		uint64_t handed = s->sent_max >= s->batch_first_id ? (uint64_t)(s->sent_max - s->batch_first_id + 1) : 0;
+		s->st.dropped += s->batch_puts - (handed < s->batch_puts ? handed : s->batch_puts); /* commit_us */
 		s->st.depth = (uint64_t)((int64_t)s->st.depth - s->batch_depth);
 		s->st.bytes = (uint64_t)((int64_t)s->st.bytes - s->batch_bytes);
 	}
@@ -484,6 +488,8 @@ static int begin(struct sg_spool *s)
 	if (rc != SQLITE_OK)
 		return fail(s, rc);
 	s->in_txn = true;
+	s->batch_started = now_mono_us();
+	s->batch_first_id = s->next_id;
 	return 0;
 }
 
@@ -813,6 +819,7 @@ struct sg_spool *spool_open(const struct sg_spool_cfg *cfg, unsigned max_outstan
 	s->st.limit = s->limit;
 	s->drop_new = cfg->drop_new;
 	s->sync_full = cfg->sync_full;
+	s->commit_us = (uint64_t)(cfg->commit_interval_s * 1e6);
 	s->retry_delay = RETRY_DELAY_US;
 	s->last_id = -1;
 
@@ -1032,6 +1039,8 @@ int spool_put(struct sg_spool *s, const char *topic, const void *payload, size_t
 	if (rc != SQLITE_DONE)
 		return fail(s, rc);
 	s->next_id++;
+	if (s->commit_us)
+		s->committed_limit = s->next_id; /* handed over before it is committed */
 	s->st.spooled++;
 	s->st.depth++;
 	s->st.bytes += need;
@@ -1071,6 +1080,13 @@ int spool_commit(struct sg_spool *s)
 bool spool_pending(const struct sg_spool *s)
 {
 	return s->in_txn;
+}
+
+uint64_t spool_commit_due(const struct sg_spool *s)
+{
+	if (!s->in_txn)
+		return UINT64_MAX;
+	return s->commit_us ? s->batch_started + s->commit_us : 0;
 }
 
 bool spool_backlog(const struct sg_spool *s)

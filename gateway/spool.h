@@ -16,7 +16,11 @@
  * Durability: puts go into one open transaction (a batch); spool_commit()
  * makes them durable, and only committed messages are returned by
  * spool_next(). With cfg->sync_full each commit is fsync'ed; otherwise a
- * commit survives a crash of the process but not a power cut.
+ * commit survives a crash of the process but not a power cut. With
+ * cfg->commit_interval_s > 0 spool_next() returns a message as soon as it is
+ * put, and spool_commit_due() says when the batch must be committed: a crash
+ * may lose the messages of that interval the broker has not acknowledged,
+ * and send again those it had (the removals were not committed either).
  *
  * Bounds: the stored messages are accounted as topic + payload + a fixed
  * per-message cost; when that would exceed cfg->max_size_mb the oldest
@@ -114,6 +118,8 @@ int spool_put(struct sg_spool *s, const char *topic, const void *payload, size_t
 int spool_commit(struct sg_spool *s);
 /* Whether a batch is open (uncommitted puts or removals). */
 bool spool_pending(const struct sg_spool *s);
+/* CLOCK_MONOTONIC µs by which the open batch is to be committed: at once (0) unless commit_interval_s. */
+uint64_t spool_commit_due(const struct sg_spool *s);
 /* Whether committed messages may be waiting to be handed over (cheap; may say true once too often). */
 bool spool_backlog(const struct sg_spool *s);
 

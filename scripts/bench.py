@@ -184,7 +184,7 @@ class Gateway:
     """The daemon on a fresh pty; wrap (e.g. valgrind) goes in front of the binary."""
 
     def __init__(self, binary, tmp, port, qos=0, name="gw", protocol="3.1.1", fmt="kv", wrap=None,
-                 spool_sync="normal"):
+                 spool_sync="normal", retain=False, spool_extra=""):
         self.master, slave = pty.openpty()
         self.tty = os.ttyname(slave)
         # Keep no slave fd open here: the gateway owns the port.
@@ -194,9 +194,9 @@ class Gateway:
             f.write(f"""
 gateway: {{ id = "{name}"; base_topic = "bench"; }};
 mqtt: {{ brokers = ( "mqtt://127.0.0.1:{port}" ); protocol = "{protocol}"; keepalive = 60; }};
-spool: {{ path = "{tmp}/{name}-spool.db"; {f'sync = "{spool_sync}";' if spool_sync else ""} }};
+spool: {{ path = "{tmp}/{name}-spool.db"; {f'sync = "{spool_sync}";' if spool_sync else ""} {spool_extra} }};
 devices = ( {{ name = "s"; driver = "lines"; port = "{self.tty}"; baud = 115200; format = "{fmt}";
-    qos = {qos}; retain = false; }} );
+    qos = {qos}; retain = {"true" if retain else "false"}; }} );
 """)
         self.log = open(os.path.join(tmp, f"{name}.log"), "w")
         self.proc = subprocess.Popen((wrap or []) + [binary, "-c", conf], stdout=self.log, stderr=self.log)

@@ -369,6 +369,33 @@ def test_broker_down_at_start_up_5s_later(broker_factory, make_pty, make_gateway
 	report(got, range(n), qos, f"QoS {qos}, broker up after 5 s")
 
 
+@pytest.mark.parametrize("qos", QOS)
+def test_commit_interval_hands_over_at_once_and_commits_later(broker, make_pty, make_gateway, make_sub, tmp_path,
+                                                               qos):
+	"""spool.commit_interval = 30: readings reach the broker long before their
+	first commit is due (with the default they are committed first, at once);
+	a SIGTERM then commits what is open and leaves a sound spool file (the
+	spool's own semantics are in tests/unit/test_spool.c)."""
+	n = 300
+	pty = make_pty("tty")
+	sub = make_sub(broker.port, [SEQ], qos=2)
+	gw = make_gateway(config(broker.port, tmp_path, pty, qos, spool="commit_interval = 30;"), verbose=False)
+	gw.start()
+	gw.wait_open(pty)
+	t0 = time.monotonic()
+	feed(pty, 0, n, chunk=100, pause=0.05)
+	got = wait_seqs(sub, range(n), 20)
+	report(got, range(n), qos, "commit_interval = 30")
+	assert time.monotonic() - t0 < 25, "delivered only once the commit came: not handed over at once"
+	gw.stop()
+	db = sqlite3.connect(str(tmp_path / "spool.db"))
+	try:
+		assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+		assert db.execute("SELECT count(*) FROM msg").fetchone()[0] <= 100  # at most those in flight
+	finally:
+		db.close()
+
+
 # --------------------------------------------------------------------------
 # 5. an outage longer than the spool holds
 

@@ -188,6 +188,9 @@ static const struct err_case err_cases[] = {
 	{"keepalive out of range",
 	 "mqtt: {\n  keepalive = 2;\n};\n",
 	 2, "\"keepalive\" must be between 5 and 3600"},
+	{"commit_interval out of range",
+	 "spool: {\n  commit_interval = 61;\n};\n",
+	 2, "\"commit_interval\" must be between 0 and 60"},
 	{"qos out of range",
 	 DEV_A "    readings = ( { field = \"t\";\n                   qos = 3; } ); }\n);\n",
 	 4, "\"qos\" must be between 0 and 2"},
@@ -594,6 +597,7 @@ static void test_defaults(void **state)
 	assert_true(cfg->spool.sync_full);
 	assert_false(cfg->spool.drop_new);
 	assert_true(cfg->spool.stats_interval_s == 60.0);
+	assert_true(cfg->spool.commit_interval_s == 0.0);
 	assert_false(cfg->discovery.enabled);
 	assert_string_equal(cfg->discovery.prefix, "homeassistant");
 
@@ -650,7 +654,7 @@ static const char full_text[] =
 	"  reconnect_min = 0.5; reconnect_max = 30; max_inflight = 20;\n"                        /* 8 */
 	"};\n"                                                                                    /* 9 */
 	"spool: { path = \"@DIR@/spool.db\"; max_size_mb = 16; sync = \"normal\";\n"             /* 10 */
-	"         when_full = \"drop_new\"; stats_interval = 0; };\n"                            /* 11 */
+	"         when_full = \"drop_new\"; stats_interval = 0; commit_interval = 2.5; };\n"     /* 11 */
 	"discovery: { enabled = true; prefix = \"ha\"; };\n"                                     /* 12 */
 	"devices = (\n"                                                                           /* 13 */
 	"  { name = \"arduino\"; driver = \"lines\"; port = \"@DIR@/tty\"; baud = 115200;\n"     /* 14 */
@@ -780,6 +784,7 @@ static void test_full(void **state)
 	assert_false(cfg->spool.sync_full);
 	assert_true(cfg->spool.drop_new);
 	assert_true(cfg->spool.stats_interval_s == 0.0);
+	assert_true(cfg->spool.commit_interval_s == 2.5);
 	assert_true(cfg->discovery.enabled);
 	assert_string_equal(cfg->discovery.prefix, "ha");
 

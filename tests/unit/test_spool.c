@@ -32,6 +32,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "gateway/clock.h"
 #include "gateway/spool.h"
 #include "gateway/spool_reserve.h"
 
@@ -235,6 +236,55 @@ static void test_replay_after_reopen(void **state)
 	assert_int_equal(spool_commit(s), 0);
 	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
 	assert_string_equal(got, "8");
+}
+
+/*
+ * commit_interval: a put is handed over at once; the batch (puts and the
+ * removals of what was acknowledged) is due for its commit commit_interval
+ * after it was begun, not at once; what was committed survives a reopen.
+ */
+static void test_commit_interval(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s;
+	char got[256];
+	int token = 1;
+	uint64_t t0, due;
+
+	f->cfg.commit_interval_s = 1.5;
+	s = reopen(f);
+	assert_int_equal(spool_commit_due(s), UINT64_MAX); /* nothing open */
+	t0 = now_mono_us();
+	put(s, "seq", "1", 1, SG_OFFLINE_SPOOL);
+	put(s, "seq", "2", 2, SG_OFFLINE_SPOOL);
+	due = spool_commit_due(s);
+	assert_true(due >= t0 + 1500000 && due <= now_mono_us() + 1500000);
+	assert_true(spool_backlog(s));
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 2); /* before any commit */
+	assert_string_equal(got, "1,2");
+	assert_int_equal(spool_ack(s, 1), 1);
+	assert_true(spool_pending(s));
+	assert_int_equal(spool_commit_due(s), due); /* the same batch */
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(spool_commit_due(s), UINT64_MAX);
+	assert_int_equal(stats(s).dropped, 0);
+
+	s = reopen(f);
+	assert_int_equal(f->info.depth, 1);
+	token = 1;
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "2");
+
+	/* without it: due at once, and nothing handed over before the commit */
+	f->cfg.commit_interval_s = 0;
+	s = reopen(f);
+	put(s, "seq", "3", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit_due(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "2"); /* the committed one only */
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "3");
 }
 
 static void test_close_commits_pending(void **state)
@@ -1181,6 +1231,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order_and_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_fields_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_after_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_interval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_commits_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requeue_lost_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_message_goes_again, setup, teardown),
