@@ -1953,6 +1953,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 
 	g = calloc(1, sizeof(*g));
 	if (!g) {
+		log_error("cannot start: %s", strerror(ENOMEM));
 		config_free(cfg);
 		return -ENOMEM;
 	}
@@ -2005,11 +2006,11 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	if (r >= 0)
 		r = sd_event_source_set_enabled(g->mqtt_flush, SD_EVENT_OFF);
 	if (r < 0)
-		goto err;
+		goto err_loop;
 	r = sd_event_add_time(g->loop, &g->status_timer, CLOCK_MONOTONIC, now_mono_us() + STATUS_EVERY_US, 0,
 	                      on_status_timer, g);
 	if (r < 0)
-		goto err;
+		goto err_loop;
 	sd_event_source_set_enabled(g->status_timer, SD_EVENT_ON);
 	r = discovery_start(g);
 	if (r < 0) {
@@ -2021,7 +2022,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	if (asprintf(&g->stats_topic, "%s/gateway/%s/stats", cfg->base_topic, cfg->id) < 0) {
 		g->stats_topic = NULL;
 		r = -ENOMEM;
-		goto err;
+		goto err_loop;
 	}
 	if ((r = sd_event_add_defer(g->loop, &g->flush, on_flush, g)) < 0 ||
 	    (r = sd_event_source_set_enabled(g->flush, SD_EVENT_OFF)) < 0 ||
@@ -2030,12 +2031,12 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	    (r = sd_event_add_time(g->loop, &g->commit_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_flush_timer, g)) < 0 ||
 	    (r = sd_event_source_set_enabled(g->commit_timer, SD_EVENT_OFF)) < 0 ||
 	    (r = sd_event_source_set_enabled(g->pace_timer, SD_EVENT_OFF)) < 0)
-		goto err;
+		goto err_loop;
 	if (cfg->spool.stats_interval_s > 0) {
 		r = sd_event_add_time(g->loop, &g->stats_timer, CLOCK_MONOTONIC,
 		                      g->started_us + (uint64_t)(cfg->spool.stats_interval_s * 1e6), 0, on_stats_timer, g);
 		if (r < 0)
-			goto err;
+			goto err_loop;
 		sd_event_source_set_enabled(g->stats_timer, SD_EVENT_ON);
 	}
 	/* Without a spool the gateway still runs (readings go out while connected); it tries again later. */
@@ -2063,6 +2064,8 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	*ret = g;
 	return 0;
 
+err_loop: /* only memory can fail here; said once, like every other exit above */
+	log_error("cannot set up the event loop's timers: %s", strerror(-r));
 err:
 	gateway_free(g);
 	return r;
