@@ -732,6 +732,8 @@ static void line_read(struct sg_line *l, uint64_t now)
 			l->stats.rx_bytes += (uint64_t)n;
 			l->last_rx = now;
 			line_received(l, buf, (size_t)n, now);
+			if ((size_t)n < sizeof(buf))
+				break; /* drained: no read() just to hear EAGAIN; the (level-triggered) loop says when more comes */
 			continue;
 		}
 		if (n == -EAGAIN || n == -EINTR)

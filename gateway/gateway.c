@@ -186,6 +186,17 @@ static int on_mqtt_flush(sd_event_source *s, void *ud)
 	return 0;
 }
 
+/*
+ * At the end of a handler that published (a line's bytes, the spool's
+ * hand-over): flushed now, not one more turn of the loop later (an
+ * epoll_wait and a wakeup per reading at sensor rates: scripts/bench-rate.py).
+ */
+static void mqtt_flush_now(struct sg_gateway *g)
+{
+	sd_event_source_set_enabled(g->mqtt_flush, SD_EVENT_OFF);
+	mqtt_flush(g->mqtt);
+}
+
 /* mqtt.h: publishes wrote; flushed once, when the loop has nothing else ready (a defer source). */
 static void on_mqtt_flush_soon(void *ud)
 {
@@ -816,6 +827,7 @@ static int on_flush(sd_event_source *s, void *ud)
 	}
 	pump(g);
 	spool_episodes(g);
+	mqtt_flush_now(g);
 	return 0;
 }
 
@@ -1557,6 +1569,7 @@ static void on_lines_after(void *ud, uint64_t now_us)
 {
 	struct sg_gateway *g = ud;
 
+	mqtt_flush_now(g);
 	if (!g->cmds)
 		return;
 	commands_timer(g->cmds, now_us);
