@@ -68,6 +68,7 @@
 #define DELETE_CHUNK_BYTES   (64 * 1024)    /* after a write error, rows are deleted in transactions of this */
 #define FREE_MIN             (64 * 1024)    /* puts stop with this much (plus the batch, twice) left free */
 #define FREE_AGAIN           (256 * 1024)   /* and go on once the reserve is held and this much is free */
+#define ACK_COMMIT_US        1000000ULL     /* a batch of QoS 0/1 removals only waits this long for company */
 #define FREE_CHECK_BYTES     (16 * 1024)    /* free space is looked at again after this much was put */
 #define RETRY_DELAY_US       (2 * 1000000ULL)
 #define PROBE_BYTES_STR      "65536"              /* a retry writes (and removes) this much first */
@@ -105,6 +106,7 @@ struct sg_spool {
 	int64_t committed_limit;    /* every id below this is committed (commit_us: or put), and may be handed over */
 	uint64_t commit_us;         /* commit_interval: handed over at once, committed within this */
 	uint64_t batch_started;     /* when the open batch was begun */
+	bool batch_urgent;          /* holds more than removals of acknowledged QoS 0/1 messages */
 	int64_t batch_first_id;     /* next_id then */
 	int64_t cursor;             /* spool_next() scans ids above this */
 	int64_t sent_max;           /* highest id handed over by this process */
@@ -490,6 +492,7 @@ static int begin(struct sg_spool *s)
 	s->in_txn = true;
 	s->batch_started = now_mono_us();
 	s->batch_first_id = s->next_id;
+	s->batch_urgent = false;
 	return 0;
 }
 
@@ -1082,11 +1085,20 @@ bool spool_pending(const struct sg_spool *s)
 	return s->in_txn;
 }
 
+/*
+ * Without commit_interval a batch is due at once, unless all it holds is the
+ * removal of acknowledged QoS 0/1 messages: that waits up to ACK_COMMIT_US
+ * for the next reading, whose commit then carries it (one flush per reading
+ * at sensor rates instead of two). A crash in between sends those messages
+ * again: duplicates, which QoS 1 allows. QoS 2 removals are never held.
+ */
 uint64_t spool_commit_due(const struct sg_spool *s)
 {
 	if (!s->in_txn)
 		return UINT64_MAX;
-	return s->commit_us ? s->batch_started + s->commit_us : 0;
+	if (s->commit_us)
+		return s->batch_started + s->commit_us;
+	return s->batch_puts || s->batch_urgent ? 0 : s->batch_started + ACK_COMMIT_US;
 }
 
 bool spool_backlog(const struct sg_spool *s)
@@ -1165,16 +1177,19 @@ int spool_ack(struct sg_spool *s, int token)
 {
 	struct inflight *e = fl_find(s, token);
 	int64_t id;
-	int rc, r;
+	int rc, r, qos;
 
 	if (!e)
 		return 0;
 	id = e->id;
+	qos = e->qos;
 	fl_remove_at(s, (unsigned)(e - s->fl));
 	s->st.acknowledged++;
 	r = begin(s);
 	if (r < 0)
 		return r; /* deleted by recover() (id <= cursor, no longer in flight) */
+	if (qos == 2)
+		s->batch_urgent = true;
 	rc = delete_row(s, id, NULL);
 	if (rc != SQLITE_OK)
 		return fail(s, rc);
@@ -1212,6 +1227,7 @@ int spool_drop(struct sg_spool *s, int64_t id)
 	r = begin(s);
 	if (r < 0)
 		return r;
+	s->batch_urgent = true;
 	rc = delete_row(s, id, &found);
 	if (rc != SQLITE_OK)
 		return fail(s, rc);

@@ -285,6 +285,21 @@ static void test_commit_interval(void **state)
 	assert_int_equal(spool_commit(s), 0);
 	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
 	assert_string_equal(got, "3");
+
+	/* removals of acknowledged QoS 1 messages alone wait (up to 1 s) for the next put; QoS 2 ones do not */
+	t0 = now_mono_us();
+	assert_int_equal(spool_ack(s, token - 1), 1); /* "3", QoS 1 */
+	due = spool_commit_due(s);
+	assert_true(due >= t0 + 1000000 && due <= now_mono_us() + 1000000);
+	put(s, "seq", "4", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit_due(s), 0); /* a put: at once, and it carries the removal */
+	assert_int_equal(spool_commit(s), 0);
+	put(s, "seq", "5", 2, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 2);
+	assert_string_equal(got, "4,5");
+	assert_int_equal(spool_ack(s, token - 1), 1); /* "5", QoS 2 */
+	assert_int_equal(spool_commit_due(s), 0);
 }
 
 static void test_close_commits_pending(void **state)
