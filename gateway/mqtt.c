@@ -1370,7 +1370,7 @@ int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size
 	if (qos > 0 && mid != 0 && r != MOSQ_ERR_INVAL && r != MOSQ_ERR_NOMEM && r != MOSQ_ERR_PAYLOAD_SIZE &&
 	    r != MOSQ_ERR_MALFORMED_UTF8 && r != MOSQ_ERR_OVERSIZE_PACKET && r != MOSQ_ERR_QOS_NOT_SUPPORTED)
 		ledger_add(m, mid, qos, topic);
-	if (!m->h.flush_soon) {
+	if (!m->h.flush_soon || qos > 0) { /* the flood path is QoS 0; QoS 1/2 hand-overs keep their pace */
 		set_watch(m);
 	} else if (!m->flush_due) {
 		m->flush_due = true;
