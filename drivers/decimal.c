@@ -17,10 +17,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+const double sg_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 static bool fast(const char *s, double *ret, bool *ret_canonical)
 {
-	static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-	                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 	bool neg = false, canonical = *s != '+', int_zero;
 	uint64_t mant = 0;
 	int sig = 0, frac = 0, frac_zeros = -1;
@@ -65,7 +66,7 @@ static bool fast(const char *s, double *ret, bool *ret_canonical)
 		canonical = false; /* "-0" */
 	if (ret_canonical)
 		*ret_canonical = canonical;
-	*ret = neg ? -((double)mant / p10[frac]) : (double)mant / p10[frac];
+	*ret = neg ? -((double)mant / sg_pow10[frac]) : (double)mant / sg_pow10[frac];
 	return true;
 }
 

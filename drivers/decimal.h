@@ -19,4 +19,7 @@
  */
 bool sg_decimal_parse(const char *text, double *ret, bool *ret_canonical);
 
+/* 10^0 .. 10^22: the powers of ten a double holds exactly (for the printer's fast path too). */
+extern const double sg_pow10[23];
+
 #endif

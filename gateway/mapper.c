@@ -12,6 +12,7 @@
 #include "mapper.h"
 
 #include "clock.h"
+#include "../drivers/decimal.h"
 
 #include <errno.h>
 #include <float.h>
@@ -110,8 +111,6 @@ void mapper_free(struct sg_mapper *m)
  */
 static int format_fast(char *buf, size_t len, double v, int round)
 {
-	static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
-	                             1e14, 1e15};
 	char digits[24];
 	double a = fabs(v), r = 0;
 	int d, lo = round, hi = round, n = 0, at = 0;
@@ -130,11 +129,11 @@ static int format_fast(char *buf, size_t len, double v, int round)
 		return -1;
 	}
 	for (d = lo; d <= hi; d++) {
-		double s = a * p10[d];
+		double s = a * sg_pow10[d];
 		if (!(s < 1e15))
 			return -1;
 		r = nearbyint(s);
-		if (r / p10[d] == a)
+		if (r / sg_pow10[d] == a)
 			break;
 	}
 	if (d > hi)
