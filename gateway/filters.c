@@ -259,7 +259,7 @@ static bool stage_push(struct stage *s, double v, uint64_t now_us, double *out)
 	case SG_FILTER_EMA: {
 		double alpha = sp->u.ema.alpha;
 
-		if (!s->have) {
+		if (!s->have) { /* the first value as it is, as ESPHome starts */
 			s->acc = v;
 			s->have = true;
 		} else {
@@ -267,7 +267,10 @@ static bool stage_push(struct stage *s, double v, uint64_t now_us, double *out)
 				double dt = now_us > s->last_us ? (double)(now_us - s->last_us) / 1e6 : 0;
 				alpha = -expm1(-dt / sp->u.ema.time_constant_s);
 			}
-			s->acc = alpha * v + (1 - alpha) * s->acc;
+			double lo = fmin(v, s->acc), hi = fmax(v, s->acc);
+
+			/* between the two, as the exact result is: rounding must not step outside */
+			s->acc = fmin(fmax(alpha * v + (1 - alpha) * s->acc, lo), hi);
 		}
 		s->last_us = now_us;
 		if (!send_due(&s->send_at, sp->u.ema.send_every))
