@@ -424,6 +424,8 @@ int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint
 			snprintf(st->unit, sizeof(st->unit), "%s", r->unit);
 		if (r->kind == SG_VALUE_NUMBER && !transform(rc, st, &v, now_us))
 			return 0;
+		if (r->kind == SG_VALUE_NUMBER && !isfinite(v)) /* a calibration overflowed: not "None" */
+			return -ERANGE;
 		topic = rc->topic;
 		unit = rc->unit ? rc->unit : r->unit;
 	} else {

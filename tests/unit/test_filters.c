@@ -560,6 +560,22 @@ static void test_mapper_chains(void **state)
 	assert_string_equal(tick(m, 67, NULL), "-1");
 	assert_string_equal(map(m, "p", 1000, 68), "1000");
 
+	/* a value a filter makes infinite is an error, not "no value" */
+	{
+		struct sg_reading r = num("h", 1e300);
+		struct sg_message msg;
+		struct sg_reading_cfg *h = &cfg->devices[0].readings[1];
+		double big[] = {0, 0, 1}; /* x²: 1e600 */
+		struct sg_filter_spec keep = h->filters[0];
+
+		h->filters[0] = (struct sg_filter_spec){.kind = SG_FILTER_CALIBRATE_POLYNOMIAL, .u.poly = {big, 3}};
+		mapper_free(m);
+		m = mapper_new(cfg);
+		assert_non_null(m);
+		assert_int_equal(mapper_map(m, 0, &r, S(80), &msg), -ERANGE);
+		h->filters[0] = keep;
+	}
+
 	/* a reading without filters: the transforms as before */
 	assert_string_equal(map(m, "plain", 10.4, 70), "22");
 	mapper_free(m);
