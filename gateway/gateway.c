@@ -104,6 +104,7 @@ struct sg_gateway {
 	unsigned mqtt_io_gen;
 	sd_event_source *status_timer;
 	sd_event_source *filter_timer;   /* the readings' timeout filters: the mapper's earliest deadline */
+	uint64_t filter_at;              /* when filter_timer fires, UINT64_MAX while it is off */
 	struct gw_device **devs;    /* one allocation each: event sources point at them */
 	size_t n_devs;
 	struct gw_lines *lines;     /* the shared serial lines (serial_lines.h) */
@@ -1004,6 +1005,9 @@ static void filters_arm(struct sg_gateway *g)
 	if (!g->filter_timer)
 		return;
 	at = mapper_deadline(g->mapper);
+	if (at == g->filter_at)
+		return; /* the common case: no timeout filters at all, nothing to touch per reading */
+	g->filter_at = at;
 	if (at == UINT64_MAX) {
 		sd_event_source_set_enabled(g->filter_timer, SD_EVENT_OFF);
 		return;
@@ -1021,6 +1025,7 @@ static int on_filter_timer(sd_event_source *s, uint64_t usec, void *ud)
 
 	(void)s;
 	(void)usec;
+	g->filter_at = UINT64_MAX; /* a oneshot timer is off once it fired */
 	while ((k = mapper_tick(g->mapper, now, &msg)) > 0)
 		route(g, &msg);
 	if (k < 0)
@@ -2070,6 +2075,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	if (r < 0)
 		goto err_loop;
 	sd_event_source_set_enabled(g->filter_timer, SD_EVENT_OFF);
+	g->filter_at = UINT64_MAX;
 	r = discovery_start(g);
 	if (r < 0) {
 		log_error("cannot set up discovery: %s", strerror(-r));
