@@ -34,12 +34,13 @@
  *           again) or a number. A number or "last" goes through the rest of the
  *           chain; "unavailable" leaves it at once and makes the delta filters
  *           after it forget their last value, so the next reading is published.
- *  delta    pass a value only when it differs from the last value passed by more
- *           than min_value (absolute, or "N%" of the last value) and not more
- *           than max_value; the first value passes. As ESPHome, a change of
- *           exactly min_value does not pass (a few ulps of the operands are
- *           allowed, as the mapper's deadband does, so 20.1 -> 20.2 is a change
- *           of 0.1 whatever the doubles say).
+ *  delta    pass a value only when it differs from the last value passed by at
+ *           least min_value (absolute, or "N%" of the last value) and not more
+ *           than max_value; the first value passes, an equal one never does.
+ *           That is what ESPHome's DeltaFilter code does (diff > 0 and
+ *           diff >= delta), where its page says "more than". A few ulps of the
+ *           operands are allowed, so 20.1 -> 20.2 is a change of 0.1 whatever
+ *           the doubles say.
  *  or       every branch sees every input; the first branch (in order) that
  *           outputs gives the output, at most one per input (ESPHome's OrFilter).
  *           A timeout inside a branch fires into the rest of the chain.
@@ -318,7 +319,9 @@ static bool stage_push(struct stage *s, double v, uint64_t now_us, double *out)
 			double lo = delta_bound(sp->u.delta.min, sp->u.delta.min_percent, s->last);
 			double hi = delta_bound(sp->u.delta.max, sp->u.delta.max_percent, s->last);
 
-			if (d <= lo + 4 * DBL_EPSILON * fmax(fabs(v), fabs(s->last)) || d > hi)
+			double ulps = 4 * DBL_EPSILON * fmax(fabs(v), fabs(s->last));
+
+			if (!(d > 0) || d < lo - ulps || d > hi + ulps)
 				return false;
 		}
 		s->last = v;
@@ -498,7 +501,7 @@ static void describe(struct out *o, const struct sg_filter_spec *specs, size_t n
 				put(o, "unavailable)");
 			break;
 		case SG_FILTER_DELTA:
-			put(o, "delta(> ");
+			put(o, "delta(>= ");
 			put_bound(o, s->u.delta.min, s->u.delta.min_percent);
 			if (isfinite(s->u.delta.max)) {
 				put(o, ", <= ");

@@ -79,7 +79,7 @@ struct sg_filter_spec {
 			double value;           /* SG_TIMEOUT_NUMBER */
 		} timeout;
 		struct {
-			double min, max;        /* pass when min < |change| <= max (max HUGE_VAL when unset) */
+			double min, max;        /* pass when 0 < |change|, min <= |change| <= max (max HUGE_VAL when unset) */
 			bool min_percent, max_percent; /* relative to the last value passed, in % */
 		} delta;
 		struct {

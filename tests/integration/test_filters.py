@@ -42,7 +42,7 @@ def test_chain_and_timeouts(broker, make_pty, make_gateway, make_sub, tmp_path):
 
 	mark = sub.mark()
 	# 20 -> median [20] = 20, passes; 85 filtered out (never reaches the median);
-	# 20.2 -> median 20.1: within delta 0.5 of 20; 90 -> median [20 20.2 90] = 20.2: within;
+	# 20.2 -> median 20.1: less than delta 0.5 from 20; 90 -> median [20 20.2 90] = 20.2: too;
 	# 95 -> median [20.2 90 95] = 90 -> clamped to 50: published
 	for line in ("t=20", "t=85", "t=20.2", "t=90", "t=95"):
 		pty.write_line(line)
@@ -81,7 +81,7 @@ def test_check_prints_chain_and_refuses_bad_filter(make_gateway, tmp_path):
 	cp = gw.check()
 	assert cp.returncode == 0, cp.stderr
 	assert ("filters: filter_out(85) -> median(window 3, every 1, first at 1) -> clamp(0..50, limit) -> "
-	        "delta(> 0.5) -> timeout(1 s, then last)") in cp.stdout, cp.stdout
+	        "delta(>= 0.5) -> timeout(1 s, then last)") in cp.stdout, cp.stdout
 	assert "filters: timeout(1 s, then unavailable)" in cp.stdout, cp.stdout
 
 	bad = conf.replace("{ delta = 0.5; }", "{ delta = \"half\"; }")

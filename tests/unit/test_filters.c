@@ -205,20 +205,19 @@ static void test_calibrate_polynomial(void **state)
 
 static void test_delta(void **state)
 {
-	/* absolute 1: a change of exactly 1 does not pass (ESPHome: "more than") */
+	/* absolute 1: a change of exactly 1 passes (ESPHome's code: diff >= delta), then from 11 */
 	const struct sg_filter_spec abs1[] = {delta(1, false, HUGE_VAL, false)};
-	const struct step s1[] = {{0, 10, 10}, {1, 10.5, NONE_V}, {2, 11, NONE_V}, {3, 11.01, 11.01},
+	const struct step s1[] = {{0, 10, 10}, {1, 10.5, NONE_V}, {2, 11, 11}, {3, 11.01, NONE_V},
 	                          {4, 10.5, NONE_V}, {5, 9, 9}};
-	/* 10 %: of the last value passed (100, then 111) */
+	/* 10 %: of the last value passed (100: 10, then 110: 11) */
 	const struct sg_filter_spec pct[] = {delta(10, true, HUGE_VAL, false)};
-	const struct step s2[] = {{0, 100, 100}, {1, 105, NONE_V}, {2, 110, NONE_V}, {3, 111, 111},
-	                          {4, 122, NONE_V}, {5, 122.2, 122.2}};
-	/* max 5: a jump of more than 5 from the last value passed is refused */
+	const struct step s2[] = {{0, 100, 100}, {1, 105, NONE_V}, {2, 110, 110}, {3, 120, NONE_V}, {4, 121, 121}};
+	/* max 5: a jump of more than 5 from the last value passed is refused; with min 0 an equal value too */
 	const struct sg_filter_spec max5[] = {delta(0, false, 5, false)};
 	const struct step s3[] = {{0, 0, 0}, {1, 3, 3}, {2, 20, NONE_V}, {3, 7, 7}, {4, 7, NONE_V}};
-	/* 0.1 from 20.0 to 20.1 to 20.2: each a change of exactly 0.1, whatever the doubles say */
+	/* 0.1 from 20.0 to 20.1 to 20.2: each a change of 0.1, whatever the doubles say (20.2 - 20.1 < 0.1) */
 	const struct sg_filter_spec tenth[] = {delta(0.1, false, HUGE_VAL, false)};
-	const struct step s4[] = {{0, 20.0, 20.0}, {1, 20.1, NONE_V}, {2, 20.2, 20.2}, {3, 20.3, NONE_V}};
+	const struct step s4[] = {{0, 20.0, 20.0}, {1, 20.1, 20.1}, {2, 20.2, 20.2}, {3, 20.25, NONE_V}};
 	(void)state;
 	RUN("delta 1", abs1, s1, 0);
 	RUN("delta 10%", pct, s2, 0);
@@ -459,7 +458,9 @@ static void test_property_delta(void **state)
 			if (filter_chain_push(c, v, S(i), &out) != SG_FILTER_VALUE)
 				continue;
 			passed++;
-			if (have && !(fabs(out - last) > (pct ? fabs(last) * min / 100 : min)))
+			if (have && !(fabs(out - last) > 0 &&
+			              fabs(out - last) >= (pct ? fabs(last) * min / 100 : min) -
+			                                           4 * DBL_EPSILON * fmax(fabs(out), fabs(last))))
 				fail_msg("delta %g%s passed %.17g after %.17g", min, pct ? "%" : "", out, last);
 			last = out;
 			have = true;
