@@ -50,7 +50,7 @@
 /* --- allowed keys, per group -------------------------------------------- */
 
 static const char *const top_keys[] = {
-	"gateway", "mqtt", "spool", "discovery", "commands", "devices", "actuators", NULL,
+	"gateway", "mqtt", "spool", "time", "discovery", "commands", "devices", "actuators", NULL,
 };
 static const char *const gateway_keys[] = {"id", "base_topic", "payload", NULL};
 static const char *const mqtt_keys[] = {
@@ -59,7 +59,8 @@ static const char *const mqtt_keys[] = {
 };
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval",
-                                         "commit_interval", NULL};
+                                         "commit_interval", "replay", "history_topic", NULL};
+static const char *const time_keys[] = {"trust", "sync_file", NULL};
 static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
 static const char *const commands_keys[] = {"response_topic_prefix", NULL};
 static const char *const device_keys[] = {
@@ -87,6 +88,8 @@ static const char *const offline_names[] = {"spool", "drop", "last", NULL};
 static const char *const protocol_names[] = {"5", "3.1.1", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const when_full_names[] = {"drop_old", "drop_new", NULL};
+static const char *const replay_names[] = {"live", "history", NULL};
+static const char *const trust_names[] = {"auto", "always", "file", NULL};
 static const char *const kind_names[] = {"switch", "number", "enum", NULL};
 
 /* --- the loader: error reporting and the topic registry ---------------- */
@@ -916,11 +919,14 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 
 /* --- spool, discovery ---------------------------------------------------- */
 
+static int parse_history_topic(struct loader *ld, const config_setting_t *g, const char *v, char **ret);
+
 static int parse_spool(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_spool_cfg *sp = &ld->cfg->spool;
 	const config_setting_t *g = member(root, "spool");
-	int sync = 1, when_full = 0;
+	int sync = 1, when_full = 0, replay = 0;
+	const char *history = "{topic}/history";
 	int r;
 
 	sp->max_size_mb = 64;
@@ -932,12 +938,62 @@ static int parse_spool(struct loader *ld, const config_setting_t *root)
 	    (r = get_enum(ld, g, "sync", sync_names, &sync)) < 0 ||
 	    (r = get_enum(ld, g, "when_full", when_full_names, &when_full)) < 0 ||
 	    (r = get_double_range(ld, g, "stats_interval", 0, 86400, false, &sp->stats_interval_s)) < 0 ||
-	    (r = get_double_range(ld, g, "commit_interval", 0, 60, false, &sp->commit_interval_s)) < 0)
+	    (r = get_double_range(ld, g, "commit_interval", 0, 60, false, &sp->commit_interval_s)) < 0 ||
+	    (r = get_enum(ld, g, "replay", replay_names, &replay)) < 0 ||
+	    (r = get_string(ld, g, "history_topic", &history)) < 0)
 		return r;
 	if (sp->path && !*sp->path)
 		return fail_at(ld, member(g, "path"), "\"path\" must not be empty (remove it for the default)");
 	sp->sync_full = sync == 1;
 	sp->drop_new = when_full == 1;
+	sp->replay_history = replay == 1;
+	return parse_history_topic(ld, g, history, &sp->history_topic);
+}
+
+/*
+ * "history_topic": a topic in which "{topic}" stands for the replayed
+ * message's own topic, once at most; without it the text is a prefix
+ * ("old" means "old/{topic}"). Stored as the template with "{topic}".
+ */
+static int parse_history_topic(struct loader *ld, const config_setting_t *g, const char *v, char **ret)
+{
+	const char *at = strstr(v, "{topic}");
+	char probe[CONFIG_TOPIC_MAX + 16];
+	size_t n;
+
+	if (at && strstr(at + 1, "{topic}"))
+		return fail_at(ld, member(g, "history_topic"), "\"history_topic\" may name {topic} once only");
+	if (at)
+		snprintf(probe, sizeof(probe), "%.*sx%s", (int)(at - v), v, at + strlen("{topic}"));
+	else
+		snprintf(probe, sizeof(probe), "%s/x", v);
+	if (!*v || !config_topic_valid(probe))
+		return fail_at(ld, member(g, "history_topic"),
+		               "invalid history_topic \"%s\" (no '+', '#', empty levels or leading '$'; "
+		               "\"{topic}\" stands for the message's topic)", v);
+	n = strlen(v) + sizeof("/{topic}");
+	*ret = malloc(n);
+	if (!*ret)
+		return -ENOMEM;
+	snprintf(*ret, n, at ? "%s" : "%s/{topic}", v);
+	return 0;
+}
+
+static int parse_time(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_time_cfg *t = &ld->cfg->time;
+	const config_setting_t *g = member(root, "time");
+	int trust = 0, r;
+
+	if ((r = need_group(ld, g, "time")) < 0 ||
+	    (r = check_keys(ld, g, time_keys, " in time")) < 0 ||
+	    (r = get_enum(ld, g, "trust", trust_names, &trust)) < 0 ||
+	    (r = get_string_dup(ld, g, "sync_file", &t->sync_file)) < 0)
+		return r;
+	if (t->sync_file && t->sync_file[0] != '/')
+		return fail_at(ld, member(g, "sync_file"), "\"sync_file\" must be an absolute path");
+	t->trust_always = trust == 1;
+	t->trust_file_only = trust == 2;
 	return 0;
 }
 
@@ -2526,6 +2582,7 @@ static int parse_all(struct loader *ld, const config_t *lc)
 	    (r = parse_gateway(ld, root)) < 0 ||
 	    (r = parse_mqtt(ld, root)) < 0 ||
 	    (r = parse_spool(ld, root)) < 0 ||
+	    (r = parse_time(ld, root)) < 0 ||
 	    (r = parse_discovery(ld, root)) < 0 ||
 	    (r = parse_commands(ld, root)) < 0 ||
 	    (r = parse_devices(ld, root)) < 0 ||
@@ -2666,6 +2723,8 @@ void config_free(struct sg_config *cfg)
 	free(cfg->mqtt.key_file);
 
 	free(cfg->spool.path);
+	free(cfg->spool.history_topic);
+	free(cfg->time.sync_file);
 	free(cfg->discovery.prefix);
 	free(cfg->commands.response_topic_prefix);
 	free(cfg->discovery.state_file);

@@ -157,6 +157,15 @@ struct sg_spool_cfg {
 	bool drop_new;           /* when_full = "drop_new" */
 	double stats_interval_s; /* 0 = no stats topic */
 	double commit_interval_s; /* 0: committed before hand-over; else handed over at once, committed within this */
+	bool replay_history;     /* replay = "history": the backlog goes to history_topic (README, Replay) */
+	char *history_topic;     /* "{topic}/history": where a replayed message goes, {topic} its own topic */
+};
+
+/* The `time` group: when the wall clock is believed (timesync.h). */
+struct sg_time_cfg {
+	bool trust_always;       /* trust = "always": the wall clock is right from the start */
+	bool trust_file_only;    /* trust = "file": only sync_file says the clock is synchronised */
+	char *sync_file;         /* NULL = /run/systemd/timesync/synchronized */
 };
 
 struct sg_discovery_cfg {
@@ -178,6 +187,7 @@ struct sg_config {
 	enum sg_payload_format payload; /* default for all readings */
 	struct sg_mqtt_cfg mqtt;
 	struct sg_spool_cfg spool;
+	struct sg_time_cfg time;
 	struct sg_discovery_cfg discovery;
 	struct sg_commands_cfg commands;
 	struct sg_device_cfg *devices;

@@ -54,8 +54,10 @@
 #include "log.h"
 #include "mapper.h"
 #include "mqtt.h"
+#include "replay.h"
 #include "serial_lines.h"
 #include "spool.h"
+#include "timesync.h"
 
 #define REOPEN_MIN_US   (1 * 1000000ULL)
 #define REOPEN_MAX_US   (60 * 1000000ULL)
@@ -147,6 +149,19 @@ struct sg_gateway {
 	sd_event_source *pace_timer;     /* hand over again when the broker's "quota exceeded" wait is over */
 	struct sg_ratelimit refuse_rl;
 	uint64_t direct_while_failing, dropped_while_failing;
+
+	/* measurement time and replay (timesync.h, replay.h); see the block "Measurement time and replay" */
+	struct sg_timesync *timesync;
+	struct sg_clock_source clock_src;
+	struct sg_sys_clock sys_clock;
+	sd_event_source *clock_timer;    /* looks at the sync state while the clock is not trusted */
+	sd_event_source *clock_set;      /* the kernel says the wall clock was set */
+	int clock_fd;
+	struct sg_seqs *seqs;            /* per-topic sequence numbers */
+	int64_t conn_epoch;              /* this connection to the broker (CLOCK_BOOTTIME at connect), 0 = none */
+	uint64_t n_replayed;
+	char out_topic[512];             /* a replayed message's topic and payload as they go out */
+	char out_payload[1280];
 
 	/* counters */
 	uint64_t n_readings, n_published, n_dropped, n_map_errors, n_skipped;
@@ -497,7 +512,10 @@ static void flush_later(struct sg_gateway *g);
 static void on_mqtt_connected(void *ud, bool session_present)
 {
 	struct sg_gateway *g = ud;
+	struct sg_stamp now;
 	(void)session_present;
+	timesync_stamp(g->timesync, 0, &now);
+	g->conn_epoch = now.boot_us > 0 ? now.boot_us : 1;
 	discovery_connected(g);
 	commands_connected(g->cmds); /* subscriptions and retained states, after every (re)connect */
 	devices_refresh(g);
@@ -508,6 +526,7 @@ static void on_mqtt_connected(void *ud, bool session_present)
 static void on_mqtt_disconnected(void *ud)
 {
 	struct sg_gateway *g = ud;
+	g->conn_epoch = 0; /* what is put from now on is a replay when it goes out */
 	/* QoS 1/2 in flight are resent by libmosquitto after the reconnect; QoS 0 ones are gone. */
 	if (g->spool)
 		spool_requeue(g->spool, 0);
@@ -684,11 +703,21 @@ static bool queued_anyway(int r, int qos, int mid)
 	return r != 0 && qos > 0 && mid != 0 && r != -EINVAL && r != -ENOMEM;
 }
 
-static void publish_direct(struct sg_gateway *g, const struct sg_message *msg)
+static void publish_direct(struct sg_gateway *g, const struct sg_message *msg, uint64_t seq)
 {
+	mosquitto_property *props = NULL;
 	int r, mid = 0;
 
-	r = mqtt_publish(g->mqtt, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain, NULL, &mid);
+	if (mqtt_protocol(g->mqtt) == 5) {
+		char iso[TIMESYNC_ISO_LEN];
+		int64_t real = timesync_resolve(g->timesync, &msg->stamp);
+		if (real > 0)
+			timesync_iso(real, iso, sizeof(iso));
+		if (replay_props(&props, real > 0 ? iso : NULL, real < 0, seq, false) < 0)
+			mosquitto_property_free_all(&props); /* the message goes without them */
+	}
+	r = mqtt_publish(g->mqtt, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain, props, &mid);
+	mosquitto_property_free_all(&props);
 	if (r == 0 || queued_anyway(r, msg->qos, mid))
 		g->n_published++;
 	else
@@ -700,11 +729,20 @@ static void route(struct sg_gateway *g, const struct sg_message *msg)
 {
 	bool connected = mqtt_connected(g->mqtt);
 	unsigned dropped = 0;
+	uint64_t seq = seqs_next(g->seqs, msg->topic); /* 0 (none) when out of memory */
+	struct sg_spool_meta meta = {
+		.ts_us = msg->stamp.real_us,
+		.boot_us = msg->stamp.boot_us,
+		.boot_id = msg->stamp.boot_id,
+		.seq = seq,
+		.epoch = connected ? g->conn_epoch : 0,
+		.flags = msg->json ? SG_SPOOL_F_JSON : 0,
+	};
 	int r;
 
 	/* QoS 0 goes straight out, unless older messages wait (they go first). */
 	if (msg->qos == 0 && connected && !(g->spool && spool_backlog(g->spool))) {
-		publish_direct(g, msg);
+		publish_direct(g, msg, seq);
 		return;
 	}
 	if (!connected && msg->offline == SG_OFFLINE_DROP) {
@@ -717,13 +755,14 @@ static void route(struct sg_gateway *g, const struct sg_message *msg)
 	}
 	if (!g->spool) {
 		if (connected)
-			publish_direct(g, msg);
+			publish_direct(g, msg, seq);
 		else
 			drop_reading(g, msg, "broker not connected and no spool");
 		return;
 	}
-	r = spool_put(g->spool, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain,
-	              !connected && msg->offline == SG_OFFLINE_LAST ? SG_OFFLINE_LAST : SG_OFFLINE_SPOOL, &dropped);
+	r = spool_put_meta(g->spool, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain,
+	                   !connected && msg->offline == SG_OFFLINE_LAST ? SG_OFFLINE_LAST : SG_OFFLINE_SPOOL, &meta,
+	                   &dropped);
 	if (r == 0) {
 		if (dropped)
 			spool_is_full(g, dropped);
@@ -733,7 +772,7 @@ static void route(struct sg_gateway *g, const struct sg_message *msg)
 	} else {
 		spool_trouble(g, r);
 		if (connected)
-			publish_direct(g, msg);
+			publish_direct(g, msg, seq);
 		else
 			g->n_dropped++; /* logged once, by spool_trouble() */
 	}
@@ -753,11 +792,139 @@ static bool early_acked(struct sg_gateway *g, int mid)
 	return found;
 }
 
+/* ---- Measurement time and replay ---------------------------------------------------------------- */
+
+/*
+ * How stored message M goes out (README, "Replay after an outage"). A
+ * replay is a message put while no connection was up, during an earlier
+ * connection, or by an earlier process. A replay of a topic with a newer
+ * message (a higher seq given out already) is not retained, so that the
+ * broker ends up retaining the newest value; with replay = "history" it
+ * goes to the history topic instead. Every message gets its measurement
+ * time once known (JSON "ts", MQTT 5 `ts`) and its seq; replays their
+ * marker. *PROPS is for the caller to free.
+ */
+static void outgoing(struct sg_gateway *g, struct sg_spool_msg *m, mosquitto_property **props)
+{
+	const struct sg_spool_cfg *sc = &g->cfg_mqtt->spool;
+	struct sg_stamp st = {.real_us = m->meta.ts_us, .boot_us = m->meta.boot_us, .boot_id = m->meta.boot_id};
+	int64_t real = timesync_resolve(g->timesync, &st);
+	bool replayed = m->meta.epoch == 0 || m->meta.epoch != g->conn_epoch ||
+	                m->meta.boot_id != timesync_boot_id(g->timesync);
+	bool newer = m->meta.seq && m->meta.seq < seqs_last(g->seqs, m->topic);
+	char iso[TIMESYNC_ISO_LEN];
+	int n;
+
+	if (real > 0)
+		timesync_iso(real, iso, sizeof(iso));
+	if (replayed) {
+		g->n_replayed++;
+		if (newer && sc->replay_history &&
+		    replay_history_topic(g->out_topic, sizeof(g->out_topic), sc->history_topic, m->topic) > 0) {
+			m->topic = g->out_topic;
+			m->retain = false;
+		} else if (newer) {
+			m->retain = false;
+		}
+	}
+	if ((m->meta.flags & SG_SPOOL_F_JSON) && (replayed || (m->meta.ts_us == 0 && real > 0))) {
+		n = replay_json(g->out_payload, sizeof(g->out_payload), m->payload, m->len, real > 0 ? iso : NULL,
+		                replayed, m->meta.seq);
+		if (n > 0) {
+			m->payload = g->out_payload;
+			m->len = (size_t)n;
+		}
+	}
+	if (mqtt_protocol(g->mqtt) == 5 &&
+	    replay_props(props, real > 0 ? iso : NULL, real < 0, m->meta.seq, replayed) < 0)
+		mosquitto_property_free_all(props);
+}
+
+/* Continue each topic's sequence from what the spool holds (a restart). */
+static void seq_seen(void *ud, const char *topic, uint64_t seq)
+{
+	struct sg_gateway *g = ud;
+	(void)seqs_seen(g->seqs, topic, seq); /* out of memory: the numbers restart, nothing worse */
+}
+
+static void clock_trusted(struct sg_gateway *g)
+{
+	struct sg_spool_stats st = {0};
+
+	sd_event_source_set_enabled(g->clock_timer, SD_EVENT_OFF);
+	if (g->spool)
+		spool_get_stats(g->spool, &st);
+	log_info("the wall clock is synchronised now%s", st.depth ? "; spooled readings get their time as they go out"
+	                                                           : "");
+	flush_later(g);
+}
+
+static int on_clock_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+
+	(void)usec;
+	if (timesync_check(g->timesync) == 1) {
+		clock_trusted(g);
+		return 0;
+	}
+	sd_event_source_set_time(s, now_mono_us() + TIMESYNC_POLL_US);
+	return 0;
+}
+
+static int on_clock_set(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct sg_gateway *g = ud;
+	uint64_t ticks;
+
+	(void)s;
+	(void)revents;
+	while (read(fd, &ticks, sizeof(ticks)) > 0) /* ECANCELED: the clock was set; EAGAIN: done */
+		;
+	if (timesync_watch_rearm(fd) < 0)
+		sd_event_source_set_enabled(g->clock_set, SD_EVENT_OFF);
+	if (timesync_check(g->timesync) == 1)
+		clock_trusted(g);
+	return 0;
+}
+
+/* The clock judge, its poll timer and its clock-set watch. 0 or -errno (out of memory). */
+static int clock_setup(struct sg_gateway *g)
+{
+	const struct sg_time_cfg *tc = &g->cfg->time;
+	int r;
+
+	g->sys_clock = (struct sg_sys_clock){.sync_file = tc->sync_file, .file_only = tc->trust_file_only};
+	timesync_system_source(&g->clock_src, &g->sys_clock);
+	g->timesync = timesync_new(&g->clock_src, tc->trust_always);
+	g->seqs = seqs_new();
+	if (!g->timesync || !g->seqs)
+		return -ENOMEM;
+	mapper_set_timesync(g->mapper, g->timesync);
+	if (timesync_trusted(g->timesync))
+		return 0;
+	log_notice("the wall clock is not synchronised yet (no %s%s): readings carry their boot time until it is",
+	           tc->sync_file ? tc->sync_file : TIMESYNC_DEFAULT_FILE,
+	           tc->trust_file_only ? "" : ", kernel NTP state unsynchronised");
+	r = sd_event_add_time(g->loop, &g->clock_timer, CLOCK_MONOTONIC, now_mono_us() + TIMESYNC_POLL_US,
+	                      TIMESYNC_POLL_US / 10, on_clock_timer, g);
+	if (r < 0)
+		return r;
+	sd_event_source_set_enabled(g->clock_timer, SD_EVENT_ON);
+	g->clock_fd = timesync_watch_fd();
+	if (g->clock_fd < 0) { /* the poll still sees the jump, a little later */
+		log_debug("cannot watch for the clock being set: %s", strerror(-g->clock_fd));
+		return 0;
+	}
+	return sd_event_add_io(g->loop, &g->clock_set, g->clock_fd, EPOLLIN, on_clock_set, g);
+}
+
 /* Hand committed messages to mqtt, oldest first, while the quota allows. */
 static void pump(struct sg_gateway *g)
 {
 	struct sg_spool_msg m;
 	int quota, r, mid = 0;
+	mosquitto_property *props = NULL;
 
 	if (!g->spool || !mqtt_connected(g->mqtt))
 		return;
@@ -777,10 +944,12 @@ static void pump(struct sg_gateway *g)
 		}
 		if (r == 0)
 			return;
+		outgoing(g, &m, &props);
 		g->publishing = true;
 		g->n_early = 0;
 		mid = 0;
-		r = mqtt_publish(g->mqtt, m.topic, m.payload, m.len, m.qos, m.retain, NULL, &mid);
+		r = mqtt_publish(g->mqtt, m.topic, m.payload, m.len, m.qos, m.retain, props, &mid);
+		mosquitto_property_free_all(&props);
 		g->publishing = false;
 		if (r == 0 || queued_anyway(r, m.qos, mid)) {
 			g->n_published++;
@@ -862,6 +1031,8 @@ static int spool_setup(struct sg_gateway *g)
 		return r;
 	}
 	g->spool_open_err[0] = '\0';
+	if (spool_topic_seqs(g->spool, seq_seen, g) < 0)
+		log_warning("spool: cannot read the sequence numbers in %s; they start again at 1", info.path);
 	if (info.aside[0])
 		log_error("spool: %s was not a spool this version can use (%s); moved it aside to %s and started an "
 		          "empty spool", info.path, info.why, info.aside);
@@ -1916,6 +2087,7 @@ static void gateway_reload(struct sg_gateway *g)
 	/* From here on readings map through the new configuration. */
 	mapper_free(g->mapper);
 	g->mapper = nmap;
+	mapper_set_timesync(g->mapper, g->timesync);
 	g->cfg = ncfg;
 	filters_arm(g); /* the new chains start afresh: no timeout waits until their first value */
 
@@ -2018,6 +2190,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	g->cfg = cfg;
 	g->cfg_mqtt = cfg;
 	g->mqtt_io_fd = -1;
+	g->clock_fd = -1;
 	g->drop_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 	g->refuse_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 	g->unpublishable_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
@@ -2052,6 +2225,9 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		log_error("cannot allocate the mapper");
 		goto err;
 	}
+	r = clock_setup(g);
+	if (r < 0)
+		goto err_loop;
 	g->mqtt = mqtt_new(&cfg->mqtt, cfg->status_topic, &handlers, g);
 	if (!g->mqtt) {
 		r = -errno;
@@ -2189,6 +2365,12 @@ void gateway_free(struct sg_gateway *g)
 	sd_event_source_disable_unref(g->spool_timer);
 	sd_event_source_disable_unref(g->pace_timer);
 	sd_event_source_disable_unref(g->stats_timer);
+	sd_event_source_disable_unref(g->clock_timer);
+	sd_event_source_disable_unref(g->clock_set);
+	if (g->clock_fd >= 0)
+		close(g->clock_fd);
+	timesync_free(g->timesync);
+	seqs_free(g->seqs);
 	spool_close(g->spool);
 	free(g->stats_topic);
 	mqtt_free(g->mqtt);

@@ -46,6 +46,7 @@ struct device_state {
 
 struct sg_mapper {
 	const struct sg_config *cfg;
+	const struct sg_timesync *ts;  /* NULL: the wall clock is believed */
 	struct device_state *devices;
 	bool timed;              /* some chain has a timeout filter: mapper_tick() has work */
 	char topic[TOPIC_MAX];
@@ -90,6 +91,21 @@ struct sg_mapper *mapper_new(const struct sg_config *cfg)
 err_free:
 	mapper_free(m);
 	return NULL;
+}
+
+void mapper_set_timesync(struct sg_mapper *m, const struct sg_timesync *t)
+{
+	m->ts = t;
+}
+
+/* The stamp of a measurement now, or at the device's own time DEVICE_US. */
+static void stamp(const struct sg_mapper *m, int64_t device_us, struct sg_stamp *ret)
+{
+	if (m->ts) {
+		timesync_stamp(m->ts, device_us, ret);
+		return;
+	}
+	*ret = (struct sg_stamp){.real_us = device_us ? device_us : now_real_us()};
 }
 
 void mapper_free(struct sg_mapper *m)
@@ -250,7 +266,7 @@ static int json_escape(char *buf, size_t len, size_t at, const char *s)
 #define PAYLOAD_UNAVAILABLE "None"
 
 static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, const struct sg_reading *r,
-                          double value, const char *unit)
+                          double value, const char *unit, const struct sg_stamp *st)
 {
 	char num[64];
 	char ts[96];
@@ -277,14 +293,14 @@ static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, 
 		return (int)l;
 	}
 
-	/* JSON: {"value":..,"unit":"..","ts":"..Z"} */
-	{
-		int64_t us = r->timestamp_us ? r->timestamp_us : now_real_us();
-		time_t secs = (time_t)(us / 1000000);
-		struct tm tm;
-		gmtime_r(&secs, &tm);
-		snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((us / 1000) % 1000));
+	/* JSON: {"value":..,"unit":"..","ts":"..Z"}; "ts":null while the clock is not trusted (timesync.h) */
+	if (st->real_us) {
+		ts[0] = '"';
+		n = timesync_iso(st->real_us, ts + 1, sizeof(ts) - 2);
+		ts[n + 1] = '"';
+		ts[n + 2] = '\0';
+	} else {
+		strcpy(ts, "null");
 	}
 	at = (size_t)snprintf(m->payload, sizeof(m->payload), "{\"value\":");
 	if (r->kind == SG_VALUE_NUMBER) {
@@ -313,7 +329,7 @@ static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, 
 			return -ENOBUFS;
 		m->payload[at++] = '"';
 	}
-	n = snprintf(m->payload + at, sizeof(m->payload) - at, ",\"ts\":\"%s\"}", ts);
+	n = snprintf(m->payload + at, sizeof(m->payload) - at, ",\"ts\":%s}", ts);
 	if (n < 0 || at + (size_t)n >= sizeof(m->payload))
 		return -ENOBUFS;
 	return (int)(at + (size_t)n);
@@ -436,7 +452,8 @@ int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint
 		rc = &d->defaults;
 	}
 
-	n = format_payload(m, rc, r, v, unit);
+	stamp(m, r->timestamp_us, &ret->stamp);
+	n = format_payload(m, rc, r, v, unit, &ret->stamp);
 	if (n < 0)
 		return n;
 	if (st) {
@@ -451,6 +468,8 @@ int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint
 		.qos = rc->qos,
 		.retain = rc->retain,
 		.offline = rc->offline,
+		.stamp = ret->stamp,
+		.json = rc->payload == SG_PAYLOAD_JSON,
 	};
 	return 1;
 }
@@ -500,7 +519,8 @@ int mapper_tick(struct sg_mapper *m, uint64_t now_us, struct sg_message *ret)
 				.number = v,
 				.unit = st->unit[0] ? st->unit : NULL,
 			};
-			n = format_payload(m, rc, &r, v, rc->unit ? rc->unit : r.unit);
+			stamp(m, 0, &ret->stamp);
+			n = format_payload(m, rc, &r, v, rc->unit ? rc->unit : r.unit, &ret->stamp);
 			if (n < 0)
 				return n;
 			/* after "no value" the next reading is news, whatever the deadband says */
@@ -514,6 +534,8 @@ int mapper_tick(struct sg_mapper *m, uint64_t now_us, struct sg_message *ret)
 				.qos = rc->qos,
 				.retain = rc->retain,
 				.offline = rc->offline,
+				.stamp = ret->stamp,
+				.json = rc->payload == SG_PAYLOAD_JSON,
 			};
 			return 1;
 		}

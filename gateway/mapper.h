@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "timesync.h"
 
 /* An outgoing message; its strings belong to the mapper and stay valid until the next call. */
 struct sg_message {
@@ -25,6 +26,8 @@ struct sg_message {
 	int qos;
 	bool retain;
 	enum sg_offline_policy offline;
+	struct sg_stamp stamp;   /* when it was measured (timesync.h) */
+	bool json;               /* the payload is JSON ending in its "ts" member: {"value":..,"ts":..} */
 };
 
 struct sg_mapper;
@@ -32,6 +35,12 @@ struct sg_mapper;
 /* A mapper for CFG (borrowed: it must outlive the mapper). NULL on allocation failure. */
 struct sg_mapper *mapper_new(const struct sg_config *cfg);
 void mapper_free(struct sg_mapper *m);
+/*
+ * Stamp messages with T (borrowed; NULL, the default: the wall clock, always
+ * believed). While T does not trust the clock, JSON payloads say "ts":null
+ * and the message's stamp holds the boot time instead.
+ */
+void mapper_set_timesync(struct sg_mapper *m, const struct sg_timesync *t);
 
 /*
  * Map reading R of device number DEV (index into cfg->devices) at monotonic

@@ -58,9 +58,22 @@
 #include "clock.h"
 #include "spool_reserve.h"
 
-#define SCHEMA_VERSION       1
-#define SCHEMA_VERSION_STR   "1"
-#define SCHEMA_COLUMNS       "id,topic,payload,qos,retain,last"   /* of table msg, in order */
+#define SCHEMA_VERSION       2
+#define SCHEMA_VERSION_STR   "2"
+#define SCHEMA_COLUMNS_V1    "id,topic,payload,qos,retain,last"   /* of table msg, in order */
+#define SCHEMA_COLUMNS       SCHEMA_COLUMNS_V1 ",ts,boot_us,boot_id,seq,epoch,flags"
+/*
+ * Version 2 adds the measurement's time and what replay needs (spool.h, struct sg_spool_meta).
+ * A version 1 file is migrated in place: its rows get no time (unknown) and seq = id, which keeps
+ * each topic's order.
+ */
+#define SCHEMA_V2_COLUMNS_SQL \
+	"ALTER TABLE msg ADD COLUMN ts INTEGER NOT NULL DEFAULT 0;" \
+	"ALTER TABLE msg ADD COLUMN boot_us INTEGER NOT NULL DEFAULT 0;" \
+	"ALTER TABLE msg ADD COLUMN boot_id INTEGER NOT NULL DEFAULT 0;" \
+	"ALTER TABLE msg ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;" \
+	"ALTER TABLE msg ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;" \
+	"ALTER TABLE msg ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;"
 #define CACHE_KIB            256            /* page cache: 64 pages of 4 KiB */
 #define WAL_CHECKPOINT_PAGES 64             /* checkpoint when the WAL reaches 256 KiB ... */
 #define WAL_SIZE_LIMIT       (256 * 1024)   /* ... and keep the file no larger after it */
@@ -462,7 +475,7 @@ static int recover(struct sg_spool *s)
 		return fail(s, rc);
 	s->in_txn = true;
 	/* A probe: room for PROBE_BYTES more must be there (id -1 is never handed over). */
-	if ((rc = exec1(s->db, "INSERT INTO msg VALUES(-1, '', zeroblob(" PROBE_BYTES_STR "), 0, 0, 0)", NULL, 0)) !=
+	if ((rc = exec1(s->db, "INSERT INTO msg(id, topic, payload, qos, retain, last) VALUES(-1, '', zeroblob(" PROBE_BYTES_STR "), 0, 0, 0)", NULL, 0)) !=
 	            SQLITE_OK ||
 	    (rc = exec1(s->db, "DELETE FROM msg WHERE id = -1", NULL, 0)) != SQLITE_OK)
 		return fail(s, rc);
@@ -646,7 +659,7 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
  */
 static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why, size_t whylen)
 {
-	char buf[64], sql[128];
+	char buf[64], sql[128], cols[128];
 	sqlite3_stmt *st;
 	int rc, version;
 
@@ -702,6 +715,7 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 		                  "CREATE TABLE IF NOT EXISTS msg(id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
 		                  " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
 		                  " last INTEGER NOT NULL);"
+		                  SCHEMA_V2_COLUMNS_SQL
 		                  "CREATE INDEX IF NOT EXISTS msg_last ON msg(topic) WHERE last;"
 		                  VALUE_TABLE_SQL
 		                  "PRAGMA user_version=" SCHEMA_VERSION_STR ";"
@@ -711,30 +725,42 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 			exec1(s->db, "ROLLBACK", NULL, 0);
 			goto err;
 		}
-	} else if (version != SCHEMA_VERSION) {
+	} else if (version != SCHEMA_VERSION && version != 1) {
 		snprintf(why, whylen, "unknown spool format %d", version);
 		return SQLITE_NOTADB;
 	} else {
 		/* user_version is common property: check that msg is our table before trusting it */
 		rc = exec1(s->db, "SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_table_info('msg') ORDER BY cid)",
-		           buf, sizeof(buf));
+		           cols, sizeof(cols));
 		if (rc != SQLITE_OK)
 			goto err;
-		if (strcmp(buf, SCHEMA_COLUMNS) != 0) {
-			snprintf(why, whylen, "an SQLite database of another application (format %d, table msg: %s)",
-			         version, buf[0] ? buf : "none");
+		if (strcmp(cols, version == 1 ? SCHEMA_COLUMNS_V1 : SCHEMA_COLUMNS) != 0) {
+			snprintf(why, whylen, "an SQLite database of another application (format %d, table msg: %.60s)",
+			         version, cols[0] ? cols : "none");
 			return SQLITE_NOTADB;
 		}
 		/* a spool of a sensorgate before durable values */
 		if ((rc = sqlite3_exec(s->db, VALUE_TABLE_SQL, NULL, NULL, NULL)) != SQLITE_OK)
 			goto err;
+		if (version == 1) {
+			rc = sqlite3_exec(s->db,
+			                  "BEGIN;" SCHEMA_V2_COLUMNS_SQL "UPDATE msg SET seq = id;"
+			                  "PRAGMA user_version=" SCHEMA_VERSION_STR ";"
+			                  "COMMIT;",
+			                  NULL, NULL, NULL);
+			if (rc != SQLITE_OK) {
+				exec1(s->db, "ROLLBACK", NULL, 0);
+				goto err;
+			}
+		}
 	}
 
 	if ((rc = prepare(s, &s->st_begin, "BEGIN IMMEDIATE")) != SQLITE_OK ||
 	    (rc = prepare(s, &s->st_commit, "COMMIT")) != SQLITE_OK ||
 	    (rc = prepare(s, &s->st_rollback, "ROLLBACK")) != SQLITE_OK ||
 	    (rc = prepare(s, &s->st_insert,
-	                  "INSERT INTO msg(id, topic, payload, qos, retain, last) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")) !=
+	                  "INSERT INTO msg(id, topic, payload, qos, retain, last, ts, boot_us, boot_id, seq, epoch, flags)"
+	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")) !=
 	            SQLITE_OK ||
 	    (rc = prepare(s, &s->st_delete, "DELETE FROM msg WHERE id = ?1 RETURNING " SQL_ROW_SIZE)) != SQLITE_OK ||
 	    (rc = prepare(s, &s->st_delete_range,
@@ -746,7 +772,8 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 	                  "DELETE FROM msg WHERE topic = ?1 AND last AND id > ?2 RETURNING " SQL_ROW_SIZE)) !=
 	            SQLITE_OK ||
 	    (rc = prepare(s, &s->st_next,
-	                  "SELECT id, topic, payload, qos, retain FROM msg WHERE id > ?1 AND id < ?2 ORDER BY id")) !=
+	                  "SELECT id, topic, payload, qos, retain, ts, boot_us, boot_id, seq, epoch, flags FROM msg"
+	                  " WHERE id > ?1 AND id < ?2 ORDER BY id")) !=
 	            SQLITE_OK ||
 	    (rc = prepare(s, &s->st_sizes,
 	                  "SELECT id, " SQL_ROW_SIZE " FROM msg WHERE id >= ?1 AND id <= ?2 ORDER BY id")) != SQLITE_OK ||
@@ -982,6 +1009,13 @@ static int drop_oldest(struct sg_spool *s, bool *ret_found)
 int spool_put(struct sg_spool *s, const char *topic, const void *payload, size_t len, int qos, bool retain,
               enum sg_offline_policy policy, unsigned *ret_dropped)
 {
+	return spool_put_meta(s, topic, payload, len, qos, retain, policy, NULL, ret_dropped);
+}
+
+int spool_put_meta(struct sg_spool *s, const char *topic, const void *payload, size_t len, int qos, bool retain,
+                   enum sg_offline_policy policy, const struct sg_spool_meta *meta, unsigned *ret_dropped)
+{
+	static const struct sg_spool_meta none;
 	uint64_t need = strlen(topic) + len + SPOOL_MSG_OVERHEAD;
 	unsigned dropped = 0;
 	bool found;
@@ -1036,6 +1070,14 @@ int spool_put(struct sg_spool *s, const char *topic, const void *payload, size_t
 	sqlite3_bind_int(s->st_insert, 4, qos);
 	sqlite3_bind_int(s->st_insert, 5, retain);
 	sqlite3_bind_int(s->st_insert, 6, policy == SG_OFFLINE_LAST);
+	if (!meta)
+		meta = &none;
+	sqlite3_bind_int64(s->st_insert, 7, meta->ts_us);
+	sqlite3_bind_int64(s->st_insert, 8, meta->boot_us);
+	sqlite3_bind_int64(s->st_insert, 9, (int64_t)meta->boot_id);
+	sqlite3_bind_int64(s->st_insert, 10, (int64_t)meta->seq);
+	sqlite3_bind_int64(s->st_insert, 11, meta->epoch);
+	sqlite3_bind_int(s->st_insert, 12, (int)meta->flags);
 	rc = sqlite3_step(s->st_insert);
 	sqlite3_reset(s->st_insert);
 	sqlite3_clear_bindings(s->st_insert);
@@ -1051,6 +1093,24 @@ int spool_put(struct sg_spool *s, const char *topic, const void *payload, size_t
 	s->batch_depth++;
 	s->batch_bytes += (int64_t)need;
 	return 0;
+}
+
+int spool_topic_seqs(struct sg_spool *s, void (*fn)(void *ud, const char *topic, uint64_t seq), void *ud)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	reset_next(s);
+	rc = sqlite3_prepare_v2(s->db, "SELECT topic, max(seq) FROM msg GROUP BY topic", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s->db, rc);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *topic = (const char *)sqlite3_column_text(st, 0);
+		if (topic)
+			fn(ud, topic, (uint64_t)sqlite3_column_int64(st, 1));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sq_err(s->db, rc);
 }
 
 /* Commit the open batch. 0, or -errno (failing; a failed checkpoint after the commit loses nothing). */
@@ -1139,6 +1199,14 @@ int spool_next(struct sg_spool *s, struct sg_spool_msg *ret)
 		ret->len = (size_t)sqlite3_column_bytes(st, 2);
 		ret->qos = sqlite3_column_int(st, 3);
 		ret->retain = sqlite3_column_int(st, 4) != 0;
+		ret->meta = (struct sg_spool_meta){
+			.ts_us = sqlite3_column_int64(st, 5),
+			.boot_us = sqlite3_column_int64(st, 6),
+			.boot_id = (uint64_t)sqlite3_column_int64(st, 7),
+			.seq = (uint64_t)sqlite3_column_int64(st, 8),
+			.epoch = sqlite3_column_int64(st, 9),
+			.flags = (unsigned)sqlite3_column_int(st, 10),
+		};
 		if (!ret->topic) {
 			sqlite3_reset(st);
 			return -ENOMEM;

@@ -59,6 +59,20 @@
 
 struct sg_spool;
 
+/*
+ * What a message carries besides its bytes, for replay (README, Replay); the
+ * spool stores it and gives it back, and does not interpret it.
+ */
+struct sg_spool_meta {
+	int64_t ts_us;      /* wall time of the measurement, µs; 0 = not known when stored */
+	int64_t boot_us;    /* CLOCK_BOOTTIME of it */
+	uint64_t boot_id;   /* the boot it was taken in; 0 = unknown (stored by an older version) */
+	uint64_t seq;       /* per-topic sequence number */
+	int64_t epoch;      /* the broker connection it was put during, 0 = none */
+	unsigned flags;     /* SG_SPOOL_F_* */
+};
+#define SG_SPOOL_F_JSON 1u /* the payload is the mapper's JSON, ending in a "ts" member */
+
 /* A stored message; strings and payload belong to the spool (see spool_next). */
 struct sg_spool_msg {
 	int64_t id;           /* increasing in the order of spool_put() */
@@ -67,6 +81,7 @@ struct sg_spool_msg {
 	size_t len;
 	int qos;
 	bool retain;
+	struct sg_spool_meta meta;
 };
 
 struct sg_spool_stats {
@@ -114,6 +129,14 @@ void spool_close(struct sg_spool *s);
  */
 int spool_put(struct sg_spool *s, const char *topic, const void *payload, size_t len, int qos, bool retain,
               enum sg_offline_policy policy, unsigned *ret_dropped);
+/* The same, with META stored alongside (NULL: all zero). */
+int spool_put_meta(struct sg_spool *s, const char *topic, const void *payload, size_t len, int qos, bool retain,
+                   enum sg_offline_policy policy, const struct sg_spool_meta *meta, unsigned *ret_dropped);
+/*
+ * Call FN once for each topic with stored messages, with the highest seq
+ * among them (to continue a sequence after a restart). 0, or -EIO.
+ */
+int spool_topic_seqs(struct sg_spool *s, void (*fn)(void *ud, const char *topic, uint64_t seq), void *ud);
 /* Commit the open batch. 0 (also when nothing was pending), -ENOSPC or -EIO. */
 int spool_commit(struct sg_spool *s);
 /* Whether a batch is open (uncommitted puts or removals). */

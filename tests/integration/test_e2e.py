@@ -213,8 +213,10 @@ def test_number_formatting(rig, line, payload):
 	assert m.payload == payload
 
 
-def test_json_payload(rig):
-	pty, gw, sub = rig(t_extra='payload = "json";')
+def test_json_payload(rig, tmp_path):
+	# the clock counts as synchronised through systemd-timesyncd's flag file (README, Measurement time)
+	(tmp_path / "synchronized").touch()
+	pty, gw, sub = rig(t_extra='payload = "json";', extra=f'time: {{ sync_file = "{tmp_path}/synchronized"; }};\n')
 	before = datetime.now(timezone.utc)
 	m = feed_until(pty, LINE, sub, lambda m: m.topic == TEMP)
 	doc = json.loads(m.payload.decode("utf-8"))
