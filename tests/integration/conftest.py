@@ -709,7 +709,8 @@ def make_gateway(tmp_path, request):
 # --------------------------------------------------------------------------
 # MQTT subscriber.
 
-Msg = collections.namedtuple("Msg", "topic payload qos retain t")
+# props: the MQTT 5 user properties, as a dict (empty under 3.1.1)
+Msg = collections.namedtuple("Msg", "topic payload qos retain t props", defaults=({},))
 
 
 def _paho_client(client_id, protocol):
@@ -755,11 +756,15 @@ class Sub:
 	_n = 0
 
 	def __init__(self, port, topics, qos=2, protocol="5", host="127.0.0.1",
-	             client_id=None, tls=None, username=None, password=None, timeout=5.0):
+	             client_id=None, tls=None, username=None, password=None, timeout=5.0,
+	             retain_as_published=False):
 		Sub._n += 1
 		if isinstance(topics, str):
 			topics = [topics]
 		self.topics = [(t, qos) for t in topics]
+		if retain_as_published:  # MQTT 5 §3.8.3.1: the retain flag as the publisher set it
+			from paho.mqtt.subscribeoptions import SubscribeOptions
+			self.topics = [(t, SubscribeOptions(qos=qos, retainAsPublished=True)) for t in topics]
 		self._cond = threading.Condition()
 		self._msgs = []
 		self._suback = threading.Event()
@@ -791,7 +796,8 @@ class Sub:
 			self._suback.set()
 
 	def _on_message(self, _client, _userdata, m):
-		msg = Msg(m.topic, bytes(m.payload), m.qos, bool(m.retain), time.monotonic())
+		user = getattr(getattr(m, "properties", None), "UserProperty", None) or []
+		msg = Msg(m.topic, bytes(m.payload), m.qos, bool(m.retain), time.monotonic(), dict(user))
 		with self._cond:
 			self._msgs.append(msg)
 			self._cond.notify_all()
