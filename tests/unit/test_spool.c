@@ -583,6 +583,108 @@ static void write_at(const char *path, off_t off, const void *buf, size_t len)
 	close(fd);
 }
 
+static void seq_of(void *ud, const char *topic, uint64_t seq)
+{
+	struct { uint64_t *t, *h; } *out = ud;
+
+	if (strcmp(topic, "home/t") == 0)
+		*out->t = seq;
+	else if (strcmp(topic, "home/h") == 0)
+		*out->h = seq;
+}
+
+/*
+ * A spool file of the previous format (1: what sensorgate wrote before
+ * measurement times, made here with the very statements of that version) is
+ * migrated in place: nothing lost, order kept, each row's seq = its id (the
+ * order within a topic), no time (unknown), not JSON to rewrite.
+ */
+static void test_migrate_format_1(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool_msg m;
+	struct sg_spool_meta meta = {.ts_us = 1796533200000000, .boot_us = 5, .boot_id = 0xb007, .seq = 9,
+	                             .epoch = 77, .flags = SG_SPOOL_F_JSON};
+	sqlite3 *db;
+	struct sg_spool *s;
+	char *err = NULL;
+	int token = 1;
+	(void)state;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "PRAGMA journal_mode=WAL;"
+	                              "BEGIN;"
+	                              "CREATE TABLE IF NOT EXISTS msg(id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+	                              " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
+	                              " last INTEGER NOT NULL);"
+	                              "CREATE INDEX IF NOT EXISTS msg_last ON msg(topic) WHERE last;"
+	                              "CREATE TABLE IF NOT EXISTS value(name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+	                              " WITHOUT ROWID;"
+	                              "PRAGMA user_version=1;"
+	                              "INSERT INTO msg VALUES(3, 'home/t', '20.5', 1, 1, 0);"
+	                              "INSERT INTO msg VALUES(4, 'home/h', '40', 1, 0, 0);"
+	                              "INSERT INTO msg VALUES(5, 'home/t', '20.6', 1, 1, 1);"
+	                              "INSERT INTO value VALUES('counter/total', 1234);"
+	                              "COMMIT;",
+	                              NULL, NULL, &err),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+
+	s = reopen(f);
+	assert_string_equal(f->info.aside, "");
+	assert_int_equal(f->info.depth, 3);
+	{
+		int64_t v;
+		assert_int_equal(spool_value_get(s, "counter/total", &v), 0);
+		assert_int_equal(v, 1234);
+	}
+	assert_int_equal(spool_next(s, &m), 1);
+	assert_int_equal(m.id, 3);
+	assert_string_equal(m.topic, "home/t");
+	assert_memory_equal(m.payload, "20.5", 4);
+	assert_true(m.retain);
+	assert_int_equal(m.meta.seq, 3);
+	assert_int_equal(m.meta.ts_us, 0);
+	assert_int_equal(m.meta.boot_id, 0);
+	assert_int_equal(m.meta.flags, 0);
+	assert_int_equal(spool_sent(s, m.id, token++), 0);
+	assert_int_equal(spool_next(s, &m), 1);
+	assert_int_equal(m.id, 4);
+	assert_int_equal(m.meta.seq, 4);
+	assert_int_equal(spool_sent(s, m.id, token++), 0);
+	assert_int_equal(spool_next(s, &m), 1);
+	assert_int_equal(m.id, 5);
+	assert_int_equal(m.meta.seq, 5); /* newer than 3 on the same topic */
+	assert_int_equal(spool_sent(s, m.id, token++), 0);
+
+	/* new messages carry their meta, in this file and after a reopen (format 2 now) */
+	assert_int_equal(spool_put_meta(s, "home/t", "21", 2, 1, true, SG_OFFLINE_SPOOL, &meta, NULL), 0);
+	assert_int_equal(spool_commit(s), 0);
+	s = reopen(f);
+	assert_int_equal(f->info.depth, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(spool_next(s, &m), 1);
+		assert_int_equal(spool_sent(s, m.id, 100 + i), 0);
+	}
+	assert_int_equal(m.id, 6);
+	assert_int_equal(m.meta.ts_us, meta.ts_us);
+	assert_int_equal(m.meta.boot_us, meta.boot_us);
+	assert_int_equal(m.meta.boot_id, meta.boot_id);
+	assert_int_equal(m.meta.seq, meta.seq);
+	assert_int_equal(m.meta.epoch, meta.epoch);
+	assert_int_equal(m.meta.flags, meta.flags);
+
+	/* the highest seq per topic, for the sequences to go on after a restart */
+	{
+		uint64_t t = 0, h = 0;
+		struct { uint64_t *t, *h; } out = {&t, &h};
+		assert_int_equal(spool_topic_seqs(s, seq_of, &out), 0);
+		assert_int_equal(t, 9);
+		assert_int_equal(h, 4);
+	}
+}
+
 static void test_unreadable_file_moved_aside(void **state)
 {
 	struct fixture *f = *state;
@@ -1253,6 +1355,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drop_unsendable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_last_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_format_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_file_moved_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_regular_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full_and_recovery, setup, teardown),
