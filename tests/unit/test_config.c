@@ -191,6 +191,27 @@ static const struct err_case err_cases[] = {
 	{"commit_interval out of range",
 	 "spool: {\n  commit_interval = 61;\n};\n",
 	 2, "\"commit_interval\" must be between 0 and 60"},
+	{"replay unknown",
+	 "spool: {\n  replay = \"later\";\n};\n",
+	 2, "\"replay\" must be one of \"live\", \"history\""},
+	{"history_topic with a wildcard",
+	 "spool: {\n  history_topic = \"old/#\";\n};\n",
+	 2, "invalid history_topic \"old/#\""},
+	{"history_topic naming {topic} twice",
+	 "spool: {\n  history_topic = \"{topic}/{topic}\";\n};\n",
+	 2, "\"history_topic\" may name {topic} once only"},
+	{"history_topic empty",
+	 "spool: {\n  history_topic = \"\";\n};\n",
+	 2, "invalid history_topic \"\""},
+	{"time trust unknown",
+	 "time: {\n  trust = \"never\";\n};\n",
+	 2, "\"trust\" must be one of \"auto\", \"always\", \"file\""},
+	{"time sync_file relative",
+	 "time: {\n  sync_file = \"run/synced\";\n};\n",
+	 2, "\"sync_file\" must be an absolute path"},
+	{"time unknown key",
+	 "time: {\n  ntp = true;\n};\n",
+	 2, "unknown key \"ntp\" in time"},
 	{"qos out of range",
 	 DEV_A "    readings = ( { field = \"t\";\n                   qos = 3; } ); }\n);\n",
 	 4, "\"qos\" must be between 0 and 2"},
@@ -580,6 +601,29 @@ static void test_errors(void **state)
 	alarm(0);
 }
 
+/* replay and time settings; a history_topic without "{topic}" is a prefix */
+static void test_replay_and_time(void **state)
+{
+	struct sg_config *cfg = NULL;
+	char err[512];
+	(void)state;
+
+	assert_int_equal(load_text("spool: { replay = \"history\"; history_topic = \"backlog\"; };\n"
+	                           "time: { trust = \"file\"; sync_file = \"/run/x/synced\"; };\n",
+	                           &cfg, err, sizeof(err)), 0);
+	assert_true(cfg->spool.replay_history);
+	assert_string_equal(cfg->spool.history_topic, "backlog/{topic}");
+	assert_true(cfg->time.trust_file_only);
+	assert_false(cfg->time.trust_always);
+	assert_string_equal(cfg->time.sync_file, "/run/x/synced");
+	config_free(cfg);
+	assert_int_equal(load_text("spool: { history_topic = \"old/{topic}/h\"; };\ntime: { trust = \"always\"; };\n",
+	                           &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->spool.history_topic, "old/{topic}/h");
+	assert_true(cfg->time.trust_always);
+	config_free(cfg);
+}
+
 static void test_missing_file(void **state)
 {
 	struct sg_config *cfg = NULL;
@@ -655,6 +699,11 @@ static void test_defaults(void **state)
 	assert_false(cfg->spool.drop_new);
 	assert_true(cfg->spool.stats_interval_s == 60.0);
 	assert_true(cfg->spool.commit_interval_s == 0.0);
+	assert_false(cfg->spool.replay_history);
+	assert_string_equal(cfg->spool.history_topic, "{topic}/history");
+	assert_false(cfg->time.trust_always);
+	assert_false(cfg->time.trust_file_only);
+	assert_null(cfg->time.sync_file);
 	assert_false(cfg->discovery.enabled);
 	assert_string_equal(cfg->discovery.prefix, "homeassistant");
 
@@ -1239,6 +1288,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_replay_and_time),
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_shared_lines),
 		cmocka_unit_test(test_full),
