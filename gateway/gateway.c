@@ -852,6 +852,8 @@ static void clock_trusted(struct sg_gateway *g)
 	struct sg_spool_stats st = {0};
 
 	sd_event_source_set_enabled(g->clock_timer, SD_EVENT_OFF);
+	if (g->clock_set)
+		sd_event_source_set_enabled(g->clock_set, SD_EVENT_OFF); /* trusted for good: no more wake-ups */
 	if (g->spool)
 		spool_get_stats(g->spool, &st);
 	log_info("the wall clock is synchronised now%s", st.depth ? "; spooled readings get their time as they go out"
