@@ -160,6 +160,7 @@ struct sg_gateway {
 	struct sg_seqs *seqs;            /* per-topic sequence numbers */
 	int64_t conn_epoch;              /* this connection to the broker (CLOCK_BOOTTIME at connect), 0 = none */
 	uint64_t n_replayed;
+	struct sg_iso_cache iso_cache;
 	char out_topic[512];             /* a replayed message's topic and payload as they go out */
 	char out_payload[1280];
 
@@ -712,7 +713,7 @@ static void publish_direct(struct sg_gateway *g, const struct sg_message *msg, u
 		char iso[TIMESYNC_ISO_LEN];
 		int64_t real = timesync_resolve(g->timesync, &msg->stamp);
 		if (real > 0)
-			timesync_iso(real, iso, sizeof(iso));
+			timesync_iso_cached(&g->iso_cache, real, iso);
 		if (replay_props(&props, real > 0 ? iso : NULL, real < 0, seq, false) < 0)
 			mosquitto_property_free_all(&props); /* the message goes without them */
 	}
@@ -816,7 +817,7 @@ static void outgoing(struct sg_gateway *g, struct sg_spool_msg *m, mosquitto_pro
 	int n;
 
 	if (real > 0)
-		timesync_iso(real, iso, sizeof(iso));
+		timesync_iso_cached(&g->iso_cache, real, iso);
 	if (replayed) {
 		g->n_replayed++;
 		if (newer && sc->replay_history &&
@@ -2193,6 +2194,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	g->cfg_mqtt = cfg;
 	g->mqtt_io_fd = -1;
 	g->clock_fd = -1;
+	g->iso_cache = (struct sg_iso_cache)SG_ISO_CACHE_INIT;
 	g->drop_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 	g->refuse_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 	g->unpublishable_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);

@@ -47,6 +47,7 @@ struct device_state {
 struct sg_mapper {
 	const struct sg_config *cfg;
 	const struct sg_timesync *ts;  /* NULL: the wall clock is believed */
+	struct sg_iso_cache iso;       /* JSON "ts": one gmtime_r() a second */
 	struct device_state *devices;
 	bool timed;              /* some chain has a timeout filter: mapper_tick() has work */
 	char topic[TOPIC_MAX];
@@ -59,6 +60,7 @@ struct sg_mapper *mapper_new(const struct sg_config *cfg)
 	if (!m)
 		return NULL;
 	m->cfg = cfg;
+	m->iso = (struct sg_iso_cache)SG_ISO_CACHE_INIT;
 	m->devices = calloc(cfg->n_devices ? cfg->n_devices : 1, sizeof(*m->devices));
 	if (!m->devices)
 		goto err_free;
@@ -296,7 +298,7 @@ static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, 
 	/* JSON: {"value":..,"unit":"..","ts":"..Z"}; "ts":null while the clock is not trusted (timesync.h) */
 	if (st->real_us) {
 		ts[0] = '"';
-		n = timesync_iso(st->real_us, ts + 1, sizeof(ts) - 2);
+		n = timesync_iso_cached(&m->iso, st->real_us, ts + 1);
 		ts[n + 1] = '"';
 		ts[n + 2] = '\0';
 	} else {

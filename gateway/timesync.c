@@ -166,6 +166,34 @@ int timesync_iso(int64_t real_us, char *buf, size_t len)
 	                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((real_us / 1000) % 1000));
 }
 
+int timesync_iso_cached(struct sg_iso_cache *cache, int64_t real_us, char *buf)
+{
+	int64_t sec = real_us / 1000000;
+	int ms = (int)((real_us / 1000) % 1000);
+	size_t n;
+
+	if (real_us < 0)
+		return timesync_iso(real_us, buf, TIMESYNC_ISO_LEN);
+	if (sec != cache->sec) {
+		n = (size_t)timesync_iso(real_us, cache->text, sizeof(cache->text));
+		if (n < 5) /* not a time: nothing to keep */
+			return timesync_iso(real_us, buf, TIMESYNC_ISO_LEN);
+		cache->text[n - 5] = '\0'; /* keep "YYYY-MM-DDTHH:MM:SS" */
+		cache->sec = sec;
+	}
+	n = strlen(cache->text);
+	if (n + 6 > TIMESYNC_ISO_LEN)
+		return timesync_iso(real_us, buf, TIMESYNC_ISO_LEN);
+	memcpy(buf, cache->text, n);
+	buf[n] = '.';
+	buf[n + 1] = (char)('0' + ms / 100);
+	buf[n + 2] = (char)('0' + ms / 10 % 10);
+	buf[n + 3] = (char)('0' + ms % 10);
+	buf[n + 4] = 'Z';
+	buf[n + 5] = '\0';
+	return (int)n + 5;
+}
+
 /* ---- being told when the clock is set ------------------------------------------------------------- */
 
 int timesync_watch_rearm(int fd)

@@ -96,6 +96,15 @@ int64_t timesync_resolve(const struct sg_timesync *t, const struct sg_stamp *st)
 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" of REAL_US into BUF (TIMESYNC_ISO_LEN). Returns its length. */
 int timesync_iso(int64_t real_us, char *buf, size_t len);
 
+/* The text of the last second formatted, so that a burst of messages calls gmtime_r() once. */
+struct sg_iso_cache {
+	int64_t sec;                 /* -1: empty */
+	char text[TIMESYNC_ISO_LEN]; /* "YYYY-MM-DDTHH:MM:SS" of sec */
+};
+#define SG_ISO_CACHE_INIT {.sec = -1}
+/* timesync_iso() through CACHE; BUF must hold TIMESYNC_ISO_LEN bytes. */
+int timesync_iso_cached(struct sg_iso_cache *cache, int64_t real_us, char *buf);
+
 /*
  * A timerfd that becomes readable when someone sets the wall clock (the
  * caller polls it, calls timesync_check(), then timesync_watch_rearm()).

@@ -199,6 +199,25 @@ static void test_iso(void **state)
 	assert_string_equal(buf, "2106-02-07T06:28:16.125Z");
 }
 
+/* The cached formatter says exactly what the plain one says: same second, next second, far away. */
+static void test_iso_cached(void **state)
+{
+	struct sg_iso_cache c = SG_ISO_CACHE_INIT;
+	char want[TIMESYNC_ISO_LEN], got[TIMESYNC_ISO_LEN];
+	int64_t t = TRUE_NOW - 3 * SEC;
+	(void)state;
+
+	for (int i = 0; i < 20000; i++) {
+		/* steps of 0.7 ms to 1.3 s, and now and then a jump of years either way */
+		t += (i % 7 == 0) ? 1300000 : 700 + (i % 13) * 1000;
+		if (i % 997 == 0)
+			t += (i % 2 ? 1 : -1) * INT64_C(86400) * 365 * SEC;
+		assert_int_equal(timesync_iso_cached(&c, t, got), timesync_iso(t, want, sizeof(want)));
+		if (strcmp(got, want) != 0)
+			fail_msg("%lld: cached %s, plain %s", (long long)t, got, want);
+	}
+}
+
 /* The mapper's JSON: "ts":null while untrusted (never a 1970 date), the true time afterwards. */
 static void test_mapper_json_ts(void **state)
 {
@@ -246,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_always),
 		cmocka_unit_test(test_stamp_is_cheap),
 		cmocka_unit_test(test_iso),
+		cmocka_unit_test(test_iso_cached),
 		cmocka_unit_test(test_mapper_json_ts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
