@@ -59,7 +59,8 @@ static const char *const mqtt_keys[] = {
 };
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval",
-                                         "commit_interval", "replay", "history_topic", NULL};
+                                         "commit_interval", "replay", "history_topic",
+                                         "properties", NULL};
 static const char *const time_keys[] = {"trust", "sync_file", NULL};
 static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
 static const char *const commands_keys[] = {"response_topic_prefix", NULL};
@@ -89,6 +90,7 @@ static const char *const protocol_names[] = {"5", "3.1.1", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const when_full_names[] = {"drop_old", "drop_new", NULL};
 static const char *const replay_names[] = {"live", "history", NULL};
+static const char *const properties_names[] = {"all", "replays", NULL};
 static const char *const trust_names[] = {"auto", "always", "file", NULL};
 static const char *const kind_names[] = {"switch", "number", "enum", NULL};
 
@@ -925,7 +927,7 @@ static int parse_spool(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_spool_cfg *sp = &ld->cfg->spool;
 	const config_setting_t *g = member(root, "spool");
-	int sync = 1, when_full = 0, replay = 0;
+	int sync = 1, when_full = 0, replay = 0, props = 0;
 	const char *history = "{topic}/history";
 	int r;
 
@@ -940,6 +942,7 @@ static int parse_spool(struct loader *ld, const config_setting_t *root)
 	    (r = get_double_range(ld, g, "stats_interval", 0, 86400, false, &sp->stats_interval_s)) < 0 ||
 	    (r = get_double_range(ld, g, "commit_interval", 0, 60, false, &sp->commit_interval_s)) < 0 ||
 	    (r = get_enum(ld, g, "replay", replay_names, &replay)) < 0 ||
+	    (r = get_enum(ld, g, "properties", properties_names, &props)) < 0 ||
 	    (r = get_string(ld, g, "history_topic", &history)) < 0)
 		return r;
 	if (sp->path && !*sp->path)
@@ -947,6 +950,7 @@ static int parse_spool(struct loader *ld, const config_setting_t *root)
 	sp->sync_full = sync == 1;
 	sp->drop_new = when_full == 1;
 	sp->replay_history = replay == 1;
+	sp->props_replays_only = props == 1;
 	return parse_history_topic(ld, g, history, &sp->history_topic);
 }
 

@@ -159,6 +159,7 @@ struct sg_spool_cfg {
 	double commit_interval_s; /* 0: committed before hand-over; else handed over at once, committed within this */
 	bool replay_history;     /* replay = "history": the backlog goes to history_topic (README, Replay) */
 	char *history_topic;     /* "{topic}/history": where a replayed message goes, {topic} its own topic */
+	bool props_replays_only; /* properties = "replays": MQTT 5 user properties on replays only */
 };
 
 /* The `time` group: when the wall clock is believed (timesync.h). */

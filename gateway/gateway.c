@@ -709,7 +709,7 @@ static void publish_direct(struct sg_gateway *g, const struct sg_message *msg, u
 	mosquitto_property *props = NULL;
 	int r, mid = 0;
 
-	if (mqtt_protocol(g->mqtt) == 5) {
+	if (mqtt_protocol(g->mqtt) == 5 && !g->cfg_mqtt->spool.props_replays_only) {
 		char iso[TIMESYNC_ISO_LEN];
 		int64_t real = timesync_resolve(g->timesync, &msg->stamp);
 		if (real > 0)
@@ -836,7 +836,7 @@ static void outgoing(struct sg_gateway *g, struct sg_spool_msg *m, mosquitto_pro
 			m->len = (size_t)n;
 		}
 	}
-	if (mqtt_protocol(g->mqtt) == 5 &&
+	if (mqtt_protocol(g->mqtt) == 5 && (replayed || !sc->props_replays_only) &&
 	    replay_props(props, real > 0 ? iso : NULL, real < 0, m->meta.seq, replayed) < 0)
 		mosquitto_property_free_all(props);
 }

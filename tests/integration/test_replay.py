@@ -10,7 +10,8 @@ stays connected to the broker throughout and sees every message:
      and consecutive `seq`; only the newest is retained, and a fresh
      subscriber gets it; a reading after the reconnect is live again;
   2. replay = "history": the older ones go to "<topic>/history",
-     not retained; the newest goes to the live topic, retained;
+     not retained; the newest goes to the live topic, retained; with
+     properties = "replays" live messages carry no user properties;
   3. an unsynchronised clock (trust = "file", flag file absent): readings
      say "ts":null; those spooled get their true time once the flag
      appears, before they go out.
@@ -150,13 +151,17 @@ def test_replay_marks_and_keeps_the_newest_retained(broker, proxy, make_pty, mak
 
 
 def test_history_topic(broker, proxy, make_pty, make_gateway, make_sub, tmp_path):
-	pty, gw, sub = start(broker, proxy, make_pty, make_gateway, make_sub, tmp_path, spool='replay = "history";')
+	# properties = "replays": live messages go without user properties (they cost per message)
+	pty, gw, sub = start(broker, proxy, make_pty, make_gateway, make_sub, tmp_path,
+	                     spool='replay = "history"; properties = "replays";')
 	last = live_reading(pty, sub)
+	assert sub.messages(T)[0].props == {}
 	fed = outage(proxy, sub, pty, [10, 11, 12])
 	got = reconnect(proxy, sub, {T, HISTORY}, 3)
 	assert [(m.topic, json.loads(m.payload)["value"], m.retain) for m in got] == [
 		(HISTORY, 10, False), (HISTORY, 11, False), (T, 12, True)]
 	assert [m.props.get("replayed") for m in got] == ["1"] * 3
+	assert [int(m.props["seq"]) for m in got] == [last + 1, last + 2, last + 3]
 	for m, at in zip(got, fed):
 		check_time(m, at)
 

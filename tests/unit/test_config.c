@@ -203,6 +203,9 @@ static const struct err_case err_cases[] = {
 	{"history_topic empty",
 	 "spool: {\n  history_topic = \"\";\n};\n",
 	 2, "invalid history_topic \"\""},
+	{"properties unknown",
+	 "spool: {\n  properties = \"none\";\n};\n",
+	 2, "\"properties\" must be one of \"all\", \"replays\""},
 	{"time trust unknown",
 	 "time: {\n  trust = \"never\";\n};\n",
 	 2, "\"trust\" must be one of \"auto\", \"always\", \"file\""},
@@ -613,13 +616,16 @@ static void test_replay_and_time(void **state)
 	                           &cfg, err, sizeof(err)), 0);
 	assert_true(cfg->spool.replay_history);
 	assert_string_equal(cfg->spool.history_topic, "backlog/{topic}");
+	assert_false(cfg->spool.props_replays_only);
 	assert_true(cfg->time.trust_file_only);
 	assert_false(cfg->time.trust_always);
 	assert_string_equal(cfg->time.sync_file, "/run/x/synced");
 	config_free(cfg);
-	assert_int_equal(load_text("spool: { history_topic = \"old/{topic}/h\"; };\ntime: { trust = \"always\"; };\n",
+	assert_int_equal(load_text("spool: { history_topic = \"old/{topic}/h\"; properties = \"replays\"; };\n"
+	                           "time: { trust = \"always\"; };\n",
 	                           &cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg->spool.history_topic, "old/{topic}/h");
+	assert_true(cfg->spool.props_replays_only);
 	assert_true(cfg->time.trust_always);
 	config_free(cfg);
 }
@@ -701,6 +707,7 @@ static void test_defaults(void **state)
 	assert_true(cfg->spool.commit_interval_s == 0.0);
 	assert_false(cfg->spool.replay_history);
 	assert_string_equal(cfg->spool.history_topic, "{topic}/history");
+	assert_false(cfg->spool.props_replays_only);
 	assert_false(cfg->time.trust_always);
 	assert_false(cfg->time.trust_file_only);
 	assert_null(cfg->time.sync_file);
