@@ -46,7 +46,9 @@
 #include "log.h"
 #include "mqtt_guard.h"
 #include "mqtt_setup.h"
+#include "resolve.h"
 
+#define RESOLVE_TIMEOUT_US (30 * 1000000ULL)  /* DNS: resolv.conf's default allows 2 tries of 5 s per server */
 #define PROBE_TIMEOUT_US   (5 * 1000000ULL)   /* TCP connect to a silent broker */
 #define CONNACK_TIMEOUT_US (15 * 1000000ULL)  /* TLS handshake + CONNACK */
 #define SESSION_EXPIRY_S   (7 * 24 * 3600)    /* MQTT 5: keep our session a week */
@@ -66,6 +68,7 @@
 enum state {
 	ST_IDLE = 0,
 	ST_BACKOFF,
+	ST_RESOLVE,
 	ST_PROBE,
 	ST_CONNECTING,
 	ST_CONNECTED,
@@ -97,6 +100,11 @@ struct sg_mqtt {
 	uint64_t deadline;     /* of the current state */
 	uint64_t next_misc;    /* next mosquitto_loop_misc() */
 	int probe_fd;
+	struct sg_resolve *lookup; /* the broker name's lookup (ST_RESOLVE) */
+	bool numeric;          /* the broker is given by address: no lookup, nothing to pin */
+	bool pin;              /* peer answers libmosquitto's lookup of the name (resolve_pin()) */
+	struct sockaddr_storage peer; /* the address the probe connected to */
+	socklen_t peer_len;
 	unsigned fd_gen;       /* bumped whenever the polled socket changes */
 	char host[256];
 	int port;
@@ -473,8 +481,14 @@ static void guard_drain(struct sg_mqtt *m, uint64_t end)
 
 /* ---- connection state machine -------------------------------------------------------------- */
 
+/* The lookup or the probe of an attempt, whichever runs, is given up. */
 static void close_probe(struct sg_mqtt *m)
 {
+	if (m->lookup) {
+		resolve_free(m->lookup); /* a thread still waiting on DNS ends on its own */
+		m->lookup = NULL;
+		m->fd_gen++;
+	}
 	if (m->probe_fd >= 0) {
 		close(m->probe_fd);
 		m->fd_gen++;
@@ -710,31 +724,15 @@ static void link_timer(struct sg_mqtt *m, uint64_t now)
 	}
 }
 
-static void start_attempt(struct sg_mqtt *m)
+/* The broker's address is known (AI, freed here): a non-blocking TCP connect tells whether it answers. */
+static void start_probe(struct sg_mqtt *m, struct addrinfo *ai)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
-	struct addrinfo *ai = NULL;
-	char portstr[8];
-	bool tls;
 	int r, fd;
 
-	m->reason[0] = '\0';
-	if (m->rebuild && ledger_rebuild(m) < 0) {
-		fail_attempt(m);
-		return;
-	}
-	if (mqtt_parse_url(m->cfg->brokers[m->broker], &tls, m->host, sizeof(m->host), &m->port) < 0) {
-		snprintf(m->reason, sizeof(m->reason), "invalid broker URL");
-		fail_attempt(m);
-		return;
-	}
-	snprintf(portstr, sizeof(portstr), "%d", m->port);
-	/* getaddrinfo blocks on DNS; IP literals and /etc/hosts names answer at once. */
-	r = getaddrinfo(m->host, portstr, &hints, &ai);
-	if (r != 0) {
-		snprintf(m->reason, sizeof(m->reason), "cannot resolve %.128s: %s", m->host, gai_strerror(r));
-		fail_attempt(m);
-		return;
+	m->pin = ai->ai_addrlen <= sizeof(m->peer) && !m->numeric;
+	if (m->pin) { /* what libmosquitto's own lookup of the name is answered with (resolve.h) */
+		memcpy(&m->peer, ai->ai_addr, ai->ai_addrlen);
+		m->peer_len = ai->ai_addrlen;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -757,6 +755,56 @@ static void start_attempt(struct sg_mqtt *m)
 	m->deadline = now_mono_us() + PROBE_TIMEOUT_US;
 	if (r == 0)
 		mqtt_io(m, POLLOUT); /* connected at once (loopback) */
+}
+
+/* The lookup of the broker's name ended (R: resolve_result()'s answer). */
+static void lookup_done(struct sg_mqtt *m, int r, struct addrinfo *ai)
+{
+	resolve_free(m->lookup);
+	m->lookup = NULL;
+	m->fd_gen++;
+	if (r != 0) {
+		snprintf(m->reason, sizeof(m->reason), "cannot resolve %.128s: %s", m->host,
+		         r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		fail_attempt(m);
+		return;
+	}
+	start_probe(m, ai);
+}
+
+static void start_attempt(struct sg_mqtt *m)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char portstr[8];
+	bool tls;
+
+	m->reason[0] = '\0';
+	if (m->rebuild && ledger_rebuild(m) < 0) {
+		fail_attempt(m);
+		return;
+	}
+	if (mqtt_parse_url(m->cfg->brokers[m->broker], &tls, m->host, sizeof(m->host), &m->port) < 0) {
+		snprintf(m->reason, sizeof(m->reason), "invalid broker URL");
+		fail_attempt(m);
+		return;
+	}
+	snprintf(portstr, sizeof(portstr), "%d", m->port);
+	/* an address needs no lookup; a name is looked up on a thread, so that DNS never holds the loop */
+	m->numeric = getaddrinfo(m->host, portstr, &hints, &ai) == 0;
+	if (m->numeric) {
+		start_probe(m, ai);
+		return;
+	}
+	m->lookup = resolve_start(m->host, portstr);
+	if (!m->lookup) {
+		lookup_done(m, EAI_SYSTEM, NULL);
+		return;
+	}
+	m->fd_gen++;
+	m->state = ST_RESOLVE;
+	m->deadline = now_mono_us() + RESOLVE_TIMEOUT_US;
 }
 
 /* The broker answered the probe: now let libmosquitto connect for real. */
@@ -783,7 +831,14 @@ static void finish_probe(struct sg_mqtt *m)
 	m->connect_at = now_mono_us();
 	m->deadline = m->connect_at + CONNACK_TIMEOUT_US;
 	m->fd_gen++;
+	if (m->pin) {
+		struct addrinfo peer = {.ai_addr = (struct sockaddr *)&m->peer, .ai_addrlen = m->peer_len};
+		if (resolve_pin(m->host, &peer) < 0)
+			m->pin = false; /* then libmosquitto looks the name up itself, as it would anyway */
+	}
 	r = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->cfg->keepalive, NULL, props);
+	if (m->pin)
+		resolve_unpin();
 	mosquitto_property_free_all(&props);
 	if (r != MOSQ_ERR_SUCCESS) {
 		if (!m->reason[0]) /* on_log may already know better (the certificate verdict) */
@@ -1188,6 +1243,8 @@ int mqtt_start(struct sg_mqtt *m)
 int mqtt_fd(const struct sg_mqtt *m)
 {
 	switch (m->state) {
+	case ST_RESOLVE:
+		return resolve_fd(m->lookup);
 	case ST_PROBE:
 		return m->probe_fd;
 	case ST_CONNECTING:
@@ -1209,6 +1266,8 @@ short mqtt_events(const struct sg_mqtt *m)
 
 	if (m->state == ST_PROBE)
 		return POLLOUT;
+	if (m->state == ST_RESOLVE)
+		return POLLIN;
 	return (short)(POLLIN | (out ? POLLOUT : 0));
 }
 
@@ -1216,6 +1275,7 @@ uint64_t mqtt_deadline(const struct sg_mqtt *m)
 {
 	switch (m->state) {
 	case ST_BACKOFF:
+	case ST_RESOLVE:
 	case ST_PROBE:
 		return m->deadline;
 	case ST_CONNECTING:
@@ -1251,6 +1311,13 @@ void mqtt_io(struct sg_mqtt *m, short revents)
 	enum state before = m->state;
 	int r;
 
+	if (m->state == ST_RESOLVE) {
+		struct addrinfo *ai = NULL;
+		if ((revents & POLLIN) && (r = resolve_result(m->lookup, &ai)) != -EAGAIN)
+			lookup_done(m, r, ai);
+		set_watch(m);
+		return;
+	}
 	if (m->state == ST_PROBE) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -1294,6 +1361,13 @@ void mqtt_timer(struct sg_mqtt *m)
 	case ST_BACKOFF:
 		if (now >= m->deadline)
 			start_attempt(m);
+		break;
+	case ST_RESOLVE:
+		if (now >= m->deadline) {
+			snprintf(m->reason, sizeof(m->reason), "cannot resolve %.128s: no answer within %llu s", m->host,
+			         (unsigned long long)(RESOLVE_TIMEOUT_US / 1000000));
+			fail_attempt(m);
+		}
 		break;
 	case ST_PROBE:
 		if (now >= m->deadline) {
