@@ -1175,7 +1175,7 @@ static void open_act(struct actuator *a)
 	/* The controller went away while the hardware was: come back in the safe state. */
 	if (a->fail_safe_waiting) {
 		want = a->has_safe ? &a->safe : &a->initial;
-		why = "fail-safe";
+		why = "fail-safe state";
 	}
 	/* A pulse or max_on_s that ran out while the hardware was away: come back off. */
 	if (a->cfg->kind == SG_ACT_SWITCH && a->autooff_at <= a->c->now) {
@@ -1269,7 +1269,7 @@ static void fail_safe(struct actuator *a, const char *why)
 	}
 	log_full(LOG_WARNING, a->cfg->name, NULL, "fail-safe: %s; switching to its safe state %s", why,
 	         val_text(a, target));
-	submit_internal(a, target, "fail-safe", true);
+	submit_internal(a, target, "fail-safe state", true);
 }
 
 /* ---- the API ------------------------------------------------------------------------------------ */
