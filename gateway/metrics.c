@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,11 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
 static void sample(FILE *f, const char *name, const char *type, const char *help, double v)
 {
 	head(f, name, type, help);
-	fprintf(f, "sensorgate_%s %.17g\n", name, v);
+	/* whole numbers as such, times to the millisecond (8.077, not 8.0765589999999996) */
+	if (v == floor(v) && fabs(v) < 1e15)
+		fprintf(f, "sensorgate_%s %.0f\n", name, v);
+	else
+		fprintf(f, "sensorgate_%s %.3f\n", name, v);
 }
 
 static void counter(FILE *f, const char *name, const char *help, uint64_t v)

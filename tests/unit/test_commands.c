@@ -1126,6 +1126,33 @@ static void test_fail_safe_hardware_away(void **state)
 	config_free(c);
 }
 
+/* A status topic or Home Assistant's status topic outside the base topic and prefix is never answered on. */
+static void test_fail_safe_status_topics_not_answered(void **state)
+{
+	struct sg_config *c = fixture_config("gateway: { base_topic = \"h\"; status_topic = \"tele/gw/LWT\"; };\n"
+	                                     "discovery: { ha_status_topic = \"hass/status\"; };\n"
+	                                     "actuators = ( { name = \"a\"; driver = \"gpio\"; line = 1; } );\n");
+	struct sg_commands *r;
+	struct sg_cmd_msg m = {.topic = "h/a/set", .payload = "ON", .len = 2};
+	(void)state;
+
+	assert_non_null(c);
+	memset(fakes, 0, sizeof(fakes));
+	rec_reset();
+	r = make_router(c, T0);
+	m.response_topic = "tele/gw/LWT";
+	assert_int_equal(commands_message(r, &m, T0), -EACCES);
+	assert_non_null(strstr(rec_last("h/a/error")->payload, "is the gateway's status topic"));
+	m.response_topic = "hass/status";
+	assert_int_equal(commands_message(r, &m, T0), -EACCES);
+	assert_non_null(strstr(rec_last("h/a/error")->payload, "is Home Assistant's status topic"));
+	m.response_topic = "tele/gw/LWTx";
+	assert_int_equal(commands_message(r, &m, T0), 0);
+	assert_null(rec_last("tele/gw/LWT"));
+	commands_free(r);
+	config_free(c);
+}
+
 static void test_fail_safe_config(void **state)
 {
 	struct sg_config *c;
@@ -1178,6 +1205,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fail_safe_on_ha_offline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fail_safe_hardware_away, setup, teardown),
 		cmocka_unit_test(test_fail_safe_config),
+		cmocka_unit_test_setup_teardown(test_fail_safe_status_topics_not_answered, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

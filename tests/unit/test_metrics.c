@@ -49,7 +49,8 @@ static void test_format(void **state)
 	assert_non_null(strstr(text, "sensorgate_device_errors_total{device=\"arduino\",driver=\"lines\","
 	                             "reason=\"checksum\"} 5\n"));
 	assert_non_null(strstr(text, "sensorgate_actuator_fail_safe_total{actuator=\"heater\"} 3\n"));
-	assert_non_null(strstr(text, "sensorgate_uptime_seconds 12.5\n"));
+	assert_non_null(strstr(text, "sensorgate_uptime_seconds 12.500\n"));
+	assert_non_null(strstr(text, "sensorgate_start_time_seconds 1700000000\n"));
 	assert_int_equal(text[len - 1], '\n');
 	free(text);
 }
