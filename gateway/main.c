@@ -68,7 +68,7 @@ static const char *offline_name(enum sg_offline_policy p)
 
 /* The resolved configuration, as a user checks it before running. */
 /* The second line of an actuator in --check: where it is and what protects it. */
-static void print_actuator_detail(const struct sg_actuator_cfg *a)
+static void print_actuator_detail(const struct sg_config *c, const struct sg_actuator_cfg *a)
 {
 	char hw[1100], safety[300];
 	size_t o = 0;
@@ -96,7 +96,8 @@ static void print_actuator_detail(const struct sg_actuator_cfg *a)
 		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", fail-safe after %g s without the broker",
 		                      a->fail_safe_after_s);
 	if (o < sizeof(safety) && a->fail_safe_on_ha_offline)
-		snprintf(safety + o, sizeof(safety) - o, ", fail-safe when Home Assistant goes offline");
+		snprintf(safety + o, sizeof(safety) - o, ", fail-safe when Home Assistant goes offline (%s)",
+		         c->discovery.ha_status_topic ? c->discovery.ha_status_topic : "?");
 	printf("%-20s   %s; %s; errors on %s\n", "", hw, safety, a->error_topic);
 }
 
@@ -169,7 +170,7 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 				snprintf(acc, sizeof(acc), "%s|%s (also 1/0, true/false, {\"state\":..})", a->payload_on,
 				         a->payload_off);
 			printf("%-20s %-40s %-40s %s\n", a->name, a->command_topic, a->topic, acc);
-			print_actuator_detail(a);
+			print_actuator_detail(c, a);
 		}
 		response_topic_rule(c, rule, sizeof(rule));
 		printf("commands  MQTT 5 Response Topics: %s\n", rule);

@@ -153,7 +153,7 @@ def test_check_lists_fail_safe(make_gateway, make_pty, tmp_path):
 	cp = gw.check()
 	assert cp.returncode == 0, cp.stderr
 	assert "fail-safe after 30 s without the broker" in cp.stdout
-	assert "fail-safe when Home Assistant goes offline" in cp.stdout
+	assert "fail-safe when Home Assistant goes offline (homeassistant/status)" in cp.stdout
 	bad = make_gateway(gateway_config(1883, tmp_path, "", extra=actuators(
 		relay_pty.link, fan_pty.link).replace('initial = "OFF"; ', "fail_safe_after_s = 5; ")))
 	cp = bad.check()
