@@ -75,7 +75,7 @@ static const char *const device_keys[] = {
 static const char *const device_i2c_keys[] = {"bus", "address", NULL};
 static const char *const reading_keys[] = {
 	"field", "topic", "unit", "qos", "retain", "payload", "offline", "scale", "offset", "round",
-	"deadband", "throttle", "heartbeat", "average", "device_class", "state_class", NULL,
+	"deadband", "throttle", "heartbeat", "average", "device_class", "state_class", "filters", NULL,
 };
 /* Keys every actuator has; its driver adds its own (struct sg_act_driver.option_keys). */
 static const char *const actuator_keys[] = {
@@ -1113,6 +1113,7 @@ static void reading_cfg_release(struct sg_reading_cfg *rc)
 	free(rc->unit);
 	free((char *)rc->device_class);
 	free(rc->state_class);
+	filter_specs_free(rc->filters, rc->n_filters);
 }
 
 /* Field I of device D: the driver's table, or (data-defined drivers) what its options name. */
@@ -1193,6 +1194,308 @@ static void device_field_list(char *buf, size_t len, const struct sg_device_cfg 
 	}
 }
 
+/* --- filters (filters.h) ---------------------------------------------------- */
+
+#define FILTER_WINDOW_MAX 1000 /* median window, send_every: a sample buffer, allocated once */
+#define FILTER_POLY_MAX   10   /* calibrate_polynomial coefficients: degree 9 is already absurd */
+#define FILTER_OR_DEPTH   4    /* or inside or inside ...: enough for anyone, bounded recursion */
+
+static const char *const filter_names[] = {
+	"median", "exponential_moving_average", "clamp", "filter_out", "calibrate_linear",
+	"calibrate_polynomial", "timeout", "delta", "or", NULL,
+};
+static const char *const median_keys[] = {"window_size", "send_every", "send_first_at", NULL};
+static const char *const ema_keys[] = {"alpha", "time_constant", "send_every", "send_first_at", NULL};
+static const char *const clamp_keys[] = {"min_value", "max_value", "ignore_out_of_range", NULL};
+static const char *const timeout_keys[] = {"timeout", "value", NULL};
+static const char *const delta_keys[] = {"min_value", "max_value", NULL};
+
+/* A number setting S (integer or float, finite) into *out; WHAT names it in the message. */
+static int setting_number(struct loader *ld, const config_setting_t *s, const char *what, double *out)
+{
+	double v;
+
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		v = (double)config_setting_get_int64(s);
+		break;
+	case CONFIG_TYPE_FLOAT:
+		v = config_setting_get_float(s);
+		break;
+	default:
+		return fail_at(ld, s, "%s must be a number", what);
+	}
+	if (!isfinite(v))
+		return fail_at(ld, s, "%s must be a finite number", what);
+	*out = v;
+	return 0;
+}
+
+/* A delta bound: a number, or a string "N%" (percent of the last value passed). */
+static int delta_bound_parse(struct loader *ld, const config_setting_t *s, const char *what, double *out,
+                             bool *percent)
+{
+	*percent = false;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		const char *t = config_setting_get_string(s);
+		char *end;
+		double v = strtod(t, &end);
+
+		if (end == t || strcmp(end, "%") != 0 || !isfinite(v) || v < 0)
+			return fail_at(ld, s, "%s must be a number or a percentage such as \"5%%\", not \"%s\"", what, t);
+		*out = v;
+		*percent = true;
+		return 0;
+	}
+	if (setting_number(ld, s, what, out) < 0)
+		return -EINVAL;
+	if (*out < 0)
+		return fail_at(ld, s, "%s must not be negative", what);
+	return 0;
+}
+
+/* A list or array of numbers at S into a new array *ret (*n entries), at least MIN of them. */
+static int number_list(struct loader *ld, const config_setting_t *s, const char *what, size_t min, size_t max,
+                       double **ret, size_t *n)
+{
+	int len = config_setting_length(s);
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return fail_at(ld, s, "%s must be a list of numbers: [ 1.0, 2.0 ]", what);
+	if ((size_t)len < min || (size_t)len > max)
+		return fail_at(ld, s, "%s needs %zu to %zu numbers, not %d", what, min, max, len);
+	*ret = calloc((size_t)len, sizeof(double));
+	if (!*ret)
+		return fail_oom(ld);
+	*n = (size_t)len;
+	for (int i = 0; i < len; i++)
+		if (setting_number(ld, config_setting_get_elem(s, (unsigned)i), what, &(*ret)[i]) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+/* One calibrate_linear point: [ measured, truth ] or "measured -> truth" (ESPHome's spelling). */
+static int linear_point(struct loader *ld, const config_setting_t *e, double *x, double *y)
+{
+	if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+		const char *t = config_setting_get_string(e);
+		char *end, *end2;
+
+		*x = strtod(t, &end);
+		while (*end == ' ')
+			end++;
+		if (end != t && strncmp(end, "->", 2) == 0) {
+			*y = strtod(end + 2, &end2);
+			while (*end2 == ' ')
+				end2++;
+			if (end2 != end + 2 && !*end2 && isfinite(*x) && isfinite(*y))
+				return 0;
+		}
+		return fail_at(ld, e, "calibrate_linear: \"%s\" is not a point \"measured -> truth\"", t);
+	}
+	if ((config_setting_is_array(e) || config_setting_is_list(e)) && config_setting_length(e) == 2)
+		return setting_number(ld, config_setting_get_elem(e, 0), "calibrate_linear: a measured value", x) < 0 ||
+		               setting_number(ld, config_setting_get_elem(e, 1), "calibrate_linear: a true value", y) < 0
+		       ? -EINVAL
+		       : 0;
+	return fail_at(ld, e, "calibrate_linear: each point is [ measured, true ] or \"measured -> true\"");
+}
+
+static int parse_filter_list(struct loader *ld, const config_setting_t *list, const struct sg_reading_cfg *rc,
+                             int depth, struct sg_filter_spec **ret, size_t *ret_n);
+
+/* One entry of a filters list: a group holding exactly one filter. */
+static int parse_filter(struct loader *ld, const config_setting_t *e, const struct sg_reading_cfg *rc, int depth,
+                        struct sg_filter_spec *f)
+{
+	const config_setting_t *s;
+	const char *name;
+	char list[256];
+	int kind = -1, r;
+
+	quote_list(list, sizeof(list), filter_names);
+	if (!config_setting_is_group(e) || config_setting_length(e) != 1)
+		return fail_at(ld, e, "each filter is a group with one filter in it, e.g. { median = { window_size = 5; }; } "
+		               "(filters: %s)", list);
+	s = config_setting_get_elem(e, 0);
+	name = config_setting_name(s);
+	f->line = (int)config_setting_source_line(s);
+	for (int i = 0; filter_names[i]; i++)
+		if (strcmp(filter_names[i], name) == 0)
+			kind = i;
+	if (kind < 0)
+		return fail_at(ld, s, "unknown filter \"%s\" (filters: %s)", name, list);
+	f->kind = (enum sg_filter_kind)kind;
+
+	switch (f->kind) {
+	case SG_FILTER_MEDIAN:
+		/* ESPHome's defaults: window_size 5, send_every 5, send_first_at 1 */
+		f->u.median.window = 5;
+		f->u.median.send_every = 5;
+		f->u.median.send_first_at = 1;
+		if (!config_setting_is_group(s))
+			return fail_at(ld, s, "median is a group: median = { window_size = 5; send_every = 1; };");
+		if ((r = check_keys(ld, s, median_keys, " in filter \"median\"")) < 0 ||
+		    (r = get_int_range(ld, s, "window_size", 1, FILTER_WINDOW_MAX, &f->u.median.window)) < 0 ||
+		    (r = get_int_range(ld, s, "send_every", 1, FILTER_WINDOW_MAX, &f->u.median.send_every)) < 0 ||
+		    (r = get_int_range(ld, s, "send_first_at", 1, FILTER_WINDOW_MAX, &f->u.median.send_first_at)) < 0)
+			return r;
+		if (f->u.median.send_first_at > f->u.median.send_every)
+			return fail_at(ld, member(s, "send_first_at"), "median: \"send_first_at\" (%d) must not exceed "
+			               "\"send_every\" (%d)", f->u.median.send_first_at, f->u.median.send_every);
+		return 0;
+	case SG_FILTER_EMA:
+		/* ESPHome's defaults: alpha 0.1, send_every 15, send_first_at 1 */
+		f->u.ema.alpha = 0.1;
+		f->u.ema.send_every = 15;
+		f->u.ema.send_first_at = 1;
+		if (!config_setting_is_group(s))
+			return fail_at(ld, s, "exponential_moving_average is a group: "
+			               "exponential_moving_average = { alpha = 0.1; send_every = 1; };");
+		if ((r = check_keys(ld, s, ema_keys, " in filter \"exponential_moving_average\"")) < 0 ||
+		    (r = get_double_range(ld, s, "alpha", 0, 1, true, &f->u.ema.alpha)) < 0 ||
+		    (r = get_double_range(ld, s, "time_constant", 0, 1e9, true, &f->u.ema.time_constant_s)) < 0 ||
+		    (r = get_int_range(ld, s, "send_every", 1, FILTER_WINDOW_MAX, &f->u.ema.send_every)) < 0 ||
+		    (r = get_int_range(ld, s, "send_first_at", 1, FILTER_WINDOW_MAX, &f->u.ema.send_first_at)) < 0)
+			return r;
+		if (member(s, "alpha") && member(s, "time_constant"))
+			return fail_at(ld, member(s, "time_constant"), "exponential_moving_average: give \"alpha\" or "
+			               "\"time_constant\", not both");
+		if (f->u.ema.send_first_at > f->u.ema.send_every)
+			return fail_at(ld, member(s, "send_first_at"), "exponential_moving_average: \"send_first_at\" (%d) "
+			               "must not exceed \"send_every\" (%d)", f->u.ema.send_first_at, f->u.ema.send_every);
+		return 0;
+	case SG_FILTER_CLAMP:
+		f->u.clamp.min = -HUGE_VAL;
+		f->u.clamp.max = HUGE_VAL;
+		if (!config_setting_is_group(s))
+			return fail_at(ld, s, "clamp is a group: clamp = { min_value = 0; max_value = 100; };");
+		if ((r = check_keys(ld, s, clamp_keys, " in filter \"clamp\"")) < 0 ||
+		    (r = get_double_range(ld, s, "min_value", -HUGE_VAL, HUGE_VAL, false, &f->u.clamp.min)) < 0 ||
+		    (r = get_double_range(ld, s, "max_value", -HUGE_VAL, HUGE_VAL, false, &f->u.clamp.max)) < 0 ||
+		    (r = get_bool(ld, s, "ignore_out_of_range", &f->u.clamp.drop)) < 0)
+			return r;
+		if (!member(s, "min_value") && !member(s, "max_value"))
+			return fail_at(ld, s, "clamp needs \"min_value\", \"max_value\" or both");
+		if (f->u.clamp.min > f->u.clamp.max)
+			return fail_at(ld, member(s, "max_value"), "clamp: \"max_value\" (%g) is below \"min_value\" (%g)",
+			               f->u.clamp.max, f->u.clamp.min);
+		return 0;
+	case SG_FILTER_FILTER_OUT:
+		f->u.filter_out.decimals = rc->round;
+		if (config_setting_is_scalar(s)) {
+			if (!(f->u.filter_out.values = calloc(1, sizeof(double))))
+				return fail_oom(ld);
+			f->u.filter_out.n = 1;
+			return setting_number(ld, s, "filter_out", &f->u.filter_out.values[0]);
+		}
+		return number_list(ld, s, "filter_out", 1, FILTER_WINDOW_MAX, &f->u.filter_out.values, &f->u.filter_out.n);
+	case SG_FILTER_CALIBRATE_LINEAR: {
+		int n = config_setting_length(s);
+		double *x, *y;
+
+		if (!config_setting_is_list(s) && !config_setting_is_array(s))
+			return fail_at(ld, s, "calibrate_linear is a list of points: "
+			               "calibrate_linear = ( \"0.0 -> 1.0\", \"10.0 -> 12.1\" );");
+		if (n < 2)
+			return fail_at(ld, s, "calibrate_linear needs at least two points, not %d", n);
+		x = calloc((size_t)n, sizeof(double));
+		y = calloc((size_t)n, sizeof(double));
+		r = x && y ? 0 : fail_oom(ld);
+		for (int i = 0; i < n && r == 0; i++)
+			r = linear_point(ld, config_setting_get_elem(s, (unsigned)i), &x[i], &y[i]);
+		if (r == 0 && filter_fit_linear(x, y, (size_t)n, &f->u.linear.slope, &f->u.linear.intercept) < 0)
+			r = fail_at(ld, s, "calibrate_linear: the measured values are all the same: no line fits them");
+		free(x);
+		free(y);
+		f->u.linear.points = (size_t)n;
+		return r;
+	}
+	case SG_FILTER_CALIBRATE_POLYNOMIAL:
+		return number_list(ld, s, "calibrate_polynomial (coefficients c0, c1, c2 ...)", 1, FILTER_POLY_MAX,
+		                   &f->u.poly.coef, &f->u.poly.n);
+	case SG_FILTER_TIMEOUT: {
+		const config_setting_t *t = s, *v = NULL;
+
+		f->u.timeout.what = SG_TIMEOUT_UNAVAILABLE;
+		if (config_setting_is_group(s)) {
+			if ((r = check_keys(ld, s, timeout_keys, " in filter \"timeout\"")) < 0 ||
+			    (r = require(ld, s, "timeout", "filter \"timeout\"")) < 0)
+				return r;
+			t = member(s, "timeout");
+			v = member(s, "value");
+		}
+		if ((r = setting_number(ld, t, "timeout (seconds)", &f->u.timeout.after_s)) < 0)
+			return r;
+		if (!(f->u.timeout.after_s > 0))
+			return fail_at(ld, t, "timeout must be greater than 0 seconds");
+		if (!v)
+			return 0;
+		if (config_setting_type(v) == CONFIG_TYPE_STRING) {
+			const char *w = config_setting_get_string(v);
+			if (strcmp(w, "last") == 0)
+				f->u.timeout.what = SG_TIMEOUT_LAST;
+			else if (strcmp(w, "unavailable") != 0)
+				return fail_at(ld, v, "timeout: \"value\" must be \"last\", \"unavailable\" or a number, not \"%s\"", w);
+			return 0;
+		}
+		f->u.timeout.what = SG_TIMEOUT_NUMBER;
+		return setting_number(ld, v, "timeout: \"value\"", &f->u.timeout.value);
+	}
+	case SG_FILTER_DELTA:
+		f->u.delta.max = HUGE_VAL;
+		if (!config_setting_is_group(s))
+			return delta_bound_parse(ld, s, "delta", &f->u.delta.min, &f->u.delta.min_percent);
+		if ((r = check_keys(ld, s, delta_keys, " in filter \"delta\"")) < 0)
+			return r;
+		if (!member(s, "min_value") && !member(s, "max_value"))
+			return fail_at(ld, s, "delta needs \"min_value\", \"max_value\" or both");
+		if (member(s, "min_value") && (r = delta_bound_parse(ld, member(s, "min_value"), "delta: \"min_value\"",
+		                                                     &f->u.delta.min, &f->u.delta.min_percent)) < 0)
+			return r;
+		if (member(s, "max_value") && (r = delta_bound_parse(ld, member(s, "max_value"), "delta: \"max_value\"",
+		                                                     &f->u.delta.max, &f->u.delta.max_percent)) < 0)
+			return r;
+		return 0;
+	case SG_FILTER_OR:
+		if (depth >= FILTER_OR_DEPTH)
+			return fail_at(ld, s, "\"or\" nested more than %d deep", FILTER_OR_DEPTH);
+		if (!config_setting_is_list(s) || config_setting_length(s) < 1)
+			return fail_at(ld, s, "or is a list of filters: or = ( { delta = 1.0; }, { timeout = 60; } );");
+		return parse_filter_list(ld, s, rc, depth + 1, &f->u.any.branches, &f->u.any.n);
+	}
+	return fail_at(ld, s, "unknown filter \"%s\"", name);
+}
+
+static int parse_filter_list(struct loader *ld, const config_setting_t *list, const struct sg_reading_cfg *rc,
+                             int depth, struct sg_filter_spec **ret, size_t *ret_n)
+{
+	int n = config_setting_length(list), r;
+
+	/* zeroed: a median spec owns nothing, so a list freed half-parsed frees what it holds */
+	*ret = calloc((size_t)n, sizeof(**ret));
+	if (!*ret)
+		return fail_oom(ld);
+	*ret_n = (size_t)n;
+	for (int i = 0; i < n; i++)
+		if ((r = parse_filter(ld, config_setting_get_elem(list, (unsigned)i), rc, depth, &(*ret)[i])) < 0)
+			return r;
+	return 0;
+}
+
+/* A reading's `filters` list, after its `round` (filter_out compares to it). */
+static int parse_filters(struct loader *ld, const config_setting_t *list, struct sg_reading_cfg *rc)
+{
+	if (!list)
+		return 0;
+	if (!config_setting_is_list(list))
+		return fail_at(ld, list, "\"filters\" must be a list: filters = ( { median = { window_size = 5; }; }, ... );");
+	if (config_setting_length(list) == 0)
+		return fail_at(ld, list, "\"filters\" is empty (remove it for none)");
+	return parse_filter_list(ld, list, rc, 0, &rc->filters, &rc->n_filters);
+}
+
 static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const config_setting_t *s,
                          struct sg_reading_cfg *rc)
 {
@@ -1204,6 +1507,8 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 	*rc = d->defaults;
 	rc->field = rc->topic = rc->unit = NULL;
 	rc->device_class = rc->state_class = NULL;
+	rc->filters = NULL;
+	rc->n_filters = 0;
 	rc->line = (int)config_setting_source_line(s);
 
 	if (!config_setting_is_group(s))
@@ -1243,7 +1548,8 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 	    (r = get_double_range(ld, s, "heartbeat", 0, HUGE_VAL, false, &rc->heartbeat_s)) < 0 ||
 	    (r = get_int_range(ld, s, "average", 1, 1000, &rc->average)) < 0 ||
 	    (r = get_string(ld, s, "device_class", &device_class)) < 0 ||
-	    (r = get_string(ld, s, "state_class", &state_class)) < 0)
+	    (r = get_string(ld, s, "state_class", &state_class)) < 0 ||
+	    (r = parse_filters(ld, member(s, "filters"), rc)) < 0)
 		return r;
 	if (device_class) {
 		if (!*device_class)

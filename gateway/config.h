@@ -18,6 +18,7 @@
 #include "../drivers/actuator.h"
 #include "../drivers/driver.h"
 #include "../drivers/line.h"
+#include "filters.h"
 
 /* The gateway's availability payloads unless gateway.payload_online/payload_offline say otherwise. */
 #define SG_STATUS_PAYLOAD_ONLINE  "online"
@@ -52,6 +53,8 @@ struct sg_reading_cfg {
 	double throttle_s;     /* 0 = unset */
 	double heartbeat_s;    /* 0 = unset */
 	int average;           /* samples, 0/1 = unset */
+	struct sg_filter_spec *filters; /* `filters` list, in order (filters.h); NULL = none */
+	size_t n_filters;
 	char *device_class;    /* discovery override or NULL */
 	char *state_class;     /* discovery override ("measurement", "total", "total_increasing") or NULL */
 	int line;

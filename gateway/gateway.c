@@ -106,6 +106,8 @@ struct sg_gateway {
 	int mqtt_io_fd;
 	unsigned mqtt_io_gen;
 	sd_event_source *status_timer;
+	sd_event_source *filter_timer;   /* the readings' timeout filters: the mapper's earliest deadline */
+	uint64_t filter_at;              /* when filter_timer fires, UINT64_MAX while it is off */
 	struct gw_device **devs;    /* one allocation each: event sources point at them */
 	size_t n_devs;
 	struct gw_lines *lines;     /* the shared serial lines (serial_lines.h) */
@@ -1019,6 +1021,47 @@ static void device_alive(struct gw_device *d)
 	device_set_available(d, true);
 }
 
+/*
+ * Timeout filters (filters.h): one timer for all readings, at the mapper's
+ * earliest deadline; off while no chain waits. Re-armed after every reading
+ * the mapper sees and after every firing. A no-op without timeout filters.
+ */
+static void filters_arm(struct sg_gateway *g)
+{
+	uint64_t at;
+
+	if (!g->filter_timer)
+		return;
+	at = mapper_deadline(g->mapper);
+	if (at == g->filter_at)
+		return; /* the common case: no timeout filters at all, nothing to touch per reading */
+	g->filter_at = at;
+	if (at == UINT64_MAX) {
+		sd_event_source_set_enabled(g->filter_timer, SD_EVENT_OFF);
+		return;
+	}
+	sd_event_source_set_time(g->filter_timer, at);
+	sd_event_source_set_enabled(g->filter_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_filter_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	struct sg_message msg;
+	uint64_t now = now_mono_us();
+	int k;
+
+	(void)s;
+	(void)usec;
+	g->filter_at = UINT64_MAX; /* a oneshot timer is off once it fired */
+	while ((k = mapper_tick(g->mapper, now, &msg)) > 0)
+		route(g, &msg);
+	if (k < 0)
+		log_warning("timeout filter: value not published: %s, ignoring", strerror(-k));
+	filters_arm(g);
+	return 0;
+}
+
 static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 {
 	struct gw_device *d = ud;
@@ -1034,6 +1077,7 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 	if (d->cfg->driver->io && (d->reopen.failures || d->last_error[0]))
 		device_recovered(d);
 	k = mapper_map(g->mapper, d->index, r, now_mono_us(), &msg);
+	filters_arm(g);
 	if (k < 0) {
 		g->n_map_errors++;
 		if (ratelimit_allow(&d->fail_rl, now_mono_us(), NULL))
@@ -1998,6 +2042,7 @@ static void gateway_reload(struct sg_gateway *g)
 	mapper_free(g->mapper);
 	g->mapper = nmap;
 	g->cfg = ncfg;
+	filters_arm(g); /* the new chains start afresh: no timeout waits until their first value */
 
 	for (size_t j = 0; j < ncfg->n_devices; j++) {
 		const struct sg_device_cfg *c = &ncfg->devices[j];
@@ -2150,6 +2195,12 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	if (r < 0)
 		goto err_loop;
 	sd_event_source_set_enabled(g->status_timer, SD_EVENT_ON);
+	r = sd_event_add_time(g->loop, &g->filter_timer, CLOCK_MONOTONIC, UINT64_MAX, DEVICE_TIMER_ACCURACY_US,
+	                      on_filter_timer, g);
+	if (r < 0)
+		goto err_loop;
+	sd_event_source_set_enabled(g->filter_timer, SD_EVENT_OFF);
+	g->filter_at = UINT64_MAX;
 	r = discovery_start(g);
 	if (r < 0) {
 		log_error("cannot set up discovery: %s", strerror(-r));
@@ -2269,6 +2320,7 @@ void gateway_free(struct sg_gateway *g)
 	sd_event_source_disable_unref(g->mqtt_timer);
 	sd_event_source_disable_unref(g->mqtt_flush);
 	sd_event_source_disable_unref(g->status_timer);
+	sd_event_source_disable_unref(g->filter_timer);
 	discovery_free(g);
 	sd_event_source_disable_unref(g->flush);
 	sd_event_source_disable_unref(g->commit_timer);

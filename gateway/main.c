@@ -127,6 +127,12 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 			snprintf(key, sizeof(key), "%s.%s", d->name, r->field);
 			printf("%-28s %-44s %s %-7s %s\n", key, r->topic, qos_retain(r->qos, r->retain, qr, sizeof(qr)),
 			       payload_name(r->payload), offline_name(r->offline));
+			if (r->n_filters) {
+				char chain[1024];
+
+				filter_specs_describe(r->filters, r->n_filters, chain, sizeof(chain));
+				printf("%-28s   filters: %s\n", "", chain);
+			}
 		}
 		for (size_t j = 0; d->all_fields && !d->driver->fields && d->driver->option_field; j++) {
 			struct sg_field_info fi;

@@ -54,6 +54,7 @@
 #define HEAL_MIN_US        (100 * 1000ULL)    /* "online" again this long after a stale "offline" ... */
 #define HEAL_JITTER_US     (900 * 1000ULL)    /* ... plus up to this: one republication per burst */
 #define TRIAL_US           (2 * 1000000ULL)   /* how long the suspect is resent alone (see the ledger) */
+#define CLOSE_SLACK_US     (20 * 1000ULL)     /* "right after" a message: within 2 handshake times + this */
 #define SOON_US            (10 * 1000000ULL)  /* a loss this soon after CONNACK, with messages unanswered, */
                                               /* shrinks the send window to 1 */
 #define GROW_MIN_US        (1 * 1000000ULL)   /* after a "quota exceeded": no more in flight than then ... */
@@ -72,6 +73,7 @@ enum state {
 /* A QoS 1/2 message handed to libmosquitto and not answered yet (see "The in-flight ledger"). */
 struct pending {
 	uint64_t seq;          /* in the order handed over; 0: answered */
+	uint64_t added;        /* when it was handed over (monotonic) */
 	int mid;
 	int qos;
 	bool status;           /* our own "online" */
@@ -105,6 +107,8 @@ struct sg_mqtt {
 	bool *v311;            /* per broker: it refused MQTT 5 (protocol = "5" falls back to 3.1.1) */
 	bool retry_now;        /* the attempt failed in a way trying again at once fixes */
 	uint64_t up_since;     /* CONNACK of the current connection */
+	uint64_t connect_at;   /* when the current connection's CONNECT (and TLS handshake) began */
+	uint64_t handshake_us; /* connect_at to CONNACK: the round trip the ledger's "right after" scales with */
 	bool stable;           /* it stayed up STABLE_US: the backoff was reset */
 	uint64_t heal_at;      /* republish "online" then (0: nothing pending) */
 	struct sg_ratelimit takeover_rl, heal_rl;
@@ -551,6 +555,7 @@ static void link_connected(struct sg_mqtt *m, const mosquitto_property *props)
 	(void)props;
 
 	m->up_since = now_mono_us();
+	m->handshake_us = m->up_since - m->connect_at;
 	m->stable = false;
 	m->heal_at = 0;
 	m->answers = 0;
@@ -775,7 +780,8 @@ static void finish_probe(struct sg_mqtt *m)
 	/* what libmosquitto resends at once after CONNACK: the send window (see there) */
 	mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, send_maximum(m));
 	m->state = ST_CONNECTING;
-	m->deadline = now_mono_us() + CONNACK_TIMEOUT_US;
+	m->connect_at = now_mono_us();
+	m->deadline = m->connect_at + CONNACK_TIMEOUT_US;
 	m->fd_gen++;
 	r = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->cfg->keepalive, NULL, props);
 	mosquitto_property_free_all(&props);
@@ -950,13 +956,14 @@ static bool window_lost(struct sg_mqtt *m, uint64_t now)
  * message cost the connection again and again. So every such message is
  * recorded here in the order it was handed over (numbered), and removed
  * when the broker answers it (PUBACK, PUBCOMP, or a refusal). At each loss
- * of an established connection the oldest unanswered one is noted (the
+ * of an established connection right after the oldest unanswered one went
+ * out (ledger_check() says what "right after" is), that one is noted (the
  * suspect), and a loss soon after CONNACK shrinks the send window to one
  * (below), so the next connection resends the suspect alone: a trial, during
  * which nothing else is sent (no "online", no connected(): mqtt_connected()
  * says no) until it is answered or TRIAL_US have passed. When the broker
- * closes that connection within the trial without answering anything, the
- * suspect is what it closes the connection over, and no other message can
+ * closes that connection right after the resend without answering anything,
+ * the suspect is what it closes the connection over, and no other message can
  * be (a quota refusal of another message, say). It cannot be taken out of
  * libmosquitto's queue, so the client is made afresh (before the next
  * attempt) and the owner is told that everything in flight is gone
@@ -983,6 +990,7 @@ static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic)
 	}
 	p = &m->pend[m->pend_len++];
 	p->seq = ++m->pend_seq;
+	p->added = now_mono_us();
 	p->mid = mid;
 	p->qos = qos;
 	p->status = !topic;
@@ -1039,15 +1047,31 @@ static unsigned ledger_count(const struct sg_mqtt *m)
 	return n;
 }
 
-/* At the loss of an established connection: note the oldest message, or find it is a poison one. */
+/*
+ * At the loss of an established connection: note the oldest message, or find it is a poison one.
+ * Only a close that comes right after the message went out counts: a
+ * broker closing over a message does so as soon as it has read it, while a
+ * link that breaks does so at any time. "Right after" is two handshake times
+ * (CONNECT to CONNACK, TLS included) and CLOSE_SLACK_US from the moment it
+ * was handed over, or from CONNACK when it was waiting for the connection.
+ * A close while our loop was busy elsewhere (the answer may be unread in
+ * the socket) is seen late and does not count either: a real poison message
+ * is then found on a quieter try, a reading is never dropped over a cut.
+ */
 static bool ledger_check(struct sg_mqtt *m, uint64_t now)
 {
 	const struct pending *p = m->pend_head < m->pend_len ? &m->pend[m->pend_head] : NULL;
 	unsigned suppressed;
+	uint64_t sent;
 	int mid;
 
-	if (!m->trial || !p || p->seq != m->suspect_seq || m->answers || now >= m->trial_until) {
-		m->suspect_seq = p ? p->seq : 0;
+	sent = p && p->added > m->up_since ? p->added : m->up_since;
+	if (!p || now - sent > 2 * m->handshake_us + CLOSE_SLACK_US) {
+		m->suspect_seq = 0;
+		return false;
+	}
+	if (!m->trial || p->seq != m->suspect_seq || m->answers || now >= m->trial_until) {
+		m->suspect_seq = p->seq;
 		return false;
 	}
 	mid = p->mid;
