@@ -1060,6 +1060,8 @@ static int parse_commands(struct loader *ld, const config_setting_t *root)
 
 /* node_exporter's textfile collector reads only "*.prom" files of its directory. */
 #define METRICS_SUFFIX ".prom"
+/* The scrape interval of Prometheus' example configuration (documentation/examples/prometheus.yml). */
+#define DEFAULT_METRICS_INTERVAL_S 15
 
 static int parse_metrics(struct loader *ld, const config_setting_t *root)
 {
@@ -1069,7 +1071,7 @@ static int parse_metrics(struct loader *ld, const config_setting_t *root)
 	size_t n;
 	int r;
 
-	mc->interval_s = 15;
+	mc->interval_s = DEFAULT_METRICS_INTERVAL_S;
 	if ((r = need_group(ld, g, "metrics")) < 0 ||
 	    (r = check_keys(ld, g, metrics_keys, " in metrics")) < 0 ||
 	    (r = get_string(ld, g, "path", &path)) < 0 ||
