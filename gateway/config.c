@@ -42,6 +42,7 @@
 #define DEFAULT_BAUD         9600
 #define DEFAULT_INTERVAL_S   10.0
 #define DEFAULT_DISCOVERY    "homeassistant"
+#define STATUS_PAYLOAD_MAX   64   /* bytes of a status word: a word, not a document */
 
 /* 7-bit I2C addresses outside the reserved ranges (I2C spec UM10204 §3.1.12). */
 #define I2C_ADDR_MIN 0x03
@@ -50,9 +51,11 @@
 /* --- allowed keys, per group -------------------------------------------- */
 
 static const char *const top_keys[] = {
-	"gateway", "mqtt", "spool", "discovery", "commands", "devices", "actuators", NULL,
+	"gateway", "mqtt", "spool", "discovery", "commands", "metrics", "devices", "actuators", NULL,
 };
-static const char *const gateway_keys[] = {"id", "base_topic", "payload", NULL};
+static const char *const gateway_keys[] = {
+	"id", "base_topic", "payload", "status_topic", "payload_online", "payload_offline", NULL,
+};
 static const char *const mqtt_keys[] = {
 	"brokers", "protocol", "keepalive", "clean_session", "client_id", "username", "password_file",
 	"tls", "reconnect_min", "reconnect_max", "max_inflight", NULL,
@@ -60,7 +63,8 @@ static const char *const mqtt_keys[] = {
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval",
                                          "commit_interval", NULL};
-static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
+static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", "ha_status_topic", NULL};
+static const char *const metrics_keys[] = {"path", "interval", NULL};
 static const char *const commands_keys[] = {"response_topic_prefix", NULL};
 static const char *const device_keys[] = {
 	"name", "driver", "interval", "expire_after", "path", "readings",
@@ -77,7 +81,7 @@ static const char *const reading_keys[] = {
 static const char *const actuator_keys[] = {
 	"name", "driver", "topic", "type", "qos", "accept_retained", "min_interval_ms", "interlock",
 	"payload_on", "payload_off", "initial", "safe", "min", "max", "step", "options",
-	"pulse_ms", "max_on_s", NULL,
+	"pulse_ms", "max_on_s", "fail_safe_after_s", "fail_safe_on_ha_offline", NULL,
 };
 
 /* --- enum spellings, index = enum value ------------------------------- */
@@ -553,11 +557,39 @@ static int default_id(struct loader *ld, char **out)
 	return dup_to(ld, out, host);
 }
 
+/*
+ * The words of the gateway's availability (birth and Last Will), as tools
+ * other than Home Assistant may expect them ("Online"/"Offline", "1"/"0").
+ * Not empty: an empty retained message would delete the status instead.
+ */
+static int parse_status_payloads(struct loader *ld, const config_setting_t *g)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	const char *on = SG_STATUS_PAYLOAD_ONLINE, *off = SG_STATUS_PAYLOAD_OFFLINE;
+	const char *keys[2] = {"payload_online", "payload_offline"};
+	const char **vals[2] = {&on, &off};
+	int r;
+
+	for (size_t i = 0; i < 2; i++) {
+		if ((r = get_string(ld, g, keys[i], vals[i])) < 0)
+			return r;
+		if (!**vals[i] || strlen(*vals[i]) > STATUS_PAYLOAD_MAX || !config_utf8_valid(*vals[i]))
+			return fail_at(ld, member(g, keys[i]), "\"%s\" must be 1 to %d bytes of UTF-8 text", keys[i],
+			               STATUS_PAYLOAD_MAX);
+	}
+	if (strcmp(on, off) == 0)
+		return fail_at(ld, member(g, "payload_offline"), "\"payload_online\" and \"payload_offline\" must "
+		               "differ (both \"%s\")", on);
+	if ((r = dup_to(ld, &m->birth_payload, on)) < 0 || (r = dup_to(ld, &m->will_payload, off)) < 0)
+		return r;
+	return 0;
+}
+
 static int parse_gateway(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_config *cfg = ld->cfg;
 	const config_setting_t *g = member(root, "gateway");
-	const char *id = NULL, *base = DEFAULT_BASE_TOPIC;
+	const char *id = NULL, *base = DEFAULT_BASE_TOPIC, *status = NULL;
 	int payload = SG_PAYLOAD_PLAIN;
 	int r;
 
@@ -565,7 +597,9 @@ static int parse_gateway(struct loader *ld, const config_setting_t *root)
 	    (r = check_keys(ld, g, gateway_keys, " in gateway")) < 0 ||
 	    (r = get_string(ld, g, "id", &id)) < 0 ||
 	    (r = get_string(ld, g, "base_topic", &base)) < 0 ||
-	    (r = get_enum(ld, g, "payload", payload_names, &payload)) < 0)
+	    (r = get_enum(ld, g, "payload", payload_names, &payload)) < 0 ||
+	    (r = get_string(ld, g, "status_topic", &status)) < 0 ||
+	    (r = parse_status_payloads(ld, g)) < 0)
 		return r;
 	cfg->payload = (enum sg_payload_format)payload;
 
@@ -584,6 +618,15 @@ static int parse_gateway(struct loader *ld, const config_setting_t *root)
 		               "leading or trailing '/', leading '$')", base);
 	if ((r = dup_to(ld, &cfg->base_topic, base)) < 0)
 		return r;
+	if (status) { /* a whole topic, not under base_topic: the place other tooling expects it */
+		if (!config_topic_valid(status))
+			return fail_at(ld, member(g, "status_topic"), "invalid status_topic \"%s\" (no '+', '#', empty "
+			               "levels, leading or trailing '/', leading '$'; at most %d bytes)", status,
+			               CONFIG_TOPIC_MAX);
+		if ((r = dup_to(ld, &cfg->status_topic, status)) < 0)
+			return r;
+		return topic_claim(ld, member(g, "status_topic"), cfg->status_topic, "the gateway status topic");
+	}
 	if (asprintf(&cfg->status_topic, "%s/gateway/%s/status", cfg->base_topic, cfg->id) < 0) {
 		cfg->status_topic = NULL;
 		return fail_oom(ld);
@@ -945,20 +988,36 @@ static int parse_discovery(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_discovery_cfg *d = &ld->cfg->discovery;
 	const config_setting_t *g = member(root, "discovery");
-	const char *prefix = DEFAULT_DISCOVERY;
+	const char *prefix = DEFAULT_DISCOVERY, *ha = NULL;
 	int r;
 
 	if ((r = need_group(ld, g, "discovery")) < 0 ||
 	    (r = check_keys(ld, g, discovery_keys, " in discovery")) < 0 ||
 	    (r = get_bool(ld, g, "enabled", &d->enabled)) < 0 ||
 	    (r = get_string(ld, g, "prefix", &prefix)) < 0 ||
-	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0)
+	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0 ||
+	    (r = get_string(ld, g, "ha_status_topic", &ha)) < 0)
 		return r;
 	if (d->state_file && !*d->state_file)
 		return fail_at(ld, member(g, "state_file"), "\"state_file\" must not be empty (remove it for the default)");
 	if (!config_topic_valid(prefix))
 		return fail_at(ld, member(g, "prefix"), "invalid discovery prefix \"%s\"", prefix);
-	return dup_to(ld, &d->prefix, prefix);
+	if ((r = dup_to(ld, &d->prefix, prefix)) < 0)
+		return r;
+	/* Home Assistant's birth and will (its MQTT options: "Birth message" / "Last will message"). */
+	if (ha) {
+		if (!config_topic_valid(ha))
+			return fail_at(ld, member(g, "ha_status_topic"), "invalid ha_status_topic \"%s\"", ha);
+		return dup_to(ld, &d->ha_status_topic, ha);
+	}
+	if (asprintf(&d->ha_status_topic, "%s/status", prefix) < 0) {
+		d->ha_status_topic = NULL;
+		return fail_oom(ld);
+	}
+	if (!config_topic_valid(d->ha_status_topic))
+		return fail_at(ld, member(g, "prefix"), "discovery prefix \"%s\" is too long for \"%s/status\"", prefix,
+		               prefix);
+	return 0;
 }
 
 /* --- commands ------------------------------------------------------------- */
@@ -995,6 +1054,40 @@ static int parse_commands(struct loader *ld, const config_setting_t *root)
 		               topic_under(p, cfg->base_topic) ? "the base topic" : "the discovery prefix",
 		               topic_under(p, cfg->base_topic) ? cfg->base_topic : cfg->discovery.prefix);
 	return dup_to(ld, &cfg->commands.response_topic_prefix, p);
+}
+
+/* --- metrics -------------------------------------------------------------- */
+
+/* node_exporter's textfile collector reads only "*.prom" files of its directory. */
+#define METRICS_SUFFIX ".prom"
+/* The scrape interval of Prometheus' example configuration (documentation/examples/prometheus.yml). */
+#define DEFAULT_METRICS_INTERVAL_S 15
+
+static int parse_metrics(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_metrics_cfg *mc = &ld->cfg->metrics;
+	const config_setting_t *g = member(root, "metrics");
+	const char *path = NULL, *base;
+	size_t n;
+	int r;
+
+	mc->interval_s = DEFAULT_METRICS_INTERVAL_S;
+	if ((r = need_group(ld, g, "metrics")) < 0 ||
+	    (r = check_keys(ld, g, metrics_keys, " in metrics")) < 0 ||
+	    (r = get_string(ld, g, "path", &path)) < 0 ||
+	    (r = get_double_range(ld, g, "interval", 1, 3600, false, &mc->interval_s)) < 0)
+		return r;
+	if (!path) {
+		if (member(g, "interval"))
+			return fail_at(ld, member(g, "interval"), "\"interval\" in metrics needs \"path\"");
+		return 0;
+	}
+	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	n = strlen(base);
+	if (n <= strlen(METRICS_SUFFIX) || strcmp(base + n - strlen(METRICS_SUFFIX), METRICS_SUFFIX) != 0)
+		return fail_at(ld, member(g, "path"), "metrics \"path\" \"%s\" must name a file ending in \"%s\" "
+		               "(node_exporter's textfile collector reads only those)", path, METRICS_SUFFIX);
+	return dup_to(ld, &mc->path, path);
 }
 
 /* --- devices -------------------------------------------------------------- */
@@ -1964,6 +2057,26 @@ static int parse_actuator_timers(struct loader *ld, struct sg_actuator_cfg *a, c
 	return 0;
 }
 
+/*
+ * Fail-safe: to the safe state when the controller is gone (no broker for
+ * fail_safe_after_s, or Home Assistant's status topic says "offline"). It
+ * needs a safe state to go to: `safe`, or `initial` (the default of `safe`).
+ */
+static int parse_actuator_fail_safe(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s)
+{
+	const config_setting_t *k;
+	int r;
+
+	if ((r = get_double_range(ld, s, "fail_safe_after_s", 0, 7 * 86400, false, &a->fail_safe_after_s)) < 0 ||
+	    (r = get_bool(ld, s, "fail_safe_on_ha_offline", &a->fail_safe_on_ha_offline)) < 0)
+		return r;
+	if (a->safe || a->initial || (a->fail_safe_after_s <= 0 && !a->fail_safe_on_ha_offline))
+		return 0;
+	k = a->fail_safe_after_s > 0 ? member(s, "fail_safe_after_s") : member(s, "fail_safe_on_ha_offline");
+	return fail_at(ld, k, "actuator \"%s\": \"%s\" needs a state to go to: set \"safe\" (or \"initial\")",
+	               a->name, config_setting_name(k));
+}
+
 /* The driver's own keys, read by the driver (its messages are whole: no prefix here). */
 static int parse_actuator_options(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s)
 {
@@ -2058,6 +2171,7 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	if ((r = parse_actuator_kind(ld, a, s)) < 0 ||
 	    (r = check_actuator_kind(ld, a, s, what)) < 0 ||
 	    (r = parse_actuator_timers(ld, a, s)) < 0 ||
+	    (r = parse_actuator_fail_safe(ld, a, s)) < 0 ||
 	    (r = parse_actuator_options(ld, a, s)) < 0)
 		return r;
 
@@ -2528,6 +2642,7 @@ static int parse_all(struct loader *ld, const config_t *lc)
 	    (r = parse_spool(ld, root)) < 0 ||
 	    (r = parse_discovery(ld, root)) < 0 ||
 	    (r = parse_commands(ld, root)) < 0 ||
+	    (r = parse_metrics(ld, root)) < 0 ||
 	    (r = parse_devices(ld, root)) < 0 ||
 	    (r = parse_actuators(ld, root)) < 0 ||
 	    (r = check_dynamic_topics(ld, root)) < 0 ||
@@ -2664,6 +2779,10 @@ void config_free(struct sg_config *cfg)
 	free(cfg->mqtt.ca_path);
 	free(cfg->mqtt.cert_file);
 	free(cfg->mqtt.key_file);
+	free(cfg->mqtt.birth_payload);
+	free(cfg->mqtt.will_payload);
+	free(cfg->metrics.path);
+	free(cfg->discovery.ha_status_topic);
 
 	free(cfg->spool.path);
 	free(cfg->discovery.prefix);

@@ -62,8 +62,6 @@
 #define GROW_MIN_US        (1 * 1000000ULL)   /* after a "quota exceeded": no more in flight than then ... */
 #define GROW_MAX_US        (60 * 1000000ULL)  /* ... for this long, doubling with every refusal */
 #define QUOTA_CLOSES       3                  /* closed after "quota exceeded": not a failure this often */
-#define ONLINE_PAYLOAD     SG_STATUS_ONLINE
-#define OFFLINE_PAYLOAD    SG_STATUS_OFFLINE
 
 enum state {
 	ST_IDLE = 0,
@@ -586,9 +584,10 @@ static void link_connected(struct sg_mqtt *m, const mosquitto_property *props)
 /* "online", retained, QoS 1, on the status topic; kept in the in-flight ledger as ours. */
 static void publish_online(struct sg_mqtt *m)
 {
+	const char *online = config_birth_payload(m->cfg);
 	int mid = 0, r;
 
-	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(ONLINE_PAYLOAD), ONLINE_PAYLOAD, 1, true);
+	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(online), online, 1, true);
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot publish online status: %s", mosquitto_strerror(r));
 	else
@@ -689,14 +688,15 @@ static void link_lost(struct sg_mqtt *m, int rc)
 /* A message on our own status topic: ours to handle, never the owner's. */
 static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_message *msg)
 {
-	const size_t n = strlen(OFFLINE_PAYLOAD);
+	const char *offline = config_will_payload(m->cfg);
+	const size_t n = strlen(offline);
 	uint64_t now = now_mono_us();
 	unsigned suppressed;
 
 	if (!msg->topic || strcmp(msg->topic, m->status_topic) != 0)
 		return false;
 	if (m->state != ST_CONNECTED || m->stopping || m->heal_at || msg->payloadlen != (int)n ||
-	    memcmp(msg->payload, OFFLINE_PAYLOAD, n) != 0)
+	    memcmp(msg->payload, offline, n) != 0)
 		return true; /* our own "online" coming back, or a heal already due */
 	m->heal_at = now + HEAL_MIN_US + backoff_random(HEAL_JITTER_US);
 	if (ratelimit_allow(&m->heal_rl, now, &suppressed))
@@ -1523,8 +1523,8 @@ void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms)
 	close_probe(m);
 	m->stopping = true;
 	if (m->state == ST_CONNECTED) {
-		mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(OFFLINE_PAYLOAD), OFFLINE_PAYLOAD, 1,
-		                  true);
+		mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(config_will_payload(m->cfg)),
+		                  config_will_payload(m->cfg), 1, true);
 		mosquitto_disconnect(m->mosq);
 		/* Flush what is queued (the offline status, then DISCONNECT), bounded. */
 		while (mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq)) {

@@ -206,7 +206,7 @@ int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, con
 	if (tls < 0)
 		return fail(rep, cfg, SG_MQTT_KEY_BROKERS, "\"brokers\" mixes mqtt:// and mqtts://");
 	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, cfg->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-	r = mosquitto_will_set(mosq, will_topic, (int)strlen(SG_STATUS_OFFLINE), SG_STATUS_OFFLINE, 1, true);
+	r = mosquitto_will_set(mosq, will_topic, (int)strlen(config_will_payload(cfg)), config_will_payload(cfg), 1, true);
 	if (r != MOSQ_ERR_SUCCESS)
 		return fail(rep, cfg, SG_MQTT_KEY_GROUP, "libmosquitto refuses the Last Will on \"%s\": %s", will_topic,
 		            mosquitto_strerror(r));

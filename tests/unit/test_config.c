@@ -554,7 +554,61 @@ static const struct err_case err_cases[] = {
 	{"actuator topic with '+'",
 	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 1;\n    topic = \"a/+\"; }\n);\n",
 	 3, "invalid topic \"a/+\""},
+	{"empty payload_offline (a retained empty message deletes)",
+	 "gateway: { id = \"gw\";\n  payload_offline = \"\"; };\n",
+	 2, "\"payload_offline\" must be 1 to 64 bytes of UTF-8 text"},
+	{"payload_online equal to payload_offline",
+	 "gateway: { payload_online = \"up\";\n  payload_offline = \"up\"; };\n",
+	 2, "\"payload_online\" and \"payload_offline\" must differ"},
+	{"status_topic with a wildcard",
+	 "gateway: {\n  status_topic = \"tele/#\"; };\n",
+	 2, "invalid status_topic \"tele/#\""},
+	{"status_topic taken by an actuator",
+	 "gateway: { base_topic = \"h\"; status_topic = \"h/relay\"; };\n"
+	 "actuators = (\n  { name = \"relay\"; driver = \"gpio\"; line = 1; }\n);\n",
+	 3, "\"h/relay\""},
+	{"metrics path not *.prom",
+	 "metrics: {\n  path = \"/tmp/sensorgate.txt\"; };\n",
+	 2, "must name a file ending in \".prom\""},
+	{"metrics interval without a path",
+	 "metrics: {\n  interval = 5; };\n",
+	 2, "\"interval\" in metrics needs \"path\""},
+	{"metrics interval 0",
+	 "metrics: { path = \"/tmp/x.prom\";\n  interval = 0; };\n",
+	 2, "\"interval\""},
+	{"ha_status_topic with a wildcard",
+	 "discovery: {\n  ha_status_topic = \"ha/+\"; };\n",
+	 2, "invalid ha_status_topic \"ha/+\""},
 };
+
+/* The availability keys and the metrics group, as loaded. */
+static void test_status_and_metrics(void **state)
+{
+	struct sg_config *cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_text("gateway: { id = \"gw\"; status_topic = \"tele/gw/LWT\"; payload_online = \"Online\";\n"
+	                           "  payload_offline = \"Offline\"; };\n"
+	                           "discovery: { prefix = \"ha\"; };\n"
+	                           "metrics: { path = \"/run/x/sensorgate.prom\"; interval = 5; };\n",
+	                           &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->status_topic, "tele/gw/LWT");
+	assert_string_equal(config_birth_payload(&cfg->mqtt), "Online");
+	assert_string_equal(config_will_payload(&cfg->mqtt), "Offline");
+	assert_string_equal(cfg->discovery.ha_status_topic, "ha/status"); /* follows the prefix by default */
+	assert_string_equal(cfg->metrics.path, "/run/x/sensorgate.prom");
+	assert_true(cfg->metrics.interval_s == 5);
+	config_free(cfg);
+
+	assert_int_equal(load_text("discovery: { ha_status_topic = \"hass/birth\"; };\n", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(config_birth_payload(&cfg->mqtt), "online");
+	assert_string_equal(config_will_payload(&cfg->mqtt), "offline");
+	assert_string_equal(cfg->discovery.ha_status_topic, "hass/birth");
+	assert_null(cfg->metrics.path);
+	config_free(cfg);
+}
+
 
 static void test_errors(void **state)
 {
@@ -1239,6 +1293,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_status_and_metrics),
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_shared_lines),
 		cmocka_unit_test(test_full),
