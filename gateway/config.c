@@ -407,15 +407,11 @@ static int get_int_range(struct loader *ld, const config_setting_t *g, const cha
 	return 0;
 }
 
-/* Numbers: integers are accepted too. LO_OPEN excludes LO itself (intervals > 0). */
-static int get_double_range(struct loader *ld, const config_setting_t *g, const char *key,
-                            double lo, double hi, bool lo_open, double *out)
+/* A number setting S (integer or float, finite) into *out; WHAT names it in the message. */
+static int setting_number(struct loader *ld, const config_setting_t *s, const char *what, double *out)
 {
-	const config_setting_t *s = member(g, key);
 	double v;
 
-	if (!s)
-		return 0;
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_INT64:
@@ -425,10 +421,28 @@ static int get_double_range(struct loader *ld, const config_setting_t *g, const 
 		v = config_setting_get_float(s);
 		break;
 	default:
-		return fail_at(ld, s, "\"%s\" must be a number", key);
+		return fail_at(ld, s, "%s must be a number", what);
 	}
 	if (!isfinite(v))
-		return fail_at(ld, s, "\"%s\" must be a finite number", key);
+		return fail_at(ld, s, "%s must be a finite number", what);
+	*out = v;
+	return 0;
+}
+
+/* Numbers: integers are accepted too. LO_OPEN excludes LO itself (intervals > 0). */
+static int get_double_range(struct loader *ld, const config_setting_t *g, const char *key,
+                            double lo, double hi, bool lo_open, double *out)
+{
+	const config_setting_t *s = member(g, key);
+	char what[80];
+	double v;
+	int r;
+
+	if (!s)
+		return 0;
+	snprintf(what, sizeof(what), "\"%s\"", key);
+	if ((r = setting_number(ld, s, what, &v)) < 0)
+		return r;
 	if ((lo_open ? v <= lo : v < lo) || v > hi) {
 		if (isinf(hi))
 			return fail_at(ld, s, "\"%s\" must be %s %g", key,
@@ -1212,27 +1226,6 @@ static const char *const clamp_keys[] = {"min_value", "max_value", "ignore_out_o
 static const char *const timeout_keys[] = {"timeout", "value", NULL};
 static const char *const delta_keys[] = {"min_value", "max_value", NULL};
 
-/* A number setting S (integer or float, finite) into *out; WHAT names it in the message. */
-static int setting_number(struct loader *ld, const config_setting_t *s, const char *what, double *out)
-{
-	double v;
-
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		v = (double)config_setting_get_int64(s);
-		break;
-	case CONFIG_TYPE_FLOAT:
-		v = config_setting_get_float(s);
-		break;
-	default:
-		return fail_at(ld, s, "%s must be a number", what);
-	}
-	if (!isfinite(v))
-		return fail_at(ld, s, "%s must be a finite number", what);
-	*out = v;
-	return 0;
-}
 
 /* A delta bound: a number, or a string "N%" (percent of the last value passed). */
 static int delta_bound_parse(struct loader *ld, const config_setting_t *s, const char *what, double *out,
