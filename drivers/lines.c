@@ -60,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/utf8.h"
 #include "decimal.h"
 #include "driver.h"
 #include "drivers.h"
@@ -119,43 +120,6 @@ static bool lines_field_valid(const char *s, size_t n)
 static bool lines_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool lines_utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t len;
-		unsigned long cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			len = 2, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			len = 3, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			len = 4, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i < len)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += len;
-	}
-	return true;
 }
 
 /* Emit FIELD with TEXT as a number when it is one, as a string otherwise. */
@@ -329,30 +293,6 @@ static int lines_json_hex4(const char *s, unsigned long *ret)
 	return 0;
 }
 
-static size_t lines_utf8_put(char *out, unsigned long cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /*
  * Decode the string at j->p (on its opening quote) into st->value. Decoded
  * text is never longer than its source, so st->value always has room.
@@ -414,7 +354,7 @@ static bool lines_json_string(struct lines_json *j, size_t *ret_len)
 			}
 			if (cp == 0)
 				return lines_json_fail(j, "json: \\u0000 in string");
-			n += lines_utf8_put(out + n, cp);
+			n += sg_utf8_put((uint32_t)cp, out + n);
 			break;
 		default:
 			return lines_json_fail(j, "json: bad escape");
@@ -653,7 +593,7 @@ static void lines_process(struct sg_dev *dev, struct lines_state *st, size_t len
 		sg_dev_fail(dev, SG_FAIL_GARBAGE, "NUL byte in line");
 		return;
 	}
-	if (!lines_utf8_valid((const unsigned char *)st->line, len)) {
+	if (!sg_utf8_valid(st->line, len)) {
 		sg_dev_fail(dev, SG_FAIL_GARBAGE, "invalid UTF-8");
 		return;
 	}

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/json.h"
+#include "../common/utf8.h"
 #include "../drivers/backoff.h"
 #include "log.h"
 #include "response_topic.h"
@@ -123,6 +125,12 @@ struct sg_commands {
 };
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
+
+/* LEN, at most MAX: how much of a text goes into a message */
+static size_t clip(size_t len, size_t max)
+{
+	return len < max ? len : max;
+}
 
 static bool is_space(char ch)
 {
@@ -252,30 +260,6 @@ static int j_hex4(struct jp *j, unsigned *ret)
 	return 0;
 }
 
-static size_t utf8_encode(unsigned cp, char *buf)
-{
-	if (cp < 0x80) {
-		buf[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		buf[0] = (char)(0xc0 | (cp >> 6));
-		buf[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		buf[0] = (char)(0xe0 | (cp >> 12));
-		buf[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		buf[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	buf[0] = (char)(0xf0 | (cp >> 18));
-	buf[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	buf[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	buf[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /* A string at j->p (on its opening quote), unescaped into OUT (NULL: skip). -E2BIG when too long. */
 static int j_string(struct jp *j, char *out, size_t outlen)
 {
@@ -322,7 +306,7 @@ static int j_string(struct jp *j, char *out, size_t outlen)
 				}
 				if (cp == 0)
 					return -EINVAL; /* values are C strings */
-				n = utf8_encode(cp, buf);
+				n = sg_utf8_put(cp, buf);
 				break;
 			default:
 				return -EINVAL;
@@ -548,83 +532,6 @@ end:
 	return found_r;
 }
 
-/* Length of the valid UTF-8 sequence at S (at most LEN bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-size_t commands_json_escape(const void *s, size_t len, size_t max_in, char *out, size_t outlen)
-{
-	const unsigned char *p = s;
-	size_t i = 0, o = 0;
-
-	if (!outlen)
-		return 0;
-	if (len > max_in)
-		len = max_in;
-	while (i < len) {
-		unsigned char ch = p[i];
-		char tmp[8];
-		size_t tn = 1, adv = 1;
-
-		if (ch == '"' || ch == '\\') {
-			tmp[0] = '\\';
-			tmp[1] = (char)ch;
-			tn = 2;
-		} else if (ch == '\n' || ch == '\r' || ch == '\t') {
-			tmp[0] = '\\';
-			tmp[1] = ch == '\n' ? 'n' : ch == '\r' ? 'r' : 't';
-			tn = 2;
-		} else if (ch < 0x20 || ch == 0x7f) {
-			tn = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
-		} else if (ch < 0x80) {
-			tmp[0] = (char)ch;
-		} else if ((adv = utf8_len(p + i, len - i)) > 0) {
-			memcpy(tmp, p + i, adv);
-			tn = adv;
-		} else {
-			memcpy(tmp, "\\ufffd", 6);
-			tn = 6;
-			adv = 1;
-		}
-		if (o + tn + 1 > outlen)
-			break;
-		memcpy(out + o, tmp, tn);
-		o += tn;
-		i += adv;
-	}
-	out[o] = '\0';
-	return o;
-}
-
 /* ---- payload validation ------------------------------------------------------------------------ */
 
 static int parse_switch(const struct actuator *a, const char *s, size_t len, struct val *v)
@@ -783,7 +690,7 @@ static int parse_value(const struct actuator *a, const char *payload, size_t len
 		r = json_member(s, n, a->cfg->kind == SG_ACT_SWITCH ? switch_keys : value_keys, scalar, sizeof(scalar),
 		                &t, dup, sizeof(dup), &answer);
 		if (r == -EEXIST) {
-			commands_json_escape(dup, strlen(dup), 24, edup, sizeof(edup));
+			sg_json_escape(dup, clip(strlen(dup), 24), edup, sizeof(edup), NULL);
 			snprintf(why, whylen, "invalid payload: JSON with the member \"%s\" twice (parsers disagree on "
 			         "which one counts)", edup);
 			return -EINVAL;
@@ -872,13 +779,13 @@ static void refuse(struct actuator *a, const struct answer *ans, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	commands_json_escape(ans->payload, ans->len, ERROR_PAYLOAD_MAX, ep, sizeof(ep));
+	sg_json_escape(ans->payload, clip(ans->len, ERROR_PAYLOAD_MAX), ep, sizeof(ep), NULL);
 	if (ratelimit_allow(&a->warn_rl, a->c->now, &suppressed))
 		log_full(LOG_WARNING, a->cfg->name, a->cfg->command_topic, "command \"%s\"%s not carried out: %s%s", ep,
 		         ans->len > ERROR_PAYLOAD_MAX ? "..." : "", reason,
 		         suppressed ? " (more refusals not logged)" : "");
-	commands_json_escape(reason, strlen(reason), sizeof(reason), er, sizeof(er));
-	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
+	sg_json_escape(reason, clip(strlen(reason), sizeof(reason)), er, sizeof(er), NULL);
+	sg_json_escape(a->cfg->name, clip(strlen(a->cfg->name), 80), en, sizeof(en), NULL);
 	snprintf(msg, sizeof(msg), "{\"actuator\":\"%s\",\"error\":\"%s\",\"payload\":\"%s\"}", en, er, ep);
 	publish(a, a->cfg->error_topic, msg, false, NULL, 0);
 	if (ans->response_topic)
@@ -892,8 +799,8 @@ static void respond_ok(struct actuator *a, const struct job *j)
 
 	if (!j->response_topic)
 		return;
-	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
-	commands_json_escape(t, strlen(t), 80, es, sizeof(es));
+	sg_json_escape(a->cfg->name, clip(strlen(a->cfg->name), 80), en, sizeof(en), NULL);
+	sg_json_escape(t, clip(strlen(t), 80), es, sizeof(es), NULL);
 	snprintf(msg, sizeof(msg), "{\"actuator\":\"%s\",\"state\":\"%s\"}", en, es);
 	publish_answer(a, j->response_topic, msg, j->correlation, j->correlation_len);
 }
@@ -907,9 +814,9 @@ static void fail_safe_note(struct actuator *a, const char *why)
 	char en[256], ew[REASON_MAX * 2], es[256];
 	const char *t = val_text(a, &a->state);
 
-	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
-	commands_json_escape(why, strlen(why), REASON_MAX, ew, sizeof(ew));
-	commands_json_escape(t, strlen(t), 80, es, sizeof(es));
+	sg_json_escape(a->cfg->name, clip(strlen(a->cfg->name), 80), en, sizeof(en), NULL);
+	sg_json_escape(why, clip(strlen(why), REASON_MAX), ew, sizeof(ew), NULL);
+	sg_json_escape(t, clip(strlen(t), 80), es, sizeof(es), NULL);
 	snprintf(a->note, sizeof(a->note), "{\"actuator\":\"%s\",\"error\":\"fail-safe: %s; switched to its safe "
 	         "state\",\"state\":\"%s\"}", en, ew, es);
 	if (!a->c->link_up)

@@ -161,8 +161,4 @@ const char *commands_state(const struct sg_commands *c, size_t i);
 /* True while actuator I's hardware is open. */
 bool commands_up(const struct sg_commands *c, size_t i);
 
-/* JSON-escape LEN bytes of S into OUT (always NUL-terminated): control characters as \u00XX,
- * invalid UTF-8 as U+FFFD, at most MAX_IN input bytes. Returns the length written. */
-size_t commands_json_escape(const void *s, size_t len, size_t max_in, char *out, size_t outlen);
-
 #endif

@@ -33,6 +33,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mosquitto.h>
+
+#include "../common/utf8.h"
+
 /* Longest full topic we accept; brokers take 64 KiB but nobody means that. */
 #define CONFIG_TOPIC_MAX 256
 
@@ -305,43 +309,6 @@ static bool field_name_valid(const char *s)
 	return true;
 }
 
-bool config_utf8_valid(const char *text)
-{
-	const unsigned char *s = (const unsigned char *)text;
-
-	while (*s) {
-		unsigned c = *s;
-		unsigned need, cp;
-
-		if (c < 0x80) {
-			s++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (unsigned i = 1; i <= need; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		s += need + 1;
-	}
-	return true;
-}
-
 bool config_topic_valid(const char *t)
 {
 	size_t len;
@@ -353,10 +320,10 @@ bool config_topic_valid(const char *t)
 		return false;
 	if (t[0] == '$' || t[0] == '/' || t[len - 1] == '/' || strstr(t, "//"))
 		return false;
-	for (const char *p = t; *p; p++)
-		if (*p == '+' || *p == '#' || (unsigned char)*p < 0x20 || *p == 0x7f)
-			return false;
-	return config_utf8_valid(t);
+	/* libmosquitto's own rules, so that no topic passes here and fails at publish time: no wildcard,
+	 * strict UTF-8 without U+0000, control characters (C0, DEL, C1) or non-characters */
+	return mosquitto_pub_topic_check2(t, len) == MOSQ_ERR_SUCCESS &&
+	       mosquitto_validate_utf8(t, (int)len) == MOSQ_ERR_SUCCESS;
 }
 
 /* --- typed getters: absent keys leave *out alone and return 0 ---------- */
@@ -587,7 +554,7 @@ static int parse_status_payloads(struct loader *ld, const config_setting_t *g)
 	for (size_t i = 0; i < 2; i++) {
 		if ((r = get_string(ld, g, keys[i], vals[i])) < 0)
 			return r;
-		if (!**vals[i] || strlen(*vals[i]) > STATUS_PAYLOAD_MAX || !config_utf8_valid(*vals[i]))
+		if (!**vals[i] || strlen(*vals[i]) > STATUS_PAYLOAD_MAX || !sg_utf8_valid(*vals[i], strlen(*vals[i])))
 			return fail_at(ld, member(g, keys[i]), "\"%s\" must be 1 to %d bytes of UTF-8 text", keys[i],
 			               STATUS_PAYLOAD_MAX);
 	}

@@ -230,8 +230,6 @@ bool config_name_valid(const char *s);
 /* True if t is a valid publish topic: 1..256 bytes of valid UTF-8, no control characters,
  * no "+" or "#", no empty level, not starting with "$". */
 bool config_topic_valid(const char *t);
-/* True if S is strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
-bool config_utf8_valid(const char *s);
 /* "a directory", "a FIFO", "a character device" ... for a stat mode, in messages refusing a file. */
 const char *config_file_kind(mode_t mode);
 

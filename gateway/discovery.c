@@ -35,6 +35,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "../common/json.h"
+
 #ifndef SG_VERSION
 #define SG_VERSION "unknown"
 #endif
@@ -56,10 +58,11 @@ struct sb {
 	bool oom;
 };
 
-static void sb_putn(struct sb *b, const char *p, size_t n)
+/* Room for N more bytes and the NUL: false (and b->oom) when there is none. */
+static bool sb_reserve(struct sb *b, size_t n)
 {
 	if (b->oom)
-		return;
+		return false;
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 256;
 		char *s;
@@ -69,11 +72,18 @@ static void sb_putn(struct sb *b, const char *p, size_t n)
 		s = realloc(b->s, cap);
 		if (!s) {
 			b->oom = true;
-			return;
+			return false;
 		}
 		b->s = s;
 		b->cap = cap;
 	}
+	return true;
+}
+
+static void sb_putn(struct sb *b, const char *p, size_t n)
+{
+	if (!sb_reserve(b, n))
+		return;
 	memcpy(b->s + b->len, p, n);
 	b->len += n;
 	b->s[b->len] = '\0';
@@ -120,33 +130,6 @@ static char *sb_take(struct sb *b)
 
 /* --- JSON writing ---------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at P (1..4), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *p)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* A comma unless this is the first item of an object or array, or a value after its key. */
 static void js_sep(struct sb *b)
 {
@@ -156,32 +139,12 @@ static void js_sep(struct sb *b)
 
 static void js_string(struct sb *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), room = 6 * len + 1; /* "\ufffd": the most one byte becomes */
 
 	js_sep(b);
 	sb_putc(b, '"');
-	while (*p) {
-		size_t n;
-
-		if (*p == '"' || *p == '\\') {
-			sb_putc(b, '\\');
-			sb_putc(b, (char)*p++);
-		} else if (*p < 0x20) {
-			switch (*p) {
-			case '\n': sb_puts(b, "\\n"); break;
-			case '\r': sb_puts(b, "\\r"); break;
-			case '\t': sb_puts(b, "\\t"); break;
-			default:   sb_printf(b, "\\u%04x", *p); break;
-			}
-			p++;
-		} else if ((n = utf8_len(p)) > 0) {
-			sb_putn(b, (const char *)p, n);
-			p += n;
-		} else {
-			sb_puts(b, "\\ufffd");
-			p++;
-		}
-	}
+	if (sb_reserve(b, room))
+		b->len += sg_json_escape(s, len, b->s + b->len, room, NULL);
 	sb_putc(b, '"');
 }
 

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/utf8.h"
+
 #define QUOTE_MAX 64 /* bytes of a refused topic quoted in the reason */
 
 /* T[0..LEN) equals P or lies under it ("P/..."). */
@@ -43,7 +45,7 @@ int response_topic_check(const struct sg_config *const *own, size_t n_own, const
 		return -EACCES;
 	}
 	/* t is a C string of LEN bytes from here on */
-	if (!config_utf8_valid(t)) {
+	if (!sg_utf8_valid(t, len)) {
 		snprintf(why, whylen, "Response Topic that is not valid UTF-8");
 		return -EACCES;
 	}

@@ -918,48 +918,6 @@ static void test_shutdown(void **state)
 	config_free(c2);
 }
 
-/* ---- JSON escaping ------------------------------------------------------------------------------ */
-
-struct ecase {
-	const char *legend;
-	const char *in;
-	size_t len;
-	size_t max;
-	const char *out;
-};
-
-static const struct ecase ecases[] = {
-	{"plain", "ON", 2, 64, "ON"},
-	{"quotes and backslash", "a\"b\\c", 5, 64, "a\\\"b\\\\c"},
-	{"newline, CR, tab", "a\nb\rc\td", 7, 64, "a\\nb\\rc\\td"},
-	{"other control characters", "\x01\x1f\x7f", 3, 64, "\\u0001\\u001f\\u007f"},
-	{"NUL inside", "a\0b", 3, 64, "a\\u0000b"},
-	{"valid UTF-8 kept", "\xc2\xb0" "C", 3, 64, "\xc2\xb0" "C"},
-	{"invalid UTF-8 replaced", "\xff\xc3(", 3, 64, "\\ufffd\\ufffd("},
-	{"overlong encoding replaced", "\xc0\xaf", 2, 64, "\\ufffd\\ufffd"},
-	{"surrogate encoding replaced", "\xed\xa0\x80", 3, 64, "\\ufffd\\ufffd\\ufffd"},
-	{"truncated at max_in", "abcdef", 6, 3, "abc"},
-	{"multibyte cut by max_in", "a\xe2\x82\xac", 4, 3, "a\\ufffd\\ufffd"},
-};
-
-static void test_json_escape(void **state)
-{
-	char out[128];
-	(void)state;
-
-	for (size_t i = 0; i < sizeof(ecases) / sizeof(ecases[0]); i++) {
-		const struct ecase *c = &ecases[i];
-		size_t n;
-		print_message("case: %s\n", c->legend);
-		n = commands_json_escape(c->in, c->len, c->max, out, sizeof(out));
-		assert_string_equal(out, c->out);
-		assert_int_equal(n, strlen(c->out));
-	}
-	/* output too small: stops at a whole escape, NUL-terminated */
-	assert_int_equal(commands_json_escape("ab\"cd", 5, 64, out, 4), 2);
-	assert_string_equal(out, "ab");
-}
-
 /* A payload is LEN bytes, not a C string (found by fuzz_commands: the number check read on past it;
  * tests/fuzz/regressions/commands-number-overread). Exactly sized heap buffers, so ASan sees any overread. */
 static void test_payload_not_nul_terminated(void **state)
@@ -1197,7 +1155,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnected_publish_is_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
-		cmocka_unit_test(test_json_escape),
 		cmocka_unit_test_setup_teardown(test_error_message_is_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_payload_not_nul_terminated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_driver, setup, teardown),
