@@ -49,7 +49,7 @@
 #include "../drivers/bus_i2c.h"
 #include "../drivers/line.h"
 #include "../drivers/backoff.h"
-#include "clock.h"
+#include "../common/clock.h"
 #include "commands.h"
 #include "discovery.h"
 #include "log.h"

@@ -14,7 +14,7 @@
  */
 #include "mapper.h"
 
-#include "clock.h"
+#include "../common/clock.h"
 #include "../common/json.h"
 #include "../drivers/decimal.h"
 

@@ -42,7 +42,7 @@
 #include <openssl/x509.h>
 
 #include "../drivers/backoff.h"
-#include "clock.h"
+#include "../common/clock.h"
 #include "log.h"
 #include "mqtt_guard.h"
 #include "mqtt_setup.h"
