@@ -47,6 +47,9 @@
 #define I2C_ADDR_MIN 0x03
 #define I2C_ADDR_MAX 0x77
 
+/* MQTT 3.1 (IBM/Eurotech, 2010) §3.1, CONNECT payload: "Client Identifier ... between 1 and 23 characters" */
+#define MQTT31_CLIENT_ID_MAX 23
+
 /* --- allowed keys, per group -------------------------------------------- */
 
 static const char *const top_keys[] = {
@@ -84,7 +87,8 @@ static const char *const actuator_keys[] = {
 
 static const char *const payload_names[] = {"plain", "json", NULL};
 static const char *const offline_names[] = {"spool", "drop", "last", NULL};
-static const char *const protocol_names[] = {"5", "3.1.1", NULL};
+/* index 0, 1, 2: protocol levels 5, 4 and 3 (MQTT 3.1 names itself "MQIsdp", level 3) */
+static const char *const protocol_names[] = {"5", "3.1.1", "3.1", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const when_full_names[] = {"drop_old", "drop_new", NULL};
 static const char *const kind_names[] = {"switch", "number", "enum", NULL};
@@ -683,6 +687,11 @@ static int parse_brokers(struct loader *ld, const config_setting_t *mq)
 	return 0;
 }
 
+const char *config_protocol_name(int level)
+{
+	return level == 5 ? "5" : level == 4 ? "3.1.1" : "3.1";
+}
+
 /* MQTT 3.1.1 §3.1.3.5 and MQTT 5 §3.1.3.6: the password is Binary Data, a two-byte length and at most 65535 bytes. */
 #define PASSWORD_MAX 65535
 
@@ -880,7 +889,7 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	if (r < 0)
 		return r;
 
-	m->protocol = protocol == 0 ? 5 : 4;
+	m->protocol = 5 - protocol;
 	if (m->reconnect_max_s < m->reconnect_min_s)
 		return fail_at(ld, member(mq, "reconnect_max") ? member(mq, "reconnect_max") : member(mq, "reconnect_min"),
 		               "\"reconnect_max\" (%g) must not be less than \"reconnect_min\" (%g)",
@@ -896,6 +905,12 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	}
 	if (r < 0)
 		return r;
+	/* MQTT 3.1 §3.1 (CONNECT payload): a client identifier of 1 to 23 characters. A broker that keeps to it
+	 * answers a longer one with CONNACK 2 "identifier rejected" (mosquitto 2.0.11 lets it pass). */
+	if (m->protocol == 3 && strlen(m->client_id) > MQTT31_CLIENT_ID_MAX)
+		return fail_at(ld, member(mq, client_id ? "client_id" : "protocol"),
+		               "client id \"%s\" is %zu bytes; MQTT 3.1 allows at most %d: set a shorter \"client_id\"",
+		               m->client_id, strlen(m->client_id), MQTT31_CLIENT_ID_MAX);
 
 	if (m->password_file) {
 		char why[160];
@@ -907,9 +922,9 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 			return fail_at(ld, member(mq, "password_file"), "cannot read password_file %s: %s",
 			               m->password_file, why);
 		/* MQTT 3.1.1 §3.1.2.9: a password is only allowed together with a user name. */
-		if (!m->username && m->protocol == 4)
-			return fail_at(ld, member(mq, "password_file"),
-			               "\"password_file\" needs \"username\" with protocol \"3.1.1\"");
+		if (!m->username && m->protocol != 5)
+			return fail_at(ld, member(mq, "password_file"), "\"password_file\" needs \"username\" with protocol \"%s\"",
+			               config_protocol_name(m->protocol));
 	}
 	return 0;
 }

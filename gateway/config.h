@@ -133,7 +133,7 @@ struct sg_mqtt_cfg {
 	char *where[SG_MQTT_KEY_N];
 	char **brokers;          /* URLs, failover order; all mqtt:// or all mqtts:// */
 	size_t n_brokers;
-	int protocol;            /* 4 (3.1.1) or 5 */
+	int protocol;            /* the protocol level: 5, 4 (3.1.1) or 3 (3.1, "MQIsdp") */
 	int keepalive;           /* seconds */
 	bool clean_session;      /* default false */
 	char *client_id;         /* default "sensorgate-<id>" */
@@ -200,6 +200,8 @@ bool config_name_valid(const char *s);
 bool config_topic_valid(const char *t);
 /* True if S is strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
 bool config_utf8_valid(const char *s);
+/* "5", "3.1.1" or "3.1" for protocol level 5, 4 or 3, as the config spells it. */
+const char *config_protocol_name(int level);
 /* "a directory", "a FIFO", "a character device" ... for a stat mode, in messages refusing a file. */
 const char *config_file_kind(mode_t mode);
 

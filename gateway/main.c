@@ -105,7 +105,7 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 	for (size_t i = 0; i < c->mqtt.n_brokers; i++)
 		printf("broker    %s\n", c->mqtt.brokers[i]);
 	printf("mqtt      MQTT %s, client id %s, keepalive %d s, clean_session %s%s%s\n",
-	       c->mqtt.protocol == 5 ? "5" : "3.1.1", c->mqtt.client_id, c->mqtt.keepalive,
+	       config_protocol_name(c->mqtt.protocol), c->mqtt.client_id, c->mqtt.keepalive,
 	       c->mqtt.clean_session ? "true" : "false", c->mqtt.username ? ", user " : "",
 	       c->mqtt.username ? c->mqtt.username : "");
 	if (setup->tls[0])

@@ -103,7 +103,7 @@ struct sg_mqtt {
 	bool stopping;         /* mqtt_shutdown() runs: a disconnect is expected */
 
 	/* the broker link: see "The broker link" below */
-	int protocol;          /* of the current connection or attempt: 5, or 4 for 3.1.1 */
+	int protocol;          /* of the current connection or attempt: 5, 4 for 3.1.1, 3 for 3.1 */
 	bool *v311;            /* per broker: it refused MQTT 5 (protocol = "5" falls back to 3.1.1) */
 	bool retry_now;        /* the attempt failed in a way trying again at once fixes */
 	uint64_t up_since;     /* CONNACK of the current connection */
@@ -323,7 +323,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags, cons
 	if (props)
 		mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &m->broker_max_packet, false);
 	log_notice("mqtt: connected to %s (MQTT %s%s)", m->cfg->brokers[m->broker],
-	           m->protocol == 5 ? "5" : "3.1.1", (flags & 1) ? ", session resumed" : "");
+	           config_protocol_name(m->protocol), (flags & 1) ? ", session resumed" : "");
 	m->session_present = flags & 1;
 	/*
 	 * "online", our subscriptions and the owner's connected() wait until
@@ -765,9 +765,8 @@ static void finish_probe(struct sg_mqtt *m)
 		mqtt_guard_free(m->guard);
 		m->guard = NULL;
 	}
-	m->protocol = m->cfg->protocol == 5 && !m->v311[m->broker] ? 5 : 4;
-	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-	                     m->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	m->protocol = m->cfg->protocol == 5 && m->v311[m->broker] ? 4 : m->cfg->protocol;
+	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, mqtt_setup_level(m->protocol));
 	if (m->protocol == 5 && !m->cfg->clean_session)
 		mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, SESSION_EXPIRY_S);
 	if (m->protocol == 5) /* what the guard takes; the broker drops larger messages for us */

@@ -197,6 +197,11 @@ static void describe_tls(const struct sg_mqtt_cfg *cfg, struct mqtt_setup_report
 		         where(cfg, SG_MQTT_KEY_INSECURE));
 }
 
+int mqtt_setup_level(int protocol)
+{
+	return protocol == 5 ? MQTT_PROTOCOL_V5 : protocol == 3 ? MQTT_PROTOCOL_V31 : MQTT_PROTOCOL_V311;
+}
+
 int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, const char *will_topic,
                       struct mqtt_setup_report *rep)
 {
@@ -205,7 +210,7 @@ int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, con
 
 	if (tls < 0)
 		return fail(rep, cfg, SG_MQTT_KEY_BROKERS, "\"brokers\" mixes mqtt:// and mqtts://");
-	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, cfg->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, mqtt_setup_level(cfg->protocol));
 	r = mosquitto_will_set(mosq, will_topic, (int)strlen(SG_STATUS_OFFLINE), SG_STATUS_OFFLINE, 1, true);
 	if (r != MOSQ_ERR_SUCCESS)
 		return fail(rep, cfg, SG_MQTT_KEY_GROUP, "libmosquitto refuses the Last Will on \"%s\": %s", will_topic,

@@ -30,6 +30,9 @@ struct mqtt_setup_report {
 	char tls[768];      /* how the broker's certificate is checked, for --check; "" without TLS */
 };
 
+/* libmosquitto's MOSQ_OPT_PROTOCOL_VERSION value for protocol level 5, 4 or 3 (sg_mqtt_cfg.protocol). */
+int mqtt_setup_level(int protocol);
+
 /*
  * Apply CFG (borrowed) to MOSQ: protocol version, Last Will "offline" on
  * WILL_TOPIC, user name and password, TLS. 0, or -EINVAL/-ENOMEM with
