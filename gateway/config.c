@@ -60,7 +60,7 @@ static const char *const mqtt_keys[] = {
 	"brokers", "protocol", "keepalive", "clean_session", "client_id", "username", "password_file",
 	"tls", "reconnect_min", "reconnect_max", "max_inflight", NULL,
 };
-static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
+static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", "alpn", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval",
                                          "commit_interval", NULL};
 static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
@@ -819,6 +819,21 @@ static int note_where(struct loader *ld, const config_setting_t *s, char **dst)
 	return 0;
 }
 
+/* RFC 7301 §3.1: a protocol name is 1 to 255 bytes; the registered ones (and AWS's) are printable ASCII. */
+#define ALPN_NAME_MAX 255
+
+static bool alpn_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > ALPN_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return false;
+	return true;
+}
+
 static int parse_tls(struct loader *ld, const config_setting_t *mq)
 {
 	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
@@ -831,8 +846,14 @@ static int parse_tls(struct loader *ld, const config_setting_t *mq)
 	    (r = get_tls_path(ld, tls, "ca_path", true, &m->ca_path)) < 0 ||
 	    (r = get_tls_path(ld, tls, "cert_file", false, &m->cert_file)) < 0 ||
 	    (r = get_tls_path(ld, tls, "key_file", false, &m->key_file)) < 0 ||
-	    (r = get_bool(ld, tls, "insecure", &m->tls_insecure)) < 0)
+	    (r = get_bool(ld, tls, "insecure", &m->tls_insecure)) < 0 ||
+	    (r = get_string_dup(ld, tls, "alpn", &m->tls_alpn)) < 0)
 		return r;
+	if (m->tls_alpn && !alpn_valid(m->tls_alpn))
+		return fail_at(ld, member(tls, "alpn"), "\"alpn\" must be a protocol name of 1 to %d printable ASCII "
+		               "characters, like \"x-amzn-mqtt-ca\"", ALPN_NAME_MAX);
+	if (m->tls_alpn && strncmp(m->brokers[0], "mqtts://", 8) != 0)
+		return fail_at(ld, member(tls, "alpn"), "\"alpn\" is a TLS setting, but the brokers are mqtt:// (no TLS)");
 	if (m->cert_file && !m->key_file)
 		return fail_at(ld, member(tls, "cert_file"), "\"cert_file\" needs \"key_file\"");
 	if (m->key_file && !m->cert_file)
@@ -842,7 +863,8 @@ static int parse_tls(struct loader *ld, const config_setting_t *mq)
 	    (r = note_where(ld, member(tls, "ca_path"), &m->where[SG_MQTT_KEY_CA_PATH])) < 0 ||
 	    (r = note_where(ld, member(tls, "cert_file"), &m->where[SG_MQTT_KEY_CERT_FILE])) < 0 ||
 	    (r = note_where(ld, member(tls, "key_file"), &m->where[SG_MQTT_KEY_KEY_FILE])) < 0 ||
-	    (r = note_where(ld, member(tls, "insecure"), &m->where[SG_MQTT_KEY_INSECURE])) < 0)
+	    (r = note_where(ld, member(tls, "insecure"), &m->where[SG_MQTT_KEY_INSECURE])) < 0 ||
+	    (r = note_where(ld, member(tls, "alpn"), &m->where[SG_MQTT_KEY_ALPN])) < 0)
 		return r;
 	return 0;
 }
@@ -2373,6 +2395,7 @@ void config_free(struct sg_config *cfg)
 	free(cfg->mqtt.ca_path);
 	free(cfg->mqtt.cert_file);
 	free(cfg->mqtt.key_file);
+	free(cfg->mqtt.tls_alpn);
 
 	free(cfg->spool.path);
 	free(cfg->discovery.prefix);

@@ -125,6 +125,7 @@ enum sg_mqtt_key {
 	SG_MQTT_KEY_CERT_FILE,
 	SG_MQTT_KEY_KEY_FILE,
 	SG_MQTT_KEY_INSECURE,
+	SG_MQTT_KEY_ALPN,
 	SG_MQTT_KEY_N,
 };
 
@@ -142,6 +143,7 @@ struct sg_mqtt_cfg {
 	char *password_file;
 	char *ca_file, *ca_path, *cert_file, *key_file; /* NULL when unset */
 	bool tls_insecure;       /* skip host-name check: never default */
+	char *tls_alpn;          /* the one ALPN protocol name offered in the TLS handshake, or NULL */
 	double reconnect_min_s;  /* default 1 */
 	double reconnect_max_s;  /* default 60 */
 	int max_inflight;        /* default 100 */

@@ -189,7 +189,9 @@ static void describe_tls(const struct sg_mqtt_cfg *cfg, struct mqtt_setup_report
 		o += (size_t)snprintf(t + o, len - o, "; host name %s", cfg->tls_insecure ? "NOT CHECKED (insecure = true)"
 		                                                                            : "checked");
 	if (o < len && cfg->cert_file)
-		snprintf(t + o, len - o, "; client certificate %s", cfg->cert_file);
+		o += (size_t)snprintf(t + o, len - o, "; client certificate %s", cfg->cert_file);
+	if (o < len && cfg->tls_alpn)
+		snprintf(t + o, len - o, "; ALPN %s", cfg->tls_alpn);
 	if (cfg->tls_insecure)
 		snprintf(rep->warning, sizeof(rep->warning),
 		         "%s: tls.insecure = true: the broker's host name is not checked against its certificate, so "
@@ -240,6 +242,10 @@ int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, con
 		r = mosquitto_tls_insecure_set(mosq, cfg->tls_insecure);
 	if (r != MOSQ_ERR_SUCCESS)
 		return fail(rep, cfg, SG_MQTT_KEY_TLS, "libmosquitto refuses the TLS options: %s", mosquitto_strerror(r));
+	/* libmosquitto 2.0.11 (lib/net_mosq.c) offers it with SSL_CTX_set_alpn_protos() at each connect */
+	if (cfg->tls_alpn && (r = mosquitto_string_option(mosq, MOSQ_OPT_TLS_ALPN, cfg->tls_alpn)) != MOSQ_ERR_SUCCESS)
+		return fail(rep, cfg, SG_MQTT_KEY_ALPN, "libmosquitto refuses the ALPN protocol \"%s\": %s", cfg->tls_alpn,
+		            mosquitto_strerror(r));
 	return 0;
 }
 
