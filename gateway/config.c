@@ -20,6 +20,8 @@
  */
 #include "config.h"
 
+#include "cloud.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -58,7 +60,8 @@ static const char *const top_keys[] = {
 static const char *const gateway_keys[] = {"id", "base_topic", "payload", NULL};
 static const char *const mqtt_keys[] = {
 	"brokers", "protocol", "keepalive", "clean_session", "client_id", "username", "password_file",
-	"tls", "reconnect_min", "reconnect_max", "max_inflight", NULL,
+	"tls", "reconnect_min", "reconnect_max", "max_inflight", "cloud", "hub", "device_id", "device_key_file",
+	"sas_lifetime", NULL,
 };
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", "alpn", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval",
@@ -89,6 +92,8 @@ static const char *const payload_names[] = {"plain", "json", NULL};
 static const char *const offline_names[] = {"spool", "drop", "last", NULL};
 /* index 0, 1, 2: protocol levels 5, 4 and 3 (MQTT 3.1 names itself "MQIsdp", level 3) */
 static const char *const protocol_names[] = {"5", "3.1.1", "3.1", NULL};
+/* index = enum sg_cloud */
+static const char *const cloud_names[] = {"none", "azure-iot-hub", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const when_full_names[] = {"drop_old", "drop_new", NULL};
 static const char *const kind_names[] = {"switch", "number", "enum", NULL};
@@ -869,13 +874,136 @@ static int parse_tls(struct loader *ld, const config_setting_t *mq)
 	return 0;
 }
 
+/* A topic of the gateway's own that the cloud service would refuse: "KEY ...: what cloud takes". */
+static int not_with_cloud(struct loader *ld, const config_setting_t *s, const char *what)
+{
+	return fail_at(ld, s, "%s: cloud = \"%s\" only takes the service's own topics (telemetry, twin), so "
+	               "this cannot be published there; remove it", what, cloud_names[ld->cfg->mqtt.cloud]);
+}
+
+/* IoT Hub device identities: 1 to 128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ '
+ * (learn.microsoft.com/azure/iot-hub/iot-hub-devguide-identity-registry, "Device identity properties"). */
+#define AZURE_DEVICE_ID_MAX 128
+/* A host name: RFC 1035 §2.3.4 */
+#define HOST_NAME_MAX_LEN 253
+/* Default and bounds of sas_lifetime, seconds: an hour, as Microsoft's SDKs use; a year at most. */
+#define SAS_LIFETIME_DEFAULT 3600
+#define SAS_LIFETIME_MAX     (366 * 24 * 3600)
+
+static bool azure_device_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > AZURE_DEVICE_ID_MAX)
+		return false;
+	for (; *s; s++)
+		if (!char_in_name(*s) && !strchr(".%*?!(),:=@$'", *s))
+			return false;
+	return true;
+}
+
+static bool host_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > HOST_NAME_MAX_LEN || *s == '-' || *s == '.')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+		      *s == '.'))
+			return false;
+	return true;
+}
+
+/* The device key file: one line of base64 (the "primary key" the portal shows), decoded into M. */
+static int read_device_key(struct loader *ld, const config_setting_t *mq, struct sg_mqtt_cfg *m)
+{
+	const config_setting_t *s = member(mq, "device_key_file");
+	char why[160], *text = NULL;
+	int r;
+
+	r = read_password(m->device_key_file, &text, why, sizeof(why));
+	if (r == -ENOMEM)
+		return fail_oom(ld);
+	if (r < 0)
+		return fail_at(ld, s, "cannot read device_key_file %s: %s", m->device_key_file, why);
+	r = cloud_key_decode(text, &m->device_key, &m->device_key_len);
+	explicit_bzero(text, strlen(text));
+	free(text);
+	if (r == -ENOMEM)
+		return fail_oom(ld);
+	if (r < 0 || m->device_key_len == 0)
+		return fail_at(ld, s, "device_key_file %s does not hold a base64 key on its first line (the device's "
+		               "primary or secondary key, as the Azure portal or `az iot hub device-identity show` "
+		               "shows it)", m->device_key_file);
+	return 0;
+}
+
+/*
+ * mqtt.cloud = "azure-iot-hub": the identity, the broker and the protocol
+ * follow from hub, device_id and device_key_file; the keys they replace are
+ * refused rather than silently overridden.
+ */
+static int parse_cloud(struct loader *ld, const config_setting_t *mq)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	static const char *const replaced[] = {"client_id", "username", "password_file", NULL};
+	const char *name = cloud_names[m->cloud];
+	char user[512];
+	int r;
+
+	if (m->cloud == SG_CLOUD_NONE) {
+		static const char *const azure_only[] = {"hub", "device_id", "device_key_file", "sas_lifetime", NULL};
+		for (const char *const *k = azure_only; *k; k++)
+			if (member(mq, *k))
+				return fail_at(ld, member(mq, *k), "\"%s\" belongs to cloud = \"azure-iot-hub\", which is "
+				               "not set", *k);
+		return 0;
+	}
+	for (const char *const *k = replaced; *k; k++)
+		if (member(mq, *k))
+			return fail_at(ld, member(mq, *k), "\"%s\" is set by cloud = \"%s\" (from hub, device_id and "
+			               "device_key_file); remove it", *k, name);
+	for (const char *const *k = (const char *const[]){"hub", "device_id", "device_key_file", NULL}; *k; k++)
+		if (!member(mq, *k))
+			return fail_at(ld, member(mq, "cloud"), "cloud = \"%s\" needs \"%s\" in the mqtt group", name, *k);
+	if (!host_name_valid(m->hub))
+		return fail_at(ld, member(mq, "hub"), "\"hub\" must be the hub's host name, like "
+		               "\"myhub.azure-devices.net\"");
+	if (!azure_device_id_valid(m->device_id))
+		return fail_at(ld, member(mq, "device_id"), "invalid device_id \"%s\": IoT Hub allows 1 to %d ASCII "
+		               "letters, digits and - . %% _ * ? ! ( ) , : = @ $ '", m->device_id, AZURE_DEVICE_ID_MAX);
+	/* Azure IoT Hub speaks MQTT 3.1.1 (its MQTT 5 is a preview of separate hubs) */
+	if (member(mq, "protocol") && m->protocol != 4)
+		return fail_at(ld, member(mq, "protocol"), "cloud = \"%s\" speaks MQTT 3.1.1: use protocol = \"3.1.1\" "
+		               "or leave protocol out", name);
+	m->protocol = 4;
+	if (!member(mq, "brokers")) {
+		free(m->brokers[0]);
+		if (asprintf(&m->brokers[0], "mqtts://%s:8883", m->hub) < 0) {
+			m->brokers[0] = NULL;
+			return fail_oom(ld);
+		}
+	} else if (strncmp(m->brokers[0], "mqtts://", 8) != 0) {
+		return fail_at(ld, member(mq, "brokers"), "cloud = \"%s\" takes TLS only: the brokers must be "
+		               "mqtts:// (mqtts://%s:8883)", name, m->hub);
+	}
+	if ((r = dup_to(ld, &m->client_id, m->device_id)) < 0)
+		return r;
+	if (cloud_azure_username(m->hub, m->device_id, user, sizeof(user)) < 0)
+		return fail_at(ld, member(mq, "hub"), "the hub and device names are too long");
+	if ((r = dup_to(ld, &m->username, user)) < 0)
+		return r;
+	return read_device_key(ld, mq, m);
+}
+
 static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_config *cfg = ld->cfg;
 	struct sg_mqtt_cfg *m = &cfg->mqtt;
 	const config_setting_t *mq = member(root, "mqtt");
 	const char *client_id = NULL;
-	int protocol = 0;
+	int protocol = 0, cloud = 0;
 	int r;
 
 	m->keepalive = 30;
@@ -883,6 +1011,7 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	m->reconnect_min_s = 1;
 	m->reconnect_max_s = 60;
 	m->max_inflight = 100;
+	m->sas_lifetime_s = SAS_LIFETIME_DEFAULT;
 
 	if ((r = need_group(ld, mq, "mqtt")) < 0 ||
 	    (r = check_keys(ld, mq, mqtt_keys, " in mqtt")) < 0 ||
@@ -896,13 +1025,21 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	    (r = parse_tls(ld, mq)) < 0 ||
 	    (r = get_double_range(ld, mq, "reconnect_min", 0, 3600, true, &m->reconnect_min_s)) < 0 ||
 	    (r = get_double_range(ld, mq, "reconnect_max", 0, 86400, true, &m->reconnect_max_s)) < 0 ||
-	    (r = get_int_range(ld, mq, "max_inflight", 1, 65535, &m->max_inflight)) < 0)
+	    (r = get_int_range(ld, mq, "max_inflight", 1, 65535, &m->max_inflight)) < 0 ||
+	    (r = get_enum(ld, mq, "cloud", cloud_names, &cloud)) < 0 ||
+	    (r = get_string_dup(ld, mq, "hub", &m->hub)) < 0 ||
+	    (r = get_string_dup(ld, mq, "device_id", &m->device_id)) < 0 ||
+	    (r = get_string_dup(ld, mq, "device_key_file", &m->device_key_file)) < 0 ||
+	    (r = get_int_range(ld, mq, "sas_lifetime", 2, SAS_LIFETIME_MAX, &m->sas_lifetime_s)) < 0)
 		return r;
+	m->cloud = (enum sg_cloud)cloud;
 
 	if ((r = note_where(ld, member(mq, "brokers"), &m->where[SG_MQTT_KEY_BROKERS])) < 0 ||
 	    (r = note_where(ld, member(mq, "client_id"), &m->where[SG_MQTT_KEY_CLIENT_ID])) < 0 ||
 	    (r = note_where(ld, member(mq, "username"), &m->where[SG_MQTT_KEY_USERNAME])) < 0 ||
-	    (r = note_where(ld, member(mq, "password_file"), &m->where[SG_MQTT_KEY_PASSWORD_FILE])) < 0)
+	    (r = note_where(ld, member(mq, "password_file"), &m->where[SG_MQTT_KEY_PASSWORD_FILE])) < 0 ||
+	    (r = note_where(ld, member(mq, "cloud"), &m->where[SG_MQTT_KEY_CLOUD])) < 0 ||
+	    (r = note_where(ld, member(mq, "device_key_file"), &m->where[SG_MQTT_KEY_DEVICE_KEY_FILE])) < 0)
 		return r;
 	if (mq)
 		r = note_where(ld, mq, &m->where[SG_MQTT_KEY_GROUP]);
@@ -916,6 +1053,10 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 		return fail_at(ld, member(mq, "reconnect_max") ? member(mq, "reconnect_max") : member(mq, "reconnect_min"),
 		               "\"reconnect_max\" (%g) must not be less than \"reconnect_min\" (%g)",
 		               m->reconnect_max_s, m->reconnect_min_s);
+
+	if (m->cloud != SG_CLOUD_NONE || member(mq, "hub") || member(mq, "device_id") ||
+	    member(mq, "device_key_file") || member(mq, "sas_lifetime"))
+		return parse_cloud(ld, mq);
 
 	if (client_id) {
 		if (!*client_id)
@@ -971,6 +1112,11 @@ static int parse_spool(struct loader *ld, const config_setting_t *root)
 	    (r = get_double_range(ld, g, "stats_interval", 0, 86400, false, &sp->stats_interval_s)) < 0 ||
 	    (r = get_double_range(ld, g, "commit_interval", 0, 60, false, &sp->commit_interval_s)) < 0)
 		return r;
+	if (ld->cfg->mqtt.cloud != SG_CLOUD_NONE) {
+		if (member(g, "stats_interval") && sp->stats_interval_s > 0)
+			return not_with_cloud(ld, member(g, "stats_interval"), "\"stats_interval\" (the spool's statistics topic)");
+		sp->stats_interval_s = 0;
+	}
 	if (sp->path && !*sp->path)
 		return fail_at(ld, member(g, "path"), "\"path\" must not be empty (remove it for the default)");
 	sp->sync_full = sync == 1;
@@ -991,6 +1137,8 @@ static int parse_discovery(struct loader *ld, const config_setting_t *root)
 	    (r = get_string(ld, g, "prefix", &prefix)) < 0 ||
 	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0)
 		return r;
+	if (d->enabled && ld->cfg->mqtt.cloud != SG_CLOUD_NONE)
+		return not_with_cloud(ld, member(g, "enabled"), "discovery (Home Assistant's topics)");
 	if (d->state_file && !*d->state_file)
 		return fail_at(ld, member(g, "state_file"), "\"state_file\" must not be empty (remove it for the default)");
 	if (!config_topic_valid(prefix))
@@ -1049,6 +1197,15 @@ static int parse_delivery(struct loader *ld, const config_setting_t *g, struct s
 		return r;
 	rc->payload = (enum sg_payload_format)payload;
 	rc->offline = (enum sg_offline_policy)offline;
+	if (ld->cfg->mqtt.cloud != SG_CLOUD_NONE) {
+		/* Azure IoT Hub: "IoT Hub doesn't support QoS 2 messages. If a device app publishes a message with QoS 2,
+		 * IoT Hub closes the network connection" (iot-mqtt-connect-to-iot-hub); it keeps no retained messages */
+		if (rc->qos == 2)
+			return fail_at(ld, member(g, "qos"), "qos 2: cloud = \"%s\" takes QoS 0 and 1 only (the service "
+			               "closes the connection over a QoS 2 message); use qos = 1", cloud_names[ld->cfg->mqtt.cloud]);
+		rc->retain = false;
+		rc->payload = SG_PAYLOAD_JSON;
+	}
 	return 0;
 }
 
@@ -1426,6 +1583,8 @@ static int parse_device(struct loader *ld, const config_setting_t *s, size_t ind
 	    (r = get_string_dup(ld, s, "path", &d->path)) < 0 ||
 	    (r = parse_delivery(ld, s, &d->defaults)) < 0)
 		return r;
+	if (d->expire_after_s > 0 && ld->cfg->mqtt.cloud != SG_CLOUD_NONE)
+		return not_with_cloud(ld, member(s, "expire_after"), "\"expire_after\" (the device's status topic)");
 
 	if (d->driver->parse_options) {
 		struct sg_opt_error oe = {.line = 0};
@@ -1774,8 +1933,12 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	if ((r = get_enum(ld, s, "type", kind_names, &kind)) < 0)
 		return r;
 	a->kind = (enum sg_actuator_kind)kind;
-	if ((r = get_int_range(ld, s, "qos", 0, 2, &a->qos)) < 0 ||
-	    (r = get_bool(ld, s, "accept_retained", &a->accept_retained)) < 0 ||
+	if ((r = get_int_range(ld, s, "qos", 0, 2, &a->qos)) < 0)
+		return r;
+	if (a->qos == 2 && cfg->mqtt.cloud != SG_CLOUD_NONE)
+		return fail_at(ld, member(s, "qos"), "qos 2: cloud = \"%s\" takes QoS 0 and 1 only; use qos = 1",
+		               cloud_names[cfg->mqtt.cloud]);
+	if ((r = get_bool(ld, s, "accept_retained", &a->accept_retained)) < 0 ||
 	    (r = get_int_range(ld, s, "min_interval_ms", 0, 86400000, &a->min_interval_ms)) < 0 ||
 	    (r = get_string(ld, s, "interlock", &interlock)) < 0)
 		return r;
@@ -2396,6 +2559,12 @@ void config_free(struct sg_config *cfg)
 	free(cfg->mqtt.cert_file);
 	free(cfg->mqtt.key_file);
 	free(cfg->mqtt.tls_alpn);
+	free(cfg->mqtt.hub);
+	free(cfg->mqtt.device_id);
+	free(cfg->mqtt.device_key_file);
+	if (cfg->mqtt.device_key)
+		explicit_bzero(cfg->mqtt.device_key, cfg->mqtt.device_key_len);
+	free(cfg->mqtt.device_key);
 
 	free(cfg->spool.path);
 	free(cfg->discovery.prefix);

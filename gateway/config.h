@@ -112,6 +112,12 @@ struct sg_serial_line_cfg {
 	size_t *actuators, n_actuators;
 };
 
+/* mqtt.cloud: a cloud service's rules (see cloud.h). */
+enum sg_cloud {
+	SG_CLOUD_NONE = 0,
+	SG_CLOUD_AZURE,          /* "azure-iot-hub" */
+};
+
 /* Keys of the mqtt group whose place in the file is kept for checks made after loading (TLS set-up). */
 enum sg_mqtt_key {
 	SG_MQTT_KEY_GROUP,       /* the mqtt group itself; the file alone when there is none */
@@ -126,6 +132,8 @@ enum sg_mqtt_key {
 	SG_MQTT_KEY_KEY_FILE,
 	SG_MQTT_KEY_INSECURE,
 	SG_MQTT_KEY_ALPN,
+	SG_MQTT_KEY_CLOUD,
+	SG_MQTT_KEY_DEVICE_KEY_FILE,
 	SG_MQTT_KEY_N,
 };
 
@@ -144,6 +152,13 @@ struct sg_mqtt_cfg {
 	char *ca_file, *ca_path, *cert_file, *key_file; /* NULL when unset */
 	bool tls_insecure;       /* skip host-name check: never default */
 	char *tls_alpn;          /* the one ALPN protocol name offered in the TLS handshake, or NULL */
+	enum sg_cloud cloud;     /* SG_CLOUD_NONE: a plain broker */
+	char *hub;               /* azure: the hub's host name, "NAME.azure-devices.net" */
+	char *device_id;         /* azure: the device id (also the client id) */
+	char *device_key_file;
+	unsigned char *device_key; /* azure: the device's symmetric key, base64-decoded from device_key_file */
+	size_t device_key_len;
+	int sas_lifetime_s;      /* azure: how long each SAS token is valid (default 3600) */
 	double reconnect_min_s;  /* default 1 */
 	double reconnect_max_s;  /* default 60 */
 	int max_inflight;        /* default 100 */

@@ -89,6 +89,11 @@ struct gw_device {
 	char last_error[320];       /* last open/read error logged, to log changes only */
 	struct sg_ratelimit fail_rl;
 	uint64_t seen;              /* the driver's `when_seen` fields (bit = index in its table) that arrived */
+	/* mqtt.cloud: this poll's readings, sent as one telemetry message (see "Cloud profiles") */
+	char *batch;                /* BATCH_MAX bytes once used */
+	size_t batch_len;           /* 0: empty */
+	int batch_qos;
+	enum sg_offline_policy batch_offline;
 	bool watch_seen;            /* it has such fields and no readings list: note them (discovery) */
 };
 
@@ -128,6 +133,11 @@ struct sg_gateway {
 	char *disc_ha_status;                 /* "<prefix>/status": Home Assistant's birth and will */
 	sd_event_source *disc_timer;          /* re-announce shortly after Home Assistant started */
 	sd_event_source *disc_seen_timer;     /* announce the fields that arrived for the first time */
+
+	/* cloud profiles: see the block "Cloud profiles" */
+	sd_event_source *batch_flush;    /* defer: the devices' telemetry batches, once the handler that read them is done */
+	unsigned twin_rid;               /* request id of the last reported-properties update */
+	struct sg_ratelimit cloud_rl;
 
 	/* store and forward */
 	struct sg_spool *spool;          /* NULL while it cannot be opened */
@@ -491,11 +501,16 @@ static void devices_refresh(struct sg_gateway *g);
 
 static void actuators_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg);
 static void flush_later(struct sg_gateway *g);
+static void cloud_connected(struct sg_gateway *g);
+static void cloud_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg);
+static void actuators_watch(struct sg_gateway *g);
 
 static void on_mqtt_connected(void *ud, bool session_present)
 {
 	struct sg_gateway *g = ud;
 	(void)session_present;
+	if (g->cfg_mqtt->mqtt.cloud != SG_CLOUD_NONE)
+		cloud_connected(g);
 	discovery_connected(g);
 	commands_connected(g->cmds); /* subscriptions and retained states, after every (re)connect */
 	devices_refresh(g);
@@ -518,6 +533,10 @@ static void on_mqtt_message(void *ud, const struct sg_mqtt_msg *msg)
 
 	if (g->disc_ha_status && strcmp(msg->topic, g->disc_ha_status) == 0) {
 		discovery_on_ha_status(g, msg);
+		return;
+	}
+	if (g->cfg_mqtt->mqtt.cloud != SG_CLOUD_NONE) {
+		cloud_message(g, msg);
 		return;
 	}
 	actuators_message(g, msg);
@@ -991,6 +1010,221 @@ static void device_alive(struct gw_device *d)
 	device_set_available(d, true);
 }
 
+/* ---- Cloud profiles ----------------------------------------------------------------------------
+ *
+ * mqtt.cloud = "azure-iot-hub" (config.h; the credentials are mqtt.c's):
+ * - Telemetry: the readings of one device that one event handler produced
+ *   (a poll, a line) become one message on the device's telemetry topic,
+ *   devices/{device_id}/messages/events/ with a property bag that says it is
+ *   UTF-8 JSON and names the device:
+ *     {"device":"env","readings":{"temperature":{"value":21.5,"unit":"°C","ts":"..."},...}}
+ *   each reading as its JSON payload (mapper.h). QoS is the highest of its
+ *   readings (never 2: config refuses it), never retained. A field that comes
+ *   twice, or a full batch, sends what was gathered first.
+ * - Commands: a cloud-to-device message, or a desired-properties patch of the
+ *   device twin, is a JSON object whose members name actuators, e.g.
+ *   {"hall-light":"ON","fan":40}; each goes to the command router as if it
+ *   came on that actuator's command topic ($-members such as "$version" are
+ *   the hub's own). A confirmed state is reported back as a reported-
+ *   properties patch {"hall-light":"ON"}; errors are only logged (the hub has
+ *   no topic for them).
+ * Topics and payloads: learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub.
+ */
+#define BATCH_MAX 8192 /* far below the hub's 256 KiB device-to-cloud message (IoT Hub quotas) */
+
+/* devices/{device_id}/messages/events/ + property bag: "$.ct"/"$.ce" let the hub's routing read the body */
+static int cloud_events_topic(const struct sg_gateway *g, const char *device, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "devices/%s/messages/events/$.ct=application%%2Fjson&$.ce=utf-8&device=%s",
+	                 g->cfg_mqtt->mqtt.device_id, device);
+	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
+}
+
+static void batch_send(struct gw_device *d)
+{
+	struct sg_gateway *g = d->g;
+	struct sg_message msg;
+	char topic[512];
+
+	if (!d->batch_len)
+		return;
+	memcpy(d->batch + d->batch_len, "}}", 3); /* room kept by batch_add() */
+	msg = (struct sg_message){
+		.topic = topic,
+		.payload = d->batch,
+		.payload_len = d->batch_len + 2,
+		.qos = d->batch_qos,
+		.retain = false,
+		.offline = d->batch_offline,
+	};
+	d->batch_len = 0;
+	if (cloud_events_topic(g, d->cfg->name, topic, sizeof(topic)) < 0) {
+		drop_reading(g, &msg, "the telemetry topic is too long");
+		return;
+	}
+	route(g, &msg);
+}
+
+static void batch_add(struct gw_device *d, const char *field, const struct sg_message *msg)
+{
+	struct sg_gateway *g = d->g;
+	char name[256], key[300];
+	size_t kn;
+
+	commands_json_escape(field, strlen(field), 64, name, sizeof(name));
+	kn = (size_t)snprintf(key, sizeof(key), "\"%s\":", name);
+	if (!d->batch && !(d->batch = malloc(BATCH_MAX))) {
+		drop_reading(g, msg, "out of memory");
+		return;
+	}
+	if (d->batch_len && (d->batch_len + 1 + kn + msg->payload_len + 3 > BATCH_MAX ||
+	                     (d->batch[d->batch_len] = '\0', strstr(d->batch, key))))
+		batch_send(d);
+	if (!d->batch_len) {
+		commands_json_escape(d->cfg->name, strlen(d->cfg->name), 64, name, sizeof(name));
+		d->batch_len = (size_t)snprintf(d->batch, BATCH_MAX, "{\"device\":\"%s\",\"readings\":{", name);
+		d->batch_qos = 0;
+		d->batch_offline = SG_OFFLINE_DROP;
+	} else {
+		d->batch[d->batch_len++] = ',';
+	}
+	if (d->batch_len + kn + msg->payload_len + 3 > BATCH_MAX) {
+		d->batch_len = 0;
+		drop_reading(g, msg, "longer than a telemetry message may be here");
+		return;
+	}
+	memcpy(d->batch + d->batch_len, key, kn);
+	memcpy(d->batch + d->batch_len + kn, msg->payload, msg->payload_len);
+	d->batch_len += kn + msg->payload_len;
+	if (msg->qos > d->batch_qos)
+		d->batch_qos = msg->qos;
+	/* spool beats last beats drop: the message is kept as well as its most demanding reading asks */
+	if (msg->offline == SG_OFFLINE_SPOOL || (msg->offline == SG_OFFLINE_LAST && d->batch_offline == SG_OFFLINE_DROP))
+		d->batch_offline = msg->offline;
+	sd_event_source_set_enabled(g->batch_flush, SD_EVENT_ONESHOT);
+}
+
+static int on_batch_flush(sd_event_source *s, void *ud)
+{
+	struct sg_gateway *g = ud;
+	(void)s;
+
+	for (size_t i = 0; i < g->n_devs; i++)
+		batch_send(g->devs[i]);
+	return 0;
+}
+
+static const struct sg_actuator_cfg *cloud_actuator(const struct sg_gateway *g, const char *name, const char *topic)
+{
+	const struct sg_config *c = g->cfg_mqtt;
+
+	for (size_t i = 0; i < c->n_actuators; i++)
+		if ((name && strcmp(c->actuators[i].name, name) == 0) || (topic && strcmp(c->actuators[i].topic, topic) == 0))
+			return &c->actuators[i];
+	return NULL;
+}
+
+/* A member of a C2D message or a desired-properties patch: a command for the actuator it names. */
+static void cloud_member(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len)
+{
+	struct sg_gateway *g = ud;
+	const struct sg_actuator_cfg *a;
+	struct sg_cmd_msg m;
+
+	if (name[0] == '$')
+		return; /* "$version" and the like: the hub's */
+	a = cloud_actuator(g, name, NULL);
+	if (!a) {
+		if (ratelimit_allow(&g->cloud_rl, now_mono_us(), NULL))
+			log_warning("cloud: \"%s\" in a command or desired properties is not an actuator, ignoring", name);
+		return;
+	}
+	m = (struct sg_cmd_msg){.topic = a->command_topic, .payload = scalar ? scalar : raw,
+	                        .len = scalar ? strlen(scalar) : raw_len};
+	commands_message(g->cmds, &m, now_mono_us());
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+#define AZURE_C2D_FMT     "devices/%s/messages/devicebound/"
+#define AZURE_DESIRED     "$iothub/twin/PATCH/properties/desired/"
+#define AZURE_TWIN_RES    "$iothub/twin/res/"
+#define AZURE_REPORTED    "$iothub/twin/PATCH/properties/reported/?$rid=%u"
+
+static void cloud_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
+{
+	char c2d[300];
+	int r;
+
+	snprintf(c2d, sizeof(c2d), AZURE_C2D_FMT, g->cfg_mqtt->mqtt.device_id);
+	if (starts_with(msg->topic, AZURE_TWIN_RES)) {
+		/* $iothub/twin/res/{status}/?$rid=..: 2xx is success (iot-mqtt-connect-to-iot-hub) */
+		if (msg->topic[strlen(AZURE_TWIN_RES)] != '2')
+			log_warning("cloud: the hub refused a reported-properties update: %s", msg->topic);
+		return;
+	}
+	if (!starts_with(msg->topic, c2d) && !starts_with(msg->topic, AZURE_DESIRED)) {
+		log_debug("cloud: a message on %s, ignoring", msg->topic);
+		return;
+	}
+	r = commands_json_each(msg->payload, msg->len, cloud_member, g);
+	if (r < 0 && ratelimit_allow(&g->cloud_rl, now_mono_us(), NULL))
+		log_warning("cloud: a %s that is not a JSON object of actuator states (%s), ignoring: expected e.g. "
+		            "{\"hall-light\":\"ON\"}", starts_with(msg->topic, c2d) ? "cloud-to-device message"
+		                                                                : "desired-properties patch",
+		            r == -EEXIST ? "a member twice" : r == -E2BIG ? "too many members" : "invalid JSON");
+	actuators_watch(g);
+}
+
+/* A state the router publishes: a reported-properties patch {"NAME":VALUE}; errors and answers are only logged. */
+static int cloud_act_publish(struct sg_gateway *g, const char *topic, const void *payload, size_t len, int qos)
+{
+	const struct sg_actuator_cfg *a = cloud_actuator(g, NULL, topic);
+	char patch[600], t[96], name[256], value[400];
+	const char *p = payload;
+	char *end = NULL;
+	bool number;
+	int n;
+
+	if (!a)
+		return 0;
+	/* a JSON number stays one (strtod's forms JSON lacks, "+1", ".5", "0x1", "inf", are text) */
+	number = len > 0 && len < 64 && (p[0] == '-' || (p[0] >= '0' && p[0] <= '9')) && !memchr(p, 'x', len) &&
+	         !memchr(p, 'X', len) && !memchr(p, 'n', len) && !memchr(p, 'N', len);
+	if (number) {
+		char tmp[64];
+		memcpy(tmp, p, len);
+		tmp[len] = '\0';
+		strtod(tmp, &end);
+		number = end == tmp + len;
+	}
+	commands_json_escape(a->name, strlen(a->name), 80, name, sizeof(name));
+	if (number)
+		snprintf(value, sizeof(value), "%.*s", (int)len, p);
+	else {
+		value[0] = '"';
+		commands_json_escape(payload, len, 128, value + 1, sizeof(value) - 2);
+		strcat(value, "\"");
+	}
+	n = snprintf(patch, sizeof(patch), "{\"%s\":%s}", name, value);
+	snprintf(t, sizeof(t), AZURE_REPORTED, ++g->twin_rid);
+	return mqtt_publish(g->mqtt, t, patch, (size_t)n, qos, false, NULL, NULL);
+}
+
+static void cloud_connected(struct sg_gateway *g)
+{
+	char c2d[300];
+	int r;
+
+	snprintf(c2d, sizeof(c2d), AZURE_C2D_FMT "#", g->cfg_mqtt->mqtt.device_id);
+	if ((r = mqtt_subscribe(g->mqtt, c2d, 1)) < 0 || (r = mqtt_subscribe(g->mqtt, AZURE_DESIRED "#", 1)) < 0 ||
+	    (r = mqtt_subscribe(g->mqtt, AZURE_TWIN_RES "#", 0)) < 0)
+		log_warning("cloud: cannot subscribe to the hub's command topics: %s", strerror(-r));
+}
+
 static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 {
 	struct gw_device *d = ud;
@@ -1015,7 +1249,10 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 	}
 	if (k == 0)
 		return;
-	route(g, &msg);
+	if (g->cfg_mqtt->mqtt.cloud != SG_CLOUD_NONE)
+		batch_add(d, r->field, &msg);
+	else
+		route(g, &msg);
 }
 
 /*
@@ -1402,6 +1639,7 @@ static void device_free(struct gw_device *d)
 	device_close(d);
 	sd_event_source_disable_unref(d->timer);
 	sd_event_source_disable_unref(d->expire);
+	free(d->batch);
 	free(d);
 }
 
@@ -1448,6 +1686,8 @@ static int act_publish(void *ud, const char *topic, const void *payload, size_t 
 	mosquitto_property *props = NULL;
 	int r;
 
+	if (g->cfg_mqtt->mqtt.cloud != SG_CLOUD_NONE)
+		return cloud_act_publish(g, topic, payload, len, qos);
 	if (corr && corr_len && mqtt_protocol(g->mqtt) == 5 &&
 	    mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr, (uint16_t)corr_len) !=
 	            MOSQ_ERR_SUCCESS)
@@ -1461,6 +1701,8 @@ static int act_publish(void *ud, const char *topic, const void *payload, size_t 
 static int act_subscribe(void *ud, const char *topic, int qos)
 {
 	struct sg_gateway *g = ud;
+	if (g->cfg_mqtt->mqtt.cloud != SG_CLOUD_NONE)
+		return 0; /* the cloud's own command topics instead: cloud_connected() */
 	return mqtt_subscribe_no_local(g->mqtt, topic, qos);
 }
 
@@ -1974,6 +2216,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	g->cfg_mqtt = cfg;
 	g->mqtt_io_fd = -1;
 	g->drop_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
+	g->cloud_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 	g->refuse_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 	g->unpublishable_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
 
@@ -2007,7 +2250,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		log_error("cannot allocate the mapper");
 		goto err;
 	}
-	g->mqtt = mqtt_new(&cfg->mqtt, cfg->status_topic, &handlers, g);
+	g->mqtt = mqtt_new(&cfg->mqtt, cfg->mqtt.cloud != SG_CLOUD_NONE ? NULL : cfg->status_topic, &handlers, g);
 	if (!g->mqtt) {
 		r = -errno;
 		log_error("cannot set up the MQTT client: %s", strerror(errno));
@@ -2018,6 +2261,10 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		r = sd_event_add_defer(g->loop, &g->mqtt_flush, on_mqtt_flush, g);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(g->mqtt_flush, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_defer(g->loop, &g->batch_flush, on_batch_flush, g);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(g->batch_flush, SD_EVENT_OFF);
 	if (r < 0)
 		goto err_loop;
 	r = sd_event_add_time(g->loop, &g->status_timer, CLOCK_MONOTONIC, now_mono_us() + STATUS_EVERY_US, 0,
@@ -2130,6 +2377,7 @@ void gateway_free(struct sg_gateway *g)
 	sd_event_source_disable_unref(g->mqtt_io);
 	sd_event_source_disable_unref(g->mqtt_timer);
 	sd_event_source_disable_unref(g->mqtt_flush);
+	sd_event_source_disable_unref(g->batch_flush);
 	sd_event_source_disable_unref(g->status_timer);
 	discovery_free(g);
 	sd_event_source_disable_unref(g->flush);

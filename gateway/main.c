@@ -101,7 +101,13 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 
 	printf("%s: OK\n", c->path);
 	printf("gateway   id %s, base topic %s\n", c->id, c->base_topic);
-	printf("status    %s (retained; \"online\" on connect, \"offline\" as Last Will)\n", c->status_topic);
+	if (c->mqtt.cloud == SG_CLOUD_AZURE)
+		printf("cloud     Azure IoT Hub %s, device %s, SAS tokens valid %d s (a new one after 80%%); readings "
+		       "batched per device on devices/%s/messages/events/, commands from cloud-to-device messages and "
+		       "desired properties, states as reported properties; no status topic\n",
+		       c->mqtt.hub, c->mqtt.device_id, c->mqtt.sas_lifetime_s, c->mqtt.device_id);
+	else
+		printf("status    %s (retained; \"online\" on connect, \"offline\" as Last Will)\n", c->status_topic);
 	for (size_t i = 0; i < c->mqtt.n_brokers; i++)
 		printf("broker    %s\n", c->mqtt.brokers[i]);
 	printf("mqtt      MQTT %s, client id %s, keepalive %d s, clean_session %s%s%s\n",
@@ -217,15 +223,21 @@ static int print_discovery(const struct sg_config *c)
 }
 
 /* A password anyone on the machine can read is no password; say so, but run. */
-static void warn_password_file(const struct sg_config *c)
+static void warn_secret_file(const char *what, const char *path)
 {
 	struct stat st;
 
-	if (!c->mqtt.password_file || stat(c->mqtt.password_file, &st) < 0)
+	if (!path || stat(path, &st) < 0)
 		return;
 	if (st.st_mode & S_IRWXO)
-		log_warning("password file %s is readable by others (mode %04o); run: chmod o-rwx %s",
-		            c->mqtt.password_file, (unsigned)(st.st_mode & 07777), c->mqtt.password_file);
+		log_warning("%s %s is readable by others (mode %04o); run: chmod o-rwx %s", what, path,
+		            (unsigned)(st.st_mode & 07777), path);
+}
+
+static void warn_password_file(const struct sg_config *c)
+{
+	warn_secret_file("password file", c->mqtt.password_file);
+	warn_secret_file("device key file", c->mqtt.device_key_file);
 }
 
 int main(int argc, char **argv)

@@ -43,6 +43,7 @@
 
 #include "../drivers/backoff.h"
 #include "clock.h"
+#include "cloud.h"
 #include "log.h"
 #include "mqtt_guard.h"
 #include "mqtt_setup.h"
@@ -135,6 +136,10 @@ struct sg_mqtt {
 	bool quota_refused;    /* on this connection */
 	unsigned quota_closes; /* connections closed after a quota refusal since the last stable one */
 	struct sg_ratelimit quota_rl;
+
+	/* Azure IoT Hub: see "SAS tokens" below */
+	uint64_t renew_at;     /* close and connect again with a fresh token then (0: never) */
+	bool renewing;         /* we closed the connection for that */
 
 	bool announce;         /* CONNACK handled: "online", subscriptions and connected() once libmosquitto returns */
 	bool session_present;
@@ -569,6 +574,8 @@ static void publish_online(struct sg_mqtt *m)
 {
 	int mid = 0, r;
 
+	if (!m->status_topic)
+		return;
 	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(ONLINE_PAYLOAD), ONLINE_PAYLOAD, 1, true);
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot publish online status: %s", mosquitto_strerror(r));
@@ -590,7 +597,7 @@ static void link_announce(struct sg_mqtt *m)
 	 * No Local: a Last Will of ours that another broker node publishes counts
 	 * as published by our client id, and No Local would hide exactly that.
 	 */
-	r = mosquitto_subscribe(m->mosq, NULL, m->status_topic, 0);
+	r = m->status_topic ? mosquitto_subscribe(m->mosq, NULL, m->status_topic, 0) : MOSQ_ERR_SUCCESS;
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot watch %s: %s", m->status_topic, mosquitto_strerror(r));
 	if (m->h.connected)
@@ -627,6 +634,13 @@ static void link_lost(struct sg_mqtt *m, int rc)
 
 	m->heal_at = 0;
 	m->announce = false;
+	if (m->renewing) { /* our own DISCONNECT for a new SAS token: the same broker, at once */
+		m->renewing = false;
+		m->trial = false;
+		m->state = ST_BACKOFF;
+		m->deadline = now;
+		return;
+	}
 	poison = ledger_check(m, now);
 	m->trial = false;
 	if (!poison)
@@ -674,7 +688,7 @@ static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_messag
 	uint64_t now = now_mono_us();
 	unsigned suppressed;
 
-	if (!msg->topic || strcmp(msg->topic, m->status_topic) != 0)
+	if (!msg->topic || !m->status_topic || strcmp(msg->topic, m->status_topic) != 0)
 		return false;
 	if (m->state != ST_CONNECTED || m->stopping || m->heal_at || msg->payloadlen != (int)n ||
 	    memcmp(msg->payload, OFFLINE_PAYLOAD, n) != 0)
@@ -686,6 +700,8 @@ static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_messag
 		           m->status_topic, m->cfg->brokers[m->broker], suppressed ? " (repeated)" : "");
 	return true;
 }
+
+static void sas_renew(struct sg_mqtt *m);
 
 static void link_timer(struct sg_mqtt *m, uint64_t now)
 {
@@ -703,6 +719,8 @@ static void link_timer(struct sg_mqtt *m, uint64_t now)
 		m->heal_at = 0;
 		publish_online(m);
 	}
+	if (m->renew_at && now >= m->renew_at && !m->renewing)
+		sas_renew(m);
 }
 
 static void start_attempt(struct sg_mqtt *m)
@@ -754,6 +772,49 @@ static void start_attempt(struct sg_mqtt *m)
 		mqtt_io(m, POLLOUT); /* connected at once (loopback) */
 }
 
+/*
+ * SAS tokens (Azure IoT Hub). The hub checks the token in the CONNECT and
+ * closes the connection when it expires ("the device must disconnect and
+ * reconnect with a new token": iot-mqtt-connect-to-iot-hub). So every
+ * attempt signs a token valid for sas_lifetime from now, and once
+ * SAS_RENEW_PERMILLE of that has passed the connection is closed with a
+ * DISCONNECT and made again at once with a new one: not a failure, no wait.
+ * What was in flight is resent on the new connection (libmosquitto keeps
+ * it) and the spool keeps everything not acknowledged, so nothing is lost.
+ */
+#define SAS_RENEW_PERMILLE 800
+
+static int sas_refresh(struct sg_mqtt *m)
+{
+	char token[CLOUD_SAS_MAX];
+	int64_t expiry = now_real_us() / 1000000 + m->cfg->sas_lifetime_s;
+	int r;
+
+	r = cloud_azure_sas(m->cfg->hub, m->cfg->device_id, m->cfg->device_key, m->cfg->device_key_len, expiry, token,
+	                    sizeof(token));
+	if (r == 0)
+		r = mosquitto_username_pw_set(m->mosq, m->cfg->username, token) == MOSQ_ERR_SUCCESS ? 0 : -ENOMEM;
+	explicit_bzero(token, sizeof(token));
+	if (r < 0) {
+		snprintf(m->reason, sizeof(m->reason), "cannot make a SAS token: %s", strerror(-r));
+		return r;
+	}
+	m->renew_at = now_mono_us() + (uint64_t)m->cfg->sas_lifetime_s * SAS_RENEW_PERMILLE * 1000;
+	log_debug("mqtt: SAS token valid until %lld (unix time), renewed in %.1f s", (long long)expiry,
+	          (double)m->cfg->sas_lifetime_s * SAS_RENEW_PERMILLE / 1000);
+	return 0;
+}
+
+/* The token is getting old: close the connection; link_lost() connects again at once. */
+static void sas_renew(struct sg_mqtt *m)
+{
+	log_info("mqtt: the SAS token expires soon: connecting again with a new one");
+	m->renewing = true;
+	m->renew_at = 0;
+	if (mosquitto_disconnect(m->mosq) != MOSQ_ERR_SUCCESS)
+		m->renewing = false;
+}
+
 /* The broker answered the probe: now let libmosquitto connect for real. */
 static void finish_probe(struct sg_mqtt *m)
 {
@@ -773,6 +834,11 @@ static void finish_probe(struct sg_mqtt *m)
 		mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, MQTT_GUARD_MAX_PACKET);
 	/* what libmosquitto resends at once after CONNACK: the send window (see there) */
 	mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, send_maximum(m));
+	if (m->cfg->cloud == SG_CLOUD_AZURE && sas_refresh(m) < 0) {
+		mosquitto_property_free_all(&props);
+		fail_attempt(m);
+		return;
+	}
 	m->state = ST_CONNECTING;
 	m->deadline = now_mono_us() + CONNACK_TIMEOUT_US;
 	m->fd_gen++;
@@ -990,7 +1056,7 @@ static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic)
 		m->pubrec_wait++;
 		log_hook(m); /* before the loop can read the PUBREC */
 	}
-	snprintf(p->topic, sizeof(p->topic), "%s", topic ? topic : m->status_topic);
+	snprintf(p->topic, sizeof(p->topic), "%s", topic ? topic : m->status_topic ? m->status_topic : "");
 }
 
 /* MID was answered (acknowledged or refused): true when it was our own status message. */
@@ -1105,9 +1171,9 @@ struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic
 	m->window = m->ssthresh = cfg->max_inflight > 0 ? cfg->max_inflight : 1;
 	m->ceiling = INT_MAX;
 	backoff_init(&m->grow_bo, GROW_MIN_US, GROW_MAX_US);
-	m->status_topic = strdup(status_topic);
+	m->status_topic = status_topic ? strdup(status_topic) : NULL;
 	m->v311 = calloc(cfg->n_brokers ? cfg->n_brokers : 1, sizeof(*m->v311));
-	if (!m->status_topic || !m->v311)
+	if ((status_topic && !m->status_topic) || !m->v311)
 		goto err_free;
 
 	for (size_t i = 0; i < cfg->n_brokers; i++) {
@@ -1203,6 +1269,8 @@ uint64_t mqtt_deadline(const struct sg_mqtt *m)
 			d = m->up_since + STABLE_US;
 		if (m->heal_at && m->heal_at < d)
 			d = m->heal_at;
+		if (m->renew_at && m->renew_at < d)
+			d = m->renew_at;
 		return d;
 	}
 	default:
@@ -1424,8 +1492,9 @@ void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms)
 	close_probe(m);
 	m->stopping = true;
 	if (m->state == ST_CONNECTED) {
-		mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(OFFLINE_PAYLOAD), OFFLINE_PAYLOAD, 1,
-		                  true);
+		if (m->status_topic)
+			mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(OFFLINE_PAYLOAD), OFFLINE_PAYLOAD, 1,
+			                  true);
 		mosquitto_disconnect(m->mosq);
 		/* Flush what is queued (the offline status, then DISCONNECT), bounded. */
 		while (mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq)) {

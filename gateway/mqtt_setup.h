@@ -35,7 +35,7 @@ int mqtt_setup_level(int protocol);
 
 /*
  * Apply CFG (borrowed) to MOSQ: protocol version, Last Will "offline" on
- * WILL_TOPIC, user name and password, TLS. 0, or -EINVAL/-ENOMEM with
+ * WILL_TOPIC (none when NULL), user name and password, TLS. 0, or -EINVAL/-ENOMEM with
  * REP->error filled (REP may not be NULL).
  */
 int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, const char *will_topic,

@@ -14,7 +14,9 @@
       authorized" (3.1.1 return code 5) itself and closes, which is what a
       cloud service does with a bad SAS token. drop_qos2: a QoS 2 PUBLISH
       closes the connection (Azure IoT Hub and AWS IoT Core do that); each
-      is counted in .qos2_drops. Every PUBLISH from the client is recorded in
+      is counted in .qos2_drops. expires(connect): when the connection's
+      credentials expire; it is cut then (counted in .expired_cuts), as the
+      hub does at a SAS token's expiry. Every PUBLISH from the client is recorded in
       .publishes as (topic, qos, retain, payload).
 
 One thread per connection drives both directions (an SSL object is not used
@@ -77,9 +79,10 @@ def parse_connect(body, alpn=None, cn=None):
 
 class CloudFront:
 	def __init__(self, upstream_port, certfile=None, keyfile=None, cafile=None, alpn=None,
-	             check_connect=None, drop_qos2=False):
+	             check_connect=None, drop_qos2=False, expires=None):
 		self.upstream_port = upstream_port
 		self.check_connect = check_connect
+		self.expires = expires  # connect -> unix time its credentials expire (the connection is then cut), or None
 		self.drop_qos2 = drop_qos2
 		self.ctx = None
 		if certfile:
@@ -97,6 +100,7 @@ class CloudFront:
 		self.handshake_errors = []
 		self.publishes = []
 		self.qos2_drops = 0
+		self.expired_cuts = 0
 		self.socks = set()
 		self.stopping = threading.Event()
 		self.srv = socket.socket()
@@ -167,8 +171,14 @@ class CloudFront:
 
 	def _pump(self, client, up, alpn, cn):
 		buf = bytearray()
+		state = {"deadline": None}
 		while not self.stopping.is_set():
-			r, _, _ = select.select([client, up], [], [], 0.2)
+			if state["deadline"] is not None and time.time() >= state["deadline"]:
+				with self.cond:
+					self.expired_cuts += 1
+					self.cond.notify_all()
+				return  # what the hub does when a SAS token expires
+			r, _, _ = select.select([client, up], [], [], 0.1)
 			if client in r or (self.ctx and client.pending()):
 				try:
 					data = client.recv(65536)
@@ -191,7 +201,7 @@ class CloudFront:
 						pkt = bytes(buf[:start + length])
 						body = bytes(buf[start:start + length])
 						del buf[:start + length]
-						if not self._client_packet(client, pkt[0], body, alpn, cn):
+						if not self._client_packet(client, pkt[0], body, alpn, cn, state):
 							return
 						out += pkt
 					if out:
@@ -202,7 +212,7 @@ class CloudFront:
 					return
 				client.sendall(data)
 
-	def _client_packet(self, client, b0, body, alpn, cn):
+	def _client_packet(self, client, b0, body, alpn, cn, state):
 		"""Record one packet from the client; False: the connection is to be closed."""
 		kind = b0 >> 4
 		if kind == 1:
@@ -216,6 +226,8 @@ class CloudFront:
 			if reason:
 				client.sendall(bytes([0x20, 2, 0, 5]))  # CONNACK, return code 5: not authorized
 				return False
+			if self.expires:
+				state["deadline"] = self.expires(c)
 		elif kind == 3:
 			qos = (b0 >> 1) & 3
 			topic, pos = _utf8(body, 0)

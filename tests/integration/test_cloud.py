@@ -8,12 +8,19 @@
     TLS listener (cloud_front.py, in front of mosquitto) that selects it sees.
 """
 
+import base64
+import hashlib
+import hmac
+import json
+import os
 import re
+import time
+import urllib.parse
 
 import pytest
 
 from cloud_front import CloudFront
-from conftest import feed_until, gateway_config, sim_device
+from conftest import feed_until, gateway_config, publish, sim_device, wait_until
 
 STATUS = "test/gateway/gw1/status"
 
@@ -86,3 +93,140 @@ def test_tls_alpn_needs_tls(make_pty, make_gateway, tmp_path):
 	line = next(i for i, t in enumerate(cfg.splitlines(), 1) if "alpn" in t)
 	assert f"sensorgate.conf:{line}: \"alpn\" is a TLS setting, but the brokers are mqtt:// (no TLS)" in cp.stderr, \
 		cp.stderr
+
+
+# --------------------------------------------------------------------------
+# Azure IoT Hub, emulated: mosquitto with an ACL that allows only the hub's
+# topics for the device (its client id), behind a TLS front that checks the
+# SAS token of every CONNECT with the key, as the hub does, and cuts the
+# connection when that token expires.
+
+HUB = "sg-test-hub.azure-devices.net"
+DEV = "pi-kitchen"
+EVENTS = f"devices/{DEV}/messages/events/$.ct=application%2Fjson&$.ce=utf-8&device=sim"
+REPORTED = "$iothub/twin/PATCH/properties/reported/"
+
+AZURE_ACL = """user tester
+topic readwrite #
+topic readwrite $iothub/#
+
+pattern write devices/%c/messages/events/#
+pattern read devices/%c/messages/devicebound/#
+pattern read $iothub/twin/PATCH/properties/desired/#
+pattern write $iothub/twin/PATCH/properties/reported/#
+pattern read $iothub/twin/res/#
+"""
+
+
+def sas_fields(token):
+	assert token.startswith("SharedAccessSignature "), token
+	return dict(kv.split("=", 1) for kv in token[len("SharedAccessSignature "):].split("&"))
+
+
+def sas_verdict(c, key):
+	"""Why the hub would refuse this CONNECT, or None: the token checked as Microsoft documents it."""
+	if c.client_id != DEV:
+		return f"client id {c.client_id!r}"
+	if c.username != f"{HUB}/{DEV}/?api-version=2021-04-12":
+		return f"user name {c.username!r}"
+	if c.level != 4:
+		return f"protocol level {c.level}"
+	f = sas_fields(c.password or "")
+	if set(f) != {"sr", "sig", "se"}:
+		return f"token fields {sorted(f)}"
+	sr = urllib.parse.quote(f"{HUB}/devices/{DEV}", safe="")
+	if f["sr"] != sr:
+		return f"sr {f['sr']!r}"
+	want = base64.b64encode(hmac.new(key, f"{sr}\n{f['se']}".encode(), hashlib.sha256).digest()).decode()
+	if urllib.parse.unquote(f["sig"]) != want or f["sig"] != urllib.parse.quote(want, safe=""):
+		return f"signature {f['sig']!r}"
+	if int(f["se"]) <= time.time():
+		return f"expired token (se {f['se']})"
+	return None
+
+
+def azure_setup(broker_factory, front_factory, tls_certs, tmp_path, lifetime=None):
+	key = os.urandom(32)
+	keyfile = tmp_path / "device.key"
+	keyfile.write_text(base64.b64encode(key).decode() + "\n")
+	keyfile.chmod(0o600)
+	acl = tmp_path / "acl"
+	acl.write_text(AZURE_ACL)
+	broker = broker_factory(extra_conf=f"acl_file {acl}")
+	front = front_factory(broker.port, certfile=tls_certs["certfile"], keyfile=tls_certs["keyfile"],
+	                      check_connect=lambda c: sas_verdict(c, key), drop_qos2=True,
+	                      expires=lambda c: int(sas_fields(c.password)["se"]))
+	mqtt = (f'cloud = "azure-iot-hub"; hub = "{HUB}"; device_id = "{DEV}"; device_key_file = "{keyfile}";\n'
+	        f'        tls: {{ ca_file = "{tls_certs["cafile"]}"; }};'
+	        + (f" sas_lifetime = {lifetime};" if lifetime else ""))
+	return key, broker, front, mqtt
+
+
+def azure_config(front, tmp_path, pty, mqtt, extra=""):
+	cfg = gateway_config(front.port, tmp_path, sim_device(pty.link), scheme="mqtts", mqtt_extra=mqtt, extra=extra)
+	return cfg.replace(' protocol = "5";', "")
+
+
+LIGHT = ('actuators = ( {{ name = "light"; driver = "serial"; port = "{port}"; baud = 9600;\n'
+         '   on = "L=1\\n"; off = "L=0\\n"; initial = "OFF"; }} );\n')
+
+
+def test_azure_iot_hub(broker_factory, front_factory, tls_certs, make_pty, make_gateway, make_sub, tmp_path):
+	key, broker, front, mqtt = azure_setup(broker_factory, front_factory, tls_certs, tmp_path)
+	pty, relay = make_pty("tty"), make_pty("relay")
+	gw = make_gateway(azure_config(front, tmp_path, pty, mqtt, extra=LIGHT.format(port=relay.link)))
+	cp = gw.check()
+	assert cp.returncode == 0, cp.stdout + cp.stderr
+	assert f"cloud     Azure IoT Hub {HUB}, device {DEV}" in cp.stdout
+	sub = make_sub(broker.port, ["devices/#", REPORTED + "#"], protocol="3.1.1", username="tester")
+	gw.start()
+	# the identity, the SAS token and TLS, as the front checked them
+	assert front.wait(lambda: front.connects, 15), gw.stderr_text()
+	c = front.connects[0]
+	assert not front.refused, front.refused
+	assert sas_verdict(c, key) is None
+	assert 3000 < int(sas_fields(c.password)["se"]) - c.t <= 3601  # sas_lifetime's default, an hour
+	assert c.flags & 0x04 == 0, "no Last Will: the hub takes only its own topics"
+	# the actuator's initial state, reported as a twin property
+	m = sub.wait_for(lambda m: m.topic.startswith(REPORTED + "?$rid="), timeout=10)
+	assert json.loads(m.payload) == {"light": "OFF"}
+	# readings of one line: one JSON message with units and times, at the QoS of the most demanding, never retained
+	gw.wait_open(pty)
+	m = feed_until(pty, "t=21.5 h=40", sub, lambda m: m.topic == EVENTS)
+	body = json.loads(m.payload)
+	assert body["device"] == "sim" and set(body["readings"]) == {"t", "h"}, body
+	assert body["readings"]["t"]["value"] == 21.5 and body["readings"]["t"]["unit"] == "°C"
+	assert body["readings"]["h"]["value"] == 40
+	assert all(r["ts"].endswith("Z") for r in body["readings"].values())
+	assert m.qos == 1 and not m.retain
+	assert all(t.startswith(f"devices/{DEV}/messages/events/") or t.startswith(REPORTED)
+	           for t, _q, _r, _p in front.publishes), front.publishes
+	assert all(q < 2 for _t, q, _r, _p in front.publishes) and front.qos2_drops == 0
+	# a cloud-to-device message and a desired-properties patch move the actuator; its state is reported
+	mark = sub.mark()
+	publish(broker.port, f"devices/{DEV}/messages/devicebound/%24.mid=1&%24.to=%2Fdevices%2F{DEV}%2Fmessages%2Fdevicebound",
+	        json.dumps({"light": "ON"}), qos=1, protocol="3.1.1", user="tester")
+	assert wait_until(lambda: b"L=1\n" in relay.received(), 10), relay.received()
+	m = sub.wait_for(lambda m: m.topic.startswith(REPORTED) and json.loads(m.payload) == {"light": "ON"},
+	                 since=mark, timeout=10)
+	mark = sub.mark()
+	publish(broker.port, "$iothub/twin/PATCH/properties/desired/?$version=2", '{"light":"OFF","$version":2}',
+	        qos=1, protocol="3.1.1", user="tester")
+	assert wait_until(lambda: relay.received().endswith(b"L=0\n"), 10), relay.received()
+	sub.wait_for(lambda m: m.topic.startswith(REPORTED) and json.loads(m.payload) == {"light": "OFF"},
+	             since=mark, timeout=10)
+	assert len(front.connects) == 1 and front.expired_cuts == 0
+	gw.stop()
+
+
+def test_azure_qos2_refused(make_pty, make_gateway, tmp_path):
+	keyfile = tmp_path / "device.key"
+	keyfile.write_text(base64.b64encode(b"k" * 32).decode() + "\n")
+	pty = make_pty("tty")
+	cfg = gateway_config(8883, tmp_path, sim_device(pty.link).replace("qos = 1;", "qos = 2;"), scheme="mqtts",
+	                     mqtt_extra=f'cloud = "azure-iot-hub"; hub = "{HUB}"; device_id = "{DEV}"; '
+	                                f'device_key_file = "{keyfile}";').replace(' protocol = "5";', "")
+	cp = make_gateway(cfg).check()
+	assert cp.returncode == 1
+	line = next(i for i, t in enumerate(cfg.splitlines(), 1) if "qos = 2" in t)
+	assert f"sensorgate.conf:{line}: qos 2: cloud = \"azure-iot-hub\" takes QoS 0 and 1 only" in cp.stderr, cp.stderr
