@@ -230,3 +230,31 @@ def test_azure_qos2_refused(make_pty, make_gateway, tmp_path):
 	assert cp.returncode == 1
 	line = next(i for i, t in enumerate(cfg.splitlines(), 1) if "qos = 2" in t)
 	assert f"sensorgate.conf:{line}: qos 2: cloud = \"azure-iot-hub\" takes QoS 0 and 1 only" in cp.stderr, cp.stderr
+
+
+def test_azure_sas_renewed_nothing_lost(broker_factory, front_factory, tls_certs, make_pty, make_gateway, make_sub,
+                                        tmp_path):
+	"""Tokens valid 3 s: the gateway reconnects with a new one before the front (the hub) cuts it, and every
+	reading written meanwhile arrives."""
+	key, broker, front, mqtt = azure_setup(broker_factory, front_factory, tls_certs, tmp_path, lifetime=3)
+	pty = make_pty("tty")
+	gw = make_gateway(azure_config(front, tmp_path, pty, mqtt))
+	sub = make_sub(broker.port, ["devices/#"], protocol="3.1.1", username="tester")
+	gw.start()
+	gw.wait_open(pty)
+	feed_until(pty, "t=0", sub, lambda m: m.topic == EVENTS)
+	sent = list(range(1, 141))
+	for n in sent:  # 7 s of readings, 20 a second: two renewals or more
+		pty.write_line(f"t={n}")
+		time.sleep(0.05)
+
+	def got():
+		return {int(json.loads(m.payload)["readings"]["t"]["value"]) for m in sub.messages(EVENTS)}
+
+	assert wait_until(lambda: set(sent) <= got(), 15), sorted(set(sent) - got())
+	assert len(front.connects) >= 3, front.connects
+	se = [int(sas_fields(c.password)["se"]) for c in front.connects]
+	assert se == sorted(se) and len(set(se)) == len(se), se
+	assert not front.refused and front.expired_cuts == 0, (front.refused, front.expired_cuts)
+	assert "the SAS token expires soon: connecting again with a new one" in gw.stderr_text()
+	gw.stop()
