@@ -61,7 +61,7 @@ static const char *const gateway_keys[] = {"id", "base_topic", "payload", NULL};
 static const char *const mqtt_keys[] = {
 	"brokers", "protocol", "keepalive", "clean_session", "client_id", "username", "password_file",
 	"tls", "reconnect_min", "reconnect_max", "max_inflight", "cloud", "hub", "device_id", "device_key_file",
-	"sas_lifetime", NULL,
+	"sas_lifetime", "thing", NULL,
 };
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", "alpn", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval",
@@ -93,7 +93,7 @@ static const char *const offline_names[] = {"spool", "drop", "last", NULL};
 /* index 0, 1, 2: protocol levels 5, 4 and 3 (MQTT 3.1 names itself "MQIsdp", level 3) */
 static const char *const protocol_names[] = {"5", "3.1.1", "3.1", NULL};
 /* index = enum sg_cloud */
-static const char *const cloud_names[] = {"none", "azure-iot-hub", NULL};
+static const char *const cloud_names[] = {"none", "azure-iot-hub", "aws-iot-core", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const when_full_names[] = {"drop_old", "drop_new", NULL};
 static const char *const kind_names[] = {"switch", "number", "enum", NULL};
@@ -939,12 +939,60 @@ static int read_device_key(struct loader *ld, const config_setting_t *mq, struct
 	return 0;
 }
 
+/* AWS IoT thing names: 1 to 128 of [a-zA-Z0-9:_-] (AWS IoT API Reference, CreateThing, thingName). */
+#define AWS_THING_MAX 128
+/* AWS IoT Core, "Device communication protocols": MQTT with X.509 client certificates on port 443 needs the
+ * ALPN protocol name x-amzn-mqtt-ca (on 8883 none). */
+#define AWS_ALPN_443 "x-amzn-mqtt-ca"
+
+static bool aws_thing_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > AWS_THING_MAX)
+		return false;
+	for (; *s; s++)
+		if (!char_in_name(*s) && *s != ':')
+			return false;
+	return true;
+}
+
+/* Keys that belong to one profile, set without it or with the other. */
+static int foreign_keys(struct loader *ld, const config_setting_t *mq)
+{
+	static const struct { const char *key; enum sg_cloud cloud; } own[] = {
+		{"hub", SG_CLOUD_AZURE}, {"device_id", SG_CLOUD_AZURE}, {"device_key_file", SG_CLOUD_AZURE},
+		{"sas_lifetime", SG_CLOUD_AZURE}, {"thing", SG_CLOUD_AWS},
+	};
+
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (member(mq, own[i].key) && ld->cfg->mqtt.cloud != own[i].cloud)
+			return fail_at(ld, member(mq, own[i].key), "\"%s\" belongs to cloud = \"%s\", which is not set",
+			               own[i].key, cloud_names[own[i].cloud]);
+	return 0;
+}
+
+/* Every cloud takes TLS only; KEYS the profile sets itself are refused rather than silently overridden. */
+static int cloud_common(struct loader *ld, const config_setting_t *mq, const char *const *keys, const char *from)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	const char *name = cloud_names[m->cloud];
+
+	for (const char *const *k = keys; *k; k++)
+		if (member(mq, *k))
+			return fail_at(ld, member(mq, *k), "\"%s\" is set by cloud = \"%s\" (from %s); remove it", *k,
+			               name, from);
+	if (member(mq, "brokers") && strncmp(m->brokers[0], "mqtts://", 8) != 0)
+		return fail_at(ld, member(mq, "brokers"), "cloud = \"%s\" takes TLS only: the brokers must be mqtts://",
+		               name);
+	return 0;
+}
+
 /*
  * mqtt.cloud = "azure-iot-hub": the identity, the broker and the protocol
- * follow from hub, device_id and device_key_file; the keys they replace are
- * refused rather than silently overridden.
+ * follow from hub, device_id and device_key_file.
  */
-static int parse_cloud(struct loader *ld, const config_setting_t *mq)
+static int parse_azure(struct loader *ld, const config_setting_t *mq)
 {
 	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
 	static const char *const replaced[] = {"client_id", "username", "password_file", NULL};
@@ -952,18 +1000,8 @@ static int parse_cloud(struct loader *ld, const config_setting_t *mq)
 	char user[512];
 	int r;
 
-	if (m->cloud == SG_CLOUD_NONE) {
-		static const char *const azure_only[] = {"hub", "device_id", "device_key_file", "sas_lifetime", NULL};
-		for (const char *const *k = azure_only; *k; k++)
-			if (member(mq, *k))
-				return fail_at(ld, member(mq, *k), "\"%s\" belongs to cloud = \"azure-iot-hub\", which is "
-				               "not set", *k);
-		return 0;
-	}
-	for (const char *const *k = replaced; *k; k++)
-		if (member(mq, *k))
-			return fail_at(ld, member(mq, *k), "\"%s\" is set by cloud = \"%s\" (from hub, device_id and "
-			               "device_key_file); remove it", *k, name);
+	if ((r = cloud_common(ld, mq, replaced, "hub, device_id and device_key_file")) < 0)
+		return r;
 	for (const char *const *k = (const char *const[]){"hub", "device_id", "device_key_file", NULL}; *k; k++)
 		if (!member(mq, *k))
 			return fail_at(ld, member(mq, "cloud"), "cloud = \"%s\" needs \"%s\" in the mqtt group", name, *k);
@@ -984,9 +1022,6 @@ static int parse_cloud(struct loader *ld, const config_setting_t *mq)
 			m->brokers[0] = NULL;
 			return fail_oom(ld);
 		}
-	} else if (strncmp(m->brokers[0], "mqtts://", 8) != 0) {
-		return fail_at(ld, member(mq, "brokers"), "cloud = \"%s\" takes TLS only: the brokers must be "
-		               "mqtts:// (mqtts://%s:8883)", name, m->hub);
 	}
 	if ((r = dup_to(ld, &m->client_id, m->device_id)) < 0)
 		return r;
@@ -995,6 +1030,60 @@ static int parse_cloud(struct loader *ld, const config_setting_t *mq)
 	if ((r = dup_to(ld, &m->username, user)) < 0)
 		return r;
 	return read_device_key(ld, mq, m);
+}
+
+/*
+ * mqtt.cloud = "aws-iot-core": the thing name is the client id (unless
+ * client_id says otherwise: the policy decides), an X.509 client
+ * certificate is the credential, and port 443 gets its ALPN protocol.
+ */
+static int parse_aws(struct loader *ld, const config_setting_t *mq, const char *client_id)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	static const char *const replaced[] = {"username", "password_file", NULL};
+	const char *name = cloud_names[m->cloud];
+	const char *tls_where = member(mq, "tls") ? "in mqtt.tls" : "in an mqtt.tls group";
+	bool port443 = false;
+	int r;
+
+	if ((r = cloud_common(ld, mq, replaced, "the client certificate")) < 0)
+		return r;
+	if (m->protocol == 3)
+		return fail_at(ld, member(mq, "protocol"), "cloud = \"%s\" speaks MQTT 3.1.1 and 5, not 3.1", name);
+	if (!member(mq, "thing"))
+		return fail_at(ld, member(mq, "cloud"), "cloud = \"%s\" needs \"thing\" (the thing name) in the mqtt "
+		               "group", name);
+	if (!aws_thing_valid(m->device_id))
+		return fail_at(ld, member(mq, "thing"), "invalid thing name \"%s\": AWS IoT allows 1 to %d of "
+		               "letters, digits, ':', '_' and '-'", m->device_id, AWS_THING_MAX);
+	if (!member(mq, "brokers"))
+		return fail_at(ld, member(mq, "cloud"), "cloud = \"%s\" needs \"brokers\": your account's endpoint, "
+		               "( \"mqtts://xxxxxxxx-ats.iot.REGION.amazonaws.com:8883\" )", name);
+	if (!m->cert_file)
+		return fail_at(ld, member(mq, "cloud"), "cloud = \"%s\" needs the thing's certificate: cert_file and "
+		               "key_file %s", name, tls_where);
+	for (size_t i = 0; i < m->n_brokers; i++) {
+		const char *colon = strrchr(m->brokers[i], ':');
+		port443 |= colon && strcmp(colon, ":443") == 0;
+	}
+	if (port443 && !m->tls_alpn && (r = dup_to(ld, &m->tls_alpn, AWS_ALPN_443)) < 0)
+		return r;
+	if (client_id && !*client_id)
+		return fail_at(ld, member(mq, "client_id"), "\"client_id\" must not be empty");
+	return dup_to(ld, &m->client_id, client_id ? client_id : m->device_id);
+}
+
+static int parse_cloud(struct loader *ld, const config_setting_t *mq, const char *client_id)
+{
+	int r = foreign_keys(ld, mq);
+
+	if (r < 0)
+		return r;
+	switch (ld->cfg->mqtt.cloud) {
+	case SG_CLOUD_AZURE: return parse_azure(ld, mq);
+	case SG_CLOUD_AWS:   return parse_aws(ld, mq, client_id);
+	default:             return 0;
+	}
 }
 
 static int parse_mqtt(struct loader *ld, const config_setting_t *root)
@@ -1030,7 +1119,8 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	    (r = get_string_dup(ld, mq, "hub", &m->hub)) < 0 ||
 	    (r = get_string_dup(ld, mq, "device_id", &m->device_id)) < 0 ||
 	    (r = get_string_dup(ld, mq, "device_key_file", &m->device_key_file)) < 0 ||
-	    (r = get_int_range(ld, mq, "sas_lifetime", 2, SAS_LIFETIME_MAX, &m->sas_lifetime_s)) < 0)
+	    (r = get_int_range(ld, mq, "sas_lifetime", 2, SAS_LIFETIME_MAX, &m->sas_lifetime_s)) < 0 ||
+	    (!member(mq, "device_id") && (r = get_string_dup(ld, mq, "thing", &m->device_id)) < 0))
 		return r;
 	m->cloud = (enum sg_cloud)cloud;
 
@@ -1054,9 +1144,10 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 		               "\"reconnect_max\" (%g) must not be less than \"reconnect_min\" (%g)",
 		               m->reconnect_max_s, m->reconnect_min_s);
 
-	if (m->cloud != SG_CLOUD_NONE || member(mq, "hub") || member(mq, "device_id") ||
-	    member(mq, "device_key_file") || member(mq, "sas_lifetime"))
-		return parse_cloud(ld, mq);
+	if ((r = parse_cloud(ld, mq, client_id)) < 0)
+		return r;
+	if (m->cloud != SG_CLOUD_NONE)
+		return 0;
 
 	if (client_id) {
 		if (!*client_id)
@@ -1112,7 +1203,7 @@ static int parse_spool(struct loader *ld, const config_setting_t *root)
 	    (r = get_double_range(ld, g, "stats_interval", 0, 86400, false, &sp->stats_interval_s)) < 0 ||
 	    (r = get_double_range(ld, g, "commit_interval", 0, 60, false, &sp->commit_interval_s)) < 0)
 		return r;
-	if (ld->cfg->mqtt.cloud != SG_CLOUD_NONE) {
+	if (ld->cfg->mqtt.cloud == SG_CLOUD_AZURE) {
 		if (member(g, "stats_interval") && sp->stats_interval_s > 0)
 			return not_with_cloud(ld, member(g, "stats_interval"), "\"stats_interval\" (the spool's statistics topic)");
 		sp->stats_interval_s = 0;
@@ -1137,7 +1228,7 @@ static int parse_discovery(struct loader *ld, const config_setting_t *root)
 	    (r = get_string(ld, g, "prefix", &prefix)) < 0 ||
 	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0)
 		return r;
-	if (d->enabled && ld->cfg->mqtt.cloud != SG_CLOUD_NONE)
+	if (d->enabled && ld->cfg->mqtt.cloud == SG_CLOUD_AZURE)
 		return not_with_cloud(ld, member(g, "enabled"), "discovery (Home Assistant's topics)");
 	if (d->state_file && !*d->state_file)
 		return fail_at(ld, member(g, "state_file"), "\"state_file\" must not be empty (remove it for the default)");
@@ -1198,11 +1289,12 @@ static int parse_delivery(struct loader *ld, const config_setting_t *g, struct s
 	rc->payload = (enum sg_payload_format)payload;
 	rc->offline = (enum sg_offline_policy)offline;
 	if (ld->cfg->mqtt.cloud != SG_CLOUD_NONE) {
-		/* Azure IoT Hub: "IoT Hub doesn't support QoS 2 messages. If a device app publishes a message with QoS 2,
-		 * IoT Hub closes the network connection" (iot-mqtt-connect-to-iot-hub); it keeps no retained messages */
+		/* Azure IoT Hub closes the connection over a QoS 2 message and keeps no retained messages
+		 * (learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub); AWS IoT Core takes QoS 0 and 1
+		 * only (docs.aws.amazon.com/iot/latest/developerguide/mqtt.html). Batches are never retained. */
 		if (rc->qos == 2)
 			return fail_at(ld, member(g, "qos"), "qos 2: cloud = \"%s\" takes QoS 0 and 1 only (the service "
-			               "closes the connection over a QoS 2 message); use qos = 1", cloud_names[ld->cfg->mqtt.cloud]);
+			               "does not take QoS 2 messages); use qos = 1", cloud_names[ld->cfg->mqtt.cloud]);
 		rc->retain = false;
 		rc->payload = SG_PAYLOAD_JSON;
 	}
@@ -1583,7 +1675,7 @@ static int parse_device(struct loader *ld, const config_setting_t *s, size_t ind
 	    (r = get_string_dup(ld, s, "path", &d->path)) < 0 ||
 	    (r = parse_delivery(ld, s, &d->defaults)) < 0)
 		return r;
-	if (d->expire_after_s > 0 && ld->cfg->mqtt.cloud != SG_CLOUD_NONE)
+	if (d->expire_after_s > 0 && ld->cfg->mqtt.cloud == SG_CLOUD_AZURE)
 		return not_with_cloud(ld, member(s, "expire_after"), "\"expire_after\" (the device's status topic)");
 
 	if (d->driver->parse_options) {

@@ -116,6 +116,7 @@ struct sg_serial_line_cfg {
 enum sg_cloud {
 	SG_CLOUD_NONE = 0,
 	SG_CLOUD_AZURE,          /* "azure-iot-hub" */
+	SG_CLOUD_AWS,            /* "aws-iot-core" */
 };
 
 /* Keys of the mqtt group whose place in the file is kept for checks made after loading (TLS set-up). */
@@ -154,7 +155,7 @@ struct sg_mqtt_cfg {
 	char *tls_alpn;          /* the one ALPN protocol name offered in the TLS handshake, or NULL */
 	enum sg_cloud cloud;     /* SG_CLOUD_NONE: a plain broker */
 	char *hub;               /* azure: the hub's host name, "NAME.azure-devices.net" */
-	char *device_id;         /* azure: the device id (also the client id) */
+	char *device_id;         /* azure: the device id (also the client id); aws: the thing name */
 	char *device_key_file;
 	unsigned char *device_key; /* azure: the device's symmetric key, base64-decoded from device_key_file */
 	size_t device_key_len;

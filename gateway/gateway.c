@@ -1032,11 +1032,19 @@ static void device_alive(struct gw_device *d)
  */
 #define BATCH_MAX 8192 /* far below the hub's 256 KiB device-to-cloud message (IoT Hub quotas) */
 
-/* devices/{device_id}/messages/events/ + property bag: "$.ct"/"$.ce" let the hub's routing read the body */
+/*
+ * Azure: devices/{device_id}/messages/events/ and a property bag ("$.ct"/"$.ce" let the hub's routing read
+ * the body). AWS: <base_topic>/<device> (any topic the thing's policy allows).
+ */
 static int cloud_events_topic(const struct sg_gateway *g, const char *device, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "devices/%s/messages/events/$.ct=application%%2Fjson&$.ce=utf-8&device=%s",
-	                 g->cfg_mqtt->mqtt.device_id, device);
+	int n;
+
+	if (g->cfg_mqtt->mqtt.cloud == SG_CLOUD_AZURE)
+		n = snprintf(buf, len, "devices/%s/messages/events/$.ct=application%%2Fjson&$.ce=utf-8&device=%s",
+		             g->cfg_mqtt->mqtt.device_id, device);
+	else
+		n = snprintf(buf, len, "%s/%s", g->cfg_mqtt->base_topic, device);
 	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
 }
 
@@ -1153,12 +1161,55 @@ static bool starts_with(const char *s, const char *prefix)
 #define AZURE_DESIRED     "$iothub/twin/PATCH/properties/desired/"
 #define AZURE_TWIN_RES    "$iothub/twin/res/"
 #define AZURE_REPORTED    "$iothub/twin/PATCH/properties/reported/?$rid=%u"
+/* AWS IoT device shadow topics (docs.aws.amazon.com/iot/latest/developerguide/device-shadow-mqtt.html) */
+#define AWS_SHADOW        "$aws/things/%s/shadow/update"
+#define AWS_DELTA         AWS_SHADOW "/delta"
+#define AWS_REJECTED      AWS_SHADOW "/rejected"
+
+/* The "state" member of a shadow delta document: the desired states that differ from the reported ones. */
+static void aws_delta_member(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len)
+{
+	struct sg_gateway *g = ud;
+	int r;
+
+	if (strcmp(name, "state") != 0 || scalar)
+		return;
+	r = commands_json_each(raw, raw_len, cloud_member, g);
+	if (r < 0 && ratelimit_allow(&g->cloud_rl, now_mono_us(), NULL))
+		log_warning("cloud: a shadow delta whose state is not an object of actuator states, ignoring");
+}
+
+static void aws_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
+{
+	char delta[300], rejected[300];
+	int r;
+
+	snprintf(delta, sizeof(delta), AWS_DELTA, g->cfg_mqtt->mqtt.device_id);
+	snprintf(rejected, sizeof(rejected), AWS_REJECTED, g->cfg_mqtt->mqtt.device_id);
+	if (strcmp(msg->topic, rejected) == 0) {
+		log_warning("cloud: the shadow service refused a reported state: %.*s", (int)(msg->len < 200 ? msg->len : 200),
+		            (const char *)msg->payload);
+		return;
+	}
+	if (strcmp(msg->topic, delta) != 0) {
+		log_debug("cloud: a message on %s, ignoring", msg->topic);
+		return;
+	}
+	r = commands_json_each(msg->payload, msg->len, aws_delta_member, g);
+	if (r < 0 && ratelimit_allow(&g->cloud_rl, now_mono_us(), NULL))
+		log_warning("cloud: a shadow delta that is not a JSON object, ignoring");
+	actuators_watch(g);
+}
 
 static void cloud_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
 {
 	char c2d[300];
 	int r;
 
+	if (g->cfg_mqtt->mqtt.cloud == SG_CLOUD_AWS) {
+		aws_message(g, msg);
+		return;
+	}
 	snprintf(c2d, sizeof(c2d), AZURE_C2D_FMT, g->cfg_mqtt->mqtt.device_id);
 	if (starts_with(msg->topic, AZURE_TWIN_RES)) {
 		/* $iothub/twin/res/{status}/?$rid=..: 2xx is success (iot-mqtt-connect-to-iot-hub) */
@@ -1209,6 +1260,11 @@ static int cloud_act_publish(struct sg_gateway *g, const char *topic, const void
 		commands_json_escape(payload, len, 128, value + 1, sizeof(value) - 2);
 		strcat(value, "\"");
 	}
+	if (g->cfg_mqtt->mqtt.cloud == SG_CLOUD_AWS) {
+		n = snprintf(patch, sizeof(patch), "{\"state\":{\"reported\":{\"%s\":%s}}}", name, value);
+		snprintf(t, sizeof(t), AWS_SHADOW, g->cfg_mqtt->mqtt.device_id);
+		return mqtt_publish(g->mqtt, t, patch, (size_t)n, qos, false, NULL, NULL);
+	}
 	n = snprintf(patch, sizeof(patch), "{\"%s\":%s}", name, value);
 	snprintf(t, sizeof(t), AZURE_REPORTED, ++g->twin_rid);
 	return mqtt_publish(g->mqtt, t, patch, (size_t)n, qos, false, NULL, NULL);
@@ -1219,6 +1275,14 @@ static void cloud_connected(struct sg_gateway *g)
 	char c2d[300];
 	int r;
 
+	if (g->cfg_mqtt->mqtt.cloud == SG_CLOUD_AWS) {
+		char delta[300], rejected[300];
+		snprintf(delta, sizeof(delta), AWS_DELTA, g->cfg_mqtt->mqtt.device_id);
+		snprintf(rejected, sizeof(rejected), AWS_REJECTED, g->cfg_mqtt->mqtt.device_id);
+		if ((r = mqtt_subscribe(g->mqtt, delta, 1)) < 0 || (r = mqtt_subscribe(g->mqtt, rejected, 0)) < 0)
+			log_warning("cloud: cannot subscribe to the thing's shadow topics: %s", strerror(-r));
+		return;
+	}
 	snprintf(c2d, sizeof(c2d), AZURE_C2D_FMT "#", g->cfg_mqtt->mqtt.device_id);
 	if ((r = mqtt_subscribe(g->mqtt, c2d, 1)) < 0 || (r = mqtt_subscribe(g->mqtt, AZURE_DESIRED "#", 1)) < 0 ||
 	    (r = mqtt_subscribe(g->mqtt, AZURE_TWIN_RES "#", 0)) < 0)
@@ -2024,8 +2088,13 @@ static void restart_changes(const struct sg_config *run, const struct sg_config 
 		change_add(buf, len, "mqtt credentials");
 	if (!str_eq(a->ca_file, b->ca_file) || !str_eq(a->ca_path, b->ca_path) ||
 	    !str_eq(a->cert_file, b->cert_file) || !str_eq(a->key_file, b->key_file) ||
-	    a->tls_insecure != b->tls_insecure)
+	    a->tls_insecure != b->tls_insecure || !str_eq(a->tls_alpn, b->tls_alpn))
 		change_add(buf, len, "mqtt.tls");
+	if (a->cloud != b->cloud || !str_eq(a->hub, b->hub) || !str_eq(a->device_id, b->device_id) ||
+	    a->device_key_len != b->device_key_len ||
+	    (a->device_key_len && memcmp(a->device_key, b->device_key, a->device_key_len) != 0) ||
+	    a->sas_lifetime_s != b->sas_lifetime_s)
+		change_add(buf, len, "mqtt.cloud settings");
 	if (a->reconnect_min_s != b->reconnect_min_s || a->reconnect_max_s != b->reconnect_max_s ||
 	    a->max_inflight != b->max_inflight)
 		change_add(buf, len, "mqtt reconnect/inflight limits");
@@ -2250,7 +2319,7 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		log_error("cannot allocate the mapper");
 		goto err;
 	}
-	g->mqtt = mqtt_new(&cfg->mqtt, cfg->mqtt.cloud != SG_CLOUD_NONE ? NULL : cfg->status_topic, &handlers, g);
+	g->mqtt = mqtt_new(&cfg->mqtt, cfg->mqtt.cloud == SG_CLOUD_AZURE ? NULL : cfg->status_topic, &handlers, g);
 	if (!g->mqtt) {
 		r = -errno;
 		log_error("cannot set up the MQTT client: %s", strerror(errno));
@@ -2337,7 +2406,7 @@ int gateway_run(struct sg_gateway *g)
 
 	log_info("sensorgate " SG_VERSION " starting: config %s, %zu device%s, broker %s, status on %s",
 	         g->cfg->path, g->cfg->n_devices, g->cfg->n_devices == 1 ? "" : "s", g->cfg->mqtt.brokers[0],
-	         g->cfg->status_topic);
+	         g->cfg->mqtt.cloud == SG_CLOUD_AZURE ? "none (Azure IoT Hub)" : g->cfg->status_topic);
 	mqtt_start(g->mqtt);
 	/* Ready once the config is loaded and devices are probed; the broker may come later. */
 	update_status(g);

@@ -106,7 +106,10 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 		       "batched per device on devices/%s/messages/events/, commands from cloud-to-device messages and "
 		       "desired properties, states as reported properties; no status topic\n",
 		       c->mqtt.hub, c->mqtt.device_id, c->mqtt.sas_lifetime_s, c->mqtt.device_id);
-	else
+	else if (c->mqtt.cloud == SG_CLOUD_AWS)
+		printf("cloud     AWS IoT Core, thing %s; readings batched per device on %s/DEVICE, commands from "
+		       "shadow deltas, states reported to the shadow\n", c->mqtt.device_id, c->base_topic);
+	if (c->mqtt.cloud != SG_CLOUD_AZURE)
 		printf("status    %s (retained; \"online\" on connect, \"offline\" as Last Will)\n", c->status_topic);
 	for (size_t i = 0; i < c->mqtt.n_brokers; i++)
 		printf("broker    %s\n", c->mqtt.brokers[i]);

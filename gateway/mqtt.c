@@ -787,7 +787,8 @@ static void start_attempt(struct sg_mqtt *m)
 static int sas_refresh(struct sg_mqtt *m)
 {
 	char token[CLOUD_SAS_MAX];
-	int64_t expiry = now_real_us() / 1000000 + m->cfg->sas_lifetime_s;
+	int64_t now = now_real_us(), expiry = now / 1000000 + m->cfg->sas_lifetime_s;
+	uint64_t left = (uint64_t)(expiry * 1000000 - now); /* se is whole seconds: up to 1 s less than the lifetime */
 	int r;
 
 	r = cloud_azure_sas(m->cfg->hub, m->cfg->device_id, m->cfg->device_key, m->cfg->device_key_len, expiry, token,
@@ -799,9 +800,9 @@ static int sas_refresh(struct sg_mqtt *m)
 		snprintf(m->reason, sizeof(m->reason), "cannot make a SAS token: %s", strerror(-r));
 		return r;
 	}
-	m->renew_at = now_mono_us() + (uint64_t)m->cfg->sas_lifetime_s * SAS_RENEW_PERMILLE * 1000;
+	m->renew_at = now_mono_us() + left / 1000 * SAS_RENEW_PERMILLE;
 	log_debug("mqtt: SAS token valid until %lld (unix time), renewed in %.1f s", (long long)expiry,
-	          (double)m->cfg->sas_lifetime_s * SAS_RENEW_PERMILLE / 1000);
+	          (double)(left / 1000 * SAS_RENEW_PERMILLE) / 1e6);
 	return 0;
 }
 

@@ -258,3 +258,83 @@ def test_azure_sas_renewed_nothing_lost(broker_factory, front_factory, tls_certs
 	assert not front.refused and front.expired_cuts == 0, (front.refused, front.expired_cuts)
 	assert "the SAS token expires soon: connecting again with a new one" in gw.stderr_text()
 	gw.stop()
+
+
+# --------------------------------------------------------------------------
+# AWS IoT Core, emulated: mosquitto with an ACL for the thing's topics
+# (its client id), behind a TLS front that requires a client certificate
+# from the test's CA and offers only the ALPN protocol AWS uses on port 443.
+
+THING = "pi-garage"
+SHADOW = f"$aws/things/{THING}/shadow/update"
+
+AWS_ACL = """user tester
+topic readwrite #
+topic readwrite $aws/#
+
+pattern write test/#
+pattern read test/gateway/%c/status
+pattern read $aws/things/%c/shadow/update/delta
+pattern read $aws/things/%c/shadow/update/rejected
+pattern write $aws/things/%c/shadow/update
+"""
+
+
+def test_aws_iot_core(broker_factory, front_factory, tls_certs, make_pty, make_gateway, make_sub, tmp_path):
+	acl = tmp_path / "acl"
+	acl.write_text(AWS_ACL)
+	broker = broker_factory(extra_conf=f"acl_file {acl}")
+	front = front_factory(broker.port, certfile=tls_certs["certfile"], keyfile=tls_certs["keyfile"],
+	                      cafile=tls_certs["cafile"], alpn=["x-amzn-mqtt-ca"], drop_qos2=True,
+	                      check_connect=lambda c: None if c.client_id == THING else f"client id {c.client_id!r}")
+	pty, relay = make_pty("tty"), make_pty("relay")
+	tls = (f'tls: {{ ca_file = "{tls_certs["cafile"]}"; cert_file = "{tls_certs["client_cert"]}"; '
+	       f'key_file = "{tls_certs["client_key"]}"; alpn = "x-amzn-mqtt-ca"; }};')
+	cfg = gateway_config(front.port, tmp_path, sim_device(pty.link), scheme="mqtts", protocol="3.1.1",
+	                     mqtt_extra=f'cloud = "aws-iot-core"; thing = "{THING}"; {tls}',
+	                     extra=LIGHT.format(port=relay.link))
+	gw = make_gateway(cfg)
+	cp = gw.check()
+	assert cp.returncode == 0 and f"cloud     AWS IoT Core, thing {THING}" in cp.stdout, cp.stdout + cp.stderr
+	sub = make_sub(broker.port, ["test/#", SHADOW], protocol="3.1.1", username="tester")
+	gw.start()
+	sub.wait_topic(f"test/gateway/gw1/status", "online", timeout=15)
+	c = front.connects[0]
+	assert c.alpn == "x-amzn-mqtt-ca" and c.cn == "sensorgate-client" and c.client_id == THING, c
+	m = sub.wait_for(lambda m: m.topic == SHADOW, timeout=10)
+	assert json.loads(m.payload) == {"state": {"reported": {"light": "OFF"}}}
+	gw.wait_open(pty)
+	m = feed_until(pty, "t=19.5 h=50", sub, lambda m: m.topic == "test/sim")
+	body = json.loads(m.payload)
+	assert body["readings"]["t"]["value"] == 19.5 and body["readings"]["t"]["unit"] == "°C", body
+	assert body["readings"]["h"]["value"] == 50 and m.qos == 1 and not m.retain
+	# a shadow delta moves the actuator, and its state is reported to the shadow
+	mark = sub.mark()
+	publish(broker.port, f"$aws/things/{THING}/shadow/update/delta",
+	        json.dumps({"version": 7, "timestamp": 1700000000, "state": {"light": "ON"},
+	                    "metadata": {"light": {"timestamp": 1700000000}}}), qos=1, protocol="3.1.1", user="tester")
+	assert wait_until(lambda: b"L=1\n" in relay.received(), 10), relay.received()
+	sub.wait_for(lambda m: m.topic == SHADOW and json.loads(m.payload) == {"state": {"reported": {"light": "ON"}}},
+	             since=mark, timeout=10)
+	assert all(q < 2 for _t, q, _r, _p in front.publishes) and front.qos2_drops == 0
+	assert len(front.connects) == 1
+	gw.stop()
+
+
+def test_aws_checks(tls_certs, make_pty, make_gateway, tmp_path):
+	pty = make_pty("tty")
+	base = dict(scheme="mqtts", protocol="3.1.1")
+	# port 443: the ALPN protocol AWS wants there, without saying so
+	certs = (f'tls: {{ ca_file = "{tls_certs["cafile"]}"; cert_file = "{tls_certs["client_cert"]}"; '
+	         f'key_file = "{tls_certs["client_key"]}"; }};')
+	cfg = gateway_config(443, tmp_path, sim_device(pty.link), **base,
+	                     mqtt_extra=f'cloud = "aws-iot-core"; thing = "{THING}"; {certs}')
+	cp = make_gateway(cfg).check()
+	assert cp.returncode == 0 and "; ALPN x-amzn-mqtt-ca" in cp.stdout, cp.stdout + cp.stderr
+	# no client certificate: refused, at the cloud line
+	cfg = gateway_config(8883, tmp_path, sim_device(pty.link), **base,
+	                     mqtt_extra=f'cloud = "aws-iot-core"; thing = "{THING}";')
+	cp = make_gateway(cfg, name="nocert").check()
+	line = next(i for i, t in enumerate(cfg.splitlines(), 1) if "aws-iot-core" in t)
+	assert cp.returncode == 1 and f":{line}: cloud = \"aws-iot-core\" needs the thing's certificate" in cp.stderr, \
+		cp.stderr
