@@ -1012,23 +1012,25 @@ static void device_alive(struct gw_device *d)
 
 /* ---- Cloud profiles ----------------------------------------------------------------------------
  *
- * mqtt.cloud = "azure-iot-hub" (config.h; the credentials are mqtt.c's):
+ * mqtt.cloud = "azure-iot-hub" or "aws-iot-core" (config.h; the credentials are mqtt.c's):
  * - Telemetry: the readings of one device that one event handler produced
- *   (a poll, a line) become one message on the device's telemetry topic,
- *   devices/{device_id}/messages/events/ with a property bag that says it is
- *   UTF-8 JSON and names the device:
+ *   (a poll, a line) become one message: Azure, on the device's telemetry
+ *   topic devices/{device_id}/messages/events/ with a property bag that says
+ *   it is UTF-8 JSON and names the device; AWS, on <base_topic>/<device>:
  *     {"device":"env","readings":{"temperature":{"value":21.5,"unit":"°C","ts":"..."},...}}
  *   each reading as its JSON payload (mapper.h). QoS is the highest of its
  *   readings (never 2: config refuses it), never retained. A field that comes
  *   twice, or a full batch, sends what was gathered first.
- * - Commands: a cloud-to-device message, or a desired-properties patch of the
- *   device twin, is a JSON object whose members name actuators, e.g.
- *   {"hall-light":"ON","fan":40}; each goes to the command router as if it
- *   came on that actuator's command topic ($-members such as "$version" are
- *   the hub's own). A confirmed state is reported back as a reported-
- *   properties patch {"hall-light":"ON"}; errors are only logged (the hub has
- *   no topic for them).
- * Topics and payloads: learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub.
+ * - Commands: a cloud-to-device message, a desired-properties patch of the
+ *   device twin (Azure) or the "state" of a shadow delta (AWS) is a JSON
+ *   object whose members name actuators, e.g. {"hall-light":"ON","fan":40};
+ *   each goes to the command router as if it came on that actuator's command
+ *   topic ($-members such as "$version" are the hub's own). A confirmed state
+ *   is reported back: a reported-properties patch {"hall-light":"ON"} (Azure),
+ *   a shadow update {"state":{"reported":{"hall-light":"ON"}}} (AWS). Errors
+ *   are only logged (neither service has a topic for them).
+ * Topics and payloads: learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub,
+ * docs.aws.amazon.com/iot/latest/developerguide/device-shadow-mqtt.html.
  */
 #define BATCH_MAX 8192 /* far below the hub's 256 KiB device-to-cloud message (IoT Hub quotas) */
 

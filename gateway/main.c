@@ -122,10 +122,17 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 	printf("\n%-28s %-44s %-3s %-6s %-7s %s\n", "DEVICE.FIELD", "TOPIC", "QOS", "RETAIN", "PAYLOAD", "OFFLINE");
 	for (size_t i = 0; i < c->n_devices; i++) {
 		const struct sg_device_cfg *d = &c->devices[i];
+		char batch[300] = "";
+
+		/* a cloud profile sends a device's readings as one message (gateway.c, "Cloud profiles") */
+		if (c->mqtt.cloud == SG_CLOUD_AZURE)
+			snprintf(batch, sizeof(batch), "devices/%s/messages/events/ (batch)", c->mqtt.device_id);
+		else if (c->mqtt.cloud == SG_CLOUD_AWS)
+			snprintf(batch, sizeof(batch), "%s/%s (batch)", c->base_topic, d->name);
 		for (size_t j = 0; j < d->n_readings; j++) {
 			const struct sg_reading_cfg *r = &d->readings[j];
 			snprintf(key, sizeof(key), "%s.%s", d->name, r->field);
-			printf("%-28s %-44s %s %-7s %s\n", key, r->topic, qos_retain(r->qos, r->retain, qr, sizeof(qr)),
+			printf("%-28s %-44s %s %-7s %s\n", key, batch[0] ? batch : r->topic, qos_retain(r->qos, r->retain, qr, sizeof(qr)),
 			       payload_name(r->payload), offline_name(r->offline));
 		}
 		for (size_t j = 0; d->all_fields && !d->driver->fields && d->driver->option_field; j++) {
@@ -135,7 +142,9 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 			if (!d->driver->option_field(d->opts, j, name, sizeof(name), &fi))
 				break;
 			snprintf(key, sizeof(key), "%s.%s", d->name, name);
-			snprintf(topic, sizeof(topic), "%s/%s/%s", c->base_topic, d->name, name);
+			snprintf(topic, sizeof(topic), "%s", batch);
+			if (!batch[0])
+				snprintf(topic, sizeof(topic), "%s/%s/%s", c->base_topic, d->name, name);
 			printf("%-28s %-44s %s %-7s %s\n", key, topic,
 			       qos_retain(d->defaults.qos, d->defaults.retain, qr, sizeof(qr)),
 			       payload_name(d->defaults.payload), offline_name(d->defaults.offline));
@@ -148,13 +157,18 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 		}
 		if (d->all_fields && !(!d->driver->fields && d->driver->option_field)) {
 			snprintf(key, sizeof(key), "%s.*", d->name);
-			snprintf(topic, sizeof(topic), "%s/%s/<field>", c->base_topic, d->name);
+			snprintf(topic, sizeof(topic), "%s", batch);
+			if (!batch[0])
+				snprintf(topic, sizeof(topic), "%s/%s/<field>", c->base_topic, d->name);
 			printf("%-28s %-44s %s %-7s %s\n", key, topic,
 			       qos_retain(d->defaults.qos, d->defaults.retain, qr, sizeof(qr)),
 			       payload_name(d->defaults.payload), offline_name(d->defaults.offline));
 		}
 	}
 	if (c->n_actuators) {
+		if (c->mqtt.cloud != SG_CLOUD_NONE)
+			printf("\n(cloud profile: commands come from the service and states are reported to it, by actuator "
+			       "name; the topics below are not used)");
 		printf("\n%-20s %-40s %-40s %s\n", "ACTUATOR", "COMMAND TOPIC", "STATE TOPIC", "ACCEPTS");
 		for (size_t i = 0; i < c->n_actuators; i++) {
 			const struct sg_actuator_cfg *a = &c->actuators[i];
