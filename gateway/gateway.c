@@ -136,7 +136,9 @@ struct sg_gateway {
 
 	/* cloud profiles: see the block "Cloud profiles" */
 	sd_event_source *batch_flush;    /* defer: the devices' telemetry batches, once the handler that read them is done */
-	unsigned twin_rid;               /* request id of the last reported-properties update */
+	unsigned twin_rid;               /* request id of the last twin request (Azure) */
+	unsigned twin_get_rid;           /* that of the whole-twin request after connecting, 0: none */
+	char (*cloud_state)[64];         /* per actuator of cfg_mqtt: the state last reported, "" none yet */
 	struct sg_ratelimit cloud_rl;
 
 	/* store and forward */
@@ -1134,6 +1136,28 @@ static const struct sg_actuator_cfg *cloud_actuator(const struct sg_gateway *g, 
 	return NULL;
 }
 
+/*
+ * After a reconnect the gateway asks for the whole twin (Azure) or shadow
+ * (AWS): a desired state set while it was away is carried out then. Only
+ * where it differs from the state last reported from here: the service's
+ * own record of the reported state may be older than ours, and an actuator
+ * with pulse_ms must not pulse again at every reconnect.
+ */
+static void cloud_member(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len);
+
+static void cloud_member_changed(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len)
+{
+	struct sg_gateway *g = ud;
+	const struct sg_config *c = g->cfg_mqtt;
+
+	for (size_t i = 0; scalar && g->cloud_state && i < c->n_actuators; i++)
+		if (strcmp(c->actuators[i].name, name) == 0 && strcmp(g->cloud_state[i], scalar) == 0) {
+			log_debug("cloud: %s is %s already, as desired", name, scalar);
+			return;
+		}
+	cloud_member(ud, name, scalar, raw, raw_len);
+}
+
 /* A member of a C2D message or a desired-properties patch: a command for the actuator it names. */
 static void cloud_member(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len)
 {
@@ -1167,6 +1191,29 @@ static bool starts_with(const char *s, const char *prefix)
 #define AWS_SHADOW        "$aws/things/%s/shadow/update"
 #define AWS_DELTA         AWS_SHADOW "/delta"
 #define AWS_REJECTED      AWS_SHADOW "/rejected"
+#define AWS_GET           "$aws/things/%s/shadow/get"
+#define AWS_GET_ACCEPTED  AWS_GET "/accepted"
+#define AZURE_TWIN_GET    "$iothub/twin/GET/?$rid=%u"
+
+/* The whole shadow after a reconnect: its state.delta, actuators whose state differs (see above). */
+static void aws_get_state_member(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len)
+{
+	if (strcmp(name, "delta") == 0 && !scalar)
+		commands_json_each(raw, raw_len, cloud_member_changed, ud);
+}
+
+static void aws_get_member(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len)
+{
+	if (strcmp(name, "state") == 0 && !scalar)
+		commands_json_each(raw, raw_len, aws_get_state_member, ud);
+}
+
+/* The whole twin after a reconnect, {"desired":{...},"reported":{...}}: its desired properties (see above). */
+static void azure_twin_member(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len)
+{
+	if (strcmp(name, "desired") == 0 && !scalar)
+		commands_json_each(raw, raw_len, cloud_member_changed, ud);
+}
 
 /* The "state" member of a shadow delta document: the desired states that differ from the reported ones. */
 static void aws_delta_member(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len)
@@ -1183,11 +1230,18 @@ static void aws_delta_member(void *ud, const char *name, const char *scalar, con
 
 static void aws_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
 {
-	char delta[300], rejected[300];
+	char delta[300], rejected[300], got[300];
 	int r;
 
 	snprintf(delta, sizeof(delta), AWS_DELTA, g->cfg_mqtt->mqtt.device_id);
 	snprintf(rejected, sizeof(rejected), AWS_REJECTED, g->cfg_mqtt->mqtt.device_id);
+	snprintf(got, sizeof(got), AWS_GET_ACCEPTED, g->cfg_mqtt->mqtt.device_id);
+	if (strcmp(msg->topic, got) == 0) {
+		if (commands_json_each(msg->payload, msg->len, aws_get_member, g) < 0)
+			log_warning("cloud: the shadow that came is not a JSON object, ignoring");
+		actuators_watch(g);
+		return;
+	}
 	if (strcmp(msg->topic, rejected) == 0) {
 		log_warning("cloud: the shadow service refused a reported state: %.*s", (int)(msg->len < 200 ? msg->len : 200),
 		            (const char *)msg->payload);
@@ -1214,9 +1268,19 @@ static void cloud_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
 	}
 	snprintf(c2d, sizeof(c2d), AZURE_C2D_FMT, g->cfg_mqtt->mqtt.device_id);
 	if (starts_with(msg->topic, AZURE_TWIN_RES)) {
-		/* $iothub/twin/res/{status}/?$rid=..: 2xx is success (iot-mqtt-connect-to-iot-hub) */
-		if (msg->topic[strlen(AZURE_TWIN_RES)] != '2')
-			log_warning("cloud: the hub refused a reported-properties update: %s", msg->topic);
+		/* $iothub/twin/res/{status}/?$rid={request id}[&...]: 2xx is success (iot-mqtt-connect-to-iot-hub) */
+		const char *rid = strstr(msg->topic, "$rid=");
+		bool get = rid && g->twin_get_rid && strtoul(rid + 5, NULL, 10) == g->twin_get_rid;
+
+		if (msg->topic[strlen(AZURE_TWIN_RES)] != '2') {
+			log_warning("cloud: the hub refused a %s: %s", get ? "request for the twin" : "reported-properties "
+			            "update", msg->topic);
+		} else if (get) {
+			g->twin_get_rid = 0;
+			if (commands_json_each(msg->payload, msg->len, azure_twin_member, g) < 0)
+				log_warning("cloud: the twin that came is not a JSON object, ignoring");
+			actuators_watch(g);
+		}
 		return;
 	}
 	if (!starts_with(msg->topic, c2d) && !starts_with(msg->topic, AZURE_DESIRED)) {
@@ -1236,7 +1300,7 @@ static void cloud_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
 static int cloud_act_publish(struct sg_gateway *g, const char *topic, const void *payload, size_t len, int qos)
 {
 	const struct sg_actuator_cfg *a = cloud_actuator(g, NULL, topic);
-	char patch[600], t[96], name[256], value[400];
+	char patch[600], t[300], name[256], value[400];
 	const char *p = payload;
 	char *end = NULL;
 	bool number;
@@ -1254,6 +1318,8 @@ static int cloud_act_publish(struct sg_gateway *g, const char *topic, const void
 		strtod(tmp, &end);
 		number = end == tmp + len;
 	}
+	if (g->cloud_state)
+		snprintf(g->cloud_state[a - g->cfg_mqtt->actuators], sizeof(g->cloud_state[0]), "%.*s", (int)len, p);
 	commands_json_escape(a->name, strlen(a->name), 80, name, sizeof(name));
 	if (number)
 		snprintf(value, sizeof(value), "%.*s", (int)len, p);
@@ -1278,10 +1344,15 @@ static void cloud_connected(struct sg_gateway *g)
 	int r;
 
 	if (g->cfg_mqtt->mqtt.cloud == SG_CLOUD_AWS) {
-		char delta[300], rejected[300];
-		snprintf(delta, sizeof(delta), AWS_DELTA, g->cfg_mqtt->mqtt.device_id);
-		snprintf(rejected, sizeof(rejected), AWS_REJECTED, g->cfg_mqtt->mqtt.device_id);
-		if ((r = mqtt_subscribe(g->mqtt, delta, 1)) < 0 || (r = mqtt_subscribe(g->mqtt, rejected, 0)) < 0)
+		char delta[300], rejected[300], get[300], got[300];
+		const char *id = g->cfg_mqtt->mqtt.device_id;
+		snprintf(delta, sizeof(delta), AWS_DELTA, id);
+		snprintf(rejected, sizeof(rejected), AWS_REJECTED, id);
+		snprintf(get, sizeof(get), AWS_GET, id);
+		snprintf(got, sizeof(got), AWS_GET_ACCEPTED, id);
+		if ((r = mqtt_subscribe(g->mqtt, delta, 1)) < 0 || (r = mqtt_subscribe(g->mqtt, rejected, 0)) < 0 ||
+		    (r = mqtt_subscribe(g->mqtt, got, 1)) < 0 ||
+		    (g->cfg_mqtt->n_actuators && (r = mqtt_publish(g->mqtt, get, "", 0, 0, false, NULL, NULL)) < 0))
 			log_warning("cloud: cannot subscribe to the thing's shadow topics: %s", strerror(-r));
 		return;
 	}
@@ -1289,6 +1360,13 @@ static void cloud_connected(struct sg_gateway *g)
 	if ((r = mqtt_subscribe(g->mqtt, c2d, 1)) < 0 || (r = mqtt_subscribe(g->mqtt, AZURE_DESIRED "#", 1)) < 0 ||
 	    (r = mqtt_subscribe(g->mqtt, AZURE_TWIN_RES "#", 0)) < 0)
 		log_warning("cloud: cannot subscribe to the hub's command topics: %s", strerror(-r));
+	if (g->cfg_mqtt->n_actuators) {
+		char t[64];
+		g->twin_get_rid = ++g->twin_rid;
+		snprintf(t, sizeof(t), AZURE_TWIN_GET, g->twin_get_rid);
+		if ((r = mqtt_publish(g->mqtt, t, "", 0, 0, false, NULL, NULL)) < 0)
+			log_warning("cloud: cannot ask the hub for the twin: %s", strerror(-r));
+	}
 }
 
 static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
@@ -1902,6 +1980,9 @@ static int actuators_setup(struct sg_gateway *g)
 		return r;
 	sd_event_source_set_enabled(g->act_timer, SD_EVENT_OFF);
 	g->act_buses = (struct sg_act_buses){.gpio = NULL, .lines = gw_lines_set(g->lines)};
+	if (g->cfg->mqtt.cloud != SG_CLOUD_NONE && g->cfg->n_actuators &&
+	    !(g->cloud_state = calloc(g->cfg->n_actuators, sizeof(*g->cloud_state))))
+		return -ENOMEM;
 	g->cmds = commands_new(g->cfg, &env, g, now_mono_us());
 	if (!g->cmds)
 		return -errno;
@@ -1926,6 +2007,8 @@ static void actuators_free(struct sg_gateway *g)
 	free(g->act_io);
 	g->act_io = NULL;
 	g->act_timer = sd_event_source_disable_unref(g->act_timer);
+	free(g->cloud_state);
+	g->cloud_state = NULL;
 }
 
 /* ---- status, signals, lifecycle ------------------------------------------------------------- */

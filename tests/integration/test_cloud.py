@@ -115,6 +115,7 @@ pattern read devices/%c/messages/devicebound/#
 pattern read $iothub/twin/PATCH/properties/desired/#
 pattern write $iothub/twin/PATCH/properties/reported/#
 pattern read $iothub/twin/res/#
+pattern write $iothub/twin/GET/#
 """
 
 
@@ -169,16 +170,21 @@ def azure_config(front, tmp_path, pty, mqtt, extra=""):
 
 LIGHT = ('actuators = ( {{ name = "light"; driver = "serial"; port = "{port}"; baud = 9600;\n'
          '   on = "L=1\\n"; off = "L=0\\n"; initial = "OFF"; }} );\n')
+LIGHTS = ('actuators = ( {{ name = "light"; driver = "serial"; port = "{port}"; baud = 9600;\n'
+          '   on = "L=1\\n"; off = "L=0\\n"; initial = "OFF"; }},\n'
+          '  {{ name = "lamp"; driver = "serial"; port = "{port2}"; baud = 9600;\n'
+          '   on = "M=1\\n"; off = "M=0\\n"; initial = "OFF"; }} );\n')
 
 
 def test_azure_iot_hub(broker_factory, front_factory, tls_certs, make_pty, make_gateway, make_sub, tmp_path):
 	key, broker, front, mqtt = azure_setup(broker_factory, front_factory, tls_certs, tmp_path)
-	pty, relay = make_pty("tty"), make_pty("relay")
-	gw = make_gateway(azure_config(front, tmp_path, pty, mqtt, extra=LIGHT.format(port=relay.link)))
+	pty, relay, relay2 = make_pty("tty"), make_pty("relay"), make_pty("relay2")
+	gw = make_gateway(azure_config(front, tmp_path, pty, mqtt, extra=LIGHTS.format(port=relay.link, port2=relay2.link)))
 	cp = gw.check()
 	assert cp.returncode == 0, cp.stdout + cp.stderr
 	assert f"cloud     Azure IoT Hub {HUB}, device {DEV}" in cp.stdout
-	sub = make_sub(broker.port, ["devices/#", REPORTED + "#"], protocol="3.1.1", username="tester")
+	sub = make_sub(broker.port, ["devices/#", REPORTED + "#", "$iothub/twin/GET/#"], protocol="3.1.1",
+	               username="tester")
 	gw.start()
 	# the identity, the SAS token and TLS, as the front checked them
 	assert front.wait(lambda: front.connects, 15), gw.stderr_text()
@@ -187,9 +193,20 @@ def test_azure_iot_hub(broker_factory, front_factory, tls_certs, make_pty, make_
 	assert sas_verdict(c, key) is None
 	assert 3000 < int(sas_fields(c.password)["se"]) - c.t <= 3601  # sas_lifetime's default, an hour
 	assert c.flags & 0x04 == 0, "no Last Will: the hub takes only its own topics"
-	# the actuator's initial state, reported as a twin property
-	m = sub.wait_for(lambda m: m.topic.startswith(REPORTED + "?$rid="), timeout=10)
-	assert json.loads(m.payload) == {"light": "OFF"}
+	# the actuators' initial states, reported as twin properties
+	for name in ("light", "lamp"):
+		sub.wait_for(lambda m: m.topic.startswith(REPORTED + "?$rid=") and json.loads(m.payload) == {name: "OFF"},
+		             timeout=10)
+	# the whole twin, asked for after connecting (the test answers as the hub): a desired state that differs
+	# from the gateway's own is carried out, one that does not is left alone (the hub's "reported" is stale)
+	m = sub.wait_for(lambda m: m.topic.startswith("$iothub/twin/GET/?$rid="), timeout=10)
+	rid = m.topic.split("$rid=")[1]
+	publish(broker.port, f"$iothub/twin/res/200/?$rid={rid}",
+	        json.dumps({"desired": {"light": "ON", "lamp": "OFF", "$version": 3},
+	                    "reported": {"light": "ON", "lamp": "ON", "$version": 2}}), qos=1, protocol="3.1.1", user="tester")
+	assert wait_until(lambda: relay.received().endswith(b"L=1\n"), 10), relay.received()
+	sub.wait_for(lambda m: m.topic.startswith(REPORTED) and json.loads(m.payload) == {"light": "ON"}, timeout=10)
+	assert relay2.received() == b"M=0\n", relay2.received()
 	# readings of one line: one JSON message with units and times, at the QoS of the most demanding, never retained
 	gw.wait_open(pty)
 	m = feed_until(pty, "t=21.5 h=40", sub, lambda m: m.topic == EVENTS)
@@ -199,21 +216,22 @@ def test_azure_iot_hub(broker_factory, front_factory, tls_certs, make_pty, make_
 	assert body["readings"]["h"]["value"] == 40
 	assert all(r["ts"].endswith("Z") for r in body["readings"].values())
 	assert m.qos == 1 and not m.retain
-	assert all(t.startswith(f"devices/{DEV}/messages/events/") or t.startswith(REPORTED)
-	           for t, _q, _r, _p in front.publishes), front.publishes
+	assert all(t.startswith(f"devices/{DEV}/messages/events/") or t.startswith(REPORTED) or
+	           t.startswith("$iothub/twin/GET/?$rid=") for t, _q, _r, _p in front.publishes), front.publishes
 	assert all(q < 2 for _t, q, _r, _p in front.publishes) and front.qos2_drops == 0
 	# a cloud-to-device message and a desired-properties patch move the actuator; its state is reported
 	mark = sub.mark()
 	publish(broker.port, f"devices/{DEV}/messages/devicebound/%24.mid=1&%24.to=%2Fdevices%2F{DEV}%2Fmessages%2Fdevicebound",
-	        json.dumps({"light": "ON"}), qos=1, protocol="3.1.1", user="tester")
-	assert wait_until(lambda: b"L=1\n" in relay.received(), 10), relay.received()
-	m = sub.wait_for(lambda m: m.topic.startswith(REPORTED) and json.loads(m.payload) == {"light": "ON"},
+	        json.dumps({"light": "OFF"}), qos=1, protocol="3.1.1", user="tester")
+	assert wait_until(lambda: relay.received().endswith(b"L=0\n"), 10), relay.received()
+	m = sub.wait_for(lambda m: m.topic.startswith(REPORTED) and json.loads(m.payload) == {"light": "OFF"},
 	                 since=mark, timeout=10)
 	mark = sub.mark()
-	publish(broker.port, "$iothub/twin/PATCH/properties/desired/?$version=2", '{"light":"OFF","$version":2}',
+	publish(broker.port, "$iothub/twin/PATCH/properties/desired/?$version=4", '{"light":"ON","$version":4}',
 	        qos=1, protocol="3.1.1", user="tester")
-	assert wait_until(lambda: relay.received().endswith(b"L=0\n"), 10), relay.received()
-	sub.wait_for(lambda m: m.topic.startswith(REPORTED) and json.loads(m.payload) == {"light": "OFF"},
+	assert wait_until(lambda: relay.received().endswith(b"L=1\n") and relay.received().count(b"L=1") == 2, 10), \
+		relay.received()
+	sub.wait_for(lambda m: m.topic.startswith(REPORTED) and json.loads(m.payload) == {"light": "ON"},
 	             since=mark, timeout=10)
 	assert len(front.connects) == 1 and front.expired_cuts == 0
 	gw.stop()
@@ -277,6 +295,8 @@ pattern read test/gateway/%c/status
 pattern read $aws/things/%c/shadow/update/delta
 pattern read $aws/things/%c/shadow/update/rejected
 pattern write $aws/things/%c/shadow/update
+pattern write $aws/things/%c/shadow/get
+pattern read $aws/things/%c/shadow/get/accepted
 """
 
 
@@ -296,13 +316,22 @@ def test_aws_iot_core(broker_factory, front_factory, tls_certs, make_pty, make_g
 	gw = make_gateway(cfg)
 	cp = gw.check()
 	assert cp.returncode == 0 and f"cloud     AWS IoT Core, thing {THING}" in cp.stdout, cp.stdout + cp.stderr
-	sub = make_sub(broker.port, ["test/#", SHADOW], protocol="3.1.1", username="tester")
+	sub = make_sub(broker.port, ["test/#", SHADOW, f"$aws/things/{THING}/shadow/get"], protocol="3.1.1",
+	               username="tester")
 	gw.start()
 	sub.wait_topic(f"test/gateway/gw1/status", "online", timeout=15)
 	c = front.connects[0]
 	assert c.alpn == "x-amzn-mqtt-ca" and c.cn == "sensorgate-client" and c.client_id == THING, c
 	m = sub.wait_for(lambda m: m.topic == SHADOW, timeout=10)
 	assert json.loads(m.payload) == {"state": {"reported": {"light": "OFF"}}}
+	# the whole shadow, asked for after connecting (the test answers as the shadow service): its delta is carried out
+	sub.wait_topic(f"$aws/things/{THING}/shadow/get", timeout=10)
+	publish(broker.port, f"$aws/things/{THING}/shadow/get/accepted",
+	        json.dumps({"state": {"desired": {"light": "ON"}, "reported": {"light": "OFF"}, "delta": {"light": "ON"}},
+	                    "version": 5, "timestamp": 1700000000}), qos=1, protocol="3.1.1", user="tester")
+	assert wait_until(lambda: relay.received().endswith(b"L=1\n"), 10), relay.received()
+	sub.wait_for(lambda m: m.topic == SHADOW and json.loads(m.payload) == {"state": {"reported": {"light": "ON"}}},
+	             timeout=10)
 	gw.wait_open(pty)
 	m = feed_until(pty, "t=19.5 h=50", sub, lambda m: m.topic == "test/sim")
 	body = json.loads(m.payload)
@@ -311,10 +340,10 @@ def test_aws_iot_core(broker_factory, front_factory, tls_certs, make_pty, make_g
 	# a shadow delta moves the actuator, and its state is reported to the shadow
 	mark = sub.mark()
 	publish(broker.port, f"$aws/things/{THING}/shadow/update/delta",
-	        json.dumps({"version": 7, "timestamp": 1700000000, "state": {"light": "ON"},
+	        json.dumps({"version": 7, "timestamp": 1700000000, "state": {"light": "OFF"},
 	                    "metadata": {"light": {"timestamp": 1700000000}}}), qos=1, protocol="3.1.1", user="tester")
-	assert wait_until(lambda: b"L=1\n" in relay.received(), 10), relay.received()
-	sub.wait_for(lambda m: m.topic == SHADOW and json.loads(m.payload) == {"state": {"reported": {"light": "ON"}}},
+	assert wait_until(lambda: relay.received().endswith(b"L=0\n"), 10), relay.received()
+	sub.wait_for(lambda m: m.topic == SHADOW and json.loads(m.payload) == {"state": {"reported": {"light": "OFF"}}},
 	             since=mark, timeout=10)
 	assert all(q < 2 for _t, q, _r, _p in front.publishes) and front.qos2_drops == 0
 	assert len(front.connects) == 1
