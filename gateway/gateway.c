@@ -92,6 +92,7 @@ struct gw_device {
 	/* mqtt.cloud: this poll's readings, sent as one telemetry message (see "Cloud profiles") */
 	char *batch;                /* BATCH_MAX bytes once used */
 	size_t batch_len;           /* 0: empty */
+	size_t batch_head;          /* where the readings start, after {"device":..,"readings":{ */
 	int batch_qos;
 	enum sg_offline_policy batch_offline;
 	bool watch_seen;            /* it has such fields and no readings list: note them (discovery) */
@@ -1085,16 +1086,20 @@ static void batch_add(struct gw_device *d, const char *field, const struct sg_me
 
 	commands_json_escape(field, strlen(field), 64, name, sizeof(name));
 	kn = (size_t)snprintf(key, sizeof(key), "\"%s\":", name);
+	/* in the readings part, "NAME":{ only ever opens a reading: their payloads hold no objects */
+	key[kn] = '{';
+	key[kn + 1] = '\0';
 	if (!d->batch && !(d->batch = malloc(BATCH_MAX))) {
 		drop_reading(g, msg, "out of memory");
 		return;
 	}
 	if (d->batch_len && (d->batch_len + 1 + kn + msg->payload_len + 3 > BATCH_MAX ||
-	                     (d->batch[d->batch_len] = '\0', strstr(d->batch, key))))
+	                     (d->batch[d->batch_len] = '\0', strstr(d->batch + d->batch_head, key))))
 		batch_send(d);
 	if (!d->batch_len) {
 		commands_json_escape(d->cfg->name, strlen(d->cfg->name), 64, name, sizeof(name));
-		d->batch_len = (size_t)snprintf(d->batch, BATCH_MAX, "{\"device\":\"%s\",\"readings\":{", name);
+		d->batch_len = d->batch_head = (size_t)snprintf(d->batch, BATCH_MAX, "{\"device\":\"%s\",\"readings\":{",
+		                                                name);
 		d->batch_qos = 0;
 		d->batch_offline = SG_OFFLINE_DROP;
 	} else {
@@ -2505,6 +2510,7 @@ int gateway_run(struct sg_gateway *g)
 	}
 	if (g->cmds)
 		commands_shutdown(g->cmds, 1000); /* safe states, published while still connected */
+	on_batch_flush(NULL, g);              /* cloud profiles: the last readings gathered, into the spool */
 	if (g->spool && spool_commit(g->spool) < 0)
 		log_error("spool: cannot commit the last readings to %s", spool_path(g->spool));
 	mqtt_shutdown(g->mqtt, 2000);
