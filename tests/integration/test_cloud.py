@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import re
+import signal
 import time
 import urllib.parse
 
@@ -233,6 +234,13 @@ def test_azure_iot_hub(broker_factory, front_factory, tls_certs, make_pty, make_
 		relay.received()
 	sub.wait_for(lambda m: m.topic.startswith(REPORTED) and json.loads(m.payload) == {"light": "ON"},
 	             since=mark, timeout=10)
+	# a reload keeps the profile: readings still go out as the hub wants them, on the same connection
+	gw.proc.send_signal(signal.SIGHUP)
+	assert wait_until(lambda: "reload: " in gw.stderr_text() and " applied" in gw.stderr_text(), 10), \
+		gw.stderr_text()[-2000:]
+	mark = sub.mark()
+	m = feed_until(pty, "t=22.5 h=41", sub, lambda m: m.topic == EVENTS, since=mark)
+	assert json.loads(m.payload)["readings"]["t"]["value"] == 22.5
 	assert len(front.connects) == 1 and front.expired_cuts == 0
 	gw.stop()
 
