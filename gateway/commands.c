@@ -53,6 +53,7 @@ struct val {
 
 struct job {
 	bool internal;    /* the router's own: no rate limit, no response */
+	bool fail_safe;   /* internal: the fail-safe switch; its success is said on the error topic */
 	const char *why;  /* internal: what it is for, for the log */
 	struct val v;
 	char payload[SG_CMD_MAX_PAYLOAD]; /* as received, for messages */
@@ -100,6 +101,13 @@ struct actuator {
 	uint64_t last_cmd_us; /* last accepted command, for min_interval_ms */
 	uint64_t autooff_at;  /* pulse_ms / max_on_s deadline, UINT64_MAX: none */
 	struct sg_ratelimit warn_rl;
+
+	/* fail-safe: see "the controller going away" */
+	uint64_t fail_safe_at;   /* no broker until then: the safe state, UINT64_MAX: not armed */
+	char fail_safe_why[REASON_MAX];  /* of the switch in progress or waiting for the hardware */
+	bool fail_safe_waiting;  /* fired while the hardware was away: the safe state when it reopens */
+	char note[1200];         /* error-topic message waiting for the broker, "" for none */
+	uint64_t n_fail_safe;    /* times the fail-safe fired */
 };
 
 struct sg_commands {
@@ -111,6 +119,7 @@ struct sg_commands {
 	uint64_t now;
 	struct sg_ratelimit unknown_rl;
 	const struct sg_config *also; /* after a reload: the configuration readings and discovery use */
+	bool link_up;                 /* the broker connection, as commands_link() said */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
@@ -948,6 +957,26 @@ static void respond_ok(struct actuator *a, const struct job *j)
 	publish_answer(a, j->response_topic, msg, j->correlation, j->correlation_len);
 }
 
+/*
+ * The fail-safe switched actuator A: said on its error topic (not retained),
+ * now when the broker is there, else once it is back (after the state).
+ */
+static void fail_safe_note(struct actuator *a, const char *why)
+{
+	char en[256], ew[REASON_MAX * 2], es[256];
+	const char *t = val_text(a, &a->state);
+
+	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
+	commands_json_escape(why, strlen(why), REASON_MAX, ew, sizeof(ew));
+	commands_json_escape(t, strlen(t), 80, es, sizeof(es));
+	snprintf(a->note, sizeof(a->note), "{\"actuator\":\"%s\",\"error\":\"fail-safe: %s; switched to its safe "
+	         "state\",\"state\":\"%s\"}", en, ew, es);
+	if (!a->c->link_up)
+		return;
+	publish(a, a->cfg->error_topic, a->note, false, NULL, 0);
+	a->note[0] = '\0';
+}
+
 /* Log a hardware problem only when it differs from the last one logged. */
 static void problem(struct actuator *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(struct actuator *a, const char *fmt, ...)
@@ -1036,10 +1065,13 @@ static void job_succeeded(struct actuator *a, struct job *j)
 	a->known = true;
 	arm_autooff(a, was_on);
 	if (j->internal)
-		log_full(LOG_INFO, a->cfg->name, NULL, "%s: %s", j->why, val_text(a, &a->state));
+		log_full(j->fail_safe ? LOG_WARNING : LOG_INFO, a->cfg->name, NULL, "%s: %s", j->why,
+		         val_text(a, &a->state));
 	else
 		log_full(LOG_DEBUG, a->cfg->name, NULL, "set to %s", val_text(a, &a->state));
 	publish_state(a);
+	if (j->fail_safe)
+		fail_safe_note(a, a->fail_safe_why);
 	respond_ok(a, j);
 	job_clear(j);
 }
@@ -1100,13 +1132,15 @@ static int submit(struct actuator *a, struct job *j)
 	return start_job(a, j);
 }
 
-static void submit_internal(struct actuator *a, const struct val *v, const char *why)
+/* FAIL_SAFE: the fail-safe's own switch, said on the error topic once confirmed. */
+static void submit_internal(struct actuator *a, const struct val *v, const char *why, bool fail_safe)
 {
 	struct job *j = job_take(a);
 
 	if (!j)
 		return;
 	j->internal = true;
+	j->fail_safe = fail_safe;
 	j->why = why;
 	j->v = *v;
 	j->expires_us = UINT64_MAX;
@@ -1197,6 +1231,11 @@ static void open_act(struct actuator *a)
 	} else if (a->has_initial) {
 		want = &a->initial;
 	}
+	/* The controller went away while the hardware was: come back in the safe state. */
+	if (a->fail_safe_waiting) {
+		want = a->has_safe ? &a->safe : &a->initial;
+		why = "fail-safe state";
+	}
 	/* A pulse or max_on_s that ran out while the hardware was away: come back off. */
 	if (a->cfg->kind == SG_ACT_SWITCH && a->autooff_at <= a->c->now) {
 		a->autooff_at = UINT64_MAX;
@@ -1244,8 +1283,52 @@ static void open_act(struct actuator *a)
 				publish_state(a);
 		}
 	}
+	if (a->fail_safe_waiting) {
+		a->fail_safe_waiting = false;
+		if (at_want)
+			fail_safe_note(a, a->fail_safe_why);
+		else
+			submit_internal(a, want, why, true);
+		return;
+	}
 	if (want && !at_want)
-		submit_internal(a, want, why);
+		submit_internal(a, want, why, false);
+}
+
+/* ---- the controller going away: the fail-safe ------------------------------------------------- *
+ *
+ * An actuator with fail_safe_after_s goes to its safe state (`safe`, else
+ * `initial`: config.c insists on one) once the broker has been away that long
+ * (counted from start-up too: nothing can command it before the first
+ * connection); one with fail_safe_on_ha_offline when Home Assistant's status
+ * topic says "offline". Through the ordinary queue, as an internal job: a
+ * waiting command is superseded, one in flight finishes first. The state
+ * topic shows the safe state (at once, or after the reconnect), the error
+ * topic says why. It stays there until a command moves it.
+ */
+
+static void fail_safe(struct actuator *a, const char *why)
+{
+	const struct val *target = a->has_safe ? &a->safe : a->has_initial ? &a->initial : NULL;
+
+	if (!target)
+		return;
+	a->n_fail_safe++;
+	snprintf(a->fail_safe_why, sizeof(a->fail_safe_why), "%s", why);
+	if (!a->up) {
+		log_full(LOG_WARNING, a->cfg->name, NULL, "fail-safe: %s; the hardware is away: its safe state %s "
+		         "once it is back", why, val_text(a, target));
+		a->fail_safe_waiting = true;
+		return;
+	}
+	if (a->known && val_equal(a, &a->state, target) && !a->inflight && !a->pending) {
+		log_full(LOG_NOTICE, a->cfg->name, NULL, "fail-safe: %s; already in its safe state %s", why,
+		         val_text(a, target));
+		return;
+	}
+	log_full(LOG_WARNING, a->cfg->name, NULL, "fail-safe: %s; switching to its safe state %s", why,
+	         val_text(a, target));
+	submit_internal(a, target, "fail-safe state", true);
 }
 
 /* ---- the API ------------------------------------------------------------------------------------ */
@@ -1264,6 +1347,7 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
 	c->ud = ud;
 	c->now = now_us;
 	c->unknown_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
+	c->link_up = false; /* the broker comes later: the fail-safe counts from now */
 	c->n = cfg->n_actuators;
 	c->acts = calloc(c->n ? c->n : 1, sizeof(*c->acts));
 	if (!c->acts) {
@@ -1279,6 +1363,7 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
 		a->index = i;
 		a->cfg = ac;
 		a->autooff_at = UINT64_MAX;
+		a->fail_safe_at = ac->fail_safe_after_s > 0 ? now_us + (uint64_t)(ac->fail_safe_after_s * 1e6) : UINT64_MAX;
 		a->warn_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
 		backoff_init(&a->reopen, REOPEN_MIN_US, REOPEN_MAX_US);
 		a->drv = sg_act_driver_find(env->drivers, ac->driver);
@@ -1341,14 +1426,59 @@ void commands_free(struct sg_commands *c)
 
 void commands_connected(struct sg_commands *c)
 {
+	c->link_up = true;
 	for (size_t i = 0; i < c->n; i++) {
 		struct actuator *a = &c->acts[i];
 		int r = c->env.subscribe ? c->env.subscribe(c->ud, a->cfg->command_topic, a->cfg->qos) : 0;
 		if (r < 0)
 			log_full(LOG_WARNING, a->cfg->name, a->cfg->command_topic, "cannot subscribe to %s: %s",
 			         a->cfg->command_topic, strerror(-r));
+		a->fail_safe_at = UINT64_MAX;
 		publish_state(a);
+		if (a->note[0]) { /* what the fail-safe did while the broker was away, after the state it left */
+			publish(a, a->cfg->error_topic, a->note, false, NULL, 0);
+			a->note[0] = '\0';
+		}
 	}
+}
+
+void commands_disconnected(struct sg_commands *c, uint64_t now_us)
+{
+	if (!c->link_up)
+		return;
+	c->link_up = false;
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+
+		if (a->cfg->fail_safe_after_s > 0)
+			a->fail_safe_at = now_us + (uint64_t)(a->cfg->fail_safe_after_s * 1e6);
+	}
+}
+
+void commands_ha_offline(struct sg_commands *c, uint64_t now_us)
+{
+	c->now = now_us;
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+
+		if (a->cfg->fail_safe_on_ha_offline) {
+			fail_safe(a, "Home Assistant went offline");
+			pump(a);
+		}
+	}
+}
+
+bool commands_wants_ha_status(const struct sg_commands *c)
+{
+	for (size_t i = 0; c && i < c->n; i++)
+		if (c->acts[i].cfg->fail_safe_on_ha_offline)
+			return true;
+	return false;
+}
+
+uint64_t commands_fail_safe_count(const struct sg_commands *c, size_t i)
+{
+	return i < c->n ? c->acts[i].n_fail_safe : 0;
 }
 
 static struct actuator *find_by_command_topic(struct sg_commands *c, const char *topic)
@@ -1532,6 +1662,8 @@ uint64_t commands_deadline(const struct sg_commands *c)
 
 	for (size_t i = 0; i < c->n; i++) {
 		const struct actuator *a = &c->acts[i];
+		if (a->fail_safe_at < d)
+			d = a->fail_safe_at;
 		if (!a->up) {
 			if (a->reopen_at < d)
 				d = a->reopen_at;
@@ -1562,6 +1694,13 @@ void commands_timer(struct sg_commands *c, uint64_t now_us)
 		struct actuator *a = &c->acts[i];
 		int r;
 
+		if (a->fail_safe_at <= now_us) {
+			char why[96];
+
+			a->fail_safe_at = UINT64_MAX;
+			snprintf(why, sizeof(why), "no connection to the broker for %g s", a->cfg->fail_safe_after_s);
+			fail_safe(a, why);
+		}
 		if (!a->up) {
 			if (now_us >= a->reopen_at)
 				open_act(a);
@@ -1578,7 +1717,8 @@ void commands_timer(struct sg_commands *c, uint64_t now_us)
 		if (a->autooff_at <= now_us) {
 			struct val off = {.on = false};
 			a->autooff_at = UINT64_MAX;
-			submit_internal(a, &off, a->cfg->pulse_ms > 0 ? "end of pulse" : "max_on_s reached, switched off");
+			submit_internal(a, &off, a->cfg->pulse_ms > 0 ? "end of pulse" : "max_on_s reached, switched off",
+			                false);
 		}
 		pump(a);
 	}

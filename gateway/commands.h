@@ -90,8 +90,25 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
                                  uint64_t now_us);
 void commands_free(struct sg_commands *c);
 
-/* The broker connection is (again) up: subscribe to every command topic, publish every known state. */
+/*
+ * The broker connection is (again) up: subscribe to every command topic,
+ * publish every known state, then what the fail-safe did meanwhile (on the
+ * error topics); the fail-safe timers stop.
+ */
 void commands_connected(struct sg_commands *c);
+/*
+ * The broker connection is gone: actuators with fail_safe_after_s go to
+ * their safe state that long from NOW_US (at a commands_timer(); see
+ * commands_deadline()) unless commands_connected() comes first. The router
+ * starts as disconnected: the time counts from commands_new() too.
+ */
+void commands_disconnected(struct sg_commands *c, uint64_t now_us);
+/* Home Assistant's status topic said "offline": actuators with fail_safe_on_ha_offline go to their safe state. */
+void commands_ha_offline(struct sg_commands *c, uint64_t now_us);
+/* True when an actuator listens to Home Assistant's status (the gateway then subscribes to it). */
+bool commands_wants_ha_status(const struct sg_commands *c);
+/* How often actuator I's fail-safe fired. */
+uint64_t commands_fail_safe_count(const struct sg_commands *c, size_t i);
 
 /*
  * The members of the JSON object S[0..LEN) (a cloud service's desired

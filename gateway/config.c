@@ -44,6 +44,7 @@
 #define DEFAULT_BAUD         9600
 #define DEFAULT_INTERVAL_S   10.0
 #define DEFAULT_DISCOVERY    "homeassistant"
+#define STATUS_PAYLOAD_MAX   64   /* bytes of a status word: a word, not a document */
 
 /* 7-bit I2C addresses outside the reserved ranges (I2C spec UM10204 §3.1.12). */
 #define I2C_ADDR_MIN 0x03
@@ -55,9 +56,11 @@
 /* --- allowed keys, per group -------------------------------------------- */
 
 static const char *const top_keys[] = {
-	"gateway", "mqtt", "spool", "discovery", "commands", "devices", "actuators", NULL,
+	"gateway", "mqtt", "spool", "discovery", "commands", "metrics", "devices", "actuators", NULL,
 };
-static const char *const gateway_keys[] = {"id", "base_topic", "payload", NULL};
+static const char *const gateway_keys[] = {
+	"id", "base_topic", "payload", "status_topic", "payload_online", "payload_offline", NULL,
+};
 static const char *const mqtt_keys[] = {
 	"brokers", "protocol", "keepalive", "clean_session", "client_id", "username", "password_file",
 	"tls", "reconnect_min", "reconnect_max", "max_inflight", "cloud", "hub", "device_id", "device_key_file",
@@ -66,7 +69,8 @@ static const char *const mqtt_keys[] = {
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", "alpn", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval",
                                          "commit_interval", NULL};
-static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
+static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", "ha_status_topic", NULL};
+static const char *const metrics_keys[] = {"path", "interval", NULL};
 static const char *const commands_keys[] = {"response_topic_prefix", NULL};
 static const char *const device_keys[] = {
 	"name", "driver", "interval", "expire_after", "path", "readings",
@@ -77,13 +81,13 @@ static const char *const device_keys[] = {
 static const char *const device_i2c_keys[] = {"bus", "address", NULL};
 static const char *const reading_keys[] = {
 	"field", "topic", "unit", "qos", "retain", "payload", "offline", "scale", "offset", "round",
-	"deadband", "throttle", "heartbeat", "average", "device_class", "state_class", NULL,
+	"deadband", "throttle", "heartbeat", "average", "device_class", "state_class", "filters", NULL,
 };
 /* Keys every actuator has; its driver adds its own (struct sg_act_driver.option_keys). */
 static const char *const actuator_keys[] = {
 	"name", "driver", "topic", "type", "qos", "accept_retained", "min_interval_ms", "interlock",
 	"payload_on", "payload_off", "initial", "safe", "min", "max", "step", "options",
-	"pulse_ms", "max_on_s", NULL,
+	"pulse_ms", "max_on_s", "fail_safe_after_s", "fail_safe_on_ha_offline", NULL,
 };
 
 /* --- enum spellings, index = enum value ------------------------------- */
@@ -412,15 +416,11 @@ static int get_int_range(struct loader *ld, const config_setting_t *g, const cha
 	return 0;
 }
 
-/* Numbers: integers are accepted too. LO_OPEN excludes LO itself (intervals > 0). */
-static int get_double_range(struct loader *ld, const config_setting_t *g, const char *key,
-                            double lo, double hi, bool lo_open, double *out)
+/* A number setting S (integer or float, finite) into *out; WHAT names it in the message. */
+static int setting_number(struct loader *ld, const config_setting_t *s, const char *what, double *out)
 {
-	const config_setting_t *s = member(g, key);
 	double v;
 
-	if (!s)
-		return 0;
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_INT64:
@@ -430,10 +430,28 @@ static int get_double_range(struct loader *ld, const config_setting_t *g, const 
 		v = config_setting_get_float(s);
 		break;
 	default:
-		return fail_at(ld, s, "\"%s\" must be a number", key);
+		return fail_at(ld, s, "%s must be a number", what);
 	}
 	if (!isfinite(v))
-		return fail_at(ld, s, "\"%s\" must be a finite number", key);
+		return fail_at(ld, s, "%s must be a finite number", what);
+	*out = v;
+	return 0;
+}
+
+/* Numbers: integers are accepted too. LO_OPEN excludes LO itself (intervals > 0). */
+static int get_double_range(struct loader *ld, const config_setting_t *g, const char *key,
+                            double lo, double hi, bool lo_open, double *out)
+{
+	const config_setting_t *s = member(g, key);
+	char what[80];
+	double v;
+	int r;
+
+	if (!s)
+		return 0;
+	snprintf(what, sizeof(what), "\"%s\"", key);
+	if ((r = setting_number(ld, s, what, &v)) < 0)
+		return r;
 	if ((lo_open ? v <= lo : v < lo) || v > hi) {
 		if (isinf(hi))
 			return fail_at(ld, s, "\"%s\" must be %s %g", key,
@@ -562,11 +580,39 @@ static int default_id(struct loader *ld, char **out)
 	return dup_to(ld, out, host);
 }
 
+/*
+ * The words of the gateway's availability (birth and Last Will), as tools
+ * other than Home Assistant may expect them ("Online"/"Offline", "1"/"0").
+ * Not empty: an empty retained message would delete the status instead.
+ */
+static int parse_status_payloads(struct loader *ld, const config_setting_t *g)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	const char *on = SG_STATUS_PAYLOAD_ONLINE, *off = SG_STATUS_PAYLOAD_OFFLINE;
+	const char *keys[2] = {"payload_online", "payload_offline"};
+	const char **vals[2] = {&on, &off};
+	int r;
+
+	for (size_t i = 0; i < 2; i++) {
+		if ((r = get_string(ld, g, keys[i], vals[i])) < 0)
+			return r;
+		if (!**vals[i] || strlen(*vals[i]) > STATUS_PAYLOAD_MAX || !config_utf8_valid(*vals[i]))
+			return fail_at(ld, member(g, keys[i]), "\"%s\" must be 1 to %d bytes of UTF-8 text", keys[i],
+			               STATUS_PAYLOAD_MAX);
+	}
+	if (strcmp(on, off) == 0)
+		return fail_at(ld, member(g, "payload_offline"), "\"payload_online\" and \"payload_offline\" must "
+		               "differ (both \"%s\")", on);
+	if ((r = dup_to(ld, &m->birth_payload, on)) < 0 || (r = dup_to(ld, &m->will_payload, off)) < 0)
+		return r;
+	return 0;
+}
+
 static int parse_gateway(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_config *cfg = ld->cfg;
 	const config_setting_t *g = member(root, "gateway");
-	const char *id = NULL, *base = DEFAULT_BASE_TOPIC;
+	const char *id = NULL, *base = DEFAULT_BASE_TOPIC, *status = NULL;
 	int payload = SG_PAYLOAD_PLAIN;
 	int r;
 
@@ -574,7 +620,9 @@ static int parse_gateway(struct loader *ld, const config_setting_t *root)
 	    (r = check_keys(ld, g, gateway_keys, " in gateway")) < 0 ||
 	    (r = get_string(ld, g, "id", &id)) < 0 ||
 	    (r = get_string(ld, g, "base_topic", &base)) < 0 ||
-	    (r = get_enum(ld, g, "payload", payload_names, &payload)) < 0)
+	    (r = get_enum(ld, g, "payload", payload_names, &payload)) < 0 ||
+	    (r = get_string(ld, g, "status_topic", &status)) < 0 ||
+	    (r = parse_status_payloads(ld, g)) < 0)
 		return r;
 	cfg->payload = (enum sg_payload_format)payload;
 
@@ -593,6 +641,15 @@ static int parse_gateway(struct loader *ld, const config_setting_t *root)
 		               "leading or trailing '/', leading '$')", base);
 	if ((r = dup_to(ld, &cfg->base_topic, base)) < 0)
 		return r;
+	if (status) { /* a whole topic, not under base_topic: the place other tooling expects it */
+		if (!config_topic_valid(status))
+			return fail_at(ld, member(g, "status_topic"), "invalid status_topic \"%s\" (no '+', '#', empty "
+			               "levels, leading or trailing '/', leading '$'; at most %d bytes)", status,
+			               CONFIG_TOPIC_MAX);
+		if ((r = dup_to(ld, &cfg->status_topic, status)) < 0)
+			return r;
+		return topic_claim(ld, member(g, "status_topic"), cfg->status_topic, "the gateway status topic");
+	}
 	if (asprintf(&cfg->status_topic, "%s/gateway/%s/status", cfg->base_topic, cfg->id) < 0) {
 		cfg->status_topic = NULL;
 		return fail_oom(ld);
@@ -1219,14 +1276,15 @@ static int parse_discovery(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_discovery_cfg *d = &ld->cfg->discovery;
 	const config_setting_t *g = member(root, "discovery");
-	const char *prefix = DEFAULT_DISCOVERY;
+	const char *prefix = DEFAULT_DISCOVERY, *ha = NULL;
 	int r;
 
 	if ((r = need_group(ld, g, "discovery")) < 0 ||
 	    (r = check_keys(ld, g, discovery_keys, " in discovery")) < 0 ||
 	    (r = get_bool(ld, g, "enabled", &d->enabled)) < 0 ||
 	    (r = get_string(ld, g, "prefix", &prefix)) < 0 ||
-	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0)
+	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0 ||
+	    (r = get_string(ld, g, "ha_status_topic", &ha)) < 0)
 		return r;
 	if (d->enabled && ld->cfg->mqtt.cloud == SG_CLOUD_AZURE)
 		return not_with_cloud(ld, member(g, "enabled"), "discovery (Home Assistant's topics)");
@@ -1234,7 +1292,22 @@ static int parse_discovery(struct loader *ld, const config_setting_t *root)
 		return fail_at(ld, member(g, "state_file"), "\"state_file\" must not be empty (remove it for the default)");
 	if (!config_topic_valid(prefix))
 		return fail_at(ld, member(g, "prefix"), "invalid discovery prefix \"%s\"", prefix);
-	return dup_to(ld, &d->prefix, prefix);
+	if ((r = dup_to(ld, &d->prefix, prefix)) < 0)
+		return r;
+	/* Home Assistant's birth and will (its MQTT options: "Birth message" / "Last will message"). */
+	if (ha) {
+		if (!config_topic_valid(ha))
+			return fail_at(ld, member(g, "ha_status_topic"), "invalid ha_status_topic \"%s\"", ha);
+		return dup_to(ld, &d->ha_status_topic, ha);
+	}
+	if (asprintf(&d->ha_status_topic, "%s/status", prefix) < 0) {
+		d->ha_status_topic = NULL;
+		return fail_oom(ld);
+	}
+	if (!config_topic_valid(d->ha_status_topic))
+		return fail_at(ld, member(g, "prefix"), "discovery prefix \"%s\" is too long for \"%s/status\"", prefix,
+		               prefix);
+	return 0;
 }
 
 /* --- commands ------------------------------------------------------------- */
@@ -1273,6 +1346,40 @@ static int parse_commands(struct loader *ld, const config_setting_t *root)
 	return dup_to(ld, &cfg->commands.response_topic_prefix, p);
 }
 
+/* --- metrics -------------------------------------------------------------- */
+
+/* node_exporter's textfile collector reads only "*.prom" files of its directory. */
+#define METRICS_SUFFIX ".prom"
+/* The scrape interval of Prometheus' example configuration (documentation/examples/prometheus.yml). */
+#define DEFAULT_METRICS_INTERVAL_S 15
+
+static int parse_metrics(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_metrics_cfg *mc = &ld->cfg->metrics;
+	const config_setting_t *g = member(root, "metrics");
+	const char *path = NULL, *base;
+	size_t n;
+	int r;
+
+	mc->interval_s = DEFAULT_METRICS_INTERVAL_S;
+	if ((r = need_group(ld, g, "metrics")) < 0 ||
+	    (r = check_keys(ld, g, metrics_keys, " in metrics")) < 0 ||
+	    (r = get_string(ld, g, "path", &path)) < 0 ||
+	    (r = get_double_range(ld, g, "interval", 1, 3600, false, &mc->interval_s)) < 0)
+		return r;
+	if (!path) {
+		if (member(g, "interval"))
+			return fail_at(ld, member(g, "interval"), "\"interval\" in metrics needs \"path\"");
+		return 0;
+	}
+	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	n = strlen(base);
+	if (n <= strlen(METRICS_SUFFIX) || strcmp(base + n - strlen(METRICS_SUFFIX), METRICS_SUFFIX) != 0)
+		return fail_at(ld, member(g, "path"), "metrics \"path\" \"%s\" must name a file ending in \"%s\" "
+		               "(node_exporter's textfile collector reads only those)", path, METRICS_SUFFIX);
+	return dup_to(ld, &mc->path, path);
+}
+
 /* --- devices -------------------------------------------------------------- */
 
 /* qos, retain, payload, offline: allowed on a device (defaults) and on each reading. */
@@ -1308,6 +1415,7 @@ static void reading_cfg_release(struct sg_reading_cfg *rc)
 	free(rc->unit);
 	free((char *)rc->device_class);
 	free(rc->state_class);
+	filter_specs_free(rc->filters, rc->n_filters);
 }
 
 /* Field I of device D: the driver's table, or (data-defined drivers) what its options name. */
@@ -1388,6 +1496,287 @@ static void device_field_list(char *buf, size_t len, const struct sg_device_cfg 
 	}
 }
 
+/* --- filters (filters.h) ---------------------------------------------------- */
+
+#define FILTER_WINDOW_MAX 1000 /* median window, send_every: a sample buffer, allocated once */
+#define FILTER_POLY_MAX   10   /* calibrate_polynomial coefficients: degree 9 is already absurd */
+#define FILTER_OR_DEPTH   4    /* or inside or inside ...: enough for anyone, bounded recursion */
+
+static const char *const filter_names[] = {
+	"median", "exponential_moving_average", "clamp", "filter_out", "calibrate_linear",
+	"calibrate_polynomial", "timeout", "delta", "or", NULL,
+};
+static const char *const median_keys[] = {"window_size", "send_every", "send_first_at", NULL};
+static const char *const ema_keys[] = {"alpha", "time_constant", "send_every", "send_first_at", NULL};
+static const char *const clamp_keys[] = {"min_value", "max_value", "ignore_out_of_range", NULL};
+static const char *const timeout_keys[] = {"timeout", "value", NULL};
+static const char *const delta_keys[] = {"min_value", "max_value", NULL};
+
+
+/* A delta bound: a number, or a string "N%" (percent of the last value passed). */
+static int delta_bound_parse(struct loader *ld, const config_setting_t *s, const char *what, double *out,
+                             bool *percent)
+{
+	*percent = false;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		const char *t = config_setting_get_string(s);
+		char *end;
+		double v = strtod(t, &end);
+
+		if (end == t || strcmp(end, "%") != 0 || !isfinite(v) || v < 0)
+			return fail_at(ld, s, "%s must be a number or a percentage such as \"5%%\", not \"%s\"", what, t);
+		*out = v;
+		*percent = true;
+		return 0;
+	}
+	if (setting_number(ld, s, what, out) < 0)
+		return -EINVAL;
+	if (*out < 0)
+		return fail_at(ld, s, "%s must not be negative", what);
+	return 0;
+}
+
+/* A list or array of numbers at S into a new array *ret (*n entries), at least MIN of them. */
+static int number_list(struct loader *ld, const config_setting_t *s, const char *what, size_t min, size_t max,
+                       double **ret, size_t *n)
+{
+	int len = config_setting_length(s);
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return fail_at(ld, s, "%s must be a list of numbers: [ 1.0, 2.0 ]", what);
+	if ((size_t)len < min || (size_t)len > max)
+		return fail_at(ld, s, "%s needs %zu to %zu numbers, not %d", what, min, max, len);
+	*ret = calloc((size_t)len, sizeof(double));
+	if (!*ret)
+		return fail_oom(ld);
+	*n = (size_t)len;
+	for (int i = 0; i < len; i++)
+		if (setting_number(ld, config_setting_get_elem(s, (unsigned)i), what, &(*ret)[i]) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+/* One calibrate_linear point: [ measured, truth ] or "measured -> truth" (ESPHome's spelling). */
+static int linear_point(struct loader *ld, const config_setting_t *e, double *x, double *y)
+{
+	if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+		const char *t = config_setting_get_string(e);
+		char *end, *end2;
+
+		*x = strtod(t, &end);
+		while (*end == ' ')
+			end++;
+		if (end != t && strncmp(end, "->", 2) == 0) {
+			*y = strtod(end + 2, &end2);
+			while (*end2 == ' ')
+				end2++;
+			if (end2 != end + 2 && !*end2 && isfinite(*x) && isfinite(*y))
+				return 0;
+		}
+		return fail_at(ld, e, "calibrate_linear: \"%s\" is not a point \"measured -> truth\"", t);
+	}
+	if ((config_setting_is_array(e) || config_setting_is_list(e)) && config_setting_length(e) == 2)
+		return setting_number(ld, config_setting_get_elem(e, 0), "calibrate_linear: a measured value", x) < 0 ||
+		               setting_number(ld, config_setting_get_elem(e, 1), "calibrate_linear: a true value", y) < 0
+		       ? -EINVAL
+		       : 0;
+	return fail_at(ld, e, "calibrate_linear: each point is [ measured, true ] or \"measured -> true\"");
+}
+
+static int parse_filter_list(struct loader *ld, const config_setting_t *list, const struct sg_reading_cfg *rc,
+                             int depth, struct sg_filter_spec **ret, size_t *ret_n);
+
+/* One entry of a filters list: a group holding exactly one filter. */
+static int parse_filter(struct loader *ld, const config_setting_t *e, const struct sg_reading_cfg *rc, int depth,
+                        struct sg_filter_spec *f)
+{
+	const config_setting_t *s;
+	const char *name;
+	char list[256];
+	int kind = -1, r;
+
+	quote_list(list, sizeof(list), filter_names);
+	if (!config_setting_is_group(e) || config_setting_length(e) != 1)
+		return fail_at(ld, e, "each filter is a group with one filter in it, e.g. { median = { window_size = 5; }; } "
+		               "(filters: %s)", list);
+	s = config_setting_get_elem(e, 0);
+	name = config_setting_name(s);
+	f->line = (int)config_setting_source_line(s);
+	for (int i = 0; filter_names[i]; i++)
+		if (strcmp(filter_names[i], name) == 0)
+			kind = i;
+	if (kind < 0)
+		return fail_at(ld, s, "unknown filter \"%s\" (filters: %s)", name, list);
+	f->kind = (enum sg_filter_kind)kind;
+
+	switch (f->kind) {
+	case SG_FILTER_MEDIAN:
+		/* ESPHome's defaults: window_size 5, send_every 5, send_first_at 1 */
+		f->u.median.window = 5;
+		f->u.median.send_every = 5;
+		f->u.median.send_first_at = 1;
+		if (!config_setting_is_group(s))
+			return fail_at(ld, s, "median is a group: median = { window_size = 5; send_every = 1; };");
+		if ((r = check_keys(ld, s, median_keys, " in filter \"median\"")) < 0 ||
+		    (r = get_int_range(ld, s, "window_size", 1, FILTER_WINDOW_MAX, &f->u.median.window)) < 0 ||
+		    (r = get_int_range(ld, s, "send_every", 1, FILTER_WINDOW_MAX, &f->u.median.send_every)) < 0 ||
+		    (r = get_int_range(ld, s, "send_first_at", 1, FILTER_WINDOW_MAX, &f->u.median.send_first_at)) < 0)
+			return r;
+		if (f->u.median.send_first_at > f->u.median.send_every)
+			return fail_at(ld, member(s, "send_first_at"), "median: \"send_first_at\" (%d) must not exceed "
+			               "\"send_every\" (%d)", f->u.median.send_first_at, f->u.median.send_every);
+		return 0;
+	case SG_FILTER_EMA:
+		/* ESPHome's defaults: alpha 0.1, send_every 15, send_first_at 1 */
+		f->u.ema.alpha = 0.1;
+		f->u.ema.send_every = 15;
+		f->u.ema.send_first_at = 1;
+		if (!config_setting_is_group(s))
+			return fail_at(ld, s, "exponential_moving_average is a group: "
+			               "exponential_moving_average = { alpha = 0.1; send_every = 1; };");
+		if ((r = check_keys(ld, s, ema_keys, " in filter \"exponential_moving_average\"")) < 0 ||
+		    (r = get_double_range(ld, s, "alpha", 0, 1, true, &f->u.ema.alpha)) < 0 ||
+		    (r = get_double_range(ld, s, "time_constant", 0, 1e9, true, &f->u.ema.time_constant_s)) < 0 ||
+		    (r = get_int_range(ld, s, "send_every", 1, FILTER_WINDOW_MAX, &f->u.ema.send_every)) < 0 ||
+		    (r = get_int_range(ld, s, "send_first_at", 1, FILTER_WINDOW_MAX, &f->u.ema.send_first_at)) < 0)
+			return r;
+		if (member(s, "alpha") && member(s, "time_constant"))
+			return fail_at(ld, member(s, "time_constant"), "exponential_moving_average: give \"alpha\" or "
+			               "\"time_constant\", not both");
+		if (f->u.ema.send_first_at > f->u.ema.send_every)
+			return fail_at(ld, member(s, "send_first_at"), "exponential_moving_average: \"send_first_at\" (%d) "
+			               "must not exceed \"send_every\" (%d)", f->u.ema.send_first_at, f->u.ema.send_every);
+		return 0;
+	case SG_FILTER_CLAMP:
+		f->u.clamp.min = -HUGE_VAL;
+		f->u.clamp.max = HUGE_VAL;
+		if (!config_setting_is_group(s))
+			return fail_at(ld, s, "clamp is a group: clamp = { min_value = 0; max_value = 100; };");
+		if ((r = check_keys(ld, s, clamp_keys, " in filter \"clamp\"")) < 0 ||
+		    (r = get_double_range(ld, s, "min_value", -HUGE_VAL, HUGE_VAL, false, &f->u.clamp.min)) < 0 ||
+		    (r = get_double_range(ld, s, "max_value", -HUGE_VAL, HUGE_VAL, false, &f->u.clamp.max)) < 0 ||
+		    (r = get_bool(ld, s, "ignore_out_of_range", &f->u.clamp.drop)) < 0)
+			return r;
+		if (!member(s, "min_value") && !member(s, "max_value"))
+			return fail_at(ld, s, "clamp needs \"min_value\", \"max_value\" or both");
+		if (f->u.clamp.min > f->u.clamp.max)
+			return fail_at(ld, member(s, "max_value"), "clamp: \"max_value\" (%g) is below \"min_value\" (%g)",
+			               f->u.clamp.max, f->u.clamp.min);
+		return 0;
+	case SG_FILTER_FILTER_OUT:
+		f->u.filter_out.decimals = rc->round;
+		if (config_setting_is_scalar(s)) {
+			if (!(f->u.filter_out.values = calloc(1, sizeof(double))))
+				return fail_oom(ld);
+			f->u.filter_out.n = 1;
+			return setting_number(ld, s, "filter_out", &f->u.filter_out.values[0]);
+		}
+		return number_list(ld, s, "filter_out", 1, FILTER_WINDOW_MAX, &f->u.filter_out.values, &f->u.filter_out.n);
+	case SG_FILTER_CALIBRATE_LINEAR: {
+		int n = config_setting_length(s);
+		double *x, *y;
+
+		if (!config_setting_is_list(s) && !config_setting_is_array(s))
+			return fail_at(ld, s, "calibrate_linear is a list of points: "
+			               "calibrate_linear = ( \"0.0 -> 1.0\", \"10.0 -> 12.1\" );");
+		if (n < 2)
+			return fail_at(ld, s, "calibrate_linear needs at least two points, not %d", n);
+		x = calloc((size_t)n, sizeof(double));
+		y = calloc((size_t)n, sizeof(double));
+		r = x && y ? 0 : fail_oom(ld);
+		for (int i = 0; i < n && r == 0; i++)
+			r = linear_point(ld, config_setting_get_elem(s, (unsigned)i), &x[i], &y[i]);
+		if (r == 0 && filter_fit_linear(x, y, (size_t)n, &f->u.linear.slope, &f->u.linear.intercept) < 0)
+			r = fail_at(ld, s, "calibrate_linear: the measured values are all the same: no line fits them");
+		free(x);
+		free(y);
+		f->u.linear.points = (size_t)n;
+		return r;
+	}
+	case SG_FILTER_CALIBRATE_POLYNOMIAL:
+		return number_list(ld, s, "calibrate_polynomial (coefficients c0, c1, c2 ...)", 1, FILTER_POLY_MAX,
+		                   &f->u.poly.coef, &f->u.poly.n);
+	case SG_FILTER_TIMEOUT: {
+		const config_setting_t *t = s, *v = NULL;
+
+		f->u.timeout.what = SG_TIMEOUT_UNAVAILABLE;
+		if (config_setting_is_group(s)) {
+			if ((r = check_keys(ld, s, timeout_keys, " in filter \"timeout\"")) < 0 ||
+			    (r = require(ld, s, "timeout", "filter \"timeout\"")) < 0)
+				return r;
+			t = member(s, "timeout");
+			v = member(s, "value");
+		}
+		if ((r = setting_number(ld, t, "timeout (seconds)", &f->u.timeout.after_s)) < 0)
+			return r;
+		if (!(f->u.timeout.after_s > 0))
+			return fail_at(ld, t, "timeout must be greater than 0 seconds");
+		if (!v)
+			return 0;
+		if (config_setting_type(v) == CONFIG_TYPE_STRING) {
+			const char *w = config_setting_get_string(v);
+			if (strcmp(w, "last") == 0)
+				f->u.timeout.what = SG_TIMEOUT_LAST;
+			else if (strcmp(w, "unavailable") != 0)
+				return fail_at(ld, v, "timeout: \"value\" must be \"last\", \"unavailable\" or a number, not \"%s\"", w);
+			return 0;
+		}
+		f->u.timeout.what = SG_TIMEOUT_NUMBER;
+		return setting_number(ld, v, "timeout: \"value\"", &f->u.timeout.value);
+	}
+	case SG_FILTER_DELTA:
+		f->u.delta.max = HUGE_VAL;
+		if (!config_setting_is_group(s))
+			return delta_bound_parse(ld, s, "delta", &f->u.delta.min, &f->u.delta.min_percent);
+		if ((r = check_keys(ld, s, delta_keys, " in filter \"delta\"")) < 0)
+			return r;
+		if (!member(s, "min_value") && !member(s, "max_value"))
+			return fail_at(ld, s, "delta needs \"min_value\", \"max_value\" or both");
+		if (member(s, "min_value") && (r = delta_bound_parse(ld, member(s, "min_value"), "delta: \"min_value\"",
+		                                                     &f->u.delta.min, &f->u.delta.min_percent)) < 0)
+			return r;
+		if (member(s, "max_value") && (r = delta_bound_parse(ld, member(s, "max_value"), "delta: \"max_value\"",
+		                                                     &f->u.delta.max, &f->u.delta.max_percent)) < 0)
+			return r;
+		return 0;
+	case SG_FILTER_OR:
+		if (depth >= FILTER_OR_DEPTH)
+			return fail_at(ld, s, "\"or\" nested more than %d deep", FILTER_OR_DEPTH);
+		if (!config_setting_is_list(s) || config_setting_length(s) < 1)
+			return fail_at(ld, s, "or is a list of filters: or = ( { delta = 1.0; }, { timeout = 60; } );");
+		return parse_filter_list(ld, s, rc, depth + 1, &f->u.any.branches, &f->u.any.n);
+	}
+	return fail_at(ld, s, "unknown filter \"%s\"", name);
+}
+
+static int parse_filter_list(struct loader *ld, const config_setting_t *list, const struct sg_reading_cfg *rc,
+                             int depth, struct sg_filter_spec **ret, size_t *ret_n)
+{
+	int n = config_setting_length(list), r;
+
+	/* zeroed: a median spec owns nothing, so a list freed half-parsed frees what it holds */
+	*ret = calloc((size_t)n, sizeof(**ret));
+	if (!*ret)
+		return fail_oom(ld);
+	*ret_n = (size_t)n;
+	for (int i = 0; i < n; i++)
+		if ((r = parse_filter(ld, config_setting_get_elem(list, (unsigned)i), rc, depth, &(*ret)[i])) < 0)
+			return r;
+	return 0;
+}
+
+/* A reading's `filters` list, after its `round` (filter_out compares to it). */
+static int parse_filters(struct loader *ld, const config_setting_t *list, struct sg_reading_cfg *rc)
+{
+	if (!list)
+		return 0;
+	if (!config_setting_is_list(list))
+		return fail_at(ld, list, "\"filters\" must be a list: filters = ( { median = { window_size = 5; }; }, ... );");
+	if (config_setting_length(list) == 0)
+		return fail_at(ld, list, "\"filters\" is empty (remove it for none)");
+	return parse_filter_list(ld, list, rc, 0, &rc->filters, &rc->n_filters);
+}
+
 static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const config_setting_t *s,
                          struct sg_reading_cfg *rc)
 {
@@ -1399,6 +1788,8 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 	*rc = d->defaults;
 	rc->field = rc->topic = rc->unit = NULL;
 	rc->device_class = rc->state_class = NULL;
+	rc->filters = NULL;
+	rc->n_filters = 0;
 	rc->line = (int)config_setting_source_line(s);
 
 	if (!config_setting_is_group(s))
@@ -1438,7 +1829,8 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 	    (r = get_double_range(ld, s, "heartbeat", 0, HUGE_VAL, false, &rc->heartbeat_s)) < 0 ||
 	    (r = get_int_range(ld, s, "average", 1, 1000, &rc->average)) < 0 ||
 	    (r = get_string(ld, s, "device_class", &device_class)) < 0 ||
-	    (r = get_string(ld, s, "state_class", &state_class)) < 0)
+	    (r = get_string(ld, s, "state_class", &state_class)) < 0 ||
+	    (r = parse_filters(ld, member(s, "filters"), rc)) < 0)
 		return r;
 	if (device_class) {
 		if (!*device_class)
@@ -1946,6 +2338,26 @@ static int parse_actuator_timers(struct loader *ld, struct sg_actuator_cfg *a, c
 	return 0;
 }
 
+/*
+ * Fail-safe: to the safe state when the controller is gone (no broker for
+ * fail_safe_after_s, or Home Assistant's status topic says "offline"). It
+ * needs a safe state to go to: `safe`, or `initial` (the default of `safe`).
+ */
+static int parse_actuator_fail_safe(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s)
+{
+	const config_setting_t *k;
+	int r;
+
+	if ((r = get_double_range(ld, s, "fail_safe_after_s", 0, 7 * 86400, false, &a->fail_safe_after_s)) < 0 ||
+	    (r = get_bool(ld, s, "fail_safe_on_ha_offline", &a->fail_safe_on_ha_offline)) < 0)
+		return r;
+	if (a->safe || a->initial || (a->fail_safe_after_s <= 0 && !a->fail_safe_on_ha_offline))
+		return 0;
+	k = a->fail_safe_after_s > 0 ? member(s, "fail_safe_after_s") : member(s, "fail_safe_on_ha_offline");
+	return fail_at(ld, k, "actuator \"%s\": \"%s\" needs a state to go to: set \"safe\" (or \"initial\")",
+	               a->name, config_setting_name(k));
+}
+
 /* The driver's own keys, read by the driver (its messages are whole: no prefix here). */
 static int parse_actuator_options(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s)
 {
@@ -2044,6 +2456,7 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	if ((r = parse_actuator_kind(ld, a, s)) < 0 ||
 	    (r = check_actuator_kind(ld, a, s, what)) < 0 ||
 	    (r = parse_actuator_timers(ld, a, s)) < 0 ||
+	    (r = parse_actuator_fail_safe(ld, a, s)) < 0 ||
 	    (r = parse_actuator_options(ld, a, s)) < 0)
 		return r;
 
@@ -2514,6 +2927,7 @@ static int parse_all(struct loader *ld, const config_t *lc)
 	    (r = parse_spool(ld, root)) < 0 ||
 	    (r = parse_discovery(ld, root)) < 0 ||
 	    (r = parse_commands(ld, root)) < 0 ||
+	    (r = parse_metrics(ld, root)) < 0 ||
 	    (r = parse_devices(ld, root)) < 0 ||
 	    (r = parse_actuators(ld, root)) < 0 ||
 	    (r = check_dynamic_topics(ld, root)) < 0 ||
@@ -2657,6 +3071,10 @@ void config_free(struct sg_config *cfg)
 	if (cfg->mqtt.device_key)
 		explicit_bzero(cfg->mqtt.device_key, cfg->mqtt.device_key_len);
 	free(cfg->mqtt.device_key);
+	free(cfg->mqtt.birth_payload);
+	free(cfg->mqtt.will_payload);
+	free(cfg->metrics.path);
+	free(cfg->discovery.ha_status_topic);
 
 	free(cfg->spool.path);
 	free(cfg->discovery.prefix);

@@ -18,6 +18,11 @@
 #include "../drivers/actuator.h"
 #include "../drivers/driver.h"
 #include "../drivers/line.h"
+#include "filters.h"
+
+/* The gateway's availability payloads unless gateway.payload_online/payload_offline say otherwise. */
+#define SG_STATUS_PAYLOAD_ONLINE  "online"
+#define SG_STATUS_PAYLOAD_OFFLINE "offline"
 
 enum sg_payload_format {
 	SG_PAYLOAD_PLAIN = 0, /* "21.5" */
@@ -48,6 +53,8 @@ struct sg_reading_cfg {
 	double throttle_s;     /* 0 = unset */
 	double heartbeat_s;    /* 0 = unset */
 	int average;           /* samples, 0/1 = unset */
+	struct sg_filter_spec *filters; /* `filters` list, in order (filters.h); NULL = none */
+	size_t n_filters;
 	char *device_class;    /* discovery override or NULL */
 	char *state_class;     /* discovery override ("measurement", "total", "total_increasing") or NULL */
 	int line;
@@ -94,6 +101,8 @@ struct sg_actuator_cfg {
 	char **options; size_t n_options;
 	int pulse_ms;          /* switches: back off this long after ON, 0 = never */
 	double max_on_s;       /* switches: on for at most this long, 0 = unlimited */
+	double fail_safe_after_s;    /* to the safe state after this long without the broker, 0 = never */
+	bool fail_safe_on_ha_offline; /* to the safe state when Home Assistant's status topic says "offline" */
 	int serial_line;       /* index into sg_config.lines when its driver uses a serial line, else -1 */
 	struct sg_line_settings line_settings; /* that line's settings, for the driver (sg_act_params.line) */
 	int line;
@@ -163,6 +172,10 @@ struct sg_mqtt_cfg {
 	double reconnect_min_s;  /* default 1 */
 	double reconnect_max_s;  /* default 60 */
 	int max_inflight;        /* default 100 */
+	/* The gateway's availability payloads (gateway.payload_online/payload_offline): the birth message,
+	 * retained after each connect, and the Last Will. NULL: "online"/"offline" (mqtt_setup.h). */
+	char *birth_payload;
+	char *will_payload;
 };
 
 struct sg_spool_cfg {
@@ -178,6 +191,13 @@ struct sg_discovery_cfg {
 	bool enabled;
 	char *prefix;            /* "homeassistant" */
 	char *state_file;        /* announced topics between runs; NULL = default place */
+	char *ha_status_topic;   /* Home Assistant's birth and will: default "<prefix>/status" */
+};
+
+/* The `metrics` group: a Prometheus text file for node_exporter's textfile collector. */
+struct sg_metrics_cfg {
+	char *path;              /* NULL: no metrics file */
+	double interval_s;       /* rewritten this often, default 15 */
 };
 
 /* The `commands` group: rules for every actuator's commands. */
@@ -189,12 +209,13 @@ struct sg_config {
 	char *path;
 	char *id;                /* gateway id, default hostname */
 	char *base_topic;        /* default "sensorgate" */
-	char *status_topic;      /* <base>/gateway/<id>/status */
+	char *status_topic;      /* gateway.status_topic, default <base>/gateway/<id>/status */
 	enum sg_payload_format payload; /* default for all readings */
 	struct sg_mqtt_cfg mqtt;
 	struct sg_spool_cfg spool;
 	struct sg_discovery_cfg discovery;
 	struct sg_commands_cfg commands;
+	struct sg_metrics_cfg metrics;
 	struct sg_device_cfg *devices;
 	size_t n_devices;
 	struct sg_actuator_cfg *actuators;
@@ -202,6 +223,17 @@ struct sg_config {
 	struct sg_serial_line_cfg *lines;
 	size_t n_lines;
 };
+
+/* The gateway's birth and Last Will payloads: as configured, else "online" and "offline". */
+static inline const char *config_birth_payload(const struct sg_mqtt_cfg *m)
+{
+	return m->birth_payload ? m->birth_payload : SG_STATUS_PAYLOAD_ONLINE;
+}
+
+static inline const char *config_will_payload(const struct sg_mqtt_cfg *m)
+{
+	return m->will_payload ? m->will_payload : SG_STATUS_PAYLOAD_OFFLINE;
+}
 
 /*
  * Load and validate FILE. On success returns 0 and *ret points to a config

@@ -40,7 +40,7 @@
 #endif
 
 #define ORIGIN_NAME    "sensorgate"
-#define ONLINE         "online"
+#define ONLINE         "online"   /* Home Assistant's own birth and will (its defaults) */
 #define OFFLINE        "offline"
 #define UNIQUE_PREFIX  "sensorgate_"
 #define STATE_HEADER   "# sensorgate: Home Assistant discovery topics announced last; rewritten at every change\n"
@@ -279,12 +279,20 @@ static const char *last_level(const char *topic)
 char *discovery_ha_status_topic(const struct sg_config *cfg)
 {
 	char *t;
+
+	if (cfg->discovery.ha_status_topic)
+		return strdup(cfg->discovery.ha_status_topic);
 	return asprintf(&t, "%s/status", cfg->discovery.prefix ? cfg->discovery.prefix : "homeassistant") < 0 ? NULL : t;
 }
 
 bool discovery_is_ha_online(const void *payload, size_t len, bool retained)
 {
 	return !retained && len == strlen(ONLINE) && memcmp(payload, ONLINE, len) == 0;
+}
+
+bool discovery_is_ha_offline(const void *payload, size_t len)
+{
+	return len == strlen(OFFLINE) && memcmp(payload, OFFLINE, len) == 0;
 }
 
 char *discovery_device_status_topic(const struct sg_config *cfg, const struct sg_device_cfg *dev)
@@ -409,12 +417,13 @@ static void entity_begin(struct builder *bd, struct sb *b, const char *component
 	free(entity_id);
 }
 
-static void availability_item(struct sb *b, const char *topic)
+/* Every availability topic of the gateway (its own, a device's) speaks the configured words. */
+static void availability_item(struct builder *bd, struct sb *b, const char *topic)
 {
 	js_open(b, '{');
 	js_kstr(b, "topic", topic);
-	js_kstr(b, "payload_available", ONLINE);
-	js_kstr(b, "payload_not_available", OFFLINE);
+	js_kstr(b, "payload_available", config_birth_payload(&bd->cfg->mqtt));
+	js_kstr(b, "payload_not_available", config_will_payload(&bd->cfg->mqtt));
 	js_close(b, '}');
 }
 
@@ -423,9 +432,9 @@ static void availability(struct builder *bd, struct sb *b, const char *device_to
 {
 	js_key(b, "availability");
 	js_open(b, '[');
-	availability_item(b, bd->cfg->status_topic);
+	availability_item(bd, b, bd->cfg->status_topic);
 	if (device_topic)
-		availability_item(b, device_topic);
+		availability_item(bd, b, device_topic);
 	js_close(b, ']');
 	if (device_topic)
 		js_kstr(b, "availability_mode", "all");
@@ -880,8 +889,8 @@ static int add_health(struct builder *bd)
 	/* Connectivity from the status topic itself: "offline" shows as disconnected, not unavailable. */
 	entity_begin(bd, &b, "binary_sensor", "gateway_status", "Status");
 	js_kstr(&b, "state_topic", bd->cfg->status_topic);
-	js_kstr(&b, "payload_on", ONLINE);
-	js_kstr(&b, "payload_off", OFFLINE);
+	js_kstr(&b, "payload_on", config_birth_payload(&bd->cfg->mqtt));
+	js_kstr(&b, "payload_off", config_will_payload(&bd->cfg->mqtt));
 	js_kstr(&b, "device_class", "connectivity");
 	js_kstr(&b, "entity_category", "diagnostic");
 	gateway_device(bd, &b);

@@ -96,10 +96,13 @@ int discovery_removals(const struct sg_disc_topics *old, const struct sg_disc_li
 void discovery_list_clear(struct sg_disc_list *l);
 void discovery_topics_clear(struct sg_disc_topics *t);
 
-/* Home Assistant's birth/will topic, "<prefix>/status"; caller frees. NULL on ENOMEM. */
+/* Home Assistant's birth/will topic: discovery.ha_status_topic, by default "<prefix>/status"; caller frees.
+ * NULL on ENOMEM. */
 char *discovery_ha_status_topic(const struct sg_config *cfg);
 /* True when a message on the HA status topic says Home Assistant (re)started: a live "online". */
 bool discovery_is_ha_online(const void *payload, size_t len, bool retained);
+/* True when a message on the HA status topic says Home Assistant is gone: "offline" (its will or its stop). */
+bool discovery_is_ha_offline(const void *payload, size_t len);
 
 /* The availability topic of device DEV: "<base>/<device>/status"; caller frees. */
 char *discovery_device_status_topic(const struct sg_config *cfg, const struct sg_device_cfg *dev);

@@ -68,7 +68,7 @@ static const char *offline_name(enum sg_offline_policy p)
 
 /* The resolved configuration, as a user checks it before running. */
 /* The second line of an actuator in --check: where it is and what protects it. */
-static void print_actuator_detail(const struct sg_actuator_cfg *a)
+static void print_actuator_detail(const struct sg_config *c, const struct sg_actuator_cfg *a)
 {
 	char hw[1100], safety[300];
 	size_t o = 0;
@@ -91,7 +91,13 @@ static void print_actuator_detail(const struct sg_actuator_cfg *a)
 	if (o < sizeof(safety) && a->pulse_ms)
 		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", pulse %d ms", a->pulse_ms);
 	if (o < sizeof(safety) && a->max_on_s > 0)
-		snprintf(safety + o, sizeof(safety) - o, ", max_on %g s", a->max_on_s);
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", max_on %g s", a->max_on_s);
+	if (o < sizeof(safety) && a->fail_safe_after_s > 0)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", fail-safe after %g s without the broker",
+		                      a->fail_safe_after_s);
+	if (o < sizeof(safety) && a->fail_safe_on_ha_offline)
+		snprintf(safety + o, sizeof(safety) - o, ", fail-safe when Home Assistant goes offline (%s)",
+		         c->discovery.ha_status_topic ? c->discovery.ha_status_topic : "?");
 	printf("%-20s   %s; %s; errors on %s\n", "", hw, safety, a->error_topic);
 }
 
@@ -110,7 +116,10 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 		printf("cloud     AWS IoT Core, thing %s; readings batched per device on %s/DEVICE, commands from "
 		       "shadow deltas, states reported to the shadow\n", c->mqtt.device_id, c->base_topic);
 	if (c->mqtt.cloud != SG_CLOUD_AZURE)
-		printf("status    %s (retained; \"online\" on connect, \"offline\" as Last Will)\n", c->status_topic);
+		printf("status    %s (retained; \"%s\" on connect, \"%s\" as Last Will)\n", c->status_topic,
+		       config_birth_payload(&c->mqtt), config_will_payload(&c->mqtt));
+	if (c->metrics.path)
+		printf("metrics   %s (Prometheus text format, every %g s)\n", c->metrics.path, c->metrics.interval_s);
 	for (size_t i = 0; i < c->mqtt.n_brokers; i++)
 		printf("broker    %s\n", c->mqtt.brokers[i]);
 	printf("mqtt      MQTT %s, client id %s, keepalive %d s, clean_session %s%s%s\n",
@@ -134,6 +143,12 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 			snprintf(key, sizeof(key), "%s.%s", d->name, r->field);
 			printf("%-28s %-44s %s %-7s %s\n", key, batch[0] ? batch : r->topic, qos_retain(r->qos, r->retain, qr, sizeof(qr)),
 			       payload_name(r->payload), offline_name(r->offline));
+			if (r->n_filters) {
+				char chain[1024];
+
+				filter_specs_describe(r->filters, r->n_filters, chain, sizeof(chain));
+				printf("%-28s   filters: %s\n", "", chain);
+			}
 		}
 		for (size_t j = 0; d->all_fields && !d->driver->fields && d->driver->option_field; j++) {
 			struct sg_field_info fi;
@@ -184,7 +199,7 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 				snprintf(acc, sizeof(acc), "%s|%s (also 1/0, true/false, {\"state\":..})", a->payload_on,
 				         a->payload_off);
 			printf("%-20s %-40s %-40s %s\n", a->name, a->command_topic, a->topic, acc);
-			print_actuator_detail(a);
+			print_actuator_detail(c, a);
 		}
 		response_topic_rule(c, rule, sizeof(rule));
 		printf("commands  MQTT 5 Response Topics: %s\n", rule);

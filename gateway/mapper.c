@@ -3,10 +3,13 @@
  * mapper.c — topics, payloads and per-reading transforms.
  *
  * Transform order for a number: average (moving mean over N samples, emitted
- * once the window is full), scale, offset, round; then the publish filters:
+ * once the window is full), scale, offset, the reading's `filters` chain
+ * (filters.h), round; then the publish filters:
  * throttle (at most once per N s), deadband (only when the change from the
  * last published value exceeds it), heartbeat (publish anyway when the last
- * publication is N s old). State lives in one struct per configured reading,
+ * publication is N s old). A value a chain's timeout filter sends of itself
+ * (mapper_tick()) is rounded and published without the publish filters: it
+ * is a heartbeat of its own. State lives in one struct per configured reading,
  * allocated once in mapper_new(); mapping a reading allocates nothing.
  */
 #include "mapper.h"
@@ -33,6 +36,8 @@ struct reading_state {
 	double *window;          /* `average` samples, ring */
 	int window_fill;
 	int window_pos;
+	struct sg_filter_chain *chain; /* `filters`, or NULL */
+	char unit[32];           /* the driver's unit of the last reading, for values a timeout sends */
 };
 
 struct device_state {
@@ -42,6 +47,7 @@ struct device_state {
 struct sg_mapper {
 	const struct sg_config *cfg;
 	struct device_state *devices;
+	bool timed;              /* some chain has a timeout filter: mapper_tick() has work */
 	char topic[TOPIC_MAX];
 	char payload[PAYLOAD_MAX];
 };
@@ -69,6 +75,14 @@ struct sg_mapper *mapper_new(const struct sg_config *cfg)
 				if (!m->devices[i].readings[j].window)
 					goto err_free;
 			}
+			if (d->readings[j].n_filters) {
+				m->devices[i].readings[j].chain =
+					filter_chain_new(d->readings[j].filters, d->readings[j].n_filters);
+				if (!m->devices[i].readings[j].chain)
+					goto err_free;
+				if (filter_specs_timed(d->readings[j].filters, d->readings[j].n_filters))
+					m->timed = true;
+			}
 		}
 	}
 	return m;
@@ -86,8 +100,10 @@ void mapper_free(struct sg_mapper *m)
 		for (size_t i = 0; i < m->cfg->n_devices; i++) {
 			if (!m->devices[i].readings)
 				continue;
-			for (size_t j = 0; j < m->cfg->devices[i].n_readings; j++)
+			for (size_t j = 0; j < m->cfg->devices[i].n_readings; j++) {
 				free(m->devices[i].readings[j].window);
+				filter_chain_free(m->devices[i].readings[j].chain);
+			}
 			free(m->devices[i].readings);
 		}
 		free(m->devices);
@@ -226,6 +242,13 @@ static int json_escape(char *buf, size_t len, size_t at, const char *s)
 	return (int)at;
 }
 
+/*
+ * A timeout filter's "no value": Home Assistant's MQTT integrations read the
+ * payload "None" as unknown (PAYLOAD_NONE in homeassistant/components/mqtt/const.py);
+ * in JSON the value is null (its value_template renders that as None too).
+ */
+#define PAYLOAD_UNAVAILABLE "None"
+
 static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, const struct sg_reading *r,
                           double value, const char *unit)
 {
@@ -236,7 +259,9 @@ static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, 
 	int round = rc ? rc->round : -1;
 	enum sg_payload_format fmt = rc ? rc->payload : m->cfg->payload;
 
-	if (r->kind == SG_VALUE_NUMBER && r->text && round < 0 && value == r->number && strlen(r->text) < sizeof(num)) {
+	if (r->kind == SG_VALUE_NUMBER && isnan(value)) {
+		strcpy(num, fmt == SG_PAYLOAD_PLAIN ? PAYLOAD_UNAVAILABLE : "null");
+	} else if (r->kind == SG_VALUE_NUMBER && r->text && round < 0 && value == r->number && strlen(r->text) < sizeof(num)) {
 		strcpy(num, r->text); /* what mapper_format_number() would print: decimal.h */
 	} else if (r->kind == SG_VALUE_NUMBER) {
 		n = mapper_format_number(num, sizeof(num), value, round);
@@ -294,6 +319,16 @@ static int format_payload(struct sg_mapper *m, const struct sg_reading_cfg *rc, 
 	return (int)(at + (size_t)n);
 }
 
+static double round_to(double x, int decimals)
+{
+	double p;
+
+	if (decimals < 0)
+		return x;
+	p = pow(10.0, decimals);
+	return round(x * p) / p;
+}
+
 /* Apply the transforms and filters of RC to V. Returns true when it is to be published. */
 static bool transform(const struct sg_reading_cfg *rc, struct reading_state *st, double *v, uint64_t now)
 {
@@ -314,10 +349,9 @@ static bool transform(const struct sg_reading_cfg *rc, struct reading_state *st,
 		x = sum / rc->average;
 	}
 	x = x * rc->scale + rc->offset;
-	if (rc->round >= 0) {
-		double p = pow(10.0, rc->round);
-		x = round(x * p) / p;
-	}
+	if (st->chain && filter_chain_push(st->chain, x, now, &x) != SG_FILTER_VALUE)
+		return false;
+	x = round_to(x, rc->round);
 	*v = x;
 
 	if (st->published) {
@@ -386,8 +420,12 @@ int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint
 		return 0;
 
 	if (rc) {
+		if (st->chain && m->timed && r->kind == SG_VALUE_NUMBER && r->unit && strcmp(st->unit, r->unit) != 0)
+			snprintf(st->unit, sizeof(st->unit), "%s", r->unit);
 		if (r->kind == SG_VALUE_NUMBER && !transform(rc, st, &v, now_us))
 			return 0;
+		if (r->kind == SG_VALUE_NUMBER && !isfinite(v)) /* a calibration overflowed: not "None" */
+			return -ERANGE;
 		topic = rc->topic;
 		unit = rc->unit ? rc->unit : r->unit;
 	} else {
@@ -415,4 +453,70 @@ int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint
 		.offline = rc->offline,
 	};
 	return 1;
+}
+
+uint64_t mapper_deadline(const struct sg_mapper *m)
+{
+	uint64_t at = UINT64_MAX;
+
+	if (!m->timed)
+		return at;
+	for (size_t i = 0; i < m->cfg->n_devices; i++)
+		for (size_t j = 0; m->devices[i].readings && j < m->cfg->devices[i].n_readings; j++) {
+			const struct reading_state *st = &m->devices[i].readings[j];
+			uint64_t t = st->chain ? filter_chain_deadline(st->chain) : UINT64_MAX;
+			if (t < at)
+				at = t;
+		}
+	return at;
+}
+
+int mapper_tick(struct sg_mapper *m, uint64_t now_us, struct sg_message *ret)
+{
+	if (!m->timed)
+		return 0;
+	for (size_t i = 0; i < m->cfg->n_devices; i++) {
+		for (size_t j = 0; m->devices[i].readings && j < m->cfg->devices[i].n_readings; j++) {
+			const struct sg_reading_cfg *rc = &m->cfg->devices[i].readings[j];
+			struct reading_state *st = &m->devices[i].readings[j];
+			struct sg_reading r;
+			enum sg_filter_result k;
+			double v = NAN;
+			int n;
+
+			if (!st->chain || filter_chain_deadline(st->chain) > now_us)
+				continue;
+			k = filter_chain_tick(st->chain, now_us, &v);
+			if (k == SG_FILTER_NONE)
+				continue;
+			if (k == SG_FILTER_VALUE) {
+				if (!isfinite(v))
+					return -ERANGE;
+				v = round_to(v, rc->round);
+			}
+			r = (struct sg_reading){
+				.field = rc->field,
+				.kind = SG_VALUE_NUMBER,
+				.number = v,
+				.unit = st->unit[0] ? st->unit : NULL,
+			};
+			n = format_payload(m, rc, &r, v, rc->unit ? rc->unit : r.unit);
+			if (n < 0)
+				return n;
+			/* after "no value" the next reading is news, whatever the deadband says */
+			st->published = k == SG_FILTER_VALUE;
+			st->last_value = v;
+			st->last_pub_us = now_us;
+			*ret = (struct sg_message){
+				.topic = rc->topic,
+				.payload = m->payload,
+				.payload_len = (size_t)n,
+				.qos = rc->qos,
+				.retain = rc->retain,
+				.offline = rc->offline,
+			};
+			return 1;
+		}
+	}
+	return 0;
 }

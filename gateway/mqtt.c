@@ -47,7 +47,9 @@
 #include "log.h"
 #include "mqtt_guard.h"
 #include "mqtt_setup.h"
+#include "resolve.h"
 
+#define RESOLVE_TIMEOUT_US (30 * 1000000ULL)  /* DNS: resolv.conf's default allows 2 tries of 5 s per server */
 #define PROBE_TIMEOUT_US   (5 * 1000000ULL)   /* TCP connect to a silent broker */
 #define CONNACK_TIMEOUT_US (15 * 1000000ULL)  /* TLS handshake + CONNACK */
 #define SESSION_EXPIRY_S   (7 * 24 * 3600)    /* MQTT 5: keep our session a week */
@@ -55,17 +57,17 @@
 #define HEAL_MIN_US        (100 * 1000ULL)    /* "online" again this long after a stale "offline" ... */
 #define HEAL_JITTER_US     (900 * 1000ULL)    /* ... plus up to this: one republication per burst */
 #define TRIAL_US           (2 * 1000000ULL)   /* how long the suspect is resent alone (see the ledger) */
+#define CLOSE_SLACK_US     (20 * 1000ULL)     /* "right after" a message: within 2 handshake times + this */
 #define SOON_US            (10 * 1000000ULL)  /* a loss this soon after CONNACK, with messages unanswered, */
                                               /* shrinks the send window to 1 */
 #define GROW_MIN_US        (1 * 1000000ULL)   /* after a "quota exceeded": no more in flight than then ... */
 #define GROW_MAX_US        (60 * 1000000ULL)  /* ... for this long, doubling with every refusal */
 #define QUOTA_CLOSES       3                  /* closed after "quota exceeded": not a failure this often */
-#define ONLINE_PAYLOAD     SG_STATUS_ONLINE
-#define OFFLINE_PAYLOAD    SG_STATUS_OFFLINE
 
 enum state {
 	ST_IDLE = 0,
 	ST_BACKOFF,
+	ST_RESOLVE,
 	ST_PROBE,
 	ST_CONNECTING,
 	ST_CONNECTED,
@@ -75,6 +77,7 @@ enum state {
 /* A QoS 1/2 message handed to libmosquitto and not answered yet (see "The in-flight ledger"). */
 struct pending {
 	uint64_t seq;          /* in the order handed over; 0: answered */
+	uint64_t added;        /* when it was handed over (monotonic) */
 	int mid;
 	int qos;
 	bool status;           /* our own "online" */
@@ -96,6 +99,11 @@ struct sg_mqtt {
 	uint64_t deadline;     /* of the current state */
 	uint64_t next_misc;    /* next mosquitto_loop_misc() */
 	int probe_fd;
+	struct sg_resolve *lookup; /* the broker name's lookup (ST_RESOLVE) */
+	bool numeric;          /* the broker is given by address: no lookup, nothing to pin */
+	bool pin;              /* peer answers libmosquitto's lookup of the name (resolve_pin()) */
+	struct sockaddr_storage peer; /* the address the probe connected to */
+	socklen_t peer_len;
 	unsigned fd_gen;       /* bumped whenever the polled socket changes */
 	char host[256];
 	int port;
@@ -108,6 +116,8 @@ struct sg_mqtt {
 	bool *v311;            /* per broker: it refused MQTT 5 (protocol = "5" falls back to 3.1.1) */
 	bool retry_now;        /* the attempt failed in a way trying again at once fixes */
 	uint64_t up_since;     /* CONNACK of the current connection */
+	uint64_t connect_at;   /* when the current connection's CONNECT (and TLS handshake) began */
+	uint64_t handshake_us; /* connect_at to CONNACK: the round trip the ledger's "right after" scales with */
 	bool stable;           /* it stayed up STABLE_US: the backoff was reset */
 	uint64_t heal_at;      /* republish "online" then (0: nothing pending) */
 	struct sg_ratelimit takeover_rl, heal_rl;
@@ -474,8 +484,14 @@ static void guard_drain(struct sg_mqtt *m, uint64_t end)
 
 /* ---- connection state machine -------------------------------------------------------------- */
 
+/* The lookup or the probe of an attempt, whichever runs, is given up. */
 static void close_probe(struct sg_mqtt *m)
 {
+	if (m->lookup) {
+		resolve_free(m->lookup); /* a thread still waiting on DNS ends on its own */
+		m->lookup = NULL;
+		m->fd_gen++;
+	}
 	if (m->probe_fd >= 0) {
 		close(m->probe_fd);
 		m->fd_gen++;
@@ -558,6 +574,7 @@ static void link_connected(struct sg_mqtt *m, const mosquitto_property *props)
 	(void)props;
 
 	m->up_since = now_mono_us();
+	m->handshake_us = m->up_since - m->connect_at;
 	m->stable = false;
 	m->heal_at = 0;
 	m->answers = 0;
@@ -572,11 +589,12 @@ static void link_connected(struct sg_mqtt *m, const mosquitto_property *props)
 /* "online", retained, QoS 1, on the status topic; kept in the in-flight ledger as ours. */
 static void publish_online(struct sg_mqtt *m)
 {
+	const char *online = config_birth_payload(m->cfg);
 	int mid = 0, r;
 
 	if (!m->status_topic)
 		return;
-	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(ONLINE_PAYLOAD), ONLINE_PAYLOAD, 1, true);
+	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(online), online, 1, true);
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot publish online status: %s", mosquitto_strerror(r));
 	else
@@ -684,14 +702,15 @@ static void link_lost(struct sg_mqtt *m, int rc)
 /* A message on our own status topic: ours to handle, never the owner's. */
 static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_message *msg)
 {
-	const size_t n = strlen(OFFLINE_PAYLOAD);
+	const char *offline = config_will_payload(m->cfg);
+	const size_t n = strlen(offline);
 	uint64_t now = now_mono_us();
 	unsigned suppressed;
 
 	if (!msg->topic || !m->status_topic || strcmp(msg->topic, m->status_topic) != 0)
 		return false;
 	if (m->state != ST_CONNECTED || m->stopping || m->heal_at || msg->payloadlen != (int)n ||
-	    memcmp(msg->payload, OFFLINE_PAYLOAD, n) != 0)
+	    memcmp(msg->payload, offline, n) != 0)
 		return true; /* our own "online" coming back, or a heal already due */
 	m->heal_at = now + HEAL_MIN_US + backoff_random(HEAL_JITTER_US);
 	if (ratelimit_allow(&m->heal_rl, now, &suppressed))
@@ -723,31 +742,15 @@ static void link_timer(struct sg_mqtt *m, uint64_t now)
 		sas_renew(m);
 }
 
-static void start_attempt(struct sg_mqtt *m)
+/* The broker's address is known (AI, freed here): a non-blocking TCP connect tells whether it answers. */
+static void start_probe(struct sg_mqtt *m, struct addrinfo *ai)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
-	struct addrinfo *ai = NULL;
-	char portstr[8];
-	bool tls;
 	int r, fd;
 
-	m->reason[0] = '\0';
-	if (m->rebuild && ledger_rebuild(m) < 0) {
-		fail_attempt(m);
-		return;
-	}
-	if (mqtt_parse_url(m->cfg->brokers[m->broker], &tls, m->host, sizeof(m->host), &m->port) < 0) {
-		snprintf(m->reason, sizeof(m->reason), "invalid broker URL");
-		fail_attempt(m);
-		return;
-	}
-	snprintf(portstr, sizeof(portstr), "%d", m->port);
-	/* getaddrinfo blocks on DNS; IP literals and /etc/hosts names answer at once. */
-	r = getaddrinfo(m->host, portstr, &hints, &ai);
-	if (r != 0) {
-		snprintf(m->reason, sizeof(m->reason), "cannot resolve %.128s: %s", m->host, gai_strerror(r));
-		fail_attempt(m);
-		return;
+	m->pin = ai->ai_addrlen <= sizeof(m->peer) && !m->numeric;
+	if (m->pin) { /* what libmosquitto's own lookup of the name is answered with (resolve.h) */
+		memcpy(&m->peer, ai->ai_addr, ai->ai_addrlen);
+		m->peer_len = ai->ai_addrlen;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -816,6 +819,56 @@ static void sas_renew(struct sg_mqtt *m)
 		m->renewing = false;
 }
 
+/* The lookup of the broker's name ended (R: resolve_result()'s answer). */
+static void lookup_done(struct sg_mqtt *m, int r, struct addrinfo *ai)
+{
+	resolve_free(m->lookup);
+	m->lookup = NULL;
+	m->fd_gen++;
+	if (r != 0) {
+		snprintf(m->reason, sizeof(m->reason), "cannot resolve %.128s: %s", m->host,
+		         r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		fail_attempt(m);
+		return;
+	}
+	start_probe(m, ai);
+}
+
+static void start_attempt(struct sg_mqtt *m)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char portstr[8];
+	bool tls;
+
+	m->reason[0] = '\0';
+	if (m->rebuild && ledger_rebuild(m) < 0) {
+		fail_attempt(m);
+		return;
+	}
+	if (mqtt_parse_url(m->cfg->brokers[m->broker], &tls, m->host, sizeof(m->host), &m->port) < 0) {
+		snprintf(m->reason, sizeof(m->reason), "invalid broker URL");
+		fail_attempt(m);
+		return;
+	}
+	snprintf(portstr, sizeof(portstr), "%d", m->port);
+	/* an address needs no lookup; a name is looked up on a thread, so that DNS never holds the loop */
+	m->numeric = getaddrinfo(m->host, portstr, &hints, &ai) == 0;
+	if (m->numeric) {
+		start_probe(m, ai);
+		return;
+	}
+	m->lookup = resolve_start(m->host, portstr);
+	if (!m->lookup) {
+		lookup_done(m, EAI_SYSTEM, NULL);
+		return;
+	}
+	m->fd_gen++;
+	m->state = ST_RESOLVE;
+	m->deadline = now_mono_us() + RESOLVE_TIMEOUT_US;
+}
+
 /* The broker answered the probe: now let libmosquitto connect for real. */
 static void finish_probe(struct sg_mqtt *m)
 {
@@ -841,9 +894,17 @@ static void finish_probe(struct sg_mqtt *m)
 		return;
 	}
 	m->state = ST_CONNECTING;
-	m->deadline = now_mono_us() + CONNACK_TIMEOUT_US;
+	m->connect_at = now_mono_us();
+	m->deadline = m->connect_at + CONNACK_TIMEOUT_US;
 	m->fd_gen++;
+	if (m->pin) {
+		struct addrinfo peer = {.ai_addr = (struct sockaddr *)&m->peer, .ai_addrlen = m->peer_len};
+		if (resolve_pin(m->host, &peer) < 0)
+			m->pin = false; /* then libmosquitto looks the name up itself, as it would anyway */
+	}
 	r = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->cfg->keepalive, NULL, props);
+	if (m->pin)
+		resolve_unpin();
 	mosquitto_property_free_all(&props);
 	if (r != MOSQ_ERR_SUCCESS) {
 		if (!m->reason[0]) /* on_log may already know better (the certificate verdict) */
@@ -1016,13 +1077,14 @@ static bool window_lost(struct sg_mqtt *m, uint64_t now)
  * message cost the connection again and again. So every such message is
  * recorded here in the order it was handed over (numbered), and removed
  * when the broker answers it (PUBACK, PUBCOMP, or a refusal). At each loss
- * of an established connection the oldest unanswered one is noted (the
+ * of an established connection right after the oldest unanswered one went
+ * out (ledger_check() says what "right after" is), that one is noted (the
  * suspect), and a loss soon after CONNACK shrinks the send window to one
  * (below), so the next connection resends the suspect alone: a trial, during
  * which nothing else is sent (no "online", no connected(): mqtt_connected()
  * says no) until it is answered or TRIAL_US have passed. When the broker
- * closes that connection within the trial without answering anything, the
- * suspect is what it closes the connection over, and no other message can
+ * closes that connection right after the resend without answering anything,
+ * the suspect is what it closes the connection over, and no other message can
  * be (a quota refusal of another message, say). It cannot be taken out of
  * libmosquitto's queue, so the client is made afresh (before the next
  * attempt) and the owner is told that everything in flight is gone
@@ -1049,6 +1111,7 @@ static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic)
 	}
 	p = &m->pend[m->pend_len++];
 	p->seq = ++m->pend_seq;
+	p->added = now_mono_us();
 	p->mid = mid;
 	p->qos = qos;
 	p->status = !topic;
@@ -1105,15 +1168,31 @@ static unsigned ledger_count(const struct sg_mqtt *m)
 	return n;
 }
 
-/* At the loss of an established connection: note the oldest message, or find it is a poison one. */
+/*
+ * At the loss of an established connection: note the oldest message, or find it is a poison one.
+ * Only a close that comes right after the message went out counts: a
+ * broker closing over a message does so as soon as it has read it, while a
+ * link that breaks does so at any time. "Right after" is two handshake times
+ * (CONNECT to CONNACK, TLS included) and CLOSE_SLACK_US from the moment it
+ * was handed over, or from CONNACK when it was waiting for the connection.
+ * A close while our loop was busy elsewhere (the answer may be unread in
+ * the socket) is seen late and does not count either: a real poison message
+ * is then found on a quieter try, a reading is never dropped over a cut.
+ */
 static bool ledger_check(struct sg_mqtt *m, uint64_t now)
 {
 	const struct pending *p = m->pend_head < m->pend_len ? &m->pend[m->pend_head] : NULL;
 	unsigned suppressed;
+	uint64_t sent;
 	int mid;
 
-	if (!m->trial || !p || p->seq != m->suspect_seq || m->answers || now >= m->trial_until) {
-		m->suspect_seq = p ? p->seq : 0;
+	sent = p && p->added > m->up_since ? p->added : m->up_since;
+	if (!p || now - sent > 2 * m->handshake_us + CLOSE_SLACK_US) {
+		m->suspect_seq = 0;
+		return false;
+	}
+	if (!m->trial || p->seq != m->suspect_seq || m->answers || now >= m->trial_until) {
+		m->suspect_seq = p->seq;
 		return false;
 	}
 	mid = p->mid;
@@ -1230,6 +1309,8 @@ int mqtt_start(struct sg_mqtt *m)
 int mqtt_fd(const struct sg_mqtt *m)
 {
 	switch (m->state) {
+	case ST_RESOLVE:
+		return resolve_fd(m->lookup);
 	case ST_PROBE:
 		return m->probe_fd;
 	case ST_CONNECTING:
@@ -1251,6 +1332,8 @@ short mqtt_events(const struct sg_mqtt *m)
 
 	if (m->state == ST_PROBE)
 		return POLLOUT;
+	if (m->state == ST_RESOLVE)
+		return POLLIN;
 	return (short)(POLLIN | (out ? POLLOUT : 0));
 }
 
@@ -1258,6 +1341,7 @@ uint64_t mqtt_deadline(const struct sg_mqtt *m)
 {
 	switch (m->state) {
 	case ST_BACKOFF:
+	case ST_RESOLVE:
 	case ST_PROBE:
 		return m->deadline;
 	case ST_CONNECTING:
@@ -1295,6 +1379,13 @@ void mqtt_io(struct sg_mqtt *m, short revents)
 	enum state before = m->state;
 	int r;
 
+	if (m->state == ST_RESOLVE) {
+		struct addrinfo *ai = NULL;
+		if ((revents & POLLIN) && (r = resolve_result(m->lookup, &ai)) != -EAGAIN)
+			lookup_done(m, r, ai);
+		set_watch(m);
+		return;
+	}
 	if (m->state == ST_PROBE) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -1338,6 +1429,13 @@ void mqtt_timer(struct sg_mqtt *m)
 	case ST_BACKOFF:
 		if (now >= m->deadline)
 			start_attempt(m);
+		break;
+	case ST_RESOLVE:
+		if (now >= m->deadline) {
+			snprintf(m->reason, sizeof(m->reason), "cannot resolve %.128s: no answer within %llu s", m->host,
+			         (unsigned long long)(RESOLVE_TIMEOUT_US / 1000000));
+			fail_attempt(m);
+		}
 		break;
 	case ST_PROBE:
 		if (now >= m->deadline) {
@@ -1494,8 +1592,8 @@ void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms)
 	m->stopping = true;
 	if (m->state == ST_CONNECTED) {
 		if (m->status_topic)
-			mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(OFFLINE_PAYLOAD), OFFLINE_PAYLOAD, 1,
-			                  true);
+			mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(config_will_payload(m->cfg)),
+			                  config_will_payload(m->cfg), 1, true);
 		mosquitto_disconnect(m->mosq);
 		/* Flush what is queued (the offline status, then DISCONNECT), bounded. */
 		while (mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq)) {

@@ -213,7 +213,8 @@ int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, con
 	if (tls < 0)
 		return fail(rep, cfg, SG_MQTT_KEY_BROKERS, "\"brokers\" mixes mqtt:// and mqtts://");
 	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, mqtt_setup_level(cfg->protocol));
-	r = will_topic ? mosquitto_will_set(mosq, will_topic, (int)strlen(SG_STATUS_OFFLINE), SG_STATUS_OFFLINE, 1, true)
+	r = will_topic ? mosquitto_will_set(mosq, will_topic, (int)strlen(config_will_payload(cfg)), config_will_payload(cfg),
+	                                    1, true)
 	               : MOSQ_ERR_SUCCESS;
 	if (r != MOSQ_ERR_SUCCESS)
 		return fail(rep, cfg, SG_MQTT_KEY_GROUP, "libmosquitto refuses the Last Will on \"%s\": %s", will_topic,

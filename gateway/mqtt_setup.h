@@ -19,9 +19,10 @@
 
 #include "config.h"
 
-/* The status payloads: "online" retained after each connect, "offline" as Last Will and at a clean stop. */
-#define SG_STATUS_ONLINE  "online"
-#define SG_STATUS_OFFLINE "offline"
+/* The status payloads when the configuration names none (struct sg_mqtt_cfg birth_payload, will_payload):
+ * "online" retained after each connect, "offline" as Last Will and at a clean stop. */
+#define SG_STATUS_ONLINE  SG_STATUS_PAYLOAD_ONLINE
+#define SG_STATUS_OFFLINE SG_STATUS_PAYLOAD_OFFLINE
 
 /* What mqtt_setup_check() found; every string "" when there is nothing to say. */
 struct mqtt_setup_report {
@@ -34,7 +35,7 @@ struct mqtt_setup_report {
 int mqtt_setup_level(int protocol);
 
 /*
- * Apply CFG (borrowed) to MOSQ: protocol version, Last Will "offline" on
+ * Apply CFG (borrowed) to MOSQ: protocol version, Last Will (config_will_payload()) on
  * WILL_TOPIC (none when NULL), user name and password, TLS. 0, or -EINVAL/-ENOMEM with
  * REP->error filled (REP may not be NULL).
  */

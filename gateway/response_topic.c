@@ -66,6 +66,13 @@ int response_topic_check(const struct sg_config *const *own, size_t n_own, const
 		if (under(t, len, own[i]->discovery.prefix))
 			return refuse(why, whylen, "Response Topic \"%.*s%s\" lies under the Home Assistant discovery "
 			              "prefix (%s/...)", t, len, own[i]->discovery.prefix);
+		/* gateway.status_topic and discovery.ha_status_topic may lie outside both: an answer there would
+		 * speak for the gateway's availability, or for Home Assistant's */
+		if (under(t, len, own[i]->status_topic))
+			return refuse(why, whylen, "Response Topic \"%.*s%s\" is the gateway's status topic%s", t, len, "");
+		if (under(t, len, own[i]->discovery.ha_status_topic))
+			return refuse(why, whylen, "Response Topic \"%.*s%s\" is Home Assistant's status topic%s", t, len,
+			              "");
 	}
 	if (prefix && !(len > strlen(prefix) && under(t, len, prefix)))
 		return refuse(why, whylen, "Response Topic \"%.*s%s\" is not under commands.response_topic_prefix "

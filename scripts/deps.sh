@@ -32,7 +32,7 @@ PACKAGES=(
 	libcmocka-dev clang libclang-rt-14-dev
 	# integration tests and demo
 	mosquitto mosquitto-clients openssl socat
-	python3 python3-pytest python3-paho-mqtt
+	python3 python3-pytest python3-paho-mqtt python3-prometheus-client
 	# the dashboard: its MQTT client comes from npm (make dashboard), its tests run in Node and in a
 	# real headless Chromium driven over the DevTools protocol
 	nodejs chromium fonts-dejavu-core python3-websocket

@@ -33,13 +33,17 @@ Scripted per connection: FakeBroker(plans=[Plan(...), ...]) makes the n-th
 connection that sends a CONNECT follow plans[n] (.plans may grow while it
 runs; connections past the list follow Plan(), which changes nothing):
 
-  Plan(connack=None, hostile=None, after="connack", ack=True)
+  Plan(connack=None, hostile=None, after="connack", ack=True, drop_after=None)
       connack  raw bytes sent instead of the CONNACK
       hostile  raw bytes sent once, when `after` happened: "connack" (right
                after it), "publish" (the client's first PUBLISH) or
                "publish:TOPIC" (its first PUBLISH on TOPIC); the connection
                is then left to the client to close, and closed 3 s later
-      ack      False: PUBLISH packets are recorded, never acknowledged
+      ack      False: PUBLISH packets are recorded, never acknowledged; a
+               function topic -> bool: only those it says True for (a
+               broker whose store is stuck for some topics)
+      drop_after close this connection this many seconds after CONNACK (a
+               link that breaks, unrelated to what was sent)
 
 Everything that happened is recorded: .conns (one Conn per accepted
 connection: times, protocol level, client id, packets) and .publishes
@@ -111,12 +115,16 @@ def topic_matches(pattern, topic):
 
 
 class Plan:
-	def __init__(self, connack=None, hostile=None, after="connack", ack=True):
+	def __init__(self, connack=None, hostile=None, after="connack", ack=True, drop_after=None):
 		assert after in ("connack", "publish") or after.startswith("publish:")
 		self.connack = connack
 		self.hostile = hostile
 		self.after = after
 		self.ack = ack
+		self.drop_after = drop_after
+
+	def acks(self, topic):
+		return self.ack(topic) if callable(self.ack) else self.ack
 
 
 class Conn:
@@ -357,8 +365,9 @@ class FakeBroker:
 		self._hostile(c, "connack")
 		if self.garbage:
 			c.send(self.garbage)
-		if self.drop_after is not None:
-			t = threading.Timer(self.drop_after, c.close)
+		drop_after = c.plan.drop_after if c.plan.drop_after is not None else self.drop_after
+		if drop_after is not None:
+			t = threading.Timer(drop_after, c.close)
 			t.daemon = True
 			t.start()
 			timers.append(t)
@@ -396,7 +405,7 @@ class FakeBroker:
 			self.publishes.append({"conn": c.n, "topic": topic, "payload": payload, "qos": qos, "dup": dup,
 			                       "mid": mid, "retain": retain, "refused": reason or 0, "t": time.monotonic(),
 			                       "connect_n": c.connect_n, "size": len(packet(first, body))})
-		if not c.plan.ack:
+		if not c.plan.acks(topic):
 			self._hostile(c, f"publish:{topic}")
 			return True
 		if reason and reason >= 0x80:

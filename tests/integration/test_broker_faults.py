@@ -38,7 +38,7 @@ import time
 import pytest
 
 from conftest import gateway_config, publish, sim_device, wait_until
-from fake_broker import FakeBroker
+from fake_broker import FakeBroker, Plan
 
 STATUS = "test/gateway/gw1/status"
 NEXT = re.compile(r"mqtt: next attempt: (\S+) in ([0-9.]+) s \(backoff up to ([0-9.]+) s\)")
@@ -298,6 +298,33 @@ def test_message_the_broker_closes_over_costs_two_connections(fakes, make_pty, m
 	assert len(bad.connects()) == n
 	stats = [p for p in bad.published("test/gateway/gw1/stats")]
 	assert stats and b'"dropped":1' in stats[-1]["payload"], stats[-1:]
+	gw.stop()
+
+
+def test_link_breaking_twice_while_a_message_waits_is_not_a_poison_message(fakes, make_pty, make_gateway, tmp_path):
+	"""The broker's store is stuck, so test/s stays unanswered, and the link breaks 1 s and then 0.6 s
+	after CONNACK: twice with that message in flight, but not right after it went out. Before: the
+	second loss came within the 2 s trial, so the reading was taken for one the broker refuses and
+	dropped. Now a close counts only right after the message was (re)sent, and the reading arrives."""
+	bad = fakes()
+	bad.plans = [Plan(ack=lambda topic: topic != "test/s", drop_after=1.0),  # stuck for test/s, then cut
+	             Plan(ack=False, drop_after=0.6),                            # the resend: no answer, cut
+	             Plan()]                                                     # healthy again
+	pty = make_pty("tty")
+	dev = POISON_DEV.format(port=pty.link, qos=2).replace('topic = "secret"', 'topic = "s"')
+	cfg = gateway_config(0, tmp_path, dev, protocol="5").replace('"mqtt://127.0.0.1:0"', f'"{bad.url}"')
+	cfg = cfg.replace('spool: {', 'spool: { stats_interval = 0.5;')
+	gw = make_gateway(cfg)
+	gw.start()
+	gw.wait_open(pty)
+	assert wait_until(lambda: bad.published(STATUS), 10)
+	pty.write_line("s=1 b=2")
+	assert wait_until(lambda: [p for p in bad.pubs("test/s") if p.conn >= 2], 20), bad.pubs("test/s")
+	assert [p.conn for p in bad.pubs("test/s")][:2] == [0, 1]  # it was in flight on both broken links
+	text = gw.stderr_text()
+	assert "closed the connection twice" not in text and "dropping it" not in text
+	assert wait_until(lambda: any(b'"dropped":0' in p["payload"] for p in bad.published("test/gateway/gw1/stats")
+	                              if p["connect_n"] >= 2), 5)
 	gw.stop()
 
 

@@ -84,14 +84,21 @@ static void put_adc(struct fake_i2c *f, uint32_t adc_p, uint32_t adc_t, uint32_t
 	f->regs[0xFE] = (uint8_t)adc_h;
 }
 
-/* §8.1 humidity in double precision, from the data sheet's formula. */
-static double humidity_double(double t_fine, double adc_h, const struct calib *c)
+/* §8.1 humidity in double precision, from the data sheet's formula, before its clamp to 0..100. */
+static double humidity_unclamped(double t_fine, double adc_h, const struct calib *c)
 {
 	double v = t_fine - 76800.0;
 
 	v = (adc_h - (c->h4 * 64.0 + c->h5 / 16384.0 * v)) *
 	    (c->h2 / 65536.0 * (1.0 + c->h6 / 67108864.0 * v * (1.0 + c->h3 / 67108864.0 * v)));
-	v = v * (1.0 - c->h1 * v / 524288.0);
+	return v * (1.0 - c->h1 * v / 524288.0);
+}
+
+/* §8.1 humidity in double precision, from the data sheet's formula. */
+static double humidity_double(double t_fine, double adc_h, const struct calib *c)
+{
+	double v = humidity_unclamped(t_fine, adc_h, c);
+
 	return v < 0 ? 0 : v > 100 ? 100 : v;
 }
 
@@ -438,6 +445,54 @@ static void test_range_corners(void **state)
 	}
 }
 
+/*
+ * The humidity corners (0 and 100 %RH): the data sheet's formula (§4.2.3,
+ * BME280_compensate_H_int32) and Bosch's SensorAPI v3.5.1 compensate_humidity()
+ * both clamp to 0..100, whatever the distance, so a value a hair or far
+ * outside is published at the bound, never dropped. Raw values found with the
+ * double-precision formula before its clamp, example calibration.
+ */
+static void test_humidity_corners(void **state)
+{
+	static const struct {
+		double at;    /* what the unclamped formula says, %RH */
+		double shown; /* published */
+	} cases[] = {
+		{-0.3, 0}, {0.4, 0.4}, {-25, 0}, {100.3, 100}, {99.6, 99.6}, {120, 100},
+	};
+	double t_fine;
+	(void)state;
+
+	temperature_double(EXAMPLE_ADC_T, &example, &t_fine);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct fake_i2c_reading *h;
+		uint32_t raw = 0;
+		double best = HUGE_VAL;
+		struct rig g;
+		uint64_t delay;
+
+		for (uint32_t a = 0; a <= 0xffff; a++) { /* 16-bit ADC (§5.4.9); a scan is cheap */
+			double d = fabs(humidity_unclamped(t_fine, a, &example) - cases[i].at);
+			if (d < best && a != 0x8000) { /* 0x8000: "skipped", refused by the driver */
+				best = d;
+				raw = a;
+			}
+		}
+		rig_setup(&g, 0x60, NULL);
+		put_adc(&g.f, EXAMPLE_ADC_P, EXAMPLE_ADC_T, raw);
+		assert_int_equal(sg_driver_bme280.init(&g.dev), 0);
+		assert_int_equal(sg_driver_bme280.poll(&g.dev, &delay), 0);
+		assert_int_equal(sg_driver_bme280.poll(&g.dev, &delay), 0);
+		h = fake_i2c_find(&g.sink, "humidity");
+		if (!h)
+			fail_msg("humidity %g %%: dropped, expected %g", cases[i].at, cases[i].shown);
+		if (fabs(h->number - cases[i].shown) > 0.02)
+			fail_msg("humidity %g %% (raw %u): published %.4f, expected %g", cases[i].at, raw, h->number,
+			         cases[i].shown);
+		fake_i2c_dev_free(&g.dev);
+	}
+}
+
 static int parse_opts(const char *text, void **opts, struct sg_opt_error *err)
 {
 	config_t cfg;
@@ -559,6 +614,7 @@ int main(void)
 		cmocka_unit_test(test_bus_errors_propagate),
 		cmocka_unit_test(test_skipped_measurement),
 		cmocka_unit_test(test_range_corners),
+		cmocka_unit_test(test_humidity_corners),
 		cmocka_unit_test(test_oversampling_option),
 		cmocka_unit_test(test_random_registers),
 	};

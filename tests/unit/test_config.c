@@ -541,10 +541,121 @@ static const struct err_case err_cases[] = {
 	 "actuators = (\n  { name = \"a\"; driver = \"gpio\"; line = 4; },\n"
 	 "  { name = \"b\"; driver = \"gpio\"; line = 4; topic = \"b2\"; }\n);\n",
 	 3, "actuator \"b\" uses gpiochip0 line 4, which actuator \"a\" (line 2) already uses"},
+	{"filter: unknown name",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { medain = { window_size = 3; }; }\n      ); } ); }\n);\n",
+	 6, "unknown filter \"medain\""},
+	{"filter: two in one entry",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { median = { window_size = 3; }; delta = 1; }\n      ); } ); }\n);\n",
+	 6, "each filter is a group with one filter in it"},
+	{"filter: median window 0",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { median = { window_size = 0; }; }\n      ); } ); }\n);\n",
+	 6, "\"window_size\" must be between 1 and 1000"},
+	{"filter: median send_first_at beyond send_every",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { median = { send_every = 2; send_first_at = 3; }; }\n      ); } ); }\n);\n",
+	 6, "\"send_first_at\" (3) must not exceed \"send_every\" (2)"},
+	{"filter: ema alpha and time_constant",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { exponential_moving_average = { alpha = 0.5; time_constant = 9; }; }\n      ); } ); }\n);\n",
+	 6, "give \"alpha\" or \"time_constant\", not both"},
+	{"filter: ema alpha 0",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { exponential_moving_average = { alpha = 0; }; }\n      ); } ); }\n);\n",
+	 6, "\"alpha\" must be greater than 0 and at most 1"},
+	{"filter: clamp without bounds",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { clamp = { ignore_out_of_range = true; }; }\n      ); } ); }\n);\n",
+	 6, "clamp needs \"min_value\", \"max_value\" or both"},
+	{"filter: clamp bounds reversed",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { clamp = { min_value = 10; max_value = 0; }; }\n      ); } ); }\n);\n",
+	 6, "clamp: \"max_value\" (0) is below \"min_value\" (10)"},
+	{"filter: filter_out text",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { filter_out = [ \"85\" ]; }\n      ); } ); }\n);\n",
+	 6, "filter_out must be a number"},
+	{"filter: calibrate_linear one point",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { calibrate_linear = ( \"0 -> 1\" ); }\n      ); } ); }\n);\n",
+	 6, "calibrate_linear needs at least two points, not 1"},
+	{"filter: calibrate_linear bad point",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { calibrate_linear = ( \"0 -> 1\", \"2 => 3\" ); }\n      ); } ); }\n);\n",
+	 6, "\"2 => 3\" is not a point"},
+	{"filter: calibrate_linear one measured value",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { calibrate_linear = ( [ 1.0, 2.0 ], [ 1.0, 3.0 ] ); }\n      ); } ); }\n);\n",
+	 6, "the measured values are all the same"},
+	{"filter: calibrate_polynomial empty",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { calibrate_polynomial = [ ]; }\n      ); } ); }\n);\n",
+	 6, "needs 1 to 10 numbers, not 0"},
+	{"filter: timeout 0",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { timeout = 0; }\n      ); } ); }\n);\n",
+	 6, "timeout must be greater than 0 seconds"},
+	{"filter: timeout value",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { timeout = { timeout = 5; value = \"previous\"; }; }\n      ); } ); }\n);\n",
+	 6, "must be \"last\", \"unavailable\" or a number, not \"previous\""},
+	{"filter: delta percent",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { delta = \"five%\"; }\n      ); } ); }\n);\n",
+	 6, "delta must be a number or a percentage such as \"5%\", not \"five%\""},
+	{"filter: delta negative",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { delta = -1; }\n      ); } ); }\n);\n",
+	 6, "delta must not be negative"},
+	{"filter: or empty",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { or = ( ); }\n      ); } ); }\n);\n",
+	 6, "or is a list of filters"},
+	{"filter: unknown key",
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = (\n        { median = { window_size = 3; }; },\n        { clamp = { min_value = 1; max = 2; }; }\n      ); } ); }\n);\n",
+	 6, "unknown key \"max\" in filter \"clamp\""},
 	{"actuator topic with '+'",
 	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 1;\n    topic = \"a/+\"; }\n);\n",
 	 3, "invalid topic \"a/+\""},
+	{"empty payload_offline (a retained empty message deletes)",
+	 "gateway: { id = \"gw\";\n  payload_offline = \"\"; };\n",
+	 2, "\"payload_offline\" must be 1 to 64 bytes of UTF-8 text"},
+	{"payload_online equal to payload_offline",
+	 "gateway: { payload_online = \"up\";\n  payload_offline = \"up\"; };\n",
+	 2, "\"payload_online\" and \"payload_offline\" must differ"},
+	{"status_topic with a wildcard",
+	 "gateway: {\n  status_topic = \"tele/#\"; };\n",
+	 2, "invalid status_topic \"tele/#\""},
+	{"status_topic taken by an actuator",
+	 "gateway: { base_topic = \"h\"; status_topic = \"h/relay\"; };\n"
+	 "actuators = (\n  { name = \"relay\"; driver = \"gpio\"; line = 1; }\n);\n",
+	 3, "\"h/relay\""},
+	{"metrics path not *.prom",
+	 "metrics: {\n  path = \"/tmp/sensorgate.txt\"; };\n",
+	 2, "must name a file ending in \".prom\""},
+	{"metrics interval without a path",
+	 "metrics: {\n  interval = 5; };\n",
+	 2, "\"interval\" in metrics needs \"path\""},
+	{"metrics interval 0",
+	 "metrics: { path = \"/tmp/x.prom\";\n  interval = 0; };\n",
+	 2, "\"interval\""},
+	{"ha_status_topic with a wildcard",
+	 "discovery: {\n  ha_status_topic = \"ha/+\"; };\n",
+	 2, "invalid ha_status_topic \"ha/+\""},
 };
+
+/* The availability keys and the metrics group, as loaded. */
+static void test_status_and_metrics(void **state)
+{
+	struct sg_config *cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_text("gateway: { id = \"gw\"; status_topic = \"tele/gw/LWT\"; payload_online = \"Online\";\n"
+	                           "  payload_offline = \"Offline\"; };\n"
+	                           "discovery: { prefix = \"ha\"; };\n"
+	                           "metrics: { path = \"/run/x/sensorgate.prom\"; interval = 5; };\n",
+	                           &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->status_topic, "tele/gw/LWT");
+	assert_string_equal(config_birth_payload(&cfg->mqtt), "Online");
+	assert_string_equal(config_will_payload(&cfg->mqtt), "Offline");
+	assert_string_equal(cfg->discovery.ha_status_topic, "ha/status"); /* follows the prefix by default */
+	assert_string_equal(cfg->metrics.path, "/run/x/sensorgate.prom");
+	assert_true(cfg->metrics.interval_s == 5);
+	config_free(cfg);
+
+	assert_int_equal(load_text("discovery: { ha_status_topic = \"hass/birth\"; };\n", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(config_birth_payload(&cfg->mqtt), "online");
+	assert_string_equal(config_will_payload(&cfg->mqtt), "offline");
+	assert_string_equal(cfg->discovery.ha_status_topic, "hass/birth");
+	assert_null(cfg->metrics.path);
+	config_free(cfg);
+}
+
 
 static void test_errors(void **state)
 {
@@ -1229,6 +1340,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_status_and_metrics),
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_shared_lines),
 		cmocka_unit_test(test_full),

@@ -48,6 +48,10 @@ static const struct mhz_row mhz_rows[] = {
 	{"noise and an echoed request around responses", NULL,
 	 {"#00 11 FF 01 86 00 00 00 00 00 79", EXAMPLE, "#FE", R1000},
 	 {RP_NUM("co2", 544, "ppm"), RP_NUM("co2", 1000, "ppm")}, {[SG_FAIL_GARBAGE] = 2}, 2},
+	/* the range's top corner: 10000 ppm exactly is published, one more is not (integers: no rounding) */
+	{"10000 ppm, the top of the range", NULL, {"#FF 86 27 10 42 00 00 00 01"}, {RP_NUM("co2", 10000, "ppm")}, {0}, 1},
+	{"10001 ppm, above it", NULL, {"#FF 86 27 11 42 00 00 00 00", EXAMPLE}, {RP_NUM("co2", 544, "ppm")},
+	 {[SG_FAIL_INSANE] = 1}, 1},
 	{"20000 ppm is beyond any range of the sensor", NULL, {"#FF 86 4E 20 42 00 00 00 CA", EXAMPLE},
 	 {RP_NUM("co2", 544, "ppm")}, {[SG_FAIL_INSANE] = 1}, 1},
 };

@@ -44,6 +44,11 @@ static const struct sds_row sds_rows[] = {
 	{"wrong checksum", {"bad_sum.bin", "frame.bin"}, {OURS_EXP}, {[SG_FAIL_CHECKSUM] = 1}, 1},
 	{"wrong tail", {"bad_tail.bin", "frame.bin"}, {OURS_EXP}, {[SG_FAIL_SYNTAX] = 1}, 1},
 	{"above the measuring range", {"insane.bin", "frame.bin"}, {OURS_EXP}, {[SG_FAIL_INSANE] = 1}, 1},
+	/* the range's corner: raw 9999 / 10 is the double nearest 999.9, as the limit is: published */
+	{"999.9 µg/m³, the top of the range", {"#AA C0 0F 27 0F 27 A1 60 6D AB"},
+	 {RP_NUM("pm2_5", 999.9, UG), RP_NUM("pm10", 999.9, UG)}, {0}, 1},
+	{"1000.0 µg/m³, above it", {"#AA C0 0F 27 10 27 A1 60 6E AB", "frame.bin"}, {OURS_EXP},
+	 {[SG_FAIL_INSANE] = 1}, 1},
 	{"noise around frames", {"#AB AB 00", "frame.bin", "#C0 AA 00", "example.bin"}, {OURS_EXP, EX_EXP},
 	 {[SG_FAIL_GARBAGE] = 2}, 2},
 	{"recorded stream", {"stream.bin"}, {EX_EXP, OURS_EXP, OURS_EXP, EX_EXP},
