@@ -1832,6 +1832,10 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 	    (r = get_string(ld, s, "state_class", &state_class)) < 0 ||
 	    (r = parse_filters(ld, member(s, "filters"), rc)) < 0)
 		return r;
+	/* what a timeout filter sends comes from a timer, outside the device's batch of readings */
+	if (ld->cfg->mqtt.cloud != SG_CLOUD_NONE && filter_specs_timed(rc->filters, rc->n_filters))
+		return fail_at(ld, member(s, "filters"), "a timeout filter cannot be used with cloud = \"%s\": its value "
+		               "would go out apart from the device's telemetry message", cloud_names[ld->cfg->mqtt.cloud]);
 	if (device_class) {
 		if (!*device_class)
 			return fail_at(ld, member(s, "device_class"), "\"device_class\" must not be empty");
@@ -2351,6 +2355,9 @@ static int parse_actuator_fail_safe(struct loader *ld, struct sg_actuator_cfg *a
 	if ((r = get_double_range(ld, s, "fail_safe_after_s", 0, 7 * 86400, false, &a->fail_safe_after_s)) < 0 ||
 	    (r = get_bool(ld, s, "fail_safe_on_ha_offline", &a->fail_safe_on_ha_offline)) < 0)
 		return r;
+	if (a->fail_safe_on_ha_offline && ld->cfg->mqtt.cloud == SG_CLOUD_AZURE)
+		return not_with_cloud(ld, member(s, "fail_safe_on_ha_offline"), "\"fail_safe_on_ha_offline\" (Home "
+		                      "Assistant's status topic)");
 	if (a->safe || a->initial || (a->fail_safe_after_s <= 0 && !a->fail_safe_on_ha_offline))
 		return 0;
 	k = a->fail_safe_after_s > 0 ? member(s, "fail_safe_after_s") : member(s, "fail_safe_on_ha_offline");
@@ -2916,6 +2923,21 @@ static int check_readable(struct loader *ld, const char *file)
 	return r;
 }
 
+/* Azure IoT Hub: no status topic, so none of its settings either (the gateway group is read before mqtt). */
+static int check_cloud_gateway(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = {"status_topic", "payload_online", "payload_offline", NULL};
+	const config_setting_t *g = member(root, "gateway");
+	char what[64];
+
+	for (size_t i = 0; ld->cfg->mqtt.cloud == SG_CLOUD_AZURE && keys[i]; i++)
+		if (member(g, keys[i])) {
+			snprintf(what, sizeof(what), "\"%s\" (the gateway's status topic)", keys[i]);
+			return not_with_cloud(ld, member(g, keys[i]), what);
+		}
+	return 0;
+}
+
 static int parse_all(struct loader *ld, const config_t *lc)
 {
 	const config_setting_t *root = config_root_setting(lc);
@@ -2924,6 +2946,7 @@ static int parse_all(struct loader *ld, const config_t *lc)
 	if ((r = check_keys(ld, root, top_keys, "")) < 0 ||
 	    (r = parse_gateway(ld, root)) < 0 ||
 	    (r = parse_mqtt(ld, root)) < 0 ||
+	    (r = check_cloud_gateway(ld, root)) < 0 ||
 	    (r = parse_spool(ld, root)) < 0 ||
 	    (r = parse_discovery(ld, root)) < 0 ||
 	    (r = parse_commands(ld, root)) < 0 ||

@@ -28,7 +28,7 @@ static char tmpdir[64];
 static char conf_path[PATH_MAX];
 
 static const char *const aux_files[] = {"tty", "tty2", "tty3", "tty4", "ca.pem", "cert.pem", "key.pem", "test.conf", "inc.conf",
-                                        "password", "empty", "fifo", NULL};
+                                        "password", "empty", "fifo", "device.key", NULL};
 
 static void write_file(const char *path, const char *text)
 {
@@ -61,6 +61,7 @@ static int group_setup(void **state)
 	write_aux("ca.pem", "not really a certificate\n");
 	write_aux("cert.pem", "not really a certificate\n");
 	write_aux("key.pem", "not really a key\n");
+	write_aux("device.key", "c2Vuc29yZ2F0ZSB0ZXN0IGtleSwgMzIgYnl0ZXMgbG9uZyE=\n");
 	snprintf(conf_path, sizeof(conf_path), "%s/fifo", tmpdir);
 	if (mkfifo(conf_path, 0600) < 0)
 		return -1;
@@ -411,6 +412,16 @@ static const struct err_case err_cases[] = {
 	{"aws without a client certificate",
 	 "mqtt: {\n  cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" ); };\n",
 	 2, "cloud = \"aws-iot-core\" needs the thing's certificate"},
+	{"a timeout filter with a cloud profile",
+	 "mqtt: { cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" );\n"
+	 "  tls: { cert_file = \"@DIR@/cert.pem\"; key_file = \"@DIR@/key.pem\"; }; };\n"
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = ( { timeout = 5; } ); } ); }\n);\n",
+	 6, "a timeout filter cannot be used with cloud = \"aws-iot-core\""},
+	{"azure and a status topic",
+	 "gateway: { id = \"gw\";\n  status_topic = \"tele/gw/LWT\"; };\n"
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/device.key\"; };\n",
+	 2, "\"status_topic\" (the gateway's status topic): cloud = \"azure-iot-hub\" only takes the service's own topics"},
 	{"aws and QoS 2 on an actuator",
 	 "mqtt: { cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" );\n"
 	 "  tls: { cert_file = \"@DIR@/cert.pem\"; key_file = \"@DIR@/key.pem\"; }; };\n"
