@@ -308,7 +308,8 @@ pattern read $aws/things/%c/shadow/get/accepted
 """
 
 
-def test_aws_iot_core(broker_factory, front_factory, tls_certs, make_pty, make_gateway, make_sub, tmp_path):
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_aws_iot_core(broker_factory, front_factory, tls_certs, make_pty, make_gateway, make_sub, tmp_path, protocol):
 	acl = tmp_path / "acl"
 	acl.write_text(AWS_ACL)
 	broker = broker_factory(extra_conf=f"acl_file {acl}")
@@ -318,7 +319,7 @@ def test_aws_iot_core(broker_factory, front_factory, tls_certs, make_pty, make_g
 	pty, relay = make_pty("tty"), make_pty("relay")
 	tls = (f'tls: {{ ca_file = "{tls_certs["cafile"]}"; cert_file = "{tls_certs["client_cert"]}"; '
 	       f'key_file = "{tls_certs["client_key"]}"; alpn = "x-amzn-mqtt-ca"; }};')
-	cfg = gateway_config(front.port, tmp_path, sim_device(pty.link), scheme="mqtts", protocol="3.1.1",
+	cfg = gateway_config(front.port, tmp_path, sim_device(pty.link), scheme="mqtts", protocol=protocol,
 	                     mqtt_extra=f'cloud = "aws-iot-core"; thing = "{THING}"; {tls}',
 	                     extra=LIGHT.format(port=relay.link))
 	gw = make_gateway(cfg)
@@ -330,6 +331,7 @@ def test_aws_iot_core(broker_factory, front_factory, tls_certs, make_pty, make_g
 	sub.wait_topic(f"test/gateway/gw1/status", "online", timeout=15)
 	c = front.connects[0]
 	assert c.alpn == "x-amzn-mqtt-ca" and c.cn == "sensorgate-client" and c.client_id == THING, c
+	assert c.level == (5 if protocol == "5" else 4)
 	m = sub.wait_for(lambda m: m.topic == SHADOW, timeout=10)
 	assert json.loads(m.payload) == {"state": {"reported": {"light": "OFF"}}}
 	# the whole shadow, asked for after connecting (the test answers as the shadow service): its delta is carried out
