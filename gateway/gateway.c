@@ -1279,7 +1279,7 @@ static void aws_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg)
 	}
 	if (strcmp(msg->topic, rejected) == 0) {
 		log_warning("cloud: the shadow service refused a reported state: %.*s", (int)(msg->len < 200 ? msg->len : 200),
-		            (const char *)msg->payload);
+		            msg->payload ? (const char *)msg->payload : "");
 		return;
 	}
 	if (strcmp(msg->topic, delta) != 0) {
