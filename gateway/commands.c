@@ -532,6 +532,65 @@ end:
 	return found_r;
 }
 
+int commands_json_each(const char *s, size_t len,
+                       void (*fn)(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len),
+                       void *ud)
+{
+	struct jp j = {.p = s, .end = s + len};
+	struct jnames nm = {.n = 0};
+	char scalar[JSON_SCALAR_MAX];
+	int r;
+
+	/* checked whole before any member is handed on: a broken document moves nothing */
+	for (int pass = 0; pass < 2; pass++) {
+		j.p = s;
+		nm.n = nm.used = 0;
+		j_ws(&j);
+		if (j.p >= j.end || *j.p != '{')
+			return -EINVAL;
+		j.p++;
+		j_ws(&j);
+		if (j.p < j.end && *j.p == '}') {
+			j.p++;
+		} else {
+			for (;;) {
+				const char *key, *start;
+				enum jtype t;
+
+				if ((r = j_name(&j, &nm, &key)) < 0)
+					return r;
+				j_ws(&j);
+				if (j.p >= j.end || *j.p++ != ':')
+					return -EINVAL;
+				j_ws(&j);
+				start = j.p;
+				r = j_value(&j, 1, scalar, sizeof(scalar), &t);
+				if (r < 0 && !(r == -E2BIG && (t == J_OBJ || t == J_ARR)))
+					return r;
+				if (pass == 1 && t != J_NULL)
+					fn(ud, key, t == J_OBJ || t == J_ARR ? NULL : t == J_TRUE ? "true" : t == J_FALSE ? "false"
+					                                                                          : scalar,
+					   start, (size_t)(j.p - start));
+				j_ws(&j);
+				if (j.p >= j.end)
+					return -EINVAL;
+				if (*j.p == ',') {
+					j.p++;
+					j_ws(&j);
+					continue;
+				}
+				if (*j.p++ != '}')
+					return -EINVAL;
+				break;
+			}
+		}
+		j_ws(&j);
+		if (j.p != j.end)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /* ---- payload validation ------------------------------------------------------------------------ */
 
 static int parse_switch(const struct actuator *a, const char *s, size_t len, struct val *v)

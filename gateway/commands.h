@@ -111,6 +111,19 @@ bool commands_wants_ha_status(const struct sg_commands *c);
 uint64_t commands_fail_safe_count(const struct sg_commands *c, size_t i);
 
 /*
+ * The members of the JSON object S[0..LEN) (a cloud service's desired
+ * state: {"hall-light":"ON","fan":40,"$version":7}), each handed to FN
+ * with its name, its value as text (a string unescaped, a number as
+ * written, "true"/"false"; NULL for an object or array) and its raw JSON;
+ * null members are left out. The whole document is checked first: 0, or
+ * -EINVAL (not a JSON object), -EEXIST (a member twice), -E2BIG (more
+ * names than a command may hold) and FN is never called.
+ */
+int commands_json_each(const char *s, size_t len,
+                       void (*fn)(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len),
+                       void *ud);
+
+/*
  * Route one incoming message. Returns 0 when the command was carried out
  * or accepted (in progress or queued behind the one in progress), else why
  * it was dropped or refused: -ENOENT unknown topic, -EMSGSIZE too long

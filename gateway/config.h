@@ -121,6 +121,13 @@ struct sg_serial_line_cfg {
 	size_t *actuators, n_actuators;
 };
 
+/* mqtt.cloud: a cloud service's rules (see cloud.h). */
+enum sg_cloud {
+	SG_CLOUD_NONE = 0,
+	SG_CLOUD_AZURE,          /* "azure-iot-hub" */
+	SG_CLOUD_AWS,            /* "aws-iot-core" */
+};
+
 /* Keys of the mqtt group whose place in the file is kept for checks made after loading (TLS set-up). */
 enum sg_mqtt_key {
 	SG_MQTT_KEY_GROUP,       /* the mqtt group itself; the file alone when there is none */
@@ -134,6 +141,9 @@ enum sg_mqtt_key {
 	SG_MQTT_KEY_CERT_FILE,
 	SG_MQTT_KEY_KEY_FILE,
 	SG_MQTT_KEY_INSECURE,
+	SG_MQTT_KEY_ALPN,
+	SG_MQTT_KEY_CLOUD,
+	SG_MQTT_KEY_DEVICE_KEY_FILE,
 	SG_MQTT_KEY_N,
 };
 
@@ -142,7 +152,7 @@ struct sg_mqtt_cfg {
 	char *where[SG_MQTT_KEY_N];
 	char **brokers;          /* URLs, failover order; all mqtt:// or all mqtts:// */
 	size_t n_brokers;
-	int protocol;            /* 4 (3.1.1) or 5 */
+	int protocol;            /* the protocol level: 5, 4 (3.1.1) or 3 (3.1, "MQIsdp") */
 	int keepalive;           /* seconds */
 	bool clean_session;      /* default false */
 	char *client_id;         /* default "sensorgate-<id>" */
@@ -151,6 +161,14 @@ struct sg_mqtt_cfg {
 	char *password_file;
 	char *ca_file, *ca_path, *cert_file, *key_file; /* NULL when unset */
 	bool tls_insecure;       /* skip host-name check: never default */
+	char *tls_alpn;          /* the one ALPN protocol name offered in the TLS handshake, or NULL */
+	enum sg_cloud cloud;     /* SG_CLOUD_NONE: a plain broker */
+	char *hub;               /* azure: the hub's host name, "NAME.azure-devices.net" */
+	char *device_id;         /* azure: the device id (also the client id); aws: the thing name */
+	char *device_key_file;
+	unsigned char *device_key; /* azure: the device's symmetric key, base64-decoded from device_key_file */
+	size_t device_key_len;
+	int sas_lifetime_s;      /* azure: how long each SAS token is valid (default 3600) */
 	double reconnect_min_s;  /* default 1 */
 	double reconnect_max_s;  /* default 60 */
 	int max_inflight;        /* default 100 */
@@ -230,6 +248,8 @@ bool config_name_valid(const char *s);
 /* True if t is a valid publish topic: 1..256 bytes of valid UTF-8, no control characters,
  * no "+" or "#", no empty level, not starting with "$". */
 bool config_topic_valid(const char *t);
+/* "5", "3.1.1" or "3.1" for protocol level 5, 4 or 3, as the config spells it. */
+const char *config_protocol_name(int level);
 /* "a directory", "a FIFO", "a character device" ... for a stat mode, in messages refusing a file. */
 const char *config_file_kind(mode_t mode);
 

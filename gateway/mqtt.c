@@ -43,6 +43,7 @@
 
 #include "../drivers/backoff.h"
 #include "../common/clock.h"
+#include "cloud.h"
 #include "log.h"
 #include "mqtt_guard.h"
 #include "mqtt_setup.h"
@@ -111,7 +112,7 @@ struct sg_mqtt {
 	bool stopping;         /* mqtt_shutdown() runs: a disconnect is expected */
 
 	/* the broker link: see "The broker link" below */
-	int protocol;          /* of the current connection or attempt: 5, or 4 for 3.1.1 */
+	int protocol;          /* of the current connection or attempt: 5, 4 for 3.1.1, 3 for 3.1 */
 	bool *v311;            /* per broker: it refused MQTT 5 (protocol = "5" falls back to 3.1.1) */
 	bool retry_now;        /* the attempt failed in a way trying again at once fixes */
 	uint64_t up_since;     /* CONNACK of the current connection */
@@ -145,6 +146,10 @@ struct sg_mqtt {
 	bool quota_refused;    /* on this connection */
 	unsigned quota_closes; /* connections closed after a quota refusal since the last stable one */
 	struct sg_ratelimit quota_rl;
+
+	/* Azure IoT Hub: see "SAS tokens" below */
+	uint64_t renew_at;     /* close and connect again with a fresh token then (0: never) */
+	bool renewing;         /* we closed the connection for that */
 
 	bool announce;         /* CONNACK handled: "online", subscriptions and connected() once libmosquitto returns */
 	bool session_present;
@@ -333,7 +338,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags, cons
 	if (props)
 		mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &m->broker_max_packet, false);
 	log_notice("mqtt: connected to %s (MQTT %s%s)", m->cfg->brokers[m->broker],
-	           m->protocol == 5 ? "5" : "3.1.1", (flags & 1) ? ", session resumed" : "");
+	           config_protocol_name(m->protocol), (flags & 1) ? ", session resumed" : "");
 	m->session_present = flags & 1;
 	/*
 	 * "online", our subscriptions and the owner's connected() wait until
@@ -587,6 +592,8 @@ static void publish_online(struct sg_mqtt *m)
 	const char *online = config_birth_payload(m->cfg);
 	int mid = 0, r;
 
+	if (!m->status_topic)
+		return;
 	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(online), online, 1, true);
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot publish online status: %s", mosquitto_strerror(r));
@@ -608,7 +615,7 @@ static void link_announce(struct sg_mqtt *m)
 	 * No Local: a Last Will of ours that another broker node publishes counts
 	 * as published by our client id, and No Local would hide exactly that.
 	 */
-	r = mosquitto_subscribe(m->mosq, NULL, m->status_topic, 0);
+	r = m->status_topic ? mosquitto_subscribe(m->mosq, NULL, m->status_topic, 0) : MOSQ_ERR_SUCCESS;
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot watch %s: %s", m->status_topic, mosquitto_strerror(r));
 	if (m->h.connected)
@@ -645,6 +652,13 @@ static void link_lost(struct sg_mqtt *m, int rc)
 
 	m->heal_at = 0;
 	m->announce = false;
+	if (m->renewing) { /* our own DISCONNECT for a new SAS token: the same broker, at once */
+		m->renewing = false;
+		m->trial = false;
+		m->state = ST_BACKOFF;
+		m->deadline = now;
+		return;
+	}
 	poison = ledger_check(m, now);
 	m->trial = false;
 	if (!poison)
@@ -693,7 +707,7 @@ static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_messag
 	uint64_t now = now_mono_us();
 	unsigned suppressed;
 
-	if (!msg->topic || strcmp(msg->topic, m->status_topic) != 0)
+	if (!msg->topic || !m->status_topic || strcmp(msg->topic, m->status_topic) != 0)
 		return false;
 	if (m->state != ST_CONNECTED || m->stopping || m->heal_at || msg->payloadlen != (int)n ||
 	    memcmp(msg->payload, offline, n) != 0)
@@ -705,6 +719,8 @@ static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_messag
 		           m->status_topic, m->cfg->brokers[m->broker], suppressed ? " (repeated)" : "");
 	return true;
 }
+
+static void sas_renew(struct sg_mqtt *m);
 
 static void link_timer(struct sg_mqtt *m, uint64_t now)
 {
@@ -722,6 +738,8 @@ static void link_timer(struct sg_mqtt *m, uint64_t now)
 		m->heal_at = 0;
 		publish_online(m);
 	}
+	if (m->renew_at && now >= m->renew_at && !m->renewing)
+		sas_renew(m);
 }
 
 /* The broker's address is known (AI, freed here): a non-blocking TCP connect tells whether it answers. */
@@ -755,6 +773,50 @@ static void start_probe(struct sg_mqtt *m, struct addrinfo *ai)
 	m->deadline = now_mono_us() + PROBE_TIMEOUT_US;
 	if (r == 0)
 		mqtt_io(m, POLLOUT); /* connected at once (loopback) */
+}
+
+/*
+ * SAS tokens (Azure IoT Hub). The hub checks the token in the CONNECT and
+ * closes the connection when it expires ("the device must disconnect and
+ * reconnect with a new token": iot-mqtt-connect-to-iot-hub). So every
+ * attempt signs a token valid for sas_lifetime from now, and once
+ * SAS_RENEW_PERMILLE of that has passed the connection is closed with a
+ * DISCONNECT and made again at once with a new one: not a failure, no wait.
+ * What was in flight is resent on the new connection (libmosquitto keeps
+ * it) and the spool keeps everything not acknowledged, so nothing is lost.
+ */
+#define SAS_RENEW_PERMILLE 800
+
+static int sas_refresh(struct sg_mqtt *m)
+{
+	char token[CLOUD_SAS_MAX];
+	int64_t now = now_real_us(), expiry = now / 1000000 + m->cfg->sas_lifetime_s;
+	uint64_t left = (uint64_t)(expiry * 1000000 - now); /* se is whole seconds: up to 1 s less than the lifetime */
+	int r;
+
+	r = cloud_azure_sas(m->cfg->hub, m->cfg->device_id, m->cfg->device_key, m->cfg->device_key_len, expiry, token,
+	                    sizeof(token));
+	if (r == 0)
+		r = mosquitto_username_pw_set(m->mosq, m->cfg->username, token) == MOSQ_ERR_SUCCESS ? 0 : -ENOMEM;
+	explicit_bzero(token, sizeof(token));
+	if (r < 0) {
+		snprintf(m->reason, sizeof(m->reason), "cannot make a SAS token: %s", strerror(-r));
+		return r;
+	}
+	m->renew_at = now_mono_us() + left / 1000 * SAS_RENEW_PERMILLE;
+	log_debug("mqtt: SAS token valid until %lld (unix time), renewed in %.1f s", (long long)expiry,
+	          (double)(left / 1000 * SAS_RENEW_PERMILLE) / 1e6);
+	return 0;
+}
+
+/* The token is getting old: close the connection; link_lost() connects again at once. */
+static void sas_renew(struct sg_mqtt *m)
+{
+	log_info("mqtt: the SAS token expires soon: connecting again with a new one");
+	m->renewing = true;
+	m->renew_at = 0;
+	if (mosquitto_disconnect(m->mosq) != MOSQ_ERR_SUCCESS)
+		m->renewing = false;
 }
 
 /* The lookup of the broker's name ended (R: resolve_result()'s answer). */
@@ -818,15 +880,19 @@ static void finish_probe(struct sg_mqtt *m)
 		mqtt_guard_free(m->guard);
 		m->guard = NULL;
 	}
-	m->protocol = m->cfg->protocol == 5 && !m->v311[m->broker] ? 5 : 4;
-	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-	                     m->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	m->protocol = m->cfg->protocol == 5 && m->v311[m->broker] ? 4 : m->cfg->protocol;
+	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, mqtt_setup_level(m->protocol));
 	if (m->protocol == 5 && !m->cfg->clean_session)
 		mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, SESSION_EXPIRY_S);
 	if (m->protocol == 5) /* what the guard takes; the broker drops larger messages for us */
 		mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, MQTT_GUARD_MAX_PACKET);
 	/* what libmosquitto resends at once after CONNACK: the send window (see there) */
 	mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, send_maximum(m));
+	if (m->cfg->cloud == SG_CLOUD_AZURE && sas_refresh(m) < 0) {
+		mosquitto_property_free_all(&props);
+		fail_attempt(m);
+		return;
+	}
 	m->state = ST_CONNECTING;
 	m->connect_at = now_mono_us();
 	m->deadline = m->connect_at + CONNACK_TIMEOUT_US;
@@ -1054,7 +1120,7 @@ static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic)
 		m->pubrec_wait++;
 		log_hook(m); /* before the loop can read the PUBREC */
 	}
-	snprintf(p->topic, sizeof(p->topic), "%s", topic ? topic : m->status_topic);
+	snprintf(p->topic, sizeof(p->topic), "%s", topic ? topic : m->status_topic ? m->status_topic : "");
 }
 
 /* MID was answered (acknowledged or refused): true when it was our own status message. */
@@ -1185,9 +1251,9 @@ struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic
 	m->window = m->ssthresh = cfg->max_inflight > 0 ? cfg->max_inflight : 1;
 	m->ceiling = INT_MAX;
 	backoff_init(&m->grow_bo, GROW_MIN_US, GROW_MAX_US);
-	m->status_topic = strdup(status_topic);
+	m->status_topic = status_topic ? strdup(status_topic) : NULL;
 	m->v311 = calloc(cfg->n_brokers ? cfg->n_brokers : 1, sizeof(*m->v311));
-	if (!m->status_topic || !m->v311)
+	if ((status_topic && !m->status_topic) || !m->v311)
 		goto err_free;
 
 	for (size_t i = 0; i < cfg->n_brokers; i++) {
@@ -1288,6 +1354,8 @@ uint64_t mqtt_deadline(const struct sg_mqtt *m)
 			d = m->up_since + STABLE_US;
 		if (m->heal_at && m->heal_at < d)
 			d = m->heal_at;
+		if (m->renew_at && m->renew_at < d)
+			d = m->renew_at;
 		return d;
 	}
 	default:
@@ -1523,8 +1591,9 @@ void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms)
 	close_probe(m);
 	m->stopping = true;
 	if (m->state == ST_CONNECTED) {
-		mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(config_will_payload(m->cfg)),
-		                  config_will_payload(m->cfg), 1, true);
+		if (m->status_topic)
+			mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(config_will_payload(m->cfg)),
+			                  config_will_payload(m->cfg), 1, true);
 		mosquitto_disconnect(m->mosq);
 		/* Flush what is queued (the offline status, then DISCONNECT), bounded. */
 		while (mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq)) {

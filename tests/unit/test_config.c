@@ -28,7 +28,7 @@ static char tmpdir[64];
 static char conf_path[PATH_MAX];
 
 static const char *const aux_files[] = {"tty", "tty2", "tty3", "tty4", "ca.pem", "cert.pem", "key.pem", "test.conf", "inc.conf",
-                                        "password", "empty", "fifo", NULL};
+                                        "password", "empty", "fifo", "device.key", NULL};
 
 static void write_file(const char *path, const char *text)
 {
@@ -61,6 +61,7 @@ static int group_setup(void **state)
 	write_aux("ca.pem", "not really a certificate\n");
 	write_aux("cert.pem", "not really a certificate\n");
 	write_aux("key.pem", "not really a key\n");
+	write_aux("device.key", "c2Vuc29yZ2F0ZSB0ZXN0IGtleSwgMzIgYnl0ZXMgbG9uZyE=\n");
 	snprintf(conf_path, sizeof(conf_path), "%s/fifo", tmpdir);
 	if (mkfifo(conf_path, 0600) < 0)
 		return -1;
@@ -370,6 +371,63 @@ static const struct err_case err_cases[] = {
 	{"password without user name on 3.1.1",
 	 "mqtt: { protocol = \"3.1.1\"; password_file = \"@DIR@/key.pem\"; };\n",
 	 1, "\"password_file\" needs \"username\""},
+	{"protocol 3.1 and a client id over 23 bytes",
+	 "mqtt: { protocol = \"3.1\";\n  client_id = \"abcdefghijklmnopqrstuvwx\"; };\n",
+	 2, "client id \"abcdefghijklmnopqrstuvwx\" is 24 bytes; MQTT 3.1 allows at most 23"},
+	{"alpn without TLS",
+	 "mqtt: { tls: {\n  alpn = \"x-amzn-mqtt-ca\"; }; };\n",
+	 2, "\"alpn\" is a TLS setting, but the brokers are mqtt:// (no TLS)"},
+	{"alpn with a space",
+	 "mqtt: { brokers = ( \"mqtts://h:443\" ); tls: {\n  alpn = \"x y\"; }; };\n",
+	 2, "\"alpn\" must be a protocol name of 1 to 255 printable ASCII characters"},
+	{"azure without hub",
+	 "mqtt: {\n  cloud = \"azure-iot-hub\"; device_id = \"d\"; device_key_file = \"@DIR@/key.pem\"; };\n",
+	 2, "cloud = \"azure-iot-hub\" needs \"hub\" in the mqtt group"},
+	{"hub without cloud",
+	 "mqtt: {\n\n  hub = \"h.azure-devices.net\"; };\n",
+	 3, "\"hub\" belongs to cloud = \"azure-iot-hub\", which is not set"},
+	{"azure and client_id",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\";\n  client_id = \"x\"; };\n",
+	 3, "\"client_id\" is set by cloud = \"azure-iot-hub\""},
+	{"azure and a plain broker",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\";\n  brokers = ( \"mqtt://h:1883\" ); };\n",
+	 3, "takes TLS only: the brokers must be mqtts://"},
+	{"azure and MQTT 5",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\";\n  protocol = \"5\"; };\n",
+	 3, "speaks MQTT 3.1.1"},
+	{"azure device key not base64",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\"; };\n",
+	 2, "/key.pem does not hold a base64 key on its first line"},
+	{"azure device id with a slash",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\";\n  device_id = \"a/b\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\"; };\n",
+	 2, "invalid device_id \"a/b\""},
+	{"aws without thing",
+	 "mqtt: {\n  cloud = \"aws-iot-core\"; brokers = ( \"mqtts://h:8883\" ); };\n",
+	 2, "cloud = \"aws-iot-core\" needs \"thing\""},
+	{"aws without a client certificate",
+	 "mqtt: {\n  cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" ); };\n",
+	 2, "cloud = \"aws-iot-core\" needs the thing's certificate"},
+	{"a timeout filter with a cloud profile",
+	 "mqtt: { cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" );\n"
+	 "  tls: { cert_file = \"@DIR@/cert.pem\"; key_file = \"@DIR@/key.pem\"; }; };\n"
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = ( { timeout = 5; } ); } ); }\n);\n",
+	 6, "a timeout filter cannot be used with cloud = \"aws-iot-core\""},
+	{"azure and a status topic",
+	 "gateway: { id = \"gw\";\n  status_topic = \"tele/gw/LWT\"; };\n"
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/device.key\"; };\n",
+	 2, "\"status_topic\" (the gateway's status topic): cloud = \"azure-iot-hub\" only takes the service's own topics"},
+	{"aws and QoS 2 on an actuator",
+	 "mqtt: { cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" );\n"
+	 "  tls: { cert_file = \"@DIR@/cert.pem\"; key_file = \"@DIR@/key.pem\"; }; };\n"
+	 "actuators = ( { name = \"r\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\";\n"
+	 "  qos = 2; } );\n",
+	 4, "qos 2: cloud = \"aws-iot-core\" takes QoS 0 and 1 only"},
 	{"cert_file without key_file",
 	 "mqtt: { tls: {\n  cert_file = \"@DIR@/cert.pem\"; }; };\n",
 	 2, "\"cert_file\" needs \"key_file\""},
