@@ -6,7 +6,9 @@
  * declare) it makes the list of retained config messages Home Assistant reads
  * under <prefix>/<component>/<gateway id>/<object id>/config, and the empty
  * payloads that delete entities which are no longer configured. It neither
- * publishes nor logs: gateway.c publishes the list and logs failures.
+ * publishes nor logs: gateway.c publishes the list and logs failures. What
+ * was announced, and the state file that remembers it across restarts, are
+ * discovery_state.c's (below).
  *
  * What is announced (single-component discovery, one message per entity):
  *  - one `sensor` per reading (a device's `readings` list, or, for a device
@@ -108,6 +110,8 @@ bool discovery_is_ha_offline(const void *payload, size_t len);
 char *discovery_device_status_topic(const struct sg_config *cfg, const struct sg_device_cfg *dev);
 /* The gateway's stats topic: "<base>/gateway/<id>/stats"; caller frees. */
 char *discovery_stats_topic(const struct sg_config *cfg);
+
+/* ---- discovery_state.c: the state file, and the sync that keeps the broker in line ---- */
 
 /*
  * Where the set of announced topics is kept between runs, so that an entity
