@@ -198,7 +198,7 @@ static struct sg_act_value act_value(const struct actuator *a, const struct val 
 enum jtype { J_STR, J_NUM, J_TRUE, J_FALSE, J_NULL, J_OBJ, J_ARR };
 
 struct jp {
-	const char *p, *end;
+	struct sg_json_in in;   /* the lexer (common/json.h) */
 	char dup[JSON_KEY_MAX]; /* the duplicate name found (cut to fit) */
 };
 
@@ -209,154 +209,27 @@ struct jnames {
 	size_t n, used;
 };
 
-static void j_ws(struct jp *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-		j->p++;
-}
-
-static bool j_lit(struct jp *j, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
-		return false;
-	j->p += n;
-	return true;
-}
-
-/* Append N bytes to OUT (when not NULL); false when it does not fit. */
-static bool j_put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
-{
-	if (!out)
-		return true;
-	if (*o + n + 1 > outlen)
-		return false;
-	memcpy(out + *o, s, n);
-	*o += n;
-	out[*o] = '\0';
-	return true;
-}
-
-static int j_hex4(struct jp *j, unsigned *ret)
-{
-	unsigned v = 0;
-
-	if (j->end - j->p < 4)
-		return -EINVAL;
-	for (int i = 0; i < 4; i++) {
-		char ch = *j->p++;
-		v <<= 4;
-		if (ch >= '0' && ch <= '9')
-			v |= (unsigned)(ch - '0');
-		else if (ch >= 'a' && ch <= 'f')
-			v |= (unsigned)(ch - 'a' + 10);
-		else if (ch >= 'A' && ch <= 'F')
-			v |= (unsigned)(ch - 'A' + 10);
-		else
-			return -EINVAL;
-	}
-	*ret = v;
-	return 0;
-}
-
-/* A string at j->p (on its opening quote), unescaped into OUT (NULL: skip). -E2BIG when too long. */
-static int j_string(struct jp *j, char *out, size_t outlen)
-{
-	size_t o = 0;
-	bool fits = true;
-
-	if (out && outlen)
-		out[0] = '\0';
-	if (j->p >= j->end || *j->p != '"')
-		return -EINVAL;
-	j->p++;
-	while (j->p < j->end) {
-		unsigned char ch = (unsigned char)*j->p++;
-		char buf[4];
-		size_t n = 1;
-
-		if (ch == '"')
-			return fits ? 0 : -E2BIG;
-		if (ch < 0x20)
-			return -EINVAL;
-		buf[0] = (char)ch;
-		if (ch == '\\') {
-			unsigned cp, lo;
-			if (j->p >= j->end)
-				return -EINVAL;
-			switch (*j->p++) {
-			case '"': buf[0] = '"'; break;
-			case '\\': buf[0] = '\\'; break;
-			case '/': buf[0] = '/'; break;
-			case 'b': buf[0] = '\b'; break;
-			case 'f': buf[0] = '\f'; break;
-			case 'n': buf[0] = '\n'; break;
-			case 'r': buf[0] = '\r'; break;
-			case 't': buf[0] = '\t'; break;
-			case 'u':
-				if (j_hex4(j, &cp) < 0)
-					return -EINVAL;
-				if (cp >= 0xdc00 && cp <= 0xdfff)
-					return -EINVAL;
-				if (cp >= 0xd800 && cp <= 0xdbff) {
-					if (!j_lit(j, "\\u") || j_hex4(j, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
-						return -EINVAL;
-					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				}
-				if (cp == 0)
-					return -EINVAL; /* values are C strings */
-				n = sg_utf8_put(cp, buf);
-				break;
-			default:
-				return -EINVAL;
-			}
-		}
-		if (fits && !j_put(out, outlen, &o, buf, n))
-			fits = false;
-	}
-	return -EINVAL;
-}
-
+/* The number at the cursor, its text copied into OUT (NULL: only checked). -E2BIG when it does not fit. */
 static int j_number(struct jp *j, char *out, size_t outlen)
 {
-	const char *start = j->p;
-	size_t o = 0;
+	const char *start = j->in.p;
+	size_t n;
 
-	if (j->p < j->end && *j->p == '-')
-		j->p++;
-	if (j->p >= j->end)
+	if (sg_json_number(&j->in) < 0)
 		return -EINVAL;
-	if (*j->p == '0') {
-		j->p++;
-	} else if (*j->p >= '1' && *j->p <= '9') {
-		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-			j->p++;
-	} else {
-		return -EINVAL;
-	}
-	if (j->p < j->end && *j->p == '.') {
-		j->p++;
-		if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-			return -EINVAL;
-		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-			j->p++;
-	}
-	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-		j->p++;
-		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-			j->p++;
-		if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-			return -EINVAL;
-		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-			j->p++;
-	}
-	return j_put(out, outlen, &o, start, (size_t)(j->p - start)) ? 0 : -E2BIG;
+	if (!out)
+		return 0;
+	n = (size_t)(j->in.p - start);
+	if (n + 1 > outlen)
+		return -E2BIG;
+	memcpy(out, start, n);
+	out[n] = '\0';
+	return 0;
 }
 
 static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype *ret_type);
 
-/* The member name at j->p, decoded into NM (*RET points to it there); -EEXIST when NM has it already,
+/* The member name at j->in.p, decoded into NM (*RET points to it there); -EEXIST when NM has it already,
  * -E2BIG when NM is full (only a document longer than a command can do that). */
 static int j_name(struct jp *j, struct jnames *nm, const char **ret)
 {
@@ -365,7 +238,7 @@ static int j_name(struct jp *j, struct jnames *nm, const char **ret)
 
 	if (nm->n == JSON_MEMBERS_MAX)
 		return -E2BIG;
-	r = j_string(j, out, sizeof(nm->buf) - nm->used);
+	r = sg_json_string(&j->in, out, sizeof(nm->buf) - nm->used, NULL);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < nm->n; i++)
@@ -379,10 +252,10 @@ static int j_name(struct jp *j, struct jnames *nm, const char **ret)
 	return 0;
 }
 
-/* An object or array at j->p, validated and skipped. */
+/* An object or array at j->in.p, validated and skipped. */
 static int j_container(struct jp *j, int depth)
 {
-	bool obj = *j->p == '{';
+	bool obj = *j->in.p == '{';
 	char close = obj ? '}' : ']';
 	struct jnames nm;
 	const char *name;
@@ -391,10 +264,10 @@ static int j_container(struct jp *j, int depth)
 
 	if (depth >= JSON_DEPTH_MAX)
 		return -EINVAL;
-	j->p++;
-	j_ws(j);
-	if (j->p < j->end && *j->p == close) {
-		j->p++;
+	j->in.p++;
+	sg_json_ws(&j->in);
+	if (j->in.p < j->in.end && *j->in.p == close) {
+		j->in.p++;
 		return 0;
 	}
 	nm.n = nm.used = 0;
@@ -402,22 +275,22 @@ static int j_container(struct jp *j, int depth)
 		if (obj) {
 			if ((r = j_name(j, &nm, &name)) < 0)
 				return r;
-			j_ws(j);
-			if (j->p >= j->end || *j->p++ != ':')
+			sg_json_ws(&j->in);
+			if (j->in.p >= j->in.end || *j->in.p++ != ':')
 				return -EINVAL;
-			j_ws(j);
+			sg_json_ws(&j->in);
 		}
 		if ((r = j_value(j, depth + 1, NULL, 0, &t)) < 0)
 			return r;
-		j_ws(j);
-		if (j->p >= j->end)
+		sg_json_ws(&j->in);
+		if (j->in.p >= j->in.end)
 			return -EINVAL;
-		if (*j->p == ',') {
-			j->p++;
-			j_ws(j);
+		if (*j->in.p == ',') {
+			j->in.p++;
+			sg_json_ws(&j->in);
 			continue;
 		}
-		if (*j->p++ != close)
+		if (*j->in.p++ != close)
 			return -EINVAL;
 		return 0;
 	}
@@ -425,9 +298,9 @@ static int j_container(struct jp *j, int depth)
 
 static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype *ret_type)
 {
-	if (j->p >= j->end)
+	if (j->in.p >= j->in.end)
 		return -EINVAL;
-	switch (*j->p) {
+	switch (*j->in.p) {
 	case '{':
 		*ret_type = J_OBJ;
 		return j_container(j, depth);
@@ -436,16 +309,16 @@ static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype
 		return j_container(j, depth);
 	case '"':
 		*ret_type = J_STR;
-		return j_string(j, out, outlen);
+		return sg_json_string(&j->in, out, outlen, NULL);
 	case 't':
 		*ret_type = J_TRUE;
-		return j_lit(j, "true") ? 0 : -EINVAL;
+		return sg_json_lit(&j->in, "true") ? 0 : -EINVAL;
 	case 'f':
 		*ret_type = J_FALSE;
-		return j_lit(j, "false") ? 0 : -EINVAL;
+		return sg_json_lit(&j->in, "false") ? 0 : -EINVAL;
 	case 'n':
 		*ret_type = J_NULL;
-		return j_lit(j, "null") ? 0 : -EINVAL;
+		return sg_json_lit(&j->in, "null") ? 0 : -EINVAL;
 	default:
 		*ret_type = J_NUM;
 		return j_number(j, out, outlen);
@@ -462,20 +335,20 @@ static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype
 static int json_member(const char *s, size_t len, const char *const *keys, char *out, size_t outlen,
                        enum jtype *ret_type, char *dup, size_t duplen, bool *ret_answer)
 {
-	struct jp j = {.p = s, .end = s + len};
+	struct jp j = {.in = {.p = s, .end = s + len}};
 	struct jnames nm = {.n = 0};
 	size_t best = SIZE_MAX;
 	int r, found_r = 0;
 
 	*ret_answer = false;
 
-	j_ws(&j);
-	if (j.p >= j.end || *j.p != '{')
+	sg_json_ws(&j.in);
+	if (j.in.p >= j.in.end || *j.in.p != '{')
 		return -EINVAL;
-	j.p++;
-	j_ws(&j);
-	if (j.p < j.end && *j.p == '}') {
-		j.p++;
+	j.in.p++;
+	sg_json_ws(&j.in);
+	if (j.in.p < j.in.end && *j.in.p == '}') {
+		j.in.p++;
 		goto end;
 	}
 	for (;;) {
@@ -493,10 +366,10 @@ static int json_member(const char *s, size_t len, const char *const *keys, char 
 		for (size_t i = 0; keys[i]; i++)
 			if (strcmp(key, keys[i]) == 0 && i < best)
 				k = i;
-		j_ws(&j);
-		if (j.p >= j.end || *j.p++ != ':')
+		sg_json_ws(&j.in);
+		if (j.in.p >= j.in.end || *j.in.p++ != ':')
 			return -EINVAL;
-		j_ws(&j);
+		sg_json_ws(&j.in);
 		if (k != SIZE_MAX) {
 			r = j_value(&j, 1, out, outlen, &t);
 			if (r == -EEXIST)
@@ -511,21 +384,21 @@ static int json_member(const char *s, size_t len, const char *const *keys, char 
 				snprintf(dup, duplen, "%s", j.dup);
 			return r;
 		}
-		j_ws(&j);
-		if (j.p >= j.end)
+		sg_json_ws(&j.in);
+		if (j.in.p >= j.in.end)
 			return -EINVAL;
-		if (*j.p == ',') {
-			j.p++;
-			j_ws(&j);
+		if (*j.in.p == ',') {
+			j.in.p++;
+			sg_json_ws(&j.in);
 			continue;
 		}
-		if (*j.p++ != '}')
+		if (*j.in.p++ != '}')
 			return -EINVAL;
 		break;
 	}
 end:
-	j_ws(&j);
-	if (j.p != j.end)
+	sg_json_ws(&j.in);
+	if (j.in.p != j.in.end)
 		return -EINVAL;
 	if (best == SIZE_MAX)
 		return -ENOENT;
@@ -536,22 +409,22 @@ int commands_json_each(const char *s, size_t len,
                        void (*fn)(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len),
                        void *ud)
 {
-	struct jp j = {.p = s, .end = s + len};
+	struct jp j = {.in = {.p = s, .end = s + len}};
 	struct jnames nm = {.n = 0};
 	char scalar[JSON_SCALAR_MAX];
 	int r;
 
 	/* checked whole before any member is handed on: a broken document moves nothing */
 	for (int pass = 0; pass < 2; pass++) {
-		j.p = s;
+		j.in.p = s;
 		nm.n = nm.used = 0;
-		j_ws(&j);
-		if (j.p >= j.end || *j.p != '{')
+		sg_json_ws(&j.in);
+		if (j.in.p >= j.in.end || *j.in.p != '{')
 			return -EINVAL;
-		j.p++;
-		j_ws(&j);
-		if (j.p < j.end && *j.p == '}') {
-			j.p++;
+		j.in.p++;
+		sg_json_ws(&j.in);
+		if (j.in.p < j.in.end && *j.in.p == '}') {
+			j.in.p++;
 		} else {
 			for (;;) {
 				const char *key, *start;
@@ -559,33 +432,33 @@ int commands_json_each(const char *s, size_t len,
 
 				if ((r = j_name(&j, &nm, &key)) < 0)
 					return r;
-				j_ws(&j);
-				if (j.p >= j.end || *j.p++ != ':')
+				sg_json_ws(&j.in);
+				if (j.in.p >= j.in.end || *j.in.p++ != ':')
 					return -EINVAL;
-				j_ws(&j);
-				start = j.p;
+				sg_json_ws(&j.in);
+				start = j.in.p;
 				r = j_value(&j, 1, scalar, sizeof(scalar), &t);
 				if (r < 0 && !(r == -E2BIG && (t == J_OBJ || t == J_ARR)))
 					return r;
 				if (pass == 1 && t != J_NULL)
 					fn(ud, key, t == J_OBJ || t == J_ARR ? NULL : t == J_TRUE ? "true" : t == J_FALSE ? "false"
 					                                                                          : scalar,
-					   start, (size_t)(j.p - start));
-				j_ws(&j);
-				if (j.p >= j.end)
+					   start, (size_t)(j.in.p - start));
+				sg_json_ws(&j.in);
+				if (j.in.p >= j.in.end)
 					return -EINVAL;
-				if (*j.p == ',') {
-					j.p++;
-					j_ws(&j);
+				if (*j.in.p == ',') {
+					j.in.p++;
+					sg_json_ws(&j.in);
 					continue;
 				}
-				if (*j.p++ != '}')
+				if (*j.in.p++ != '}')
 					return -EINVAL;
 				break;
 			}
 		}
-		j_ws(&j);
-		if (j.p != j.end)
+		sg_json_ws(&j.in);
+		if (j.in.p != j.in.end)
 			return -EINVAL;
 	}
 	return 0;

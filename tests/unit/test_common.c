@@ -3,7 +3,9 @@
  * test_common.c — the helpers below drivers/ and gateway/: common/utf8.c
  * against the well-formed byte sequences of RFC 3629 §4 (each boundary of the
  * table, a byte inside and outside it) and a round trip through every code
- * point; common/json.c's one escaping policy, case by case.
+ * point; common/json.c's one escaping policy, case by case, and its lexer
+ * (strings and numbers by RFC 8259's grammar, §6 and §7, with the errors
+ * the readers report).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -137,12 +140,108 @@ static void test_json_escape(void **state)
 	assert_int_equal(sg_json_escape("x", 1, out, 0, NULL), 0);
 }
 
+struct scase {
+	const char *legend;
+	const char *in;       /* the JSON text, starting at the string */
+	int r;                /* sg_json_string() */
+	const char *out;      /* decoded (r == 0) or the error text (r == -EINVAL) */
+	size_t rest;          /* bytes left after the cursor on success */
+};
+
+static const struct scase scases[] = {
+	{"plain", "\"abc\",1", 0, "abc", 2},
+	{"every short escape", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", 0, "\"\\/\b\f\n\r\t", 0},
+	{"\\u escape to UTF-8", "\"\\u00e9\\u20AC\"", 0, "\xc3\xa9\xe2\x82\xac", 0},
+	{"surrogate pair", "\"\\ud83c\\udf21\"", 0, "\xf0\x9f\x8c\xa1", 0},
+	{"raw UTF-8 kept", "\"\xc2\xb0\"", 0, "\xc2\xb0", 0},
+	{"lone low surrogate", "\"\\udf21\"", -EINVAL, "json: lone low surrogate", 0},
+	{"lone high surrogate", "\"\\ud83cx\"", -EINVAL, "json: lone high surrogate", 0},
+	{"high then not low", "\"\\ud83c\\u0041\"", -EINVAL, "json: lone high surrogate", 0},
+	{"\\u0000", "\"a\\u0000\"", -EINVAL, "json: \\u0000 in string", 0},
+	{"bad hex", "\"\\u12g4\"", -EINVAL, "json: bad \\u escape", 0},
+	{"bad escape", "\"\\x\"", -EINVAL, "json: bad escape", 0},
+	{"raw control character", "\"a\tb\"", -EINVAL, "json: control character in string", 0},
+	{"unterminated", "\"abc", -EINVAL, "json: unterminated string", 0},
+	{"unterminated after a backslash", "\"abc\\", -EINVAL, "json: unterminated string", 0},
+	{"not a string", "abc", -EINVAL, "json: expected a string", 0},
+};
+
+static void test_json_string(void **state)
+{
+	char out[32];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(scases) / sizeof(scases[0]); i++) {
+		const struct scase *c = &scases[i];
+		struct sg_json_in in = {.p = c->in, .end = c->in + strlen(c->in)};
+		size_t len = 99;
+		int r;
+
+		print_message("case: %s\n", c->legend);
+		r = sg_json_string(&in, out, sizeof(out), &len);
+		assert_int_equal(r, c->r);
+		if (r == 0) {
+			assert_string_equal(out, c->out);
+			assert_int_equal(len, strlen(c->out));
+			assert_int_equal(in.end - in.p, c->rest);
+		} else {
+			assert_string_equal(in.why, c->out);
+		}
+	}
+	/* too long for OUT: consumed and checked whole, what fitted kept */
+	{
+		const char *t = "\"abcdefgh\" ";
+		struct sg_json_in in = {.p = t, .end = t + strlen(t)};
+		assert_int_equal(sg_json_string(&in, out, 4, NULL), -E2BIG);
+		assert_string_equal(out, "abc");
+		assert_int_equal(in.end - in.p, 1);
+	}
+	/* NULL OUT: only checked */
+	{
+		const char *t = "\"\\u00e9\"";
+		struct sg_json_in in = {.p = t, .end = t + strlen(t)};
+		assert_int_equal(sg_json_string(&in, NULL, 0, NULL), 0);
+		assert_true(in.p == in.end);
+	}
+}
+
+struct ncase {
+	const char *in;
+	int r;
+	size_t used; /* bytes consumed on success */
+};
+
+static const struct ncase ncases[] = {
+	{"0", 0, 1}, {"-0", 0, 2}, {"12.5", 0, 4}, {"-1e10", 0, 5}, {"1E+2,", 0, 4}, {"3.25e-3}", 0, 7},
+	{"0123", 0, 1}, /* "0" and then "123": the reader's structure refuses what follows */
+	{"-", -EINVAL, 0}, {".5", -EINVAL, 0}, {"1.", -EINVAL, 0}, {"1e", -EINVAL, 0}, {"1e+", -EINVAL, 0},
+	{"+1", -EINVAL, 0}, {"x", -EINVAL, 0}, {"", -EINVAL, 0},
+};
+
+static void test_json_number(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ncases) / sizeof(ncases[0]); i++) {
+		const struct ncase *c = &ncases[i];
+		struct sg_json_in in = {.p = c->in, .end = c->in + strlen(c->in)};
+
+		print_message("case: \"%s\"\n", c->in);
+		assert_int_equal(sg_json_number(&in), c->r);
+		if (c->r == 0)
+			assert_int_equal(in.p - c->in, c->used);
+		else
+			assert_string_equal(in.why, "json: bad number");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8_seq),
 		cmocka_unit_test(test_utf8_round_trip),
 		cmocka_unit_test(test_json_escape),
+		cmocka_unit_test(test_json_string),
+		cmocka_unit_test(test_json_number),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
