@@ -3,15 +3,20 @@
 #
 # test.sh — THE test command: build, unit tests, integration tests, the same
 # again under AddressSanitizer + UndefinedBehaviorSanitizer, the parser
-# fuzzers for a bounded time, and the system test rig (real systemd in
-# systemd-nspawn, real kernel in QEMU).
+# fuzzers for a bounded time, the ARM pass (cross-built for armhf, unit
+# tests under qemu-user) and the system test rig (real systemd in
+# systemd-nspawn, real kernels in QEMU: amd64, and arm64 running the armhf
+# build).
 #
-# Usage: scripts/test.sh [--no-deps] [--no-asan] [--no-fuzz] [--no-rig] [--quick] [-- PYTEST-ARGS...]
+# Usage: scripts/test.sh [--no-deps] [--no-asan] [--no-fuzz] [--no-arm] [--no-rig] [--quick] [-- PYTEST-ARGS...]
 #   --no-deps   do not run scripts/deps.sh first
 #   --no-asan   skip the sanitizer pass (ignored when CI=true: CI always runs it)
 #   --no-fuzz   skip the fuzzers (tests/fuzz/run.sh, FUZZ_SECONDS each, default 20)
+#   --no-arm    skip the ARM pass and the rig's ARM guest (ignored when CI=true). Without the
+#               cross toolchain and qemu-user, and when deps.sh cannot install them
+#               (--cross armhf; root or sudo), the pass is skipped loudly
 #   --no-rig    skip the system test rig (tests/rig/run.sh; needs root, skips loudly without)
-#   --quick     all three: --no-asan --no-fuzz --no-rig (a fast local loop)
+#   --quick     all four: --no-asan --no-fuzz --no-arm --no-rig (a fast local loop)
 #   PYTEST-ARGS passed to both pytest runs (e.g. -- -k lwt -x)
 #
 # Steps: deps.sh; make -j2 (build/sensorgate + every tests/unit/test_*.c);
@@ -20,7 +25,9 @@
 # build/sensorgate; then make asan and both again against build-asan/ with
 # ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 and
 # UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 (the harness fails a test
-# whose gateway stderr holds a sanitizer report).
+# whose gateway stderr holds a sanitizer report). The ARM pass: make ARCH=armhf
+# (build-armhf/sensorgate and the unit binaries), run-unit.sh --emulator
+# qemu-arm-static on them, and the binary's --version under qemu-arm-static.
 # Finally every process the run started must be gone (scripts/leftovers.py);
 # one left running counts as one failure, named, and is stopped.
 # The last line is "N passed, N failed" (", N skipped" when any), summed over
@@ -38,6 +45,7 @@ do_deps=1
 do_asan=1
 do_rig=1
 do_fuzz=1
+do_arm=1
 pytest_args=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -46,16 +54,17 @@ while [ $# -gt 0 ]; do
 	--rig) do_rig=1 ;;  # the default; kept for old habits
 	--no-rig) do_rig=0 ;;
 	--no-fuzz) do_fuzz=0 ;;
-	--quick) do_asan=0; do_fuzz=0; do_rig=0 ;;
+	--no-arm) do_arm=0 ;;
+	--quick) do_asan=0; do_fuzz=0; do_arm=0; do_rig=0 ;;
 	--) shift; pytest_args=("$@"); break ;;
-	-h|--help) sed -n '4,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "test.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
 done
 if [ "${CI:-}" = "true" ]; then
-	[ "$do_asan$do_fuzz$do_rig" = 111 ] || echo "test.sh: CI=true: running every pass anyway"
-	do_asan=1; do_fuzz=1; do_rig=1
+	[ "$do_asan$do_fuzz$do_arm$do_rig" = 1111 ] || echo "test.sh: CI=true: running every pass anyway"
+	do_asan=1; do_fuzz=1; do_arm=1; do_rig=1
 fi
 
 export PYTHONDONTWRITEBYTECODE=1
@@ -88,21 +97,22 @@ unit_bins() {
 	done
 }
 
-run_unit() { # build-dir label
-	local bins counts=$WORK/unit.counts p f s
-	mapfile -t bins < <(unit_bins "$1")
-	section "unit tests ($2): ${#bins[@]} binaries"
+run_unit() { # build-dir label [run-unit.sh options...]
+	local bins counts=$WORK/unit.counts p f s dir=$1 label=$2
+	shift 2
+	mapfile -t bins < <(unit_bins "$dir")
+	section "unit tests ($label): ${#bins[@]} binaries"
 	if [ "${#bins[@]}" -eq 0 ]; then
 		echo "test.sh: no tests/unit/test_*.c"
 		return
 	fi
 	rm -f "$counts"
-	scripts/run-unit.sh --counts "$counts" "${bins[@]}"
+	scripts/run-unit.sh --counts "$counts" "$@" "${bins[@]}"
 	if read -r p f s <"$counts" 2>/dev/null; then
 		passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-		[ "$f" -eq 0 ] || notes+=("unit tests ($2): $f failed")
+		[ "$f" -eq 0 ] || notes+=("unit tests ($label): $f failed")
 	else
-		fail_step "unit tests ($2): runner gave no counts"
+		fail_step "unit tests ($label): runner gave no counts"
 	fi
 }
 
@@ -206,9 +216,53 @@ if [ "$do_fuzz" -eq 1 ]; then
 	done
 fi
 
+# ARM: the Pi's 32-bit user space (armhf), cross-built with Debian's toolchain and the :armhf
+# libraries; its unit tests under user-mode QEMU (named, so binfmt_misc is not needed). The
+# rig below boots it on Debian's arm64 kernel. A missing toolchain that cannot be installed
+# is a loud skip, counted as one skipped, not a failure.
+arm_skip() {
+	{
+		echo
+		echo "###########################################################################"
+		echo "##  ARM PASS SKIPPED: $*"
+		echo "##  Nothing was built or run for armhf in this run."
+		echo "###########################################################################"
+		echo
+	} >&2
+	skipped=$((skipped + 1)); notes+=("ARM pass: SKIPPED ($*)")
+}
+arm_ready() { scripts/deps.sh --check --build-only --cross armhf >/dev/null 2>&1; }
+if [ "$do_arm" -eq 1 ]; then
+	section "ARM: armhf cross build"
+	arm_t0=$SECONDS
+	if ! arm_ready && [ "$do_deps" -eq 1 ]; then
+		env -u SG_TEST_RUN scripts/deps.sh --build-only --cross armhf ||
+			echo "test.sh: scripts/deps.sh --cross armhf failed (above)"
+	fi
+	if ! arm_ready; then
+		arm_skip "the armhf cross toolchain, :armhf libraries or qemu-user-static are missing and could not be installed ($(scripts/deps.sh --check --build-only --cross armhf 2>&1 | tail -n1))"
+	else
+		mapfile -t arm_bins < <(unit_bins build-armhf)
+		make -j2 -k ARCH=armhf build-armhf/sensorgate "${arm_bins[@]}" || fail_step "make ARCH=armhf (build-armhf/)"
+		echo "test.sh: armhf build $((SECONDS - arm_t0)) s"
+		run_unit build-armhf armhf --emulator qemu-arm-static
+		section "ARM: build-armhf/sensorgate --version under qemu-arm-static"
+		if out=$(qemu-arm-static build-armhf/sensorgate --version 2>&1) && [[ "$out" == *"$(sed -n 's/^VERSION *:= *//p' Makefile)"* ]]; then
+			echo "$out"
+			passed=$((passed + 1))
+		else
+			echo "$out"
+			fail_step "build-armhf/sensorgate --version under qemu-arm-static"
+		fi
+		echo "test.sh: ARM pass $((SECONDS - arm_t0)) s"
+	fi
+fi
+
 if [ "$do_rig" -eq 1 ]; then
 	section "system test rig"
-	tests/rig/run.sh | tee "$WORK/rig.log"
+	rig_args=()
+	[ "$do_arm" -eq 1 ] || rig_args+=(--no-arm)
+	tests/rig/run.sh "${rig_args[@]}" | tee "$WORK/rig.log"
 	rc=${PIPESTATUS[0]}
 	if read -r p f < <(sed -n 's/^rig: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$WORK/rig.log" | tail -n1); then
 		passed=$((passed + p)); failed=$((failed + f))

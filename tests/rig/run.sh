@@ -16,11 +16,13 @@ source "$(dirname "$0")/common.sh"
 
 do_nspawn=1
 do_qemu=1
+do_arm=1
 build=1
 for arg in "$@"; do
 	case "$arg" in
 		--nspawn-only) do_qemu=0 ;;
 		--qemu-only) do_nspawn=0 ;;
+		--no-arm) do_arm=0 ;;
 		--no-build) build=0 ;;
 		-h | --help) sed -n '4,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 		*) rig_die "unknown argument: $arg" ;;
