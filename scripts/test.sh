@@ -3,8 +3,8 @@
 #
 # test.sh — THE test command: build, unit tests, integration tests, the same
 # again under AddressSanitizer + UndefinedBehaviorSanitizer, the parser
-# fuzzers for a bounded time, the ARM pass (cross-built for armhf, unit
-# tests under qemu-user) and the system test rig (real systemd in
+# fuzzers for a bounded time, the ARM pass (cross-built for armhf and arm64,
+# unit tests under qemu-user) and the system test rig (real systemd in
 # systemd-nspawn, real kernels in QEMU: amd64, and arm64 running the armhf
 # build).
 #
@@ -14,7 +14,7 @@
 #   --no-fuzz   skip the fuzzers (tests/fuzz/run.sh, FUZZ_SECONDS each, default 20)
 #   --no-arm    skip the ARM pass and the rig's ARM guest (ignored when CI=true). Without the
 #               cross toolchain and qemu-user, and when deps.sh cannot install them
-#               (--cross armhf; root or sudo), the pass is skipped loudly
+#               (--cross ARCH; root or sudo), that architecture is skipped loudly
 #   --no-rig    skip the system test rig (tests/rig/run.sh; needs root, skips loudly without)
 #   --quick     all four: --no-asan --no-fuzz --no-arm --no-rig (a fast local loop)
 #   PYTEST-ARGS passed to both pytest runs (e.g. -- -k lwt -x)
@@ -25,9 +25,10 @@
 # build/sensorgate; then make asan and both again against build-asan/ with
 # ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 and
 # UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 (the harness fails a test
-# whose gateway stderr holds a sanitizer report). The ARM pass: make ARCH=armhf
-# (build-armhf/sensorgate and the unit binaries), run-unit.sh --emulator
-# qemu-arm-static on them, and the binary's --version under qemu-arm-static.
+# whose gateway stderr holds a sanitizer report). The ARM pass, for armhf and
+# arm64: make ARCH=... (build-ARCH/sensorgate and the unit binaries),
+# run-unit.sh --emulator qemu-arm-static / qemu-aarch64-static on them, and
+# the binary's --version under the same.
 # Finally every process the run started must be gone (scripts/leftovers.py);
 # one left running counts as one failure, named, and is stopped.
 # The last line is "N passed, N failed" (", N skipped" when any), summed over
@@ -216,46 +217,51 @@ if [ "$do_fuzz" -eq 1 ]; then
 	done
 fi
 
-# ARM: the Pi's 32-bit user space (armhf), cross-built with Debian's toolchain and the :armhf
-# libraries; its unit tests under user-mode QEMU (named, so binfmt_misc is not needed). The
-# rig below boots it on Debian's arm64 kernel. A missing toolchain that cannot be installed
-# is a loud skip, counted as one skipped, not a failure.
-arm_skip() {
+# ARM: the Pi's two user spaces, armhf (Raspberry Pi OS 32-bit) and arm64, cross-built with
+# Debian's toolchains and the :ARCH libraries; their unit tests under user-mode QEMU (named,
+# so binfmt_misc is not needed). The rig below boots the armhf build on Debian's arm64 kernel.
+# A toolchain that is missing and cannot be installed is a loud skip of that architecture,
+# counted as one skipped, not a failure.
+arm_skip() { # ARCH why
 	{
 		echo
 		echo "###########################################################################"
-		echo "##  ARM PASS SKIPPED: $*"
-		echo "##  Nothing was built or run for armhf in this run."
+		echo "##  ARM PASS SKIPPED FOR $1: $2"
+		echo "##  Nothing was built or run for $1 in this run."
 		echo "###########################################################################"
 		echo
 	} >&2
-	skipped=$((skipped + 1)); notes+=("ARM pass: SKIPPED ($*)")
+	skipped=$((skipped + 1)); notes+=("ARM pass ($1): SKIPPED ($2)")
 }
-arm_ready() { scripts/deps.sh --check --build-only --cross armhf >/dev/null 2>&1; }
+arm_ready() { scripts/deps.sh --check --build-only --cross "$1" >/dev/null 2>&1; }
 if [ "$do_arm" -eq 1 ]; then
-	section "ARM: armhf cross build"
-	arm_t0=$SECONDS
-	if ! arm_ready && [ "$do_deps" -eq 1 ]; then
-		env -u SG_TEST_RUN scripts/deps.sh --build-only --cross armhf ||
-			echo "test.sh: scripts/deps.sh --cross armhf failed (above)"
-	fi
-	if ! arm_ready; then
-		arm_skip "the armhf cross toolchain, :armhf libraries or qemu-user-static are missing and could not be installed ($(scripts/deps.sh --check --build-only --cross armhf 2>&1 | tail -n1))"
-	else
-		mapfile -t arm_bins < <(unit_bins build-armhf)
-		make -j2 -k ARCH=armhf build-armhf/sensorgate "${arm_bins[@]}" || fail_step "make ARCH=armhf (build-armhf/)"
-		echo "test.sh: armhf build $((SECONDS - arm_t0)) s"
-		run_unit build-armhf armhf --emulator qemu-arm-static
-		section "ARM: build-armhf/sensorgate --version under qemu-arm-static"
-		if out=$(qemu-arm-static build-armhf/sensorgate --version 2>&1) && [[ "$out" == *"$(sed -n 's/^VERSION *:= *//p' Makefile)"* ]]; then
+	for arch in armhf arm64; do
+		case $arch in armhf) emu=qemu-arm-static ;; arm64) emu=qemu-aarch64-static ;; esac
+		section "ARM: $arch cross build"
+		arm_t0=$SECONDS
+		if ! arm_ready "$arch" && [ "$do_deps" -eq 1 ]; then
+			env -u SG_TEST_RUN scripts/deps.sh --build-only --cross "$arch" ||
+				echo "test.sh: scripts/deps.sh --cross $arch failed (above)"
+		fi
+		if ! arm_ready "$arch"; then
+			arm_skip "$arch" "the cross toolchain, :$arch libraries or qemu-user-static are missing and could not be installed ($(scripts/deps.sh --check --build-only --cross "$arch" 2>&1 | tail -n1))"
+			continue
+		fi
+		mapfile -t arm_bins < <(unit_bins "build-$arch")
+		make -j2 -k ARCH="$arch" "build-$arch/sensorgate" "${arm_bins[@]}" || fail_step "make ARCH=$arch (build-$arch/)"
+		echo "test.sh: $arch build $((SECONDS - arm_t0)) s"
+		run_unit "build-$arch" "$arch" --emulator "$emu"
+		section "ARM: build-$arch/sensorgate --version under $emu"
+		if out=$("$emu" "build-$arch/sensorgate" --version 2>&1) &&
+			[[ "$out" == *"$(sed -n 's/^VERSION *:= *//p' Makefile)"* ]]; then
 			echo "$out"
 			passed=$((passed + 1))
 		else
 			echo "$out"
-			fail_step "build-armhf/sensorgate --version under qemu-arm-static"
+			fail_step "build-$arch/sensorgate --version under $emu"
 		fi
-		echo "test.sh: ARM pass $((SECONDS - arm_t0)) s"
-	fi
+		echo "test.sh: ARM pass for $arch $((SECONDS - arm_t0)) s"
+	done
 fi
 
 if [ "$do_rig" -eq 1 ]; then
