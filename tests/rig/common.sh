@@ -129,11 +129,14 @@ RIG_KERNEL_MODULES_ARM64=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-s
 # architecture's modules (RIG_KERNEL_MODULES, RIG_KERNEL_MODULES_ARM64) with
 # modules.dep. Fetched with apt-get download (arm64: from the arm64 index,
 # which `dpkg --add-architecture arm64` makes apt read) and unpacked with
-# dpkg -x: nothing is installed on the host.
+# dpkg -x: nothing is installed on the host. amd64 kernels are cached under
+# $RIG_CACHE/kernel/ (where tests/i2c-stub/run.sh looks for one), the others
+# under $RIG_CACHE/kernel-ARCH/.
 rig_kernel() {
-	local arch=${1:-amd64} pkg dir tmp off meta mods=("${RIG_KERNEL_MODULES[@]}")
+	local arch=${1:-amd64} pkg dir tmp off meta mods=("${RIG_KERNEL_MODULES[@]}") kcache=$RIG_CACHE/kernel
 	meta=linux-image-$arch
 	if [ "$arch" != amd64 ]; then
+		kcache=$RIG_CACHE/kernel-$arch
 		meta=linux-image-$arch:$arch
 		mods=("${RIG_KERNEL_MODULES_ARM64[@]}")
 	fi
@@ -143,12 +146,12 @@ rig_kernel() {
 		pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 	fi
 	if [ -z "$pkg" ]; then # offline: the newest cached one will do
-		dir=$(ls -d "$RIG_CACHE"/kernel/linux-image-*-"$arch"/ 2>/dev/null | sort -V | tail -n1)
+		dir=$(ls -d "$kcache"/linux-image-*-"$arch"/ 2>/dev/null | sort -V | tail -n1)
 		[ -n "$dir" ] && [ -f "$dir/vmlinux" ] || rig_die "cannot find Debian's kernel package (apt-cache depends $meta)"
 		echo "${dir%/}"
 		return
 	fi
-	dir="$RIG_CACHE/kernel/${pkg%:*}"
+	dir="$kcache/${pkg%:*}"
 	if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "${mods[*]}" ]; then
 		echo "$dir"
 		return

@@ -340,7 +340,9 @@ send_break() {
 }
 
 # Bounded: the guest powers off by itself when its tests are done.
+# (the ARM guest takes about 100 s where the x86 one takes 45 s)
 limit=${SG_RIG_QEMU_TIMEOUT:-240}
+[ "$arm" = 1 ] && limit=${SG_RIG_QEMU_TIMEOUT:-480}
 break_sent=0
 while kill -0 "$qemu_pid" 2>/dev/null; do
 	if [ $((SECONDS - t0)) -ge "$limit" ]; then
