@@ -59,7 +59,7 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(TIME64) -Wall -Wextra -Werror -Wshadow -W
 LDFLAGS_ALL := $(SAN) $(LDFLAGS)
 LIBS_ALL   := $(PKG_LIBS) -lm
 
-LIB_SRC    := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard drivers/*.c)
+LIB_SRC    := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard drivers/*.c) $(wildcard common/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -69,7 +69,7 @@ UNIT_HOBJ  := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 .PHONY: all check unit unit-build integration asan bench install clean deb fuzz rig dashboard
 all: $(BUILD)/sensorgate
 
-$(BUILD)/%.o: %.c $(wildcard gateway/*.h drivers/*.h tests/unit/*.h)
+$(BUILD)/%.o: %.c $(wildcard common/*.h gateway/*.h drivers/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 

@@ -54,6 +54,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "act_line.h"
 #include "actuator.h"
 #include "bus_modbus_tcp.h"
@@ -536,26 +537,18 @@ static void mba_close(struct sg_act *a)
 	mba_transport(a)->close(a);
 }
 
-static uint64_t mba_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* Shutdown over RTU: drive the line here until the write is confirmed (no read-back), at most TIMEOUT_MS. */
 static int mba_rtu_set_sync(struct sg_act *a, const struct sg_act_value *v, int timeout_ms)
 {
 	struct modbus_act_state *st = a->state;
-	uint64_t end = mba_mono_us() + (uint64_t)timeout_ms * 1000;
+	uint64_t end = now_mono_us() + (uint64_t)timeout_ms * 1000;
 	bool busy;
 	int rc;
 
 	if (!mba_rtu_ready(a))
 		return -ENODEV;
 	busy = st->phase != MBA_IDLE;
-	if ((rc = line_drive(line_of(st->line.user), &busy, end, mba_mono_us)) < 0) /* what is in flight first */
+	if ((rc = line_drive(line_of(st->line.user), &busy, end, now_mono_us)) < 0) /* what is in flight first */
 		return rc;
 	st->phase = MBA_IDLE;
 	if ((rc = mba_build_write(a, v, st)) < 0 || (rc = mba_rtu_send(a)) < 0)
@@ -566,10 +559,10 @@ static int mba_rtu_set_sync(struct sg_act *a, const struct sg_act_value *v, int 
 		busy = st->phase != MBA_IDLE;
 		if (!busy)
 			break;
-		rc = line_drive(line_of(st->line.user), &busy, mba_mono_us() + 1000, mba_mono_us);
+		rc = line_drive(line_of(st->line.user), &busy, now_mono_us() + 1000, now_mono_us);
 		if (rc == -ENODEV)
 			return rc;
-		if (mba_mono_us() >= end)
+		if (now_mono_us() >= end)
 			return -ETIMEDOUT;
 	}
 	return st->line.lost ? st->line.lost : st->last_result;

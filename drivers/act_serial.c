@@ -52,6 +52,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "act_line.h"
 
 #define SERIAL_OUT_MAX   SG_LINE_TX_MAX /* longest command after "{value}" is replaced */
@@ -462,31 +463,23 @@ static int ser_timer(struct sg_act *a, uint64_t now_us)
 	return act_line_timer(a, &st->line, now_us);
 }
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* Shutdown, the loop stopped: drive the line here until the command is through, at most TIMEOUT_MS. */
 static int ser_set_sync(struct sg_act *a, const struct sg_act_value *v, int timeout_ms)
 {
 	struct serial_state *st = a->state;
-	uint64_t end = mono_us() + (uint64_t)timeout_ms * 1000;
+	uint64_t end = now_mono_us() + (uint64_t)timeout_ms * 1000;
 	int r;
 
 	if (!st->line.user)
 		return -ENODEV;
-	r = line_drive(line_of(st->line.user), &st->busy, end, mono_us);
+	r = line_drive(line_of(st->line.user), &st->busy, end, now_mono_us);
 	if (r < 0)
 		return r;
-	r = ser_set(a, v, mono_us());
+	r = ser_set(a, v, now_mono_us());
 	if (r < 0)
 		return r;
 	st->result = -ETIMEDOUT;
-	r = line_drive(line_of(st->line.user), &st->busy, end, mono_us);
+	r = line_drive(line_of(st->line.user), &st->busy, end, now_mono_us);
 	if (st->line.lost)
 		return st->line.lost;
 	return r < 0 ? r : st->result;

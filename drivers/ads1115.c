@@ -53,6 +53,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "bus_i2c.h"
 #include "driver.h"
 #include "drivers.h"
@@ -118,14 +119,6 @@ static const struct ads1115_opts ads1115_default_opts = {
 	},
 };
 
-static uint64_t ads1115_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static const struct ads1115_opts *ads1115_opts(const struct sg_dev *dev)
 {
 	return dev->opts ? dev->opts : &ads1115_default_opts;
@@ -173,7 +166,7 @@ static int ads1115_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 	if (!st)
 		return -EINVAL;
 	if (st->phase == ADS1115_PHASE_START || st->cur >= o->n) {
-		st->cycle_start_us = ads1115_now_us();
+		st->cycle_start_us = now_mono_us();
 		return ads1115_start(dev, st, 0, ret_delay_us);
 	}
 
@@ -198,7 +191,7 @@ static int ads1115_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 		return ads1115_start(dev, st, st->cur + 1, ret_delay_us);
 	st->phase = ADS1115_PHASE_START;
 	interval_us = dev->interval_s > 0 ? (uint64_t)(dev->interval_s * 1e6) : 0;
-	elapsed = ads1115_now_us() - st->cycle_start_us;
+	elapsed = now_mono_us() - st->cycle_start_us;
 	*ret_delay_us = interval_us > elapsed ? interval_us - elapsed : 0;
 	return 0;
 }

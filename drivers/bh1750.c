@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "bus_i2c.h"
 #include "driver.h"
 #include "drivers.h"
@@ -42,14 +43,6 @@ struct bh1750_state {
 	enum bh1750_phase phase;
 	uint64_t cycle_start_us; /* CLOCK_MONOTONIC at the trigger */
 };
-
-static uint64_t bh1750_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static int bh1750_init(struct sg_dev *dev)
 {
@@ -75,7 +68,7 @@ static int bh1750_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 		r = i2c_write(dev->i2c, &cmd, 1);
 		if (r < 0)
 			return r;
-		st->cycle_start_us = bh1750_now_us();
+		st->cycle_start_us = now_mono_us();
 		st->phase = BH1750_PHASE_READ;
 		*ret_delay_us = BH1750_MEASURE_US;
 		return 0;
@@ -87,7 +80,7 @@ static int bh1750_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 		return r;
 	sg_dev_emit_number(dev, "illuminance", (double)(d[0] << 8 | d[1]) / BH1750_COUNTS_PER_LX, "lx");
 	interval_us = dev->interval_s > 0 ? (uint64_t)(dev->interval_s * 1e6) : 0;
-	elapsed = bh1750_now_us() - st->cycle_start_us;
+	elapsed = now_mono_us() - st->cycle_start_us;
 	*ret_delay_us = interval_us > elapsed ? interval_us - elapsed : 0;
 	return 0;
 }

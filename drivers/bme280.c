@@ -60,6 +60,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "bus_i2c.h"
 #include "driver.h"
 #include "drivers.h"
@@ -137,14 +138,6 @@ struct bme280_state {
 };
 
 static const struct bme280_opts bme280_default_opts = {.oversampling = 1};
-
-static uint64_t bme280_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static const struct bme280_opts *bme280_opts(const struct sg_dev *dev)
 {
@@ -381,7 +374,7 @@ static int bme280_trigger(struct sg_dev *dev, struct bme280_state *st, uint64_t 
 	r = i2c_write_reg8(dev->i2c, BME280_REG_CTRL_MEAS, (uint8_t)(osrs << 5 | osrs << 2 | BME280_MODE_FORCED));
 	if (r < 0)
 		return r;
-	st->cycle_start_us = bme280_now_us();
+	st->cycle_start_us = now_mono_us();
 	st->phase = BME280_PHASE_READ;
 	*ret_delay_us = bme280_measure_us(os, st->humidity);
 	return 0;
@@ -453,7 +446,7 @@ static int bme280_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 		return r;
 	st->phase = BME280_PHASE_TRIGGER;
 	interval_us = dev->interval_s > 0 ? (uint64_t)(dev->interval_s * 1e6) : 0;
-	elapsed = bme280_now_us() - st->cycle_start_us;
+	elapsed = now_mono_us() - st->cycle_start_us;
 	*ret_delay_us = interval_us > elapsed ? interval_us - elapsed : 0;
 	return 0;
 }

@@ -59,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "driver.h"
 #include "drivers.h"
 
@@ -105,14 +106,6 @@ struct ds18b20_state {
 	uint64_t cycle_start_us;
 	char text[DS18B20_TEXT_MAX + 1]; /* the loop's copy of the last result */
 };
-
-static uint64_t ds18b20_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Read all of FILE (at most DS18B20_TEXT_MAX + 1 bytes) into W's text. -errno on failure. */
 static int ds18b20_read_file(const char *file, char *text, size_t *ret_len)
@@ -285,7 +278,7 @@ static void ds18b20_parse(struct sg_dev *dev, char *s, size_t len)
 static int ds18b20_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 {
 	struct ds18b20_state *st = dev->state;
-	uint64_t now = ds18b20_now_us(), interval_us;
+	uint64_t now = now_mono_us(), interval_us;
 	size_t len;
 	int err;
 
@@ -324,7 +317,7 @@ static int ds18b20_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 		return err;
 	ds18b20_parse(dev, st->text, len);
 	interval_us = dev->interval_s > 0 ? (uint64_t)(dev->interval_s * 1e6) : 0;
-	now = ds18b20_now_us();
+	now = now_mono_us();
 	*ret_delay_us = interval_us > now - st->cycle_start_us ? interval_us - (now - st->cycle_start_us) : 0;
 	return 0;
 }

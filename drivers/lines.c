@@ -60,6 +60,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/json.h"
+#include "../common/utf8.h"
 #include "decimal.h"
 #include "driver.h"
 #include "drivers.h"
@@ -119,43 +121,6 @@ static bool lines_field_valid(const char *s, size_t n)
 static bool lines_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool lines_utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t len;
-		unsigned long cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			len = 2, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			len = 3, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			len = 4, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i < len)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += len;
-	}
-	return true;
 }
 
 /* Emit FIELD with TEXT as a number when it is one, as a string otherwise. */
@@ -287,7 +252,7 @@ static const char *lines_parse_csv(struct sg_dev *dev, struct lines_state *st, c
 /* ---- json ------------------------------------------------------------------------------------- */
 
 struct lines_json {
-	const char *p;            /* next byte of the NUL-terminated line */
+	struct sg_json_in in;     /* the lexer (common/json.h) over the line, which is NUL-terminated too */
 	struct sg_dev *dev;
 	struct lines_state *st;   /* st->field holds the dotted path, st->value is scratch */
 	size_t path_len;          /* bytes of st->field in use */
@@ -302,204 +267,62 @@ static bool lines_json_fail(struct lines_json *j, const char *why)
 	return false;
 }
 
-static void lines_json_ws(struct lines_json *j)
-{
-	while (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n')
-		j->p++;
-}
-
-static int lines_json_hex4(const char *s, unsigned long *ret)
-{
-	unsigned long v = 0;
-
-	for (int i = 0; i < 4; i++) {
-		char c = s[i];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned long)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned long)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned long)(c - 'A' + 10);
-		else
-			return -EINVAL;
-	}
-	*ret = v;
-	return 0;
-}
-
-static size_t lines_utf8_put(char *out, unsigned long cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/*
- * Decode the string at j->p (on its opening quote) into st->value. Decoded
- * text is never longer than its source, so st->value always has room.
- */
+/* The string at the cursor, decoded into st->value (never longer than its source: it always fits). */
 static bool lines_json_string(struct lines_json *j, size_t *ret_len)
 {
-	char *out = j->st->value;
-	size_t n = 0;
-	unsigned long cp, lo;
-
-	j->p++;
-	for (;;) {
-		unsigned char c = (unsigned char)*j->p++;
-
-		if (c == '"')
-			break;
-		if (c == '\0')
-			return lines_json_fail(j, "json: unterminated string");
-		if (c < 0x20)
-			return lines_json_fail(j, "json: control character in string");
-		if (c != '\\') {
-			out[n++] = (char)c;
-			continue;
-		}
-		c = (unsigned char)*j->p++;
-		switch (c) {
-		case '"':
-		case '\\':
-		case '/':
-			out[n++] = (char)c;
-			break;
-		case 'b':
-			out[n++] = '\b';
-			break;
-		case 'f':
-			out[n++] = '\f';
-			break;
-		case 'n':
-			out[n++] = '\n';
-			break;
-		case 'r':
-			out[n++] = '\r';
-			break;
-		case 't':
-			out[n++] = '\t';
-			break;
-		case 'u':
-			if (lines_json_hex4(j->p, &cp) < 0)
-				return lines_json_fail(j, "json: bad \\u escape");
-			j->p += 4;
-			if (cp >= 0xdc00 && cp <= 0xdfff)
-				return lines_json_fail(j, "json: lone low surrogate");
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (j->p[0] != '\\' || j->p[1] != 'u' || lines_json_hex4(j->p + 2, &lo) < 0 ||
-				    lo < 0xdc00 || lo > 0xdfff)
-					return lines_json_fail(j, "json: lone high surrogate");
-				j->p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			}
-			if (cp == 0)
-				return lines_json_fail(j, "json: \\u0000 in string");
-			n += lines_utf8_put(out + n, cp);
-			break;
-		default:
-			return lines_json_fail(j, "json: bad escape");
-		}
-	}
-	out[n] = '\0';
-	*ret_len = n;
+	if (sg_json_string(&j->in, j->st->value, sizeof(j->st->value), ret_len) < 0)
+		return lines_json_fail(j, j->in.why ? j->in.why : "json: string too long");
 	return true;
 }
 
-/* Check the RFC 8259 number grammar at j->p, then convert it (text kept in st->value). */
+/* The number at the cursor, converted (its text kept in st->value). */
 static bool lines_json_number(struct lines_json *j, double *ret)
 {
-	const char *s = j->p, *p = j->p;
+	const char *s = j->in.p;
 
-	if (*p == '-')
-		p++;
-	if (*p == '0')
-		p++;
-	else if (lines_digit(*p))
-		while (lines_digit(*p))
-			p++;
-	else
-		return lines_json_fail(j, "json: bad number");
-	if (*p == '.') {
-		p++;
-		if (!lines_digit(*p))
-			return lines_json_fail(j, "json: bad number");
-		while (lines_digit(*p))
-			p++;
-	}
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		if (*p == '+' || *p == '-')
-			p++;
-		if (!lines_digit(*p))
-			return lines_json_fail(j, "json: bad number");
-		while (lines_digit(*p))
-			p++;
-	}
-	lines_copy(j->st->value, s, (size_t)(p - s));
+	if (sg_json_number(&j->in) < 0)
+		return lines_json_fail(j, j->in.why);
+	lines_copy(j->st->value, s, (size_t)(j->in.p - s));
 	if (!sg_decimal_parse(j->st->value, ret, NULL))
 		return lines_json_fail(j, "json: number out of range");
-	j->p = p;
 	return true;
 }
 
 static bool lines_json_literal(struct lines_json *j, const char *word)
 {
-	size_t n = strlen(word);
-
-	if (strncmp(j->p, word, n) != 0)
+	if (!sg_json_lit(&j->in, word))
 		return lines_json_fail(j, "json: unexpected character");
-	j->p += n;
 	return true;
 }
 
 static bool lines_json_value(struct lines_json *j, bool skip);
 
-/* An object at j->p. SKIP: inside an array, parse only. */
+/* An object at j->in.p. SKIP: inside an array, parse only. */
 static bool lines_json_object(struct lines_json *j, bool skip)
 {
 	struct lines_state *st = j->st;
 
 	if (++j->depth > LINES_JSON_MAX_DEPTH)
 		return lines_json_fail(j, "json: nested too deep");
-	j->p++;
-	lines_json_ws(j);
-	if (*j->p == '}') {
-		j->p++;
+	j->in.p++;
+	sg_json_ws(&j->in);
+	if (*j->in.p == '}') {
+		j->in.p++;
 		j->depth--;
 		return true;
 	}
 	for (;;) {
 		size_t saved = j->path_len, klen;
 
-		lines_json_ws(j);
-		if (*j->p != '"')
+		sg_json_ws(&j->in);
+		if (*j->in.p != '"')
 			return lines_json_fail(j, "json: expected a key");
 		if (!lines_json_string(j, &klen))
 			return false;
-		lines_json_ws(j);
-		if (*j->p != ':')
+		sg_json_ws(&j->in);
+		if (*j->in.p != ':')
 			return lines_json_fail(j, "json: expected ':'");
-		j->p++;
+		j->in.p++;
 		if (!skip) {
 			size_t dot = saved ? 1 : 0;
 
@@ -518,13 +341,13 @@ static bool lines_json_object(struct lines_json *j, bool skip)
 			return false;
 		j->path_len = saved;
 		st->field[saved] = '\0';
-		lines_json_ws(j);
-		if (*j->p == ',') {
-			j->p++;
+		sg_json_ws(&j->in);
+		if (*j->in.p == ',') {
+			j->in.p++;
 			continue;
 		}
-		if (*j->p == '}') {
-			j->p++;
+		if (*j->in.p == '}') {
+			j->in.p++;
 			break;
 		}
 		return lines_json_fail(j, "json: expected ',' or '}'");
@@ -533,28 +356,28 @@ static bool lines_json_object(struct lines_json *j, bool skip)
 	return true;
 }
 
-/* An array at j->p: parsed for validity, its contents never emitted. */
+/* An array at j->in.p: parsed for validity, its contents never emitted. */
 static bool lines_json_array(struct lines_json *j)
 {
 	if (++j->depth > LINES_JSON_MAX_DEPTH)
 		return lines_json_fail(j, "json: nested too deep");
-	j->p++;
-	lines_json_ws(j);
-	if (*j->p == ']') {
-		j->p++;
+	j->in.p++;
+	sg_json_ws(&j->in);
+	if (*j->in.p == ']') {
+		j->in.p++;
 		j->depth--;
 		return true;
 	}
 	for (;;) {
 		if (!lines_json_value(j, true))
 			return false;
-		lines_json_ws(j);
-		if (*j->p == ',') {
-			j->p++;
+		sg_json_ws(&j->in);
+		if (*j->in.p == ',') {
+			j->in.p++;
 			continue;
 		}
-		if (*j->p == ']') {
-			j->p++;
+		if (*j->in.p == ']') {
+			j->in.p++;
 			break;
 		}
 		return lines_json_fail(j, "json: expected ',' or ']'");
@@ -563,15 +386,15 @@ static bool lines_json_array(struct lines_json *j)
 	return true;
 }
 
-/* A member value at j->p, named by the path in st->field. SKIP: never emit it. */
+/* A member value at j->in.p, named by the path in st->field. SKIP: never emit it. */
 static bool lines_json_value(struct lines_json *j, bool skip)
 {
 	bool emit = j->emit && !skip;
 	size_t len;
 	double v;
 
-	lines_json_ws(j);
-	switch (*j->p) {
+	sg_json_ws(&j->in);
+	switch (*j->in.p) {
 	case '{':
 		return lines_json_object(j, skip);
 	case '[':
@@ -597,7 +420,7 @@ static bool lines_json_value(struct lines_json *j, bool skip)
 	case 'n':
 		return lines_json_literal(j, "null");
 	default:
-		if (*j->p != '-' && !lines_digit(*j->p))
+		if (*j->in.p != '-' && !lines_digit(*j->in.p))
 			return lines_json_fail(j, "json: unexpected character");
 		if (!lines_json_number(j, &v))
 			return false;
@@ -609,16 +432,16 @@ static bool lines_json_value(struct lines_json *j, bool skip)
 
 static const char *lines_parse_json(struct sg_dev *dev, struct lines_state *st, bool emit)
 {
-	struct lines_json j = {.p = st->line, .dev = dev, .st = st, .emit = emit};
+	struct lines_json j = {.in = {.p = st->line, .end = st->line + strlen(st->line)}, .dev = dev, .st = st, .emit = emit};
 
 	st->field[0] = '\0';
-	lines_json_ws(&j);
-	if (*j.p != '{')
+	sg_json_ws(&j.in);
+	if (*j.in.p != '{')
 		return "json: line is not an object";
 	if (!lines_json_object(&j, false))
 		return j.err;
-	lines_json_ws(&j);
-	if (*j.p)
+	sg_json_ws(&j.in);
+	if (*j.in.p)
 		return "json: data after the object";
 	return NULL;
 }
@@ -653,7 +476,7 @@ static void lines_process(struct sg_dev *dev, struct lines_state *st, size_t len
 		sg_dev_fail(dev, SG_FAIL_GARBAGE, "NUL byte in line");
 		return;
 	}
-	if (!lines_utf8_valid((const unsigned char *)st->line, len)) {
+	if (!sg_utf8_valid(st->line, len)) {
 		sg_dev_fail(dev, SG_FAIL_GARBAGE, "invalid UTF-8");
 		return;
 	}

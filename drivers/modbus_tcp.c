@@ -52,6 +52,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "bus_modbus_tcp.h"
 #include "driver.h"
 #include "drivers.h"
@@ -87,14 +88,6 @@ struct modbus_tcp_state {
 	size_t req_len;
 	char detail[160];
 };
-
-static uint64_t modbus_tcp_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* "unit 2 holding 100+10" for messages about block B. */
 static void modbus_tcp_block_text(const struct mbp_block *b, char *buf, size_t len)
@@ -185,7 +178,7 @@ static int modbus_tcp_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 	const struct modbus_tcp_opts *o = dev->opts;
 	uint64_t timeout_us = (uint64_t)(o->timeout_s * 1e6);
 	uint64_t interval_us = (uint64_t)((dev->interval_s > 0 ? dev->interval_s : MODBUS_TCP_DEFAULT_INTERVAL_S) * 1e6);
-	uint64_t now = modbus_tcp_now_us();
+	uint64_t now = now_mono_us();
 	const struct mbp_block *b;
 	char what[64];
 	int n;

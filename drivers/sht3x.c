@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "bus_i2c.h"
 #include "driver.h"
 #include "drivers.h"
@@ -49,14 +50,6 @@ struct sht3x_state {
 	enum sht3x_phase phase;
 	uint64_t cycle_start_us; /* CLOCK_MONOTONIC at the trigger */
 };
-
-static uint64_t sht3x_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* CRC-8 of §4.12 over N bytes. */
 static uint8_t sht3x_crc(const uint8_t *p, size_t n)
@@ -112,7 +105,7 @@ static int sht3x_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 		r = i2c_write(dev->i2c, cmd, sizeof(cmd));
 		if (r < 0)
 			return r;
-		st->cycle_start_us = sht3x_now_us();
+		st->cycle_start_us = now_mono_us();
 		st->phase = SHT3X_PHASE_READ;
 		*ret_delay_us = SHT3X_MEASURE_US;
 		return 0;
@@ -124,7 +117,7 @@ static int sht3x_poll(struct sg_dev *dev, uint64_t *ret_delay_us)
 		return r;
 	sht3x_emit(dev, d);
 	interval_us = dev->interval_s > 0 ? (uint64_t)(dev->interval_s * 1e6) : 0;
-	elapsed = sht3x_now_us() - st->cycle_start_us;
+	elapsed = now_mono_us() - st->cycle_start_us;
 	*ret_delay_us = interval_us > elapsed ? interval_us - elapsed : 0;
 	return 0;
 }

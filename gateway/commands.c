@@ -28,6 +28,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/json.h"
+#include "../common/utf8.h"
 #include "../drivers/backoff.h"
 #include "log.h"
 #include "response_topic.h"
@@ -53,6 +55,7 @@ struct val {
 
 struct job {
 	bool internal;    /* the router's own: no rate limit, no response */
+	bool fail_safe;   /* internal: the fail-safe switch; its success is said on the error topic */
 	const char *why;  /* internal: what it is for, for the log */
 	struct val v;
 	char payload[SG_CMD_MAX_PAYLOAD]; /* as received, for messages */
@@ -100,6 +103,13 @@ struct actuator {
 	uint64_t last_cmd_us; /* last accepted command, for min_interval_ms */
 	uint64_t autooff_at;  /* pulse_ms / max_on_s deadline, UINT64_MAX: none */
 	struct sg_ratelimit warn_rl;
+
+	/* fail-safe: see "the controller going away" */
+	uint64_t fail_safe_at;   /* no broker until then: the safe state, UINT64_MAX: not armed */
+	char fail_safe_why[REASON_MAX];  /* of the switch in progress or waiting for the hardware */
+	bool fail_safe_waiting;  /* fired while the hardware was away: the safe state when it reopens */
+	char note[1200];         /* error-topic message waiting for the broker, "" for none */
+	uint64_t n_fail_safe;    /* times the fail-safe fired */
 };
 
 struct sg_commands {
@@ -111,9 +121,16 @@ struct sg_commands {
 	uint64_t now;
 	struct sg_ratelimit unknown_rl;
 	const struct sg_config *also; /* after a reload: the configuration readings and discovery use */
+	bool link_up;                 /* the broker connection, as commands_link() said */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
+
+/* LEN, at most MAX: how much of a text goes into a message */
+static size_t clip(size_t len, size_t max)
+{
+	return len < max ? len : max;
+}
 
 static bool is_space(char ch)
 {
@@ -181,7 +198,7 @@ static struct sg_act_value act_value(const struct actuator *a, const struct val 
 enum jtype { J_STR, J_NUM, J_TRUE, J_FALSE, J_NULL, J_OBJ, J_ARR };
 
 struct jp {
-	const char *p, *end;
+	struct sg_json_in in;   /* the lexer (common/json.h) */
 	char dup[JSON_KEY_MAX]; /* the duplicate name found (cut to fit) */
 };
 
@@ -192,178 +209,27 @@ struct jnames {
 	size_t n, used;
 };
 
-static void j_ws(struct jp *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-		j->p++;
-}
-
-static bool j_lit(struct jp *j, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
-		return false;
-	j->p += n;
-	return true;
-}
-
-/* Append N bytes to OUT (when not NULL); false when it does not fit. */
-static bool j_put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
-{
-	if (!out)
-		return true;
-	if (*o + n + 1 > outlen)
-		return false;
-	memcpy(out + *o, s, n);
-	*o += n;
-	out[*o] = '\0';
-	return true;
-}
-
-static int j_hex4(struct jp *j, unsigned *ret)
-{
-	unsigned v = 0;
-
-	if (j->end - j->p < 4)
-		return -EINVAL;
-	for (int i = 0; i < 4; i++) {
-		char ch = *j->p++;
-		v <<= 4;
-		if (ch >= '0' && ch <= '9')
-			v |= (unsigned)(ch - '0');
-		else if (ch >= 'a' && ch <= 'f')
-			v |= (unsigned)(ch - 'a' + 10);
-		else if (ch >= 'A' && ch <= 'F')
-			v |= (unsigned)(ch - 'A' + 10);
-		else
-			return -EINVAL;
-	}
-	*ret = v;
-	return 0;
-}
-
-static size_t utf8_encode(unsigned cp, char *buf)
-{
-	if (cp < 0x80) {
-		buf[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		buf[0] = (char)(0xc0 | (cp >> 6));
-		buf[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		buf[0] = (char)(0xe0 | (cp >> 12));
-		buf[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		buf[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	buf[0] = (char)(0xf0 | (cp >> 18));
-	buf[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	buf[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	buf[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* A string at j->p (on its opening quote), unescaped into OUT (NULL: skip). -E2BIG when too long. */
-static int j_string(struct jp *j, char *out, size_t outlen)
-{
-	size_t o = 0;
-	bool fits = true;
-
-	if (out && outlen)
-		out[0] = '\0';
-	if (j->p >= j->end || *j->p != '"')
-		return -EINVAL;
-	j->p++;
-	while (j->p < j->end) {
-		unsigned char ch = (unsigned char)*j->p++;
-		char buf[4];
-		size_t n = 1;
-
-		if (ch == '"')
-			return fits ? 0 : -E2BIG;
-		if (ch < 0x20)
-			return -EINVAL;
-		buf[0] = (char)ch;
-		if (ch == '\\') {
-			unsigned cp, lo;
-			if (j->p >= j->end)
-				return -EINVAL;
-			switch (*j->p++) {
-			case '"': buf[0] = '"'; break;
-			case '\\': buf[0] = '\\'; break;
-			case '/': buf[0] = '/'; break;
-			case 'b': buf[0] = '\b'; break;
-			case 'f': buf[0] = '\f'; break;
-			case 'n': buf[0] = '\n'; break;
-			case 'r': buf[0] = '\r'; break;
-			case 't': buf[0] = '\t'; break;
-			case 'u':
-				if (j_hex4(j, &cp) < 0)
-					return -EINVAL;
-				if (cp >= 0xdc00 && cp <= 0xdfff)
-					return -EINVAL;
-				if (cp >= 0xd800 && cp <= 0xdbff) {
-					if (!j_lit(j, "\\u") || j_hex4(j, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
-						return -EINVAL;
-					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				}
-				if (cp == 0)
-					return -EINVAL; /* values are C strings */
-				n = utf8_encode(cp, buf);
-				break;
-			default:
-				return -EINVAL;
-			}
-		}
-		if (fits && !j_put(out, outlen, &o, buf, n))
-			fits = false;
-	}
-	return -EINVAL;
-}
-
+/* The number at the cursor, its text copied into OUT (NULL: only checked). -E2BIG when it does not fit. */
 static int j_number(struct jp *j, char *out, size_t outlen)
 {
-	const char *start = j->p;
-	size_t o = 0;
+	const char *start = j->in.p;
+	size_t n;
 
-	if (j->p < j->end && *j->p == '-')
-		j->p++;
-	if (j->p >= j->end)
+	if (sg_json_number(&j->in) < 0)
 		return -EINVAL;
-	if (*j->p == '0') {
-		j->p++;
-	} else if (*j->p >= '1' && *j->p <= '9') {
-		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-			j->p++;
-	} else {
-		return -EINVAL;
-	}
-	if (j->p < j->end && *j->p == '.') {
-		j->p++;
-		if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-			return -EINVAL;
-		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-			j->p++;
-	}
-	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-		j->p++;
-		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-			j->p++;
-		if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-			return -EINVAL;
-		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-			j->p++;
-	}
-	return j_put(out, outlen, &o, start, (size_t)(j->p - start)) ? 0 : -E2BIG;
+	if (!out)
+		return 0;
+	n = (size_t)(j->in.p - start);
+	if (n + 1 > outlen)
+		return -E2BIG;
+	memcpy(out, start, n);
+	out[n] = '\0';
+	return 0;
 }
 
 static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype *ret_type);
 
-/* The member name at j->p, decoded into NM (*RET points to it there); -EEXIST when NM has it already,
+/* The member name at j->in.p, decoded into NM (*RET points to it there); -EEXIST when NM has it already,
  * -E2BIG when NM is full (only a document longer than a command can do that). */
 static int j_name(struct jp *j, struct jnames *nm, const char **ret)
 {
@@ -372,7 +238,7 @@ static int j_name(struct jp *j, struct jnames *nm, const char **ret)
 
 	if (nm->n == JSON_MEMBERS_MAX)
 		return -E2BIG;
-	r = j_string(j, out, sizeof(nm->buf) - nm->used);
+	r = sg_json_string(&j->in, out, sizeof(nm->buf) - nm->used, NULL);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < nm->n; i++)
@@ -386,10 +252,10 @@ static int j_name(struct jp *j, struct jnames *nm, const char **ret)
 	return 0;
 }
 
-/* An object or array at j->p, validated and skipped. */
+/* An object or array at j->in.p, validated and skipped. */
 static int j_container(struct jp *j, int depth)
 {
-	bool obj = *j->p == '{';
+	bool obj = *j->in.p == '{';
 	char close = obj ? '}' : ']';
 	struct jnames nm;
 	const char *name;
@@ -398,10 +264,10 @@ static int j_container(struct jp *j, int depth)
 
 	if (depth >= JSON_DEPTH_MAX)
 		return -EINVAL;
-	j->p++;
-	j_ws(j);
-	if (j->p < j->end && *j->p == close) {
-		j->p++;
+	j->in.p++;
+	sg_json_ws(&j->in);
+	if (j->in.p < j->in.end && *j->in.p == close) {
+		j->in.p++;
 		return 0;
 	}
 	nm.n = nm.used = 0;
@@ -409,22 +275,22 @@ static int j_container(struct jp *j, int depth)
 		if (obj) {
 			if ((r = j_name(j, &nm, &name)) < 0)
 				return r;
-			j_ws(j);
-			if (j->p >= j->end || *j->p++ != ':')
+			sg_json_ws(&j->in);
+			if (j->in.p >= j->in.end || *j->in.p++ != ':')
 				return -EINVAL;
-			j_ws(j);
+			sg_json_ws(&j->in);
 		}
 		if ((r = j_value(j, depth + 1, NULL, 0, &t)) < 0)
 			return r;
-		j_ws(j);
-		if (j->p >= j->end)
+		sg_json_ws(&j->in);
+		if (j->in.p >= j->in.end)
 			return -EINVAL;
-		if (*j->p == ',') {
-			j->p++;
-			j_ws(j);
+		if (*j->in.p == ',') {
+			j->in.p++;
+			sg_json_ws(&j->in);
 			continue;
 		}
-		if (*j->p++ != close)
+		if (*j->in.p++ != close)
 			return -EINVAL;
 		return 0;
 	}
@@ -432,9 +298,9 @@ static int j_container(struct jp *j, int depth)
 
 static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype *ret_type)
 {
-	if (j->p >= j->end)
+	if (j->in.p >= j->in.end)
 		return -EINVAL;
-	switch (*j->p) {
+	switch (*j->in.p) {
 	case '{':
 		*ret_type = J_OBJ;
 		return j_container(j, depth);
@@ -443,16 +309,16 @@ static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype
 		return j_container(j, depth);
 	case '"':
 		*ret_type = J_STR;
-		return j_string(j, out, outlen);
+		return sg_json_string(&j->in, out, outlen, NULL);
 	case 't':
 		*ret_type = J_TRUE;
-		return j_lit(j, "true") ? 0 : -EINVAL;
+		return sg_json_lit(&j->in, "true") ? 0 : -EINVAL;
 	case 'f':
 		*ret_type = J_FALSE;
-		return j_lit(j, "false") ? 0 : -EINVAL;
+		return sg_json_lit(&j->in, "false") ? 0 : -EINVAL;
 	case 'n':
 		*ret_type = J_NULL;
-		return j_lit(j, "null") ? 0 : -EINVAL;
+		return sg_json_lit(&j->in, "null") ? 0 : -EINVAL;
 	default:
 		*ret_type = J_NUM;
 		return j_number(j, out, outlen);
@@ -469,20 +335,20 @@ static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype
 static int json_member(const char *s, size_t len, const char *const *keys, char *out, size_t outlen,
                        enum jtype *ret_type, char *dup, size_t duplen, bool *ret_answer)
 {
-	struct jp j = {.p = s, .end = s + len};
+	struct jp j = {.in = {.p = s, .end = s + len}};
 	struct jnames nm = {.n = 0};
 	size_t best = SIZE_MAX;
 	int r, found_r = 0;
 
 	*ret_answer = false;
 
-	j_ws(&j);
-	if (j.p >= j.end || *j.p != '{')
+	sg_json_ws(&j.in);
+	if (j.in.p >= j.in.end || *j.in.p != '{')
 		return -EINVAL;
-	j.p++;
-	j_ws(&j);
-	if (j.p < j.end && *j.p == '}') {
-		j.p++;
+	j.in.p++;
+	sg_json_ws(&j.in);
+	if (j.in.p < j.in.end && *j.in.p == '}') {
+		j.in.p++;
 		goto end;
 	}
 	for (;;) {
@@ -500,10 +366,10 @@ static int json_member(const char *s, size_t len, const char *const *keys, char 
 		for (size_t i = 0; keys[i]; i++)
 			if (strcmp(key, keys[i]) == 0 && i < best)
 				k = i;
-		j_ws(&j);
-		if (j.p >= j.end || *j.p++ != ':')
+		sg_json_ws(&j.in);
+		if (j.in.p >= j.in.end || *j.in.p++ != ':')
 			return -EINVAL;
-		j_ws(&j);
+		sg_json_ws(&j.in);
 		if (k != SIZE_MAX) {
 			r = j_value(&j, 1, out, outlen, &t);
 			if (r == -EEXIST)
@@ -518,102 +384,84 @@ static int json_member(const char *s, size_t len, const char *const *keys, char 
 				snprintf(dup, duplen, "%s", j.dup);
 			return r;
 		}
-		j_ws(&j);
-		if (j.p >= j.end)
+		sg_json_ws(&j.in);
+		if (j.in.p >= j.in.end)
 			return -EINVAL;
-		if (*j.p == ',') {
-			j.p++;
-			j_ws(&j);
+		if (*j.in.p == ',') {
+			j.in.p++;
+			sg_json_ws(&j.in);
 			continue;
 		}
-		if (*j.p++ != '}')
+		if (*j.in.p++ != '}')
 			return -EINVAL;
 		break;
 	}
 end:
-	j_ws(&j);
-	if (j.p != j.end)
+	sg_json_ws(&j.in);
+	if (j.in.p != j.in.end)
 		return -EINVAL;
 	if (best == SIZE_MAX)
 		return -ENOENT;
 	return found_r;
 }
 
-/* Length of the valid UTF-8 sequence at S (at most LEN bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t len)
+int commands_json_each(const char *s, size_t len,
+                       void (*fn)(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len),
+                       void *ud)
 {
-	unsigned char c = s[0];
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xbf;
+	struct jp j = {.in = {.p = s, .end = s + len}};
+	struct jnames nm = {.n = 0};
+	char scalar[JSON_SCALAR_MAX];
+	int r;
 
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-size_t commands_json_escape(const void *s, size_t len, size_t max_in, char *out, size_t outlen)
-{
-	const unsigned char *p = s;
-	size_t i = 0, o = 0;
-
-	if (!outlen)
-		return 0;
-	if (len > max_in)
-		len = max_in;
-	while (i < len) {
-		unsigned char ch = p[i];
-		char tmp[8];
-		size_t tn = 1, adv = 1;
-
-		if (ch == '"' || ch == '\\') {
-			tmp[0] = '\\';
-			tmp[1] = (char)ch;
-			tn = 2;
-		} else if (ch == '\n' || ch == '\r' || ch == '\t') {
-			tmp[0] = '\\';
-			tmp[1] = ch == '\n' ? 'n' : ch == '\r' ? 'r' : 't';
-			tn = 2;
-		} else if (ch < 0x20 || ch == 0x7f) {
-			tn = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
-		} else if (ch < 0x80) {
-			tmp[0] = (char)ch;
-		} else if ((adv = utf8_len(p + i, len - i)) > 0) {
-			memcpy(tmp, p + i, adv);
-			tn = adv;
+	/* checked whole before any member is handed on: a broken document moves nothing */
+	for (int pass = 0; pass < 2; pass++) {
+		j.in.p = s;
+		nm.n = nm.used = 0;
+		sg_json_ws(&j.in);
+		if (j.in.p >= j.in.end || *j.in.p != '{')
+			return -EINVAL;
+		j.in.p++;
+		sg_json_ws(&j.in);
+		if (j.in.p < j.in.end && *j.in.p == '}') {
+			j.in.p++;
 		} else {
-			memcpy(tmp, "\\ufffd", 6);
-			tn = 6;
-			adv = 1;
+			for (;;) {
+				const char *key, *start;
+				enum jtype t;
+
+				if ((r = j_name(&j, &nm, &key)) < 0)
+					return r;
+				sg_json_ws(&j.in);
+				if (j.in.p >= j.in.end || *j.in.p++ != ':')
+					return -EINVAL;
+				sg_json_ws(&j.in);
+				start = j.in.p;
+				r = j_value(&j, 1, scalar, sizeof(scalar), &t);
+				if (r < 0 && !(r == -E2BIG && (t == J_OBJ || t == J_ARR)))
+					return r;
+				if (pass == 1 && t != J_NULL)
+					fn(ud, key, t == J_OBJ || t == J_ARR ? NULL : t == J_TRUE ? "true" : t == J_FALSE ? "false"
+					                                                                          : scalar,
+					   start, (size_t)(j.in.p - start));
+				sg_json_ws(&j.in);
+				if (j.in.p >= j.in.end)
+					return -EINVAL;
+				if (*j.in.p == ',') {
+					j.in.p++;
+					sg_json_ws(&j.in);
+					continue;
+				}
+				if (*j.in.p++ != '}')
+					return -EINVAL;
+				break;
+			}
 		}
-		if (o + tn + 1 > outlen)
-			break;
-		memcpy(out + o, tmp, tn);
-		o += tn;
-		i += adv;
+		sg_json_ws(&j.in);
+		if (j.in.p != j.in.end)
+			return -EINVAL;
 	}
-	out[o] = '\0';
-	return o;
+	return 0;
 }
 
 /* ---- payload validation ------------------------------------------------------------------------ */
@@ -774,7 +622,7 @@ static int parse_value(const struct actuator *a, const char *payload, size_t len
 		r = json_member(s, n, a->cfg->kind == SG_ACT_SWITCH ? switch_keys : value_keys, scalar, sizeof(scalar),
 		                &t, dup, sizeof(dup), &answer);
 		if (r == -EEXIST) {
-			commands_json_escape(dup, strlen(dup), 24, edup, sizeof(edup));
+			sg_json_escape(dup, clip(strlen(dup), 24), edup, sizeof(edup), NULL);
 			snprintf(why, whylen, "invalid payload: JSON with the member \"%s\" twice (parsers disagree on "
 			         "which one counts)", edup);
 			return -EINVAL;
@@ -863,13 +711,13 @@ static void refuse(struct actuator *a, const struct answer *ans, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	commands_json_escape(ans->payload, ans->len, ERROR_PAYLOAD_MAX, ep, sizeof(ep));
+	sg_json_escape(ans->payload, clip(ans->len, ERROR_PAYLOAD_MAX), ep, sizeof(ep), NULL);
 	if (ratelimit_allow(&a->warn_rl, a->c->now, &suppressed))
 		log_full(LOG_WARNING, a->cfg->name, a->cfg->command_topic, "command \"%s\"%s not carried out: %s%s", ep,
 		         ans->len > ERROR_PAYLOAD_MAX ? "..." : "", reason,
 		         suppressed ? " (more refusals not logged)" : "");
-	commands_json_escape(reason, strlen(reason), sizeof(reason), er, sizeof(er));
-	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
+	sg_json_escape(reason, clip(strlen(reason), sizeof(reason)), er, sizeof(er), NULL);
+	sg_json_escape(a->cfg->name, clip(strlen(a->cfg->name), 80), en, sizeof(en), NULL);
 	snprintf(msg, sizeof(msg), "{\"actuator\":\"%s\",\"error\":\"%s\",\"payload\":\"%s\"}", en, er, ep);
 	publish(a, a->cfg->error_topic, msg, false, NULL, 0);
 	if (ans->response_topic)
@@ -883,10 +731,30 @@ static void respond_ok(struct actuator *a, const struct job *j)
 
 	if (!j->response_topic)
 		return;
-	commands_json_escape(a->cfg->name, strlen(a->cfg->name), 80, en, sizeof(en));
-	commands_json_escape(t, strlen(t), 80, es, sizeof(es));
+	sg_json_escape(a->cfg->name, clip(strlen(a->cfg->name), 80), en, sizeof(en), NULL);
+	sg_json_escape(t, clip(strlen(t), 80), es, sizeof(es), NULL);
 	snprintf(msg, sizeof(msg), "{\"actuator\":\"%s\",\"state\":\"%s\"}", en, es);
 	publish_answer(a, j->response_topic, msg, j->correlation, j->correlation_len);
+}
+
+/*
+ * The fail-safe switched actuator A: said on its error topic (not retained),
+ * now when the broker is there, else once it is back (after the state).
+ */
+static void fail_safe_note(struct actuator *a, const char *why)
+{
+	char en[256], ew[REASON_MAX * 2], es[256];
+	const char *t = val_text(a, &a->state);
+
+	sg_json_escape(a->cfg->name, clip(strlen(a->cfg->name), 80), en, sizeof(en), NULL);
+	sg_json_escape(why, clip(strlen(why), REASON_MAX), ew, sizeof(ew), NULL);
+	sg_json_escape(t, clip(strlen(t), 80), es, sizeof(es), NULL);
+	snprintf(a->note, sizeof(a->note), "{\"actuator\":\"%s\",\"error\":\"fail-safe: %s; switched to its safe "
+	         "state\",\"state\":\"%s\"}", en, ew, es);
+	if (!a->c->link_up)
+		return;
+	publish(a, a->cfg->error_topic, a->note, false, NULL, 0);
+	a->note[0] = '\0';
 }
 
 /* Log a hardware problem only when it differs from the last one logged. */
@@ -977,10 +845,13 @@ static void job_succeeded(struct actuator *a, struct job *j)
 	a->known = true;
 	arm_autooff(a, was_on);
 	if (j->internal)
-		log_full(LOG_INFO, a->cfg->name, NULL, "%s: %s", j->why, val_text(a, &a->state));
+		log_full(j->fail_safe ? LOG_WARNING : LOG_INFO, a->cfg->name, NULL, "%s: %s", j->why,
+		         val_text(a, &a->state));
 	else
 		log_full(LOG_DEBUG, a->cfg->name, NULL, "set to %s", val_text(a, &a->state));
 	publish_state(a);
+	if (j->fail_safe)
+		fail_safe_note(a, a->fail_safe_why);
 	respond_ok(a, j);
 	job_clear(j);
 }
@@ -1041,13 +912,15 @@ static int submit(struct actuator *a, struct job *j)
 	return start_job(a, j);
 }
 
-static void submit_internal(struct actuator *a, const struct val *v, const char *why)
+/* FAIL_SAFE: the fail-safe's own switch, said on the error topic once confirmed. */
+static void submit_internal(struct actuator *a, const struct val *v, const char *why, bool fail_safe)
 {
 	struct job *j = job_take(a);
 
 	if (!j)
 		return;
 	j->internal = true;
+	j->fail_safe = fail_safe;
 	j->why = why;
 	j->v = *v;
 	j->expires_us = UINT64_MAX;
@@ -1138,6 +1011,11 @@ static void open_act(struct actuator *a)
 	} else if (a->has_initial) {
 		want = &a->initial;
 	}
+	/* The controller went away while the hardware was: come back in the safe state. */
+	if (a->fail_safe_waiting) {
+		want = a->has_safe ? &a->safe : &a->initial;
+		why = "fail-safe state";
+	}
 	/* A pulse or max_on_s that ran out while the hardware was away: come back off. */
 	if (a->cfg->kind == SG_ACT_SWITCH && a->autooff_at <= a->c->now) {
 		a->autooff_at = UINT64_MAX;
@@ -1185,8 +1063,52 @@ static void open_act(struct actuator *a)
 				publish_state(a);
 		}
 	}
+	if (a->fail_safe_waiting) {
+		a->fail_safe_waiting = false;
+		if (at_want)
+			fail_safe_note(a, a->fail_safe_why);
+		else
+			submit_internal(a, want, why, true);
+		return;
+	}
 	if (want && !at_want)
-		submit_internal(a, want, why);
+		submit_internal(a, want, why, false);
+}
+
+/* ---- the controller going away: the fail-safe ------------------------------------------------- *
+ *
+ * An actuator with fail_safe_after_s goes to its safe state (`safe`, else
+ * `initial`: config.c insists on one) once the broker has been away that long
+ * (counted from start-up too: nothing can command it before the first
+ * connection); one with fail_safe_on_ha_offline when Home Assistant's status
+ * topic says "offline". Through the ordinary queue, as an internal job: a
+ * waiting command is superseded, one in flight finishes first. The state
+ * topic shows the safe state (at once, or after the reconnect), the error
+ * topic says why. It stays there until a command moves it.
+ */
+
+static void fail_safe(struct actuator *a, const char *why)
+{
+	const struct val *target = a->has_safe ? &a->safe : a->has_initial ? &a->initial : NULL;
+
+	if (!target)
+		return;
+	a->n_fail_safe++;
+	snprintf(a->fail_safe_why, sizeof(a->fail_safe_why), "%s", why);
+	if (!a->up) {
+		log_full(LOG_WARNING, a->cfg->name, NULL, "fail-safe: %s; the hardware is away: its safe state %s "
+		         "once it is back", why, val_text(a, target));
+		a->fail_safe_waiting = true;
+		return;
+	}
+	if (a->known && val_equal(a, &a->state, target) && !a->inflight && !a->pending) {
+		log_full(LOG_NOTICE, a->cfg->name, NULL, "fail-safe: %s; already in its safe state %s", why,
+		         val_text(a, target));
+		return;
+	}
+	log_full(LOG_WARNING, a->cfg->name, NULL, "fail-safe: %s; switching to its safe state %s", why,
+	         val_text(a, target));
+	submit_internal(a, target, "fail-safe state", true);
 }
 
 /* ---- the API ------------------------------------------------------------------------------------ */
@@ -1205,6 +1127,7 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
 	c->ud = ud;
 	c->now = now_us;
 	c->unknown_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 3);
+	c->link_up = false; /* the broker comes later: the fail-safe counts from now */
 	c->n = cfg->n_actuators;
 	c->acts = calloc(c->n ? c->n : 1, sizeof(*c->acts));
 	if (!c->acts) {
@@ -1220,6 +1143,7 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
 		a->index = i;
 		a->cfg = ac;
 		a->autooff_at = UINT64_MAX;
+		a->fail_safe_at = ac->fail_safe_after_s > 0 ? now_us + (uint64_t)(ac->fail_safe_after_s * 1e6) : UINT64_MAX;
 		a->warn_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
 		backoff_init(&a->reopen, REOPEN_MIN_US, REOPEN_MAX_US);
 		a->drv = sg_act_driver_find(env->drivers, ac->driver);
@@ -1282,14 +1206,59 @@ void commands_free(struct sg_commands *c)
 
 void commands_connected(struct sg_commands *c)
 {
+	c->link_up = true;
 	for (size_t i = 0; i < c->n; i++) {
 		struct actuator *a = &c->acts[i];
 		int r = c->env.subscribe ? c->env.subscribe(c->ud, a->cfg->command_topic, a->cfg->qos) : 0;
 		if (r < 0)
 			log_full(LOG_WARNING, a->cfg->name, a->cfg->command_topic, "cannot subscribe to %s: %s",
 			         a->cfg->command_topic, strerror(-r));
+		a->fail_safe_at = UINT64_MAX;
 		publish_state(a);
+		if (a->note[0]) { /* what the fail-safe did while the broker was away, after the state it left */
+			publish(a, a->cfg->error_topic, a->note, false, NULL, 0);
+			a->note[0] = '\0';
+		}
 	}
+}
+
+void commands_disconnected(struct sg_commands *c, uint64_t now_us)
+{
+	if (!c->link_up)
+		return;
+	c->link_up = false;
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+
+		if (a->cfg->fail_safe_after_s > 0)
+			a->fail_safe_at = now_us + (uint64_t)(a->cfg->fail_safe_after_s * 1e6);
+	}
+}
+
+void commands_ha_offline(struct sg_commands *c, uint64_t now_us)
+{
+	c->now = now_us;
+	for (size_t i = 0; i < c->n; i++) {
+		struct actuator *a = &c->acts[i];
+
+		if (a->cfg->fail_safe_on_ha_offline) {
+			fail_safe(a, "Home Assistant went offline");
+			pump(a);
+		}
+	}
+}
+
+bool commands_wants_ha_status(const struct sg_commands *c)
+{
+	for (size_t i = 0; c && i < c->n; i++)
+		if (c->acts[i].cfg->fail_safe_on_ha_offline)
+			return true;
+	return false;
+}
+
+uint64_t commands_fail_safe_count(const struct sg_commands *c, size_t i)
+{
+	return i < c->n ? c->acts[i].n_fail_safe : 0;
 }
 
 static struct actuator *find_by_command_topic(struct sg_commands *c, const char *topic)
@@ -1473,6 +1442,8 @@ uint64_t commands_deadline(const struct sg_commands *c)
 
 	for (size_t i = 0; i < c->n; i++) {
 		const struct actuator *a = &c->acts[i];
+		if (a->fail_safe_at < d)
+			d = a->fail_safe_at;
 		if (!a->up) {
 			if (a->reopen_at < d)
 				d = a->reopen_at;
@@ -1503,6 +1474,13 @@ void commands_timer(struct sg_commands *c, uint64_t now_us)
 		struct actuator *a = &c->acts[i];
 		int r;
 
+		if (a->fail_safe_at <= now_us) {
+			char why[96];
+
+			a->fail_safe_at = UINT64_MAX;
+			snprintf(why, sizeof(why), "no connection to the broker for %g s", a->cfg->fail_safe_after_s);
+			fail_safe(a, why);
+		}
 		if (!a->up) {
 			if (now_us >= a->reopen_at)
 				open_act(a);
@@ -1519,7 +1497,8 @@ void commands_timer(struct sg_commands *c, uint64_t now_us)
 		if (a->autooff_at <= now_us) {
 			struct val off = {.on = false};
 			a->autooff_at = UINT64_MAX;
-			submit_internal(a, &off, a->cfg->pulse_ms > 0 ? "end of pulse" : "max_on_s reached, switched off");
+			submit_internal(a, &off, a->cfg->pulse_ms > 0 ? "end of pulse" : "max_on_s reached, switched off",
+			                false);
 		}
 		pump(a);
 	}

@@ -90,8 +90,38 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
                                  uint64_t now_us);
 void commands_free(struct sg_commands *c);
 
-/* The broker connection is (again) up: subscribe to every command topic, publish every known state. */
+/*
+ * The broker connection is (again) up: subscribe to every command topic,
+ * publish every known state, then what the fail-safe did meanwhile (on the
+ * error topics); the fail-safe timers stop.
+ */
 void commands_connected(struct sg_commands *c);
+/*
+ * The broker connection is gone: actuators with fail_safe_after_s go to
+ * their safe state that long from NOW_US (at a commands_timer(); see
+ * commands_deadline()) unless commands_connected() comes first. The router
+ * starts as disconnected: the time counts from commands_new() too.
+ */
+void commands_disconnected(struct sg_commands *c, uint64_t now_us);
+/* Home Assistant's status topic said "offline": actuators with fail_safe_on_ha_offline go to their safe state. */
+void commands_ha_offline(struct sg_commands *c, uint64_t now_us);
+/* True when an actuator listens to Home Assistant's status (the gateway then subscribes to it). */
+bool commands_wants_ha_status(const struct sg_commands *c);
+/* How often actuator I's fail-safe fired. */
+uint64_t commands_fail_safe_count(const struct sg_commands *c, size_t i);
+
+/*
+ * The members of the JSON object S[0..LEN) (a cloud service's desired
+ * state: {"hall-light":"ON","fan":40,"$version":7}), each handed to FN
+ * with its name, its value as text (a string unescaped, a number as
+ * written, "true"/"false"; NULL for an object or array) and its raw JSON;
+ * null members are left out. The whole document is checked first: 0, or
+ * -EINVAL (not a JSON object), -EEXIST (a member twice), -E2BIG (more
+ * names than a command may hold) and FN is never called.
+ */
+int commands_json_each(const char *s, size_t len,
+                       void (*fn)(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len),
+                       void *ud);
 
 /*
  * Route one incoming message. Returns 0 when the command was carried out
@@ -143,9 +173,5 @@ void commands_shutdown(struct sg_commands *c, int timeout_ms);
 const char *commands_state(const struct sg_commands *c, size_t i);
 /* True while actuator I's hardware is open. */
 bool commands_up(const struct sg_commands *c, size_t i);
-
-/* JSON-escape LEN bytes of S into OUT (always NUL-terminated): control characters as \u00XX,
- * invalid UTF-8 as U+FFFD, at most MAX_IN input bytes. Returns the length written. */
-size_t commands_json_escape(const void *s, size_t len, size_t max_in, char *out, size_t outlen);
 
 #endif

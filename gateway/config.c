@@ -20,6 +20,8 @@
  */
 #include "config.h"
 
+#include "cloud.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -33,6 +35,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mosquitto.h>
+
+#include "../common/utf8.h"
+
 /* Longest full topic we accept; brokers take 64 KiB but nobody means that. */
 #define CONFIG_TOPIC_MAX 256
 
@@ -42,27 +48,35 @@
 #define DEFAULT_BAUD         9600
 #define DEFAULT_INTERVAL_S   10.0
 #define DEFAULT_DISCOVERY    "homeassistant"
+#define STATUS_PAYLOAD_MAX   64   /* bytes of a status word: a word, not a document */
 
 /* 7-bit I2C addresses outside the reserved ranges (I2C spec UM10204 §3.1.12). */
 #define I2C_ADDR_MIN 0x03
 #define I2C_ADDR_MAX 0x77
 
+/* MQTT 3.1 (IBM/Eurotech, 2010) §3.1, CONNECT payload: "Client Identifier ... between 1 and 23 characters" */
+#define MQTT31_CLIENT_ID_MAX 23
+
 /* --- allowed keys, per group -------------------------------------------- */
 
 static const char *const top_keys[] = {
-	"gateway", "mqtt", "spool", "time", "discovery", "commands", "devices", "actuators", NULL,
+	"gateway", "mqtt", "spool", "time", "discovery", "commands", "metrics", "devices", "actuators", NULL,
 };
-static const char *const gateway_keys[] = {"id", "base_topic", "payload", NULL};
+static const char *const gateway_keys[] = {
+	"id", "base_topic", "payload", "status_topic", "payload_online", "payload_offline", NULL,
+};
 static const char *const mqtt_keys[] = {
 	"brokers", "protocol", "keepalive", "clean_session", "client_id", "username", "password_file",
-	"tls", "reconnect_min", "reconnect_max", "max_inflight", NULL,
+	"tls", "reconnect_min", "reconnect_max", "max_inflight", "cloud", "hub", "device_id", "device_key_file",
+	"sas_lifetime", "thing", NULL,
 };
-static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", NULL};
+static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", "alpn", NULL};
 static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_full", "stats_interval",
                                          "commit_interval", "replay", "history_topic",
                                          "properties", NULL};
 static const char *const time_keys[] = {"trust", "sync_file", NULL};
-static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", NULL};
+static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", "ha_status_topic", NULL};
+static const char *const metrics_keys[] = {"path", "interval", NULL};
 static const char *const commands_keys[] = {"response_topic_prefix", NULL};
 static const char *const device_keys[] = {
 	"name", "driver", "interval", "expire_after", "path", "readings",
@@ -79,14 +93,17 @@ static const char *const reading_keys[] = {
 static const char *const actuator_keys[] = {
 	"name", "driver", "topic", "type", "qos", "accept_retained", "min_interval_ms", "interlock",
 	"payload_on", "payload_off", "initial", "safe", "min", "max", "step", "options",
-	"pulse_ms", "max_on_s", NULL,
+	"pulse_ms", "max_on_s", "fail_safe_after_s", "fail_safe_on_ha_offline", NULL,
 };
 
 /* --- enum spellings, index = enum value ------------------------------- */
 
 static const char *const payload_names[] = {"plain", "json", NULL};
 static const char *const offline_names[] = {"spool", "drop", "last", NULL};
-static const char *const protocol_names[] = {"5", "3.1.1", NULL};
+/* index 0, 1, 2: protocol levels 5, 4 and 3 (MQTT 3.1 names itself "MQIsdp", level 3) */
+static const char *const protocol_names[] = {"5", "3.1.1", "3.1", NULL};
+/* index = enum sg_cloud */
+static const char *const cloud_names[] = {"none", "azure-iot-hub", "aws-iot-core", NULL};
 static const char *const sync_names[] = {"normal", "full", NULL};
 static const char *const when_full_names[] = {"drop_old", "drop_new", NULL};
 static const char *const replay_names[] = {"live", "history", NULL};
@@ -306,43 +323,6 @@ static bool field_name_valid(const char *s)
 	return true;
 }
 
-bool config_utf8_valid(const char *text)
-{
-	const unsigned char *s = (const unsigned char *)text;
-
-	while (*s) {
-		unsigned c = *s;
-		unsigned need, cp;
-
-		if (c < 0x80) {
-			s++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (unsigned i = 1; i <= need; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		s += need + 1;
-	}
-	return true;
-}
-
 bool config_topic_valid(const char *t)
 {
 	size_t len;
@@ -354,10 +334,10 @@ bool config_topic_valid(const char *t)
 		return false;
 	if (t[0] == '$' || t[0] == '/' || t[len - 1] == '/' || strstr(t, "//"))
 		return false;
-	for (const char *p = t; *p; p++)
-		if (*p == '+' || *p == '#' || (unsigned char)*p < 0x20 || *p == 0x7f)
-			return false;
-	return config_utf8_valid(t);
+	/* libmosquitto's own rules, so that no topic passes here and fails at publish time: no wildcard,
+	 * strict UTF-8 without U+0000, control characters (C0, DEL, C1) or non-characters */
+	return mosquitto_pub_topic_check2(t, len) == MOSQ_ERR_SUCCESS &&
+	       mosquitto_validate_utf8(t, (int)len) == MOSQ_ERR_SUCCESS;
 }
 
 /* --- typed getters: absent keys leave *out alone and return 0 ---------- */
@@ -408,15 +388,11 @@ static int get_int_range(struct loader *ld, const config_setting_t *g, const cha
 	return 0;
 }
 
-/* Numbers: integers are accepted too. LO_OPEN excludes LO itself (intervals > 0). */
-static int get_double_range(struct loader *ld, const config_setting_t *g, const char *key,
-                            double lo, double hi, bool lo_open, double *out)
+/* A number setting S (integer or float, finite) into *out; WHAT names it in the message. */
+static int setting_number(struct loader *ld, const config_setting_t *s, const char *what, double *out)
 {
-	const config_setting_t *s = member(g, key);
 	double v;
 
-	if (!s)
-		return 0;
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_INT64:
@@ -426,10 +402,28 @@ static int get_double_range(struct loader *ld, const config_setting_t *g, const 
 		v = config_setting_get_float(s);
 		break;
 	default:
-		return fail_at(ld, s, "\"%s\" must be a number", key);
+		return fail_at(ld, s, "%s must be a number", what);
 	}
 	if (!isfinite(v))
-		return fail_at(ld, s, "\"%s\" must be a finite number", key);
+		return fail_at(ld, s, "%s must be a finite number", what);
+	*out = v;
+	return 0;
+}
+
+/* Numbers: integers are accepted too. LO_OPEN excludes LO itself (intervals > 0). */
+static int get_double_range(struct loader *ld, const config_setting_t *g, const char *key,
+                            double lo, double hi, bool lo_open, double *out)
+{
+	const config_setting_t *s = member(g, key);
+	char what[80];
+	double v;
+	int r;
+
+	if (!s)
+		return 0;
+	snprintf(what, sizeof(what), "\"%s\"", key);
+	if ((r = setting_number(ld, s, what, &v)) < 0)
+		return r;
 	if ((lo_open ? v <= lo : v < lo) || v > hi) {
 		if (isinf(hi))
 			return fail_at(ld, s, "\"%s\" must be %s %g", key,
@@ -558,11 +552,39 @@ static int default_id(struct loader *ld, char **out)
 	return dup_to(ld, out, host);
 }
 
+/*
+ * The words of the gateway's availability (birth and Last Will), as tools
+ * other than Home Assistant may expect them ("Online"/"Offline", "1"/"0").
+ * Not empty: an empty retained message would delete the status instead.
+ */
+static int parse_status_payloads(struct loader *ld, const config_setting_t *g)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	const char *on = SG_STATUS_PAYLOAD_ONLINE, *off = SG_STATUS_PAYLOAD_OFFLINE;
+	const char *keys[2] = {"payload_online", "payload_offline"};
+	const char **vals[2] = {&on, &off};
+	int r;
+
+	for (size_t i = 0; i < 2; i++) {
+		if ((r = get_string(ld, g, keys[i], vals[i])) < 0)
+			return r;
+		if (!**vals[i] || strlen(*vals[i]) > STATUS_PAYLOAD_MAX || !sg_utf8_valid(*vals[i], strlen(*vals[i])))
+			return fail_at(ld, member(g, keys[i]), "\"%s\" must be 1 to %d bytes of UTF-8 text", keys[i],
+			               STATUS_PAYLOAD_MAX);
+	}
+	if (strcmp(on, off) == 0)
+		return fail_at(ld, member(g, "payload_offline"), "\"payload_online\" and \"payload_offline\" must "
+		               "differ (both \"%s\")", on);
+	if ((r = dup_to(ld, &m->birth_payload, on)) < 0 || (r = dup_to(ld, &m->will_payload, off)) < 0)
+		return r;
+	return 0;
+}
+
 static int parse_gateway(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_config *cfg = ld->cfg;
 	const config_setting_t *g = member(root, "gateway");
-	const char *id = NULL, *base = DEFAULT_BASE_TOPIC;
+	const char *id = NULL, *base = DEFAULT_BASE_TOPIC, *status = NULL;
 	int payload = SG_PAYLOAD_PLAIN;
 	int r;
 
@@ -570,7 +592,9 @@ static int parse_gateway(struct loader *ld, const config_setting_t *root)
 	    (r = check_keys(ld, g, gateway_keys, " in gateway")) < 0 ||
 	    (r = get_string(ld, g, "id", &id)) < 0 ||
 	    (r = get_string(ld, g, "base_topic", &base)) < 0 ||
-	    (r = get_enum(ld, g, "payload", payload_names, &payload)) < 0)
+	    (r = get_enum(ld, g, "payload", payload_names, &payload)) < 0 ||
+	    (r = get_string(ld, g, "status_topic", &status)) < 0 ||
+	    (r = parse_status_payloads(ld, g)) < 0)
 		return r;
 	cfg->payload = (enum sg_payload_format)payload;
 
@@ -589,6 +613,15 @@ static int parse_gateway(struct loader *ld, const config_setting_t *root)
 		               "leading or trailing '/', leading '$')", base);
 	if ((r = dup_to(ld, &cfg->base_topic, base)) < 0)
 		return r;
+	if (status) { /* a whole topic, not under base_topic: the place other tooling expects it */
+		if (!config_topic_valid(status))
+			return fail_at(ld, member(g, "status_topic"), "invalid status_topic \"%s\" (no '+', '#', empty "
+			               "levels, leading or trailing '/', leading '$'; at most %d bytes)", status,
+			               CONFIG_TOPIC_MAX);
+		if ((r = dup_to(ld, &cfg->status_topic, status)) < 0)
+			return r;
+		return topic_claim(ld, member(g, "status_topic"), cfg->status_topic, "the gateway status topic");
+	}
 	if (asprintf(&cfg->status_topic, "%s/gateway/%s/status", cfg->base_topic, cfg->id) < 0) {
 		cfg->status_topic = NULL;
 		return fail_oom(ld);
@@ -686,6 +719,11 @@ static int parse_brokers(struct loader *ld, const config_setting_t *mq)
 			return r;
 	}
 	return 0;
+}
+
+const char *config_protocol_name(int level)
+{
+	return level == 5 ? "5" : level == 4 ? "3.1.1" : "3.1";
 }
 
 /* MQTT 3.1.1 §3.1.3.5 and MQTT 5 §3.1.3.6: the password is Binary Data, a two-byte length and at most 65535 bytes. */
@@ -815,6 +853,21 @@ static int note_where(struct loader *ld, const config_setting_t *s, char **dst)
 	return 0;
 }
 
+/* RFC 7301 §3.1: a protocol name is 1 to 255 bytes; the registered ones (and AWS's) are printable ASCII. */
+#define ALPN_NAME_MAX 255
+
+static bool alpn_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > ALPN_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return false;
+	return true;
+}
+
 static int parse_tls(struct loader *ld, const config_setting_t *mq)
 {
 	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
@@ -827,8 +880,14 @@ static int parse_tls(struct loader *ld, const config_setting_t *mq)
 	    (r = get_tls_path(ld, tls, "ca_path", true, &m->ca_path)) < 0 ||
 	    (r = get_tls_path(ld, tls, "cert_file", false, &m->cert_file)) < 0 ||
 	    (r = get_tls_path(ld, tls, "key_file", false, &m->key_file)) < 0 ||
-	    (r = get_bool(ld, tls, "insecure", &m->tls_insecure)) < 0)
+	    (r = get_bool(ld, tls, "insecure", &m->tls_insecure)) < 0 ||
+	    (r = get_string_dup(ld, tls, "alpn", &m->tls_alpn)) < 0)
 		return r;
+	if (m->tls_alpn && !alpn_valid(m->tls_alpn))
+		return fail_at(ld, member(tls, "alpn"), "\"alpn\" must be a protocol name of 1 to %d printable ASCII "
+		               "characters, like \"x-amzn-mqtt-ca\"", ALPN_NAME_MAX);
+	if (m->tls_alpn && strncmp(m->brokers[0], "mqtts://", 8) != 0)
+		return fail_at(ld, member(tls, "alpn"), "\"alpn\" is a TLS setting, but the brokers are mqtt:// (no TLS)");
 	if (m->cert_file && !m->key_file)
 		return fail_at(ld, member(tls, "cert_file"), "\"cert_file\" needs \"key_file\"");
 	if (m->key_file && !m->cert_file)
@@ -838,9 +897,222 @@ static int parse_tls(struct loader *ld, const config_setting_t *mq)
 	    (r = note_where(ld, member(tls, "ca_path"), &m->where[SG_MQTT_KEY_CA_PATH])) < 0 ||
 	    (r = note_where(ld, member(tls, "cert_file"), &m->where[SG_MQTT_KEY_CERT_FILE])) < 0 ||
 	    (r = note_where(ld, member(tls, "key_file"), &m->where[SG_MQTT_KEY_KEY_FILE])) < 0 ||
-	    (r = note_where(ld, member(tls, "insecure"), &m->where[SG_MQTT_KEY_INSECURE])) < 0)
+	    (r = note_where(ld, member(tls, "insecure"), &m->where[SG_MQTT_KEY_INSECURE])) < 0 ||
+	    (r = note_where(ld, member(tls, "alpn"), &m->where[SG_MQTT_KEY_ALPN])) < 0)
 		return r;
 	return 0;
+}
+
+/* A topic of the gateway's own that the cloud service would refuse: "KEY ...: what cloud takes". */
+static int not_with_cloud(struct loader *ld, const config_setting_t *s, const char *what)
+{
+	return fail_at(ld, s, "%s: cloud = \"%s\" only takes the service's own topics (telemetry, twin), so "
+	               "this cannot be published there; remove it", what, cloud_names[ld->cfg->mqtt.cloud]);
+}
+
+/* IoT Hub device identities: 1 to 128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ '
+ * (learn.microsoft.com/azure/iot-hub/iot-hub-devguide-identity-registry, "Device identity properties"). */
+#define AZURE_DEVICE_ID_MAX 128
+/* A host name: RFC 1035 §2.3.4 */
+#define HOST_NAME_MAX_LEN 253
+/* Default and bounds of sas_lifetime, seconds: an hour, as Microsoft's SDKs use; a year at most. */
+#define SAS_LIFETIME_DEFAULT 3600
+#define SAS_LIFETIME_MAX     (366 * 24 * 3600)
+
+static bool azure_device_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > AZURE_DEVICE_ID_MAX)
+		return false;
+	for (; *s; s++)
+		if (!char_in_name(*s) && !strchr(".%*?!(),:=@$'", *s))
+			return false;
+	return true;
+}
+
+static bool host_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > HOST_NAME_MAX_LEN || *s == '-' || *s == '.')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+		      *s == '.'))
+			return false;
+	return true;
+}
+
+/* The device key file: one line of base64 (the "primary key" the portal shows), decoded into M. */
+static int read_device_key(struct loader *ld, const config_setting_t *mq, struct sg_mqtt_cfg *m)
+{
+	const config_setting_t *s = member(mq, "device_key_file");
+	char why[160], *text = NULL;
+	int r;
+
+	r = read_password(m->device_key_file, &text, why, sizeof(why));
+	if (r == -ENOMEM)
+		return fail_oom(ld);
+	if (r < 0)
+		return fail_at(ld, s, "cannot read device_key_file %s: %s", m->device_key_file, why);
+	r = cloud_key_decode(text, &m->device_key, &m->device_key_len);
+	explicit_bzero(text, strlen(text));
+	free(text);
+	if (r == -ENOMEM)
+		return fail_oom(ld);
+	if (r < 0 || m->device_key_len == 0)
+		return fail_at(ld, s, "device_key_file %s does not hold a base64 key on its first line (the device's "
+		               "primary or secondary key, as the Azure portal or `az iot hub device-identity show` "
+		               "shows it)", m->device_key_file);
+	return 0;
+}
+
+/* AWS IoT thing names: 1 to 128 of [a-zA-Z0-9:_-] (AWS IoT API Reference, CreateThing, thingName). */
+#define AWS_THING_MAX 128
+/* AWS IoT Core, "Device communication protocols": MQTT with X.509 client certificates on port 443 needs the
+ * ALPN protocol name x-amzn-mqtt-ca (on 8883 none). */
+#define AWS_ALPN_443 "x-amzn-mqtt-ca"
+
+static bool aws_thing_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > AWS_THING_MAX)
+		return false;
+	for (; *s; s++)
+		if (!char_in_name(*s) && *s != ':')
+			return false;
+	return true;
+}
+
+/* Keys that belong to one profile, set without it or with the other. */
+static int foreign_keys(struct loader *ld, const config_setting_t *mq)
+{
+	static const struct { const char *key; enum sg_cloud cloud; } own[] = {
+		{"hub", SG_CLOUD_AZURE}, {"device_id", SG_CLOUD_AZURE}, {"device_key_file", SG_CLOUD_AZURE},
+		{"sas_lifetime", SG_CLOUD_AZURE}, {"thing", SG_CLOUD_AWS},
+	};
+
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (member(mq, own[i].key) && ld->cfg->mqtt.cloud != own[i].cloud)
+			return fail_at(ld, member(mq, own[i].key), "\"%s\" belongs to cloud = \"%s\", which is not set",
+			               own[i].key, cloud_names[own[i].cloud]);
+	return 0;
+}
+
+/* Every cloud takes TLS only; KEYS the profile sets itself are refused rather than silently overridden. */
+static int cloud_common(struct loader *ld, const config_setting_t *mq, const char *const *keys, const char *from)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	const char *name = cloud_names[m->cloud];
+
+	for (const char *const *k = keys; *k; k++)
+		if (member(mq, *k))
+			return fail_at(ld, member(mq, *k), "\"%s\" is set by cloud = \"%s\" (from %s); remove it", *k,
+			               name, from);
+	if (member(mq, "brokers") && strncmp(m->brokers[0], "mqtts://", 8) != 0)
+		return fail_at(ld, member(mq, "brokers"), "cloud = \"%s\" takes TLS only: the brokers must be mqtts://",
+		               name);
+	return 0;
+}
+
+/*
+ * mqtt.cloud = "azure-iot-hub": the identity, the broker and the protocol
+ * follow from hub, device_id and device_key_file.
+ */
+static int parse_azure(struct loader *ld, const config_setting_t *mq)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	static const char *const replaced[] = {"client_id", "username", "password_file", NULL};
+	const char *name = cloud_names[m->cloud];
+	char user[512];
+	int r;
+
+	if ((r = cloud_common(ld, mq, replaced, "hub, device_id and device_key_file")) < 0)
+		return r;
+	for (const char *const *k = (const char *const[]){"hub", "device_id", "device_key_file", NULL}; *k; k++)
+		if (!member(mq, *k))
+			return fail_at(ld, member(mq, "cloud"), "cloud = \"%s\" needs \"%s\" in the mqtt group", name, *k);
+	if (!host_name_valid(m->hub))
+		return fail_at(ld, member(mq, "hub"), "\"hub\" must be the hub's host name, like "
+		               "\"myhub.azure-devices.net\"");
+	if (!azure_device_id_valid(m->device_id))
+		return fail_at(ld, member(mq, "device_id"), "invalid device_id \"%s\": IoT Hub allows 1 to %d ASCII "
+		               "letters, digits and - . %% _ * ? ! ( ) , : = @ $ '", m->device_id, AZURE_DEVICE_ID_MAX);
+	/* Azure IoT Hub speaks MQTT 3.1.1 (its MQTT 5 is a preview of separate hubs) */
+	if (member(mq, "protocol") && m->protocol != 4)
+		return fail_at(ld, member(mq, "protocol"), "cloud = \"%s\" speaks MQTT 3.1.1: use protocol = \"3.1.1\" "
+		               "or leave protocol out", name);
+	m->protocol = 4;
+	if (!member(mq, "brokers")) {
+		free(m->brokers[0]);
+		if (asprintf(&m->brokers[0], "mqtts://%s:8883", m->hub) < 0) {
+			m->brokers[0] = NULL;
+			return fail_oom(ld);
+		}
+	}
+	if ((r = dup_to(ld, &m->client_id, m->device_id)) < 0)
+		return r;
+	if (cloud_azure_username(m->hub, m->device_id, user, sizeof(user)) < 0)
+		return fail_at(ld, member(mq, "hub"), "the hub and device names are too long");
+	if ((r = dup_to(ld, &m->username, user)) < 0)
+		return r;
+	return read_device_key(ld, mq, m);
+}
+
+/*
+ * mqtt.cloud = "aws-iot-core": the thing name is the client id (unless
+ * client_id says otherwise: the policy decides), an X.509 client
+ * certificate is the credential, and port 443 gets its ALPN protocol.
+ */
+static int parse_aws(struct loader *ld, const config_setting_t *mq, const char *client_id)
+{
+	struct sg_mqtt_cfg *m = &ld->cfg->mqtt;
+	static const char *const replaced[] = {"username", "password_file", NULL};
+	const char *name = cloud_names[m->cloud];
+	const char *tls_where = member(mq, "tls") ? "in mqtt.tls" : "in an mqtt.tls group";
+	bool port443 = false;
+	int r;
+
+	if ((r = cloud_common(ld, mq, replaced, "the client certificate")) < 0)
+		return r;
+	if (m->protocol == 3)
+		return fail_at(ld, member(mq, "protocol"), "cloud = \"%s\" speaks MQTT 3.1.1 and 5, not 3.1", name);
+	if (!member(mq, "thing"))
+		return fail_at(ld, member(mq, "cloud"), "cloud = \"%s\" needs \"thing\" (the thing name) in the mqtt "
+		               "group", name);
+	if (!aws_thing_valid(m->device_id))
+		return fail_at(ld, member(mq, "thing"), "invalid thing name \"%s\": AWS IoT allows 1 to %d of "
+		               "letters, digits, ':', '_' and '-'", m->device_id, AWS_THING_MAX);
+	if (!member(mq, "brokers"))
+		return fail_at(ld, member(mq, "cloud"), "cloud = \"%s\" needs \"brokers\": your account's endpoint, "
+		               "( \"mqtts://xxxxxxxx-ats.iot.REGION.amazonaws.com:8883\" )", name);
+	if (!m->cert_file)
+		return fail_at(ld, member(mq, "cloud"), "cloud = \"%s\" needs the thing's certificate: cert_file and "
+		               "key_file %s", name, tls_where);
+	for (size_t i = 0; i < m->n_brokers; i++) {
+		const char *colon = strrchr(m->brokers[i], ':');
+		port443 |= colon && strcmp(colon, ":443") == 0;
+	}
+	if (port443 && !m->tls_alpn && (r = dup_to(ld, &m->tls_alpn, AWS_ALPN_443)) < 0)
+		return r;
+	if (client_id && !*client_id)
+		return fail_at(ld, member(mq, "client_id"), "\"client_id\" must not be empty");
+	return dup_to(ld, &m->client_id, client_id ? client_id : m->device_id);
+}
+
+static int parse_cloud(struct loader *ld, const config_setting_t *mq, const char *client_id)
+{
+	int r = foreign_keys(ld, mq);
+
+	if (r < 0)
+		return r;
+	switch (ld->cfg->mqtt.cloud) {
+	case SG_CLOUD_AZURE: return parse_azure(ld, mq);
+	case SG_CLOUD_AWS:   return parse_aws(ld, mq, client_id);
+	default:             return 0;
+	}
 }
 
 static int parse_mqtt(struct loader *ld, const config_setting_t *root)
@@ -849,7 +1121,7 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	struct sg_mqtt_cfg *m = &cfg->mqtt;
 	const config_setting_t *mq = member(root, "mqtt");
 	const char *client_id = NULL;
-	int protocol = 0;
+	int protocol = 0, cloud = 0;
 	int r;
 
 	m->keepalive = 30;
@@ -857,6 +1129,7 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	m->reconnect_min_s = 1;
 	m->reconnect_max_s = 60;
 	m->max_inflight = 100;
+	m->sas_lifetime_s = SAS_LIFETIME_DEFAULT;
 
 	if ((r = need_group(ld, mq, "mqtt")) < 0 ||
 	    (r = check_keys(ld, mq, mqtt_keys, " in mqtt")) < 0 ||
@@ -870,13 +1143,22 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	    (r = parse_tls(ld, mq)) < 0 ||
 	    (r = get_double_range(ld, mq, "reconnect_min", 0, 3600, true, &m->reconnect_min_s)) < 0 ||
 	    (r = get_double_range(ld, mq, "reconnect_max", 0, 86400, true, &m->reconnect_max_s)) < 0 ||
-	    (r = get_int_range(ld, mq, "max_inflight", 1, 65535, &m->max_inflight)) < 0)
+	    (r = get_int_range(ld, mq, "max_inflight", 1, 65535, &m->max_inflight)) < 0 ||
+	    (r = get_enum(ld, mq, "cloud", cloud_names, &cloud)) < 0 ||
+	    (r = get_string_dup(ld, mq, "hub", &m->hub)) < 0 ||
+	    (r = get_string_dup(ld, mq, "device_id", &m->device_id)) < 0 ||
+	    (r = get_string_dup(ld, mq, "device_key_file", &m->device_key_file)) < 0 ||
+	    (r = get_int_range(ld, mq, "sas_lifetime", 2, SAS_LIFETIME_MAX, &m->sas_lifetime_s)) < 0 ||
+	    (!member(mq, "device_id") && (r = get_string_dup(ld, mq, "thing", &m->device_id)) < 0))
 		return r;
+	m->cloud = (enum sg_cloud)cloud;
 
 	if ((r = note_where(ld, member(mq, "brokers"), &m->where[SG_MQTT_KEY_BROKERS])) < 0 ||
 	    (r = note_where(ld, member(mq, "client_id"), &m->where[SG_MQTT_KEY_CLIENT_ID])) < 0 ||
 	    (r = note_where(ld, member(mq, "username"), &m->where[SG_MQTT_KEY_USERNAME])) < 0 ||
-	    (r = note_where(ld, member(mq, "password_file"), &m->where[SG_MQTT_KEY_PASSWORD_FILE])) < 0)
+	    (r = note_where(ld, member(mq, "password_file"), &m->where[SG_MQTT_KEY_PASSWORD_FILE])) < 0 ||
+	    (r = note_where(ld, member(mq, "cloud"), &m->where[SG_MQTT_KEY_CLOUD])) < 0 ||
+	    (r = note_where(ld, member(mq, "device_key_file"), &m->where[SG_MQTT_KEY_DEVICE_KEY_FILE])) < 0)
 		return r;
 	if (mq)
 		r = note_where(ld, mq, &m->where[SG_MQTT_KEY_GROUP]);
@@ -885,11 +1167,16 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	if (r < 0)
 		return r;
 
-	m->protocol = protocol == 0 ? 5 : 4;
+	m->protocol = 5 - protocol;
 	if (m->reconnect_max_s < m->reconnect_min_s)
 		return fail_at(ld, member(mq, "reconnect_max") ? member(mq, "reconnect_max") : member(mq, "reconnect_min"),
 		               "\"reconnect_max\" (%g) must not be less than \"reconnect_min\" (%g)",
 		               m->reconnect_max_s, m->reconnect_min_s);
+
+	if ((r = parse_cloud(ld, mq, client_id)) < 0)
+		return r;
+	if (m->cloud != SG_CLOUD_NONE)
+		return 0;
 
 	if (client_id) {
 		if (!*client_id)
@@ -901,6 +1188,12 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 	}
 	if (r < 0)
 		return r;
+	/* MQTT 3.1 §3.1 (CONNECT payload): a client identifier of 1 to 23 characters. A broker that keeps to it
+	 * answers a longer one with CONNACK 2 "identifier rejected" (mosquitto 2.0.11 lets it pass). */
+	if (m->protocol == 3 && strlen(m->client_id) > MQTT31_CLIENT_ID_MAX)
+		return fail_at(ld, member(mq, client_id ? "client_id" : "protocol"),
+		               "client id \"%s\" is %zu bytes; MQTT 3.1 allows at most %d: set a shorter \"client_id\"",
+		               m->client_id, strlen(m->client_id), MQTT31_CLIENT_ID_MAX);
 
 	if (m->password_file) {
 		char why[160];
@@ -912,9 +1205,9 @@ static int parse_mqtt(struct loader *ld, const config_setting_t *root)
 			return fail_at(ld, member(mq, "password_file"), "cannot read password_file %s: %s",
 			               m->password_file, why);
 		/* MQTT 3.1.1 §3.1.2.9: a password is only allowed together with a user name. */
-		if (!m->username && m->protocol == 4)
-			return fail_at(ld, member(mq, "password_file"),
-			               "\"password_file\" needs \"username\" with protocol \"3.1.1\"");
+		if (!m->username && m->protocol != 5)
+			return fail_at(ld, member(mq, "password_file"), "\"password_file\" needs \"username\" with protocol \"%s\"",
+			               config_protocol_name(m->protocol));
 	}
 	return 0;
 }
@@ -945,6 +1238,11 @@ static int parse_spool(struct loader *ld, const config_setting_t *root)
 	    (r = get_enum(ld, g, "properties", properties_names, &props)) < 0 ||
 	    (r = get_string(ld, g, "history_topic", &history)) < 0)
 		return r;
+	if (ld->cfg->mqtt.cloud == SG_CLOUD_AZURE) {
+		if (member(g, "stats_interval") && sp->stats_interval_s > 0)
+			return not_with_cloud(ld, member(g, "stats_interval"), "\"stats_interval\" (the spool's statistics topic)");
+		sp->stats_interval_s = 0;
+	}
 	if (sp->path && !*sp->path)
 		return fail_at(ld, member(g, "path"), "\"path\" must not be empty (remove it for the default)");
 	sp->sync_full = sync == 1;
@@ -1005,20 +1303,38 @@ static int parse_discovery(struct loader *ld, const config_setting_t *root)
 {
 	struct sg_discovery_cfg *d = &ld->cfg->discovery;
 	const config_setting_t *g = member(root, "discovery");
-	const char *prefix = DEFAULT_DISCOVERY;
+	const char *prefix = DEFAULT_DISCOVERY, *ha = NULL;
 	int r;
 
 	if ((r = need_group(ld, g, "discovery")) < 0 ||
 	    (r = check_keys(ld, g, discovery_keys, " in discovery")) < 0 ||
 	    (r = get_bool(ld, g, "enabled", &d->enabled)) < 0 ||
 	    (r = get_string(ld, g, "prefix", &prefix)) < 0 ||
-	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0)
+	    (r = get_string_dup(ld, g, "state_file", &d->state_file)) < 0 ||
+	    (r = get_string(ld, g, "ha_status_topic", &ha)) < 0)
 		return r;
+	if (d->enabled && ld->cfg->mqtt.cloud == SG_CLOUD_AZURE)
+		return not_with_cloud(ld, member(g, "enabled"), "discovery (Home Assistant's topics)");
 	if (d->state_file && !*d->state_file)
 		return fail_at(ld, member(g, "state_file"), "\"state_file\" must not be empty (remove it for the default)");
 	if (!config_topic_valid(prefix))
 		return fail_at(ld, member(g, "prefix"), "invalid discovery prefix \"%s\"", prefix);
-	return dup_to(ld, &d->prefix, prefix);
+	if ((r = dup_to(ld, &d->prefix, prefix)) < 0)
+		return r;
+	/* Home Assistant's birth and will (its MQTT options: "Birth message" / "Last will message"). */
+	if (ha) {
+		if (!config_topic_valid(ha))
+			return fail_at(ld, member(g, "ha_status_topic"), "invalid ha_status_topic \"%s\"", ha);
+		return dup_to(ld, &d->ha_status_topic, ha);
+	}
+	if (asprintf(&d->ha_status_topic, "%s/status", prefix) < 0) {
+		d->ha_status_topic = NULL;
+		return fail_oom(ld);
+	}
+	if (!config_topic_valid(d->ha_status_topic))
+		return fail_at(ld, member(g, "prefix"), "discovery prefix \"%s\" is too long for \"%s/status\"", prefix,
+		               prefix);
+	return 0;
 }
 
 /* --- commands ------------------------------------------------------------- */
@@ -1057,6 +1373,40 @@ static int parse_commands(struct loader *ld, const config_setting_t *root)
 	return dup_to(ld, &cfg->commands.response_topic_prefix, p);
 }
 
+/* --- metrics -------------------------------------------------------------- */
+
+/* node_exporter's textfile collector reads only "*.prom" files of its directory. */
+#define METRICS_SUFFIX ".prom"
+/* The scrape interval of Prometheus' example configuration (documentation/examples/prometheus.yml). */
+#define DEFAULT_METRICS_INTERVAL_S 15
+
+static int parse_metrics(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_metrics_cfg *mc = &ld->cfg->metrics;
+	const config_setting_t *g = member(root, "metrics");
+	const char *path = NULL, *base;
+	size_t n;
+	int r;
+
+	mc->interval_s = DEFAULT_METRICS_INTERVAL_S;
+	if ((r = need_group(ld, g, "metrics")) < 0 ||
+	    (r = check_keys(ld, g, metrics_keys, " in metrics")) < 0 ||
+	    (r = get_string(ld, g, "path", &path)) < 0 ||
+	    (r = get_double_range(ld, g, "interval", 1, 3600, false, &mc->interval_s)) < 0)
+		return r;
+	if (!path) {
+		if (member(g, "interval"))
+			return fail_at(ld, member(g, "interval"), "\"interval\" in metrics needs \"path\"");
+		return 0;
+	}
+	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	n = strlen(base);
+	if (n <= strlen(METRICS_SUFFIX) || strcmp(base + n - strlen(METRICS_SUFFIX), METRICS_SUFFIX) != 0)
+		return fail_at(ld, member(g, "path"), "metrics \"path\" \"%s\" must name a file ending in \"%s\" "
+		               "(node_exporter's textfile collector reads only those)", path, METRICS_SUFFIX);
+	return dup_to(ld, &mc->path, path);
+}
+
 /* --- devices -------------------------------------------------------------- */
 
 /* qos, retain, payload, offline: allowed on a device (defaults) and on each reading. */
@@ -1072,6 +1422,16 @@ static int parse_delivery(struct loader *ld, const config_setting_t *g, struct s
 		return r;
 	rc->payload = (enum sg_payload_format)payload;
 	rc->offline = (enum sg_offline_policy)offline;
+	if (ld->cfg->mqtt.cloud != SG_CLOUD_NONE) {
+		/* Azure IoT Hub closes the connection over a QoS 2 message and keeps no retained messages
+		 * (learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub); AWS IoT Core takes QoS 0 and 1
+		 * only (docs.aws.amazon.com/iot/latest/developerguide/mqtt.html). Batches are never retained. */
+		if (rc->qos == 2)
+			return fail_at(ld, member(g, "qos"), "qos 2: cloud = \"%s\" takes QoS 0 and 1 only (the service "
+			               "does not take QoS 2 messages); use qos = 1", cloud_names[ld->cfg->mqtt.cloud]);
+		rc->retain = false;
+		rc->payload = SG_PAYLOAD_JSON;
+	}
 	return 0;
 }
 
@@ -1179,27 +1539,6 @@ static const char *const clamp_keys[] = {"min_value", "max_value", "ignore_out_o
 static const char *const timeout_keys[] = {"timeout", "value", NULL};
 static const char *const delta_keys[] = {"min_value", "max_value", NULL};
 
-/* A number setting S (integer or float, finite) into *out; WHAT names it in the message. */
-static int setting_number(struct loader *ld, const config_setting_t *s, const char *what, double *out)
-{
-	double v;
-
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		v = (double)config_setting_get_int64(s);
-		break;
-	case CONFIG_TYPE_FLOAT:
-		v = config_setting_get_float(s);
-		break;
-	default:
-		return fail_at(ld, s, "%s must be a number", what);
-	}
-	if (!isfinite(v))
-		return fail_at(ld, s, "%s must be a finite number", what);
-	*out = v;
-	return 0;
-}
 
 /* A delta bound: a number, or a string "N%" (percent of the last value passed). */
 static int delta_bound_parse(struct loader *ld, const config_setting_t *s, const char *what, double *out,
@@ -1520,6 +1859,10 @@ static int parse_reading(struct loader *ld, struct sg_device_cfg *d, const confi
 	    (r = get_string(ld, s, "state_class", &state_class)) < 0 ||
 	    (r = parse_filters(ld, member(s, "filters"), rc)) < 0)
 		return r;
+	/* what a timeout filter sends comes from a timer, outside the device's batch of readings */
+	if (ld->cfg->mqtt.cloud != SG_CLOUD_NONE && filter_specs_timed(rc->filters, rc->n_filters))
+		return fail_at(ld, member(s, "filters"), "a timeout filter cannot be used with cloud = \"%s\": its value "
+		               "would go out apart from the device's telemetry message", cloud_names[ld->cfg->mqtt.cloud]);
 	if (device_class) {
 		if (!*device_class)
 			return fail_at(ld, member(s, "device_class"), "\"device_class\" must not be empty");
@@ -1755,6 +2098,8 @@ static int parse_device(struct loader *ld, const config_setting_t *s, size_t ind
 	    (r = get_string_dup(ld, s, "path", &d->path)) < 0 ||
 	    (r = parse_delivery(ld, s, &d->defaults)) < 0)
 		return r;
+	if (d->expire_after_s > 0 && ld->cfg->mqtt.cloud == SG_CLOUD_AZURE)
+		return not_with_cloud(ld, member(s, "expire_after"), "\"expire_after\" (the device's status topic)");
 
 	if (d->driver->parse_options) {
 		struct sg_opt_error oe = {.line = 0};
@@ -2024,6 +2369,29 @@ static int parse_actuator_timers(struct loader *ld, struct sg_actuator_cfg *a, c
 	return 0;
 }
 
+/*
+ * Fail-safe: to the safe state when the controller is gone (no broker for
+ * fail_safe_after_s, or Home Assistant's status topic says "offline"). It
+ * needs a safe state to go to: `safe`, or `initial` (the default of `safe`).
+ */
+static int parse_actuator_fail_safe(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s)
+{
+	const config_setting_t *k;
+	int r;
+
+	if ((r = get_double_range(ld, s, "fail_safe_after_s", 0, 7 * 86400, false, &a->fail_safe_after_s)) < 0 ||
+	    (r = get_bool(ld, s, "fail_safe_on_ha_offline", &a->fail_safe_on_ha_offline)) < 0)
+		return r;
+	if (a->fail_safe_on_ha_offline && ld->cfg->mqtt.cloud == SG_CLOUD_AZURE)
+		return not_with_cloud(ld, member(s, "fail_safe_on_ha_offline"), "\"fail_safe_on_ha_offline\" (Home "
+		                      "Assistant's status topic)");
+	if (a->safe || a->initial || (a->fail_safe_after_s <= 0 && !a->fail_safe_on_ha_offline))
+		return 0;
+	k = a->fail_safe_after_s > 0 ? member(s, "fail_safe_after_s") : member(s, "fail_safe_on_ha_offline");
+	return fail_at(ld, k, "actuator \"%s\": \"%s\" needs a state to go to: set \"safe\" (or \"initial\")",
+	               a->name, config_setting_name(k));
+}
+
 /* The driver's own keys, read by the driver (its messages are whole: no prefix here). */
 static int parse_actuator_options(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *s)
 {
@@ -2103,8 +2471,12 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	if ((r = get_enum(ld, s, "type", kind_names, &kind)) < 0)
 		return r;
 	a->kind = (enum sg_actuator_kind)kind;
-	if ((r = get_int_range(ld, s, "qos", 0, 2, &a->qos)) < 0 ||
-	    (r = get_bool(ld, s, "accept_retained", &a->accept_retained)) < 0 ||
+	if ((r = get_int_range(ld, s, "qos", 0, 2, &a->qos)) < 0)
+		return r;
+	if (a->qos == 2 && cfg->mqtt.cloud != SG_CLOUD_NONE)
+		return fail_at(ld, member(s, "qos"), "qos 2: cloud = \"%s\" takes QoS 0 and 1 only; use qos = 1",
+		               cloud_names[cfg->mqtt.cloud]);
+	if ((r = get_bool(ld, s, "accept_retained", &a->accept_retained)) < 0 ||
 	    (r = get_int_range(ld, s, "min_interval_ms", 0, 86400000, &a->min_interval_ms)) < 0 ||
 	    (r = get_string(ld, s, "interlock", &interlock)) < 0)
 		return r;
@@ -2118,6 +2490,7 @@ static int parse_actuator(struct loader *ld, const config_setting_t *s, size_t i
 	if ((r = parse_actuator_kind(ld, a, s)) < 0 ||
 	    (r = check_actuator_kind(ld, a, s, what)) < 0 ||
 	    (r = parse_actuator_timers(ld, a, s)) < 0 ||
+	    (r = parse_actuator_fail_safe(ld, a, s)) < 0 ||
 	    (r = parse_actuator_options(ld, a, s)) < 0)
 		return r;
 
@@ -2577,6 +2950,21 @@ static int check_readable(struct loader *ld, const char *file)
 	return r;
 }
 
+/* Azure IoT Hub: no status topic, so none of its settings either (the gateway group is read before mqtt). */
+static int check_cloud_gateway(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = {"status_topic", "payload_online", "payload_offline", NULL};
+	const config_setting_t *g = member(root, "gateway");
+	char what[64];
+
+	for (size_t i = 0; ld->cfg->mqtt.cloud == SG_CLOUD_AZURE && keys[i]; i++)
+		if (member(g, keys[i])) {
+			snprintf(what, sizeof(what), "\"%s\" (the gateway's status topic)", keys[i]);
+			return not_with_cloud(ld, member(g, keys[i]), what);
+		}
+	return 0;
+}
+
 static int parse_all(struct loader *ld, const config_t *lc)
 {
 	const config_setting_t *root = config_root_setting(lc);
@@ -2585,10 +2973,12 @@ static int parse_all(struct loader *ld, const config_t *lc)
 	if ((r = check_keys(ld, root, top_keys, "")) < 0 ||
 	    (r = parse_gateway(ld, root)) < 0 ||
 	    (r = parse_mqtt(ld, root)) < 0 ||
+	    (r = check_cloud_gateway(ld, root)) < 0 ||
 	    (r = parse_spool(ld, root)) < 0 ||
 	    (r = parse_time(ld, root)) < 0 ||
 	    (r = parse_discovery(ld, root)) < 0 ||
 	    (r = parse_commands(ld, root)) < 0 ||
+	    (r = parse_metrics(ld, root)) < 0 ||
 	    (r = parse_devices(ld, root)) < 0 ||
 	    (r = parse_actuators(ld, root)) < 0 ||
 	    (r = check_dynamic_topics(ld, root)) < 0 ||
@@ -2725,6 +3115,17 @@ void config_free(struct sg_config *cfg)
 	free(cfg->mqtt.ca_path);
 	free(cfg->mqtt.cert_file);
 	free(cfg->mqtt.key_file);
+	free(cfg->mqtt.tls_alpn);
+	free(cfg->mqtt.hub);
+	free(cfg->mqtt.device_id);
+	free(cfg->mqtt.device_key_file);
+	if (cfg->mqtt.device_key)
+		explicit_bzero(cfg->mqtt.device_key, cfg->mqtt.device_key_len);
+	free(cfg->mqtt.device_key);
+	free(cfg->mqtt.birth_payload);
+	free(cfg->mqtt.will_payload);
+	free(cfg->metrics.path);
+	free(cfg->discovery.ha_status_topic);
 
 	free(cfg->spool.path);
 	free(cfg->spool.history_topic);

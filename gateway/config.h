@@ -20,6 +20,10 @@
 #include "../drivers/line.h"
 #include "filters.h"
 
+/* The gateway's availability payloads unless gateway.payload_online/payload_offline say otherwise. */
+#define SG_STATUS_PAYLOAD_ONLINE  "online"
+#define SG_STATUS_PAYLOAD_OFFLINE "offline"
+
 enum sg_payload_format {
 	SG_PAYLOAD_PLAIN = 0, /* "21.5" */
 	SG_PAYLOAD_JSON,      /* {"value":21.5,"unit":"°C","ts":"2026-11-25T12:00:00Z"} */
@@ -97,6 +101,8 @@ struct sg_actuator_cfg {
 	char **options; size_t n_options;
 	int pulse_ms;          /* switches: back off this long after ON, 0 = never */
 	double max_on_s;       /* switches: on for at most this long, 0 = unlimited */
+	double fail_safe_after_s;    /* to the safe state after this long without the broker, 0 = never */
+	bool fail_safe_on_ha_offline; /* to the safe state when Home Assistant's status topic says "offline" */
 	int serial_line;       /* index into sg_config.lines when its driver uses a serial line, else -1 */
 	struct sg_line_settings line_settings; /* that line's settings, for the driver (sg_act_params.line) */
 	int line;
@@ -115,6 +121,13 @@ struct sg_serial_line_cfg {
 	size_t *actuators, n_actuators;
 };
 
+/* mqtt.cloud: a cloud service's rules (see cloud.h). */
+enum sg_cloud {
+	SG_CLOUD_NONE = 0,
+	SG_CLOUD_AZURE,          /* "azure-iot-hub" */
+	SG_CLOUD_AWS,            /* "aws-iot-core" */
+};
+
 /* Keys of the mqtt group whose place in the file is kept for checks made after loading (TLS set-up). */
 enum sg_mqtt_key {
 	SG_MQTT_KEY_GROUP,       /* the mqtt group itself; the file alone when there is none */
@@ -128,6 +141,9 @@ enum sg_mqtt_key {
 	SG_MQTT_KEY_CERT_FILE,
 	SG_MQTT_KEY_KEY_FILE,
 	SG_MQTT_KEY_INSECURE,
+	SG_MQTT_KEY_ALPN,
+	SG_MQTT_KEY_CLOUD,
+	SG_MQTT_KEY_DEVICE_KEY_FILE,
 	SG_MQTT_KEY_N,
 };
 
@@ -136,7 +152,7 @@ struct sg_mqtt_cfg {
 	char *where[SG_MQTT_KEY_N];
 	char **brokers;          /* URLs, failover order; all mqtt:// or all mqtts:// */
 	size_t n_brokers;
-	int protocol;            /* 4 (3.1.1) or 5 */
+	int protocol;            /* the protocol level: 5, 4 (3.1.1) or 3 (3.1, "MQIsdp") */
 	int keepalive;           /* seconds */
 	bool clean_session;      /* default false */
 	char *client_id;         /* default "sensorgate-<id>" */
@@ -145,9 +161,21 @@ struct sg_mqtt_cfg {
 	char *password_file;
 	char *ca_file, *ca_path, *cert_file, *key_file; /* NULL when unset */
 	bool tls_insecure;       /* skip host-name check: never default */
+	char *tls_alpn;          /* the one ALPN protocol name offered in the TLS handshake, or NULL */
+	enum sg_cloud cloud;     /* SG_CLOUD_NONE: a plain broker */
+	char *hub;               /* azure: the hub's host name, "NAME.azure-devices.net" */
+	char *device_id;         /* azure: the device id (also the client id); aws: the thing name */
+	char *device_key_file;
+	unsigned char *device_key; /* azure: the device's symmetric key, base64-decoded from device_key_file */
+	size_t device_key_len;
+	int sas_lifetime_s;      /* azure: how long each SAS token is valid (default 3600) */
 	double reconnect_min_s;  /* default 1 */
 	double reconnect_max_s;  /* default 60 */
 	int max_inflight;        /* default 100 */
+	/* The gateway's availability payloads (gateway.payload_online/payload_offline): the birth message,
+	 * retained after each connect, and the Last Will. NULL: "online"/"offline" (mqtt_setup.h). */
+	char *birth_payload;
+	char *will_payload;
 };
 
 struct sg_spool_cfg {
@@ -173,6 +201,13 @@ struct sg_discovery_cfg {
 	bool enabled;
 	char *prefix;            /* "homeassistant" */
 	char *state_file;        /* announced topics between runs; NULL = default place */
+	char *ha_status_topic;   /* Home Assistant's birth and will: default "<prefix>/status" */
+};
+
+/* The `metrics` group: a Prometheus text file for node_exporter's textfile collector. */
+struct sg_metrics_cfg {
+	char *path;              /* NULL: no metrics file */
+	double interval_s;       /* rewritten this often, default 15 */
 };
 
 /* The `commands` group: rules for every actuator's commands. */
@@ -184,13 +219,14 @@ struct sg_config {
 	char *path;
 	char *id;                /* gateway id, default hostname */
 	char *base_topic;        /* default "sensorgate" */
-	char *status_topic;      /* <base>/gateway/<id>/status */
+	char *status_topic;      /* gateway.status_topic, default <base>/gateway/<id>/status */
 	enum sg_payload_format payload; /* default for all readings */
 	struct sg_mqtt_cfg mqtt;
 	struct sg_spool_cfg spool;
 	struct sg_time_cfg time;
 	struct sg_discovery_cfg discovery;
 	struct sg_commands_cfg commands;
+	struct sg_metrics_cfg metrics;
 	struct sg_device_cfg *devices;
 	size_t n_devices;
 	struct sg_actuator_cfg *actuators;
@@ -198,6 +234,17 @@ struct sg_config {
 	struct sg_serial_line_cfg *lines;
 	size_t n_lines;
 };
+
+/* The gateway's birth and Last Will payloads: as configured, else "online" and "offline". */
+static inline const char *config_birth_payload(const struct sg_mqtt_cfg *m)
+{
+	return m->birth_payload ? m->birth_payload : SG_STATUS_PAYLOAD_ONLINE;
+}
+
+static inline const char *config_will_payload(const struct sg_mqtt_cfg *m)
+{
+	return m->will_payload ? m->will_payload : SG_STATUS_PAYLOAD_OFFLINE;
+}
 
 /*
  * Load and validate FILE. On success returns 0 and *ret points to a config
@@ -212,8 +259,8 @@ bool config_name_valid(const char *s);
 /* True if t is a valid publish topic: 1..256 bytes of valid UTF-8, no control characters,
  * no "+" or "#", no empty level, not starting with "$". */
 bool config_topic_valid(const char *t);
-/* True if S is strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
-bool config_utf8_valid(const char *s);
+/* "5", "3.1.1" or "3.1" for protocol level 5, 4 or 3, as the config spells it. */
+const char *config_protocol_name(int level);
 /* "a directory", "a FIFO", "a character device" ... for a stat mode, in messages refusing a file. */
 const char *config_file_kind(mode_t mode);
 

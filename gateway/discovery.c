@@ -25,7 +25,6 @@
 #include "ha_classes.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -33,17 +32,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
+
+#include "../common/json.h"
 
 #ifndef SG_VERSION
 #define SG_VERSION "unknown"
 #endif
 
 #define ORIGIN_NAME    "sensorgate"
-#define ONLINE         "online"
+#define ONLINE         "online"   /* Home Assistant's own birth and will (its defaults) */
 #define OFFLINE        "offline"
 #define UNIQUE_PREFIX  "sensorgate_"
-#define STATE_HEADER   "# sensorgate: Home Assistant discovery topics announced last; rewritten at every change\n"
 
 /* How many stats intervals without a stats message make the health entities stale. */
 #define STATS_STALE_INTERVALS 3
@@ -56,10 +55,11 @@ struct sb {
 	bool oom;
 };
 
-static void sb_putn(struct sb *b, const char *p, size_t n)
+/* Room for N more bytes and the NUL: false (and b->oom) when there is none. */
+static bool sb_reserve(struct sb *b, size_t n)
 {
 	if (b->oom)
-		return;
+		return false;
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 256;
 		char *s;
@@ -69,11 +69,18 @@ static void sb_putn(struct sb *b, const char *p, size_t n)
 		s = realloc(b->s, cap);
 		if (!s) {
 			b->oom = true;
-			return;
+			return false;
 		}
 		b->s = s;
 		b->cap = cap;
 	}
+	return true;
+}
+
+static void sb_putn(struct sb *b, const char *p, size_t n)
+{
+	if (!sb_reserve(b, n))
+		return;
 	memcpy(b->s + b->len, p, n);
 	b->len += n;
 	b->s[b->len] = '\0';
@@ -120,33 +127,6 @@ static char *sb_take(struct sb *b)
 
 /* --- JSON writing ---------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at P (1..4), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *p)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* A comma unless this is the first item of an object or array, or a value after its key. */
 static void js_sep(struct sb *b)
 {
@@ -156,32 +136,12 @@ static void js_sep(struct sb *b)
 
 static void js_string(struct sb *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), room = 6 * len + 1; /* "\ufffd": the most one byte becomes */
 
 	js_sep(b);
 	sb_putc(b, '"');
-	while (*p) {
-		size_t n;
-
-		if (*p == '"' || *p == '\\') {
-			sb_putc(b, '\\');
-			sb_putc(b, (char)*p++);
-		} else if (*p < 0x20) {
-			switch (*p) {
-			case '\n': sb_puts(b, "\\n"); break;
-			case '\r': sb_puts(b, "\\r"); break;
-			case '\t': sb_puts(b, "\\t"); break;
-			default:   sb_printf(b, "\\u%04x", *p); break;
-			}
-			p++;
-		} else if ((n = utf8_len(p)) > 0) {
-			sb_putn(b, (const char *)p, n);
-			p += n;
-		} else {
-			sb_puts(b, "\\ufffd");
-			p++;
-		}
-	}
+	if (sb_reserve(b, room))
+		b->len += sg_json_escape(s, len, b->s + b->len, room, NULL);
 	sb_putc(b, '"');
 }
 
@@ -279,12 +239,20 @@ static const char *last_level(const char *topic)
 char *discovery_ha_status_topic(const struct sg_config *cfg)
 {
 	char *t;
+
+	if (cfg->discovery.ha_status_topic)
+		return strdup(cfg->discovery.ha_status_topic);
 	return asprintf(&t, "%s/status", cfg->discovery.prefix ? cfg->discovery.prefix : "homeassistant") < 0 ? NULL : t;
 }
 
 bool discovery_is_ha_online(const void *payload, size_t len, bool retained)
 {
 	return !retained && len == strlen(ONLINE) && memcmp(payload, ONLINE, len) == 0;
+}
+
+bool discovery_is_ha_offline(const void *payload, size_t len)
+{
+	return len == strlen(OFFLINE) && memcmp(payload, OFFLINE, len) == 0;
 }
 
 char *discovery_device_status_topic(const struct sg_config *cfg, const struct sg_device_cfg *dev)
@@ -409,12 +377,13 @@ static void entity_begin(struct builder *bd, struct sb *b, const char *component
 	free(entity_id);
 }
 
-static void availability_item(struct sb *b, const char *topic)
+/* Every availability topic of the gateway (its own, a device's) speaks the configured words. */
+static void availability_item(struct builder *bd, struct sb *b, const char *topic)
 {
 	js_open(b, '{');
 	js_kstr(b, "topic", topic);
-	js_kstr(b, "payload_available", ONLINE);
-	js_kstr(b, "payload_not_available", OFFLINE);
+	js_kstr(b, "payload_available", config_birth_payload(&bd->cfg->mqtt));
+	js_kstr(b, "payload_not_available", config_will_payload(&bd->cfg->mqtt));
 	js_close(b, '}');
 }
 
@@ -423,9 +392,9 @@ static void availability(struct builder *bd, struct sb *b, const char *device_to
 {
 	js_key(b, "availability");
 	js_open(b, '[');
-	availability_item(b, bd->cfg->status_topic);
+	availability_item(bd, b, bd->cfg->status_topic);
 	if (device_topic)
-		availability_item(b, device_topic);
+		availability_item(bd, b, device_topic);
 	js_close(b, ']');
 	if (device_topic)
 		js_kstr(b, "availability_mode", "all");
@@ -880,8 +849,8 @@ static int add_health(struct builder *bd)
 	/* Connectivity from the status topic itself: "offline" shows as disconnected, not unavailable. */
 	entity_begin(bd, &b, "binary_sensor", "gateway_status", "Status");
 	js_kstr(&b, "state_topic", bd->cfg->status_topic);
-	js_kstr(&b, "payload_on", ONLINE);
-	js_kstr(&b, "payload_off", OFFLINE);
+	js_kstr(&b, "payload_on", config_birth_payload(&bd->cfg->mqtt));
+	js_kstr(&b, "payload_off", config_will_payload(&bd->cfg->mqtt));
 	js_kstr(&b, "device_class", "connectivity");
 	js_kstr(&b, "entity_category", "diagnostic");
 	gateway_device(bd, &b);
@@ -1028,220 +997,5 @@ out:
 	free(t.v);
 	discovery_list_clear(&before);
 	discovery_list_clear(&after);
-	return r;
-}
-
-/* --- keeping the broker in line -------------------------------------------------- */
-
-static bool same_set(const struct sg_disc_topics *a, const struct sg_disc_list *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < b->n; i++) {
-		size_t j = 0;
-
-		while (j < a->n && strcmp(a->v[j], b->v[i].topic) != 0)
-			j++;
-		if (j == a->n)
-			return false;
-	}
-	return true;
-}
-
-int discovery_sync(const struct sg_disc_list *list, struct sg_disc_topics *announced, const char *state_path,
-                   bool deletions, sg_disc_publish_fn publish, void *ud, struct sg_disc_sync *res)
-{
-	struct sg_disc_sync out = {0};
-	struct sg_disc_list rm = {0};
-	struct sg_disc_topics now = {0};
-	int r;
-
-	if (res)
-		*res = out;
-	if (deletions) {
-		if ((r = discovery_removals(announced, list, &rm)) < 0)
-			return r;
-		for (; out.deleted < rm.n; out.deleted++)
-			if ((r = publish(ud, rm.v[out.deleted].topic, "", 0)) < 0)
-				goto out;
-	}
-	for (; out.announced < list->n; out.announced++) {
-		const struct sg_disc_msg *m = &list->v[out.announced];
-
-		if ((r = publish(ud, m->topic, m->payload, strlen(m->payload))) < 0)
-			goto out;
-	}
-	r = 0;
-	if (!deletions || same_set(announced, list))
-		goto out;
-	now.v = calloc(list->n ? list->n : 1, sizeof(*now.v));
-	for (size_t i = 0; now.v && i < list->n; i++, now.n++)
-		if (!(now.v[i] = strdup(list->v[i].topic)))
-			break;
-	if (!now.v || now.n != list->n) {
-		discovery_topics_clear(&now);
-		r = -ENOMEM;
-		goto out;
-	}
-	discovery_topics_clear(announced);
-	*announced = now;
-	if (state_path)
-		out.save_error = discovery_state_save(state_path, list);
-out:
-	discovery_list_clear(&rm);
-	if (res)
-		*res = out;
-	return r;
-}
-
-/* --- the state file ------------------------------------------------------------- */
-
-char *discovery_state_path(const struct sg_config *cfg, const char *state_directory)
-{
-	char *p = NULL;
-
-	errno = 0;
-	if (cfg->discovery.state_file)
-		return strdup(cfg->discovery.state_file);
-	if (state_directory && *state_directory && *state_directory != ':') {
-		size_t n = strcspn(state_directory, ":");
-		if (asprintf(&p, "%.*s/discovery-%s.state", (int)n, state_directory, cfg->id) < 0)
-			return NULL;
-		return p;
-	}
-	if (cfg->spool.path) {
-		const char *slash = strrchr(cfg->spool.path, '/');
-		int dirlen = slash ? (int)(slash - cfg->spool.path) : 1;
-		const char *dir = slash ? cfg->spool.path : ".";
-
-		if (slash == cfg->spool.path) /* "/spool.db" */
-			dirlen = 0;
-		if (asprintf(&p, "%.*s/discovery-%s.state", dirlen, dir, cfg->id) < 0)
-			return NULL;
-		return p;
-	}
-	return NULL;
-}
-
-int discovery_state_load(const char *path, struct sg_disc_topics *ret)
-{
-	struct sg_disc_topics t = {0};
-	size_t cap = 0, len = 0;
-	char *line = NULL;
-	ssize_t n;
-	FILE *f;
-	int r = 0;
-
-	*ret = (struct sg_disc_topics){0};
-	f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
-	while ((n = getline(&line, &len, f)) >= 0) {
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			line[--n] = '\0';
-		if (n == 0 || line[0] == '#')
-			continue;
-		if (t.n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char **v = realloc(t.v, ncap * sizeof(*v));
-			if (!v) {
-				r = -ENOMEM;
-				break;
-			}
-			t.v = v;
-			cap = ncap;
-		}
-		if (!(t.v[t.n] = strdup(line))) {
-			r = -ENOMEM;
-			break;
-		}
-		t.n++;
-	}
-	if (r == 0 && ferror(f))
-		r = -EIO;
-	free(line);
-	fclose(f);
-	if (r < 0) {
-		discovery_topics_clear(&t);
-		return r;
-	}
-	*ret = t;
-	return 0;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-int discovery_state_save(const char *path, const struct sg_disc_list *list)
-{
-	struct sb b = {0};
-	char *tmp = NULL, *dir = NULL, *slash;
-	int fd = -1, r;
-
-	sb_puts(&b, STATE_HEADER);
-	for (size_t i = 0; i < list->n; i++) {
-		sb_puts(&b, list->v[i].topic);
-		sb_putc(&b, '\n');
-	}
-	if (b.oom || asprintf(&tmp, "%s.tmp", path) < 0) {
-		tmp = NULL;
-		r = -ENOMEM;
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	if ((r = write_all(fd, b.s, b.len)) < 0)
-		goto out_unlink;
-	if (fsync(fd) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = -errno;
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	/* Make the rename itself durable; failing that is not worth an error. */
-	if ((dir = strdup(path)) && (slash = strrchr(dir, '/'))) {
-		int dfd;
-
-		*(slash == dir ? slash + 1 : slash) = '\0';
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			(void)fsync(dfd);
-			close(dfd);
-		}
-	}
-	r = 0;
-	goto out;
-
-out_unlink:
-	unlink(tmp);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	free(tmp);
-	free(b.s);
 	return r;
 }

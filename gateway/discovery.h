@@ -6,7 +6,9 @@
  * declare) it makes the list of retained config messages Home Assistant reads
  * under <prefix>/<component>/<gateway id>/<object id>/config, and the empty
  * payloads that delete entities which are no longer configured. It neither
- * publishes nor logs: gateway.c publishes the list and logs failures.
+ * publishes nor logs: gateway.c publishes the list and logs failures. What
+ * was announced, and the state file that remembers it across restarts, are
+ * discovery_state.c's (below).
  *
  * What is announced (single-component discovery, one message per entity):
  *  - one `sensor` per reading (a device's `readings` list, or, for a device
@@ -96,15 +98,20 @@ int discovery_removals(const struct sg_disc_topics *old, const struct sg_disc_li
 void discovery_list_clear(struct sg_disc_list *l);
 void discovery_topics_clear(struct sg_disc_topics *t);
 
-/* Home Assistant's birth/will topic, "<prefix>/status"; caller frees. NULL on ENOMEM. */
+/* Home Assistant's birth/will topic: discovery.ha_status_topic, by default "<prefix>/status"; caller frees.
+ * NULL on ENOMEM. */
 char *discovery_ha_status_topic(const struct sg_config *cfg);
 /* True when a message on the HA status topic says Home Assistant (re)started: a live "online". */
 bool discovery_is_ha_online(const void *payload, size_t len, bool retained);
+/* True when a message on the HA status topic says Home Assistant is gone: "offline" (its will or its stop). */
+bool discovery_is_ha_offline(const void *payload, size_t len);
 
 /* The availability topic of device DEV: "<base>/<device>/status"; caller frees. */
 char *discovery_device_status_topic(const struct sg_config *cfg, const struct sg_device_cfg *dev);
 /* The gateway's stats topic: "<base>/gateway/<id>/stats"; caller frees. */
 char *discovery_stats_topic(const struct sg_config *cfg);
+
+/* ---- discovery_state.c: the state file, and the sync that keeps the broker in line ---- */
 
 /*
  * Where the set of announced topics is kept between runs, so that an entity

@@ -68,7 +68,7 @@ static const char *offline_name(enum sg_offline_policy p)
 
 /* The resolved configuration, as a user checks it before running. */
 /* The second line of an actuator in --check: where it is and what protects it. */
-static void print_actuator_detail(const struct sg_actuator_cfg *a)
+static void print_actuator_detail(const struct sg_config *c, const struct sg_actuator_cfg *a)
 {
 	char hw[1100], safety[300];
 	size_t o = 0;
@@ -91,7 +91,13 @@ static void print_actuator_detail(const struct sg_actuator_cfg *a)
 	if (o < sizeof(safety) && a->pulse_ms)
 		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", pulse %d ms", a->pulse_ms);
 	if (o < sizeof(safety) && a->max_on_s > 0)
-		snprintf(safety + o, sizeof(safety) - o, ", max_on %g s", a->max_on_s);
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", max_on %g s", a->max_on_s);
+	if (o < sizeof(safety) && a->fail_safe_after_s > 0)
+		o += (size_t)snprintf(safety + o, sizeof(safety) - o, ", fail-safe after %g s without the broker",
+		                      a->fail_safe_after_s);
+	if (o < sizeof(safety) && a->fail_safe_on_ha_offline)
+		snprintf(safety + o, sizeof(safety) - o, ", fail-safe when Home Assistant goes offline (%s)",
+		         c->discovery.ha_status_topic ? c->discovery.ha_status_topic : "?");
 	printf("%-20s   %s; %s; errors on %s\n", "", hw, safety, a->error_topic);
 }
 
@@ -101,11 +107,23 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 
 	printf("%s: OK\n", c->path);
 	printf("gateway   id %s, base topic %s\n", c->id, c->base_topic);
-	printf("status    %s (retained; \"online\" on connect, \"offline\" as Last Will)\n", c->status_topic);
+	if (c->mqtt.cloud == SG_CLOUD_AZURE)
+		printf("cloud     Azure IoT Hub %s, device %s, SAS tokens valid %d s (a new one after 80%%); readings "
+		       "batched per device on devices/%s/messages/events/, commands from cloud-to-device messages and "
+		       "desired properties, states as reported properties; no status topic\n",
+		       c->mqtt.hub, c->mqtt.device_id, c->mqtt.sas_lifetime_s, c->mqtt.device_id);
+	else if (c->mqtt.cloud == SG_CLOUD_AWS)
+		printf("cloud     AWS IoT Core, thing %s; readings batched per device on %s/DEVICE, commands from "
+		       "shadow deltas, states reported to the shadow\n", c->mqtt.device_id, c->base_topic);
+	if (c->mqtt.cloud != SG_CLOUD_AZURE)
+		printf("status    %s (retained; \"%s\" on connect, \"%s\" as Last Will)\n", c->status_topic,
+		       config_birth_payload(&c->mqtt), config_will_payload(&c->mqtt));
+	if (c->metrics.path)
+		printf("metrics   %s (Prometheus text format, every %g s)\n", c->metrics.path, c->metrics.interval_s);
 	for (size_t i = 0; i < c->mqtt.n_brokers; i++)
 		printf("broker    %s\n", c->mqtt.brokers[i]);
 	printf("mqtt      MQTT %s, client id %s, keepalive %d s, clean_session %s%s%s\n",
-	       c->mqtt.protocol == 5 ? "5" : "3.1.1", c->mqtt.client_id, c->mqtt.keepalive,
+	       config_protocol_name(c->mqtt.protocol), c->mqtt.client_id, c->mqtt.keepalive,
 	       c->mqtt.clean_session ? "true" : "false", c->mqtt.username ? ", user " : "",
 	       c->mqtt.username ? c->mqtt.username : "");
 	if (setup->tls[0])
@@ -113,10 +131,17 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 	printf("\n%-28s %-44s %-3s %-6s %-7s %s\n", "DEVICE.FIELD", "TOPIC", "QOS", "RETAIN", "PAYLOAD", "OFFLINE");
 	for (size_t i = 0; i < c->n_devices; i++) {
 		const struct sg_device_cfg *d = &c->devices[i];
+		char batch[300] = "";
+
+		/* a cloud profile sends a device's readings as one message (gateway.c, "Cloud profiles") */
+		if (c->mqtt.cloud == SG_CLOUD_AZURE)
+			snprintf(batch, sizeof(batch), "devices/%s/messages/events/ (batch)", c->mqtt.device_id);
+		else if (c->mqtt.cloud == SG_CLOUD_AWS)
+			snprintf(batch, sizeof(batch), "%s/%s (batch)", c->base_topic, d->name);
 		for (size_t j = 0; j < d->n_readings; j++) {
 			const struct sg_reading_cfg *r = &d->readings[j];
 			snprintf(key, sizeof(key), "%s.%s", d->name, r->field);
-			printf("%-28s %-44s %s %-7s %s\n", key, r->topic, qos_retain(r->qos, r->retain, qr, sizeof(qr)),
+			printf("%-28s %-44s %s %-7s %s\n", key, batch[0] ? batch : r->topic, qos_retain(r->qos, r->retain, qr, sizeof(qr)),
 			       payload_name(r->payload), offline_name(r->offline));
 			if (r->n_filters) {
 				char chain[1024];
@@ -132,7 +157,9 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 			if (!d->driver->option_field(d->opts, j, name, sizeof(name), &fi))
 				break;
 			snprintf(key, sizeof(key), "%s.%s", d->name, name);
-			snprintf(topic, sizeof(topic), "%s/%s/%s", c->base_topic, d->name, name);
+			snprintf(topic, sizeof(topic), "%s", batch);
+			if (!batch[0])
+				snprintf(topic, sizeof(topic), "%s/%s/%s", c->base_topic, d->name, name);
 			printf("%-28s %-44s %s %-7s %s\n", key, topic,
 			       qos_retain(d->defaults.qos, d->defaults.retain, qr, sizeof(qr)),
 			       payload_name(d->defaults.payload), offline_name(d->defaults.offline));
@@ -145,13 +172,18 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 		}
 		if (d->all_fields && !(!d->driver->fields && d->driver->option_field)) {
 			snprintf(key, sizeof(key), "%s.*", d->name);
-			snprintf(topic, sizeof(topic), "%s/%s/<field>", c->base_topic, d->name);
+			snprintf(topic, sizeof(topic), "%s", batch);
+			if (!batch[0])
+				snprintf(topic, sizeof(topic), "%s/%s/<field>", c->base_topic, d->name);
 			printf("%-28s %-44s %s %-7s %s\n", key, topic,
 			       qos_retain(d->defaults.qos, d->defaults.retain, qr, sizeof(qr)),
 			       payload_name(d->defaults.payload), offline_name(d->defaults.offline));
 		}
 	}
 	if (c->n_actuators) {
+		if (c->mqtt.cloud != SG_CLOUD_NONE)
+			printf("\n(cloud profile: commands come from the service and states are reported to it, by actuator "
+			       "name; the topics below are not used)");
 		printf("\n%-20s %-40s %-40s %s\n", "ACTUATOR", "COMMAND TOPIC", "STATE TOPIC", "ACCEPTS");
 		for (size_t i = 0; i < c->n_actuators; i++) {
 			const struct sg_actuator_cfg *a = &c->actuators[i];
@@ -167,7 +199,7 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 				snprintf(acc, sizeof(acc), "%s|%s (also 1/0, true/false, {\"state\":..})", a->payload_on,
 				         a->payload_off);
 			printf("%-20s %-40s %-40s %s\n", a->name, a->command_topic, a->topic, acc);
-			print_actuator_detail(a);
+			print_actuator_detail(c, a);
 		}
 		response_topic_rule(c, rule, sizeof(rule));
 		printf("commands  MQTT 5 Response Topics: %s\n", rule);
@@ -223,15 +255,21 @@ static int print_discovery(const struct sg_config *c)
 }
 
 /* A password anyone on the machine can read is no password; say so, but run. */
-static void warn_password_file(const struct sg_config *c)
+static void warn_secret_file(const char *what, const char *path)
 {
 	struct stat st;
 
-	if (!c->mqtt.password_file || stat(c->mqtt.password_file, &st) < 0)
+	if (!path || stat(path, &st) < 0)
 		return;
 	if (st.st_mode & S_IRWXO)
-		log_warning("password file %s is readable by others (mode %04o); run: chmod o-rwx %s",
-		            c->mqtt.password_file, (unsigned)(st.st_mode & 07777), c->mqtt.password_file);
+		log_warning("%s %s is readable by others (mode %04o); run: chmod o-rwx %s", what, path,
+		            (unsigned)(st.st_mode & 07777), path);
+}
+
+static void warn_password_file(const struct sg_config *c)
+{
+	warn_secret_file("password file", c->mqtt.password_file);
+	warn_secret_file("device key file", c->mqtt.device_key_file);
 }
 
 int main(int argc, char **argv)

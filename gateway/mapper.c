@@ -14,7 +14,8 @@
  */
 #include "mapper.h"
 
-#include "clock.h"
+#include "../common/clock.h"
+#include "../common/json.h"
 #include "../drivers/decimal.h"
 
 #include <errno.h>
@@ -227,37 +228,16 @@ static bool field_valid(const char *f)
 	return true;
 }
 
-/* Append s as a JSON string body (without quotes). Returns new length or -ENOBUFS. */
+/* Append s as a JSON string body (without quotes, common/json.h's policy). Returns new length or -ENOBUFS. */
 static int json_escape(char *buf, size_t len, size_t at, const char *s)
 {
+	bool complete;
+	size_t n;
+
 	if (at >= len)
 		return -ENOBUFS;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		char esc[8];
-		const char *out = esc;
-		size_t n;
-		switch (*p) {
-		case '"':  out = "\\\""; break;
-		case '\\': out = "\\\\"; break;
-		case '\n': out = "\\n"; break;
-		case '\r': out = "\\r"; break;
-		case '\t': out = "\\t"; break;
-		default:
-			if (*p < 0x20)
-				snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			else {
-				esc[0] = (char)*p;
-				esc[1] = '\0';
-			}
-		}
-		n = strlen(out);
-		if (at + n >= len)
-			return -ENOBUFS;
-		memcpy(buf + at, out, n);
-		at += n;
-	}
-	buf[at] = '\0';
-	return (int)at;
+	n = sg_json_escape(s, strlen(s), buf + at, len - at, &complete);
+	return complete ? (int)(at + n) : -ENOBUFS;
 }
 
 /*

@@ -42,11 +42,14 @@
 #include <openssl/x509.h>
 
 #include "../drivers/backoff.h"
-#include "clock.h"
+#include "../common/clock.h"
+#include "cloud.h"
 #include "log.h"
 #include "mqtt_guard.h"
 #include "mqtt_setup.h"
+#include "resolve.h"
 
+#define RESOLVE_TIMEOUT_US (30 * 1000000ULL)  /* DNS: resolv.conf's default allows 2 tries of 5 s per server */
 #define PROBE_TIMEOUT_US   (5 * 1000000ULL)   /* TCP connect to a silent broker */
 #define CONNACK_TIMEOUT_US (15 * 1000000ULL)  /* TLS handshake + CONNACK */
 #define SESSION_EXPIRY_S   (7 * 24 * 3600)    /* MQTT 5: keep our session a week */
@@ -60,12 +63,11 @@
 #define GROW_MIN_US        (1 * 1000000ULL)   /* after a "quota exceeded": no more in flight than then ... */
 #define GROW_MAX_US        (60 * 1000000ULL)  /* ... for this long, doubling with every refusal */
 #define QUOTA_CLOSES       3                  /* closed after "quota exceeded": not a failure this often */
-#define ONLINE_PAYLOAD     SG_STATUS_ONLINE
-#define OFFLINE_PAYLOAD    SG_STATUS_OFFLINE
 
 enum state {
 	ST_IDLE = 0,
 	ST_BACKOFF,
+	ST_RESOLVE,
 	ST_PROBE,
 	ST_CONNECTING,
 	ST_CONNECTED,
@@ -97,6 +99,11 @@ struct sg_mqtt {
 	uint64_t deadline;     /* of the current state */
 	uint64_t next_misc;    /* next mosquitto_loop_misc() */
 	int probe_fd;
+	struct sg_resolve *lookup; /* the broker name's lookup (ST_RESOLVE) */
+	bool numeric;          /* the broker is given by address: no lookup, nothing to pin */
+	bool pin;              /* peer answers libmosquitto's lookup of the name (resolve_pin()) */
+	struct sockaddr_storage peer; /* the address the probe connected to */
+	socklen_t peer_len;
 	unsigned fd_gen;       /* bumped whenever the polled socket changes */
 	char host[256];
 	int port;
@@ -105,7 +112,7 @@ struct sg_mqtt {
 	bool stopping;         /* mqtt_shutdown() runs: a disconnect is expected */
 
 	/* the broker link: see "The broker link" below */
-	int protocol;          /* of the current connection or attempt: 5, or 4 for 3.1.1 */
+	int protocol;          /* of the current connection or attempt: 5, 4 for 3.1.1, 3 for 3.1 */
 	bool *v311;            /* per broker: it refused MQTT 5 (protocol = "5" falls back to 3.1.1) */
 	bool retry_now;        /* the attempt failed in a way trying again at once fixes */
 	uint64_t up_since;     /* CONNACK of the current connection */
@@ -139,6 +146,10 @@ struct sg_mqtt {
 	bool quota_refused;    /* on this connection */
 	unsigned quota_closes; /* connections closed after a quota refusal since the last stable one */
 	struct sg_ratelimit quota_rl;
+
+	/* Azure IoT Hub: see "SAS tokens" below */
+	uint64_t renew_at;     /* close and connect again with a fresh token then (0: never) */
+	bool renewing;         /* we closed the connection for that */
 
 	bool announce;         /* CONNACK handled: "online", subscriptions and connected() once libmosquitto returns */
 	bool session_present;
@@ -327,7 +338,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags, cons
 	if (props)
 		mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &m->broker_max_packet, false);
 	log_notice("mqtt: connected to %s (MQTT %s%s)", m->cfg->brokers[m->broker],
-	           m->protocol == 5 ? "5" : "3.1.1", (flags & 1) ? ", session resumed" : "");
+	           config_protocol_name(m->protocol), (flags & 1) ? ", session resumed" : "");
 	m->session_present = flags & 1;
 	/*
 	 * "online", our subscriptions and the owner's connected() wait until
@@ -473,8 +484,14 @@ static void guard_drain(struct sg_mqtt *m, uint64_t end)
 
 /* ---- connection state machine -------------------------------------------------------------- */
 
+/* The lookup or the probe of an attempt, whichever runs, is given up. */
 static void close_probe(struct sg_mqtt *m)
 {
+	if (m->lookup) {
+		resolve_free(m->lookup); /* a thread still waiting on DNS ends on its own */
+		m->lookup = NULL;
+		m->fd_gen++;
+	}
 	if (m->probe_fd >= 0) {
 		close(m->probe_fd);
 		m->fd_gen++;
@@ -572,9 +589,12 @@ static void link_connected(struct sg_mqtt *m, const mosquitto_property *props)
 /* "online", retained, QoS 1, on the status topic; kept in the in-flight ledger as ours. */
 static void publish_online(struct sg_mqtt *m)
 {
+	const char *online = config_birth_payload(m->cfg);
 	int mid = 0, r;
 
-	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(ONLINE_PAYLOAD), ONLINE_PAYLOAD, 1, true);
+	if (!m->status_topic)
+		return;
+	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(online), online, 1, true);
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot publish online status: %s", mosquitto_strerror(r));
 	else
@@ -595,7 +615,7 @@ static void link_announce(struct sg_mqtt *m)
 	 * No Local: a Last Will of ours that another broker node publishes counts
 	 * as published by our client id, and No Local would hide exactly that.
 	 */
-	r = mosquitto_subscribe(m->mosq, NULL, m->status_topic, 0);
+	r = m->status_topic ? mosquitto_subscribe(m->mosq, NULL, m->status_topic, 0) : MOSQ_ERR_SUCCESS;
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot watch %s: %s", m->status_topic, mosquitto_strerror(r));
 	if (m->h.connected)
@@ -632,6 +652,13 @@ static void link_lost(struct sg_mqtt *m, int rc)
 
 	m->heal_at = 0;
 	m->announce = false;
+	if (m->renewing) { /* our own DISCONNECT for a new SAS token: the same broker, at once */
+		m->renewing = false;
+		m->trial = false;
+		m->state = ST_BACKOFF;
+		m->deadline = now;
+		return;
+	}
 	poison = ledger_check(m, now);
 	m->trial = false;
 	if (!poison)
@@ -675,14 +702,15 @@ static void link_lost(struct sg_mqtt *m, int rc)
 /* A message on our own status topic: ours to handle, never the owner's. */
 static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_message *msg)
 {
-	const size_t n = strlen(OFFLINE_PAYLOAD);
+	const char *offline = config_will_payload(m->cfg);
+	const size_t n = strlen(offline);
 	uint64_t now = now_mono_us();
 	unsigned suppressed;
 
-	if (!msg->topic || strcmp(msg->topic, m->status_topic) != 0)
+	if (!msg->topic || !m->status_topic || strcmp(msg->topic, m->status_topic) != 0)
 		return false;
 	if (m->state != ST_CONNECTED || m->stopping || m->heal_at || msg->payloadlen != (int)n ||
-	    memcmp(msg->payload, OFFLINE_PAYLOAD, n) != 0)
+	    memcmp(msg->payload, offline, n) != 0)
 		return true; /* our own "online" coming back, or a heal already due */
 	m->heal_at = now + HEAL_MIN_US + backoff_random(HEAL_JITTER_US);
 	if (ratelimit_allow(&m->heal_rl, now, &suppressed))
@@ -691,6 +719,8 @@ static bool link_status_message(struct sg_mqtt *m, const struct mosquitto_messag
 		           m->status_topic, m->cfg->brokers[m->broker], suppressed ? " (repeated)" : "");
 	return true;
 }
+
+static void sas_renew(struct sg_mqtt *m);
 
 static void link_timer(struct sg_mqtt *m, uint64_t now)
 {
@@ -708,33 +738,19 @@ static void link_timer(struct sg_mqtt *m, uint64_t now)
 		m->heal_at = 0;
 		publish_online(m);
 	}
+	if (m->renew_at && now >= m->renew_at && !m->renewing)
+		sas_renew(m);
 }
 
-static void start_attempt(struct sg_mqtt *m)
+/* The broker's address is known (AI, freed here): a non-blocking TCP connect tells whether it answers. */
+static void start_probe(struct sg_mqtt *m, struct addrinfo *ai)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
-	struct addrinfo *ai = NULL;
-	char portstr[8];
-	bool tls;
 	int r, fd;
 
-	m->reason[0] = '\0';
-	if (m->rebuild && ledger_rebuild(m) < 0) {
-		fail_attempt(m);
-		return;
-	}
-	if (mqtt_parse_url(m->cfg->brokers[m->broker], &tls, m->host, sizeof(m->host), &m->port) < 0) {
-		snprintf(m->reason, sizeof(m->reason), "invalid broker URL");
-		fail_attempt(m);
-		return;
-	}
-	snprintf(portstr, sizeof(portstr), "%d", m->port);
-	/* getaddrinfo blocks on DNS; IP literals and /etc/hosts names answer at once. */
-	r = getaddrinfo(m->host, portstr, &hints, &ai);
-	if (r != 0) {
-		snprintf(m->reason, sizeof(m->reason), "cannot resolve %.128s: %s", m->host, gai_strerror(r));
-		fail_attempt(m);
-		return;
+	m->pin = ai->ai_addrlen <= sizeof(m->peer) && !m->numeric;
+	if (m->pin) { /* what libmosquitto's own lookup of the name is answered with (resolve.h) */
+		memcpy(&m->peer, ai->ai_addr, ai->ai_addrlen);
+		m->peer_len = ai->ai_addrlen;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -759,6 +775,100 @@ static void start_attempt(struct sg_mqtt *m)
 		mqtt_io(m, POLLOUT); /* connected at once (loopback) */
 }
 
+/*
+ * SAS tokens (Azure IoT Hub). The hub checks the token in the CONNECT and
+ * closes the connection when it expires ("the device must disconnect and
+ * reconnect with a new token": iot-mqtt-connect-to-iot-hub). So every
+ * attempt signs a token valid for sas_lifetime from now, and once
+ * SAS_RENEW_PERMILLE of that has passed the connection is closed with a
+ * DISCONNECT and made again at once with a new one: not a failure, no wait.
+ * What was in flight is resent on the new connection (libmosquitto keeps
+ * it) and the spool keeps everything not acknowledged, so nothing is lost.
+ */
+#define SAS_RENEW_PERMILLE 800
+
+static int sas_refresh(struct sg_mqtt *m)
+{
+	char token[CLOUD_SAS_MAX];
+	int64_t now = now_real_us(), expiry = now / 1000000 + m->cfg->sas_lifetime_s;
+	uint64_t left = (uint64_t)(expiry * 1000000 - now); /* se is whole seconds: up to 1 s less than the lifetime */
+	int r;
+
+	r = cloud_azure_sas(m->cfg->hub, m->cfg->device_id, m->cfg->device_key, m->cfg->device_key_len, expiry, token,
+	                    sizeof(token));
+	if (r == 0)
+		r = mosquitto_username_pw_set(m->mosq, m->cfg->username, token) == MOSQ_ERR_SUCCESS ? 0 : -ENOMEM;
+	explicit_bzero(token, sizeof(token));
+	if (r < 0) {
+		snprintf(m->reason, sizeof(m->reason), "cannot make a SAS token: %s", strerror(-r));
+		return r;
+	}
+	m->renew_at = now_mono_us() + left / 1000 * SAS_RENEW_PERMILLE;
+	log_debug("mqtt: SAS token valid until %lld (unix time), renewed in %.1f s", (long long)expiry,
+	          (double)(left / 1000 * SAS_RENEW_PERMILLE) / 1e6);
+	return 0;
+}
+
+/* The token is getting old: close the connection; link_lost() connects again at once. */
+static void sas_renew(struct sg_mqtt *m)
+{
+	log_info("mqtt: the SAS token expires soon: connecting again with a new one");
+	m->renewing = true;
+	m->renew_at = 0;
+	if (mosquitto_disconnect(m->mosq) != MOSQ_ERR_SUCCESS)
+		m->renewing = false;
+}
+
+/* The lookup of the broker's name ended (R: resolve_result()'s answer). */
+static void lookup_done(struct sg_mqtt *m, int r, struct addrinfo *ai)
+{
+	resolve_free(m->lookup);
+	m->lookup = NULL;
+	m->fd_gen++;
+	if (r != 0) {
+		snprintf(m->reason, sizeof(m->reason), "cannot resolve %.128s: %s", m->host,
+		         r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		fail_attempt(m);
+		return;
+	}
+	start_probe(m, ai);
+}
+
+static void start_attempt(struct sg_mqtt *m)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char portstr[8];
+	bool tls;
+
+	m->reason[0] = '\0';
+	if (m->rebuild && ledger_rebuild(m) < 0) {
+		fail_attempt(m);
+		return;
+	}
+	if (mqtt_parse_url(m->cfg->brokers[m->broker], &tls, m->host, sizeof(m->host), &m->port) < 0) {
+		snprintf(m->reason, sizeof(m->reason), "invalid broker URL");
+		fail_attempt(m);
+		return;
+	}
+	snprintf(portstr, sizeof(portstr), "%d", m->port);
+	/* an address needs no lookup; a name is looked up on a thread, so that DNS never holds the loop */
+	m->numeric = getaddrinfo(m->host, portstr, &hints, &ai) == 0;
+	if (m->numeric) {
+		start_probe(m, ai);
+		return;
+	}
+	m->lookup = resolve_start(m->host, portstr);
+	if (!m->lookup) {
+		lookup_done(m, EAI_SYSTEM, NULL);
+		return;
+	}
+	m->fd_gen++;
+	m->state = ST_RESOLVE;
+	m->deadline = now_mono_us() + RESOLVE_TIMEOUT_US;
+}
+
 /* The broker answered the probe: now let libmosquitto connect for real. */
 static void finish_probe(struct sg_mqtt *m)
 {
@@ -770,20 +880,31 @@ static void finish_probe(struct sg_mqtt *m)
 		mqtt_guard_free(m->guard);
 		m->guard = NULL;
 	}
-	m->protocol = m->cfg->protocol == 5 && !m->v311[m->broker] ? 5 : 4;
-	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-	                     m->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	m->protocol = m->cfg->protocol == 5 && m->v311[m->broker] ? 4 : m->cfg->protocol;
+	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, mqtt_setup_level(m->protocol));
 	if (m->protocol == 5 && !m->cfg->clean_session)
 		mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, SESSION_EXPIRY_S);
 	if (m->protocol == 5) /* what the guard takes; the broker drops larger messages for us */
 		mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, MQTT_GUARD_MAX_PACKET);
 	/* what libmosquitto resends at once after CONNACK: the send window (see there) */
 	mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, send_maximum(m));
+	if (m->cfg->cloud == SG_CLOUD_AZURE && sas_refresh(m) < 0) {
+		mosquitto_property_free_all(&props);
+		fail_attempt(m);
+		return;
+	}
 	m->state = ST_CONNECTING;
 	m->connect_at = now_mono_us();
 	m->deadline = m->connect_at + CONNACK_TIMEOUT_US;
 	m->fd_gen++;
+	if (m->pin) {
+		struct addrinfo peer = {.ai_addr = (struct sockaddr *)&m->peer, .ai_addrlen = m->peer_len};
+		if (resolve_pin(m->host, &peer) < 0)
+			m->pin = false; /* then libmosquitto looks the name up itself, as it would anyway */
+	}
 	r = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->cfg->keepalive, NULL, props);
+	if (m->pin)
+		resolve_unpin();
 	mosquitto_property_free_all(&props);
 	if (r != MOSQ_ERR_SUCCESS) {
 		if (!m->reason[0]) /* on_log may already know better (the certificate verdict) */
@@ -999,7 +1120,7 @@ static void ledger_add(struct sg_mqtt *m, int mid, int qos, const char *topic)
 		m->pubrec_wait++;
 		log_hook(m); /* before the loop can read the PUBREC */
 	}
-	snprintf(p->topic, sizeof(p->topic), "%s", topic ? topic : m->status_topic);
+	snprintf(p->topic, sizeof(p->topic), "%s", topic ? topic : m->status_topic ? m->status_topic : "");
 }
 
 /* MID was answered (acknowledged or refused): true when it was our own status message. */
@@ -1130,9 +1251,9 @@ struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic
 	m->window = m->ssthresh = cfg->max_inflight > 0 ? cfg->max_inflight : 1;
 	m->ceiling = INT_MAX;
 	backoff_init(&m->grow_bo, GROW_MIN_US, GROW_MAX_US);
-	m->status_topic = strdup(status_topic);
+	m->status_topic = status_topic ? strdup(status_topic) : NULL;
 	m->v311 = calloc(cfg->n_brokers ? cfg->n_brokers : 1, sizeof(*m->v311));
-	if (!m->status_topic || !m->v311)
+	if ((status_topic && !m->status_topic) || !m->v311)
 		goto err_free;
 
 	for (size_t i = 0; i < cfg->n_brokers; i++) {
@@ -1188,6 +1309,8 @@ int mqtt_start(struct sg_mqtt *m)
 int mqtt_fd(const struct sg_mqtt *m)
 {
 	switch (m->state) {
+	case ST_RESOLVE:
+		return resolve_fd(m->lookup);
 	case ST_PROBE:
 		return m->probe_fd;
 	case ST_CONNECTING:
@@ -1209,6 +1332,8 @@ short mqtt_events(const struct sg_mqtt *m)
 
 	if (m->state == ST_PROBE)
 		return POLLOUT;
+	if (m->state == ST_RESOLVE)
+		return POLLIN;
 	return (short)(POLLIN | (out ? POLLOUT : 0));
 }
 
@@ -1216,6 +1341,7 @@ uint64_t mqtt_deadline(const struct sg_mqtt *m)
 {
 	switch (m->state) {
 	case ST_BACKOFF:
+	case ST_RESOLVE:
 	case ST_PROBE:
 		return m->deadline;
 	case ST_CONNECTING:
@@ -1228,6 +1354,8 @@ uint64_t mqtt_deadline(const struct sg_mqtt *m)
 			d = m->up_since + STABLE_US;
 		if (m->heal_at && m->heal_at < d)
 			d = m->heal_at;
+		if (m->renew_at && m->renew_at < d)
+			d = m->renew_at;
 		return d;
 	}
 	default:
@@ -1251,6 +1379,13 @@ void mqtt_io(struct sg_mqtt *m, short revents)
 	enum state before = m->state;
 	int r;
 
+	if (m->state == ST_RESOLVE) {
+		struct addrinfo *ai = NULL;
+		if ((revents & POLLIN) && (r = resolve_result(m->lookup, &ai)) != -EAGAIN)
+			lookup_done(m, r, ai);
+		set_watch(m);
+		return;
+	}
 	if (m->state == ST_PROBE) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -1294,6 +1429,13 @@ void mqtt_timer(struct sg_mqtt *m)
 	case ST_BACKOFF:
 		if (now >= m->deadline)
 			start_attempt(m);
+		break;
+	case ST_RESOLVE:
+		if (now >= m->deadline) {
+			snprintf(m->reason, sizeof(m->reason), "cannot resolve %.128s: no answer within %llu s", m->host,
+			         (unsigned long long)(RESOLVE_TIMEOUT_US / 1000000));
+			fail_attempt(m);
+		}
 		break;
 	case ST_PROBE:
 		if (now >= m->deadline) {
@@ -1449,8 +1591,9 @@ void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms)
 	close_probe(m);
 	m->stopping = true;
 	if (m->state == ST_CONNECTED) {
-		mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(OFFLINE_PAYLOAD), OFFLINE_PAYLOAD, 1,
-		                  true);
+		if (m->status_topic)
+			mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(config_will_payload(m->cfg)),
+			                  config_will_payload(m->cfg), 1, true);
 		mosquitto_disconnect(m->mosq);
 		/* Flush what is queued (the offline status, then DISCONNECT), bounded. */
 		while (mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq)) {

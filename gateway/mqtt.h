@@ -81,7 +81,12 @@ struct sg_mqtt_handlers {
 
 /*
  * A client for CFG (borrowed, must outlive it) announcing itself on
- * STATUS_TOPIC (Last Will "offline", retained). NULL with errno on failure.
+ * STATUS_TOPIC (Last Will "offline", retained), or nowhere when it is NULL
+ * (a cloud service takes only its own topics). With cfg->cloud set to Azure
+ * IoT Hub, every connect carries a fresh SAS token, and a connection is
+ * closed and made again with a new one before its token expires (the
+ * messages in flight are resent on the new connection, as after any loss).
+ * NULL with errno on failure.
  */
 struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic,
                          const struct sg_mqtt_handlers *h, void *ud);

@@ -189,12 +189,19 @@ static void describe_tls(const struct sg_mqtt_cfg *cfg, struct mqtt_setup_report
 		o += (size_t)snprintf(t + o, len - o, "; host name %s", cfg->tls_insecure ? "NOT CHECKED (insecure = true)"
 		                                                                            : "checked");
 	if (o < len && cfg->cert_file)
-		snprintf(t + o, len - o, "; client certificate %s", cfg->cert_file);
+		o += (size_t)snprintf(t + o, len - o, "; client certificate %s", cfg->cert_file);
+	if (o < len && cfg->tls_alpn)
+		snprintf(t + o, len - o, "; ALPN %s", cfg->tls_alpn);
 	if (cfg->tls_insecure)
 		snprintf(rep->warning, sizeof(rep->warning),
 		         "%s: tls.insecure = true: the broker's host name is not checked against its certificate, so "
 		         "any server holding a certificate from a trusted CA can pose as the broker; use it for tests only",
 		         where(cfg, SG_MQTT_KEY_INSECURE));
+}
+
+int mqtt_setup_level(int protocol)
+{
+	return protocol == 5 ? MQTT_PROTOCOL_V5 : protocol == 3 ? MQTT_PROTOCOL_V31 : MQTT_PROTOCOL_V311;
 }
 
 int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, const char *will_topic,
@@ -205,8 +212,10 @@ int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, con
 
 	if (tls < 0)
 		return fail(rep, cfg, SG_MQTT_KEY_BROKERS, "\"brokers\" mixes mqtt:// and mqtts://");
-	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, cfg->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-	r = mosquitto_will_set(mosq, will_topic, (int)strlen(SG_STATUS_OFFLINE), SG_STATUS_OFFLINE, 1, true);
+	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, mqtt_setup_level(cfg->protocol));
+	r = will_topic ? mosquitto_will_set(mosq, will_topic, (int)strlen(config_will_payload(cfg)), config_will_payload(cfg),
+	                                    1, true)
+	               : MOSQ_ERR_SUCCESS;
 	if (r != MOSQ_ERR_SUCCESS)
 		return fail(rep, cfg, SG_MQTT_KEY_GROUP, "libmosquitto refuses the Last Will on \"%s\": %s", will_topic,
 		            mosquitto_strerror(r));
@@ -235,6 +244,10 @@ int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, con
 		r = mosquitto_tls_insecure_set(mosq, cfg->tls_insecure);
 	if (r != MOSQ_ERR_SUCCESS)
 		return fail(rep, cfg, SG_MQTT_KEY_TLS, "libmosquitto refuses the TLS options: %s", mosquitto_strerror(r));
+	/* libmosquitto 2.0.11 (lib/net_mosq.c) offers it with SSL_CTX_set_alpn_protos() at each connect */
+	if (cfg->tls_alpn && (r = mosquitto_string_option(mosq, MOSQ_OPT_TLS_ALPN, cfg->tls_alpn)) != MOSQ_ERR_SUCCESS)
+		return fail(rep, cfg, SG_MQTT_KEY_ALPN, "libmosquitto refuses the ALPN protocol \"%s\": %s", cfg->tls_alpn,
+		            mosquitto_strerror(r));
 	return 0;
 }
 

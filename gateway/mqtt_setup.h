@@ -19,9 +19,10 @@
 
 #include "config.h"
 
-/* The status payloads: "online" retained after each connect, "offline" as Last Will and at a clean stop. */
-#define SG_STATUS_ONLINE  "online"
-#define SG_STATUS_OFFLINE "offline"
+/* The status payloads when the configuration names none (struct sg_mqtt_cfg birth_payload, will_payload):
+ * "online" retained after each connect, "offline" as Last Will and at a clean stop. */
+#define SG_STATUS_ONLINE  SG_STATUS_PAYLOAD_ONLINE
+#define SG_STATUS_OFFLINE SG_STATUS_PAYLOAD_OFFLINE
 
 /* What mqtt_setup_check() found; every string "" when there is nothing to say. */
 struct mqtt_setup_report {
@@ -30,9 +31,12 @@ struct mqtt_setup_report {
 	char tls[768];      /* how the broker's certificate is checked, for --check; "" without TLS */
 };
 
+/* libmosquitto's MOSQ_OPT_PROTOCOL_VERSION value for protocol level 5, 4 or 3 (sg_mqtt_cfg.protocol). */
+int mqtt_setup_level(int protocol);
+
 /*
- * Apply CFG (borrowed) to MOSQ: protocol version, Last Will "offline" on
- * WILL_TOPIC, user name and password, TLS. 0, or -EINVAL/-ENOMEM with
+ * Apply CFG (borrowed) to MOSQ: protocol version, Last Will (config_will_payload()) on
+ * WILL_TOPIC (none when NULL), user name and password, TLS. 0, or -EINVAL/-ENOMEM with
  * REP->error filled (REP may not be NULL).
  */
 int mqtt_setup_client(struct mosquitto *mosq, const struct sg_mqtt_cfg *cfg, const char *will_topic,

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/utf8.h"
+
 #define QUOTE_MAX 64 /* bytes of a refused topic quoted in the reason */
 
 /* T[0..LEN) equals P or lies under it ("P/..."). */
@@ -43,7 +45,7 @@ int response_topic_check(const struct sg_config *const *own, size_t n_own, const
 		return -EACCES;
 	}
 	/* t is a C string of LEN bytes from here on */
-	if (!config_utf8_valid(t)) {
+	if (!sg_utf8_valid(t, len)) {
 		snprintf(why, whylen, "Response Topic that is not valid UTF-8");
 		return -EACCES;
 	}
@@ -66,6 +68,13 @@ int response_topic_check(const struct sg_config *const *own, size_t n_own, const
 		if (under(t, len, own[i]->discovery.prefix))
 			return refuse(why, whylen, "Response Topic \"%.*s%s\" lies under the Home Assistant discovery "
 			              "prefix (%s/...)", t, len, own[i]->discovery.prefix);
+		/* gateway.status_topic and discovery.ha_status_topic may lie outside both: an answer there would
+		 * speak for the gateway's availability, or for Home Assistant's */
+		if (under(t, len, own[i]->status_topic))
+			return refuse(why, whylen, "Response Topic \"%.*s%s\" is the gateway's status topic%s", t, len, "");
+		if (under(t, len, own[i]->discovery.ha_status_topic))
+			return refuse(why, whylen, "Response Topic \"%.*s%s\" is Home Assistant's status topic%s", t, len,
+			              "");
 	}
 	if (prefix && !(len > strlen(prefix) && under(t, len, prefix)))
 		return refuse(why, whylen, "Response Topic \"%.*s%s\" is not under commands.response_topic_prefix "

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "clock.h"
+#include "../common/clock.h"
 #include "log.h"
 
 #define LINE_TIMER_ACCURACY_US 100 /* a Modbus gap at 115200 baud is 1.75 ms */

@@ -55,7 +55,7 @@
 
 #include <sqlite3.h>
 
-#include "clock.h"
+#include "../common/clock.h"
 #include "spool_reserve.h"
 
 #define SCHEMA_VERSION       2

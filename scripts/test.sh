@@ -3,15 +3,20 @@
 #
 # test.sh — THE test command: build, unit tests, integration tests, the same
 # again under AddressSanitizer + UndefinedBehaviorSanitizer, the parser
-# fuzzers for a bounded time, and the system test rig (real systemd in
-# systemd-nspawn, real kernel in QEMU).
+# fuzzers for a bounded time, the ARM pass (cross-built for armhf and arm64,
+# unit tests under qemu-user) and the system test rig (real systemd in
+# systemd-nspawn, real kernels in QEMU: amd64, and arm64 running the armhf
+# build).
 #
-# Usage: scripts/test.sh [--no-deps] [--no-asan] [--no-fuzz] [--no-rig] [--quick] [-- PYTEST-ARGS...]
+# Usage: scripts/test.sh [--no-deps] [--no-asan] [--no-fuzz] [--no-arm] [--no-rig] [--quick] [-- PYTEST-ARGS...]
 #   --no-deps   do not run scripts/deps.sh first
 #   --no-asan   skip the sanitizer pass (ignored when CI=true: CI always runs it)
 #   --no-fuzz   skip the fuzzers (tests/fuzz/run.sh, FUZZ_SECONDS each, default 20)
+#   --no-arm    skip the ARM pass and the rig's ARM guest (ignored when CI=true). Without the
+#               cross toolchain and qemu-user, and when deps.sh cannot install them
+#               (--cross ARCH; root or sudo), that architecture is skipped loudly
 #   --no-rig    skip the system test rig (tests/rig/run.sh; needs root, skips loudly without)
-#   --quick     all three: --no-asan --no-fuzz --no-rig (a fast local loop)
+#   --quick     all four: --no-asan --no-fuzz --no-arm --no-rig (a fast local loop)
 #   PYTEST-ARGS passed to both pytest runs (e.g. -- -k lwt -x)
 #
 # Steps: deps.sh; make -j2 (build/sensorgate + every tests/unit/test_*.c);
@@ -20,7 +25,10 @@
 # build/sensorgate; then make asan and both again against build-asan/ with
 # ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 and
 # UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 (the harness fails a test
-# whose gateway stderr holds a sanitizer report).
+# whose gateway stderr holds a sanitizer report). The ARM pass, for armhf and
+# arm64: make ARCH=... (build-ARCH/sensorgate and the unit binaries),
+# run-unit.sh --emulator qemu-arm-static / qemu-aarch64-static on them, and
+# the binary's --version under the same.
 # Finally every process the run started must be gone (scripts/leftovers.py);
 # one left running counts as one failure, named, and is stopped.
 # The last line is "N passed, N failed" (", N skipped" when any), summed over
@@ -38,6 +46,7 @@ do_deps=1
 do_asan=1
 do_rig=1
 do_fuzz=1
+do_arm=1
 pytest_args=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -46,16 +55,17 @@ while [ $# -gt 0 ]; do
 	--rig) do_rig=1 ;;  # the default; kept for old habits
 	--no-rig) do_rig=0 ;;
 	--no-fuzz) do_fuzz=0 ;;
-	--quick) do_asan=0; do_fuzz=0; do_rig=0 ;;
+	--no-arm) do_arm=0 ;;
+	--quick) do_asan=0; do_fuzz=0; do_arm=0; do_rig=0 ;;
 	--) shift; pytest_args=("$@"); break ;;
-	-h|--help) sed -n '4,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "test.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
 done
 if [ "${CI:-}" = "true" ]; then
-	[ "$do_asan$do_fuzz$do_rig" = 111 ] || echo "test.sh: CI=true: running every pass anyway"
-	do_asan=1; do_fuzz=1; do_rig=1
+	[ "$do_asan$do_fuzz$do_arm$do_rig" = 1111 ] || echo "test.sh: CI=true: running every pass anyway"
+	do_asan=1; do_fuzz=1; do_arm=1; do_rig=1
 fi
 
 export PYTHONDONTWRITEBYTECODE=1
@@ -88,21 +98,22 @@ unit_bins() {
 	done
 }
 
-run_unit() { # build-dir label
-	local bins counts=$WORK/unit.counts p f s
-	mapfile -t bins < <(unit_bins "$1")
-	section "unit tests ($2): ${#bins[@]} binaries"
+run_unit() { # build-dir label [run-unit.sh options...]
+	local bins counts=$WORK/unit.counts p f s dir=$1 label=$2
+	shift 2
+	mapfile -t bins < <(unit_bins "$dir")
+	section "unit tests ($label): ${#bins[@]} binaries"
 	if [ "${#bins[@]}" -eq 0 ]; then
 		echo "test.sh: no tests/unit/test_*.c"
 		return
 	fi
 	rm -f "$counts"
-	scripts/run-unit.sh --counts "$counts" "${bins[@]}"
+	scripts/run-unit.sh --counts "$counts" "$@" "${bins[@]}"
 	if read -r p f s <"$counts" 2>/dev/null; then
 		passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-		[ "$f" -eq 0 ] || notes+=("unit tests ($2): $f failed")
+		[ "$f" -eq 0 ] || notes+=("unit tests ($label): $f failed")
 	else
-		fail_step "unit tests ($2): runner gave no counts"
+		fail_step "unit tests ($label): runner gave no counts"
 	fi
 }
 
@@ -206,9 +217,58 @@ if [ "$do_fuzz" -eq 1 ]; then
 	done
 fi
 
+# ARM: the Pi's two user spaces, armhf (Raspberry Pi OS 32-bit) and arm64, cross-built with
+# Debian's toolchains and the :ARCH libraries; their unit tests under user-mode QEMU (named,
+# so binfmt_misc is not needed). The rig below boots the armhf build on Debian's arm64 kernel.
+# A toolchain that is missing and cannot be installed is a loud skip of that architecture,
+# counted as one skipped, not a failure.
+arm_skip() { # ARCH why
+	{
+		echo
+		echo "###########################################################################"
+		echo "##  ARM PASS SKIPPED FOR $1: $2"
+		echo "##  Nothing was built or run for $1 in this run."
+		echo "###########################################################################"
+		echo
+	} >&2
+	skipped=$((skipped + 1)); notes+=("ARM pass ($1): SKIPPED ($2)")
+}
+arm_ready() { scripts/deps.sh --check --build-only --cross "$1" >/dev/null 2>&1; }
+if [ "$do_arm" -eq 1 ]; then
+	for arch in armhf arm64; do
+		case $arch in armhf) emu=qemu-arm-static ;; arm64) emu=qemu-aarch64-static ;; esac
+		section "ARM: $arch cross build"
+		arm_t0=$SECONDS
+		if ! arm_ready "$arch" && [ "$do_deps" -eq 1 ]; then
+			env -u SG_TEST_RUN scripts/deps.sh --build-only --cross "$arch" ||
+				echo "test.sh: scripts/deps.sh --cross $arch failed (above)"
+		fi
+		if ! arm_ready "$arch"; then
+			arm_skip "$arch" "the cross toolchain, :$arch libraries or qemu-user-static are missing and could not be installed ($(scripts/deps.sh --check --build-only --cross "$arch" 2>&1 | tail -n1))"
+			continue
+		fi
+		mapfile -t arm_bins < <(unit_bins "build-$arch")
+		make -j2 -k ARCH="$arch" "build-$arch/sensorgate" "${arm_bins[@]}" || fail_step "make ARCH=$arch (build-$arch/)"
+		echo "test.sh: $arch build $((SECONDS - arm_t0)) s"
+		run_unit "build-$arch" "$arch" --emulator "$emu"
+		section "ARM: build-$arch/sensorgate --version under $emu"
+		if out=$("$emu" "build-$arch/sensorgate" --version 2>&1) &&
+			[[ "$out" == *"$(sed -n 's/^VERSION *:= *//p' Makefile)"* ]]; then
+			echo "$out"
+			passed=$((passed + 1))
+		else
+			echo "$out"
+			fail_step "build-$arch/sensorgate --version under $emu"
+		fi
+		echo "test.sh: ARM pass for $arch $((SECONDS - arm_t0)) s"
+	done
+fi
+
 if [ "$do_rig" -eq 1 ]; then
 	section "system test rig"
-	tests/rig/run.sh | tee "$WORK/rig.log"
+	rig_args=()
+	[ "$do_arm" -eq 1 ] || rig_args+=(--no-arm)
+	tests/rig/run.sh "${rig_args[@]}" | tee "$WORK/rig.log"
 	rc=${PIPESTATUS[0]}
 	if read -r p f < <(sed -n 's/^rig: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$WORK/rig.log" | tail -n1); then
 		passed=$((passed + p)); failed=$((failed + f))

@@ -19,7 +19,9 @@
  * Response Topic the rules allow (not '$', not under the base topic "h" or the
  * prefix "homeassistant", at most 256 bytes, no wildcard, no control character,
  * under "replies/" for the router with a prefix), at QoS 0, with at most 128
- * bytes of Correlation Data; a retained publication is a state.
+ * bytes of Correlation Data; a retained publication is a state. The payload
+ * also goes through commands_json_each(), the reader of the cloud profiles'
+ * desired states: what it hands on lies inside the document.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -189,6 +191,35 @@ static void setup(void)
 	}
 }
 
+/* commands_json_each() (a cloud service's desired states) on the same payload: every span it hands on
+ * lies inside the document and is a value of the kind it says. */
+static const char *doc_start, *doc_end;
+
+static void each_member(void *ud, const char *name, const char *scalar, const char *raw, size_t raw_len)
+{
+	(void)ud;
+	(void)name;
+	if (raw < doc_start || raw_len == 0 || raw + raw_len > doc_end)
+		__builtin_trap();
+	if (!scalar && raw[0] != '{' && raw[0] != '[')
+		__builtin_trap();
+	if (scalar && (raw[0] == '{' || raw[0] == '['))
+		__builtin_trap();
+}
+
+static void fuzz_json_each(const uint8_t *payload, size_t len)
+{
+	char *doc = malloc(len ? len : 1); /* its own allocation: ASan sees any read past it */
+
+	if (!doc)
+		return;
+	memcpy(doc, payload, len);
+	doc_start = doc;
+	doc_end = doc + len;
+	commands_json_each(doc, len, each_member, NULL);
+	free(doc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sg_cmd_msg m = {0};
@@ -242,5 +273,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                     under(rt, "homeassistant")))
 		__builtin_trap();
 	free(rt);
+	fuzz_json_each(m.payload, m.len);
 	return 0;
 }

@@ -123,12 +123,12 @@ for t in "${targets[@]}"; do
 	echo "== fuzz_$t: build"
 	extra=()
 	if [ "$t" = commands ]; then
-		extra=(gateway/commands.c gateway/response_topic.c gateway/config.c gateway/log.c
-			$(pkg-config --cflags --libs libsystemd))
+		extra=(gateway/commands.c gateway/response_topic.c gateway/config.c gateway/log.c gateway/filters.c
+			gateway/cloud.c $(pkg-config --cflags --libs libsystemd libmosquitto libcrypto))
 	elif [ "$t" = mqtt_guard ]; then
 		extra=(gateway/mqtt_guard.c $(pkg-config --cflags --libs libmosquitto))
 	fi
-	if ! "$CC_FUZZ" "${CFLAGS[@]}" -o "$bin" "$src" drivers/*.c "${extra[@]}" "${LIBS[@]}"; then
+	if ! "$CC_FUZZ" "${CFLAGS[@]}" -o "$bin" "$src" drivers/*.c common/*.c "${extra[@]}" "${LIBS[@]}"; then
 		echo "run.sh: fuzz_$t does not build" >&2
 		status=1
 		continue

@@ -553,12 +553,13 @@ class Gateway:
 
 	# -- long-running process
 
-	def start(self, *extra, env=None):
-		"""env: variables to set (e.g. SSL_CERT_FILE) on top of ours."""
+	def start(self, *extra, env=None, wrap=()):
+		"""env: variables to set (e.g. SSL_CERT_FILE) on top of ours; wrap: a command that execs
+		the rest of its arguments (the gateway's command line), e.g. to run it in a namespace."""
 		assert os.access(self.bin, os.X_OK), \
 			f"{self.bin} missing or not executable (set SENSORGATE_BIN or run make)"
 		assert not self.alive(), "gateway already running"
-		args = [self.bin, "-c", str(self.conf)]
+		args = list(wrap) + [self.bin, "-c", str(self.conf)]
 		if self.verbose:
 			args.append("-v")
 		args += list(extra)

@@ -67,6 +67,22 @@ def test_tls_right_ca_connects(broker_factory, tls_certs, make_gateway, make_pty
 	sub.wait_topic(STATUS, "offline", timeout=10)
 
 
+def test_tls_broker_by_name(broker_factory, tls_certs, make_gateway, make_pty, make_sub, tmp_path):
+	"""mqtts://localhost: the name is looked up off the loop and pinned for libmosquitto's own lookup
+	(resolve.h); the certificate is still checked against the name, and the link comes up."""
+	b = broker_factory(tls=tls_certs)
+	sub = make_sub(b.port, ["test/#"], tls=tls_certs, protocol="5")
+	pty = make_pty("tty")
+	ca = tls_certs["cafile"]
+	cfg = gateway_config(b.port, tmp_path, sim_device(pty.link), scheme="mqtts",
+	                     mqtt_extra=f'tls: {{ ca_file = "{ca}"; }};').replace("127.0.0.1", "localhost", 1)
+	gw = make_gateway(cfg).start()
+	sub.wait_topic(STATUS, "online", timeout=15)
+	assert "mqtts://localhost:" in gw.stderr_text()
+	assert "TLS" not in gw.stderr_text() and "cannot resolve" not in gw.stderr_text()
+	gw.stop()
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_tls_wrong_ca_refused(broker_factory, tls_certs, other_certs, make_gateway, make_pty, make_sub,
                               tmp_path, protocol):

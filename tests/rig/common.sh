@@ -115,32 +115,50 @@ rig_rootfs() {
 RIG_KERNEL_MODULES=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-stub.ko kernel/drivers/i2c/i2c-smbus.ko
 	kernel/fs/configfs/configfs.ko)
 
-# rig_kernel: print the directory holding Debian's 6.1 amd64 kernel as
-# vmlinux (uncompressed ELF: boots about twice as fast under TCG as the
-# bzImage), its config, its Debian version (file "version") and
-# RIG_KERNEL_MODULES with modules.dep. Fetched with apt-get download and
-# unpacked with dpkg -x: nothing is installed on the host.
+# The ARM guest's modules (tests/rig/qemu.sh --arm): Debian's arm64 kernel has
+# neither i2c-stub nor gpio-sim built (gpio-sim.sh builds them), and its
+# console is a virtio console (the virt machine's one PL011 is the sensor line).
+RIG_KERNEL_MODULES_ARM64=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-smbus.ko
+	kernel/fs/configfs/configfs.ko kernel/drivers/virtio/virtio_mmio.ko kernel/drivers/char/virtio_console.ko)
+
+# rig_kernel [amd64|arm64]: print the directory holding Debian's 6.1 kernel
+# for that architecture (default amd64) as "vmlinux": for amd64 the
+# uncompressed ELF (boots about twice as fast under TCG as the bzImage), for
+# arm64 the Image Debian ships (already uncompressed). Next to it its
+# config, its Debian version (file "version"), its release and the
+# architecture's modules (RIG_KERNEL_MODULES, RIG_KERNEL_MODULES_ARM64) with
+# modules.dep. Fetched with apt-get download (arm64: from the arm64 index,
+# which `dpkg --add-architecture arm64` makes apt read) and unpacked with
+# dpkg -x: nothing is installed on the host. amd64 kernels are cached under
+# $RIG_CACHE/kernel/ (where tests/i2c-stub/run.sh looks for one), the others
+# under $RIG_CACHE/kernel-ARCH/.
 rig_kernel() {
-	local pkg dir tmp off
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	local arch=${1:-amd64} pkg dir tmp off meta mods=("${RIG_KERNEL_MODULES[@]}") kcache=$RIG_CACHE/kernel
+	meta=linux-image-$arch
+	if [ "$arch" != amd64 ]; then
+		kcache=$RIG_CACHE/kernel-$arch
+		meta=linux-image-$arch:$arch
+		mods=("${RIG_KERNEL_MODULES_ARM64[@]}")
+	fi
+	pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 	if [ -z "$pkg" ]; then
 		apt-get update -q >&2 || true
-		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+		pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 	fi
 	if [ -z "$pkg" ]; then # offline: the newest cached one will do
-		dir=$(ls -d "$RIG_CACHE"/kernel/linux-image-*/ 2>/dev/null | sort -V | tail -n1)
-		[ -n "$dir" ] && [ -f "$dir/vmlinux" ] || rig_die "cannot find Debian's kernel package (apt-cache depends linux-image-amd64)"
+		dir=$(ls -d "$kcache"/linux-image-*-"$arch"/ 2>/dev/null | sort -V | tail -n1)
+		[ -n "$dir" ] && [ -f "$dir/vmlinux" ] || rig_die "cannot find Debian's kernel package (apt-cache depends $meta)"
 		echo "${dir%/}"
 		return
 	fi
-	dir="$RIG_CACHE/kernel/$pkg"
-	if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "${RIG_KERNEL_MODULES[*]}" ]; then
+	dir="$kcache/${pkg%:*}"
+	if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "${mods[*]}" ]; then
 		echo "$dir"
 		return
 	fi
 	rig_log "fetching $pkg"
 	command -v depmod >/dev/null || rig_host_tools kmod
-	tmp="$RIG_CACHE/kernel/$pkg.new"
+	tmp="$dir.new"
 	rm -rf "$tmp"
 	mkdir -p "$tmp/deb" "$tmp/x"
 	(cd "$tmp/deb" && apt-get download -q "$pkg" >&2 2>/dev/null) || rig_die "apt-get download $pkg failed"
@@ -149,10 +167,11 @@ rig_kernel() {
 	cp "$tmp"/x/boot/vmlinuz-* "$tmp/vmlinuz"
 	cp "$tmp"/x/boot/config-* "$tmp/config"
 	ls "$tmp"/x/lib/modules >"$tmp/release"
-	# vmlinuz is a bzImage around an xz stream: cut from the xz magic and decompress.
+	# amd64: vmlinuz is a bzImage around an xz stream: cut from the xz magic and decompress.
 	# (No pipes that end early here: under pipefail a writer killed by SIGPIPE fails them.)
-	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$tmp/vmlinuz" | cut -d: -f1 | sed -n 1p)
-	if [ -n "$off" ] && tail -c +$((off + 1)) "$tmp/vmlinuz" >"$tmp/vmlinuz.xz" &&
+	if [ "$arch" != amd64 ]; then
+		mv "$tmp/vmlinuz" "$tmp/vmlinux"
+	elif off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$tmp/vmlinuz" | cut -d: -f1 | sed -n 1p) && [ -n "$off" ] && tail -c +$((off + 1)) "$tmp/vmlinuz" >"$tmp/vmlinuz.xz" &&
 		xz -dc --single-stream "$tmp/vmlinuz.xz" >"$tmp/vmlinux" 2>/dev/null &&
 		[ "$(head -c 4 "$tmp/vmlinux" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; then
 		:
@@ -162,15 +181,48 @@ rig_kernel() {
 	fi
 	local rel m
 	rel=$(cat "$tmp/release")
-	for m in "${RIG_KERNEL_MODULES[@]}"; do
+	for m in "${mods[@]}"; do
 		mkdir -p "$tmp/modules/lib/modules/$rel/$(dirname "$m")"
 		cp "$tmp/x/lib/modules/$rel/$m" "$tmp/modules/lib/modules/$rel/$m"
 	done
 	cp "$tmp/x/lib/modules/$rel"/modules.{order,builtin,builtin.modinfo} "$tmp/modules/lib/modules/$rel/" 2>/dev/null || true
 	depmod -b "$tmp/modules" "$rel"
 	rm -rf "$tmp/x" "$tmp/deb" "$tmp/vmlinuz" "$tmp/vmlinuz.xz"
-	echo "${RIG_KERNEL_MODULES[*]}" >"$tmp/.done"
+	echo "${mods[*]}" >"$tmp/.done"
 	rm -rf "$dir"
 	mv "$tmp" "$dir"
 	echo "$dir"
+}
+
+# The ARM guest's user space: Debian 12's own armhf packages (Raspberry Pi OS's
+# 32-bit user space), unpacked with dpkg -x into one staging root, cached. Our
+# binary's libraries come from the host's multiarch dirs (the :armhf -dev
+# packages it was built against); these are the guest's tools and whatever
+# their libraries need beyond those.
+RIG_ARM_PACKAGES=(busybox-static mosquitto mosquitto-clients libmosquitto1 libcjson1 libdlt2 libwrap0
+	libcap2 libnsl2 libtirpc3 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libcom-err2
+	libkeyutils1)
+
+# rig_arm_root ARCH: print the staging root of RIG_ARM_PACKAGES for ARCH
+# (apt-get download PKG:ARCH, dpkg -x), building it once.
+rig_arm_root() {
+	local arch=$1 root tmp want p
+	root="$RIG_CACHE/arm/$arch-root"
+	want="rev1 $arch ${RIG_ARM_PACKAGES[*]}"
+	if [ -f "$root/.sensorgate-rig-stamp" ] && [ "$(cat "$root/.sensorgate-rig-stamp")" = "$want" ]; then
+		echo "$root"
+		return
+	fi
+	tmp="$root.new"
+	rm -rf "$tmp"
+	mkdir -p "$tmp/.deb"
+	rig_log "fetching the $arch guest's packages: ${RIG_ARM_PACKAGES[*]}"
+	(cd "$tmp/.deb" && apt-get download -q "${RIG_ARM_PACKAGES[@]/%/:$arch}" >"$tmp/.download.log" 2>&1) ||
+		{ cat "$tmp/.download.log" >&2; rig_die "apt-get download of the $arch packages failed (is $arch a dpkg architecture? scripts/deps.sh --cross $arch)"; }
+	for p in "$tmp"/.deb/*.deb; do dpkg -x "$p" "$tmp"; done
+	rm -rf "$tmp/.deb" "$tmp/.download.log"
+	echo "$want" >"$tmp/.sensorgate-rig-stamp"
+	rm -rf "$root"
+	mv "$tmp" "$root"
+	echo "$root"
 }

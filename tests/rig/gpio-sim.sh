@@ -27,6 +27,12 @@
 # (built-in code has none, and without it the GPL-only irq domain symbols
 # would be refused). gpio-sim.c builds unchanged.
 #
+# For Debian's arm64 kernel (the ARM guest, qemu.sh --arm) the same is
+# cross-built (ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-, from
+# crossbuild-essential-arm64) with the arm64 headers package and the host's
+# own linux-kbuild; that kernel also lacks CONFIG_I2C_STUB, so i2c-stub.ko is
+# built too, from drivers/i2c/i2c-stub.c unchanged.
+#
 # The modules are not signed. Debian's kernel has CONFIG_MODULE_SIG=y but
 # not MODULE_SIG_FORCE, and lockdown is only enforced under EFI Secure
 # Boot: booted with -kernel the guest loads them and taints itself (E:
@@ -38,7 +44,8 @@
 # this release in the archive any more), 1 when the build itself failed
 # (the log is kept as $RIG_CACHE/gpio-sim/<release>.log).
 rig_gpio_sim() {
-	local kdir=$1 rel ver series abi dir tmp hdr src log r p want got
+	local kdir=$1 rel ver series abi dir tmp hdr src log r p want got hdrpkg kmake=() srcs mods
+	local karch
 	rel=$(cat "$kdir/release")
 	dir="$RIG_CACHE/gpio-sim/$rel"
 	if [ -f "$dir/.done" ]; then
@@ -47,6 +54,17 @@ rig_gpio_sim() {
 	fi
 	series=$(echo "$rel" | cut -d. -f1,2) # 6.1
 	abi=${rel%-*}                         # 6.1.0-56
+	karch=${rel##*-}                      # amd64, arm64
+	hdrpkg=linux-headers-$rel
+	srcs="drivers/gpio/gpio-sim.c drivers/gpio/gpiolib.h kernel/irq/irq_sim.c"
+	mods="irq_sim gpio-sim"
+	if [ "$karch" = arm64 ]; then
+		hdrpkg=$hdrpkg:arm64
+		kmake=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
+		srcs="$srcs drivers/i2c/i2c-stub.c"
+		mods="$mods i2c-stub"
+		command -v aarch64-linux-gnu-gcc >/dev/null || rig_host_tools crossbuild-essential-arm64
+	fi
 	log="$RIG_CACHE/gpio-sim/$rel.log"
 	# The Debian version of the guest's kernel: recorded by rig_kernel, or
 	# read from the banner in the image (older caches).
@@ -60,7 +78,7 @@ rig_gpio_sim() {
 	fetch() { # fetch VERSION: the four packages at that version ("" = the archive's candidate)
 		local v=${1:+=$1}
 		rm -f "$tmp"/deb/*.deb
-		(cd "$tmp/deb" && apt-get download -q "linux-headers-$rel$v" "linux-headers-$abi-common$v" \
+		(cd "$tmp/deb" && apt-get download -q "$hdrpkg$v" "linux-headers-$abi-common$v" \
 			"linux-kbuild-$series$v" "linux-source-$series$v" >>"$log" 2>&1)
 	}
 	: >"$log"
@@ -81,14 +99,15 @@ rig_gpio_sim() {
 	# Its Makefile includes the common part by absolute path under /usr/src.
 	sed -i "s|^include /usr/src/|include $tmp/x/usr/src/|" "$hdr/Makefile"
 	src="linux-source-$series"
+	local paths=()
+	for p in $srcs; do paths+=("$src/$p"); done
 	if ! dpkg-deb --fsys-tarfile "$tmp"/deb/linux-source-*.deb | tar -xO "./usr/src/$src.tar.xz" |
-		tar -xJ -C "$tmp" "$src/drivers/gpio/gpio-sim.c" "$src/drivers/gpio/gpiolib.h" "$src/kernel/irq/irq_sim.c" \
-			>>"$log" 2>&1; then
+		tar -xJ -C "$tmp" "${paths[@]}" >>"$log" 2>&1; then
 		rm -rf "$tmp"
 		rig_log "gpio-sim: could not unpack the sources from linux-source-$series (log: $log)"
 		return 1
 	fi
-	cp "$tmp/$src/drivers/gpio/gpio-sim.c" "$tmp/$src/drivers/gpio/gpiolib.h" "$tmp/$src/kernel/irq/irq_sim.c" "$tmp/mod/"
+	for p in $srcs; do cp "$tmp/$src/$p" "$tmp/mod/"; done
 	sed -i 's/handle_simple_irq(irq_to_desc(\([a-z_]*\)));/generic_handle_irq(\1);/' "$tmp/mod/irq_sim.c"
 	printf '\nMODULE_LICENSE("GPL");\nMODULE_DESCRIPTION("interrupt simulator (out of tree, for the sensorgate rig)");\n' \
 		>>"$tmp/mod/irq_sim.c"
@@ -97,10 +116,10 @@ rig_gpio_sim() {
 		rig_log "gpio-sim: irq_sim.c of linux-source-$series no longer has the expected handle_simple_irq(irq_to_desc(n)) call"
 		return 1
 	fi
-	echo 'obj-m := irq_sim.o gpio-sim.o' >"$tmp/mod/Kbuild"
+	echo "obj-m := $(printf '%s.o ' $mods)" >"$tmp/mod/Kbuild"
 	rig_log "gpio-sim: building irq_sim.ko and gpio-sim.ko against linux-headers-$rel"
 	# A make above us (make rig, ...) must not leak its flags into kbuild.
-	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$hdr" M="$tmp/mod" modules >>"$log" 2>&1
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$hdr" M="$tmp/mod" "${kmake[@]}" modules >>"$log" 2>&1
 	r=$?
 	want=$(modinfo -F vermagic "$kdir/modules/lib/modules/$rel/kernel/fs/configfs/configfs.ko" 2>/dev/null)
 	got=$(modinfo -F vermagic "$tmp/mod/gpio-sim.ko" 2>/dev/null)
@@ -110,7 +129,7 @@ rig_gpio_sim() {
 		return 1
 	fi
 	mkdir -p "$tmp/out"
-	cp "$tmp/mod/gpio-sim.ko" "$tmp/mod/irq_sim.ko" "$tmp/out/"
+	for p in $mods; do cp "$tmp/mod/$p.ko" "$tmp/out/" || { rm -rf "$tmp"; return 1; }; done
 	dpkg-deb -f "$tmp"/deb/linux-headers-"$rel"_*.deb Version >"$tmp/out/version"
 	echo "$rel" >"$tmp/out/.done"
 	rm -rf "$dir"

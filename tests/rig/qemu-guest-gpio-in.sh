@@ -44,8 +44,12 @@ if [ -n "$i_chip" ]; then
 	# events TOPIC: every payload on rig/TOPIC so far, on one line
 	events() { grep "^rig/$1 " /tmp/in-msgs | cut -d' ' -f2 | tr '\n' ' '; }
 	# line_irq LINE: the interrupt sensorgate requested for LINE of an irq_sim chip (/proc/interrupts:
-	# "N: <per CPU> irq_sim LINE sensorgate"); only rig-inputs has lines with interrupts
-	line_irq() { awk -v l="$1" '$NF == "sensorgate" && $(NF - 1) == l && $(NF - 2) == "irq_sim" { sub(":", "", $1); print $1 }' /proc/interrupts; }
+	# "N: <per CPU> irq_sim LINE sensorgate", on arm64 with the trigger before the name:
+	# "... irq_sim LINE Edge sensorgate"); only rig-inputs has lines with interrupts
+	line_irq() {
+		awk -v l="$1" '$NF == "sensorgate" { n = NF - 1; if ($n == "Edge" || $n == "Level") n--
+			if ($n == l && $(n - 1) == "irq_sim") { sub(":", "", $1); print $1 } }' /proc/interrupts
+	}
 	# burst OUT N HZ [KILL_AT PID]: N pulses at HZ on the counter's line 2 by /rig/pulse, output in OUT.
 	# With -i the source makes an edge only once the kernel made the last one an event: in the
 	# emulation two edges can otherwise become one event with no gap in its numbers (see

@@ -18,7 +18,15 @@
 # a BME280 register map) and rig_qemu_hook_gpio (a relay on gpio-sim, and the
 # GPIO inputs: a contact, a button, a pulse counter), below.
 #
-# Usage: tests/rig/qemu.sh [BINARY]    (default: build/sensorgate)
+# --arm: the same guest on Debian's arm64 kernel under qemu-system-aarch64
+# (-M virt -cpu max, TCG) with an armhf user space, as Raspberry Pi OS's
+# 32-bit image runs on a 64-bit kernel: build-armhf/sensorgate with its
+# libraries from the host's multiarch dirs, busybox and mosquitto from
+# Debian's armhf packages (rig_arm_root). The sensor line is the virt
+# machine's PL011 (/dev/ttyAMA0; QEMU 7.2's virt has one UART for the
+# non-secure world), so the console is a virtio console (hvc0).
+#
+# Usage: tests/rig/qemu.sh [--arm] [BINARY]    (default: build/sensorgate, --arm: build-armhf/sensorgate)
 # SG_RIG_BENCH=1: the GPIO benchmark instead of the checks (scripts/bench-gpio.sh).
 # Exit: 0 pass, 1 fail, 77 skipped (loudly) when QEMU cannot run here.
 
@@ -26,17 +34,40 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/gpio-sim.sh"
 
+arm=0
+if [ "${1:-}" = --arm ]; then arm=1; shift; fi
+# the guest's user space: its architecture's GNU triplet and loader
+ARM_ARCH=armhf
+ARM_TRIPLET=arm-linux-gnueabihf
+
 rig_need_root
-[ "$(uname -m)" = x86_64 ] || rig_skip "the QEMU rig boots Debian's amd64 kernel; this host is $(uname -m)"
-command -v qemu-system-x86_64 >/dev/null || rig_host_tools qemu-system-x86
-command -v qemu-system-x86_64 >/dev/null || rig_skip "qemu-system-x86_64 not available"
+[ "$(uname -m)" = x86_64 ] || rig_skip "the QEMU rig runs on an x86-64 host; this host is $(uname -m)"
 command -v socat >/dev/null || rig_host_tools socat
 command -v cpio >/dev/null || rig_host_tools cpio
-
-bin=${1:-$RIG_TOP/build/sensorgate}
-[ -x "$bin" ] || rig_die "no binary $bin: run 'make' first"
-root=$(rig_rootfs)
-kdir=$(rig_kernel)
+if [ "$arm" = 1 ]; then
+	command -v qemu-system-aarch64 >/dev/null || rig_host_tools qemu-system-arm
+	command -v qemu-system-aarch64 >/dev/null || rig_skip "qemu-system-aarch64 not available (package qemu-system-arm)"
+	command -v readelf >/dev/null || rig_host_tools binutils
+	dpkg --print-foreign-architectures | grep -qx arm64 ||
+		rig_skip "dpkg knows no arm64 architecture: Debian's arm64 kernel cannot be fetched (scripts/deps.sh --cross arm64)"
+	bin=${1:-$RIG_TOP/build-$ARM_ARCH/sensorgate}
+	if [ ! -x "$bin" ]; then
+		command -v "$ARM_TRIPLET-gcc" >/dev/null ||
+			rig_skip "the ARM guest: no $ARM_ARCH cross toolchain to build $bin (scripts/deps.sh --cross $ARM_ARCH)"
+		rig_die "no binary $bin: run 'make ARCH=$ARM_ARCH' first"
+	fi
+	root=$(rig_arm_root "$ARM_ARCH")
+	kdir=$(rig_kernel arm64)
+	tty=ttyAMA0
+else
+	command -v qemu-system-x86_64 >/dev/null || rig_host_tools qemu-system-x86
+	command -v qemu-system-x86_64 >/dev/null || rig_skip "qemu-system-x86_64 not available"
+	bin=${1:-$RIG_TOP/build/sensorgate}
+	[ -x "$bin" ] || rig_die "no binary $bin: run 'make' first"
+	root=$(rig_rootfs)
+	kdir=$(rig_kernel)
+	tty=ttyS1
+fi
 release=$(cat "$kdir/release")
 work=$(mktemp -d /tmp/sensorgate-rig-qemu.XXXXXX)
 stage=$work/initramfs
@@ -55,6 +86,10 @@ trap cleanup EXIT
 # DEST in the stage, with every library it needs taken from the root.
 stage_elf() {
 	local src=$1 dest=$2 lib
+	if [ "$arm" = 1 ]; then
+		stage_elf_cross "$src" "$dest"
+		return
+	fi
 	install -D -m 0755 "$src" "$stage$dest"
 	"$root/lib64/ld-linux-x86-64.so.2" \
 		--library-path "$root/lib/x86_64-linux-gnu:$root/usr/lib/x86_64-linux-gnu" --list "$src" |
@@ -65,6 +100,35 @@ stage_elf() {
 			[ -e "$root$lib" ] || rig_die "$src needs $lib, not in the root"
 			install -D -m 0755 "$(readlink -f "$root$lib")" "$stage$lib"
 		done
+}
+
+# The same for the ARM guest, whose loader cannot run here: its ELF NEEDED
+# entries, followed recursively, looked up in the staging root, then in the
+# host's multiarch dirs; every library lands in /lib/TRIPLET of the stage.
+stage_elf_cross() {
+	local src=$1 dest=$2 f so p d interp queue=("$1")
+	install -D -m 0755 "$src" "$stage$dest"
+	interp=$(readelf -l "$src" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+	if [ -n "$interp" ] && [ ! -e "$stage$interp" ]; then
+		p=$root$interp
+		[ -e "$p" ] || p=$interp
+		[ -e "$p" ] || rig_die "$src needs the loader $interp: neither in $root nor on the host"
+		install -D -m 0755 "$(readlink -f "$p")" "$stage$interp"
+	fi
+	while [ "${#queue[@]}" -gt 0 ]; do
+		f=${queue[0]}
+		queue=("${queue[@]:1}")
+		for so in $(readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+			[ -e "$stage/lib/$ARM_TRIPLET/$so" ] && continue
+			p=
+			for d in "$root/lib/$ARM_TRIPLET" "$root/usr/lib/$ARM_TRIPLET" "/lib/$ARM_TRIPLET" "/usr/lib/$ARM_TRIPLET"; do
+				[ -e "$d/$so" ] && { p=$d/$so; break; }
+			done
+			[ -n "$p" ] || rig_die "$src needs $so: not in $root nor in the host's /usr/lib/$ARM_TRIPLET"
+			install -D -m 0755 "$(readlink -f "$p")" "$stage/lib/$ARM_TRIPLET/$so"
+			queue+=("$p")
+		done
+	done
 }
 
 # ---- hooks -------------------------------------------------------------------
@@ -92,6 +156,21 @@ rig_qemu_hook_i2c() {
 
 	mkdir -p "$stage/lib/modules"
 	cp -a "$kdir/modules/lib/modules/$release" "$stage/lib/modules/"
+	if [ "$arm" = 1 ]; then
+		# Debian's arm64 kernel has no i2c-stub: gpio-sim.sh cross-builds it with gpio-sim.
+		local mods r=0
+		mods=$(rig_gpio_sim "$kdir") || r=$?
+		if [ "$r" -ne 0 ]; then
+			printf '%s\n' 'echo "== hook: i2c-stub with a BME280 at 0x76"' \
+				"bad \"i2c-stub could not be built for $release on the host (exit $r; log: $RIG_CACHE/gpio-sim/$release.log)\"" \
+				>"$stage/rig/hook-i2c.sh"
+			chmod +x "$stage/rig/hook-i2c.sh"
+			return
+		fi
+		mkdir -p "$stage/lib/modules/$release/extra"
+		cp "$mods/i2c-stub.ko" "$stage/lib/modules/$release/extra/"
+		depmod -b "$stage" "$release"
+	fi
 	{
 		echo 'echo "== hook: i2c-stub with a BME280 at 0x76"'
 		echo 'modprobe i2c-dev && modprobe i2c-stub chip_addr=0x76'
@@ -159,7 +238,9 @@ rig_qemu_hook_gpio() {
 		depmod -b "$stage" "$release"
 		install -m 0755 "$RIG_DIR/qemu-guest-gpio.sh" "$stage/rig/hook-gpio.sh"
 		# GPIO inputs: their checks and the pulse source they drive gpio-sim with
-		cc -O2 -Wall -o "$work/pulse" "$RIG_DIR/pulse.c" || rig_die "cannot build tests/rig/pulse.c"
+		local cc=cc
+		[ "$arm" = 1 ] && cc=$ARM_TRIPLET-gcc
+		"$cc" -O2 -Wall -o "$work/pulse" "$RIG_DIR/pulse.c" || rig_die "cannot build tests/rig/pulse.c"
 		stage_elf "$work/pulse" /rig/pulse
 		install -m 0755 "$RIG_DIR/qemu-guest-gpio-in.sh" "$stage/rig/hook-gpio-in.sh"
 		# scripts/bench-gpio.sh: the figures instead of the checks
@@ -191,11 +272,27 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 ip link set lo up
+[ -x /rig/console.sh ] && . /rig/console.sh
 sh /rig/qemu-guest.sh
 sync
 poweroff -f
 INIT
 chmod 0755 "$stage/init"
+if [ "$arm" = 1 ]; then
+	# The console: a virtio console, whose drivers are modules in Debian's arm64 kernel; until
+	# it is there nothing is printed (the kernel's own console= names it too, for a panic).
+	mkdir -p "$stage/lib/modules"
+	cp -a "$kdir/modules/lib/modules/$release" "$stage/lib/modules/"
+	cat >"$stage/rig/console.sh" <<'CONSOLE'
+modprobe virtio_mmio && modprobe virtio_console
+n=50
+while [ ! -e /dev/hvc0 ] && [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+exec >/dev/hvc0 2>&1 </dev/null
+export LD_LIBRARY_PATH=/lib/ARM_TRIPLET
+CONSOLE
+	sed -i "s|ARM_TRIPLET|$ARM_TRIPLET|" "$stage/rig/console.sh"
+	chmod +x "$stage/rig/console.sh"
+fi
 rig_qemu_hook_i2c
 rig_qemu_hook_gpio
 (cd "$stage" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
@@ -209,13 +306,23 @@ chmod +x "$work/feeder"
 
 rig_log "booting Debian's $release under QEMU (TCG), initramfs $(du -h "$work/initrd.cpio" | cut -f1)"
 t0=$SECONDS
-qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 512 -nodefaults -no-reboot -display none \
-	-kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
-	-append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init${SG_RIG_BENCH:+ sg_bench=$SG_RIG_BENCH}" \
-	-serial file:"$work/console.log" \
-	-chardev socket,id=ttyS1,path="$work/ttyS1.sock",server=on,wait=off -serial chardev:ttyS1 \
-	-qmp unix:"$work/qmp.sock",server=on,wait=off \
-	-nic none >"$work/qemu.log" 2>&1 </dev/null &
+if [ "$arm" = 1 ]; then
+	qemu-system-aarch64 -M virt -cpu max -accel tcg -smp 2 -m 512 -nodefaults -no-reboot -display none \
+		-kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
+		-append "console=hvc0 loglevel=4 panic=-1 rdinit=/init sg_tty=$tty${SG_RIG_BENCH:+ sg_bench=$SG_RIG_BENCH}" \
+		-chardev socket,id=ttyS1,path="$work/ttyS1.sock",server=on,wait=off -serial chardev:ttyS1 \
+		-device virtio-serial-device -chardev file,id=con,path="$work/console.log" -device virtconsole,chardev=con \
+		-qmp unix:"$work/qmp.sock",server=on,wait=off \
+		-nic none >"$work/qemu.log" 2>&1 </dev/null &
+else
+	qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 512 -nodefaults -no-reboot -display none \
+		-kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
+		-append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init${SG_RIG_BENCH:+ sg_bench=$SG_RIG_BENCH}" \
+		-serial file:"$work/console.log" \
+		-chardev socket,id=ttyS1,path="$work/ttyS1.sock",server=on,wait=off -serial chardev:ttyS1 \
+		-qmp unix:"$work/qmp.sock",server=on,wait=off \
+		-nic none >"$work/qemu.log" 2>&1 </dev/null &
+fi
 qemu_pid=$!
 for _ in $(seq 100); do [ -S "$work/ttyS1.sock" ] && break; sleep 0.1; done
 # In a session (and process group) of its own, numbered $!: socat's SYSTEM: child outlives a kill of
@@ -233,7 +340,9 @@ send_break() {
 }
 
 # Bounded: the guest powers off by itself when its tests are done.
+# (the ARM guest takes about 100 s where the x86 one takes 45 s)
 limit=${SG_RIG_QEMU_TIMEOUT:-240}
+[ "$arm" = 1 ] && limit=${SG_RIG_QEMU_TIMEOUT:-480}
 break_sent=0
 while kill -0 "$qemu_pid" 2>/dev/null; do
 	if [ $((SECONDS - t0)) -ge "$limit" ]; then
@@ -241,7 +350,7 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
 		kill "$qemu_pid"
 		break
 	fi
-	if [ "$break_sent" = 0 ] && grep -aq '^== rig: break on ttyS1 now' "$work/console.log" 2>/dev/null; then
+	if [ "$break_sent" = 0 ] && grep -aq "^== rig: break on $tty now" "$work/console.log" 2>/dev/null; then
 		send_break
 		break_sent=1
 	fi

@@ -2,13 +2,18 @@
 # SPDX-License-Identifier: MIT
 #
 # run.sh — the system test rig: sensorgate on a real systemd (nspawn.sh) and
-# on a real kernel (qemu.sh). Builds build/sensorgate and the .deb first.
+# on real kernels (qemu.sh): Debian's amd64 kernel with build/sensorgate, and
+# Debian's arm64 kernel with the armhf build (qemu.sh --arm). Builds
+# build/sensorgate, build-armhf/sensorgate and the .deb first.
 #
 # Downloads (a debootstrapped Debian 12 root, Debian's 6.1 kernel) are cached
 # in $SG_RIG_CACHE (default /var/cache/sensorgate-rig) and reused.
 # Needs root; without it the rig is skipped with a loud message (exit 77).
 #
-# Usage: tests/rig/run.sh [--nspawn-only | --qemu-only] [--no-build]
+# The ARM guest needs the armhf cross toolchain (scripts/deps.sh --cross armhf
+# --cross arm64: arm64 for its kernel); without it that part is skipped loudly.
+#
+# Usage: tests/rig/run.sh [--nspawn-only | --qemu-only] [--no-arm] [--no-build]
 # Ends with "rig: N passed, M failed" (checks of both parts) and the timings.
 
 set -uo pipefail
@@ -16,13 +21,15 @@ source "$(dirname "$0")/common.sh"
 
 do_nspawn=1
 do_qemu=1
+do_arm=1
 build=1
 for arg in "$@"; do
 	case "$arg" in
 		--nspawn-only) do_qemu=0 ;;
 		--qemu-only) do_nspawn=0 ;;
+		--no-arm) do_arm=0 ;;
 		--no-build) build=0 ;;
-		-h | --help) sed -n '4,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		-h | --help) sed -n '4,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 		*) rig_die "unknown argument: $arg" ;;
 	esac
 done
@@ -35,6 +42,10 @@ trap 'rm -f "$log"' EXIT
 if [ "$build" = 1 ]; then
 	rig_log "building build/sensorgate and the .deb"
 	make -C "$RIG_TOP" -j2 all >"$log" 2>&1 || { cat "$log"; rig_die "make failed"; }
+	if [ "$do_qemu" = 1 ] && [ "$do_arm" = 1 ] && [ -x "$(command -v arm-linux-gnueabihf-gcc)" ]; then
+		rig_log "building build-armhf/sensorgate"
+		make -C "$RIG_TOP" -j2 ARCH=armhf all >"$log" 2>&1 || { cat "$log"; rig_die "make ARCH=armhf failed"; }
+	fi
 	if [ "$do_nspawn" = 1 ]; then
 		make -C "$RIG_TOP" deb >"$log" 2>&1 || { tail -n 40 "$log"; rig_die "make deb failed"; }
 	fi
@@ -47,8 +58,9 @@ summary=()
 # run_part NAME SCRIPT: run it, echo its output, add its closing counts.
 run_part() {
 	local name=$1 script=$2 t0=$SECONDS rc out p f
+	shift 2
 	out=$(mktemp /tmp/sensorgate-rig-part.XXXXXX)
-	"$script" 2>&1 | tee "$out"
+	"$script" "$@" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	p=$(grep -c '^  ok ' "$out")
 	f=$(grep -c '^  FAIL ' "$out")
@@ -66,6 +78,7 @@ run_part() {
 [ "$do_nspawn" = 1 ] && { echo "==== systemd (nspawn)"; run_part nspawn "$RIG_DIR/nspawn.sh"; }
 [ "$do_qemu" = 1 ] && { echo "==== kernel (qemu)"; run_part qemu "$RIG_DIR/qemu.sh"; }
 [ "$do_qemu" = 1 ] && { echo "==== i2c-stub (qemu)"; run_part i2c-stub "$RIG_DIR/i2c-stub.sh"; }
+[ "$do_qemu" = 1 ] && [ "$do_arm" = 1 ] && { echo "==== ARM kernel (qemu-system-aarch64, armhf user space)"; run_part qemu-arm "$RIG_DIR/qemu.sh" --arm; }
 
 echo
 echo "rig: build ${t_build} s; ${summary[*]}; total $((SECONDS - t_start)) s"

@@ -918,48 +918,6 @@ static void test_shutdown(void **state)
 	config_free(c2);
 }
 
-/* ---- JSON escaping ------------------------------------------------------------------------------ */
-
-struct ecase {
-	const char *legend;
-	const char *in;
-	size_t len;
-	size_t max;
-	const char *out;
-};
-
-static const struct ecase ecases[] = {
-	{"plain", "ON", 2, 64, "ON"},
-	{"quotes and backslash", "a\"b\\c", 5, 64, "a\\\"b\\\\c"},
-	{"newline, CR, tab", "a\nb\rc\td", 7, 64, "a\\nb\\rc\\td"},
-	{"other control characters", "\x01\x1f\x7f", 3, 64, "\\u0001\\u001f\\u007f"},
-	{"NUL inside", "a\0b", 3, 64, "a\\u0000b"},
-	{"valid UTF-8 kept", "\xc2\xb0" "C", 3, 64, "\xc2\xb0" "C"},
-	{"invalid UTF-8 replaced", "\xff\xc3(", 3, 64, "\\ufffd\\ufffd("},
-	{"overlong encoding replaced", "\xc0\xaf", 2, 64, "\\ufffd\\ufffd"},
-	{"surrogate encoding replaced", "\xed\xa0\x80", 3, 64, "\\ufffd\\ufffd\\ufffd"},
-	{"truncated at max_in", "abcdef", 6, 3, "abc"},
-	{"multibyte cut by max_in", "a\xe2\x82\xac", 4, 3, "a\\ufffd\\ufffd"},
-};
-
-static void test_json_escape(void **state)
-{
-	char out[128];
-	(void)state;
-
-	for (size_t i = 0; i < sizeof(ecases) / sizeof(ecases[0]); i++) {
-		const struct ecase *c = &ecases[i];
-		size_t n;
-		print_message("case: %s\n", c->legend);
-		n = commands_json_escape(c->in, c->len, c->max, out, sizeof(out));
-		assert_string_equal(out, c->out);
-		assert_int_equal(n, strlen(c->out));
-	}
-	/* output too small: stops at a whole escape, NUL-terminated */
-	assert_int_equal(commands_json_escape("ab\"cd", 5, 64, out, 4), 2);
-	assert_string_equal(out, "ab");
-}
-
 /* A payload is LEN bytes, not a C string (found by fuzz_commands: the number check read on past it;
  * tests/fuzz/regressions/commands-number-overread). Exactly sized heap buffers, so ASan sees any overread. */
 static void test_payload_not_nul_terminated(void **state)
@@ -999,6 +957,178 @@ static void test_unknown_driver(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
+
+/* ---- fail-safe ------------------------------------------------------------------------------------ */
+
+#define FAIL_SAFE_CONFIG                                                                                     \
+	"gateway: { base_topic = \"h\"; };\nactuators = (\n"                                                   \
+	" { name = \"heat\"; driver = \"gpio\"; line = 1; initial = \"OFF\"; fail_safe_after_s = 30; },\n"        \
+	" { name = \"fan\"; driver = \"serial\"; port = \"@DIR@/tty\"; type = \"number\"; min = 0; max = 100;\n" \
+	"   set = \"{value}\"; safe = \"100\"; fail_safe_on_ha_offline = true; },\n"                              \
+	" { name = \"plain\"; driver = \"gpio\"; line = 2; initial = \"OFF\"; }\n);\n"
+
+/* A router for FAIL_SAFE_CONFIG made at T0, connected, with heat ON and fan 20: what the fail-safe must undo. */
+static struct sg_commands *fail_safe_router(struct sg_config **ret_cfg)
+{
+	struct sg_config *c = fixture_config(FAIL_SAFE_CONFIG);
+	struct sg_commands *r;
+	struct sg_cmd_msg on = {.topic = "h/heat/set", .payload = "ON", .len = 2};
+	struct sg_cmd_msg fan = {.topic = "h/fan/set", .payload = "20", .len = 2};
+	struct sg_cmd_msg plain = {.topic = "h/plain/set", .payload = "ON", .len = 2};
+
+	assert_non_null(c);
+	memset(fakes, 0, sizeof(fakes));
+	rec_reset();
+	r = make_router(c, T0);
+	assert_int_equal(commands_deadline(r), T0 + 30 * S); /* not connected yet: counting from the start */
+	commands_connected(r);
+	assert_int_equal(commands_deadline(r), UINT64_MAX);
+	assert_int_equal(commands_message(r, &on, T0 + S), 0);
+	assert_int_equal(commands_message(r, &fan, T0 + S), 0);
+	assert_int_equal(commands_message(r, &plain, T0 + S), 0);
+	assert_string_equal(commands_state(r, 0), "ON");
+	rec_reset();
+	*ret_cfg = c;
+	return r;
+}
+
+static void test_fail_safe_after_broker_loss(void **state)
+{
+	struct sg_config *c;
+	struct sg_commands *r = fail_safe_router(&c);
+	const struct rec_pub *p;
+	(void)state;
+
+	pub_rec.publish_result = -ENOTCONN;
+	commands_disconnected(r, T0 + 10 * S);
+	assert_int_equal(commands_deadline(r), T0 + 40 * S);
+	commands_timer(r, T0 + 40 * S - 1);
+	assert_string_equal(commands_state(r, 0), "ON"); /* not a microsecond early */
+	commands_timer(r, T0 + 40 * S);
+	assert_string_equal(commands_state(r, 0), "OFF");
+	assert_false(fake("heat")->last_on);
+	assert_string_equal(commands_state(r, 1), "20"); /* only on Home Assistant's word */
+	assert_string_equal(commands_state(r, 2), "ON"); /* no fail-safe configured */
+	assert_int_equal(commands_deadline(r), UINT64_MAX); /* once per outage */
+	assert_int_equal(commands_fail_safe_count(r, 0), 1);
+	/* back: the new state, then why, on the error topic */
+	pub_rec.publish_result = 0;
+	rec_reset();
+	commands_connected(r);
+	assert_string_equal(rec_last("h/heat")->payload, "OFF");
+	p = rec_last("h/heat/error");
+	assert_non_null(p);
+	assert_false(p->retain);
+	assert_string_equal(p->payload, "{\"actuator\":\"heat\",\"error\":\"fail-safe: no connection to the broker "
+	                    "for 30 s; switched to its safe state\",\"state\":\"OFF\"}");
+	assert_true(&pub_rec.pubs[0] == rec_last("h/heat") || strcmp(pub_rec.pubs[0].topic, "h/heat") == 0);
+	commands_connected(r); /* said once */
+	assert_int_equal(rec_count("h/heat/error"), 1);
+	/* a short outage does nothing */
+	commands_disconnected(r, T0 + 100 * S);
+	commands_connected(r);
+	commands_timer(r, T0 + 200 * S);
+	assert_int_equal(commands_fail_safe_count(r, 0), 1);
+	commands_free(r);
+	config_free(c);
+}
+
+static void test_fail_safe_on_ha_offline(void **state)
+{
+	struct sg_config *c;
+	struct sg_commands *r = fail_safe_router(&c);
+	(void)state;
+
+	assert_true(commands_wants_ha_status(r));
+	commands_ha_offline(r, T0 + 5 * S);
+	assert_string_equal(commands_state(r, 1), "100");
+	assert_string_equal(fake("fan")->last, "100");
+	assert_string_equal(commands_state(r, 0), "ON"); /* heat waits for the broker timer only */
+	assert_string_equal(rec_last("h/fan")->payload, "100");
+	assert_non_null(strstr(rec_last("h/fan/error")->payload, "fail-safe: Home Assistant went offline"));
+	/* again while already safe: nothing moves, nothing said */
+	fake("fan")->n_sets = 0;
+	rec_reset();
+	commands_ha_offline(r, T0 + 6 * S);
+	assert_int_equal(fake("fan")->n_sets, 0);
+	assert_null(rec_last("h/fan/error"));
+	commands_free(r);
+	config_free(c);
+}
+
+static void test_fail_safe_hardware_away(void **state)
+{
+	struct sg_config *c;
+	struct sg_commands *r = fail_safe_router(&c);
+	(void)state;
+
+	/* the heater's port fails during the outage: it goes safe once it is back, and says so */
+	fake("heat")->mode = FAKE_FAIL;
+	fake("heat")->fail_with = -EIO;
+	assert_int_equal(commands_message(r, &(struct sg_cmd_msg){.topic = "h/heat/set", .payload = "ON", .len = 2},
+	                                  T0 + 2 * S), -EIO);
+	assert_false(commands_up(r, 0));
+	commands_disconnected(r, T0 + 3 * S);
+	fake("heat")->open_error = -ENOENT;
+	commands_timer(r, T0 + 33 * S);
+	assert_false(commands_up(r, 0));
+	fake("heat")->open_error = 0;
+	fake("heat")->mode = FAKE_SYNC;
+	commands_timer(r, T0 + 100 * S);
+	assert_true(commands_up(r, 0));
+	assert_string_equal(commands_state(r, 0), "OFF");
+	rec_reset();
+	commands_connected(r);
+	assert_non_null(strstr(rec_last("h/heat/error")->payload, "no connection to the broker for 30 s"));
+	commands_free(r);
+	config_free(c);
+}
+
+/* A status topic or Home Assistant's status topic outside the base topic and prefix is never answered on. */
+static void test_fail_safe_status_topics_not_answered(void **state)
+{
+	struct sg_config *c = fixture_config("gateway: { base_topic = \"h\"; status_topic = \"tele/gw/LWT\"; };\n"
+	                                     "discovery: { ha_status_topic = \"hass/status\"; };\n"
+	                                     "actuators = ( { name = \"a\"; driver = \"gpio\"; line = 1; } );\n");
+	struct sg_commands *r;
+	struct sg_cmd_msg m = {.topic = "h/a/set", .payload = "ON", .len = 2};
+	(void)state;
+
+	assert_non_null(c);
+	memset(fakes, 0, sizeof(fakes));
+	rec_reset();
+	r = make_router(c, T0);
+	m.response_topic = "tele/gw/LWT";
+	assert_int_equal(commands_message(r, &m, T0), -EACCES);
+	assert_non_null(strstr(rec_last("h/a/error")->payload, "is the gateway's status topic"));
+	m.response_topic = "hass/status";
+	assert_int_equal(commands_message(r, &m, T0), -EACCES);
+	assert_non_null(strstr(rec_last("h/a/error")->payload, "is Home Assistant's status topic"));
+	m.response_topic = "tele/gw/LWTx";
+	assert_int_equal(commands_message(r, &m, T0), 0);
+	assert_null(rec_last("tele/gw/LWT"));
+	commands_free(r);
+	config_free(c);
+}
+
+static void test_fail_safe_config(void **state)
+{
+	struct sg_config *c;
+	(void)state;
+
+	c = fixture_config("actuators = ( { name = \"a\"; driver = \"gpio\"; line = 1; fail_safe_after_s = 5; } );\n");
+	assert_null(c);
+	assert_non_null(strstr(fixture_error, ":1: actuator \"a\": \"fail_safe_after_s\" needs a state to go to"));
+	c = fixture_config("actuators = ( { name = \"a\"; driver = \"gpio\"; line = 1; initial = \"OFF\";\n"
+	                   "  fail_safe_after_s = -1; } );\n");
+	assert_null(c);
+	assert_non_null(strstr(fixture_error, ":2:"));
+	c = fixture_config("actuators = ( { name = \"a\"; driver = \"gpio\"; line = 1;\n"
+	                   "  fail_safe_on_ha_offline = true; } );\n");
+	assert_null(c);
+	assert_non_null(strstr(fixture_error, ":2: actuator \"a\": \"fail_safe_on_ha_offline\" needs a state"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1025,10 +1155,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnected_publish_is_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
-		cmocka_unit_test(test_json_escape),
 		cmocka_unit_test_setup_teardown(test_error_message_is_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_payload_not_nul_terminated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_driver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_safe_after_broker_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_safe_on_ha_offline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_safe_hardware_away, setup, teardown),
+		cmocka_unit_test(test_fail_safe_config),
+		cmocka_unit_test_setup_teardown(test_fail_safe_status_topics_not_answered, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

@@ -28,7 +28,7 @@ static char tmpdir[64];
 static char conf_path[PATH_MAX];
 
 static const char *const aux_files[] = {"tty", "tty2", "tty3", "tty4", "ca.pem", "cert.pem", "key.pem", "test.conf", "inc.conf",
-                                        "password", "empty", "fifo", NULL};
+                                        "password", "empty", "fifo", "device.key", NULL};
 
 static void write_file(const char *path, const char *text)
 {
@@ -61,6 +61,7 @@ static int group_setup(void **state)
 	write_aux("ca.pem", "not really a certificate\n");
 	write_aux("cert.pem", "not really a certificate\n");
 	write_aux("key.pem", "not really a key\n");
+	write_aux("device.key", "c2Vuc29yZ2F0ZSB0ZXN0IGtleSwgMzIgYnl0ZXMgbG9uZyE=\n");
 	snprintf(conf_path, sizeof(conf_path), "%s/fifo", tmpdir);
 	if (mkfifo(conf_path, 0600) < 0)
 		return -1;
@@ -394,6 +395,63 @@ static const struct err_case err_cases[] = {
 	{"password without user name on 3.1.1",
 	 "mqtt: { protocol = \"3.1.1\"; password_file = \"@DIR@/key.pem\"; };\n",
 	 1, "\"password_file\" needs \"username\""},
+	{"protocol 3.1 and a client id over 23 bytes",
+	 "mqtt: { protocol = \"3.1\";\n  client_id = \"abcdefghijklmnopqrstuvwx\"; };\n",
+	 2, "client id \"abcdefghijklmnopqrstuvwx\" is 24 bytes; MQTT 3.1 allows at most 23"},
+	{"alpn without TLS",
+	 "mqtt: { tls: {\n  alpn = \"x-amzn-mqtt-ca\"; }; };\n",
+	 2, "\"alpn\" is a TLS setting, but the brokers are mqtt:// (no TLS)"},
+	{"alpn with a space",
+	 "mqtt: { brokers = ( \"mqtts://h:443\" ); tls: {\n  alpn = \"x y\"; }; };\n",
+	 2, "\"alpn\" must be a protocol name of 1 to 255 printable ASCII characters"},
+	{"azure without hub",
+	 "mqtt: {\n  cloud = \"azure-iot-hub\"; device_id = \"d\"; device_key_file = \"@DIR@/key.pem\"; };\n",
+	 2, "cloud = \"azure-iot-hub\" needs \"hub\" in the mqtt group"},
+	{"hub without cloud",
+	 "mqtt: {\n\n  hub = \"h.azure-devices.net\"; };\n",
+	 3, "\"hub\" belongs to cloud = \"azure-iot-hub\", which is not set"},
+	{"azure and client_id",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\";\n  client_id = \"x\"; };\n",
+	 3, "\"client_id\" is set by cloud = \"azure-iot-hub\""},
+	{"azure and a plain broker",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\";\n  brokers = ( \"mqtt://h:1883\" ); };\n",
+	 3, "takes TLS only: the brokers must be mqtts://"},
+	{"azure and MQTT 5",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\";\n  protocol = \"5\"; };\n",
+	 3, "speaks MQTT 3.1.1"},
+	{"azure device key not base64",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\"; };\n",
+	 2, "/key.pem does not hold a base64 key on its first line"},
+	{"azure device id with a slash",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\";\n  device_id = \"a/b\";\n"
+	 "  device_key_file = \"@DIR@/key.pem\"; };\n",
+	 2, "invalid device_id \"a/b\""},
+	{"aws without thing",
+	 "mqtt: {\n  cloud = \"aws-iot-core\"; brokers = ( \"mqtts://h:8883\" ); };\n",
+	 2, "cloud = \"aws-iot-core\" needs \"thing\""},
+	{"aws without a client certificate",
+	 "mqtt: {\n  cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" ); };\n",
+	 2, "cloud = \"aws-iot-core\" needs the thing's certificate"},
+	{"a timeout filter with a cloud profile",
+	 "mqtt: { cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" );\n"
+	 "  tls: { cert_file = \"@DIR@/cert.pem\"; key_file = \"@DIR@/key.pem\"; }; };\n"
+	 DEV_A "    readings = ( { field = \"t\";\n      filters = ( { timeout = 5; } ); } ); }\n);\n",
+	 6, "a timeout filter cannot be used with cloud = \"aws-iot-core\""},
+	{"azure and a status topic",
+	 "gateway: { id = \"gw\";\n  status_topic = \"tele/gw/LWT\"; };\n"
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/device.key\"; };\n",
+	 2, "\"status_topic\" (the gateway's status topic): cloud = \"azure-iot-hub\" only takes the service's own topics"},
+	{"aws and QoS 2 on an actuator",
+	 "mqtt: { cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" );\n"
+	 "  tls: { cert_file = \"@DIR@/cert.pem\"; key_file = \"@DIR@/key.pem\"; }; };\n"
+	 "actuators = ( { name = \"r\"; driver = \"serial\"; port = \"@DIR@/tty\"; on = \"1\"; off = \"0\";\n"
+	 "  qos = 2; } );\n",
+	 4, "qos 2: cloud = \"aws-iot-core\" takes QoS 0 and 1 only"},
 	{"cert_file without key_file",
 	 "mqtt: { tls: {\n  cert_file = \"@DIR@/cert.pem\"; }; };\n",
 	 2, "\"cert_file\" needs \"key_file\""},
@@ -578,7 +636,61 @@ static const struct err_case err_cases[] = {
 	{"actuator topic with '+'",
 	 "actuators = (\n  { name = \"l\"; driver = \"gpio\"; line = 1;\n    topic = \"a/+\"; }\n);\n",
 	 3, "invalid topic \"a/+\""},
+	{"empty payload_offline (a retained empty message deletes)",
+	 "gateway: { id = \"gw\";\n  payload_offline = \"\"; };\n",
+	 2, "\"payload_offline\" must be 1 to 64 bytes of UTF-8 text"},
+	{"payload_online equal to payload_offline",
+	 "gateway: { payload_online = \"up\";\n  payload_offline = \"up\"; };\n",
+	 2, "\"payload_online\" and \"payload_offline\" must differ"},
+	{"status_topic with a wildcard",
+	 "gateway: {\n  status_topic = \"tele/#\"; };\n",
+	 2, "invalid status_topic \"tele/#\""},
+	{"status_topic taken by an actuator",
+	 "gateway: { base_topic = \"h\"; status_topic = \"h/relay\"; };\n"
+	 "actuators = (\n  { name = \"relay\"; driver = \"gpio\"; line = 1; }\n);\n",
+	 3, "\"h/relay\""},
+	{"metrics path not *.prom",
+	 "metrics: {\n  path = \"/tmp/sensorgate.txt\"; };\n",
+	 2, "must name a file ending in \".prom\""},
+	{"metrics interval without a path",
+	 "metrics: {\n  interval = 5; };\n",
+	 2, "\"interval\" in metrics needs \"path\""},
+	{"metrics interval 0",
+	 "metrics: { path = \"/tmp/x.prom\";\n  interval = 0; };\n",
+	 2, "\"interval\""},
+	{"ha_status_topic with a wildcard",
+	 "discovery: {\n  ha_status_topic = \"ha/+\"; };\n",
+	 2, "invalid ha_status_topic \"ha/+\""},
 };
+
+/* The availability keys and the metrics group, as loaded. */
+static void test_status_and_metrics(void **state)
+{
+	struct sg_config *cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_text("gateway: { id = \"gw\"; status_topic = \"tele/gw/LWT\"; payload_online = \"Online\";\n"
+	                           "  payload_offline = \"Offline\"; };\n"
+	                           "discovery: { prefix = \"ha\"; };\n"
+	                           "metrics: { path = \"/run/x/sensorgate.prom\"; interval = 5; };\n",
+	                           &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->status_topic, "tele/gw/LWT");
+	assert_string_equal(config_birth_payload(&cfg->mqtt), "Online");
+	assert_string_equal(config_will_payload(&cfg->mqtt), "Offline");
+	assert_string_equal(cfg->discovery.ha_status_topic, "ha/status"); /* follows the prefix by default */
+	assert_string_equal(cfg->metrics.path, "/run/x/sensorgate.prom");
+	assert_true(cfg->metrics.interval_s == 5);
+	config_free(cfg);
+
+	assert_int_equal(load_text("discovery: { ha_status_topic = \"hass/birth\"; };\n", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(config_birth_payload(&cfg->mqtt), "online");
+	assert_string_equal(config_will_payload(&cfg->mqtt), "offline");
+	assert_string_equal(cfg->discovery.ha_status_topic, "hass/birth");
+	assert_null(cfg->metrics.path);
+	config_free(cfg);
+}
+
 
 static void test_errors(void **state)
 {
@@ -1296,6 +1408,7 @@ int main(void)
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_replay_and_time),
+		cmocka_unit_test(test_status_and_metrics),
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_shared_lines),
 		cmocka_unit_test(test_full),

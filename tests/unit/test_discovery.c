@@ -1169,6 +1169,32 @@ static void test_health(void **state)
 			fail_msg("stats entity announced without a stats topic: %s", l.v[i].topic);
 	assert_int_equal(l.n, 17 - 4);
 	discovery_list_clear(&l);
+
+	/* Other words on the status topics (gateway.payload_online/offline): every availability and the
+	 * status entity use them, or Home Assistant would show everything unavailable. */
+	c->mqtt.birth_payload = strdup("Online");
+	c->mqtt.will_payload = strdup("Offline");
+	assert_non_null(c->mqtt.birth_payload);
+	assert_non_null(c->mqtt.will_payload);
+	build_ok(c, &l);
+	o = must_find(&l, "homeassistant/binary_sensor/gw1/gateway_status/config");
+	assert_string_equal(jstr(o, "payload_on"), "Online");
+	assert_string_equal(jstr(o, "payload_off"), "Offline");
+	jfree(o);
+	{
+		size_t with = 0;
+
+		for (size_t i = 0; i < l.n; i++) {
+			if (!strstr(l.v[i].payload, "\"availability\""))
+				continue;
+			with++;
+			assert_non_null(strstr(l.v[i].payload, "\"payload_available\":\"Online\""));
+			assert_non_null(strstr(l.v[i].payload, "\"payload_not_available\":\"Offline\""));
+			assert_null(strstr(l.v[i].payload, "\"online\""));
+		}
+		assert_true(with >= 10);
+	}
+	discovery_list_clear(&l);
 	config_free(c);
 }
 

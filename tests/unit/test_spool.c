@@ -32,7 +32,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "gateway/clock.h"
+#include "common/clock.h"
 #include "gateway/spool.h"
 #include "gateway/spool_reserve.h"
 
