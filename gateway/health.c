@@ -167,6 +167,39 @@ void health_window_figures(const struct sg_health_window *w, bool recent, struct
 
 /* --- output ------------------------------------------------------------------ */
 
+char *health_status_path(void)
+{
+	const char *dir = getenv("RUNTIME_DIRECTORY");
+	size_t n;
+	char *p;
+
+	if (!dir || !*dir)
+		dir = HEALTH_RUNTIME_DIR;
+	n = strcspn(dir, ":"); /* systemd lists several directories with ':' */
+	if (asprintf(&p, "%.*s/%s", (int)n, dir, HEALTH_STATUS_FILE) < 0)
+		return NULL;
+	return p;
+}
+
+int health_status_parse(const char *text, long *ret_pid, double *ret_interval_s, long long *ret_updated,
+                        const char **ret_body)
+{
+	const char *nl = strchr(text, '\n');
+	long pid;
+	double interval;
+	long long updated;
+	int end = 0;
+
+	if (!nl || sscanf(text, "sensorgate %*s pid %ld interval %lf updated %lld%n", &pid, &interval, &updated, &end) != 3 ||
+	    text + end != nl || pid <= 0 || !(interval > 0))
+		return -EBADMSG;
+	*ret_pid = pid;
+	*ret_interval_s = interval;
+	*ret_updated = updated;
+	*ret_body = nl + 1;
+	return 0;
+}
+
 /* A number for JSON: finite with 0..3 decimals as needed, else null. */
 static void json_num(FILE *f, double v, int decimals)
 {
@@ -184,8 +217,10 @@ static void json_span(FILE *f, const struct sg_health_figures *h)
 	json_num(f, h->seconds, 1);
 	fputs(",\"quality\":", f);
 	json_num(f, round(h->quality * 10) / 10, 1);
-	fprintf(f, ",\"good\":%llu,\"failed\":%llu,\"counts\":{", (unsigned long long)h->good,
+	fprintf(f, ",\"good\":%llu,\"failed\":%llu,\"failed_per_min\":", (unsigned long long)h->good,
 	        (unsigned long long)h->failed);
+	json_num(f, h->seconds > 0 ? round((double)h->failed * 60.0 / h->seconds * 1000) / 1000 : 0, 3);
+	fputs(",\"counts\":{", f);
 	for (int k = 0; k < SG_HEALTH_MAX_; k++)
 		fprintf(f, "%s\"%s\":%llu", k ? "," : "", kind_names[k], (unsigned long long)h->n[k]);
 	fputs("},\"per_min\":{", f);

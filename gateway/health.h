@@ -89,7 +89,7 @@ double health_window_seconds(const struct sg_health_window *w);
 /*
  * The health payload of one device, malloc'ed into *RET (NUL-terminated):
  * {"up":true,"quality":96.2,"window_s":300,
- *  "recent":{"seconds":300,"quality":96.2,"good":50,"failed":2,
+ *  "recent":{"seconds":300,"quality":96.2,"good":50,"failed":2,"failed_per_min":0.4,
  *            "counts":{"checksum":2,...},"per_min":{"checksum":0.4,...}},
  *  "since_start":{ the same }}
  * 0 or -ENOMEM.
@@ -110,5 +110,23 @@ struct sg_health_row {
  * start and the rates per minute over the window by kind. 0 or -ENOMEM.
  */
 int health_table(const struct sg_health_row *rows, size_t n, double window_s, char **ret);
+
+/*
+ * The file the daemon keeps its --status table in, rewritten every health
+ * interval and removed when it stops: "$RUNTIME_DIRECTORY/health" (the
+ * first directory systemd gives with RuntimeDirectory=), else
+ * "/run/sensorgate/health". Malloc'ed; NULL on ENOMEM.
+ */
+#define HEALTH_RUNTIME_DIR "/run/sensorgate"
+#define HEALTH_STATUS_FILE "health"
+char *health_status_path(void);
+
+/*
+ * The first line of a status file TEXT: "sensorgate VERSION pid PID
+ * interval SECONDS updated UNIXTIME"; *RET_BODY points after it. 0, or
+ * -EBADMSG when TEXT is not such a file.
+ */
+int health_status_parse(const char *text, long *ret_pid, double *ret_interval_s, long long *ret_updated,
+                        const char **ret_body);
 
 #endif

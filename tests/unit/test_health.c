@@ -228,12 +228,12 @@ static void test_json(void **state)
 	/* parsed by Python's json module in tests/integration/test_health.py; here the exact text */
 	assert_string_equal(text,
 	                    "{\"up\":true,\"quality\":96.2,\"window_s\":300,"
-	                    "\"recent\":{\"seconds\":300,\"quality\":96.2,\"good\":50,\"failed\":2,"
+	                    "\"recent\":{\"seconds\":300,\"quality\":96.2,\"good\":50,\"failed\":2,\"failed_per_min\":0.400,"
 	                    "\"counts\":{\"checksum\":2,\"timeout\":0,\"io\":0,\"framing\":0,\"implausible\":0,"
 	                    "\"lost\":0,\"reconnects\":0},"
 	                    "\"per_min\":{\"checksum\":0.400,\"timeout\":0,\"io\":0,\"framing\":0,\"implausible\":0,"
 	                    "\"lost\":0,\"reconnects\":0}},"
-	                    "\"since_start\":{\"seconds\":0,\"quality\":null,\"good\":0,\"failed\":0,"
+	                    "\"since_start\":{\"seconds\":0,\"quality\":null,\"good\":0,\"failed\":0,\"failed_per_min\":0,"
 	                    "\"counts\":{\"checksum\":0,\"timeout\":0,\"io\":0,\"framing\":0,\"implausible\":0,"
 	                    "\"lost\":0,\"reconnects\":0},"
 	                    "\"per_min\":{\"checksum\":0,\"timeout\":0,\"io\":0,\"framing\":0,\"implausible\":0,"
@@ -264,12 +264,35 @@ static void test_table(void **state)
 	free(text);
 }
 
+static void test_status_parse(void **state)
+{
+	const char *body = NULL;
+	long pid = 0;
+	double interval = 0;
+	long long updated = 0;
+	(void)state;
+
+	assert_int_equal(health_status_parse("sensorgate 0.1.0 pid 42 interval 2.5 updated 1765000000\nTABLE\n", &pid,
+	                                     &interval, &updated, &body), 0);
+	assert_int_equal(pid, 42);
+	assert_true(interval == 2.5);
+	assert_true(updated == 1765000000LL);
+	assert_string_equal(body, "TABLE\n");
+	assert_int_equal(health_status_parse("", &pid, &interval, &updated, &body), -EBADMSG);
+	assert_int_equal(health_status_parse("sensorgate 0.1.0 pid 42 interval 2.5\n", &pid, &interval, &updated,
+	                                     &body), -EBADMSG);
+	assert_int_equal(health_status_parse("sensorgate 0.1.0 pid 0 interval 2 updated 1\n", &pid, &interval, &updated,
+	                                     &body), -EBADMSG);
+	assert_int_equal(health_status_parse("sensorgate 0.1.0 pid 4 interval 2 updated 1 junk\n", &pid, &interval,
+	                                     &updated, &body), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grouping),  cmocka_unit_test(test_empty), cmocka_unit_test(test_window_slides),
 		cmocka_unit_test(test_irregular), cmocka_unit_test(test_reset), cmocka_unit_test(test_json),
-		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_table),     cmocka_unit_test(test_status_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
