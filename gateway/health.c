@@ -214,7 +214,7 @@ static void json_num(FILE *f, double v, int decimals)
 static void json_span(FILE *f, const struct sg_health_figures *h)
 {
 	fputs("{\"seconds\":", f);
-	json_num(f, h->seconds, 1);
+	json_num(f, round(h->seconds * 1000) / 1000, 3);
 	fputs(",\"quality\":", f);
 	json_num(f, round(h->quality * 10) / 10, 1);
 	fprintf(f, ",\"good\":%llu,\"failed\":%llu,\"failed_per_min\":", (unsigned long long)h->good,
