@@ -117,6 +117,15 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 	       config_birth_payload(&c->mqtt), config_will_payload(&c->mqtt));
 	if (c->metrics.path)
 		printf("metrics   %s (Prometheus text format, every %g s)\n", c->metrics.path, c->metrics.interval_s);
+	{
+		char *status = health_status_path();
+
+		printf("health    sampled every %g s over %g s; %s; `sensorgate --status` reads %s\n",
+		       c->health.interval_s, c->health.window_s,
+		       c->health.publish ? "published on <base>/<device>/health" : "not published (health.publish)",
+		       status ? status : "?");
+		free(status);
+	}
 	for (size_t i = 0; i < c->mqtt.n_brokers; i++)
 		printf("broker    %s\n", c->mqtt.brokers[i]);
 	printf("mqtt      MQTT %s, client id %s, keepalive %d s, clean_session %s%s%s\n",
