@@ -176,7 +176,7 @@ struct sg_gateway {
 
 	/* link quality (health.h): sampled every health.interval; the --status file; see "health" */
 	sd_event_source *health_timer;
-	char *health_path;               /* the --status file, NULL on ENOMEM */
+	char *health_path;               /* the --status file, NULL without RUNTIME_DIRECTORY (or on ENOMEM) */
 	char health_err[256];            /* its write error logged last, "" while it works */
 };
 
@@ -1840,6 +1840,9 @@ static int on_metrics_timer(sd_event_source *s, uint64_t usec, void *ud)
  * file (health_status_path()) that `sensorgate --status` prints. The file
  * and not a socket: the unit may not bind sockets, a file needs no
  * protocol, and whoever may read it can ask (mode 0644 like the metrics).
+ * Only with RUNTIME_DIRECTORY (systemd's RuntimeDirectory=, or set by
+ * hand): a gateway started by hand, a test or the demo never overwrites
+ * the file of the service running on the same host.
  */
 
 #define HEALTH_REFRESH_US (60 * 1000000ULL) /* republished unchanged this often: the rates stay current */
@@ -1902,7 +1905,11 @@ static void health_status_write(struct sg_gateway *g)
 	size_t n = 0;
 	int r = -ENOMEM;
 
-	if (!g->health_path || !rows)
+	if (!g->health_path) { /* no RUNTIME_DIRECTORY: no status file, said once at the start */
+		free(rows);
+		return;
+	}
+	if (!rows)
 		goto out;
 	for (size_t i = 0; i < g->n_devs; i++) {
 		const struct gw_device *d = g->devs[i];
@@ -2448,7 +2455,12 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 		sd_event_source_set_enabled(g->metrics_timer, SD_EVENT_ON);
 	}
 	/* link quality: the first sample now, the status file at once */
-	g->health_path = health_status_path();
+	if (getenv("RUNTIME_DIRECTORY") && *getenv("RUNTIME_DIRECTORY")) {
+		if (!(g->health_path = health_status_path()))
+			log_warning("health: out of memory for the status file's name; `sensorgate --status` will not work");
+	} else {
+		log_debug("health: RUNTIME_DIRECTORY not set: no status file for `sensorgate --status`");
+	}
 	r = sd_event_add_time(g->loop, &g->health_timer, CLOCK_MONOTONIC, now_mono_us(), 0, on_health_timer, g);
 	if (r < 0)
 		goto err_loop;

@@ -115,7 +115,9 @@ int health_table(const struct sg_health_row *rows, size_t n, double window_s, ch
  * The file the daemon keeps its --status table in, rewritten every health
  * interval and removed when it stops: "$RUNTIME_DIRECTORY/health" (the
  * first directory systemd gives with RuntimeDirectory=), else
- * "/run/sensorgate/health". Malloc'ed; NULL on ENOMEM.
+ * "/run/sensorgate/health" (where --status looks by default; the daemon
+ * writes the file only when RUNTIME_DIRECTORY is set). Malloc'ed; NULL on
+ * ENOMEM.
  */
 #define HEALTH_RUNTIME_DIR "/run/sensorgate"
 #define HEALTH_STATUS_FILE "health"

@@ -288,8 +288,9 @@ static int print_status(void)
 	f = fopen(path, "re");
 	if (!f) {
 		if (errno == ENOENT)
-			fprintf(stderr, "sensorgate is not running: no status file %s (the daemon writes it while it runs; "
-			        "set RUNTIME_DIRECTORY to the daemon's if it is not " HEALTH_RUNTIME_DIR ")\n", path);
+			fprintf(stderr, "sensorgate is not running: no status file %s (the service writes it while it runs; "
+			        "a daemon started by hand only with RUNTIME_DIRECTORY set, and --status needs the same)\n",
+			        path);
 		else
 			fprintf(stderr, "sensorgate --status: cannot read %s: %s\n", path, strerror(errno));
 		free(path);
