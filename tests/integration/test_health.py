@@ -5,6 +5,7 @@ A real NMEA stream into a pty: good sentences, sentences with a wrong
 checksum and a line of noise. The real binary, against a real mosquitto, must
   - publish <base>/<device>/health retained, with exactly the checksum errors
     and the noise that were sent, and a quality that is good / (good + failed);
+    a reopened port counts as a reconnect, not as a failed frame;
   - announce the link-quality entities to Home Assistant as diagnostic entities
     of that device, accepted by Home Assistant's rules (ha_rules.py);
   - show the same figures in the metrics file (read by prometheus_client) and in
@@ -126,6 +127,17 @@ def test_link_quality(broker, make_pty, make_gateway, make_sub, tmp_path):
 	assert "checksum" in out and "reconnects" in out
 	assert float(row[0][6]) > 0  # checksum errors per minute
 	assert os.stat(run_dir / "health").st_mode & 0o777 == 0o644
+
+	# the port goes away and comes back: one reconnect, rated but not a frame
+	pty.unplug()
+	time.sleep(0.5)
+	pty.replug()
+	gw.wait_open(pty, timeout=15)
+	msg = sub.wait_for(lambda m: m.topic == HEALTH and
+	                   json.loads(m.payload)["since_start"]["counts"]["reconnects"] == 1, timeout=15)
+	h2 = json.loads(msg.payload)
+	assert h2["since_start"]["failed"] == 4 and h2["since_start"]["counts"]["checksum"] == 3
+	assert h2["recent"]["per_min"]["reconnects"] > 0
 
 	# stopped: the file goes and --status says so
 	gw.stop()
