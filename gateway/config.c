@@ -2582,6 +2582,42 @@ static int check_dynamic_topics(struct loader *ld, const config_setting_t *root)
 	return 0;
 }
 
+/*
+ * health.publish: <base>/<device>/health is the device's link quality; no
+ * reading or actuator may publish there.
+ */
+static int check_health_topics(struct loader *ld, const config_setting_t *root)
+{
+	const struct sg_config *cfg = ld->cfg;
+
+	if (!cfg->health.publish)
+		return 0;
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		char h[CONFIG_TOPIC_MAX + 16];
+
+		snprintf(h, sizeof(h), "%s/%s/health", cfg->base_topic, cfg->devices[i].name);
+		for (size_t j = 0; j < cfg->n_devices; j++)
+			for (size_t k = 0; k < cfg->devices[j].n_readings; k++) {
+				const struct sg_reading_cfg *r = &cfg->devices[j].readings[k];
+
+				if (strcmp(r->topic, h) == 0)
+					return fail_at_line(ld, root, (unsigned)r->line, "reading \"%s\" of device \"%s\" "
+					                    "would publish on %s, the link quality of device \"%s\" "
+					                    "(health.publish); give it another topic", r->field,
+					                    cfg->devices[j].name, h, cfg->devices[i].name);
+			}
+		for (size_t k = 0; k < cfg->n_actuators; k++) {
+			const struct sg_actuator_cfg *a = &cfg->actuators[k];
+
+			if (strcmp(a->topic, h) == 0 || strcmp(a->command_topic, h) == 0 || strcmp(a->error_topic, h) == 0)
+				return fail_at_line(ld, root, (unsigned)a->line, "actuator \"%s\" uses %s, the link "
+				                    "quality of device \"%s\" (health.publish); give it another topic",
+				                    a->name, h, cfg->devices[i].name);
+		}
+	}
+	return 0;
+}
+
 /* --- load / free ------------------------------------------------------------ */
 
 /* @include "x" resolves against the directory of the main file. */
@@ -2634,6 +2670,7 @@ static int parse_all(struct loader *ld, const config_t *lc)
 	    (r = parse_devices(ld, root)) < 0 ||
 	    (r = parse_actuators(ld, root)) < 0 ||
 	    (r = check_dynamic_topics(ld, root)) < 0 ||
+	    (r = check_health_topics(ld, root)) < 0 ||
 	    (r = resolve_lines(ld, root)) < 0)
 		return r;
 	return check_hardware_unique(ld, root);

@@ -585,6 +585,11 @@ static const struct err_case err_cases[] = {
 	{"health interval 0",
 	 "health: { publish = true;\n  interval = 0; };\n",
 	 2, "\"interval\""},
+	{"a reading on a device's health topic",
+	 "health: { publish = true; };\n"
+	 "devices = ( { name = \"a\"; driver = \"lines\"; port = \"@DIR@/tty\"; readings = (\n"
+	 "  { field = \"t\"; topic = \"a/health\"; } ); } );\n",
+	 3, "would publish on sensorgate/a/health, the link quality of device \"a\""},
 	{"health publish not a boolean",
 	 "health: {\n  publish = \"yes\"; };\n",
 	 2, "\"publish\""},
