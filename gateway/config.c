@@ -1371,6 +1371,8 @@ static int parse_health(struct loader *ld, const config_setting_t *root)
 	if (hc->window_s < hc->interval_s)
 		return fail_at(ld, member(g, "window"), "health \"window\" (%g s) must not be shorter than its "
 		               "\"interval\" (%g s)", hc->window_s, hc->interval_s);
+	if (hc->publish && ld->cfg->mqtt.cloud == SG_CLOUD_AZURE)
+		return not_with_cloud(ld, member(g, "publish"), "health \"publish\" (a health topic per device)");
 	return 0;
 }
 

@@ -422,6 +422,11 @@ static const struct err_case err_cases[] = {
 	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
 	 "  device_key_file = \"@DIR@/device.key\"; };\n",
 	 2, "\"status_topic\" (the gateway's status topic): cloud = \"azure-iot-hub\" only takes the service's own topics"},
+	{"azure and a health topic per device",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/device.key\"; };\n"
+	 "health: {\n  publish = true; };\n",
+	 4, "health \"publish\" (a health topic per device): cloud = \"azure-iot-hub\" only takes the service's own topics"},
 	{"aws and QoS 2 on an actuator",
 	 "mqtt: { cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" );\n"
 	 "  tls: { cert_file = \"@DIR@/cert.pem\"; key_file = \"@DIR@/key.pem\"; }; };\n"
