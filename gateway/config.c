@@ -60,7 +60,8 @@
 /* --- allowed keys, per group -------------------------------------------- */
 
 static const char *const top_keys[] = {
-	"gateway", "mqtt", "spool", "time", "discovery", "commands", "metrics", "devices", "actuators", NULL,
+	"gateway", "mqtt", "spool", "time", "discovery", "commands", "metrics", "health", "devices", "actuators",
+	NULL,
 };
 static const char *const gateway_keys[] = {
 	"id", "base_topic", "payload", "status_topic", "payload_online", "payload_offline", NULL,
@@ -77,6 +78,7 @@ static const char *const spool_keys[] = {"path", "max_size_mb", "sync", "when_fu
 static const char *const time_keys[] = {"trust", "sync_file", NULL};
 static const char *const discovery_keys[] = {"enabled", "prefix", "state_file", "ha_status_topic", NULL};
 static const char *const metrics_keys[] = {"path", "interval", NULL};
+static const char *const health_keys[] = {"publish", "interval", "window", NULL};
 static const char *const commands_keys[] = {"response_topic_prefix", NULL};
 static const char *const device_keys[] = {
 	"name", "driver", "interval", "expire_after", "path", "readings",
@@ -1405,6 +1407,34 @@ static int parse_metrics(struct loader *ld, const config_setting_t *root)
 		return fail_at(ld, member(g, "path"), "metrics \"path\" \"%s\" must name a file ending in \"%s\" "
 		               "(node_exporter's textfile collector reads only those)", path, METRICS_SUFFIX);
 	return dup_to(ld, &mc->path, path);
+}
+
+/* --- health --------------------------------------------------------------- */
+
+/* Link quality (health.h): sampled every 10 s over the last 5 minutes unless said otherwise. */
+#define DEFAULT_HEALTH_INTERVAL_S 10
+#define DEFAULT_HEALTH_WINDOW_S   300
+
+static int parse_health(struct loader *ld, const config_setting_t *root)
+{
+	struct sg_health_cfg *hc = &ld->cfg->health;
+	const config_setting_t *g = member(root, "health");
+	int r;
+
+	hc->interval_s = DEFAULT_HEALTH_INTERVAL_S;
+	hc->window_s = DEFAULT_HEALTH_WINDOW_S;
+	if ((r = need_group(ld, g, "health")) < 0 ||
+	    (r = check_keys(ld, g, health_keys, " in health")) < 0 ||
+	    (r = get_bool(ld, g, "publish", &hc->publish)) < 0 ||
+	    (r = get_double_range(ld, g, "interval", 1, 3600, false, &hc->interval_s)) < 0 ||
+	    (r = get_double_range(ld, g, "window", 10, 86400, false, &hc->window_s)) < 0)
+		return r;
+	if (hc->window_s < hc->interval_s)
+		return fail_at(ld, member(g, "window"), "health \"window\" (%g s) must not be shorter than its "
+		               "\"interval\" (%g s)", hc->window_s, hc->interval_s);
+	if (hc->publish && ld->cfg->mqtt.cloud == SG_CLOUD_AZURE)
+		return not_with_cloud(ld, member(g, "publish"), "health \"publish\" (a health topic per device)");
+	return 0;
 }
 
 /* --- devices -------------------------------------------------------------- */
@@ -2914,6 +2944,42 @@ static int check_dynamic_topics(struct loader *ld, const config_setting_t *root)
 	return 0;
 }
 
+/*
+ * health.publish: <base>/<device>/health is the device's link quality; no
+ * reading or actuator may publish there.
+ */
+static int check_health_topics(struct loader *ld, const config_setting_t *root)
+{
+	const struct sg_config *cfg = ld->cfg;
+
+	if (!cfg->health.publish)
+		return 0;
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		char h[CONFIG_TOPIC_MAX + 16];
+
+		snprintf(h, sizeof(h), "%s/%s/health", cfg->base_topic, cfg->devices[i].name);
+		for (size_t j = 0; j < cfg->n_devices; j++)
+			for (size_t k = 0; k < cfg->devices[j].n_readings; k++) {
+				const struct sg_reading_cfg *r = &cfg->devices[j].readings[k];
+
+				if (strcmp(r->topic, h) == 0)
+					return fail_at_line(ld, root, (unsigned)r->line, "reading \"%s\" of device \"%s\" "
+					                    "would publish on %s, the link quality of device \"%s\" "
+					                    "(health.publish); give it another topic", r->field,
+					                    cfg->devices[j].name, h, cfg->devices[i].name);
+			}
+		for (size_t k = 0; k < cfg->n_actuators; k++) {
+			const struct sg_actuator_cfg *a = &cfg->actuators[k];
+
+			if (strcmp(a->topic, h) == 0 || strcmp(a->command_topic, h) == 0 || strcmp(a->error_topic, h) == 0)
+				return fail_at_line(ld, root, (unsigned)a->line, "actuator \"%s\" uses %s, the link "
+				                    "quality of device \"%s\" (health.publish); give it another topic",
+				                    a->name, h, cfg->devices[i].name);
+		}
+	}
+	return 0;
+}
+
 /* --- load / free ------------------------------------------------------------ */
 
 /* @include "x" resolves against the directory of the main file. */
@@ -2979,9 +3045,11 @@ static int parse_all(struct loader *ld, const config_t *lc)
 	    (r = parse_discovery(ld, root)) < 0 ||
 	    (r = parse_commands(ld, root)) < 0 ||
 	    (r = parse_metrics(ld, root)) < 0 ||
+	    (r = parse_health(ld, root)) < 0 ||
 	    (r = parse_devices(ld, root)) < 0 ||
 	    (r = parse_actuators(ld, root)) < 0 ||
 	    (r = check_dynamic_topics(ld, root)) < 0 ||
+	    (r = check_health_topics(ld, root)) < 0 ||
 	    (r = resolve_lines(ld, root)) < 0)
 		return r;
 	return check_hardware_unique(ld, root);

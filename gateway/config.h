@@ -210,6 +210,13 @@ struct sg_metrics_cfg {
 	double interval_s;       /* rewritten this often, default 15 */
 };
 
+/* The `health` group: link quality per device (health.h). */
+struct sg_health_cfg {
+	bool publish;            /* <base>/<device>/health and its Home Assistant entities; default false */
+	double interval_s;       /* sampled (and the status file written) this often, default 10 */
+	double window_s;         /* the recent figures cover this long, default 300 */
+};
+
 /* The `commands` group: rules for every actuator's commands. */
 struct sg_commands_cfg {
 	char *response_topic_prefix; /* MQTT 5 answers only under "<prefix>/...", or NULL (see response_topic.h) */
@@ -227,6 +234,7 @@ struct sg_config {
 	struct sg_discovery_cfg discovery;
 	struct sg_commands_cfg commands;
 	struct sg_metrics_cfg metrics;
+	struct sg_health_cfg health;
 	struct sg_device_cfg *devices;
 	size_t n_devices;
 	struct sg_actuator_cfg *actuators;

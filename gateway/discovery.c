@@ -723,6 +723,65 @@ static bool when_seen(struct builder *bd, const struct sg_device_cfg *d, const c
 	return yes;
 }
 
+/* One field of a JSON health payload (the gateway's stats, a device's link quality) as a diagnostic entity. */
+struct health {
+	const char *component;
+	const char *object;
+	const char *name;
+	const char *value_template;
+	const char *unit;
+	const char *device_class;
+	const char *state_class;
+	int precision;             /* -1 = unset */
+};
+
+/*
+ * Link quality of a device (health.h), diagnostic entities of that device
+ * from its health topic <base>/<device>/health. A quality that is not known
+ * (no frame in the window) is JSON null, which the template renders as
+ * "None": Home Assistant's MQTT sensor takes that payload as "unknown".
+ */
+static const struct health link_health[] = {
+	{"sensor", "link_quality", "Link quality", "{{ value_json.quality }}", "%", NULL, "measurement", 1},
+	{"sensor", "link_errors", "Link errors", "{{ value_json.recent.failed_per_min }}", "errors/min", NULL,
+	 "measurement", 2},
+	{"sensor", "link_reconnects", "Link reconnects", "{{ value_json.since_start.counts.reconnects }}", NULL, NULL,
+	 "total_increasing", 0},
+};
+
+static int add_link_health(struct builder *bd, const struct sg_device_cfg *d)
+{
+	char *topic;
+	int r = 0;
+
+	if (asprintf(&topic, "%s/%s/health", bd->cfg->base_topic, d->name) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(link_health) / sizeof(link_health[0]) && r == 0; i++) {
+		const struct health *h = &link_health[i];
+		char *object = object_id2(d->name, h->object);
+		struct sb b = {0};
+
+		if (!object) {
+			r = -ENOMEM;
+			break;
+		}
+		entity_begin(bd, &b, h->component, object, h->name);
+		js_kstr(&b, "state_topic", topic);
+		js_kstr(&b, "value_template", h->value_template);
+		js_kstr(&b, "unit_of_measurement", h->unit);
+		js_kstr(&b, "state_class", h->state_class);
+		if (h->precision >= 0)
+			js_kint(&b, "suggested_display_precision", h->precision);
+		js_kstr(&b, "entity_category", "diagnostic");
+		availability(bd, &b, NULL);
+		sensor_device(bd, &b, d);
+		r = entity_end(bd, &b, h->component, object);
+		free(object);
+	}
+	free(topic);
+	return r;
+}
+
 static int add_device(struct builder *bd, const struct sg_device_cfg *d)
 {
 	int r;
@@ -769,6 +828,8 @@ static int add_device(struct builder *bd, const struct sg_device_cfg *d)
 				return r;
 		}
 	}
+	if (bd->cfg->health.publish)
+		return add_link_health(bd, d);
 	return 0;
 }
 
@@ -818,17 +879,6 @@ static int add_actuator(struct builder *bd, const struct sg_actuator_cfg *a)
 	return r;
 }
 
-/* One field of the stats JSON as a diagnostic entity of the gateway. */
-struct health {
-	const char *component;
-	const char *object;
-	const char *name;
-	const char *value_template;
-	const char *unit;
-	const char *device_class;
-	const char *state_class;
-	int precision;             /* -1 = unset */
-};
 
 static const struct health health_stats[] = {
 	{"binary_sensor", "gateway_connected", "Broker connected",

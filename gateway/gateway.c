@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/i2c-dev.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@
 #include "../common/json.h"
 #include "commands.h"
 #include "discovery.h"
+#include "health.h"
 #include "log.h"
 #include "mapper.h"
 #include "metrics.h"
@@ -101,6 +103,10 @@ struct gw_device {
 	int batch_qos;
 	enum sg_offline_policy batch_offline;
 	uint64_t n_reconnects;      /* reopened after a failure (metrics) */
+	uint64_t n_good_polls;      /* polls and io calls that produced readings without counting a frame (health) */
+	struct sg_health_window *health; /* link quality (health.h), NULL when it could not be allocated */
+	char health_key[256];       /* what the health topic said last, in short: republished when it changes */
+	uint64_t health_sent_us;    /* when it was published last, 0 = not since the last connect */
 	bool watch_seen;            /* it has such fields and no readings list: note them (discovery) */
 };
 
@@ -197,6 +203,11 @@ struct sg_gateway {
 	/* metrics.path: the Prometheus text file, rewritten every metrics.interval (see "metrics") */
 	sd_event_source *metrics_timer;
 	char metrics_err[256];           /* the write error logged last, "" while it works */
+
+	/* link quality (health.h): sampled every health.interval; the --status file; see "health" */
+	sd_event_source *health_timer;
+	char *health_path;               /* the --status file, NULL without RUNTIME_DIRECTORY (or on ENOMEM) */
+	char health_err[256];            /* its write error logged last, "" while it works */
 };
 
 /* ---- MQTT ------------------------------------------------------------------------------------ */
@@ -536,6 +547,7 @@ static void discovery_free(struct sg_gateway *g)
 
 static void update_status(struct sg_gateway *g);
 static void devices_refresh(struct sg_gateway *g);
+static void health_connected(struct sg_gateway *g);
 
 static void actuators_message(struct sg_gateway *g, const struct sg_mqtt_msg *msg);
 static void actuators_watch(struct sg_gateway *g);
@@ -558,6 +570,7 @@ static void on_mqtt_connected(void *ud, bool session_present)
 	commands_connected(g->cmds); /* subscriptions and retained states, after every (re)connect */
 	actuators_watch(g);          /* the fail-safe timers stopped */
 	devices_refresh(g);
+	health_connected(g);
 	flush_later(g); /* hand over what waited; not from inside libmosquitto's callback */
 	update_status(g);
 }
@@ -1775,6 +1788,18 @@ static void device_failed(struct gw_device *d, const char *what, int r)
 	device_schedule_reopen(d);
 }
 
+/*
+ * Link quality counts good frames (health.h). Drivers of framed protocols
+ * count them themselves (stats.frames); for the others (a polled I2C chip,
+ * a GPIO input) a poll or io call that produced readings and counted no
+ * frame is one good frame.
+ */
+static void device_count_good(struct gw_device *d, uint64_t frames_before, uint64_t readings_before)
+{
+	if (d->dev.stats.readings > readings_before && d->dev.stats.frames == frames_before)
+		d->n_good_polls++;
+}
+
 static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
 	struct gw_device *d = ud;
@@ -1783,7 +1808,10 @@ static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	(void)s;
 	(void)fd;
 
+	uint64_t frames = d->dev.stats.frames, readings = d->dev.stats.readings;
+
 	r = d->cfg->driver->io(&d->dev, revents, &delay);
+	device_count_good(d, frames, readings);
 	if (r == 0)
 		r = device_watch(d);
 	if (r < 0) {
@@ -1929,7 +1957,7 @@ static void device_schedule_reopen(struct gw_device *d)
 static int on_device_timer(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct gw_device *d = ud;
-	uint64_t delay = 0;
+	uint64_t delay = 0, frames, readings;
 	int r;
 	(void)s;
 	(void)usec;
@@ -1939,7 +1967,10 @@ static int on_device_timer(sd_event_source *s, uint64_t usec, void *ud)
 			device_schedule_reopen(d);
 		return 0;
 	}
+	frames = d->dev.stats.frames;
+	readings = d->dev.stats.readings;
 	r = d->cfg->driver->poll(&d->dev, &delay);
+	device_count_good(d, frames, readings);
 	if (r == 0)
 		r = device_watch(d);
 	if (r == 0)
@@ -2014,9 +2045,12 @@ static struct gw_device *device_new(struct sg_gateway *g, const struct sg_device
 		.userdata = d,
 	};
 	device_bind(d, c, index);
+	/* without it (ENOMEM) the device works and has no link quality */
+	d->health = health_window_new(g->cfg_mqtt->health.window_s, g->cfg_mqtt->health.interval_s);
 	r = sd_event_add_time(g->loop, &d->timer, CLOCK_MONOTONIC, UINT64_MAX, DEVICE_TIMER_ACCURACY_US,
 	                      on_device_timer, d);
 	if (r < 0) {
+		health_window_free(d->health);
 		free(d);
 		errno = -r;
 		return NULL;
@@ -2025,6 +2059,7 @@ static struct gw_device *device_new(struct sg_gateway *g, const struct sg_device
 	r = device_expire_setup(d);
 	if (r < 0) {
 		sd_event_source_disable_unref(d->timer);
+		health_window_free(d->health);
 		free(d);
 		errno = -r;
 		return NULL;
@@ -2043,6 +2078,7 @@ static void device_free(struct gw_device *d)
 	sd_event_source_disable_unref(d->timer);
 	sd_event_source_disable_unref(d->expire);
 	free(d->batch);
+	health_window_free(d->health);
 	free(d);
 }
 
@@ -2280,6 +2316,9 @@ static void actuators_free(struct sg_gateway *g)
  * is logged once, and its end once.
  */
 
+static void device_health_figures(const struct gw_device *d, struct sg_health_figures *recent,
+                                  struct sg_health_figures *since);
+
 static void metrics_update(struct sg_gateway *g)
 {
 	const char *path = g->cfg_mqtt->metrics.path;
@@ -2301,6 +2340,13 @@ static void metrics_update(struct sg_gateway *g)
 		devs[i] = (struct sg_metrics_device){.name = d->cfg->name, .driver = d->cfg->driver->name, .up = d->up,
 		                                     .readings = d->dev.stats.readings, .reconnects = d->n_reconnects};
 		memcpy(devs[i].fail, d->dev.stats.fail, sizeof(devs[i].fail));
+		{
+			struct sg_health_figures recent, since;
+
+			device_health_figures(d, &recent, &since);
+			devs[i].good = d->dev.stats.frames + d->n_good_polls;
+			devs[i].quality = recent.quality / 100.0;
+		}
 	}
 	for (size_t i = 0; i < n_acts; i++)
 		acts[i] = (struct sg_metrics_actuator){.name = g->cfg_mqtt->actuators[i].name,
@@ -2359,6 +2405,149 @@ static int on_metrics_timer(sd_event_source *s, uint64_t usec, void *ud)
 	sd_event_source_set_time(s, usec + (uint64_t)(g->cfg_mqtt->metrics.interval_s * 1e6));
 	metrics_update(g);
 	return 0;
+}
+
+/* ---- health ---------------------------------------------------------------------------------- *
+ *
+ * Link quality per device (health.h): every health.interval each device's
+ * counters are sampled into its window; with health.publish the figures go
+ * to <base>/<device>/health (retained, QoS 0, only while connected: stale
+ * health is no use after an outage) when they changed, and at least every
+ * HEALTH_REFRESH_US; and the table of all devices is written to the status
+ * file (health_status_path()) that `sensorgate --status` prints. The file
+ * and not a socket: the unit may not bind sockets, a file needs no
+ * protocol, and whoever may read it can ask (mode 0644 like the metrics).
+ * Only with RUNTIME_DIRECTORY (systemd's RuntimeDirectory=, or set by
+ * hand): a gateway started by hand, a test or the demo never overwrites
+ * the file of the service running on the same host.
+ */
+
+#define HEALTH_REFRESH_US (60 * 1000000ULL) /* republished unchanged this often: the rates stay current */
+
+static void device_health_sample(struct gw_device *d, uint64_t now)
+{
+	struct sg_health_counts c;
+
+	if (!d->health)
+		return;
+	health_counts_fill(&c, d->dev.stats.frames + d->n_good_polls, d->dev.stats.fail, d->n_reconnects);
+	health_window_add(d->health, now, &c);
+}
+
+static void device_health_figures(const struct gw_device *d, struct sg_health_figures *recent,
+                                  struct sg_health_figures *since)
+{
+	if (d && d->health) {
+		health_window_figures(d->health, true, recent);
+		health_window_figures(d->health, false, since);
+	} else {
+		*recent = *since = (struct sg_health_figures){.quality = NAN};
+	}
+}
+
+static void device_health_publish(struct gw_device *d, uint64_t now)
+{
+	struct sg_gateway *g = d->g;
+	struct sg_health_figures recent, since;
+	char key[sizeof(d->health_key)], topic[512];
+	char *json = NULL;
+	int n;
+
+	if (!d->health || !g->cfg->health.publish || !mqtt_connected(g->mqtt))
+		return;
+	device_health_figures(d, &recent, &since);
+	/* what a reader acts on: up, the quality to 0.1 %, the failures by kind in the window and since start */
+	n = snprintf(key, sizeof(key), "%d %.1f", d->up, isfinite(recent.quality) ? recent.quality : -1.0);
+	for (int k = 0; k < SG_HEALTH_MAX_ && n > 0 && (size_t)n < sizeof(key); k++)
+		n += snprintf(key + n, sizeof(key) - (size_t)n, " %llu/%llu", (unsigned long long)recent.n[k],
+		              (unsigned long long)since.n[k]);
+	if (d->health_sent_us && now - d->health_sent_us < HEALTH_REFRESH_US && strcmp(key, d->health_key) == 0)
+		return;
+	if (health_json(d->up, health_window_seconds(d->health), &recent, &since, &json) < 0)
+		return; /* ENOMEM: the next interval tries again */
+	snprintf(topic, sizeof(topic), "%s/%s/health", g->cfg->base_topic, d->cfg->name);
+	if (mqtt_publish(g->mqtt, topic, json, strlen(json), 0, true, NULL, NULL) >= 0) {
+		snprintf(d->health_key, sizeof(d->health_key), "%s", key);
+		d->health_sent_us = now;
+	}
+	free(json);
+}
+
+/* The --status file: a first line the reader checks (pid, interval, Unix time), then the table. */
+static void health_status_write(struct sg_gateway *g)
+{
+	struct sg_health_row *rows = calloc(g->n_devs ? g->n_devs : 1, sizeof(*rows));
+	char *table = NULL, *text = NULL;
+	struct timespec ts;
+	size_t n = 0;
+	int r = -ENOMEM;
+
+	if (!g->health_path) { /* no RUNTIME_DIRECTORY: no status file, said once at the start */
+		free(rows);
+		return;
+	}
+	if (!rows)
+		goto out;
+	for (size_t i = 0; i < g->n_devs; i++) {
+		const struct gw_device *d = g->devs[i];
+
+		if (!d)
+			continue;
+		rows[n] = (struct sg_health_row){.device = d->cfg->name, .driver = d->cfg->driver->name, .up = d->up};
+		device_health_figures(d, &rows[n].recent, &rows[n].since_start);
+		n++;
+	}
+	if (health_table(rows, n, g->cfg_mqtt->health.window_s, &table) < 0)
+		goto out;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (asprintf(&text, "sensorgate " SG_VERSION " pid %ld interval %g updated %lld\n%s", (long)getpid(),
+	             g->cfg_mqtt->health.interval_s, (long long)ts.tv_sec, table) < 0) {
+		text = NULL;
+		goto out;
+	}
+	r = metrics_write(g->health_path, text, strlen(text));
+out:
+	free(rows);
+	free(table);
+	free(text);
+	if (r < 0) {
+		char why[sizeof(g->health_err)];
+
+		snprintf(why, sizeof(why), "%s", strerror(-r));
+		if (strcmp(why, g->health_err) != 0)
+			log_full(r == -ENOENT ? LOG_INFO : LOG_WARNING, NULL, NULL,
+			         "health: cannot write the status file %s: %s; `sensorgate --status` will not work%s",
+			         g->health_path ? g->health_path : "", why,
+			         r == -ENOENT ? " (its directory comes from RuntimeDirectory= or RUNTIME_DIRECTORY)" : "");
+		snprintf(g->health_err, sizeof(g->health_err), "%s", why);
+	} else if (g->health_err[0]) {
+		log_notice("health: status file %s written again", g->health_path);
+		g->health_err[0] = '\0';
+	}
+}
+
+static int on_health_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct sg_gateway *g = ud;
+	uint64_t now = now_mono_us();
+
+	sd_event_source_set_time(s, usec + (uint64_t)(g->cfg_mqtt->health.interval_s * 1e6));
+	for (size_t i = 0; i < g->n_devs; i++) {
+		if (!g->devs[i])
+			continue;
+		device_health_sample(g->devs[i], now);
+		device_health_publish(g->devs[i], now);
+	}
+	health_status_write(g);
+	return 0;
+}
+
+/* After a connect: every health topic is said again at the next sample. */
+static void health_connected(struct sg_gateway *g)
+{
+	for (size_t i = 0; i < g->n_devs; i++)
+		if (g->devs[i])
+			g->devs[i]->health_sent_us = 0;
 }
 
 /* ---- status, signals, lifecycle ------------------------------------------------------------- */
@@ -2541,6 +2730,8 @@ static void restart_changes(const struct sg_config *run, const struct sg_config 
 		           "payload_offline)");
 	if (!str_eq(run->metrics.path, new->metrics.path) || run->metrics.interval_s != new->metrics.interval_s)
 		change_add(buf, len, "metrics");
+	if (run->health.interval_s != new->health.interval_s || run->health.window_s != new->health.window_s)
+		change_add(buf, len, "health.interval/window");
 	if (actuators_differ(run, new))
 		change_add(buf, len, "actuators");
 	if (!str_eq(run->commands.response_topic_prefix, new->commands.response_topic_prefix))
@@ -2576,6 +2767,7 @@ static void device_reinit(struct gw_device *d, const struct sg_device_cfg *c, si
 	d->dev.watch_fd = -1;
 	device_bind(d, c, index);
 	memset(&d->dev.stats, 0, sizeof(d->dev.stats));
+	d->n_good_polls = 0; /* with the driver's counters: the health window starts afresh */
 	if (drv->state_size)
 		memset(d->dev.state, 0, drv->state_size);
 	d->dev.why = NULL;
@@ -2855,6 +3047,17 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 			goto err_loop;
 		sd_event_source_set_enabled(g->metrics_timer, SD_EVENT_ON);
 	}
+	/* link quality: the first sample now, the status file at once */
+	if (getenv("RUNTIME_DIRECTORY") && *getenv("RUNTIME_DIRECTORY")) {
+		if (!(g->health_path = health_status_path()))
+			log_warning("health: out of memory for the status file's name; `sensorgate --status` will not work");
+	} else {
+		log_debug("health: RUNTIME_DIRECTORY not set: no status file for `sensorgate --status`");
+	}
+	r = sd_event_add_time(g->loop, &g->health_timer, CLOCK_MONOTONIC, now_mono_us(), 0, on_health_timer, g);
+	if (r < 0)
+		goto err_loop;
+	sd_event_source_set_enabled(g->health_timer, SD_EVENT_ON);
 	*ret = g;
 	return 0;
 
@@ -2891,6 +3094,8 @@ int gateway_run(struct sg_gateway *g)
 	mqtt_shutdown(g->mqtt, 2000);
 	if (g->cfg_mqtt->metrics.path) /* the last counters, disconnected */
 		metrics_update(g);
+	if (g->health_path && !g->health_err[0]) /* --status says "not running", not stale figures */
+		unlink(g->health_path);
 	{
 		struct sg_spool_stats st = {0};
 		if (g->spool)
@@ -2930,6 +3135,8 @@ void gateway_free(struct sg_gateway *g)
 	timesync_free(g->timesync);
 	seqs_free(g->seqs);
 	sd_event_source_disable_unref(g->metrics_timer);
+	sd_event_source_disable_unref(g->health_timer);
+	free(g->health_path);
 	spool_close(g->spool);
 	free(g->stats_topic);
 	mqtt_free(g->mqtt);

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * main.c — command line: run, --check, --list-ports, --version, --help.
+ * main.c — command line: run, --check, --status, --list-ports, --version, --help.
  *
  * Exit status: 0; 2 for a bad command line; 78 (EX_CONFIG, sysexits.h) when
  * the start refuses the configuration, so systemd does not restart a service
  * that cannot run until its file is fixed (RestartPreventExitStatus=78 in
  * systemd/sensorgate.service); 1 for anything else, and for --check's refusals.
+ * --status: 0 with the table, 3 when the daemon is not running (as LSB and
+ * `systemctl status` say it), 1 when its figures are stale or unreadable.
  */
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,7 @@
 #include "config.h"
 #include "discovery.h"
 #include "gateway.h"
+#include "health.h"
 #include "log.h"
 #include "mqtt_setup.h"
 #include "response_topic.h"
@@ -31,6 +36,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "Usage: sensorgate [-c FILE] [-v]        run in the foreground\n"
 	        "       sensorgate --check [-c FILE]     validate FILE and print the topic map\n"
+	        "       sensorgate --status              link quality per device, from the running daemon\n"
 	        "       sensorgate --list-ports          list serial ports (USB ids, serial numbers)\n"
 	        "       sensorgate --version | --help\n"
 	        "\n"
@@ -120,6 +126,15 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 		       config_birth_payload(&c->mqtt), config_will_payload(&c->mqtt));
 	if (c->metrics.path)
 		printf("metrics   %s (Prometheus text format, every %g s)\n", c->metrics.path, c->metrics.interval_s);
+	{
+		char *status = health_status_path();
+
+		printf("health    sampled every %g s over %g s; %s; `sensorgate --status` reads %s\n",
+		       c->health.interval_s, c->health.window_s,
+		       c->health.publish ? "published on <base>/<device>/health" : "not published (health.publish)",
+		       status ? status : "?");
+		free(status);
+	}
 	for (size_t i = 0; i < c->mqtt.n_brokers; i++)
 		printf("broker    %s\n", c->mqtt.brokers[i]);
 	printf("mqtt      MQTT %s, client id %s, keepalive %d s, clean_session %s%s%s\n",
@@ -272,19 +287,89 @@ static void warn_password_file(const struct sg_config *c)
 	warn_secret_file("device key file", c->mqtt.device_key_file);
 }
 
+/* LSB init-script exit status "program is not running" (what `systemctl status` returns then). */
+#define EXIT_NOT_RUNNING 3
+/* Figures older than this many health intervals (plus a margin for a busy loop) are stale. */
+#define STATUS_STALE_INTERVALS 3
+#define STATUS_STALE_MARGIN_S  5
+#define STATUS_MAX_BYTES       (1024 * 1024)
+
+/*
+ * --status: print the table the running daemon keeps in its status file
+ * (health.h: health_status_path()). Not running: no file, or its pid gone
+ * (a crash leaves the file behind).
+ */
+static int print_status(void)
+{
+	char *path = health_status_path(), *text = NULL;
+	const char *body;
+	long pid;
+	double interval;
+	long long updated;
+	size_t len = 0;
+	FILE *f;
+	int r = 1;
+
+	if (!path) {
+		fprintf(stderr, "sensorgate --status: out of memory\n");
+		return 1;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		if (errno == ENOENT)
+			fprintf(stderr, "sensorgate is not running: no status file %s (the service writes it while it runs; "
+			        "a daemon started by hand only with RUNTIME_DIRECTORY set, and --status needs the same)\n",
+			        path);
+		else
+			fprintf(stderr, "sensorgate --status: cannot read %s: %s\n", path, strerror(errno));
+		free(path);
+		return errno == ENOENT ? EXIT_NOT_RUNNING : 1;
+	}
+	text = calloc(1, STATUS_MAX_BYTES + 1);
+	if (text)
+		len = fread(text, 1, STATUS_MAX_BYTES, f);
+	fclose(f);
+	if (!text || health_status_parse(text, &pid, &interval, &updated, &body) < 0) {
+		fprintf(stderr, "sensorgate --status: %s is not a sensorgate status file\n", path);
+		goto out;
+	}
+	(void)len;
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+		fprintf(stderr, "sensorgate is not running: process %ld, which wrote %s, is gone\n", pid, path);
+		r = EXIT_NOT_RUNNING;
+		goto out;
+	}
+	fputs(body, stdout);
+	{
+		long long age = (long long)time(NULL) - updated;
+
+		if (age > (long long)(interval * STATUS_STALE_INTERVALS) + STATUS_STALE_MARGIN_S) {
+			fprintf(stderr, "sensorgate --status: these figures are %lld s old (written every %g s): "
+			        "process %ld does not update them\n", age, interval, pid);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	free(text);
+	free(path);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check", no_argument, NULL, 'C'},
 		{"list-ports", no_argument, NULL, 'L'},
+		{"status", no_argument, NULL, 'S'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *file = DEFAULT_CONFIG;
-	bool check = false, list_ports = false, verbose = false;
+	bool check = false, list_ports = false, verbose = false, status = false;
 	struct sg_config *cfg = NULL;
 	struct sg_gateway *g = NULL;
 	struct mqtt_setup_report setup;
@@ -296,6 +381,7 @@ int main(int argc, char **argv)
 		case 'c': file = optarg; break;
 		case 'C': check = true; break;
 		case 'L': list_ports = true; break;
+		case 'S': status = true; break;
 		case 'v': verbose = true; break;
 		case 'V': printf("sensorgate %s\n", SG_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -313,6 +399,8 @@ int main(int argc, char **argv)
 		log_set_max_level(LOG_DEBUG);
 	if (list_ports)
 		return serial_list_ports(stdout) < 0 ? 1 : 0;
+	if (status)
+		return print_status();
 
 	r = config_load(file, &cfg, err, sizeof(err));
 	if (r < 0) {

@@ -81,6 +81,11 @@ static uint64_t dev_readings(const struct sg_metrics_device *d)
 	return d->readings;
 }
 
+static uint64_t dev_good(const struct sg_metrics_device *d)
+{
+	return d->good;
+}
+
 static uint64_t dev_reconnects(const struct sg_metrics_device *d)
 {
 	return d->reconnects;
@@ -139,6 +144,22 @@ int metrics_format(const struct sg_metrics *m, char **ret, size_t *ret_len)
 				fprintf(f, "\",reason=\"%s\"} %llu\n", sg_fail_name((enum sg_fail)k),
 				        (unsigned long long)m->devices[i].fail[k]);
 			}
+	}
+	per_device(f, m, "device_frames_good_total", "counter", "Frames (or poll cycles) the device's driver accepted.",
+	           dev_good);
+	if (m->n_devices) {
+		head(f, "device_link_quality_ratio", "gauge", "Good frames / all frames over the health window "
+		     "(NaN: no frame in it).");
+		for (size_t i = 0; i < m->n_devices; i++) {
+			fputs("sensorgate_device_link_quality_ratio{device=\"", f);
+			label_value(f, m->devices[i].name);
+			fputs("\",driver=\"", f);
+			label_value(f, m->devices[i].driver);
+			if (isfinite(m->devices[i].quality))
+				fprintf(f, "\"} %.4f\n", m->devices[i].quality);
+			else
+				fputs("\"} NaN\n", f);
+		}
 	}
 	if (m->n_actuators) {
 		head(f, "actuator_up", "gauge", "1 while the actuator's hardware is open.");

@@ -28,6 +28,8 @@ struct sg_metrics_device {
 	uint64_t readings;               /* the driver's readings since it was (re)configured */
 	uint64_t reconnects;             /* reopened after a failure */
 	uint64_t fail[SG_FAIL_MAX_];     /* dropped input by reason (sg_fail_name()) */
+	uint64_t good;                   /* good frames (health.h) */
+	double quality;                  /* link quality over the health window, 0..1; NAN = no frame in it */
 };
 
 struct sg_metrics_actuator {

@@ -55,6 +55,7 @@ def test_security_exposure_at_most_2():
 	("ExecStart", "/usr/bin/sensorgate -c /etc/sensorgate/sensorgate.conf"),
 	("User", "sensorgate"),
 	("StateDirectory", "sensorgate"),
+	("RuntimeDirectory", "sensorgate"),  # the status file of `sensorgate --status` (gateway/health.h)
 	("ProtectSystem", "strict"),
 	("CapabilityBoundingSet", ""),
 	("NoNewPrivileges", "yes"),

@@ -446,6 +446,11 @@ static const struct err_case err_cases[] = {
 	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
 	 "  device_key_file = \"@DIR@/device.key\"; };\n",
 	 2, "\"status_topic\" (the gateway's status topic): cloud = \"azure-iot-hub\" only takes the service's own topics"},
+	{"azure and a health topic per device",
+	 "mqtt: { cloud = \"azure-iot-hub\"; hub = \"h.azure-devices.net\"; device_id = \"d\";\n"
+	 "  device_key_file = \"@DIR@/device.key\"; };\n"
+	 "health: {\n  publish = true; };\n",
+	 4, "health \"publish\" (a health topic per device): cloud = \"azure-iot-hub\" only takes the service's own topics"},
 	{"aws and QoS 2 on an actuator",
 	 "mqtt: { cloud = \"aws-iot-core\"; thing = \"t\"; brokers = ( \"mqtts://h:8883\" );\n"
 	 "  tls: { cert_file = \"@DIR@/cert.pem\"; key_file = \"@DIR@/key.pem\"; }; };\n"
@@ -658,6 +663,23 @@ static const struct err_case err_cases[] = {
 	{"metrics interval 0",
 	 "metrics: { path = \"/tmp/x.prom\";\n  interval = 0; };\n",
 	 2, "\"interval\""},
+	{"health window shorter than its interval",
+	 "health: { interval = 60;\n  window = 30; };\n",
+	 2, "health \"window\" (30 s) must not be shorter than its \"interval\" (60 s)"},
+	{"health key misspelt",
+	 "health: {\n  pubish = true; };\n",
+	 2, "unknown key \"pubish\" in health"},
+	{"health interval 0",
+	 "health: { publish = true;\n  interval = 0; };\n",
+	 2, "\"interval\""},
+	{"a reading on a device's health topic",
+	 "health: { publish = true; };\n"
+	 "devices = ( { name = \"a\"; driver = \"lines\"; port = \"@DIR@/tty\"; readings = (\n"
+	 "  { field = \"t\"; topic = \"a/health\"; } ); } );\n",
+	 3, "would publish on sensorgate/a/health, the link quality of device \"a\""},
+	{"health publish not a boolean",
+	 "health: {\n  publish = \"yes\"; };\n",
+	 2, "\"publish\""},
 	{"ha_status_topic with a wildcard",
 	 "discovery: {\n  ha_status_topic = \"ha/+\"; };\n",
 	 2, "invalid ha_status_topic \"ha/+\""},
@@ -681,6 +703,17 @@ static void test_status_and_metrics(void **state)
 	assert_string_equal(cfg->discovery.ha_status_topic, "ha/status"); /* follows the prefix by default */
 	assert_string_equal(cfg->metrics.path, "/run/x/sensorgate.prom");
 	assert_true(cfg->metrics.interval_s == 5);
+	/* health: off by default, sampled every 10 s over 5 minutes */
+	assert_false(cfg->health.publish);
+	assert_true(cfg->health.interval_s == 10);
+	assert_true(cfg->health.window_s == 300);
+	config_free(cfg);
+
+	assert_int_equal(load_text("health: { publish = true; interval = 2.5; window = 60; };\n", &cfg, err, sizeof(err)),
+	                 0);
+	assert_true(cfg->health.publish);
+	assert_true(cfg->health.interval_s == 2.5);
+	assert_true(cfg->health.window_s == 60);
 	config_free(cfg);
 
 	assert_int_equal(load_text("discovery: { ha_status_topic = \"hass/birth\"; };\n", &cfg, err, sizeof(err)), 0);

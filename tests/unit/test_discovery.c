@@ -1198,6 +1198,54 @@ static void test_health(void **state)
 	config_free(c);
 }
 
+/* health.publish: three diagnostic sensors per device on <base>/<device>/health, in that device. */
+static void test_link_health(void **state)
+{
+	struct sg_config *c = rich_config();
+	struct sg_disc_list l = {0};
+	struct jval *o, *temp;
+	static const char *const objs[][3] = {
+		{"link_quality", "{{ value_json.quality }}", "%"},
+		{"link_errors", "{{ value_json.recent.failed_per_min }}", "errors/min"},
+		{"link_reconnects", "{{ value_json.since_start.counts.reconnects }}", NULL},
+	};
+	const char *const devs[] = {"env", "arduino"};
+	(void)state;
+
+	build_ok(c, &l);
+	assert_null(find(&l, "homeassistant/sensor/gw1/env_link_quality/config")); /* off by default */
+	discovery_list_clear(&l);
+
+	c->health.publish = true;
+	build_ok(c, &l);
+	assert_int_equal(l.n, 17 + 3 * c->n_devices);
+	for (size_t i = 0; i < l.n; i++)
+		check_message(&l.v[i], "homeassistant");
+	temp = must_find(&l, "homeassistant/sensor/gw1/env_temperature/config");
+	for (size_t d = 0; d < 2; d++)
+		for (size_t i = 0; i < 3; i++) {
+			char topic[256], state_topic[64];
+
+			snprintf(topic, sizeof(topic), "homeassistant/sensor/gw1/%s_%s/config", devs[d], objs[i][0]);
+			snprintf(state_topic, sizeof(state_topic), "home/%s/health", devs[d]);
+			o = must_find(&l, topic);
+			assert_string_equal(jstr(o, "state_topic"), state_topic);
+			assert_string_equal(jstr(o, "value_template"), objs[i][1]);
+			assert_string_equal(jstr(o, "entity_category"), "diagnostic");
+			if (objs[i][2])
+				assert_string_equal(jstr(o, "unit_of_measurement"), objs[i][2]);
+			else
+				assert_null(jget(o, "unit_of_measurement"));
+			assert_non_null(jget(o, "device"));
+			if (d == 0) /* the same device as the readings of env */
+				assert_string_equal(jstr(jget(o, "device"), "name"), jstr(jget(temp, "device"), "name"));
+			jfree(o);
+		}
+	jfree(temp);
+	discovery_list_clear(&l);
+	config_free(c);
+}
+
 static void test_disabled(void **state)
 {
 	struct sg_config *c = rich_config();
@@ -1879,6 +1927,7 @@ int main(void)
 		cmocka_unit_test(test_reading_options),
 		cmocka_unit_test(test_actuators),
 		cmocka_unit_test(test_health),
+		cmocka_unit_test(test_link_health),
 		cmocka_unit_test(test_disabled),
 		cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_collision),

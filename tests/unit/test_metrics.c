@@ -7,6 +7,7 @@
  * tests/integration/test_metrics.py.
  */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,8 +25,9 @@
 static void test_format(void **state)
 {
 	struct sg_metrics_device devs[] = {
-		{.name = "arduino", .driver = "lines", .up = true, .readings = 42, .reconnects = 2},
-		{.name = "env", .driver = "bme280", .up = false},
+		{.name = "arduino", .driver = "lines", .up = true, .readings = 42, .reconnects = 2, .good = 40,
+		 .quality = 0.875},
+		{.name = "env", .driver = "bme280", .up = false, .quality = NAN},
 	};
 	struct sg_metrics_actuator acts[] = {{.name = "heater", .up = true, .fail_safe = 3}};
 	struct sg_metrics m = {
@@ -48,6 +50,11 @@ static void test_format(void **state)
 	assert_non_null(strstr(text, "sensorgate_device_reconnects_total{device=\"arduino\",driver=\"lines\"} 2\n"));
 	assert_non_null(strstr(text, "sensorgate_device_errors_total{device=\"arduino\",driver=\"lines\","
 	                             "reason=\"checksum\"} 5\n"));
+	assert_non_null(strstr(text, "# TYPE sensorgate_device_frames_good_total counter\n"
+	                             "sensorgate_device_frames_good_total{device=\"arduino\",driver=\"lines\"} 40\n"));
+	assert_non_null(strstr(text, "# TYPE sensorgate_device_link_quality_ratio gauge\n"
+	                             "sensorgate_device_link_quality_ratio{device=\"arduino\",driver=\"lines\"} 0.8750\n"
+	                             "sensorgate_device_link_quality_ratio{device=\"env\",driver=\"bme280\"} NaN\n"));
 	assert_non_null(strstr(text, "sensorgate_actuator_fail_safe_total{actuator=\"heater\"} 3\n"));
 	assert_non_null(strstr(text, "sensorgate_uptime_seconds 12.500\n"));
 	assert_non_null(strstr(text, "sensorgate_start_time_seconds 1700000000\n"));
