@@ -386,6 +386,23 @@ static int topic_join(char *buf, size_t len, const char *a, const char *b, const
 	return 0;
 }
 
+/* The message of reading RC on TOPIC: the LEN bytes of payload just formatted in m->payload. Returns 1. */
+static int message_out(const struct sg_mapper *m, const struct sg_reading_cfg *rc, const char *topic, size_t len,
+                       struct sg_message *ret)
+{
+	*ret = (struct sg_message){
+		.topic = topic,
+		.payload = m->payload,
+		.payload_len = len,
+		.qos = rc->qos,
+		.retain = rc->retain,
+		.offline = rc->offline,
+		.stamp = ret->stamp,
+		.json = rc->payload == SG_PAYLOAD_JSON,
+	};
+	return 1;
+}
+
 int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint64_t now_us,
                struct sg_message *ret)
 {
@@ -443,17 +460,7 @@ int mapper_map(struct sg_mapper *m, size_t dev, const struct sg_reading *r, uint
 		st->last_value = v;
 		st->last_pub_us = now_us;
 	}
-	*ret = (struct sg_message){
-		.topic = topic,
-		.payload = m->payload,
-		.payload_len = (size_t)n,
-		.qos = rc->qos,
-		.retain = rc->retain,
-		.offline = rc->offline,
-		.stamp = ret->stamp,
-		.json = rc->payload == SG_PAYLOAD_JSON,
-	};
-	return 1;
+	return message_out(m, rc, topic, (size_t)n, ret);
 }
 
 uint64_t mapper_deadline(const struct sg_mapper *m)
@@ -509,17 +516,7 @@ int mapper_tick(struct sg_mapper *m, uint64_t now_us, struct sg_message *ret)
 			st->published = k == SG_FILTER_VALUE;
 			st->last_value = v;
 			st->last_pub_us = now_us;
-			*ret = (struct sg_message){
-				.topic = rc->topic,
-				.payload = m->payload,
-				.payload_len = (size_t)n,
-				.qos = rc->qos,
-				.retain = rc->retain,
-				.offline = rc->offline,
-				.stamp = ret->stamp,
-				.json = rc->payload == SG_PAYLOAD_JSON,
-			};
-			return 1;
+			return message_out(m, rc, rc->topic, (size_t)n, ret);
 		}
 	}
 	return 0;
