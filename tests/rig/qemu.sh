@@ -348,6 +348,10 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
 	if [ $((SECONDS - t0)) -ge "$limit" ]; then
 		rig_log "guest still running after $limit s: killing it"
 		kill "$qemu_pid"
+		# QEMU stops on SIGTERM from its main loop; one stuck in the guest's
+		# emulation never gets there, and the wait below would never return.
+		for _ in $(seq 20); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.5; done
+		kill -9 "$qemu_pid" 2>/dev/null
 		break
 	fi
 	if [ "$break_sent" = 0 ] && grep -aq "^== rig: break on $tty now" "$work/console.log" 2>/dev/null; then

@@ -60,8 +60,11 @@ run_part() {
 	local name=$1 script=$2 t0=$SECONDS rc out p f
 	shift 2
 	out=$(mktemp /tmp/sensorgate-rig-part.XXXXXX)
-	"$script" "$@" 2>&1 | tee "$out"
+	# Each part bounds its own waits; this bounds the part as a whole, so that
+	# nothing the rig starts can hold CI past its limit (124: timed out).
+	timeout --kill-after=30 "${SG_RIG_PART_TIMEOUT:-900}" "$script" "$@" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
+	[ "$rc" -eq 124 ] && echo "  FAIL  $name: still running after ${SG_RIG_PART_TIMEOUT:-900} s, stopped"
 	p=$(grep -c '^  ok ' "$out")
 	f=$(grep -c '^  FAIL ' "$out")
 	rm -f "$out"
