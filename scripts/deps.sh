@@ -45,7 +45,8 @@ DEB_PACKAGES=(debhelper dpkg-dev fakeroot)
 # `make rig` (--rig): the system test rig (tests/rig/).
 RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 kmod cpio xz-utils socat busybox-static
 	gcc-12 make libelf1 # out-of-tree gpio-sim for the QEMU guest (tests/rig/gpio-sim.sh)
-	qemu-system-arm binutils) # the ARM guest (tests/rig/qemu-arm.sh): qemu-system-aarch64, readelf
+	qemu-system-arm binutils # the ARM guest (tests/rig/qemu.sh --arm): qemu-system-aarch64, readelf
+	mmdebstrap arch-test) # the armhf root the armhf .deb is installed in (tests/rig/arm-deb.sh)
 
 # `make ARCH=...` (--cross ARCH): the cross compiler, the target's libraries and pkg-config
 # personality (multiarch, ARCH-qualified), and user-mode QEMU to run the unit tests.

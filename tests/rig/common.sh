@@ -226,3 +226,53 @@ rig_arm_root() {
 	mv "$tmp" "$root"
 	echo "$root"
 }
+
+# rig_binfmt_arm: make sure the kernel runs 32-bit ARM programs through
+# qemu-arm-static, with binfmt_misc's F flag: the interpreter is opened when
+# registered, so it works inside a chroot that does not hold it. Debian's
+# binfmt-support registers without F (and may not be active at all in a
+# container or a fresh VM), so this mounts binfmt_misc if needed and
+# registers qemu-user-static's own line. 1 when it cannot.
+rig_binfmt_arm() {
+	local dir=/proc/sys/fs/binfmt_misc conf=/usr/lib/binfmt.d/qemu-arm.conf
+	[ -e "$dir/register" ] || mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null || return 1
+	if [ -e "$dir/qemu-arm" ]; then
+		grep -q '^flags:.*F' "$dir/qemu-arm" && return 0
+		echo -1 >"$dir/qemu-arm" || return 1
+	fi
+	[ -f "$conf" ] || return 1
+	cat "$conf" >"$dir/register" 2>/dev/null || return 1
+	grep -q '^flags:.*F' "$dir/qemu-arm"
+}
+
+# What the armhf .deb's Depends resolve to (debian/control: shlibs + systemd),
+# in the apt root below, so apt-get install ./x.deb needs no network.
+RIG_ARMDEB_PACKAGES=(systemd libmosquitto1 libconfig9 libserialport0 libsystemd0 libsqlite3-0 libgpiod2 libssl3)
+
+# rig_arm_aptroot ARCH: print a Debian 12 ARCH root with apt and dpkg
+# (mmdebstrap --variant=apt, maintainer scripts run through binfmt_misc),
+# building it once under $RIG_CACHE/arm/ARCH-aptroot.
+rig_arm_aptroot() {
+	local arch=$1 root tmp want incl t0=$SECONDS
+	root="$RIG_CACHE/arm/$arch-aptroot"
+	want="rev1 $arch ${RIG_ARMDEB_PACKAGES[*]}"
+	if [ -f "$root/.sensorgate-rig-stamp" ] && [ "$(cat "$root/.sensorgate-rig-stamp")" = "$want" ]; then
+		echo "$root"
+		return
+	fi
+	rig_host_tools mmdebstrap arch-test # arch-test: how mmdebstrap checks it can run ARCH
+	command -v mmdebstrap >/dev/null || rig_die "mmdebstrap is not available"
+	mkdir -p "$RIG_CACHE/arm"
+	tmp="$root.new"
+	rm -rf "$tmp"
+	incl=$(IFS=,; echo "${RIG_ARMDEB_PACKAGES[*]}")
+	rig_log "mmdebstrap $RIG_SUITE $arch (apt + ${#RIG_ARMDEB_PACKAGES[@]} packages) into $tmp"
+	mmdebstrap --variant=apt --architectures="$arch" --include="$incl" \
+		"$RIG_SUITE" "$tmp" "$(rig_mirror)" >"$RIG_CACHE/arm/mmdebstrap-$arch.log" 2>&1 ||
+		{ tail -n 30 "$RIG_CACHE/arm/mmdebstrap-$arch.log" >&2; rig_die "mmdebstrap failed (log: $RIG_CACHE/arm/mmdebstrap-$arch.log)"; }
+	echo "$want" >"$tmp/.sensorgate-rig-stamp"
+	rm -rf "$root"
+	mv "$tmp" "$root"
+	rig_log "the $arch apt root built in $((SECONDS - t0)) s ($(du -sh "$root" | cut -f1))"
+	echo "$root"
+}

@@ -89,6 +89,9 @@ kill "$gw" 2>/dev/null
 wait_for 10 sh -c "! kill -0 $gw"
 check "clean exit on SIGTERM (\"stopped:\" logged)" grep -q "stopped: " /tmp/gw.log
 
+# the arm64 build on the same line, once the armhf one has let go of it (see tests/rig/qemu.sh)
+if [ -x /rig/hook-arm64.sh ]; then . /rig/hook-arm64.sh; fi
+
 # ---- framing on the real UART: what each configuration leaves in its termios (stty -F) ----
 # framing_case LEGEND DEVICE-SETTINGS WORDS...: the gateway runs with one device on ttyS1 set so;
 # every word must be in `stty -a` (a leading '-' means the flag is off). QEMU's 16550A and PL011

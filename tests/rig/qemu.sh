@@ -105,8 +105,10 @@ stage_elf() {
 # The same for the ARM guest, whose loader cannot run here: its ELF NEEDED
 # entries, followed recursively, looked up in the staging root, then in the
 # host's multiarch dirs; every library lands in /lib/TRIPLET of the stage.
+# TRIPLET: the guest user space's (default), or aarch64-linux-gnu for the
+# arm64 build run beside it.
 stage_elf_cross() {
-	local src=$1 dest=$2 f so p d interp queue=("$1")
+	local src=$1 dest=$2 t=${3:-$ARM_TRIPLET} f so p d interp queue=("$1")
 	install -D -m 0755 "$src" "$stage$dest"
 	interp=$(readelf -l "$src" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
 	if [ -n "$interp" ] && [ ! -e "$stage$interp" ]; then
@@ -119,13 +121,13 @@ stage_elf_cross() {
 		f=${queue[0]}
 		queue=("${queue[@]:1}")
 		for so in $(readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-			[ -e "$stage/lib/$ARM_TRIPLET/$so" ] && continue
+			[ -e "$stage/lib/$t/$so" ] && continue
 			p=
-			for d in "$root/lib/$ARM_TRIPLET" "$root/usr/lib/$ARM_TRIPLET" "/lib/$ARM_TRIPLET" "/usr/lib/$ARM_TRIPLET"; do
+			for d in "$root/lib/$t" "$root/usr/lib/$t" "/lib/$t" "/usr/lib/$t"; do
 				[ -e "$d/$so" ] && { p=$d/$so; break; }
 			done
-			[ -n "$p" ] || rig_die "$src needs $so: not in $root nor in the host's /usr/lib/$ARM_TRIPLET"
-			install -D -m 0755 "$(readlink -f "$p")" "$stage/lib/$ARM_TRIPLET/$so"
+			[ -n "$p" ] || rig_die "$src needs $so: not in $root nor in the host's /usr/lib/$t"
+			install -D -m 0755 "$(readlink -f "$p")" "$stage/lib/$t/$so"
 			queue+=("$p")
 		done
 	done
@@ -249,6 +251,22 @@ rig_qemu_hook_gpio() {
 	chmod +x "$stage/rig/hook-gpio.sh"
 }
 
+# arm64: the arm64 build (build-arm64/sensorgate, when the ARM pass made it)
+# runs in the same guest after the armhf one, natively on the arm64 kernel,
+# with its libraries from the host's /usr/lib/aarch64-linux-gnu (the :arm64
+# packages it was built against): the same UART read, as the arm64 user space
+# of a Pi would do it. qemu-guest-arm64.sh is the guest's part.
+rig_qemu_hook_arm64() {
+	local bin64=$RIG_TOP/build-arm64/sensorgate
+	[ "$arm" = 1 ] || return 0
+	if [ ! -x "$bin64" ]; then
+		rig_log "no $bin64 (the ARM pass builds it): the arm64 binary is not booted"
+		return 0
+	fi
+	stage_elf_cross "$bin64" /usr/bin/sensorgate-arm64 aarch64-linux-gnu
+	install -m 0755 "$RIG_DIR/qemu-guest-arm64.sh" "$stage/rig/hook-arm64.sh"
+}
+
 # ---- the guest -----------------------------------------------------------------
 rig_log "staging the initramfs (kernel $release)"
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,rig,var/lib,root}
@@ -295,6 +313,7 @@ CONSOLE
 fi
 rig_qemu_hook_i2c
 rig_qemu_hook_gpio
+rig_qemu_hook_arm64
 (cd "$stage" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
 
 # The sensor on the other end of the UART: a reading every 0.1 s, until the

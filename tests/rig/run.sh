@@ -45,6 +45,7 @@ if [ "$build" = 1 ]; then
 	if [ "$do_qemu" = 1 ] && [ "$do_arm" = 1 ] && [ -x "$(command -v arm-linux-gnueabihf-gcc)" ]; then
 		rig_log "building build-armhf/sensorgate"
 		make -C "$RIG_TOP" -j2 ARCH=armhf all >"$log" 2>&1 || { cat "$log"; rig_die "make ARCH=armhf failed"; }
+		make -C "$RIG_TOP" ARCH=armhf deb >"$log" 2>&1 || { tail -n 40 "$log"; rig_die "make ARCH=armhf deb failed"; }
 	fi
 	if [ "$do_nspawn" = 1 ]; then
 		make -C "$RIG_TOP" deb >"$log" 2>&1 || { tail -n 40 "$log"; rig_die "make deb failed"; }
@@ -82,6 +83,8 @@ run_part() {
 [ "$do_qemu" = 1 ] && { echo "==== kernel (qemu)"; run_part qemu "$RIG_DIR/qemu.sh"; }
 [ "$do_qemu" = 1 ] && { echo "==== i2c-stub (qemu)"; run_part i2c-stub "$RIG_DIR/i2c-stub.sh"; }
 [ "$do_qemu" = 1 ] && [ "$do_arm" = 1 ] && { echo "==== ARM kernel (qemu-system-aarch64, armhf user space)"; run_part qemu-arm "$RIG_DIR/qemu.sh" --arm; }
+[ "$do_nspawn" = 1 ] && [ "$do_arm" = 1 ] && [ -n "$(ls "$RIG_TOP"/build-armhf/sensorgate_*_armhf.deb 2>/dev/null)" ] &&
+	{ echo "==== armhf .deb (apt-get install in a Debian 12 armhf root, qemu-user)"; run_part arm-deb "$RIG_DIR/arm-deb.sh"; }
 
 echo
 echo "rig: build ${t_build} s; ${summary[*]}; total $((SECONDS - t_start)) s"
