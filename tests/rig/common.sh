@@ -115,18 +115,19 @@ rig_rootfs() {
 RIG_KERNEL_MODULES=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-stub.ko kernel/drivers/i2c/i2c-smbus.ko
 	kernel/fs/configfs/configfs.ko)
 
-# The ARM guest's modules (tests/rig/qemu.sh --arm): Debian's arm64 kernel has
+# The ARM guests' modules (tests/rig/qemu.sh --arm, --armmp): Debian's arm64 and armmp kernels have
 # neither i2c-stub nor gpio-sim built (gpio-sim.sh builds them), and its
 # console is a virtio console (the virt machine's one PL011 is the sensor line).
-RIG_KERNEL_MODULES_ARM64=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-smbus.ko
+RIG_KERNEL_MODULES_ARM=(kernel/drivers/i2c/i2c-dev.ko kernel/drivers/i2c/i2c-smbus.ko
 	kernel/fs/configfs/configfs.ko kernel/drivers/virtio/virtio_mmio.ko kernel/drivers/char/virtio_console.ko)
 
-# rig_kernel [amd64|arm64]: print the directory holding Debian's 6.1 kernel
-# for that architecture (default amd64) as "vmlinux": for amd64 the
+# rig_kernel [amd64|arm64|armhf]: print the directory holding Debian's 6.1
+# kernel for that architecture (default amd64) as "vmlinux": for amd64 the
 # uncompressed ELF (boots about twice as fast under TCG as the bzImage), for
-# arm64 the Image Debian ships (already uncompressed). Next to it its
+# arm64 the Image Debian ships (already uncompressed), for armhf the armmp
+# flavour's zImage (qemu-system-arm boots it as it is). Next to it its
 # config, its Debian version (file "version"), its release and the
-# architecture's modules (RIG_KERNEL_MODULES, RIG_KERNEL_MODULES_ARM64) with
+# architecture's modules (RIG_KERNEL_MODULES, RIG_KERNEL_MODULES_ARM) with
 # modules.dep. Fetched with apt-get download (arm64: from the arm64 index,
 # which `dpkg --add-architecture arm64` makes apt read) and unpacked with
 # dpkg -x: nothing is installed on the host. amd64 kernels are cached under
@@ -138,7 +139,8 @@ rig_kernel() {
 	if [ "$arch" != amd64 ]; then
 		kcache=$RIG_CACHE/kernel-$arch
 		meta=linux-image-$arch:$arch
-		mods=("${RIG_KERNEL_MODULES_ARM64[@]}")
+		[ "$arch" = armhf ] && meta=linux-image-armmp:armhf # armhf's flavours: armmp, armmp-lpae, rt
+		mods=("${RIG_KERNEL_MODULES_ARM[@]}")
 	fi
 	pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 	if [ -z "$pkg" ]; then

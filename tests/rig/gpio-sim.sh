@@ -31,7 +31,8 @@
 # cross-built (ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-, from
 # crossbuild-essential-arm64) with the arm64 headers package and the host's
 # own linux-kbuild; that kernel also lacks CONFIG_I2C_STUB, so i2c-stub.ko is
-# built too, from drivers/i2c/i2c-stub.c unchanged.
+# built too, from drivers/i2c/i2c-stub.c unchanged. The same for the armmp
+# kernel (qemu.sh --armmp): ARCH=arm CROSS_COMPILE=arm-linux-gnueabihf-.
 #
 # The modules are not signed. Debian's kernel has CONFIG_MODULE_SIG=y but
 # not MODULE_SIG_FORCE, and lockdown is only enforced under EFI Secure
@@ -54,7 +55,7 @@ rig_gpio_sim() {
 	fi
 	series=$(echo "$rel" | cut -d. -f1,2) # 6.1
 	abi=${rel%-*}                         # 6.1.0-56
-	karch=${rel##*-}                      # amd64, arm64
+	karch=${rel##*-}                      # amd64, arm64, armmp
 	hdrpkg=linux-headers-$rel
 	srcs="drivers/gpio/gpio-sim.c drivers/gpio/gpiolib.h kernel/irq/irq_sim.c"
 	mods="irq_sim gpio-sim"
@@ -64,6 +65,12 @@ rig_gpio_sim() {
 		srcs="$srcs drivers/i2c/i2c-stub.c"
 		mods="$mods i2c-stub"
 		command -v aarch64-linux-gnu-gcc >/dev/null || rig_host_tools crossbuild-essential-arm64
+	elif [ "$karch" = armmp ]; then
+		hdrpkg=$hdrpkg:armhf
+		kmake=(ARCH=arm CROSS_COMPILE=arm-linux-gnueabihf-)
+		srcs="$srcs drivers/i2c/i2c-stub.c"
+		mods="$mods i2c-stub"
+		command -v arm-linux-gnueabihf-gcc >/dev/null || rig_host_tools crossbuild-essential-armhf
 	fi
 	log="$RIG_CACHE/gpio-sim/$rel.log"
 	# The Debian version of the guest's kernel: recorded by rig_kernel, or
@@ -109,6 +116,10 @@ rig_gpio_sim() {
 	fi
 	for p in $srcs; do cp "$tmp/$src/$p" "$tmp/mod/"; done
 	sed -i 's/handle_simple_irq(irq_to_desc(\([a-z_]*\)));/generic_handle_irq(\1);/' "$tmp/mod/irq_sim.c"
+	# A 32-bit target built with the host's 64-bit modpost (linux-kbuild is the host's): its
+	# device-table check measures struct of_device_id with 64-bit pointers and refuses the
+	# 32-bit table. The table only names the module for autoloading; the guest loads it by name.
+	[ "$karch" = armmp ] && sed -i '/^MODULE_DEVICE_TABLE(of,/d' "$tmp/mod/gpio-sim.c"
 	printf '\nMODULE_LICENSE("GPL");\nMODULE_DESCRIPTION("interrupt simulator (out of tree, for the sensorgate rig)");\n' \
 		>>"$tmp/mod/irq_sim.c"
 	if grep -q 'irq_to_desc' "$tmp/mod/irq_sim.c" || ! grep -q 'generic_handle_irq(' "$tmp/mod/irq_sim.c"; then

@@ -24,9 +24,15 @@
 # libraries from the host's multiarch dirs, busybox and mosquitto from
 # Debian's armhf packages (rig_arm_root). The sensor line is the virt
 # machine's PL011 (/dev/ttyAMA0; QEMU 7.2's virt has one UART for the
-# non-secure world), so the console is a virtio console (hvc0).
+# non-secure world), so the console is a virtio console (hvc0). With
+# build-arm64/sensorgate there, the arm64 build reads the line too.
 #
-# Usage: tests/rig/qemu.sh [--arm] [BINARY]    (default: build/sensorgate, --arm: build-armhf/sensorgate)
+# --armmp: the same armhf guest on Debian's 32-bit armmp kernel under
+# qemu-system-arm (-M virt -cpu cortex-a15): the armhf user space on a 32-bit
+# kernel, as on a Pi 2 or 3 running the 32-bit image (Raspberry Pi OS has its
+# own kernel; Debian's armmp is the 32-bit ARM kernel this rig can fetch).
+#
+# Usage: tests/rig/qemu.sh [--arm | --armmp] [BINARY]    (default: build/sensorgate, ARM: build-armhf/sensorgate)
 # SG_RIG_BENCH=1: the GPIO benchmark instead of the checks (scripts/bench-gpio.sh).
 # Exit: 0 pass, 1 fail, 77 skipped (loudly) when QEMU cannot run here.
 
@@ -35,7 +41,13 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/gpio-sim.sh"
 
 arm=0
-if [ "${1:-}" = --arm ]; then arm=1; shift; fi
+karch=amd64 # the guest kernel's Debian architecture
+case ${1:-} in
+	--arm) arm=1 karch=arm64; shift ;;
+	--armmp) arm=1 karch=armhf; shift ;;
+esac
+qemu_arm=qemu-system-aarch64
+[ "$karch" = armhf ] && qemu_arm=qemu-system-arm
 # the guest's user space: its architecture's GNU triplet and loader
 ARM_ARCH=armhf
 ARM_TRIPLET=arm-linux-gnueabihf
@@ -45,11 +57,11 @@ rig_need_root
 command -v socat >/dev/null || rig_host_tools socat
 command -v cpio >/dev/null || rig_host_tools cpio
 if [ "$arm" = 1 ]; then
-	command -v qemu-system-aarch64 >/dev/null || rig_host_tools qemu-system-arm
-	command -v qemu-system-aarch64 >/dev/null || rig_skip "qemu-system-aarch64 not available (package qemu-system-arm)"
+	command -v "$qemu_arm" >/dev/null || rig_host_tools qemu-system-arm
+	command -v "$qemu_arm" >/dev/null || rig_skip "$qemu_arm not available (package qemu-system-arm)"
 	command -v readelf >/dev/null || rig_host_tools binutils
-	dpkg --print-foreign-architectures | grep -qx arm64 ||
-		rig_skip "dpkg knows no arm64 architecture: Debian's arm64 kernel cannot be fetched (scripts/deps.sh --cross arm64)"
+	dpkg --print-foreign-architectures | grep -qx "$karch" ||
+		rig_skip "dpkg knows no $karch architecture: Debian's $karch kernel cannot be fetched (scripts/deps.sh --cross $karch)"
 	bin=${1:-$RIG_TOP/build-$ARM_ARCH/sensorgate}
 	if [ ! -x "$bin" ]; then
 		command -v "$ARM_TRIPLET-gcc" >/dev/null ||
@@ -57,7 +69,7 @@ if [ "$arm" = 1 ]; then
 		rig_die "no binary $bin: run 'make ARCH=$ARM_ARCH' first"
 	fi
 	root=$(rig_arm_root "$ARM_ARCH")
-	kdir=$(rig_kernel arm64)
+	kdir=$(rig_kernel "$karch")
 	tty=ttyAMA0
 else
 	command -v qemu-system-x86_64 >/dev/null || rig_host_tools qemu-system-x86
@@ -258,7 +270,7 @@ rig_qemu_hook_gpio() {
 # of a Pi would do it. qemu-guest-arm64.sh is the guest's part.
 rig_qemu_hook_arm64() {
 	local bin64=$RIG_TOP/build-arm64/sensorgate
-	[ "$arm" = 1 ] || return 0
+	[ "$karch" = arm64 ] || return 0
 	if [ ! -x "$bin64" ]; then
 		rig_log "no $bin64 (the ARM pass builds it): the arm64 binary is not booted"
 		return 0
@@ -297,14 +309,15 @@ poweroff -f
 INIT
 chmod 0755 "$stage/init"
 if [ "$arm" = 1 ]; then
-	# The console: a virtio console, whose drivers are modules in Debian's arm64 kernel; until
+	# The console: a virtio console, whose drivers are modules in Debian's arm64 and armmp kernels; until
 	# it is there nothing is printed (the kernel's own console= names it too, for a panic).
 	mkdir -p "$stage/lib/modules"
 	cp -a "$kdir/modules/lib/modules/$release" "$stage/lib/modules/"
 	cat >"$stage/rig/console.sh" <<'CONSOLE'
 modprobe virtio_mmio && modprobe virtio_console
 n=50
-while [ ! -e /dev/hvc0 ] && [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+# the node appears before its port is ready (an open then fails with ENXIO): wait for an open
+while ! { [ -c /dev/hvc0 ] && (: >/dev/hvc0) 2>/dev/null; } && [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
 exec >/dev/hvc0 2>&1 </dev/null
 export LD_LIBRARY_PATH=/lib/ARM_TRIPLET
 CONSOLE
@@ -325,8 +338,20 @@ chmod +x "$work/feeder"
 
 rig_log "booting Debian's $release under QEMU (TCG), initramfs $(du -h "$work/initrd.cpio" | cut -f1)"
 t0=$SECONDS
-if [ "$arm" = 1 ]; then
-	qemu-system-aarch64 -M virt -cpu max -accel tcg -smp 2 -m 512 -nodefaults -no-reboot -display none \
+if [ "$karch" = armhf ]; then
+	# Debian's armmp kernel is not LPAE: highmem=off keeps the virt machine's PCIe windows below 4 GiB.
+	qemu-system-arm -M virt,highmem=off -cpu cortex-a15 -accel tcg -smp 2 -m 512 -nodefaults -no-reboot -display none \
+		-kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
+		-append "console=hvc0 loglevel=4 panic=-1 rdinit=/init sg_tty=$tty${SG_RIG_BENCH:+ sg_bench=$SG_RIG_BENCH}" \
+		-chardev socket,id=ttyS1,path="$work/ttyS1.sock",server=on,wait=off -serial chardev:ttyS1 \
+		-device virtio-serial-device -chardev file,id=con,path="$work/console.log" -device virtconsole,chardev=con \
+		-qmp unix:"$work/qmp.sock",server=on,wait=off \
+		-nic none >"$work/qemu.log" 2>&1 </dev/null &
+elif [ "$arm" = 1 ]; then
+	# pauth-impdef=on: pointer authentication with QEMU's cheap algorithm instead of the
+	# architected QARMA, which TCG computes in software at every signed return of the
+	# kernel's functions (Debian's arm64 kernel signs them) and which dominates its time.
+	qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -accel tcg -smp 2 -m 512 -nodefaults -no-reboot -display none \
 		-kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
 		-append "console=hvc0 loglevel=4 panic=-1 rdinit=/init sg_tty=$tty${SG_RIG_BENCH:+ sg_bench=$SG_RIG_BENCH}" \
 		-chardev socket,id=ttyS1,path="$work/ttyS1.sock",server=on,wait=off -serial chardev:ttyS1 \

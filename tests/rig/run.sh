@@ -3,7 +3,8 @@
 #
 # run.sh — the system test rig: sensorgate on a real systemd (nspawn.sh) and
 # on real kernels (qemu.sh): Debian's amd64 kernel with build/sensorgate, and
-# Debian's arm64 kernel with the armhf build (qemu.sh --arm). Builds
+# Debian's arm64 kernel with the armhf (and arm64) build (qemu.sh --arm), and
+# Debian's 32-bit armmp kernel with the armhf build (qemu.sh --armmp). Builds
 # build/sensorgate, build-armhf/sensorgate and the .deb first.
 #
 # Downloads (a debootstrapped Debian 12 root, Debian's 6.1 kernel) are cached
@@ -83,6 +84,7 @@ run_part() {
 [ "$do_qemu" = 1 ] && { echo "==== kernel (qemu)"; run_part qemu "$RIG_DIR/qemu.sh"; }
 [ "$do_qemu" = 1 ] && { echo "==== i2c-stub (qemu)"; run_part i2c-stub "$RIG_DIR/i2c-stub.sh"; }
 [ "$do_qemu" = 1 ] && [ "$do_arm" = 1 ] && { echo "==== ARM kernel (qemu-system-aarch64, armhf user space)"; run_part qemu-arm "$RIG_DIR/qemu.sh" --arm; }
+[ "$do_qemu" = 1 ] && [ "$do_arm" = 1 ] && { echo "==== 32-bit ARM kernel (qemu-system-arm, armmp, armhf user space)"; run_part qemu-armmp "$RIG_DIR/qemu.sh" --armmp; }
 [ "$do_nspawn" = 1 ] && [ "$do_arm" = 1 ] && [ -n "$(ls "$RIG_TOP"/build-armhf/sensorgate_*_armhf.deb 2>/dev/null)" ] &&
 	{ echo "==== armhf .deb (apt-get install in a Debian 12 armhf root, qemu-user)"; run_part arm-deb "$RIG_DIR/arm-deb.sh"; }
 
