@@ -23,6 +23,12 @@
  * and cut short at any output size it is a prefix of the whole that reads back, cut between whole
  * escapes and no shorter than it must be.
  *
+ * An input that starts with an object or an array is walked whole (sg_json_member(),
+ * sg_json_element() and the lexer) and read by jansson: what jansson takes the walk takes, with
+ * the same names in the same order and the same values; what the walk takes in valid UTF-8
+ * jansson takes too, unless a name comes twice or a number is beyond its range (inputs with a NUL
+ * byte are left out: jansson steps over one between tokens).
+ *
  * Its first line goes to the lines driver as JSON (format = "json"): each field is a well-formed
  * leaf path ([A-Za-z0-9_.-]{1,64}), never twice in a line, and when the driver takes the line,
  * jansson (duplicate keys rejected) takes it too and finds the same leaves in the same order —
@@ -269,6 +275,127 @@ static void check_escape(const char *doc, size_t size)
 	free(again);
 }
 
+/* ---- the walk over objects and arrays --------------------------------------------------------- */
+
+#define WALK_DEPTH_MAX 256
+
+static char *walk_buf; /* a decoded name or string: never longer than the input */
+static size_t walk_room;
+
+/*
+ * The value at the cursor, read with the lexer and the walk (sg_json_member(), sg_json_element())
+ * and, when V is not NULL, compared with jansson's reading of it: the same names in the same order,
+ * the same strings, numbers and literals. 0, -EINVAL, or -ELOOP deeper than WALK_DEPTH_MAX.
+ */
+static int walk_value(struct sg_json_in *in, json_t *v, int depth)
+{
+	const char *s = in->p;
+	size_t len;
+	int r;
+
+	if (in->p >= in->end)
+		return sg_json_number(in); /* nothing there: the lexer says so */
+	if (*in->p == '{' || *in->p == '[') {
+		bool obj = *in->p == '{', open = false;
+		void *it = obj && v ? json_object_iter(v) : NULL;
+		size_t i = 0;
+
+		if (depth >= WALK_DEPTH_MAX)
+			return -ELOOP;
+		if (v && (obj ? !json_is_object(v) : !json_is_array(v)))
+			__builtin_trap();
+		while ((r = obj ? sg_json_member(in, &open, walk_buf, walk_room, &len) : sg_json_element(in, &open)) > 0) {
+			json_t *child = NULL;
+
+			if (in->p > in->end || (obj && strlen(walk_buf) != len))
+				__builtin_trap();
+			if (v && obj) { /* the same name, in the same place */
+				if (!it || strcmp(json_object_iter_key(it), walk_buf) != 0)
+					__builtin_trap();
+				child = json_object_iter_value(it);
+				it = json_object_iter_next(v, it);
+			} else if (v) {
+				if (i >= json_array_size(v))
+					__builtin_trap();
+				child = json_array_get(v, i++);
+			}
+			if ((r = walk_value(in, child, depth + 1)) < 0)
+				return r;
+		}
+		if (r < 0) {
+			if (r == -EINVAL && !in->why)
+				__builtin_trap();
+			return r;
+		}
+		if (v && (obj ? it != NULL : i != json_array_size(v)))
+			__builtin_trap(); /* jansson has more */
+		return 0;
+	}
+	if (*in->p == '"') {
+		if ((r = sg_json_string(in, walk_buf, walk_room, &len)) < 0)
+			return r;
+		if (v && (!json_is_string(v) || json_string_length(v) != len ||
+		          memcmp(json_string_value(v), walk_buf, len) != 0))
+			__builtin_trap();
+		return 0;
+	}
+	if (sg_json_lit(in, "true") || sg_json_lit(in, "false") || sg_json_lit(in, "null")) {
+		if (v && !(*s == 't' ? json_is_true(v) : *s == 'f' ? json_is_false(v) : json_is_null(v)))
+			__builtin_trap();
+		return 0;
+	}
+	if ((r = sg_json_number(in)) < 0)
+		return r;
+	if (v) {
+		len = (size_t)(in->p - s);
+		memcpy(walk_buf, s, len);
+		walk_buf[len] = '\0';
+		if (!json_is_number(v) || json_number_value(v) != strtod(walk_buf, NULL))
+			__builtin_trap();
+	}
+	return 0;
+}
+
+/*
+ * A document that starts with an object or an array, walked and compared with jansson: what
+ * jansson takes the walk takes, with the same contents; what the walk takes in valid UTF-8
+ * jansson takes too, unless a name comes twice or a number is out of its range.
+ */
+static void check_document(const char *doc, size_t size)
+{
+	struct sg_json_in in = {.p = doc, .end = doc + size};
+	json_error_t err;
+	json_t *o;
+	bool nul;
+	int r;
+
+	sg_json_ws(&in);
+	if (in.p == in.end || (*in.p != '{' && *in.p != '['))
+		return;
+	walk_room = size + 1;
+	walk_buf = malloc(walk_room);
+	if (!walk_buf)
+		abort();
+	/* jansson steps over a NUL byte between tokens ({"a":1\0}), which RFC 8259 does not allow */
+	nul = memchr(doc, '\0', size) != NULL;
+	o = nul ? NULL : json_loadb(doc, size, JSON_REJECT_DUPLICATES, &err);
+	r = walk_value(&in, o, 0);
+	if (r == 0)
+		sg_json_ws(&in);
+	if (r != -ELOOP) {
+		bool taken = r == 0 && in.p == in.end;
+
+		if (o && !taken)
+			__builtin_trap();
+		if (!o && taken && !nul && sg_utf8_valid(doc, size) && json_error_code(&err) != json_error_duplicate_key &&
+		    json_error_code(&err) != json_error_numeric_overflow)
+			__builtin_trap();
+	}
+	json_decref(o);
+	free(walk_buf);
+	walk_buf = NULL;
+}
+
 /* ---- the lines driver's leaves ---------------------------------------------------------------- */
 
 #define MAX_LEAVES 600
@@ -403,6 +530,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(doc, data, size);
 	check_tokens(doc, size);
 	check_escape(doc, size);
+	check_document(doc, size);
 	check_lines(data, size);
 	free(doc);
 	return 0;
