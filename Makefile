@@ -90,6 +90,10 @@ $(BUILD)/tests/test_modbus_libmodbus: LIBS_ALL += $(shell $(PKG_CONFIG) --libs l
 $(BUILD)/tests/test_modbus_tcp_libmodbus: CFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags libmodbus)
 $(BUILD)/tests/test_modbus_tcp_libmodbus: LIBS_ALL += $(shell $(PKG_CONFIG) --libs libmodbus) -pthread
 
+# jansson is the independent JSON parser of the discovery tests only; the daemon does not link it.
+$(BUILD)/tests/test_discovery: CFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags jansson)
+$(BUILD)/tests/test_discovery: LIBS_ALL += $(shell $(PKG_CONFIG) --libs jansson)
+
 # A cross build's tests run under user-mode QEMU with the ARCH loader, libc and libraries of
 # the multiarch packages (/lib/ld-linux-*.so, /usr/lib/TRIPLET). Not with -L /usr/TRIPLET:
 # that loader (libc6-ARCH-cross) is another glibc build than libc6:ARCH's libc.so.6, which

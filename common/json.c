@@ -216,3 +216,58 @@ int sg_json_number(struct sg_json_in *in)
 	}
 	return 0;
 }
+
+/* ---- objects and arrays, a value at a time ----------------------------------------------------- */
+
+/*
+ * Up to the next value of the container that OPENER and CLOSER delimit: the opener (*OPEN
+ * false) or the ',' after the last value. 1 with the cursor on what follows; 0 after the closer.
+ */
+static int next(struct sg_json_in *in, bool *open, char opener, char closer, const char *why_sep)
+{
+	sg_json_ws(in);
+	if (!*open) {
+		if (in->p >= in->end || *in->p != opener)
+			return fail(in, opener == '{' ? "json: expected an object" : "json: expected an array");
+		in->p++;
+		*open = true;
+		sg_json_ws(in);
+		if (in->p < in->end && *in->p == closer) {
+			in->p++;
+			return 0;
+		}
+		return 1;
+	}
+	if (in->p < in->end && *in->p == closer) {
+		in->p++;
+		return 0;
+	}
+	if (in->p >= in->end || *in->p != ',')
+		return fail(in, why_sep);
+	in->p++;
+	sg_json_ws(in);
+	return 1;
+}
+
+int sg_json_member(struct sg_json_in *in, bool *open, char *name, size_t namelen, size_t *ret_len)
+{
+	int r = next(in, open, '{', '}', "json: expected ',' or '}'");
+
+	if (r <= 0)
+		return r;
+	if (in->p >= in->end || *in->p != '"')
+		return fail(in, "json: expected a key");
+	if ((r = sg_json_string(in, name, namelen, ret_len)) < 0)
+		return r;
+	sg_json_ws(in);
+	if (in->p >= in->end || *in->p != ':')
+		return fail(in, "json: expected ':'");
+	in->p++;
+	sg_json_ws(in);
+	return 1;
+}
+
+int sg_json_element(struct sg_json_in *in, bool *open)
+{
+	return next(in, open, '[', ']', "json: expected ',' or ']'");
+}

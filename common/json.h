@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * json.h — JSON for the whole project: the one string escaper (writing)
- * and the one lexer (reading) under the two readers, the lines driver's walk
- * over a document's leaves and the command path's member lookup.
+ * and the one lexer and member walk (reading) under the two readers, the
+ * lines driver's walk over a document's leaves and the command path's
+ * member lookup.
  *
  * Writing. Every JSON text sensorgate writes (payloads, error and answer
  * messages, Home Assistant discovery) escapes its strings here, by one policy:
@@ -59,5 +60,26 @@ int sg_json_string(struct sg_json_in *in, char *out, size_t outlen, size_t *ret_
 
 /* The number at the cursor (RFC 8259 §6 grammar): consumed, 0; -EINVAL (why set). Its text is what was passed. */
 int sg_json_number(struct sg_json_in *in);
+
+/*
+ * The members of an object, one at a time. With *OPEN false the cursor is
+ * before the object (whitespace may come first). Each call steps over what
+ * lies between two values: the '{' or the ',', the member's name (decoded
+ * into NAME as sg_json_string() does, its length in *RET_LEN), the ':' and
+ * whitespace; the caller then reads or skips the value before the next call.
+ *
+ *	bool open = false;
+ *	while ((r = sg_json_member(&in, &open, name, sizeof(name), NULL)) > 0)
+ *		(read the value of the member NAME);
+ *
+ * 1: the cursor is on the value of the member NAME; 0: the closing '}' was
+ * consumed; -EINVAL (why set: "json: expected a key", "json: expected ':'",
+ * "json: expected ',' or '}'", or the name's error) or -E2BIG (the name did
+ * not fit in NAME; nothing is set then).
+ */
+int sg_json_member(struct sg_json_in *in, bool *open, char *name, size_t namelen, size_t *ret_len);
+
+/* The elements of an array, one at a time, as sg_json_member() (no names): 1 on an element, 0 after the ']'. */
+int sg_json_element(struct sg_json_in *in, bool *open);
 
 #endif

@@ -267,11 +267,17 @@ static bool lines_json_fail(struct lines_json *j, const char *why)
 	return false;
 }
 
+/* A failed read of the lexer (common/json.h): false, with why. */
+static bool lines_json_lexer_fail(struct lines_json *j)
+{
+	return lines_json_fail(j, j->in.why ? j->in.why : "json: string too long");
+}
+
 /* The string at the cursor, decoded into st->value (never longer than its source: it always fits). */
 static bool lines_json_string(struct lines_json *j, size_t *ret_len)
 {
 	if (sg_json_string(&j->in, j->st->value, sizeof(j->st->value), ret_len) < 0)
-		return lines_json_fail(j, j->in.why ? j->in.why : "json: string too long");
+		return lines_json_lexer_fail(j);
 	return true;
 }
 
@@ -301,28 +307,16 @@ static bool lines_json_value(struct lines_json *j, bool skip);
 static bool lines_json_object(struct lines_json *j, bool skip)
 {
 	struct lines_state *st = j->st;
+	bool open = false;
+	size_t klen;
+	int r;
 
 	if (++j->depth > LINES_JSON_MAX_DEPTH)
 		return lines_json_fail(j, "json: nested too deep");
-	j->in.p++;
-	sg_json_ws(&j->in);
-	if (*j->in.p == '}') {
-		j->in.p++;
-		j->depth--;
-		return true;
-	}
-	for (;;) {
-		size_t saved = j->path_len, klen;
+	/* each key is decoded into st->value (never longer than its source: it always fits) */
+	while ((r = sg_json_member(&j->in, &open, st->value, sizeof(st->value), &klen)) > 0) {
+		size_t saved = j->path_len;
 
-		sg_json_ws(&j->in);
-		if (*j->in.p != '"')
-			return lines_json_fail(j, "json: expected a key");
-		if (!lines_json_string(j, &klen))
-			return false;
-		sg_json_ws(&j->in);
-		if (*j->in.p != ':')
-			return lines_json_fail(j, "json: expected ':'");
-		j->in.p++;
 		if (!skip) {
 			size_t dot = saved ? 1 : 0;
 
@@ -341,17 +335,9 @@ static bool lines_json_object(struct lines_json *j, bool skip)
 			return false;
 		j->path_len = saved;
 		st->field[saved] = '\0';
-		sg_json_ws(&j->in);
-		if (*j->in.p == ',') {
-			j->in.p++;
-			continue;
-		}
-		if (*j->in.p == '}') {
-			j->in.p++;
-			break;
-		}
-		return lines_json_fail(j, "json: expected ',' or '}'");
 	}
+	if (r < 0)
+		return lines_json_lexer_fail(j);
 	j->depth--;
 	return true;
 }
@@ -359,29 +345,16 @@ static bool lines_json_object(struct lines_json *j, bool skip)
 /* An array at j->in.p: parsed for validity, its contents never emitted. */
 static bool lines_json_array(struct lines_json *j)
 {
+	bool open = false;
+	int r;
+
 	if (++j->depth > LINES_JSON_MAX_DEPTH)
 		return lines_json_fail(j, "json: nested too deep");
-	j->in.p++;
-	sg_json_ws(&j->in);
-	if (*j->in.p == ']') {
-		j->in.p++;
-		j->depth--;
-		return true;
-	}
-	for (;;) {
+	while ((r = sg_json_element(&j->in, &open)) > 0)
 		if (!lines_json_value(j, true))
 			return false;
-		sg_json_ws(&j->in);
-		if (*j->in.p == ',') {
-			j->in.p++;
-			continue;
-		}
-		if (*j->in.p == ']') {
-			j->in.p++;
-			break;
-		}
-		return lines_json_fail(j, "json: expected ',' or ']'");
-	}
+	if (r < 0)
+		return lines_json_fail(j, j->in.why);
 	j->depth--;
 	return true;
 }

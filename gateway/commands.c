@@ -194,6 +194,7 @@ static struct sg_act_value act_value(const struct actuator *a, const struct val 
  * (this one took the first, JSON.parse, Python and Node-RED take the last),
  * so a validating proxy in front of the gateway would see another command
  * than the one carried out. Names are compared decoded ("\u0073tate" is "state").
+ * Objects and arrays are walked by common/json.c (sg_json_member(), sg_json_element()).
  */
 enum jtype { J_STR, J_NUM, J_TRUE, J_FALSE, J_NULL, J_OBJ, J_ARR };
 
@@ -229,18 +230,22 @@ static int j_number(struct jp *j, char *out, size_t outlen)
 
 static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype *ret_type);
 
-/* The member name at j->in.p, decoded into NM (*RET points to it there); -EEXIST when NM has it already,
- * -E2BIG when NM is full (only a document longer than a command can do that). */
-static int j_name(struct jp *j, struct jnames *nm, const char **ret)
+/*
+ * The next member of the object at j->in.p (sg_json_member(), *OPEN as there), its name decoded
+ * into NM (*RET points to it there): 1 with the cursor on its value, 0 after the '}'; -EEXIST
+ * when NM has the name already, -E2BIG when NM is full (only a document longer than a command
+ * can do that), -EINVAL.
+ */
+static int j_name(struct jp *j, bool *open, struct jnames *nm, const char **ret)
 {
 	char *out = nm->buf + nm->used;
 	int r;
 
+	r = sg_json_member(&j->in, open, out, sizeof(nm->buf) - nm->used, NULL);
+	if (r <= 0)
+		return r;
 	if (nm->n == JSON_MEMBERS_MAX)
 		return -E2BIG;
-	r = sg_json_string(&j->in, out, sizeof(nm->buf) - nm->used, NULL);
-	if (r < 0)
-		return r;
 	for (size_t i = 0; i < nm->n; i++)
 		if (strcmp(nm->buf + nm->off[i], out) == 0) {
 			snprintf(j->dup, sizeof(j->dup), "%s", out);
@@ -249,14 +254,13 @@ static int j_name(struct jp *j, struct jnames *nm, const char **ret)
 	nm->off[nm->n++] = (unsigned short)nm->used;
 	nm->used += strlen(out) + 1;
 	*ret = out;
-	return 0;
+	return 1;
 }
 
 /* An object or array at j->in.p, validated and skipped. */
 static int j_container(struct jp *j, int depth)
 {
-	bool obj = *j->in.p == '{';
-	char close = obj ? '}' : ']';
+	bool obj = *j->in.p == '{', open = false;
 	struct jnames nm;
 	const char *name;
 	enum jtype t;
@@ -264,36 +268,11 @@ static int j_container(struct jp *j, int depth)
 
 	if (depth >= JSON_DEPTH_MAX)
 		return -EINVAL;
-	j->in.p++;
-	sg_json_ws(&j->in);
-	if (j->in.p < j->in.end && *j->in.p == close) {
-		j->in.p++;
-		return 0;
-	}
 	nm.n = nm.used = 0;
-	for (;;) {
-		if (obj) {
-			if ((r = j_name(j, &nm, &name)) < 0)
-				return r;
-			sg_json_ws(&j->in);
-			if (j->in.p >= j->in.end || *j->in.p++ != ':')
-				return -EINVAL;
-			sg_json_ws(&j->in);
-		}
+	while ((r = obj ? j_name(j, &open, &nm, &name) : sg_json_element(&j->in, &open)) > 0)
 		if ((r = j_value(j, depth + 1, NULL, 0, &t)) < 0)
 			return r;
-		sg_json_ws(&j->in);
-		if (j->in.p >= j->in.end)
-			return -EINVAL;
-		if (*j->in.p == ',') {
-			j->in.p++;
-			sg_json_ws(&j->in);
-			continue;
-		}
-		if (*j->in.p++ != close)
-			return -EINVAL;
-		return 0;
-	}
+	return r;
 }
 
 static int j_value(struct jp *j, int depth, char *out, size_t outlen, enum jtype *ret_type)
@@ -338,65 +317,35 @@ static int json_member(const char *s, size_t len, const char *const *keys, char 
 	struct jp j = {.in = {.p = s, .end = s + len}};
 	struct jnames nm = {.n = 0};
 	size_t best = SIZE_MAX;
+	bool open = false;
+	const char *key;
 	int r, found_r = 0;
 
 	*ret_answer = false;
-
-	sg_json_ws(&j.in);
-	if (j.in.p >= j.in.end || *j.in.p != '{')
-		return -EINVAL;
-	j.in.p++;
-	sg_json_ws(&j.in);
-	if (j.in.p < j.in.end && *j.in.p == '}') {
-		j.in.p++;
-		goto end;
-	}
-	for (;;) {
-		const char *key;
+	while ((r = j_name(&j, &open, &nm, &key)) > 0) {
 		size_t k = SIZE_MAX;
 		enum jtype t;
 
-		r = j_name(&j, &nm, &key);
-		if (r == -EEXIST)
-			snprintf(dup, duplen, "%s", j.dup);
-		if (r < 0)
-			return r;
 		if (strcmp(key, "actuator") == 0)
 			*ret_answer = true;
 		for (size_t i = 0; keys[i]; i++)
 			if (strcmp(key, keys[i]) == 0 && i < best)
 				k = i;
-		sg_json_ws(&j.in);
-		if (j.in.p >= j.in.end || *j.in.p++ != ':')
-			return -EINVAL;
-		sg_json_ws(&j.in);
 		if (k != SIZE_MAX) {
 			r = j_value(&j, 1, out, outlen, &t);
-			if (r == -EEXIST)
-				snprintf(dup, duplen, "%s", j.dup);
 			if (r < 0 && r != -E2BIG)
-				return r;
+				break;
 			best = k;
 			found_r = r;
 			*ret_type = t;
 		} else if ((r = j_value(&j, 1, NULL, 0, &t)) < 0) {
-			if (r == -EEXIST)
-				snprintf(dup, duplen, "%s", j.dup);
-			return r;
+			break;
 		}
-		sg_json_ws(&j.in);
-		if (j.in.p >= j.in.end)
-			return -EINVAL;
-		if (*j.in.p == ',') {
-			j.in.p++;
-			sg_json_ws(&j.in);
-			continue;
-		}
-		if (*j.in.p++ != '}')
-			return -EINVAL;
-		break;
 	}
-end:
+	if (r == -EEXIST)
+		snprintf(dup, duplen, "%s", j.dup);
+	if (r < 0)
+		return r;
 	sg_json_ws(&j.in);
 	if (j.in.p != j.in.end)
 		return -EINVAL;
@@ -412,51 +361,29 @@ int commands_json_each(const char *s, size_t len,
 	struct jp j = {.in = {.p = s, .end = s + len}};
 	struct jnames nm = {.n = 0};
 	char scalar[JSON_SCALAR_MAX];
+	const char *key;
 	int r;
 
 	/* checked whole before any member is handed on: a broken document moves nothing */
 	for (int pass = 0; pass < 2; pass++) {
+		bool open = false;
+
 		j.in.p = s;
 		nm.n = nm.used = 0;
-		sg_json_ws(&j.in);
-		if (j.in.p >= j.in.end || *j.in.p != '{')
-			return -EINVAL;
-		j.in.p++;
-		sg_json_ws(&j.in);
-		if (j.in.p < j.in.end && *j.in.p == '}') {
-			j.in.p++;
-		} else {
-			for (;;) {
-				const char *key, *start;
-				enum jtype t;
+		while ((r = j_name(&j, &open, &nm, &key)) > 0) {
+			const char *start = j.in.p;
+			enum jtype t;
 
-				if ((r = j_name(&j, &nm, &key)) < 0)
-					return r;
-				sg_json_ws(&j.in);
-				if (j.in.p >= j.in.end || *j.in.p++ != ':')
-					return -EINVAL;
-				sg_json_ws(&j.in);
-				start = j.in.p;
-				r = j_value(&j, 1, scalar, sizeof(scalar), &t);
-				if (r < 0 && !(r == -E2BIG && (t == J_OBJ || t == J_ARR)))
-					return r;
-				if (pass == 1 && t != J_NULL)
-					fn(ud, key, t == J_OBJ || t == J_ARR ? NULL : t == J_TRUE ? "true" : t == J_FALSE ? "false"
-					                                                                          : scalar,
-					   start, (size_t)(j.in.p - start));
-				sg_json_ws(&j.in);
-				if (j.in.p >= j.in.end)
-					return -EINVAL;
-				if (*j.in.p == ',') {
-					j.in.p++;
-					sg_json_ws(&j.in);
-					continue;
-				}
-				if (*j.in.p++ != '}')
-					return -EINVAL;
-				break;
-			}
+			r = j_value(&j, 1, scalar, sizeof(scalar), &t);
+			if (r < 0 && !(r == -E2BIG && (t == J_OBJ || t == J_ARR)))
+				return r;
+			if (pass == 1 && t != J_NULL)
+				fn(ud, key, t == J_OBJ || t == J_ARR ? NULL : t == J_TRUE ? "true" : t == J_FALSE ? "false"
+				                                                                          : scalar,
+				   start, (size_t)(j.in.p - start));
 		}
+		if (r < 0)
+			return r;
 		sg_json_ws(&j.in);
 		if (j.in.p != j.in.end)
 			return -EINVAL;

@@ -28,8 +28,8 @@ BUILD_PACKAGES=(
 )
 PACKAGES=(
 	"${BUILD_PACKAGES[@]}"
-	# unit tests, fuzzing
-	libcmocka-dev clang libclang-rt-14-dev
+	# unit tests (jansson: the discovery tests' JSON parser), fuzzing
+	libcmocka-dev libjansson-dev clang libclang-rt-14-dev
 	# integration tests and demo
 	mosquitto mosquitto-clients openssl socat
 	python3 python3-pytest python3-paho-mqtt python3-prometheus-client
@@ -51,7 +51,7 @@ RIG_PACKAGES=(debootstrap systemd-container qemu-system-x86 kmod cpio xz-utils s
 # `make ARCH=...` (--cross ARCH): the cross compiler, the target's libraries and pkg-config
 # personality (multiarch, ARCH-qualified), and user-mode QEMU to run the unit tests.
 CROSS_LIBS=(libmosquitto-dev libconfig-dev libserialport-dev libsystemd-dev libsqlite3-dev
-	libgpiod-dev libmodbus-dev libssl-dev libcmocka-dev)
+	libgpiod-dev libmodbus-dev libssl-dev libcmocka-dev libjansson-dev)
 CROSS_TOOLS=(qemu-user-static binfmt-support)
 
 check_only=0

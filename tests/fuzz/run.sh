@@ -5,7 +5,8 @@
 #
 # Each tests/fuzz/fuzz_<driver>.c is built with clang -fsanitize=fuzzer,address,undefined
 # together with all of drivers/*.c (fuzz_commands also with the command router and what it
-# needs from gateway/, fuzz_mqtt_guard with gateway/mqtt_guard.c and libmosquitto), then run
+# needs from gateway/, fuzz_mqtt_guard with gateway/mqtt_guard.c and libmosquitto, fuzz_json with
+# jansson as its oracle), then run
 # for FUZZ_SECONDS seconds (default 30) on a corpus
 # in build-fuzz/corpus/<driver>/, seeded from tests/data/<driver>/ (recorded streams, frames;
 # for the request/response drivers the answers of the transcripts). The corpus is kept between
@@ -99,6 +100,18 @@ seed_corpus() { # seed_corpus DRIVER DIR
 		cmd rt-prefix '\034\000\000\000\012\002replies/mek1ON'
 		cmd raw-topic '\300\000\010\000\000\000h/sw/setON'
 	fi
+	if [ "$d" = json ]; then
+		# raw JSON text (fuzz_json.c): a lines-driver document, every escape, numbers at the edges,
+		# what must be refused, bytes that are not UTF-8
+		js() { printf '%s' "$2" >"$dir/seed-$1"; }
+		js document '{"t":21.4,"env":{"h":40,"in":{"x":"y"}},"ok":true,"off":false,"fw":"v1.2","tags":[1,{"a":2}],"n":null}'
+		js dotted-keys '{"a.b":-0,"c-d_e":"\u00b0C","e":{"f.g":1E-2}}'
+		js escapes '"\"q\" \\ \/ \b\f\n\r\t \u00e9 \u20AC \ud83d\ude00 é"'
+		js numbers '[-0, 0.5, -12.5e+3, 1E-2, 9007199254740993, 12345678901234567890, 1e999, 01, 1., -]'
+		js literals 'true false null tru nul fals'
+		js refused '"\ud800" "\udc00x" "\u0000" "\x" "\u12g4" {"a":1,"a":2} "open'
+		printf '"\377\300\257\001\177"\r\n{"k":"\342\202"}' >"$dir/seed-not-utf8"
+	fi
 	if [ "$d" = lines ]; then
 		for s in 't=21.4 h=40.2 p=1012.8' '{"t":21.4,"env":{"h":40},"ok":true,"fw":"v1.2","tags":[1,2]}' \
 			'21.4,40.2,1012.8' 'a=1;b:2,c=\u00e9'; do
@@ -127,6 +140,8 @@ for t in "${targets[@]}"; do
 			gateway/cloud.c $(pkg-config --cflags --libs libsystemd libmosquitto libcrypto))
 	elif [ "$t" = mqtt_guard ]; then
 		extra=(gateway/mqtt_guard.c $(pkg-config --cflags --libs libmosquitto))
+	elif [ "$t" = json ]; then
+		extra=($(pkg-config --cflags --libs jansson))
 	fi
 	if ! "$CC_FUZZ" "${CFLAGS[@]}" -o "$bin" "$src" drivers/*.c common/*.c "${extra[@]}" "${LIBS[@]}"; then
 		echo "run.sh: fuzz_$t does not build" >&2

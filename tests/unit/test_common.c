@@ -3,9 +3,10 @@
  * test_common.c — the helpers below drivers/ and gateway/: common/utf8.c
  * against the well-formed byte sequences of RFC 3629 §4 (each boundary of the
  * table, a byte inside and outside it) and a round trip through every code
- * point; common/json.c's one escaping policy, case by case, and its lexer
+ * point; common/json.c's one escaping policy, case by case, its lexer
  * (strings and numbers by RFC 8259's grammar, §6 and §7, with the errors
- * the readers report).
+ * the readers report) and its walk over objects' members and arrays'
+ * elements (§4, §5).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -234,6 +236,116 @@ static void test_json_number(void **state)
 	}
 }
 
+/* The value at the cursor, written into T as a compact trace ({name:value,...}, [..], numbers and
+ * literals as they are, strings decoded): 0, or the walk's or lexer's error. */
+static int trace_value(struct sg_json_in *in, char *t, size_t tlen);
+
+/* S appended to T[0..N) (TLEN bytes of room): the new length. */
+static size_t put(char *t, size_t tlen, size_t n, const char *s)
+{
+	snprintf(t + n, tlen - n, "%s", s);
+	return n + strlen(t + n);
+}
+
+static int trace_container(struct sg_json_in *in, char *t, size_t tlen)
+{
+	bool obj = *in->p == '{', open = false, first = true;
+	char name[8];
+	size_t n = put(t, tlen, 0, obj ? "{" : "[");
+	int r;
+
+	while ((r = obj ? sg_json_member(in, &open, name, sizeof(name), NULL) : sg_json_element(in, &open)) > 0) {
+		if (!first)
+			n = put(t, tlen, n, ",");
+		first = false;
+		if (obj)
+			n = put(t, tlen, put(t, tlen, n, name), ":");
+		if ((r = trace_value(in, t + n, tlen - n)) < 0)
+			return r;
+		n += strlen(t + n);
+	}
+	if (r == 0)
+		put(t, tlen, n, obj ? "}" : "]");
+	return r;
+}
+
+static int trace_value(struct sg_json_in *in, char *t, size_t tlen)
+{
+	const char *start = in->p;
+	int r;
+
+	if (*in->p == '{' || *in->p == '[')
+		return trace_container(in, t, tlen);
+	if (*in->p == '"')
+		return sg_json_string(in, t, tlen, NULL);
+	r = sg_json_lit(in, "true") || sg_json_lit(in, "null") ? 0 : sg_json_number(in);
+	if (r == 0)
+		snprintf(t, tlen, "%.*s", (int)(in->p - start), start);
+	return r;
+}
+
+struct wcase {
+	const char *in;    /* the JSON text, from the container on */
+	int r;             /* of the walk */
+	const char *out;   /* the trace (r == 0) or the error text (r == -EINVAL) */
+	size_t rest;       /* bytes left after the cursor on success */
+};
+
+static const struct wcase wcases[] = {
+	{" { \"a\" : 1 ,\n\"b\\u0041\"\t:[ 2 ,{ } ,[],\"s\"] ,\"c\":{\"d\":true}} x", 0,
+	 "{a:1,bA:[2,{},[],s],c:{d:true}}", 2},
+	{"{}", 0, "{}", 0}, {"[ ]", 0, "[]", 0}, {"[null]", 0, "[null]", 0},
+	{"{\"a\":1,}", -EINVAL, "json: expected a key", 0},
+	{"{1:2}", -EINVAL, "json: expected a key", 0},
+	{"{\"a\" 1}", -EINVAL, "json: expected ':'", 0},
+	{"{\"a\"", -EINVAL, "json: expected ':'", 0},
+	{"{\"a\":1 \"b\":2}", -EINVAL, "json: expected ',' or '}'", 0},
+	{"{\"a\":1", -EINVAL, "json: expected ',' or '}'", 0},
+	{"{\"a\":1]", -EINVAL, "json: expected ',' or '}'", 0},
+	{"[1 2]", -EINVAL, "json: expected ',' or ']'", 0},
+	{"[1,", -EINVAL, "json: bad number", 0},
+	{"{\"\\x\":1}", -EINVAL, "json: bad escape", 0},
+	{"{\"abcdefgh\":1}", -E2BIG, NULL, 0}, /* the name does not fit in 8 bytes */
+};
+
+static void test_json_walk(void **state)
+{
+	char out[128];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(wcases) / sizeof(wcases[0]); i++) {
+		const struct wcase *c = &wcases[i];
+		struct sg_json_in in = {.p = c->in, .end = c->in + strlen(c->in)};
+		int r;
+
+		print_message("case: %s\n", c->in);
+		sg_json_ws(&in);
+		out[0] = '\0';
+		r = trace_value(&in, out, sizeof(out));
+		assert_int_equal(r, c->r);
+		if (r == 0) {
+			assert_string_equal(out, c->out);
+			assert_int_equal(in.end - in.p, c->rest);
+		} else if (r == -EINVAL) {
+			assert_string_equal(in.why, c->out);
+		}
+	}
+	/* not a container where one must be */
+	{
+		static const char arr[] = " [", obj[] = "{";
+		struct sg_json_in in = {.p = arr, .end = arr + 2};
+		bool open = false;
+		char name[8];
+
+		assert_int_equal(sg_json_member(&in, &open, name, sizeof(name), NULL), -EINVAL);
+		assert_string_equal(in.why, "json: expected an object");
+		in = (struct sg_json_in){.p = obj, .end = obj + 1};
+		open = false;
+		assert_int_equal(sg_json_element(&in, &open), -EINVAL);
+		assert_string_equal(in.why, "json: expected an array");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -242,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_json_escape),
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_json_number),
+		cmocka_unit_test(test_json_walk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
