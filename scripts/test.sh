@@ -12,7 +12,7 @@
 #   --no-deps   do not run scripts/deps.sh first
 #   --no-asan   skip the sanitizer pass (ignored when CI=true: CI always runs it)
 #   --no-fuzz   skip the fuzzers (tests/fuzz/run.sh, FUZZ_SECONDS each, default 20)
-#   --no-arm    skip the ARM pass and the rig's ARM guest (ignored when CI=true). Without the
+#   --no-arm    skip the ARM pass, the rig's ARM guests and the armhf .deb (ignored when CI=true). Without the
 #               cross toolchain and qemu-user, and when deps.sh cannot install them
 #               (--cross ARCH; root or sudo), that architecture is skipped loudly
 #   --no-rig    skip the system test rig (tests/rig/run.sh; needs root, skips loudly without)
