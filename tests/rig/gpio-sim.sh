@@ -59,18 +59,17 @@ rig_gpio_sim() {
 	hdrpkg=linux-headers-$rel
 	srcs="drivers/gpio/gpio-sim.c drivers/gpio/gpiolib.h kernel/irq/irq_sim.c"
 	mods="irq_sim gpio-sim"
-	if [ "$karch" = arm64 ]; then
-		hdrpkg=$hdrpkg:arm64
-		kmake=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
+	# The ARM kernels are cross-built for, and lack i2c-stub too: it is built with the others.
+	local cross=
+	case $karch in
+		arm64) hdrpkg=$hdrpkg:arm64 kmake=(ARCH=arm64) cross=aarch64-linux-gnu ;;
+		armmp) hdrpkg=$hdrpkg:armhf kmake=(ARCH=arm) cross=arm-linux-gnueabihf ;;
+	esac
+	if [ -n "$cross" ]; then
+		kmake+=(CROSS_COMPILE=$cross-)
 		srcs="$srcs drivers/i2c/i2c-stub.c"
 		mods="$mods i2c-stub"
-		command -v aarch64-linux-gnu-gcc >/dev/null || rig_host_tools crossbuild-essential-arm64
-	elif [ "$karch" = armmp ]; then
-		hdrpkg=$hdrpkg:armhf
-		kmake=(ARCH=arm CROSS_COMPILE=arm-linux-gnueabihf-)
-		srcs="$srcs drivers/i2c/i2c-stub.c"
-		mods="$mods i2c-stub"
-		command -v arm-linux-gnueabihf-gcc >/dev/null || rig_host_tools crossbuild-essential-armhf
+		command -v "$cross-gcc" >/dev/null || rig_host_tools "crossbuild-essential-${hdrpkg##*:}"
 	fi
 	log="$RIG_CACHE/gpio-sim/$rel.log"
 	# The Debian version of the guest's kernel: recorded by rig_kernel, or

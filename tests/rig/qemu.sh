@@ -338,20 +338,15 @@ chmod +x "$work/feeder"
 
 rig_log "booting Debian's $release under QEMU (TCG), initramfs $(du -h "$work/initrd.cpio" | cut -f1)"
 t0=$SECONDS
-if [ "$karch" = armhf ]; then
-	# Debian's armmp kernel is not LPAE: highmem=off keeps the virt machine's PCIe windows below 4 GiB.
-	qemu-system-arm -M virt,highmem=off -cpu cortex-a15 -accel tcg -smp 2 -m 512 -nodefaults -no-reboot -display none \
-		-kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
-		-append "console=hvc0 loglevel=4 panic=-1 rdinit=/init sg_tty=$tty${SG_RIG_BENCH:+ sg_bench=$SG_RIG_BENCH}" \
-		-chardev socket,id=ttyS1,path="$work/ttyS1.sock",server=on,wait=off -serial chardev:ttyS1 \
-		-device virtio-serial-device -chardev file,id=con,path="$work/console.log" -device virtconsole,chardev=con \
-		-qmp unix:"$work/qmp.sock",server=on,wait=off \
-		-nic none >"$work/qemu.log" 2>&1 </dev/null &
-elif [ "$arm" = 1 ]; then
-	# pauth-impdef=on: pointer authentication with QEMU's cheap algorithm instead of the
-	# architected QARMA, which TCG computes in software at every signed return of the
-	# kernel's functions (Debian's arm64 kernel signs them) and which dominates its time.
-	qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -accel tcg -smp 2 -m 512 -nodefaults -no-reboot -display none \
+if [ "$arm" = 1 ]; then
+	# armhf: Debian's armmp kernel is not LPAE, and highmem=off keeps the virt machine's PCIe
+	# windows below 4 GiB. arm64: pauth-impdef=on, pointer authentication with QEMU's cheap
+	# algorithm instead of the architected QARMA, which TCG computes in software at every
+	# signed return of the kernel's functions (Debian's arm64 kernel signs them) and which
+	# dominates its time.
+	machine=(qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on)
+	[ "$karch" = armhf ] && machine=(qemu-system-arm -M virt,highmem=off -cpu cortex-a15)
+	"${machine[@]}" -accel tcg -smp 2 -m 512 -nodefaults -no-reboot -display none \
 		-kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
 		-append "console=hvc0 loglevel=4 panic=-1 rdinit=/init sg_tty=$tty${SG_RIG_BENCH:+ sg_bench=$SG_RIG_BENCH}" \
 		-chardev socket,id=ttyS1,path="$work/ttyS1.sock",server=on,wait=off -serial chardev:ttyS1 \
