@@ -53,17 +53,8 @@ struct pms_opts {
 };
 
 struct pms_state {
-	size_t len;
-	bool noise_counted;      /* garbage already counted for the current gap */
+	struct frame_rx rx;
 	uint8_t buf[PMS_FRAME];
-};
-
-enum pms_check {
-	PMS_NEED_MORE = 0,
-	PMS_FRAME_OK,
-	PMS_BAD_START,
-	PMS_BAD_LENGTH,
-	PMS_BAD_SUM,
 };
 
 static const struct pms_opts pms_default_opts = {.cf1 = false, .counts = false};
@@ -77,31 +68,39 @@ static unsigned pms_word(const uint8_t *p)
 	return (unsigned)p[0] << 8 | p[1];
 }
 
-static enum pms_check pms_check(const struct pms_state *st)
+static enum frame_verdict pms_check(const uint8_t *buf, size_t len, enum sg_fail *fail, const char **why)
 {
 	unsigned sum = 0;
 
-	if (st->len >= 1 && st->buf[0] != PMS_START1)
-		return PMS_BAD_START;
-	if (st->len >= 2 && st->buf[1] != PMS_START2)
-		return PMS_BAD_START;
-	if (st->len >= 4 && pms_word(st->buf + 2) != PMS_LENGTH)
-		return PMS_BAD_LENGTH;
-	if (st->len < PMS_FRAME)
-		return PMS_NEED_MORE;
+	if ((len >= 1 && buf[0] != PMS_START1) || (len >= 2 && buf[1] != PMS_START2)) {
+		*fail = SG_FAIL_GARBAGE;
+		*why = "pms5003: bytes outside a frame";
+		return FRAME_BAD;
+	}
+	if (len >= 4 && pms_word(buf + 2) != PMS_LENGTH) {
+		*fail = SG_FAIL_SYNTAX;
+		*why = "pms5003: frame length is not 28";
+		return FRAME_BAD;
+	}
+	if (len < PMS_FRAME)
+		return FRAME_MORE;
 	for (size_t i = 0; i < PMS_SUM_END; i++)
-		sum += st->buf[i];
-	return (sum & 0xffff) == pms_word(st->buf + PMS_SUM_END) ? PMS_FRAME_OK : PMS_BAD_SUM;
+		sum += buf[i];
+	if ((sum & 0xffff) == pms_word(buf + PMS_SUM_END))
+		return FRAME_OK;
+	*fail = SG_FAIL_CHECKSUM;
+	*why = "pms5003: check word mismatch";
+	return FRAME_BAD;
 }
 
-/* A checked frame in st->buf: sanity, then emit. */
-static void pms_process(struct sg_dev *dev, const struct pms_state *st)
+/* A checked frame: sanity, then emit. */
+static void pms_process(struct sg_dev *dev, const uint8_t *frame)
 {
 	const struct pms_opts *o = dev->opts ? dev->opts : &pms_default_opts;
 	unsigned d[PMS_WORDS];
 
 	for (int i = 0; i < PMS_WORDS; i++)
-		d[i] = pms_word(st->buf + 4 + 2 * i);
+		d[i] = pms_word(frame + 4 + 2 * i);
 	if (d[0] > d[1] || d[1] > d[2] || d[3] > d[4] || d[4] > d[5]) {
 		sg_dev_fail(dev, SG_FAIL_INSANE, "pms5003: PM1.0 <= PM2.5 <= PM10 does not hold");
 		return;
@@ -126,45 +125,25 @@ static void pms_process(struct sg_dev *dev, const struct pms_state *st)
 	dev->stats.frames++;
 }
 
+static const struct frame_format pms_format = {
+	.size = PMS_FRAME,
+	.start = PMS_START1,
+	.check = pms_check,
+	.process = pms_process,
+};
+
 static void pms_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 {
 	struct pms_state *st = dev->state;
 
-	for (size_t i = 0; i < len; i++) {
-		st->buf[st->len++] = buf[i];
-		for (;;) {
-			enum pms_check c = pms_check(st);
-
-			if (c == PMS_NEED_MORE)
-				break;
-			if (c == PMS_FRAME_OK) {
-				pms_process(dev, st);
-				st->len = 0;
-				st->noise_counted = false;
-				break;
-			}
-			if (c == PMS_BAD_START) {
-				if (!st->noise_counted)
-					sg_dev_fail(dev, SG_FAIL_GARBAGE, "pms5003: bytes outside a frame");
-			} else if (c == PMS_BAD_LENGTH) {
-				sg_dev_fail(dev, SG_FAIL_SYNTAX, "pms5003: frame length is not 28");
-			} else {
-				sg_dev_fail(dev, SG_FAIL_CHECKSUM, "pms5003: check word mismatch");
-			}
-			st->noise_counted = true; /* the rest of a rejected frame is not counted again */
-			st->len = frame_resync(st->buf, st->len, PMS_START1);
-			if (st->len == 0)
-				break;
-		}
-	}
+	frame_feed(dev, &pms_format, &st->rx, st->buf, buf, len);
 }
 
 static void pms_reset(struct sg_dev *dev)
 {
 	struct pms_state *st = dev->state;
 
-	st->len = 0;
-	st->noise_counted = false;
+	frame_rx_reset(&st->rx);
 }
 
 static int pms_init(struct sg_dev *dev)

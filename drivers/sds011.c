@@ -70,8 +70,7 @@ struct sds_opts {
 };
 
 struct sds_state {
-	size_t len;
-	bool noise_counted;
+	struct frame_rx rx;
 	uint8_t buf[SDS_FRAME];
 	/* query mode */
 	bool mode_set;            /* the sensor confirmed query mode */
@@ -79,29 +78,29 @@ struct sds_state {
 	uint8_t sent;             /* command of the request out */
 };
 
-enum sds_check {
-	SDS_NEED_MORE = 0,
-	SDS_FRAME_OK,
-	SDS_BAD_START,
-	SDS_BAD_TAIL,
-	SDS_BAD_SUM,
-};
-
-static enum sds_check sds_check(const struct sds_state *st)
+static enum frame_verdict sds_check(const uint8_t *buf, size_t len, enum sg_fail *fail, const char **why)
 {
 	unsigned sum = 0;
 
-	if (st->len >= 1 && st->buf[0] != SDS_HEAD)
-		return SDS_BAD_START;
-	if (st->len >= 2 && st->buf[1] != SDS_CMD_DATA && st->buf[1] != SDS_CMD_REPLY)
-		return SDS_BAD_START;
-	if (st->len < SDS_FRAME)
-		return SDS_NEED_MORE;
-	if (st->buf[SDS_FRAME - 1] != SDS_TAIL)
-		return SDS_BAD_TAIL;
+	if ((len >= 1 && buf[0] != SDS_HEAD) || (len >= 2 && buf[1] != SDS_CMD_DATA && buf[1] != SDS_CMD_REPLY)) {
+		*fail = SG_FAIL_GARBAGE;
+		*why = "sds011: bytes outside a frame";
+		return FRAME_BAD;
+	}
+	if (len < SDS_FRAME)
+		return FRAME_MORE;
+	if (buf[SDS_FRAME - 1] != SDS_TAIL) {
+		*fail = SG_FAIL_SYNTAX;
+		*why = "sds011: frame does not end in 0xAB";
+		return FRAME_BAD;
+	}
 	for (int i = SDS_SUM_FIRST; i <= SDS_SUM_LAST; i++)
-		sum += st->buf[i];
-	return (sum & 0xff) == st->buf[8] ? SDS_FRAME_OK : SDS_BAD_SUM;
+		sum += buf[i];
+	if ((sum & 0xff) == buf[8])
+		return FRAME_OK;
+	*fail = SG_FAIL_CHECKSUM;
+	*why = "sds011: checksum mismatch";
+	return FRAME_BAD;
 }
 
 static void sds_process(struct sg_dev *dev, const uint8_t *f)
@@ -121,45 +120,25 @@ static void sds_process(struct sg_dev *dev, const uint8_t *f)
 	dev->stats.frames++;
 }
 
+static const struct frame_format sds_format = {
+	.size = SDS_FRAME,
+	.start = SDS_HEAD,
+	.check = sds_check,
+	.process = sds_process,
+};
+
 static void sds_feed(struct sg_dev *dev, const uint8_t *buf, size_t len)
 {
 	struct sds_state *st = dev->state;
 
-	for (size_t i = 0; i < len; i++) {
-		st->buf[st->len++] = buf[i];
-		for (;;) {
-			enum sds_check c = sds_check(st);
-
-			if (c == SDS_NEED_MORE)
-				break;
-			if (c == SDS_FRAME_OK) {
-				sds_process(dev, st->buf);
-				st->len = 0;
-				st->noise_counted = false;
-				break;
-			}
-			if (c == SDS_BAD_START) {
-				if (!st->noise_counted)
-					sg_dev_fail(dev, SG_FAIL_GARBAGE, "sds011: bytes outside a frame");
-			} else if (c == SDS_BAD_TAIL) {
-				sg_dev_fail(dev, SG_FAIL_SYNTAX, "sds011: frame does not end in 0xAB");
-			} else {
-				sg_dev_fail(dev, SG_FAIL_CHECKSUM, "sds011: checksum mismatch");
-			}
-			st->noise_counted = true;
-			st->len = frame_resync(st->buf, st->len, SDS_HEAD);
-			if (st->len == 0)
-				break;
-		}
-	}
+	frame_feed(dev, &sds_format, &st->rx, st->buf, buf, len);
 }
 
 static void sds_reset(struct sg_dev *dev)
 {
 	struct sds_state *st = dev->state;
 
-	st->len = 0;
-	st->noise_counted = false;
+	frame_rx_reset(&st->rx);
 }
 
 static int sds_init(struct sg_dev *dev)
@@ -211,7 +190,7 @@ static int sds_request(struct sg_dev *dev, uint8_t *buf, size_t cap, uint64_t *r
 	buf[17] = (uint8_t)sum;
 	buf[18] = SDS_TAIL;
 	st->sent = buf[2];
-	st->noise_counted = false;
+	st->rx.noise_counted = false;
 	*ret_timeout_us = SDS_ANSWER_TIMEOUT_US;
 	return SDS_CMD_LEN;
 }
@@ -220,27 +199,25 @@ static int sds_request(struct sg_dev *dev, uint8_t *buf, size_t cap, uint64_t *r
 static ssize_t sds_answer(struct sg_dev *dev, const uint8_t *buf, size_t len)
 {
 	struct sds_state *st = dev->state;
-	struct sds_state probe = {.len = len < SDS_FRAME ? len : SDS_FRAME};
+	enum sg_fail fail = SG_FAIL_GARBAGE;
+	const char *why = "";
 	size_t skip = 1;
 
-	memcpy(probe.buf, buf, probe.len);
-	switch (sds_check(&probe)) {
-	case SDS_NEED_MORE:
+	switch (sds_check(buf, len < SDS_FRAME ? len : SDS_FRAME, &fail, &why)) {
+	case FRAME_MORE:
 		return 0;
-	case SDS_BAD_START:
+	case FRAME_BAD:
+		if (fail != SG_FAIL_GARBAGE) {
+			sg_dev_fail(dev, fail, why);
+			return SDS_FRAME;
+		}
 		while (skip < len && buf[skip] != SDS_HEAD)
 			skip++;
-		if (!st->noise_counted)
-			sg_dev_fail(dev, SG_FAIL_GARBAGE, "sds011: bytes outside a frame");
-		st->noise_counted = true;
+		if (!st->rx.noise_counted)
+			sg_dev_fail(dev, fail, why);
+		st->rx.noise_counted = true;
 		return -(ssize_t)skip;
-	case SDS_BAD_TAIL:
-		sg_dev_fail(dev, SG_FAIL_SYNTAX, "sds011: frame does not end in 0xAB");
-		return SDS_FRAME;
-	case SDS_BAD_SUM:
-		sg_dev_fail(dev, SG_FAIL_CHECKSUM, "sds011: checksum mismatch");
-		return SDS_FRAME;
-	default:
+	case FRAME_OK:
 		break;
 	}
 	if (buf[1] == SDS_CMD_REPLY && buf[2] == SDS_SET_MODE)
