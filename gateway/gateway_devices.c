@@ -3,7 +3,7 @@
  * gateway_devices.c — the devices on the loop: opened on their bus (a
  * shared serial line, I2C, a driver's own socket), polled on a timer or
  * woken by their descriptor, closed after a failure and reopened with
- * exponential backoff (backoff.h: 1 s .. 60 s, jittered) while the rest of
+ * exponential backoff (supervise.h: 1 s .. 60 s, jittered) while the rest of
  * the gateway keeps running; their readings to the mapper and on to
  * gw_route(); expire_after; the timeout filters' timer.
  */
@@ -21,8 +21,8 @@
 #include "health.h"
 #include "serial_lines.h"
 
-#define REOPEN_MIN_US   (1 * 1000000ULL)
-#define REOPEN_MAX_US   (60 * 1000000ULL)
+/* A problem of device D, logged when it differs from the last one (supervise.h). */
+#define device_problem(d, ...) supervise_problem(&(d)->sup, (d)->cfg->name, __VA_ARGS__)
 /* Device timers: sd-event's default accuracy (0 = 250 ms) would stretch a 9 ms conversion wait. */
 #define DEVICE_TIMER_ACCURACY_US 1000
 
@@ -152,7 +152,7 @@ static void on_reading(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 	device_alive(d);
 	if (d->watch_seen)
 		gw_discovery_note(d, r->field);
-	if (d->cfg->driver->io && (d->reopen.failures || d->last_error[0]))
+	if (d->cfg->driver->io && supervise_troubled(&d->sup))
 		device_recovered(d);
 	k = mapper_map(g->mapper, d->index, r, now_mono_us(), &msg);
 	gw_filters_arm(g);
@@ -208,24 +208,6 @@ static void on_device_fail(struct sg_dev *dev, enum sg_fail f, const char *detai
 	log_full(LOG_WARNING, d->cfg->name, NULL, "dropped input: %s%s%s (%llu so far)%s", sg_fail_name(f),
 	         detail ? ": " : "", detail ? detail : "", (unsigned long long)dev->stats.fail[f],
 	         suppressed ? "; more not logged" : "");
-}
-
-/* Log a device problem only when it differs from the last one logged. */
-static void device_problem(struct gw_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void device_problem(struct gw_device *d, const char *fmt, ...)
-{
-	char buf[sizeof(d->last_error)];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (strcmp(buf, d->last_error) == 0) {
-		log_full(LOG_DEBUG, d->cfg->name, NULL, "%s", buf);
-		return;
-	}
-	snprintf(d->last_error, sizeof(d->last_error), "%s", buf);
-	log_full(LOG_WARNING, d->cfg->name, NULL, "%s", buf);
 }
 
 void gw_device_close(struct gw_device *d)
@@ -354,7 +336,7 @@ static int device_open_bus(struct gw_device *d)
 		d->dev.path = line_path(l);
 		d->dev.fd = -1; /* the line owns the port */
 		users = line_users(l, &streams);
-		if (!d->last_error[0] && !d->reopen.failures) /* a reopening logs "open again" instead */
+		if (!supervise_troubled(&d->sup)) /* a reopening logs "open again" instead */
 			log_full(LOG_INFO, c->name, NULL, "%s open at %d baud %s (%s)%s", d->dev.path, c->baud,
 			         serial_framing_text(&c->framing, fr, sizeof(fr)),
 			         line_via_libserialport(l) ? "libserialport" : "termios",
@@ -380,20 +362,15 @@ static int device_open_bus(struct gw_device *d)
 static int on_device_timer(sd_event_source *s, uint64_t usec, void *ud);
 
 /* The device works again after a problem: say so once, and start the next backoff from the bottom. */
-
 static void device_recovered(struct gw_device *d)
 {
-	if (d->last_error[0] || d->reopen.failures) {
-		log_full(LOG_NOTICE, d->cfg->name, NULL, "%s open again",
-		         d->dev.path ? d->dev.path : d->cfg->driver->name);
+	if (supervise_recovered(&d->sup, d->cfg->name, d->dev.path ? d->dev.path : d->cfg->driver->name)) {
 		d->n_reconnects++;
 		if (d->g->cmds && d->dev.path) { /* the actuators on the same port: now, not after their backoff */
 			commands_hardware_back(d->g->cmds, d->dev.path, now_mono_us());
 			gw_actuators_watch(d->g);
 		}
 	}
-	d->last_error[0] = '\0';
-	backoff_reset(&d->reopen);
 }
 
 int gw_device_open(struct gw_device *d)
@@ -429,7 +406,7 @@ int gw_device_open(struct gw_device *d)
 		gw_device_close(d);
 		return r;
 	}
-	if (d->dev.note && !d->last_error[0] && !d->reopen.failures) /* a reopening logs "open again" instead */
+	if (d->dev.note && !supervise_troubled(&d->sup)) /* a reopening logs "open again" instead */
 		log_full(LOG_INFO, d->cfg->name, NULL, "%s: %s", d->dev.path ? d->dev.path : drv->name, d->dev.note);
 	/* A driver with its own socket is only connecting now: it is back with its first reading. */
 	if (!drv->io)
@@ -445,10 +422,8 @@ int gw_device_open(struct gw_device *d)
 
 void gw_device_schedule_reopen(struct gw_device *d)
 {
-	uint64_t ceiling = backoff_ceiling(&d->reopen), delay = backoff_next(&d->reopen);
+	uint64_t delay = supervise_retry(&d->sup, d->cfg->name);
 
-	log_full(LOG_DEBUG, d->cfg->name, NULL, "next attempt in %.3f s (backoff up to %.3f s)", (double)delay / 1e6,
-	         (double)ceiling / 1e6);
 	sd_event_source_set_time(d->timer, now_mono_us() + delay);
 	sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
 }
@@ -534,7 +509,7 @@ struct gw_device *gw_device_new(struct sg_gateway *g, const struct sg_device_cfg
 		return NULL;
 	d->g = g;
 	d->fail_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
-	backoff_init(&d->reopen, REOPEN_MIN_US, REOPEN_MAX_US);
+	supervise_init(&d->sup);
 	d->dev = (struct sg_dev){
 		.fd = -1,
 		.watch_fd = -1,

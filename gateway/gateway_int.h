@@ -25,7 +25,6 @@
 
 #include <systemd/sd-event.h>
 
-#include "../drivers/backoff.h"
 #include "../drivers/driver.h"
 #include "commands.h"
 #include "config.h"
@@ -35,6 +34,7 @@
 #include "mapper.h"
 #include "mqtt.h"
 #include "spool.h"
+#include "supervise.h"
 #include "timesync.h"
 
 struct signalfd_siginfo;
@@ -52,8 +52,7 @@ struct gw_device {
 	sd_event_source *expire;    /* expire_after: fires once the device has been silent that long */
 	int avail;                  /* expire_after: 0 not yet said, 1 "online", -1 "offline" on <base>/<dev>/status */
 	bool up;                    /* bus open and driver initialised */
-	struct sg_backoff reopen;   /* failures > 0: closed after a problem, reopening */
-	char last_error[320];       /* last open/read error logged, to log changes only */
+	struct sg_supervise sup;    /* reopening with backoff after a problem, logged when it changed */
 	struct sg_ratelimit fail_rl;
 	uint64_t seen;              /* the driver's `when_seen` fields (bit = index in its table) that arrived */
 	/* mqtt.cloud: this poll's readings, sent as one telemetry message (gateway_cloud.c) */

@@ -179,8 +179,7 @@ static void gateway_reload(struct sg_gateway *g)
 		} else if (d) {
 			gw_device_close(d);
 			gw_device_bind(d, c, j);
-			backoff_reset(&d->reopen);
-			d->last_error[0] = '\0';
+			supervise_reset(&d->sup);
 			log_full(LOG_NOTICE, c->name, NULL, "reload: port or bus settings changed, reopening %s",
 			         d->dev.path ? d->dev.path : c->driver->name);
 			if (gw_device_open(d) < 0)
