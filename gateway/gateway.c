@@ -99,16 +99,24 @@ void gw_update_status(struct sg_gateway *g)
 	           down, g->rate, (unsigned long long)g->n_published, (unsigned long long)g->n_dropped, spool);
 }
 
+/*
+ * A period ends at NOW_US with READINGS counted so far: the rate over it
+ * into *RET (untouched at the first call, which only starts a period).
+ */
+void gw_rate_update(struct gw_rate *rate, uint64_t readings, uint64_t now_us, double *ret)
+{
+	if (rate->at_us && now_us > rate->at_us)
+		*ret = (double)(readings - rate->readings) * 1e6 / (double)(now_us - rate->at_us);
+	rate->at_us = now_us;
+	rate->readings = readings;
+}
+
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct sg_gateway *g = ud;
 	uint64_t now = now_mono_us();
 
-	if (g->last_status_us && now > g->last_status_us)
-		g->rate = (double)(g->n_readings - g->readings_at_last_status) * 1e6 /
-		          (double)(now - g->last_status_us);
-	g->last_status_us = now;
-	g->readings_at_last_status = g->n_readings;
+	gw_rate_update(&g->status_rate, g->n_readings, now, &g->rate);
 	gw_update_status(g);
 	sd_event_source_set_time(s, usec + STATUS_EVERY_US);
 	return 0;

@@ -41,6 +41,12 @@ struct signalfd_siginfo;
 
 #define EARLY_ACKS      64   /* published() calls seen inside one mqtt_publish() */
 
+/* Readings per second over a period: where the last one ended (gw_rate_update()). */
+struct gw_rate {
+	uint64_t at_us;                  /* 0: no period yet */
+	uint64_t readings;
+};
+
 struct gw_device {
 	struct sg_gateway *g;
 	const struct sg_device_cfg *cfg;
@@ -148,10 +154,8 @@ struct sg_gateway {
 
 	/* counters */
 	uint64_t n_readings, n_published, n_dropped, n_map_errors, n_skipped;
-	uint64_t readings_at_last_status;
-	uint64_t last_status_us;
-	uint64_t readings_at_last_stats;
-	uint64_t last_stats_us;
+	struct gw_rate status_rate;      /* readings/s for the status line */
+	struct gw_rate stats_rate;       /* and for the stats topic */
 	uint64_t started_us;
 	double started_wall_s;           /* Unix time of the start, for the metrics file */
 	uint64_t n_connects;             /* broker connections */
@@ -171,6 +175,7 @@ struct sg_gateway {
 
 /* gateway.c */
 void gw_update_status(struct sg_gateway *g);
+void gw_rate_update(struct gw_rate *rate, uint64_t readings, uint64_t now_us, double *ret);
 
 /* gateway_mqtt.c */
 extern const struct sg_mqtt_handlers gw_mqtt_handlers;

@@ -38,6 +38,38 @@
 #define HEALTH_REFRESH_US (60 * 1000000ULL) /* republished unchanged this often: the rates stay current */
 
 
+/*
+ * Both files here are rewritten on a timer, and log a write error the same
+ * way: once when it starts or changes, once when it ends. R is this write's
+ * result, ERR the error logged last ("" while the file is written). True
+ * when that is news for the log: a new error (its text is in ERR now) or
+ * the first success after errors.
+ */
+static bool write_news(char *err, size_t size, int r)
+{
+	char why[256];
+
+	if (r >= 0) {
+		bool was_failing = err[0] != '\0';
+
+		err[0] = '\0';
+		return was_failing;
+	}
+	snprintf(why, sizeof(why), "%s", strerror(-r));
+	if (strcmp(why, err) == 0)
+		return false;
+	snprintf(err, size, "%s", why);
+	return true;
+}
+
+/* A timer of both that fires now, then every so often (its handler sets the next time). 0 or -errno. */
+static int every_from_now(struct sg_gateway *g, sd_event_source **s, sd_event_time_handler_t handler)
+{
+	int r = sd_event_add_time(g->loop, s, CLOCK_MONOTONIC, now_mono_us(), 0, handler, g);
+
+	return r < 0 ? r : sd_event_source_set_enabled(*s, SD_EVENT_ON);
+}
+
 static void device_health_figures(const struct gw_device *d, struct sg_health_figures *recent,
                                   struct sg_health_figures *since);
 
@@ -105,19 +137,14 @@ out:
 	free(text);
 	free(devs);
 	free(acts);
-	if (r < 0) {
-		char why[sizeof(g->metrics_err)];
-
-		snprintf(why, sizeof(why), "%s", strerror(-r));
-		if (strcmp(why, g->metrics_err) != 0)
-			log_error("metrics: cannot write %s: %s%s; retrying every %g s", path, why,
-			          r == -EROFS || r == -EACCES ? " (under systemd: ReadWritePaths= for its directory in a "
-			          "drop-in, and write access for the user sensorgate)" : "", g->cfg_mqtt->metrics.interval_s);
-		snprintf(g->metrics_err, sizeof(g->metrics_err), "%s", why);
-	} else if (g->metrics_err[0]) {
+	if (!write_news(g->metrics_err, sizeof(g->metrics_err), r))
+		return;
+	if (r < 0)
+		log_error("metrics: cannot write %s: %s%s; retrying every %g s", path, g->metrics_err,
+		          r == -EROFS || r == -EACCES ? " (under systemd: ReadWritePaths= for its directory in a "
+		          "drop-in, and write access for the user sensorgate)" : "", g->cfg_mqtt->metrics.interval_s);
+	else
 		log_notice("metrics: %s written again", path);
-		g->metrics_err[0] = '\0';
-	}
 }
 
 static int on_metrics_timer(sd_event_source *s, uint64_t usec, void *ud)
@@ -132,15 +159,7 @@ static int on_metrics_timer(sd_event_source *s, uint64_t usec, void *ud)
 /* With metrics.path: the first file at once, a scrape finds it from the start. 0 or -errno. */
 int gw_metrics_start(struct sg_gateway *g)
 {
-	int r;
-
-	if (!g->cfg_mqtt->metrics.path)
-		return 0;
-	r = sd_event_add_time(g->loop, &g->metrics_timer, CLOCK_MONOTONIC, now_mono_us(), 0, on_metrics_timer, g);
-	if (r < 0)
-		return r;
-	sd_event_source_set_enabled(g->metrics_timer, SD_EVENT_ON);
-	return 0;
+	return g->cfg_mqtt->metrics.path ? every_from_now(g, &g->metrics_timer, on_metrics_timer) : 0;
 }
 
 /* ---- health --------------------------------------------------------------------------------- */
@@ -231,20 +250,15 @@ out:
 	free(rows);
 	free(table);
 	free(text);
-	if (r < 0) {
-		char why[sizeof(g->health_err)];
-
-		snprintf(why, sizeof(why), "%s", strerror(-r));
-		if (strcmp(why, g->health_err) != 0)
-			log_full(r == -ENOENT ? LOG_INFO : LOG_WARNING, NULL, NULL,
-			         "health: cannot write the status file %s: %s; `sensorgate --status` will not work%s",
-			         g->health_path ? g->health_path : "", why,
-			         r == -ENOENT ? " (its directory comes from RuntimeDirectory= or RUNTIME_DIRECTORY)" : "");
-		snprintf(g->health_err, sizeof(g->health_err), "%s", why);
-	} else if (g->health_err[0]) {
+	if (!write_news(g->health_err, sizeof(g->health_err), r))
+		return;
+	if (r < 0)
+		log_full(r == -ENOENT ? LOG_INFO : LOG_WARNING, NULL, NULL,
+		         "health: cannot write the status file %s: %s; `sensorgate --status` will not work%s",
+		         g->health_path ? g->health_path : "", g->health_err,
+		         r == -ENOENT ? " (its directory comes from RuntimeDirectory= or RUNTIME_DIRECTORY)" : "");
+	else
 		log_notice("health: status file %s written again", g->health_path);
-		g->health_err[0] = '\0';
-	}
 }
 
 static int on_health_timer(sd_event_source *s, uint64_t usec, void *ud)
@@ -274,17 +288,11 @@ void gw_health_connected(struct sg_gateway *g)
 /* Link quality: the first sample now, the status file at once. 0 or -errno. */
 int gw_health_start(struct sg_gateway *g)
 {
-	int r;
-
 	if (getenv("RUNTIME_DIRECTORY") && *getenv("RUNTIME_DIRECTORY")) {
 		if (!(g->health_path = health_status_path()))
 			log_warning("health: out of memory for the status file's name; `sensorgate --status` will not work");
 	} else {
 		log_debug("health: RUNTIME_DIRECTORY not set: no status file for `sensorgate --status`");
 	}
-	r = sd_event_add_time(g->loop, &g->health_timer, CLOCK_MONOTONIC, now_mono_us(), 0, on_health_timer, g);
-	if (r < 0)
-		return r;
-	sd_event_source_set_enabled(g->health_timer, SD_EVENT_ON);
-	return 0;
+	return every_from_now(g, &g->health_timer, on_health_timer);
 }

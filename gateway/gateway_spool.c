@@ -363,10 +363,7 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *ud)
 	}
 	if (g->spool)
 		spool_get_stats(g->spool, &st);
-	if (g->last_stats_us && now > g->last_stats_us)
-		rate = (double)(g->n_readings - g->readings_at_last_stats) * 1e6 / (double)(now - g->last_stats_us);
-	g->last_stats_us = now;
-	g->readings_at_last_stats = g->n_readings;
+	gw_rate_update(&g->stats_rate, g->n_readings, now, &rate);
 	if (!mqtt_connected(g->mqtt))
 		return 0;
 	n = snprintf(buf, sizeof(buf),
