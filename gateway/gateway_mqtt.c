@@ -119,7 +119,7 @@ static void on_mqtt_connected(void *ud, bool session_present)
 	g->n_connects++;
 	gw_discovery_connected(g);
 	commands_connected(g->cmds); /* subscriptions and retained states, after every (re)connect */
-	gw_actuators_watch(g);          /* the fail-safe timers stopped */
+	gw_actuators_watch(g);       /* the fail-safe timers stopped */
 	gw_devices_refresh(g);
 	gw_health_connected(g);
 	gw_flush_later(g); /* hand over what waited; not from inside libmosquitto's callback */
