@@ -9,7 +9,7 @@
  * a tenth of min keeps a retry from coming back at once.
  *
  * Used by the broker connection (gateway/mqtt.c), devices and actuators
- * that are reopened (gateway.c, commands.c; the Modbus TCP driver's
+ * that are reopened (gateway/supervise.c; the Modbus TCP driver's
  * reconnects go through the device's), the Home Assistant re-announcement
  * jitter, and a serial line's hold on a user whose requests keep timing out
  * (drivers/line.c, which waits backoff_ceiling() exactly: no jitter there).

@@ -30,12 +30,10 @@
 
 #include "../common/json.h"
 #include "../common/utf8.h"
-#include "../drivers/backoff.h"
 #include "log.h"
 #include "response_topic.h"
+#include "supervise.h"
 
-#define REOPEN_MIN_US     (1 * 1000000ULL)
-#define REOPEN_MAX_US     (60 * 1000000ULL)
 #define ERROR_PAYLOAD_MAX 64   /* bytes of a refused command quoted in the error message */
 #define REASON_MAX        200  /* bytes of a reason quoted in the error message */
 #define JSON_DEPTH_MAX    8
@@ -86,9 +84,8 @@ struct actuator {
 	bool up;             /* hardware open */
 	bool ever_up;
 	unsigned gen;        /* bumped when act.fd may have changed */
-	struct sg_backoff reopen;  /* backoff.h: 1 s .. 60 s, jittered */
+	struct sg_supervise sup;   /* reopening with backoff, problems logged when they changed */
 	uint64_t reopen_at;
-	char problem[160];   /* last open/loss problem logged, to log changes only */
 	char where[96];      /* scratch for where() */
 
 	bool known;          /* state is confirmed */
@@ -684,24 +681,6 @@ static void fail_safe_note(struct actuator *a, const char *why)
 	a->note[0] = '\0';
 }
 
-/* Log a hardware problem only when it differs from the last one logged. */
-static void problem(struct actuator *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(struct actuator *a, const char *fmt, ...)
-{
-	char buf[sizeof(a->problem)];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (strcmp(buf, a->problem) == 0) {
-		log_full(LOG_DEBUG, a->cfg->name, NULL, "%s", buf);
-		return;
-	}
-	snprintf(a->problem, sizeof(a->problem), "%s", buf);
-	log_full(LOG_WARNING, a->cfg->name, NULL, "%s", buf);
-}
-
 /* ---- jobs --------------------------------------------------------------------------------------- */
 
 static void job_clear(struct job *j)
@@ -901,14 +880,14 @@ static void close_act(struct actuator *a)
 
 static void schedule_reopen(struct actuator *a)
 {
-	a->reopen_at = a->c->now + backoff_next(&a->reopen);
+	a->reopen_at = a->c->now + supervise_retry(&a->sup, a->cfg->name);
 }
 
 static void lose(struct actuator *a, int err)
 {
 	char reason[200];
 
-	problem(a, "%s: %s; reopening", where(a), strerror(-err));
+	supervise_problem(&a->sup, a->cfg->name, "%s: %s; reopening", where(a), strerror(-err));
 	close_act(a);
 	snprintf(reason, sizeof(reason), "actuator unavailable: %s: %s", where(a), strerror(-err));
 	if (a->inflight) {
@@ -955,13 +934,13 @@ static void open_act(struct actuator *a)
 	a->act.wake_us = UINT64_MAX;
 	a->act.state = calloc(1, a->drv->state_size ? a->drv->state_size : 1);
 	if (!a->act.state) {
-		problem(a, "cannot open %s: %s", where(a), strerror(ENOMEM));
+		supervise_problem(&a->sup, a->cfg->name, "cannot open %s: %s", where(a), strerror(ENOMEM));
 		schedule_reopen(a);
 		return;
 	}
 	r = a->drv->open(&a->act);
 	if (r < 0) {
-		problem(a, "cannot open %s: %s", where(a), strerror(-r));
+		supervise_problem(&a->sup, a->cfg->name, "cannot open %s: %s", where(a), strerror(-r));
 		a->drv->close(&a->act);
 		free(a->act.state);
 		a->act.state = NULL;
@@ -971,10 +950,7 @@ static void open_act(struct actuator *a)
 	}
 	a->up = true;
 	a->gen++;
-	if (a->problem[0])
-		log_full(LOG_NOTICE, a->cfg->name, NULL, "%s open again", where(a));
-	a->problem[0] = '\0';
-	backoff_reset(&a->reopen);
+	supervise_recovered(&a->sup, a->cfg->name, where(a));
 	a->ever_up = true;
 	commands_hardware_back(a->c, where(a), a->c->now);
 
@@ -1072,7 +1048,7 @@ struct sg_commands *commands_new(const struct sg_config *cfg, const struct sg_cm
 		a->autooff_at = UINT64_MAX;
 		a->fail_safe_at = ac->fail_safe_after_s > 0 ? now_us + (uint64_t)(ac->fail_safe_after_s * 1e6) : UINT64_MAX;
 		a->warn_rl = (struct sg_ratelimit)SG_RATELIMIT_INIT(60, 5);
-		backoff_init(&a->reopen, REOPEN_MIN_US, REOPEN_MAX_US);
+		supervise_init(&a->sup);
 		a->drv = sg_act_driver_find(env->drivers, ac->driver);
 		if (!a->drv || !(a->drv->kinds & SG_ACT_KIND_BIT(ac->kind)))
 			goto err_inval;
@@ -1280,7 +1256,7 @@ int commands_message(struct sg_commands *c, const struct sg_cmd_msg *msg, uint64
 		return -EINVAL;
 	}
 	if (!a->up) {
-		refuse(a, &ans, "actuator unavailable: %s", a->problem[0] ? a->problem : "not open");
+		refuse(a, &ans, "actuator unavailable: %s", a->sup.problem[0] ? a->sup.problem : "not open");
 		return -ENODEV;
 	}
 	if (a->cfg->min_interval_ms > 0 && a->have_last &&

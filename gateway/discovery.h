@@ -6,9 +6,9 @@
  * declare) it makes the list of retained config messages Home Assistant reads
  * under <prefix>/<component>/<gateway id>/<object id>/config, and the empty
  * payloads that delete entities which are no longer configured. It neither
- * publishes nor logs: gateway.c publishes the list and logs failures. What
- * was announced, and the state file that remembers it across restarts, are
- * discovery_state.c's (below).
+ * publishes nor logs: gateway_discovery.c publishes the list and logs
+ * failures. What was announced, and the state file that remembers it across
+ * restarts, are discovery_state.c's (below).
  *
  * What is announced (single-component discovery, one message per entity):
  *  - one `sensor` per reading (a device's `readings` list, or, for a device

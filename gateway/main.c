@@ -148,7 +148,7 @@ static void print_check(const struct sg_config *c, const struct mqtt_setup_repor
 		const struct sg_device_cfg *d = &c->devices[i];
 		char batch[300] = "";
 
-		/* a cloud profile sends a device's readings as one message (gateway.c, "Cloud profiles") */
+		/* a cloud profile sends a device's readings as one message (gateway_cloud.c) */
 		if (c->mqtt.cloud == SG_CLOUD_AZURE)
 			snprintf(batch, sizeof(batch), "devices/%s/messages/events/ (batch)", c->mqtt.device_id);
 		else if (c->mqtt.cloud == SG_CLOUD_AWS)

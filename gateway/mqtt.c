@@ -1532,7 +1532,7 @@ int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size
 	                         m->protocol == 5 ? props : NULL);
 	if (ret_mid)
 		*ret_mid = mid;
-	/* queued with a packet id, also when the write then failed (the link broke): see gateway.c, queued_anyway() */
+	/* queued with a packet id, also when the write then failed (the link broke): see gateway_spool.c, queued_anyway() */
 	if (qos > 0 && mid != 0 && r != MOSQ_ERR_INVAL && r != MOSQ_ERR_NOMEM && r != MOSQ_ERR_PAYLOAD_SIZE &&
 	    r != MOSQ_ERR_MALFORMED_UTF8 && r != MOSQ_ERR_OVERSIZE_PACKET && r != MOSQ_ERR_QOS_NOT_SUPPORTED)
 		ledger_add(m, mid, qos, topic);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The dashboard's model against discovery and state messages shaped as
-// sensorgate publishes them (gateway/discovery.c, gateway/gateway.c).
+// sensorgate publishes them (gateway/discovery.c, gateway/gateway_discovery.c).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {

@@ -136,8 +136,8 @@ for t in "${targets[@]}"; do
 	echo "== fuzz_$t: build"
 	extra=()
 	if [ "$t" = commands ]; then
-		extra=(gateway/commands.c gateway/response_topic.c gateway/config.c gateway/log.c gateway/filters.c
-			gateway/cloud.c $(pkg-config --cflags --libs libsystemd libmosquitto libcrypto))
+		extra=(gateway/commands.c gateway/response_topic.c gateway/supervise.c gateway/config.c gateway/log.c
+			gateway/filters.c gateway/cloud.c $(pkg-config --cflags --libs libsystemd libmosquitto libcrypto))
 	elif [ "$t" = mqtt_guard ]; then
 		extra=(gateway/mqtt_guard.c $(pkg-config --cflags --libs libmosquitto))
 	elif [ "$t" = json ]; then

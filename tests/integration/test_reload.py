@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """SIGHUP reload: the configuration is re-read without dropping the broker.
 
-The contract (README.md "Reload", gateway.c "reload"):
+The contract (README.md "Reload", gateway_reload.c):
   - a changed topic map applies at once, on the same MQTT connection (the
     broker sees no new connection, the subscriber no "offline");
   - an invalid file is refused with "reload: FILE:LINE: ...; keeping the
