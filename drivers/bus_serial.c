@@ -315,20 +315,19 @@ err_close:
 	return r;
 }
 
-int serial_open(const char *path, int baud, const struct sg_serial_framing *framing, struct sg_serial **ret)
+struct sg_serial *serial_open(const char *path, int baud, const struct sg_serial_framing *framing)
 {
 	const struct sg_serial_framing f = framing ? *framing : SG_SERIAL_8N1;
 	struct sg_serial *s;
 	int r;
 
-	if (!path || !*path || !ret)
-		return -EINVAL;
-	if (!serial_baud_valid(baud) || !serial_framing_valid(&f))
-		return -EINVAL;
-
+	if (!path || !*path || !serial_baud_valid(baud) || !serial_framing_valid(&f)) {
+		errno = EINVAL;
+		return NULL;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return -ENOMEM;
+		return NULL;
 	s->fd = -1;
 
 	r = serial_open_sp(s, path, baud, &f);
@@ -341,10 +340,10 @@ int serial_open(const char *path, int baud, const struct sg_serial_framing *fram
 	}
 	if (r < 0) {
 		free(s);
-		return r;
+		errno = -r;
+		return NULL;
 	}
-	*ret = s;
-	return 0;
+	return s;
 }
 
 void serial_close(struct sg_serial *s)

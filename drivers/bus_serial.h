@@ -31,13 +31,14 @@ struct sg_serial_framing {
 /*
  * Open PATH at BAUD with FRAMING (NULL: 8N1), raw, no flow control,
  * O_NONBLOCK|O_NOCTTY|O_CLOEXEC, locked with flock (real ports also TIOCEXCL;
- * -EBUSY when taken), input flushed. With parity, characters that arrive with
+ * errno EBUSY when taken), input flushed. With parity, characters that arrive with
  * the wrong parity are dropped by the kernel (INPCK, IGNPAR) and counted by
  * the UART (serial_counters()); with 7 data bits the eighth is cleared
- * (ISTRIP), which also holds on pseudo-terminals. On success *ret owns the
- * port (serial_close()).
+ * (ISTRIP), which also holds on pseudo-terminals. The port (serial_close()),
+ * or NULL with errno set: EINVAL for a bad path, rate or framing, ENOENT,
+ * ENOTTY, EISDIR, EBUSY, ENOMEM ...
  */
-int serial_open(const char *path, int baud, const struct sg_serial_framing *framing, struct sg_serial **ret);
+struct sg_serial *serial_open(const char *path, int baud, const struct sg_serial_framing *framing);
 void serial_close(struct sg_serial *s);
 /* The pollable fd; valid until serial_close(). */
 int serial_fd(const struct sg_serial *s);

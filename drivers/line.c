@@ -316,8 +316,9 @@ static int line_open_port(struct sg_line *l, const struct sg_line_settings *s)
 		if (!path)
 			return -ENOMEM;
 	}
-	r = serial_open(path, s->baud, &s->framing, &l->serial);
-	if (r < 0) {
+	l->serial = serial_open(path, s->baud, &s->framing);
+	if (!l->serial) {
+		r = -errno;
 		free(path);
 		return r;
 	}

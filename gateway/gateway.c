@@ -132,7 +132,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
-int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
+struct sg_gateway *gateway_new(struct sg_config *cfg)
 {
 	struct sg_gateway *g;
 	sigset_t mask;
@@ -142,7 +142,8 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	if (!g) {
 		log_error("cannot start: %s", strerror(ENOMEM));
 		config_free(cfg);
-		return -ENOMEM;
+		errno = ENOMEM;
+		return NULL;
 	}
 	g->cfg = cfg;
 	g->cfg_mqtt = cfg;
@@ -241,14 +242,14 @@ int gateway_new(struct sg_config *cfg, struct sg_gateway **ret)
 	}
 	if ((r = gw_metrics_start(g)) < 0 || (r = gw_health_start(g)) < 0)
 		goto err_loop;
-	*ret = g;
-	return 0;
+	return g;
 
 err_loop: /* only memory can fail here; said once, like every other exit above */
 	log_error("cannot set up the event loop's timers: %s", strerror(-r));
 err:
 	gateway_free(g);
-	return r;
+	errno = -r;
+	return NULL;
 }
 
 int gateway_run(struct sg_gateway *g)

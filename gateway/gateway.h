@@ -10,8 +10,8 @@
 
 struct sg_gateway;
 
-/* A gateway for CFG; takes ownership of CFG. 0 or -errno (logged). */
-int gateway_new(struct sg_config *cfg, struct sg_gateway **ret);
+/* A gateway for CFG; takes ownership of CFG. NULL with errno set when it cannot start (logged). */
+struct sg_gateway *gateway_new(struct sg_config *cfg);
 /* Run until SIGTERM/SIGINT. Returns the process exit code. */
 int gateway_run(struct sg_gateway *g);
 void gateway_free(struct sg_gateway *g);

@@ -430,8 +430,8 @@ int main(int argc, char **argv)
 		return r < 0 ? 1 : 0;
 	}
 
-	r = gateway_new(cfg, &g); /* takes cfg */
-	if (r < 0)
+	g = gateway_new(cfg); /* takes cfg */
+	if (!g)
 		return 1;
 	r = gateway_run(g);
 	gateway_free(g);

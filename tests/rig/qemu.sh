@@ -332,7 +332,13 @@ rig_qemu_hook_arm64
 # The sensor on the other end of the UART: a reading every 0.1 s, until the
 # line is gone. socat ignores SIGPIPE and its child inherits that, so a write
 # to a closed socket only fails: the loop has to stop on that failure itself.
-printf '%s\n' '#!/bin/sh' 'i=0' \
+# What the guest sends the other way (the tty's echo while a port is open
+# with its default termios, as under `stty -F`) is read and kept in
+# uart-out: QEMU's PL011 model writes each byte with a blocking write while
+# it holds the global lock, and a socket nobody reads fills after a few
+# hundred of them (each byte its own socket buffer), which froze the whole
+# ARM guest, its monitor included.
+printf '%s\n' '#!/bin/sh' "cat >'$work/uart-out' &" 'i=0' \
 	'while echo "t=2$((i % 10)).5"; do i=$((i + 1)); sleep 0.1; done' >"$work/feeder"
 chmod +x "$work/feeder"
 
@@ -366,7 +372,7 @@ qemu_pid=$!
 for _ in $(seq 100); do [ -S "$work/ttyS1.sock" ] && break; sleep 0.1; done
 # In a session (and process group) of its own, numbered $!: socat's SYSTEM: child outlives a kill of
 # socat alone, so cleanup() stops the whole group.
-setsid socat -u SYSTEM:"$work/feeder" UNIX-CONNECT:"$work/ttyS1.sock" 2>/dev/null &
+setsid socat SYSTEM:"$work/feeder" UNIX-CONNECT:"$work/ttyS1.sock" 2>/dev/null &
 feeder_pid=$!
 
 # A break on ttyS1, the guest's UART, through QMP: the greeting, then one answer per command.
@@ -401,7 +407,7 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
 done
 wait "$qemu_pid" 2>/dev/null || true
 qemu_pid=
-rig_log "guest ran for $((SECONDS - t0)) s"
+rig_log "guest ran for $((SECONDS - t0)) s; it sent $(wc -c <"$work/uart-out" 2>/dev/null || echo 0) bytes back on its sensor line"
 
 tr -d '\r' <"$work/console.log" >"$work/console.txt" # the serial console ends lines with CR LF
 sed -n '/^== kernel/,$p' "$work/console.txt"

@@ -36,6 +36,13 @@ struct pty {
 	char slave[64];
 };
 
+/* serial_open() as a return code: 0 with *S set, or -errno with *S NULL. */
+static int open_rc(const char *path, int baud, const struct sg_serial_framing *framing, struct sg_serial **s)
+{
+	*s = serial_open(path, baud, framing);
+	return *s ? 0 : -errno;
+}
+
 static void pty_open(struct pty *p)
 {
 	const char *name;
@@ -154,7 +161,7 @@ static void check_open_pty(const struct rate *rates, size_t n)
 		int fd, flags;
 
 		pty_open(&p);
-		assert_int_equal(serial_open(p.slave, rates[i].baud, NULL, &s), 0);
+		assert_int_equal(open_rc(p.slave, rates[i].baud, NULL, &s), 0);
 		assert_non_null(s);
 		assert_false(serial_via_libserialport(s));
 		fd = serial_fd(s);
@@ -177,7 +184,7 @@ static void check_open_pty(const struct rate *rates, size_t n)
 		}
 		{
 			struct sg_serial *second = NULL;
-			assert_int_equal(serial_open(p.slave, rates[i].baud, NULL, &second), -EBUSY);
+			assert_int_equal(open_rc(p.slave, rates[i].baud, NULL, &second), -EBUSY);
 			assert_null(second);
 		}
 
@@ -267,7 +274,7 @@ static void test_open_pty_not_tiocexcl(void **state)
 	(void)state;
 
 	pty_open(&p);
-	assert_int_equal(serial_open(p.slave, 9600, NULL, &s), 0);
+	assert_int_equal(open_rc(p.slave, 9600, NULL, &s), 0);
 	r = ioctl(serial_fd(s), TIOCGEXCL, &excl);
 	err = errno;
 	serial_close(s);
@@ -292,7 +299,7 @@ static void test_transfer(void **state)
 	for (int i = 0; i < 256; i++)
 		all[i] = (char)i;
 	pty_open(&p);
-	assert_int_equal(serial_open(p.slave, 115200, NULL, &s), 0);
+	assert_int_equal(open_rc(p.slave, 115200, NULL, &s), 0);
 
 	/* master -> port */
 	assert_int_equal(write(p.master, "t=1\r\n", 5), 5);
@@ -331,7 +338,7 @@ static void test_open_flushes_input(void **state)
 	assert_int_equal(write(p.master, "stale\n", 6), 6);
 	assert_true(wait_fd(early, POLLIN));
 
-	assert_int_equal(serial_open(p.slave, 9600, NULL, &s), 0);
+	assert_int_equal(open_rc(p.slave, 9600, NULL, &s), 0);
 	assert_int_equal(serial_read(s, buf, sizeof(buf)), -EAGAIN);
 	assert_int_equal(write(p.master, "fresh", 5), 5);
 	serial_read_exact(s, buf, 5);
@@ -355,7 +362,7 @@ static void test_hangup(void **state)
 
 	(void)state;
 	pty_open(&p);
-	assert_int_equal(serial_open(p.slave, 9600, NULL, &s), 0);
+	assert_int_equal(open_rc(p.slave, 9600, NULL, &s), 0);
 	pty_close(&p);
 	assert_true(wait_fd(serial_fd(s), POLLIN));
 	n = serial_read(s, buf, sizeof(buf));
@@ -369,7 +376,7 @@ static void test_hangup(void **state)
 static void test_open_errors(void **state)
 {
 	char path[] = "/tmp/test_bus_serial.XXXXXX";
-	struct sg_serial *s = (struct sg_serial *)(uintptr_t)1; /* must stay untouched */
+	struct sg_serial *s = NULL;
 	struct pty p;
 	int fd;
 
@@ -379,21 +386,21 @@ static void test_open_errors(void **state)
 	assert_int_equal(write(fd, "t=1\n", 4), 4);
 	close(fd);
 
-	assert_int_equal(serial_open(path, 9600, NULL, &s), -ENOTTY);
-	assert_int_equal(serial_open("/dev/null", 9600, NULL, &s), -ENOTTY);
-	assert_int_equal(serial_open("/nonexistent/ttyUSB9", 9600, NULL, &s), -ENOENT);
-	assert_int_equal(serial_open("/dev/serial/by-id/usb-sensorgate-missing", 9600, NULL, &s), -ENOENT);
-	assert_int_equal(serial_open("/tmp", 9600, NULL, &s), -EISDIR);
-	assert_int_equal(serial_open("", 9600, NULL, &s), -EINVAL);
-	assert_int_equal(serial_open(NULL, 9600, NULL, &s), -EINVAL);
-	assert_ptr_equal(s, (struct sg_serial *)(uintptr_t)1);
+	assert_int_equal(open_rc(path, 9600, NULL, &s), -ENOTTY);
+	assert_int_equal(open_rc("/dev/null", 9600, NULL, &s), -ENOTTY);
+	assert_int_equal(open_rc("/nonexistent/ttyUSB9", 9600, NULL, &s), -ENOENT);
+	assert_int_equal(open_rc("/dev/serial/by-id/usb-sensorgate-missing", 9600, NULL, &s), -ENOENT);
+	assert_int_equal(open_rc("/tmp", 9600, NULL, &s), -EISDIR);
+	assert_int_equal(open_rc("", 9600, NULL, &s), -EINVAL);
+	assert_int_equal(open_rc(NULL, 9600, NULL, &s), -EINVAL);
+	assert_null(s); /* nothing to close after a failure */
 	unlink(path);
 
 	/* An invalid rate is refused before the port is touched. */
 	pty_open(&p);
-	assert_int_equal(serial_open(p.slave, 12345, NULL, &s), -EINVAL);
-	assert_int_equal(serial_open(p.slave, 0, NULL, &s), -EINVAL);
-	assert_ptr_equal(s, (struct sg_serial *)(uintptr_t)1);
+	assert_int_equal(open_rc(p.slave, 12345, NULL, &s), -EINVAL);
+	assert_int_equal(open_rc(p.slave, 0, NULL, &s), -EINVAL);
+	assert_null(s); /* nothing to close after a failure */
 	pty_close(&p);
 }
 
@@ -413,10 +420,10 @@ static void test_no_fd_leak(void **state)
 		struct pty p;
 
 		pty_open(&p);
-		assert_int_equal(serial_open(p.slave, 57600, NULL, &s), 0);
+		assert_int_equal(open_rc(p.slave, 57600, NULL, &s), 0);
 		serial_close(s);
-		assert_int_equal(serial_open(path, 57600, NULL, &s), -ENOTTY);
-		assert_int_equal(serial_open("/nonexistent", 57600, NULL, &s), -ENOENT);
+		assert_int_equal(open_rc(path, 57600, NULL, &s), -ENOTTY);
+		assert_int_equal(open_rc("/nonexistent", 57600, NULL, &s), -ENOENT);
 		pty_close(&p);
 	}
 	assert_int_equal(count_fds(), before);
@@ -434,7 +441,7 @@ static void test_reopen(void **state)
 	(void)state;
 	pty_open(&p);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(serial_open(p.slave, 9600, NULL, &s), 0);
+		assert_int_equal(open_rc(p.slave, 9600, NULL, &s), 0);
 		assert_int_equal(write(p.master, "ab", 2), 2);
 		serial_read_exact(s, buf, 2);
 		assert_memory_equal(buf, "ab", 2);
@@ -492,7 +499,7 @@ static void test_real_port(void **state)
 	(void)state;
 	if (!port || !*port)
 		skip();
-	assert_int_equal(serial_open(port, 115200, NULL, &s), 0);
+	assert_int_equal(open_rc(port, 115200, NULL, &s), 0);
 	assert_true(serial_via_libserialport(s));
 	fd = serial_fd(s);
 	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
