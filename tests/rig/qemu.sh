@@ -334,11 +334,13 @@ rig_qemu_hook_arm64
 # to a closed socket only fails: the loop has to stop on that failure itself.
 # What the guest sends the other way (the tty's echo while a port is open
 # with its default termios, as under `stty -F`) is read and kept in
-# uart-out: QEMU's PL011 model writes each byte with a blocking write while
-# it holds the global lock, and a socket nobody reads fills after a few
-# hundred of them (each byte its own socket buffer), which froze the whole
-# ARM guest, its monitor included.
-printf '%s\n' '#!/bin/sh' "cat >'$work/uart-out' &" 'i=0' \
+# uart-out (through fd 3: an asynchronous command's stdin is /dev/null
+# before its own redirections apply, so `cat <&0 &` would read nothing).
+# QEMU's PL011 model writes each byte with a blocking write while it holds
+# the global lock, and a socket nobody reads fills after a few hundred of
+# them (each byte its own socket buffer), which froze the whole ARM guest,
+# its monitor included.
+printf '%s\n' '#!/bin/sh' 'exec 3<&0' "cat <&3 >'$work/uart-out' &" 'exec 3<&-' 'i=0' \
 	'while echo "t=2$((i % 10)).5"; do i=$((i + 1)); sleep 0.1; done' >"$work/feeder"
 chmod +x "$work/feeder"
 
