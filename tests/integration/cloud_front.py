@@ -30,25 +30,9 @@ import ssl
 import threading
 import time
 
+from mqtt_wire import read_str as _utf8, read_varint as _varint, take_packet
+
 Connect = collections.namedtuple("Connect", "name level flags keepalive client_id username password alpn cn t")
-
-
-def _varint(buf, pos):
-	mult, value = 1, 0
-	for i in range(4):
-		if pos + i >= len(buf):
-			return None
-		b = buf[pos + i]
-		value += (b & 0x7F) * mult
-		if not b & 0x80:
-			return value, pos + i + 1
-		mult *= 128
-	raise ValueError("malformed remaining length")
-
-
-def _utf8(body, pos):
-	n = int.from_bytes(body[pos:pos + 2], "big")
-	return body[pos + 2:pos + 2 + n], pos + 2 + n
 
 
 def parse_connect(body, alpn=None, cn=None):
@@ -189,19 +173,9 @@ class CloudFront:
 				if data:
 					buf += data
 					out = bytearray()
-					while True:
-						if len(buf) < 2:
-							break
-						v = _varint(buf, 1)
-						if v is None:
-							break
-						length, start = v
-						if len(buf) < start + length:
-							break
-						pkt = bytes(buf[:start + length])
-						body = bytes(buf[start:start + length])
-						del buf[:start + length]
-						if not self._client_packet(client, pkt[0], body, alpn, cn, state):
+					while (p := take_packet(buf)) is not None:
+						first, body, pkt = p
+						if not self._client_packet(client, first, body, alpn, cn, state):
 							return
 						out += pkt
 					if out:

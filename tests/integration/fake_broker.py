@@ -63,41 +63,14 @@ import struct
 import threading
 import time
 
+from mqtt_wire import read_str as _read_str, read_varint as _read_varint, take_packet, varint as _varint
+
 Pub = collections.namedtuple("Pub", "conn topic payload qos dup size")
-
-
-def _varint(n):
-	out = bytearray()
-	while True:
-		b = n % 128
-		n //= 128
-		if n:
-			b |= 0x80
-		out.append(b)
-		if not n:
-			return bytes(out)
-
-
-def _read_varint(buf, pos):
-	mult, val = 1, 0
-	for _ in range(4):
-		b = buf[pos]
-		pos += 1
-		val += (b & 0x7F) * mult
-		if not b & 0x80:
-			return val, pos
-		mult *= 128
-	raise ValueError("malformed variable byte integer")
 
 
 def _str(s):
 	b = s.encode() if isinstance(s, str) else s
 	return struct.pack(">H", len(b)) + b
-
-
-def _read_str(buf, pos):
-	n = struct.unpack_from(">H", buf, pos)[0]
-	return buf[pos + 2:pos + 2 + n], pos + 2 + n
 
 
 def packet(first, body):
@@ -270,15 +243,9 @@ class FakeBroker:
 	def _read_packet(self, c, buf):
 		"""One packet (type byte, body) from buf (a bytearray filled from the socket), or None at EOF."""
 		while True:
-			if len(buf) >= 2:
-				try:
-					n, pos = _read_varint(buf, 1)
-				except IndexError:
-					n = None
-				if n is not None and len(buf) >= pos + n:
-					first, body = buf[0], bytes(buf[pos:pos + n])
-					del buf[:pos + n]
-					return first, body
+			p = take_packet(buf)
+			if p is not None:
+				return p[0], p[1]
 			if self._stop.is_set():
 				return None
 			try:

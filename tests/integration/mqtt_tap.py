@@ -25,6 +25,8 @@ import socket
 import threading
 import time
 
+from mqtt_wire import read_varint as _varint, take_packet
+
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 
 
@@ -120,20 +122,6 @@ class Ledger:
 			return sorted(s for s, n in self.new_sends.items() if n > 1)
 
 
-def _varint(buf, pos):
-	"""MQTT variable byte integer at buf[pos:]: (value, next pos) or None when incomplete."""
-	mult, value = 1, 0
-	for i in range(4):
-		if pos + i >= len(buf):
-			return None
-		b = buf[pos + i]
-		value += (b & 0x7F) * mult
-		if not b & 0x80:
-			return value, pos + i + 1
-		mult *= 128
-	raise ValueError("malformed remaining length")
-
-
 class _Parser:
 	"""Splits one direction of a connection into packets and reports the interesting ones."""
 
@@ -144,17 +132,8 @@ class _Parser:
 
 	def feed(self, data):
 		self.buf += data
-		while True:
-			if len(self.buf) < 2:
-				return
-			r = _varint(self.buf, 1)
-			if r is None:
-				return
-			length, start = r
-			if len(self.buf) < start + length:
-				return
-			self.packet(self.buf[0], bytes(self.buf[start:start + length]))
-			del self.buf[:start + length]
+		while (p := take_packet(self.buf)) is not None:
+			self.packet(p[0], p[1])
 
 	def packet(self, b0, body):
 		kind = b0 >> 4

@@ -11,7 +11,9 @@
 # $RIG_CACHE/gpio-sim/<release>/: the first run downloads about 155 MB
 # (linux-source-6.1 is 139 MB of it) and takes about 20 s plus the download
 # (mostly decompressing the source tarball; the build itself is 2-4 s);
-# later runs only copy the two files. The result's vermagic is checked
+# later runs only copy the two files. The handful of source files taken from
+# linux-source are kept per Debian version ($RIG_CACHE/gpio-sim/src-<ver>/),
+# so the other architectures' kernels of that version skip its download. The result's vermagic is checked
 # against the kernel's own configfs.ko before it is cached.
 #
 # What is fetched (apt-get download, unpacked with dpkg -x into a temporary
@@ -81,14 +83,20 @@ rig_gpio_sim() {
 	tmp=$(mktemp -d "$RIG_CACHE/gpio-sim/build.XXXXXX")
 	mkdir -p "$tmp/deb" "$tmp/x" "$tmp/mod"
 	rig_log "gpio-sim: fetching linux-source-$series, linux-headers-$rel, linux-kbuild-$series ${ver:-(newest)}"
-	fetch() { # fetch VERSION: the four packages at that version ("" = the archive's candidate)
+	# The few source files come out of linux-source (139 MB of xz to decompress): kept per Debian
+	# version, so the other architectures' kernels of the same version do not fetch it again.
+	local srcdir= all_srcs="drivers/gpio/gpio-sim.c drivers/gpio/gpiolib.h kernel/irq/irq_sim.c drivers/i2c/i2c-stub.c"
+	[ -n "$ver" ] && [ -f "$RIG_CACHE/gpio-sim/src-$ver/.done" ] && srcdir=$RIG_CACHE/gpio-sim/src-$ver
+	fetch() { # fetch VERSION: the packages at that version ("" = the archive's candidate)
 		local v=${1:+=$1}
+		local want=("$hdrpkg$v" "linux-headers-$abi-common$v" "linux-kbuild-$series$v")
+		[ -n "$1" ] && [ -n "$srcdir" ] || want+=("linux-source-$series$v")
 		rm -f "$tmp"/deb/*.deb
-		(cd "$tmp/deb" && apt-get download -q "$hdrpkg$v" "linux-headers-$abi-common$v" \
-			"linux-kbuild-$series$v" "linux-source-$series$v" >>"$log" 2>&1)
+		(cd "$tmp/deb" && apt-get download -q "${want[@]}" >>"$log" 2>&1)
 	}
 	: >"$log"
 	if ! { [ -n "$ver" ] && fetch "$ver"; }; then
+		srcdir=
 		# The archive dropped this exact version: the same ABI name means the
 		# same vermagic and, by Debian's rules, the same symbol CRCs.
 		rig_log "gpio-sim: version ${ver:-?} not downloadable; trying the archive's linux-headers-$rel"
@@ -105,15 +113,23 @@ rig_gpio_sim() {
 	# Its Makefile includes the common part by absolute path under /usr/src.
 	sed -i "s|^include /usr/src/|include $tmp/x/usr/src/|" "$hdr/Makefile"
 	src="linux-source-$series"
-	local paths=()
-	for p in $srcs; do paths+=("$src/$p"); done
-	if ! dpkg-deb --fsys-tarfile "$tmp"/deb/linux-source-*.deb | tar -xO "./usr/src/$src.tar.xz" |
-		tar -xJ -C "$tmp" "${paths[@]}" >>"$log" 2>&1; then
-		rm -rf "$tmp"
-		rig_log "gpio-sim: could not unpack the sources from linux-source-$series (log: $log)"
-		return 1
+	if [ -z "$srcdir" ]; then
+		local paths=() sver
+		for p in $all_srcs; do paths+=("$src/$p"); done
+		if ! dpkg-deb --fsys-tarfile "$tmp"/deb/linux-source-*.deb | tar -xO "./usr/src/$src.tar.xz" |
+			tar -xJ -C "$tmp" "${paths[@]}" >>"$log" 2>&1; then
+			rm -rf "$tmp"
+			rig_log "gpio-sim: could not unpack the sources from linux-source-$series (log: $log)"
+			return 1
+		fi
+		sver=$(dpkg-deb -f "$tmp"/deb/linux-source-*.deb Version)
+		srcdir=$RIG_CACHE/gpio-sim/src-$sver
+		rm -rf "$srcdir"
+		mkdir -p "$srcdir"
+		for p in $all_srcs; do cp "$tmp/$src/$p" "$srcdir/"; done
+		echo "$sver" >"$srcdir/.done"
 	fi
-	for p in $srcs; do cp "$tmp/$src/$p" "$tmp/mod/"; done
+	for p in $srcs; do cp "$srcdir/${p##*/}" "$tmp/mod/"; done
 	sed -i 's/handle_simple_irq(irq_to_desc(\([a-z_]*\)));/generic_handle_irq(\1);/' "$tmp/mod/irq_sim.c"
 	# A 32-bit target built with the host's 64-bit modpost (linux-kbuild is the host's): its
 	# device-table check measures struct of_device_id with 64-bit pointers and refuses the
