@@ -82,11 +82,11 @@ rig_gpio_sim() {
 	mkdir -p "$RIG_CACHE/gpio-sim"
 	tmp=$(mktemp -d "$RIG_CACHE/gpio-sim/build.XXXXXX")
 	mkdir -p "$tmp/deb" "$tmp/x" "$tmp/mod"
-	rig_log "gpio-sim: fetching linux-source-$series, linux-headers-$rel, linux-kbuild-$series ${ver:-(newest)}"
 	# The few source files come out of linux-source (139 MB of xz to decompress): kept per Debian
 	# version, so the other architectures' kernels of the same version do not fetch it again.
 	local srcdir= all_srcs="drivers/gpio/gpio-sim.c drivers/gpio/gpiolib.h kernel/irq/irq_sim.c drivers/i2c/i2c-stub.c"
 	[ -n "$ver" ] && [ -f "$RIG_CACHE/gpio-sim/src-$ver/.done" ] && srcdir=$RIG_CACHE/gpio-sim/src-$ver
+	rig_log "gpio-sim: fetching linux-headers-$rel, linux-kbuild-$series $([ -n "$srcdir" ] && echo "(sources cached)" || echo "and linux-source-$series") ${ver:-(newest)}"
 	fetch() { # fetch VERSION: the packages at that version ("" = the archive's candidate)
 		local v=${1:+=$1}
 		local want=("$hdrpkg$v" "linux-headers-$abi-common$v" "linux-kbuild-$series$v")
