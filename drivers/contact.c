@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actuator.h" /* sg_act_opt_*() */
+#include "actuator.h" /* sg_opt_*() */
 #include "driver.h"
 #include "drivers.h"
 #include "gpio_input.h"
@@ -94,11 +94,11 @@ static int contact_parse_options(const config_setting_t *dev, void **ret_opts, s
 		goto err;
 	}
 	if ((r = gpio_in_parse(dev, &o->in, CONTACT_DEBOUNCE_MS, err)) < 0 ||
-	    (r = sg_act_opt_string(dev, "payload_on", &o->payload_on, err)) < 0 ||
-	    (r = sg_act_opt_string(dev, "payload_off", &o->payload_off, err)) < 0 ||
+	    (r = sg_opt_string_dup(dev, "payload_on", &o->payload_on, err)) < 0 ||
+	    (r = sg_opt_string_dup(dev, "payload_off", &o->payload_off, err)) < 0 ||
 	    (r = check_payload(dev, "payload_on", o->payload_on, err)) < 0 ||
 	    (r = check_payload(dev, "payload_off", o->payload_off, err)) < 0 ||
-	    (r = sg_act_opt_enum(dev, "device_class", binary_classes, &cls, err)) < 0)
+	    (r = sg_opt_enum(dev, "device_class", binary_classes, &cls, err)) < 0)
 		goto err;
 	if (strcmp(o->payload_on, o->payload_off) == 0) {
 		r = sg_opt_fail(err, config_setting_get_member(dev, "payload_off"),
