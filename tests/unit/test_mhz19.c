@@ -131,6 +131,7 @@ static void test_options(void **state)
 	assert_int_equal(rp_parse_opts(&sg_driver_mhz19, "temperature = \"on\";", &opts, &err), -EINVAL);
 	assert_null(opts);
 	assert_int_equal(err.line, 2);
+	assert_string_equal(err.msg, "\"temperature\" must be a boolean (true or false)");
 	assert_ptr_equal(sg_driver_find("mhz19"), &sg_driver_mhz19);
 	assert_non_null(sg_driver_mhz19.poll);
 	assert_non_null(sg_driver_mhz19.request);

@@ -298,7 +298,7 @@ static void test_options(void **state)
 		{"registers = ( { name = \"a\"; address = 0; } );", 1, "modbus_tcp needs host"},
 		{"host = \"\";\nregisters = ( { name = \"a\"; address = 0; } );", 2, "modbus_tcp needs host"},
 		{"host = \"h\";\nport = 70000; registers = ( { name = \"a\"; address = 0; } );", 3, "port must be"},
-		{"host = \"h\";\ntimeout = 11; registers = ( { name = \"a\"; address = 0; } );", 3, "timeout must be"},
+		{"host = \"h\";\ntimeout = 11; registers = ( { name = \"a\"; address = 0; } );", 3, "\"timeout\" must be between 0.05 and 10"},
 		{"host = \"h\";\nunit = 256; registers = ( { name = \"a\"; address = 0; } );", 3, "unit must be 0..255"},
 		{"host = \"h\";", 1, "needs registers = ( ... ); or units"},
 		{"host = \"h\"; registers = ( { name = \"a\"; address = 0; } );\nunits = ();", 3, "not both"},

@@ -137,7 +137,7 @@ static void test_options(void **state)
 	assert_int_equal(rp_parse_opts(&sg_driver_nmea, "\nrequire_checksum = \"yes\";", &opts, &err), -EINVAL);
 	assert_null(opts);
 	assert_int_equal(err.line, 3);
-	assert_non_null(strstr(err.msg, "require_checksum"));
+	assert_string_equal(err.msg, "\"require_checksum\" must be a boolean (true or false)");
 	assert_ptr_equal(sg_driver_find("nmea"), &sg_driver_nmea);
 	assert_non_null(sg_driver_nmea.feed);
 	assert_null(sg_driver_nmea.poll);

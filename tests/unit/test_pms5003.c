@@ -87,7 +87,7 @@ static void test_options(void **state)
 	assert_int_equal(rp_parse_opts(&sg_driver_pms5003, "\n\ncf1 = 1;", &opts, &err), -EINVAL);
 	assert_null(opts);
 	assert_int_equal(err.line, 4);
-	assert_non_null(strstr(err.msg, "cf1"));
+	assert_string_equal(err.msg, "\"cf1\" must be a boolean (true or false)");
 	assert_ptr_equal(sg_driver_find("pms5003"), &sg_driver_pms5003);
 	assert_int_equal(sg_driver_pms5003.default_baud, 9600);
 }

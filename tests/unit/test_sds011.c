@@ -148,7 +148,7 @@ static void test_query_mode(void **state)
 	rp_stop(&run);
 
 	assert_int_equal(rp_parse_opts(&sg_driver_sds011, "mode = \"passive\";", &opts, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "mode must be"));
+	assert_string_equal(err.msg, "\"mode\" must be one of \"active\", \"query\"");
 	assert_int_equal(err.line, 2);
 }
 
