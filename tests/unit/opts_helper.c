@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Read "dev = {\nTEXT\n};\n" into CFG (config_destroy() it) and return the group; fails the test otherwise. */
-static config_setting_t *read_group(config_t *cfg, const char *text)
+config_setting_t *opts_fixture_group(config_t *cfg, const char *text)
 {
 	config_setting_t *g;
 	char *doc;
@@ -38,7 +37,7 @@ int opts_fixture_parse(const struct sg_driver *drv, const char *text, void **ret
 
 	if (!drv->parse_options)
 		return 0;
-	r = drv->parse_options(read_group(&cfg, text), ret_opts, err);
+	r = drv->parse_options(opts_fixture_group(&cfg, text), ret_opts, err);
 	config_destroy(&cfg);
 	return r;
 }
@@ -54,7 +53,7 @@ int act_fixture_parse(const struct sg_act_driver *drv, const char *name, enum sg
 	*ret_opts = NULL;
 	if (!drv->parse_options)
 		return 0;
-	r = drv->parse_options(read_group(&cfg, text), &common, ret_opts, err);
+	r = drv->parse_options(opts_fixture_group(&cfg, text), &common, ret_opts, err);
 	config_destroy(&cfg);
 	return r;
 }

@@ -19,6 +19,9 @@
 #include "drivers/actuator.h"
 #include "drivers/driver.h"
 
+/* TEXT wrapped and read into CFG (the caller's to config_destroy()): the group "dev". */
+config_setting_t *opts_fixture_group(config_t *cfg, const char *text);
+
 /* Sensor driver DRV: what its parse_options() returns (0 when it has none). */
 int opts_fixture_parse(const struct sg_driver *drv, const char *text, void **ret_opts, struct sg_opt_error *err);
 
