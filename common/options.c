@@ -44,6 +44,20 @@ int sg_opt_string(const config_setting_t *g, const char *key, const char **out, 
 	return 0;
 }
 
+int sg_opt_string_len(const config_setting_t *g, const char *key, size_t max, const char **out,
+                      struct sg_opt_error *err)
+{
+	const char *v = NULL;
+	int r = sg_opt_string(g, key, &v, err);
+
+	if (r < 0 || !v)
+		return r;
+	if (!*v || strlen(v) > max)
+		return sg_opt_fail(err, member(g, key), "\"%s\" must be 1..%zu characters", key, max);
+	*out = v;
+	return 0;
+}
+
 int sg_opt_string_dup(const config_setting_t *g, const char *key, char **out, struct sg_opt_error *err)
 {
 	const char *v = NULL;

@@ -36,6 +36,9 @@ int sg_opt_fail(struct sg_opt_error *err, const config_setting_t *at, const char
 
 /* A string, borrowed: valid while the config is. */
 int sg_opt_string(const config_setting_t *g, const char *key, const char **out, struct sg_opt_error *err);
+/* A string of 1..MAX bytes, borrowed. */
+int sg_opt_string_len(const config_setting_t *g, const char *key, size_t max, const char **out,
+                      struct sg_opt_error *err);
 /* A string, copied into *out (the old value freed). */
 int sg_opt_string_dup(const config_setting_t *g, const char *key, char **out, struct sg_opt_error *err);
 /* An integer in LO..HI. */

@@ -81,12 +81,10 @@ static void pwm_free_options(void *opts)
 /* The actuator's own min or max (common keys, checked by config.c already). */
 static double common_number(const config_setting_t *g, const char *key)
 {
-	const config_setting_t *s = config_setting_get_member(g, key);
+	double v = NAN;
 
-	if (!s)
-		return NAN;
-	return config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
-	                                                   : (double)config_setting_get_int64(s);
+	sg_opt_double(g, key, -INFINITY, INFINITY, &v, NULL);
+	return v;
 }
 
 static int pwm_parse_options(const config_setting_t *g, const struct sg_act_common *common, void **ret_opts,

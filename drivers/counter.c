@@ -93,21 +93,15 @@ static void counter_free_options(void *opts)
 	free(opts);
 }
 
+/* KEY, 1..LEN - 1 characters, copied into BUF. */
 static int opt_unit(const config_setting_t *dev, const char *key, char *buf, size_t len, struct sg_opt_error *err)
 {
-	char *v = NULL;
-	int r = sg_opt_string_dup(dev, key, &v, err);
+	const char *v = NULL;
+	int r = sg_opt_string_len(dev, key, len - 1, &v, err);
 
-	if (r < 0 || !v)
-		return r;
-	if (!*v || strlen(v) >= len) {
-		free(v);
-		return sg_opt_fail(err, config_setting_get_member(dev, key), "\"%s\" must be 1..%zu characters", key,
-		                   len - 1);
-	}
-	snprintf(buf, len, "%s", v);
-	free(v);
-	return 0;
+	if (r == 0 && v)
+		snprintf(buf, len, "%s", v);
+	return r;
 }
 
 /* "kWh" per hour is "kW"; anything else "<unit>/<per>" ("m³/h", "L/min"), or pulses. */

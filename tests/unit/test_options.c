@@ -64,6 +64,20 @@ static void test_string(void **state)
 	run_open(&r, "\nport = 5;");
 	expect_fail(&r, sg_opt_string(r.g, "port", &v, &r.err), 3, "\"port\" must be a string");
 
+	/* 1..MAX bytes */
+	run_open(&r, "u = \"kWh\"; e = \"\";");
+	assert_int_equal(sg_opt_string_len(r.g, "u", 3, &v, &r.err), 0);
+	assert_string_equal(v, "kWh");
+	v = "unset";
+	assert_int_equal(sg_opt_string_len(r.g, "missing", 3, &v, &r.err), 0);
+	assert_string_equal(v, "unset");
+	assert_int_equal(sg_opt_string_len(r.g, "u", 2, &v, &r.err), -EINVAL);
+	assert_string_equal(r.err.msg, "\"u\" must be 1..2 characters");
+	expect_fail(&r, sg_opt_string_len(r.g, "e", 3, &v, &r.err), 2, "\"e\" must be 1..3 characters");
+	assert_string_equal(v, "unset");
+	run_open(&r, "u = 1;");
+	expect_fail(&r, sg_opt_string_len(r.g, "u", 3, &v, &r.err), 2, "\"u\" must be a string");
+
 	/* the copy outlives the config and replaces the old value */
 	run_open(&r, "on = \"ON\";");
 	d = strdup("old");
