@@ -471,7 +471,7 @@ static const struct err_case err_cases[] = {
 	 1, "\"ca_path\": "},
 	{"driver option error",
 	 DEV_A "    format = \"xml\"; }\n);\n",
-	 3, "device \"a\": unknown format \"xml\""},
+	 3, "device \"a\": \"format\" must be one of \"kv\", \"json\", \"csv\""},
 	{"driver option error on another key",
 	 DEV_A "    format = \"csv\"; }\n);\n",
 	 3, "device \"a\": format = \"csv\" needs columns"},
