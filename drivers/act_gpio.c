@@ -66,10 +66,10 @@ static int gpio_parse_options(const config_setting_t *g, const struct sg_act_com
 		r = -ENOMEM;
 		goto err_free;
 	}
-	if ((r = sg_act_opt_string(g, "chip", &o->chip, err)) < 0 ||
-	    (r = sg_act_opt_require(g, "line", common, err)) < 0 ||
-	    (r = sg_act_opt_int(g, "line", 0, GPIO_LINE_MAX, &o->line, err)) < 0 ||
-	    (r = sg_act_opt_bool(g, "active_low", &o->active_low, err)) < 0)
+	if ((r = sg_opt_string_dup(g, "chip", &o->chip, err)) < 0 ||
+	    (r = sg_opt_require(g, "line", err, "actuator \"%.80s\"", common->name)) < 0 ||
+	    (r = sg_opt_int(g, "line", 0, GPIO_LINE_MAX, &o->line, err)) < 0 ||
+	    (r = sg_opt_bool(g, "active_low", &o->active_low, err)) < 0)
 		goto err_free;
 	if (!*o->chip) {
 		r = sg_opt_fail(err, config_setting_get_member(g, "chip"),

@@ -629,8 +629,8 @@ static int mba_parse(const config_setting_t *g, const struct sg_act_common *comm
 			return r;
 		if (config_setting_get_member(g, "slave") && config_setting_get_member(g, "unit"))
 			return sg_opt_fail(err, config_setting_get_member(g, "unit"), "%s: set slave or unit, not both", what);
-		if ((r = sg_act_opt_int(g, "slave", MBP_SLAVE_MIN, MBP_SLAVE_MAX, &unit, err)) < 0 ||
-		    (r = sg_act_opt_int(g, "unit", MBP_SLAVE_MIN, MBP_SLAVE_MAX, &unit, err)) < 0)
+		if ((r = sg_opt_int(g, "slave", MBP_SLAVE_MIN, MBP_SLAVE_MAX, &unit, err)) < 0 ||
+		    (r = sg_opt_int(g, "unit", MBP_SLAVE_MIN, MBP_SLAVE_MAX, &unit, err)) < 0)
 			return r;
 	} else {
 		static const char *const rtu_only[] = {"baud", "data_bits", "parity", "stop_bits", "slave", NULL};
@@ -639,22 +639,22 @@ static int mba_parse(const config_setting_t *g, const struct sg_act_common *comm
 			if (config_setting_get_member(g, rtu_only[i]))
 				return sg_opt_fail(err, config_setting_get_member(g, rtu_only[i]), "%s: \"%s\" applies to Modbus "
 				                   "RTU (port = \"/dev/...\"), not to Modbus TCP (host)", what, rtu_only[i]);
-		if ((r = sg_act_opt_require(g, "host", common, err)) < 0)
+		if ((r = sg_opt_require(g, "host", err, "actuator \"%.80s\"", common->name)) < 0)
 			return r;
 		if (config_setting_type(host) != CONFIG_TYPE_STRING || !*config_setting_get_string(host) ||
 		    strlen(config_setting_get_string(host)) > MBA_MAX_HOST)
 			return sg_opt_fail(err, host, "\"host\" must be an address or name (1..%d bytes)", MBA_MAX_HOST);
 		snprintf(o->host, sizeof(o->host), "%s", config_setting_get_string(host));
 		o->port = MBP_TCP_PORT;
-		if ((r = sg_act_opt_int(g, "port", 1, 65535, &o->port, err)) < 0 ||
-		    (r = sg_act_opt_int(g, "unit", 0, 255, &unit, err)) < 0)
+		if ((r = sg_opt_int(g, "port", 1, 65535, &o->port, err)) < 0 ||
+		    (r = sg_opt_int(g, "unit", 0, 255, &unit, err)) < 0)
 			return r;
 	}
-	if ((r = sg_act_opt_require(g, "address", common, err)) < 0 ||
-	    (r = sg_act_opt_int(g, "address", 0, 65535, &address, err)) < 0 ||
-	    (r = sg_act_opt_bool(g, "write_multiple", &o->write_multiple, err)) < 0 ||
-	    (r = sg_act_opt_bool(g, "read_back", &o->read_back, err)) < 0 ||
-	    (r = sg_act_opt_int(g, "timeout_ms", MBA_MIN_TIMEOUT_MS, MBA_MAX_TIMEOUT_MS, &o->timeout_ms, err)) < 0)
+	if ((r = sg_opt_require(g, "address", err, "actuator \"%.80s\"", common->name)) < 0 ||
+	    (r = sg_opt_int(g, "address", 0, 65535, &address, err)) < 0 ||
+	    (r = sg_opt_bool(g, "write_multiple", &o->write_multiple, err)) < 0 ||
+	    (r = sg_opt_bool(g, "read_back", &o->read_back, err)) < 0 ||
+	    (r = sg_opt_int(g, "timeout_ms", MBA_MIN_TIMEOUT_MS, MBA_MAX_TIMEOUT_MS, &o->timeout_ms, err)) < 0)
 		return r;
 	o->unit = (uint8_t)unit;
 	o->address = (uint16_t)address;

@@ -81,12 +81,10 @@ static void pwm_free_options(void *opts)
 /* The actuator's own min or max (common keys, checked by config.c already). */
 static double common_number(const config_setting_t *g, const char *key)
 {
-	const config_setting_t *s = config_setting_get_member(g, key);
+	double v = NAN;
 
-	if (!s)
-		return NAN;
-	return config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
-	                                                   : (double)config_setting_get_int64(s);
+	sg_opt_double(g, key, -INFINITY, INFINITY, &v, NULL);
+	return v;
 }
 
 static int pwm_parse_options(const config_setting_t *g, const struct sg_act_common *common, void **ret_opts,
@@ -106,15 +104,15 @@ static int pwm_parse_options(const config_setting_t *g, const struct sg_act_comm
 	snprintf(o->chip, sizeof(o->chip), "%s", PWM_DEFAULT_CHIP);
 	o->duty_max = 100;
 	o->polarity = -1;
-	if ((r = sg_act_opt_string(g, "root", &o->root, err)) < 0 ||
-	    (r = sg_act_opt_string(g, "chip", &chip, err)) < 0 ||
-	    (r = sg_act_opt_require(g, "channel", common, err)) < 0 ||
-	    (r = sg_act_opt_int(g, "channel", 0, 1023, &o->channel, err)) < 0 ||
-	    (r = sg_act_opt_require(g, "frequency", common, err)) < 0 ||
-	    (r = sg_act_opt_double(g, "frequency", 0.01, 1e8, &o->frequency, err)) < 0 ||
-	    (r = sg_act_opt_double(g, "duty_min", 0, 100, &o->duty_min, err)) < 0 ||
-	    (r = sg_act_opt_double(g, "duty_max", 0, 100, &o->duty_max, err)) < 0 ||
-	    (r = sg_act_opt_enum(g, "polarity", polarity_names, &o->polarity, err)) < 0)
+	if ((r = sg_opt_string_dup(g, "root", &o->root, err)) < 0 ||
+	    (r = sg_opt_string_dup(g, "chip", &chip, err)) < 0 ||
+	    (r = sg_opt_require(g, "channel", err, "actuator \"%.80s\"", common->name)) < 0 ||
+	    (r = sg_opt_int(g, "channel", 0, 1023, &o->channel, err)) < 0 ||
+	    (r = sg_opt_require(g, "frequency", err, "actuator \"%.80s\"", common->name)) < 0 ||
+	    (r = sg_opt_double(g, "frequency", 0.01, 1e8, &o->frequency, err)) < 0 ||
+	    (r = sg_opt_double(g, "duty_min", 0, 100, &o->duty_min, err)) < 0 ||
+	    (r = sg_opt_double(g, "duty_max", 0, 100, &o->duty_max, err)) < 0 ||
+	    (r = sg_opt_enum(g, "polarity", polarity_names, &o->polarity, err)) < 0)
 		goto err;
 	if (chip) {
 		bool digits = *chip && strspn(chip, "0123456789") == strlen(chip);

@@ -146,30 +146,30 @@ static int ser_parse(const config_setting_t *g, const struct sg_act_common *comm
 	snprintf(what, sizeof(what), "actuator \"%.80s\"", common->name);
 	o->line.settings = (struct sg_line_settings){.baud = SERIAL_DEFAULT_BAUD, .framing = SG_SERIAL_8N1};
 	o->reply_timeout_ms = SERIAL_DEFAULT_TIMEOUT_MS;
-	if ((r = sg_act_opt_only_if(g, "on", sw, "type \"switch\" (use \"set\")", err)) < 0 ||
-	    (r = sg_act_opt_only_if(g, "off", sw, "type \"switch\" (use \"set\")", err)) < 0 ||
-	    (r = sg_act_opt_only_if(g, "reply_on", sw, "type \"switch\" (use \"reply\")", err)) < 0 ||
-	    (r = sg_act_opt_only_if(g, "reply_off", sw, "type \"switch\" (use \"reply\")", err)) < 0 ||
-	    (r = sg_act_opt_only_if(g, "set", !sw, "types \"number\" and \"enum\" (use \"on\" and \"off\")",
+	if ((r = sg_opt_only_if(g, "on", sw, "type \"switch\" (use \"set\")", err)) < 0 ||
+	    (r = sg_opt_only_if(g, "off", sw, "type \"switch\" (use \"set\")", err)) < 0 ||
+	    (r = sg_opt_only_if(g, "reply_on", sw, "type \"switch\" (use \"reply\")", err)) < 0 ||
+	    (r = sg_opt_only_if(g, "reply_off", sw, "type \"switch\" (use \"reply\")", err)) < 0 ||
+	    (r = sg_opt_only_if(g, "set", !sw, "types \"number\" and \"enum\" (use \"on\" and \"off\")",
 	                            err)) < 0)
 		return r;
 	if (!config_setting_get_member(g, "port") && !config_setting_get_member(g, "usb_serial"))
-		return sg_act_opt_require(g, "port", common, err);
+		return sg_opt_require(g, "port", err, "actuator \"%.80s\"", common->name);
 	if ((r = line_spec_parse(g, what, &o->line, err)) < 0)
 		return r;
-	if ((r = sg_act_opt_string(g, "on", &o->tpl_on, err)) < 0 ||
-	    (r = sg_act_opt_string(g, "off", &o->tpl_off, err)) < 0 ||
-	    (r = sg_act_opt_string(g, "set", &o->tpl_set, err)) < 0 ||
-	    (r = sg_act_opt_string(g, "reply", &o->reply, err)) < 0 ||
-	    (r = sg_act_opt_string(g, "reply_on", &o->reply_on, err)) < 0 ||
-	    (r = sg_act_opt_string(g, "reply_off", &o->reply_off, err)) < 0 ||
-	    (r = sg_act_opt_bool(g, "share_reply", &o->share_reply, err)) < 0 ||
-	    (r = sg_act_opt_int(g, "reply_timeout_ms", 1, SERIAL_TIMEOUT_MAX_MS, &o->reply_timeout_ms, err)) < 0)
+	if ((r = sg_opt_string_dup(g, "on", &o->tpl_on, err)) < 0 ||
+	    (r = sg_opt_string_dup(g, "off", &o->tpl_off, err)) < 0 ||
+	    (r = sg_opt_string_dup(g, "set", &o->tpl_set, err)) < 0 ||
+	    (r = sg_opt_string_dup(g, "reply", &o->reply, err)) < 0 ||
+	    (r = sg_opt_string_dup(g, "reply_on", &o->reply_on, err)) < 0 ||
+	    (r = sg_opt_string_dup(g, "reply_off", &o->reply_off, err)) < 0 ||
+	    (r = sg_opt_bool(g, "share_reply", &o->share_reply, err)) < 0 ||
+	    (r = sg_opt_int(g, "reply_timeout_ms", 1, SERIAL_TIMEOUT_MAX_MS, &o->reply_timeout_ms, err)) < 0)
 		return r;
-	if (sw && ((r = sg_act_opt_require(g, "on", common, err)) < 0 ||
-	           (r = sg_act_opt_require(g, "off", common, err)) < 0))
+	if (sw && ((r = sg_opt_require(g, "on", err, "actuator \"%.80s\"", common->name)) < 0 ||
+	           (r = sg_opt_require(g, "off", err, "actuator \"%.80s\"", common->name)) < 0))
 		return r;
-	if (!sw && (r = sg_act_opt_require(g, "set", common, err)) < 0)
+	if (!sw && (r = sg_opt_require(g, "set", err, "actuator \"%.80s\"", common->name)) < 0)
 		return r;
 	no_empty(&o->reply);
 	no_empty(&o->reply_on);

@@ -30,10 +30,11 @@
  *       struct pwm_opts { char *chip; int channel; int period_ns; };
  *       static const char *const pwm_keys[] = {"chip", "channel", "period_ns", NULL};
  *       pwm_parse_options(g, common, &opts, err): calloc the opts, read each
- *         key with the sg_act_opt_*() helpers below (they word errors as the
- *         rest of the config does and copy strings: the config file's tree
- *         is gone after loading), check what belongs together; on failure
- *         free what it allocated and return the helper's error.
+ *         key with the sg_opt_*() readers of common/options.h (they word
+ *         errors as the rest of the config does; take sg_opt_string_dup():
+ *         the config file's tree is gone after loading), check what belongs
+ *         together; on failure free what it allocated and return the
+ *         reader's error.
  *       pwm_free_options(opts), pwm_describe(opts, buf, len) ("pwm
  *         pwmchip0 channel 1, period 20000000 ns"), pwm_where(opts, ...)
  *         ("pwmchip0 channel 1");
@@ -211,32 +212,6 @@ struct sg_act_driver {
 extern const struct sg_act_driver *const sg_act_drivers[]; /* NULL-terminated */
 /* The driver named NAME in TABLE (NULL = sg_act_drivers), or NULL. */
 const struct sg_act_driver *sg_act_driver_find(const struct sg_act_driver *const *table, const char *name);
-
-/*
- * act_options.c: reading option keys in parse_options(), with the messages
- * config.c uses for its own keys. Each returns 0, or -EINVAL with *err
- * filled (line of the setting at fault), or -ENOMEM. An absent key is not
- * an error and leaves *out as it was. Other errors: sg_opt_fail() (driver.h).
- * All but sg_act_opt_require() serve sensor drivers' parse_options() too.
- */
-/* KEY must be present: "actuator \"NAME\" needs \"KEY\"". */
-int sg_act_opt_require(const config_setting_t *g, const char *key, const struct sg_act_common *common,
-                       struct sg_opt_error *err);
-/* KEY may be present only when COND holds: "\"KEY\" applies only to WHAT". */
-int sg_act_opt_only_if(const config_setting_t *g, const char *key, bool cond, const char *what,
-                       struct sg_opt_error *err);
-/* A string, copied into *out (the old value freed). */
-int sg_act_opt_string(const config_setting_t *g, const char *key, char **out, struct sg_opt_error *err);
-/* An integer in LO..HI. */
-int sg_act_opt_int(const config_setting_t *g, const char *key, long long lo, long long hi, int *out,
-                   struct sg_opt_error *err);
-int sg_act_opt_bool(const config_setting_t *g, const char *key, bool *out, struct sg_opt_error *err);
-/* A number (integer or float) in LO..HI. */
-int sg_act_opt_double(const config_setting_t *g, const char *key, double lo, double hi, double *out,
-                      struct sg_opt_error *err);
-/* One of the strings of NAMES (NULL-terminated): its index. */
-int sg_act_opt_enum(const config_setting_t *g, const char *key, const char *const *names, int *out,
-                    struct sg_opt_error *err);
 
 /* One line per driver. */
 extern const struct sg_act_driver sg_act_gpio;   /* act_gpio.c: a relay on a GPIO line */

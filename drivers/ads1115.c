@@ -241,11 +241,10 @@ static int ads1115_parse_channel(const config_setting_t *g, struct ads1115_opts 
 	c->fsr = ads1115_fsr[1];
 	if (gain) {
 		double v;
-		int t = config_setting_type(gain);
+		int r = sg_opt_number(gain, "gain", &v, err);
 
-		if (t != CONFIG_TYPE_FLOAT && t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-			return sg_opt_fail(err, gain, "gain must be a number");
-		v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(gain) : (double)config_setting_get_int64(gain);
+		if (r < 0)
+			return r;
 		for (i = 0; i < sizeof(ads1115_fsr) / sizeof(ads1115_fsr[0]); i++)
 			if (fabs(v - ads1115_fsr[i]) < 1e-9)
 				break;

@@ -38,7 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actuator.h" /* sg_act_opt_*() */
+#include "actuator.h" /* sg_opt_*() */
 #include "driver.h"
 #include "drivers.h"
 #include "gpio_input.h"
@@ -79,9 +79,9 @@ static int button_parse_options(const config_setting_t *dev, void **ret_opts, st
 	o->long_ms = BUTTON_LONG_MS;
 	o->announce = 2;
 	if ((r = gpio_in_parse(dev, &o->in, BUTTON_DEBOUNCE_MS, err)) < 0 ||
-	    (r = sg_act_opt_int(dev, "double_click_ms", 0, 5000, &o->double_ms, err)) < 0 ||
-	    (r = sg_act_opt_int(dev, "long_press_ms", 100, 60000, &o->long_ms, err)) < 0 ||
-	    (r = sg_act_opt_enum(dev, "announce", announce_names, &o->announce, err)) < 0) {
+	    (r = sg_opt_int(dev, "double_click_ms", 0, 5000, &o->double_ms, err)) < 0 ||
+	    (r = sg_opt_int(dev, "long_press_ms", 100, 60000, &o->long_ms, err)) < 0 ||
+	    (r = sg_opt_enum(dev, "announce", announce_names, &o->announce, err)) < 0) {
 		free(o);
 		return r;
 	}

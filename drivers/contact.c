@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actuator.h" /* sg_act_opt_*() */
+#include "actuator.h" /* sg_opt_*() */
 #include "driver.h"
 #include "drivers.h"
 #include "gpio_input.h"
@@ -70,13 +70,19 @@ static void contact_free_options(void *opts)
 	free(o);
 }
 
-static int check_payload(const config_setting_t *dev, const char *key, const char *v, struct sg_opt_error *err)
+/* KEY, 1..CONTACT_PAYLOAD_MAX characters, copied into *out (the old value freed). */
+static int opt_payload(const config_setting_t *dev, const char *key, char **out, struct sg_opt_error *err)
 {
-	size_t n = strlen(v);
+	const char *v = NULL;
+	char *c;
+	int r = sg_opt_string_len(dev, key, CONTACT_PAYLOAD_MAX, &v, err);
 
-	if (n == 0 || n > CONTACT_PAYLOAD_MAX)
-		return sg_opt_fail(err, config_setting_get_member(dev, key), "\"%s\" must be 1..%d characters", key,
-		                   CONTACT_PAYLOAD_MAX);
+	if (r < 0 || !v)
+		return r;
+	if (!(c = strdup(v)))
+		return -ENOMEM;
+	free(*out);
+	*out = c;
 	return 0;
 }
 
@@ -94,11 +100,9 @@ static int contact_parse_options(const config_setting_t *dev, void **ret_opts, s
 		goto err;
 	}
 	if ((r = gpio_in_parse(dev, &o->in, CONTACT_DEBOUNCE_MS, err)) < 0 ||
-	    (r = sg_act_opt_string(dev, "payload_on", &o->payload_on, err)) < 0 ||
-	    (r = sg_act_opt_string(dev, "payload_off", &o->payload_off, err)) < 0 ||
-	    (r = check_payload(dev, "payload_on", o->payload_on, err)) < 0 ||
-	    (r = check_payload(dev, "payload_off", o->payload_off, err)) < 0 ||
-	    (r = sg_act_opt_enum(dev, "device_class", binary_classes, &cls, err)) < 0)
+	    (r = opt_payload(dev, "payload_on", &o->payload_on, err)) < 0 ||
+	    (r = opt_payload(dev, "payload_off", &o->payload_off, err)) < 0 ||
+	    (r = sg_opt_enum(dev, "device_class", binary_classes, &cls, err)) < 0)
 		goto err;
 	if (strcmp(o->payload_on, o->payload_off) == 0) {
 		r = sg_opt_fail(err, config_setting_get_member(dev, "payload_off"),

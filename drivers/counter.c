@@ -48,7 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actuator.h" /* sg_act_opt_*() */
+#include "actuator.h" /* sg_opt_*() */
 #include "driver.h"
 #include "drivers.h"
 #include "gpio_input.h"
@@ -93,21 +93,15 @@ static void counter_free_options(void *opts)
 	free(opts);
 }
 
+/* KEY, 1..LEN - 1 characters, copied into BUF. */
 static int opt_unit(const config_setting_t *dev, const char *key, char *buf, size_t len, struct sg_opt_error *err)
 {
-	char *v = NULL;
-	int r = sg_act_opt_string(dev, key, &v, err);
+	const char *v = NULL;
+	int r = sg_opt_string_len(dev, key, len - 1, &v, err);
 
-	if (r < 0 || !v)
-		return r;
-	if (!*v || strlen(v) >= len) {
-		free(v);
-		return sg_opt_fail(err, config_setting_get_member(dev, key), "\"%s\" must be 1..%zu characters", key,
-		                   len - 1);
-	}
-	snprintf(buf, len, "%s", v);
-	free(v);
-	return 0;
+	if (r == 0 && v)
+		snprintf(buf, len, "%s", v);
+	return r;
 }
 
 /* "kWh" per hour is "kW"; anything else "<unit>/<per>" ("m³/h", "L/min"), or pulses. */
@@ -138,17 +132,17 @@ static int counter_parse_options(const config_setting_t *dev, void **ret_opts, s
 	o->save_pulses = COUNTER_SAVE_PULSES;
 	o->save_interval_s = COUNTER_SAVE_INTERVAL_S;
 	if ((r = gpio_in_parse(dev, &o->in, -1, err)) < 0 ||
-	    (r = sg_act_opt_enum(dev, "edge", edge_names, &o->edge, err)) < 0 ||
-	    (r = sg_act_opt_int(dev, "min_pulse_ms", 0, 10000, &o->min_pulse_ms, err)) < 0 ||
-	    (r = sg_act_opt_double(dev, "per_unit", 1e-9, 1e12, &o->per_unit, err)) < 0 ||
+	    (r = sg_opt_enum(dev, "edge", edge_names, &o->edge, err)) < 0 ||
+	    (r = sg_opt_int(dev, "min_pulse_ms", 0, 10000, &o->min_pulse_ms, err)) < 0 ||
+	    (r = sg_opt_double(dev, "per_unit", 1e-9, 1e12, &o->per_unit, err)) < 0 ||
 	    (r = opt_unit(dev, "unit", o->unit, COUNTER_UNIT_MAX + 1, err)) < 0 ||
-	    (r = sg_act_opt_enum(dev, "device_class", total_classes, &cls, err)) < 0 ||
-	    (r = sg_act_opt_enum(dev, "rate_per", per_names, &o->rate_per, err)) < 0 ||
+	    (r = sg_opt_enum(dev, "device_class", total_classes, &cls, err)) < 0 ||
+	    (r = sg_opt_enum(dev, "rate_per", per_names, &o->rate_per, err)) < 0 ||
 	    (r = opt_unit(dev, "rate_unit", o->rate_unit, sizeof(o->rate_unit), err)) < 0 ||
-	    (r = sg_act_opt_double(dev, "rate_per_unit", 1e-9, 1e12, &o->rate_per_unit, err)) < 0 ||
-	    (r = sg_act_opt_double(dev, "rate_timeout", 1, 86400, &o->rate_timeout_s, err)) < 0 ||
-	    (r = sg_act_opt_int(dev, "save_pulses", 1, 1000000, &o->save_pulses, err)) < 0 ||
-	    (r = sg_act_opt_double(dev, "save_interval", 0.1, 3600, &o->save_interval_s, err)) < 0) {
+	    (r = sg_opt_double(dev, "rate_per_unit", 1e-9, 1e12, &o->rate_per_unit, err)) < 0 ||
+	    (r = sg_opt_double(dev, "rate_timeout", 1, 86400, &o->rate_timeout_s, err)) < 0 ||
+	    (r = sg_opt_int(dev, "save_pulses", 1, 1000000, &o->save_pulses, err)) < 0 ||
+	    (r = sg_opt_double(dev, "save_interval", 0.1, 3600, &o->save_interval_s, err)) < 0) {
 		free(o);
 		return r;
 	}

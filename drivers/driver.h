@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/options.h" /* struct sg_opt_error, sg_opt_fail(), the sg_opt_*() readers */
+
 enum sg_bus_kind {
 	SG_BUS_NONE = 0, /* no bus: the driver reads a path itself (1-Wire) */
 	SG_BUS_SERIAL,   /* port + baud; fd is a non-blocking serial port */
@@ -210,20 +212,6 @@ struct sg_line_request {
 	double timeout_s;   /* how long an answer is awaited */
 	char what[64];      /* "slave 3 holding 0+20" */
 };
-
-/* Error text for option parsing: message plus the config line it refers to. */
-struct sg_opt_error {
-	int line;        /* 0 = the device's own line */
-	char msg[256];
-};
-
-/*
- * Fill *err (if not NULL) with the line of setting AT (0 when AT is NULL) and
- * the formatted message; returns -EINVAL. For parse_options() of sensor and
- * actuator drivers alike (registry.c).
- */
-int sg_opt_fail(struct sg_opt_error *err, const config_setting_t *at, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 /*
  * A driver's method table. Every field is designated in each driver; unused

@@ -12,7 +12,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 
-#include "actuator.h" /* sg_act_opt_*(): option readers shared with the actuator drivers */
+#include "actuator.h" /* sg_opt_*(): option readers shared with the actuator drivers */
 
 #define NS_PER_MS    1000000ULL
 #define DRAIN_BATCH  64
@@ -29,7 +29,7 @@ int gpio_in_parse(const config_setting_t *dev, struct gpio_in_opts *o, int debou
 	snprintf(o->chip, sizeof(o->chip), "%s", GPIO_IN_DEFAULT_CHIP);
 	o->line = -1;
 	o->debounce_ms = debounce_ms < 0 ? 0 : debounce_ms;
-	if ((r = sg_act_opt_string(dev, "chip", &chip, err)) < 0)
+	if ((r = sg_opt_string_dup(dev, "chip", &chip, err)) < 0)
 		return r;
 	if (chip) {
 		const config_setting_t *s = config_setting_get_member(dev, "chip");
@@ -44,13 +44,13 @@ int gpio_in_parse(const config_setting_t *dev, struct gpio_in_opts *o, int debou
 	if (!config_setting_get_member(dev, "line"))
 		return sg_opt_fail(err, NULL, "needs \"line\" (the line's number on the chip: GPIO17 is line = 17 on a "
 		                              "Raspberry Pi's gpiochip0)");
-	if ((r = sg_act_opt_int(dev, "line", 0, GPIO_IN_LINE_MAX, &o->line, err)) < 0 ||
-	    (r = sg_act_opt_bool(dev, "active_low", &o->active_low, err)) < 0 ||
-	    (r = sg_act_opt_enum(dev, "bias", bias_names, &bias, err)) < 0)
+	if ((r = sg_opt_int(dev, "line", 0, GPIO_IN_LINE_MAX, &o->line, err)) < 0 ||
+	    (r = sg_opt_bool(dev, "active_low", &o->active_low, err)) < 0 ||
+	    (r = sg_opt_enum(dev, "bias", bias_names, &bias, err)) < 0)
 		return r;
 	o->bias = (enum sg_gpio_bias)bias;
 	if (debounce_ms >= 0 &&
-	    (r = sg_act_opt_int(dev, "debounce_ms", 0, GPIO_IN_DEBOUNCE_MAX, &o->debounce_ms, err)) < 0)
+	    (r = sg_opt_int(dev, "debounce_ms", 0, GPIO_IN_DEBOUNCE_MAX, &o->debounce_ms, err)) < 0)
 		return r;
 	snprintf(o->where, sizeof(o->where), "%s line %d", o->chip, o->line);
 	return 0;

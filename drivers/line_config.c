@@ -36,19 +36,6 @@ int line_framing_parse(const char *text, struct sg_serial_framing *ret)
 	return 0;
 }
 
-static int line_string(const config_setting_t *g, const char *key, char **out, struct sg_opt_error *err)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-
-	if (!s)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return sg_opt_fail(err, s, "\"%s\" must be a string", key);
-	free(*out);
-	*out = strdup(config_setting_get_string(s));
-	return *out ? 0 : -ENOMEM;
-}
-
 /* An integer KEY of G; *found says whether it is there. */
 static int line_int(const config_setting_t *g, const char *key, long long *ret, const config_setting_t **found,
                     struct sg_opt_error *err)
@@ -64,15 +51,17 @@ static int line_int(const config_setting_t *g, const char *key, long long *ret, 
 	return 0;
 }
 
+static const char *const parity_names[] = {"none", "even", "odd", NULL}; /* 'N', 'E', 'O' */
+
 int line_spec_parse(const config_setting_t *g, const char *what, struct sg_line_spec *spec, struct sg_opt_error *err)
 {
 	const config_setting_t *s;
 	struct stat st;
 	long long v = 0;
-	int r;
+	int parity = -1, r;
 
-	if ((r = line_string(g, "port", &spec->port, err)) < 0 ||
-	    (r = line_string(g, "usb_serial", &spec->usb_serial, err)) < 0)
+	if ((r = sg_opt_string_dup(g, "port", &spec->port, err)) < 0 ||
+	    (r = sg_opt_string_dup(g, "usb_serial", &spec->usb_serial, err)) < 0)
 		return r;
 	if (spec->port && spec->usb_serial)
 		return sg_opt_fail(err, config_setting_get_member(g, "usb_serial"),
@@ -100,19 +89,11 @@ int line_spec_parse(const config_setting_t *g, const char *what, struct sg_line_
 		spec->settings.framing.data_bits = (uint8_t)v;
 		spec->set_at[SG_LINE_KEY_DATA_BITS] = (int)config_setting_source_line(s);
 	}
-	s = config_setting_get_member(g, "parity");
-	if (s) {
-		const char *p = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : "";
-
-		if (strcmp(p, "none") == 0)
-			spec->settings.framing.parity = 'N';
-		else if (strcmp(p, "even") == 0)
-			spec->settings.framing.parity = 'E';
-		else if (strcmp(p, "odd") == 0)
-			spec->settings.framing.parity = 'O';
-		else
-			return sg_opt_fail(err, s, "\"parity\" must be \"none\", \"even\" or \"odd\"");
-		spec->set_at[SG_LINE_KEY_PARITY] = (int)config_setting_source_line(s);
+	if ((r = sg_opt_enum(g, "parity", parity_names, &parity, err)) < 0)
+		return r;
+	if (parity >= 0) {
+		spec->settings.framing.parity = "NEO"[parity];
+		spec->set_at[SG_LINE_KEY_PARITY] = (int)config_setting_source_line(config_setting_get_member(g, "parity"));
 	}
 	if ((r = line_int(g, "stop_bits", &v, &s, err)) < 0)
 		return r;

@@ -77,6 +77,7 @@ enum lines_format {
 	LINES_FORMAT_JSON,
 	LINES_FORMAT_CSV,
 };
+static const char *const format_names[] = {"kv", "json", "csv", NULL}; /* in enum lines_format's order */
 
 struct lines_opts {
 	enum lines_format format;
@@ -570,7 +571,7 @@ static int lines_parse_options(const config_setting_t *device, void **ret_opts, 
 {
 	const config_setting_t *fmt = NULL, *cols = NULL, *sep = NULL;
 	struct lines_opts *o;
-	int r;
+	int format = LINES_FORMAT_KV, r;
 
 	if (!ret_opts)
 		return -EINVAL;
@@ -590,24 +591,9 @@ static int lines_parse_options(const config_setting_t *device, void **ret_opts, 
 	o->format = LINES_FORMAT_KV;
 	o->separator = ',';
 
-	if (fmt) {
-		const char *f = config_setting_type(fmt) == CONFIG_TYPE_STRING ? config_setting_get_string(fmt) : NULL;
-
-		if (!f) {
-			r = sg_opt_fail(err, fmt, "format must be a string: \"kv\", \"json\" or \"csv\"");
-			goto err_free;
-		}
-		if (strcmp(f, "kv") == 0) {
-			o->format = LINES_FORMAT_KV;
-		} else if (strcmp(f, "json") == 0) {
-			o->format = LINES_FORMAT_JSON;
-		} else if (strcmp(f, "csv") == 0) {
-			o->format = LINES_FORMAT_CSV;
-		} else {
-			r = sg_opt_fail(err, fmt, "unknown format \"%.32s\" (expected \"kv\", \"json\" or \"csv\")", f);
-			goto err_free;
-		}
-	}
+	if ((r = sg_opt_enum(device, "format", format_names, &format, err)) < 0)
+		goto err_free;
+	o->format = (enum lines_format)format;
 
 	if (o->format != LINES_FORMAT_CSV) {
 		if (cols) {

@@ -170,18 +170,14 @@ static size_t mhz19_line_plan(const void *opts, struct sg_line_request *reqs, si
 /* temperature (bool, default false). 0 with *ret_opts allocated, -EINVAL (*err filled), -ENOMEM. */
 static int mhz19_parse_options(const config_setting_t *device, void **ret_opts, struct sg_opt_error *err)
 {
-	const config_setting_t *s = device ? config_setting_get_member(device, "temperature") : NULL;
 	struct mhz19_opts *o;
+	bool temperature = false;
+	int r;
 
 	if (!ret_opts)
 		return -EINVAL;
-	if (s && config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		if (err) {
-			err->line = (int)config_setting_source_line(s);
-			snprintf(err->msg, sizeof(err->msg), "temperature must be true or false");
-		}
-		return -EINVAL;
-	}
+	if ((r = sg_opt_bool(device, "temperature", &temperature, err)) < 0)
+		return r;
 	o = malloc(sizeof(*o));
 	if (!o) {
 		if (err) {
@@ -190,7 +186,7 @@ static int mhz19_parse_options(const config_setting_t *device, void **ret_opts, 
 		}
 		return -ENOMEM;
 	}
-	o->temperature = s ? config_setting_get_bool(s) : false;
+	o->temperature = temperature;
 	*ret_opts = o;
 	return 0;
 }

@@ -232,7 +232,6 @@ static void modbus_free_options(void *opts)
 static int modbus_parse(const config_setting_t *device, struct modbus_opts *o, struct sg_opt_error *err)
 {
 	const config_setting_t *slave = config_setting_get_member(device, "slave");
-	const config_setting_t *timeout = config_setting_get_member(device, "timeout");
 	const config_setting_t *regs = config_setting_get_member(device, "registers");
 	int r;
 
@@ -242,15 +241,8 @@ static int modbus_parse(const config_setting_t *device, struct modbus_opts *o, s
 		return sg_opt_fail(err, slave, "slave must be 1..247 (0 is broadcast, which never answers)");
 	o->slave = (uint8_t)config_setting_get_int(slave);
 	o->timeout_s = MODBUS_DEFAULT_TIMEOUT_S;
-	if (timeout) {
-		int t = config_setting_type(timeout);
-
-		o->timeout_s = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(timeout)
-		               : (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) ? (double)config_setting_get_int64(timeout)
-		                                                                   : -1;
-		if (!(o->timeout_s >= MODBUS_MIN_TIMEOUT_S && o->timeout_s <= MODBUS_MAX_TIMEOUT_S))
-			return sg_opt_fail(err, timeout, "timeout must be between 0.05 and 10 seconds");
-	}
+	if ((r = sg_opt_double(device, "timeout", MODBUS_MIN_TIMEOUT_S, MODBUS_MAX_TIMEOUT_S, &o->timeout_s, err)) < 0)
+		return r;
 	if (!regs)
 		return sg_opt_fail(err, device, "modbus needs registers = ( { name = \"...\"; address = N; }, ... );");
 	if ((r = mbp_table_add(&o->table, regs, o->slave, err)) < 0 || (r = mbp_table_gap(&o->table, device, err)) < 0)

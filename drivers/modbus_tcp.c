@@ -319,7 +319,6 @@ static int modbus_tcp_parse(const config_setting_t *device, struct modbus_tcp_op
 {
 	const config_setting_t *host = config_setting_get_member(device, "host");
 	const config_setting_t *port = config_setting_get_member(device, "port");
-	const config_setting_t *timeout = config_setting_get_member(device, "timeout");
 	const config_setting_t *regs = config_setting_get_member(device, "registers");
 	const config_setting_t *units = config_setting_get_member(device, "units");
 	int r;
@@ -335,14 +334,9 @@ static int modbus_tcp_parse(const config_setting_t *device, struct modbus_tcp_op
 		return sg_opt_fail(err, port, "port must be a TCP port number 1..65535 (Modbus TCP: 502)");
 	snprintf(o->where, sizeof(o->where), strchr(o->host, ':') ? "[%s]:%d" : "%s:%d", o->host, o->port);
 	o->timeout_s = MODBUS_TCP_DEFAULT_TIMEOUT_S;
-	if (timeout) {
-		int t = config_setting_type(timeout);
-		o->timeout_s = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(timeout)
-		               : (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) ? (double)config_setting_get_int64(timeout)
-		                                                                   : -1;
-		if (!(o->timeout_s >= MODBUS_TCP_MIN_TIMEOUT_S && o->timeout_s <= MODBUS_TCP_MAX_TIMEOUT_S))
-			return sg_opt_fail(err, timeout, "timeout must be between 0.05 and 10 seconds");
-	}
+	if ((r = sg_opt_double(device, "timeout", MODBUS_TCP_MIN_TIMEOUT_S, MODBUS_TCP_MAX_TIMEOUT_S, &o->timeout_s,
+	                       err)) < 0)
+		return r;
 	if (regs && units)
 		return sg_opt_fail(err, units, "set registers (with unit) or units, not both");
 	if (!regs && !units)

@@ -518,18 +518,14 @@ static int nmea_init(struct sg_dev *dev)
  */
 static int nmea_parse_options(const config_setting_t *device, void **ret_opts, struct sg_opt_error *err)
 {
-	const config_setting_t *s = device ? config_setting_get_member(device, "require_checksum") : NULL;
 	struct nmea_opts *o;
+	bool require_checksum = false;
+	int r;
 
 	if (!ret_opts)
 		return -EINVAL;
-	if (s && config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		if (err) {
-			err->line = (int)config_setting_source_line(s);
-			snprintf(err->msg, sizeof(err->msg), "require_checksum must be true or false");
-		}
-		return -EINVAL;
-	}
+	if ((r = sg_opt_bool(device, "require_checksum", &require_checksum, err)) < 0)
+		return r;
 	o = calloc(1, sizeof(*o));
 	if (!o) {
 		if (err) {
@@ -538,7 +534,7 @@ static int nmea_parse_options(const config_setting_t *device, void **ret_opts, s
 		}
 		return -ENOMEM;
 	}
-	o->require_checksum = s ? config_setting_get_bool(s) : false;
+	o->require_checksum = require_checksum;
 	*ret_opts = o;
 	return 0;
 }

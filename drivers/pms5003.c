@@ -154,23 +154,6 @@ static int pms_init(struct sg_dev *dev)
 
 /* ---- options ---------------------------------------------------------------------------------- */
 
-static int pms_get_bool(const config_setting_t *device, const char *key, bool *ret, struct sg_opt_error *err)
-{
-	const config_setting_t *s = device ? config_setting_get_member(device, key) : NULL;
-
-	if (!s)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		if (err) {
-			err->line = (int)config_setting_source_line(s);
-			snprintf(err->msg, sizeof(err->msg), "%s must be true or false", key);
-		}
-		return -EINVAL;
-	}
-	*ret = config_setting_get_bool(s);
-	return 0;
-}
-
 /* cf1, counts (bools, default false). 0 with *ret_opts allocated, -EINVAL (*err filled), -ENOMEM. */
 static int pms_parse_options(const config_setting_t *device, void **ret_opts, struct sg_opt_error *err)
 {
@@ -179,8 +162,8 @@ static int pms_parse_options(const config_setting_t *device, void **ret_opts, st
 
 	if (!ret_opts)
 		return -EINVAL;
-	if ((r = pms_get_bool(device, "cf1", &tmp.cf1, err)) < 0 ||
-	    (r = pms_get_bool(device, "counts", &tmp.counts, err)) < 0)
+	if ((r = sg_opt_bool(device, "cf1", &tmp.cf1, err)) < 0 ||
+	    (r = sg_opt_bool(device, "counts", &tmp.counts, err)) < 0)
 		return r;
 	o = malloc(sizeof(*o));
 	if (!o) {

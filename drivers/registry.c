@@ -7,8 +7,6 @@
  * const and owned by their driver files (declared in drivers.h).
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "driver.h"
@@ -71,19 +69,6 @@ const char *sg_fail_name(enum sg_fail f)
 		break;
 	}
 	return "unknown";
-}
-
-int sg_opt_fail(struct sg_opt_error *err, const config_setting_t *at, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		err->line = at ? (int)config_setting_source_line(at) : 0;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
 }
 
 bool sg_name_valid(const char *s, size_t max)

@@ -260,17 +260,16 @@ static size_t sds_line_plan(const void *opts, struct sg_line_request *reqs, size
 /* mode = "active" (default) or "query". */
 static int sds_parse_options(const config_setting_t *device, void **ret_opts, struct sg_opt_error *err)
 {
-	const config_setting_t *s = device ? config_setting_get_member(device, "mode") : NULL;
-	const char *mode = s && config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
+	static const char *const mode_names[] = {"active", "query", NULL};
 	struct sds_opts *o;
+	int mode = 0, r;
 
-	if (s && (!mode || (strcmp(mode, "active") != 0 && strcmp(mode, "query") != 0)))
-		return sg_opt_fail(err, s, "mode must be \"active\" (the sensor sends every second) or \"query\" "
-		                   "(asked every interval)");
+	if ((r = sg_opt_enum(device, "mode", mode_names, &mode, err)) < 0)
+		return r;
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
-	o->query = mode && strcmp(mode, "query") == 0;
+	o->query = mode == 1;
 	*ret_opts = o;
 	return 0;
 }

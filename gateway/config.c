@@ -290,20 +290,6 @@ static int dup_to(struct loader *ld, char **dst, const char *src)
 	return 0;
 }
 
-/* "a", "b", "c" — for messages listing the accepted values. */
-static void quote_list(char *buf, size_t len, const char *const *list)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; list[i] && off < len; i++) {
-		int n = snprintf(buf + off, len - off, "%s\"%s\"", i ? ", " : "", list[i]);
-		if (n < 0)
-			break;
-		off += (size_t)n;
-	}
-}
-
 static bool char_in_name(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
@@ -349,125 +335,74 @@ static const config_setting_t *member(const config_setting_t *g, const char *key
 	return g ? config_setting_get_member(g, key) : NULL;
 }
 
+/*
+ * The typed getters are common/options.h's readers, their errors reported
+ * here with the file and line of the setting at fault.
+ */
+static int opt_result(struct loader *ld, int r, const struct sg_opt_error *oe)
+{
+	if (r == -ENOMEM)
+		return fail_oom(ld);
+	if (r < 0)
+		return fail_at(ld, oe->at, "%s", oe->msg);
+	return r;
+}
+
 /* Borrow the string g.key (valid until config_destroy). */
 static int get_string(struct loader *ld, const config_setting_t *g, const char *key, const char **out)
 {
-	const config_setting_t *s = member(g, key);
+	struct sg_opt_error oe;
 
-	if (!s)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return fail_at(ld, s, "\"%s\" must be a string", key);
-	*out = config_setting_get_string(s);
-	return 0;
+	return opt_result(ld, sg_opt_string(g, key, out, &oe), &oe);
 }
 
 /* Copy the string g.key into *dst (replacing it). */
 static int get_string_dup(struct loader *ld, const config_setting_t *g, const char *key, char **dst)
 {
-	const char *v = NULL;
-	int r = get_string(ld, g, key, &v);
+	struct sg_opt_error oe;
 
-	if (r < 0 || !v)
-		return r;
-	return dup_to(ld, dst, v);
+	return opt_result(ld, sg_opt_string_dup(g, key, dst, &oe), &oe);
 }
 
 static int get_int_range(struct loader *ld, const config_setting_t *g, const char *key,
                          long long lo, long long hi, int *out)
 {
-	const config_setting_t *s = member(g, key);
-	long long v;
+	struct sg_opt_error oe;
 
-	if (!s)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
-		return fail_at(ld, s, "\"%s\" must be an integer", key);
-	v = config_setting_get_int64(s);
-	if (v < lo || v > hi)
-		return fail_at(ld, s, "\"%s\" must be between %lld and %lld", key, lo, hi);
-	*out = (int)v;
-	return 0;
+	return opt_result(ld, sg_opt_int(g, key, lo, hi, out, &oe), &oe);
 }
 
 /* A number setting S (integer or float, finite) into *out; WHAT names it in the message. */
 static int setting_number(struct loader *ld, const config_setting_t *s, const char *what, double *out)
 {
-	double v;
+	struct sg_opt_error oe;
 
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		v = (double)config_setting_get_int64(s);
-		break;
-	case CONFIG_TYPE_FLOAT:
-		v = config_setting_get_float(s);
-		break;
-	default:
-		return fail_at(ld, s, "%s must be a number", what);
-	}
-	if (!isfinite(v))
-		return fail_at(ld, s, "%s must be a finite number", what);
-	*out = v;
-	return 0;
+	return opt_result(ld, sg_opt_number(s, what, out, &oe), &oe);
 }
 
 /* Numbers: integers are accepted too. LO_OPEN excludes LO itself (intervals > 0). */
 static int get_double_range(struct loader *ld, const config_setting_t *g, const char *key,
                             double lo, double hi, bool lo_open, double *out)
 {
-	const config_setting_t *s = member(g, key);
-	char what[80];
-	double v;
-	int r;
+	struct sg_opt_error oe;
 
-	if (!s)
-		return 0;
-	snprintf(what, sizeof(what), "\"%s\"", key);
-	if ((r = setting_number(ld, s, what, &v)) < 0)
-		return r;
-	if ((lo_open ? v <= lo : v < lo) || v > hi) {
-		if (isinf(hi))
-			return fail_at(ld, s, "\"%s\" must be %s %g", key,
-			               lo_open ? "greater than" : "at least", lo);
-		if (lo_open)
-			return fail_at(ld, s, "\"%s\" must be greater than %g and at most %g", key, lo, hi);
-		return fail_at(ld, s, "\"%s\" must be between %g and %g", key, lo, hi);
-	}
-	*out = v;
-	return 0;
+	return opt_result(ld, (lo_open ? sg_opt_double_above : sg_opt_double)(g, key, lo, hi, out, &oe), &oe);
 }
 
 static int get_bool(struct loader *ld, const config_setting_t *g, const char *key, bool *out)
 {
-	const config_setting_t *s = member(g, key);
+	struct sg_opt_error oe;
 
-	if (!s)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return fail_at(ld, s, "\"%s\" must be a boolean (true or false)", key);
-	*out = config_setting_get_bool(s);
-	return 0;
+	return opt_result(ld, sg_opt_bool(g, key, out, &oe), &oe);
 }
 
 /* A string out of NAMES (NULL-terminated); *out becomes its index. */
 static int get_enum(struct loader *ld, const config_setting_t *g, const char *key,
                     const char *const *names, int *out)
 {
-	const char *v = NULL;
-	char list[128];
-	int r = get_string(ld, g, key, &v);
+	struct sg_opt_error oe;
 
-	if (r < 0 || !v)
-		return r;
-	for (int i = 0; names[i]; i++) {
-		if (strcmp(names[i], v) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
-	quote_list(list, sizeof(list), names);
-	return fail_at(ld, member(g, key), "\"%s\" must be one of %s", key, list);
+	return opt_result(ld, sg_opt_enum(g, key, names, out, &oe), &oe);
 }
 
 /* G must be a group (or absent). */
@@ -513,9 +448,9 @@ static int check_keys(struct loader *ld, const config_setting_t *g, const char *
 /* Fail unless key is present in G; WHAT names G ("device \"x\""). */
 static int require(struct loader *ld, const config_setting_t *g, const char *key, const char *what)
 {
-	if (!member(g, key))
-		return fail_at(ld, g, "%s needs \"%s\"", what, key);
-	return 0;
+	struct sg_opt_error oe;
+
+	return opt_result(ld, sg_opt_require(g, key, &oe, "%s", what), &oe);
 }
 
 /* "<base>/<rel><suffix>" into *out, after checking both the relative and the full form. */
@@ -1652,7 +1587,7 @@ static int parse_filter(struct loader *ld, const config_setting_t *e, const stru
 	char list[256];
 	int kind = -1, r;
 
-	quote_list(list, sizeof(list), filter_names);
+	sg_opt_quote_list(list, sizeof(list), filter_names);
 	if (!config_setting_is_group(e) || config_setting_length(e) != 1)
 		return fail_at(ld, e, "each filter is a group with one filter in it, e.g. { median = { window_size = 5; }; } "
 		               "(filters: %s)", list);
@@ -2188,9 +2123,9 @@ static int parse_devices(struct loader *ld, const config_setting_t *root)
 /* KEY is only meaningful when COND holds; say so otherwise. */
 static int only_if(struct loader *ld, const config_setting_t *g, const char *key, bool cond, const char *what)
 {
-	if (!cond && member(g, key))
-		return fail_at(ld, member(g, key), "\"%s\" applies only to %s", key, what);
-	return 0;
+	struct sg_opt_error oe;
+
+	return opt_result(ld, sg_opt_only_if(g, key, cond, what, &oe), &oe);
 }
 
 static int parse_options_list(struct loader *ld, struct sg_actuator_cfg *a, const config_setting_t *g)

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "fake_gpio.h"
-#include "replay.h" /* rp_parse_opts() */
+#include "opts_helper.h"
 
 static void gr_emit(struct sg_dev *dev, const struct sg_reading *r, void *ud)
 {
@@ -153,7 +153,7 @@ int gr_start_store(struct gpio_run *g, const struct sg_driver *drv, const char *
 	g->store_ud = ud;
 	g->r = calloc(GR_MAX_READINGS, sizeof(*g->r));
 	assert_non_null(g->r);
-	r = rp_parse_opts(drv, opts_text, &g->opts, &err);
+	r = opts_fixture_parse(drv, opts_text, &g->opts, &err);
 	if (r < 0)
 		fail_msg("options \"%s\" rejected: line %d: %s", opts_text, err.line, err.msg);
 	g->dev = (struct sg_dev){

@@ -4,6 +4,7 @@
  * and reports failures through cmocka's assertions.
  */
 #include "replay.h"
+#include "opts_helper.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,34 +68,13 @@ static void rp_on_fail(struct sg_dev *dev, enum sg_fail f, const char *detail, v
 	snprintf(c->last_detail, sizeof(c->last_detail), "%s", detail);
 }
 
-int rp_parse_opts(const struct sg_driver *drv, const char *text, void **ret_opts, struct sg_opt_error *err)
-{
-	config_t cfg;
-	char *src;
-	int r;
-
-	if (!drv->parse_options)
-		return 0;
-	assert_true(asprintf(&src, "dev = {\n%s\n};\n", text ? text : "") > 0);
-	config_init(&cfg);
-	if (!config_read_string(&cfg, src)) {
-		fprintf(stderr, "test config does not parse: line %d: %s\n", config_error_line(&cfg),
-			config_error_text(&cfg));
-		fail();
-	}
-	r = drv->parse_options(config_lookup(&cfg, "dev"), ret_opts, err);
-	config_destroy(&cfg);
-	free(src);
-	return r;
-}
-
 void rp_start(struct rp_run *run, const struct sg_driver *drv, const char *opts_text)
 {
 	struct sg_opt_error err = {.line = 0};
 
 	memset(run, 0, sizeof(*run));
 	if (drv->parse_options) {
-		int r = rp_parse_opts(drv, opts_text, &run->opts, &err);
+		int r = opts_fixture_parse(drv, opts_text, &run->opts, &err);
 
 		if (r < 0)
 			fprintf(stderr, "options rejected: line %d: %s\n", err.line, err.msg);

@@ -104,9 +104,6 @@ void rp_dev_feed(struct sg_dev *dev, struct rp_line *l, const uint8_t *buf, size
 /* The driver's next request (poll() first when it has none) into REQ; its length. */
 size_t rp_line_request(struct sg_dev *dev, struct rp_line *l, uint8_t *req, size_t cap);
 
-/* Parse "dev = { TEXT };" and hand the group to DRV->parse_options. Returns its result. */
-int rp_parse_opts(const struct sg_driver *drv, const char *text, void **ret_opts, struct sg_opt_error *err);
-
 /* Set up RUN for DRV with options TEXT (NULL: none); asserts success. fd = -1. */
 void rp_start(struct rp_run *run, const struct sg_driver *drv, const char *opts_text);
 void rp_stop(struct rp_run *run);

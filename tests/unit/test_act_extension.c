@@ -70,10 +70,10 @@ static int pwm_parse_options(const config_setting_t *g, const struct sg_act_comm
 		r = -ENOMEM;
 		goto err_free;
 	}
-	if ((r = sg_act_opt_string(g, "chip", &o->chip, err)) < 0 ||
-	    (r = sg_act_opt_require(g, "channel", common, err)) < 0 ||
-	    (r = sg_act_opt_int(g, "channel", 0, 255, &o->channel, err)) < 0 ||
-	    (r = sg_act_opt_int(g, "period_ns", 1000, 1000000000, &o->period_ns, err)) < 0)
+	if ((r = sg_opt_string_dup(g, "chip", &o->chip, err)) < 0 ||
+	    (r = sg_opt_require(g, "channel", err, "actuator \"%.80s\"", common->name)) < 0 ||
+	    (r = sg_opt_int(g, "channel", 0, 255, &o->channel, err)) < 0 ||
+	    (r = sg_opt_int(g, "period_ns", 1000, 1000000000, &o->period_ns, err)) < 0)
 		goto err_free;
 	if (!*o->chip) {
 		r = sg_opt_fail(err, config_setting_get_member(g, "chip"), "actuator \"%s\": \"chip\" must name a "

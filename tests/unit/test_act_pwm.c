@@ -33,7 +33,7 @@
 
 #include <cmocka.h>
 
-#include "act_helper.h"
+#include "opts_helper.h"
 #include "cfg_helper.h"
 #include "drivers/actuator.h"
 #include "gateway/commands.h"

@@ -30,7 +30,7 @@
 
 #include <cmocka.h>
 
-#include "act_helper.h"
+#include "opts_helper.h"
 #include "drivers/actuator.h"
 
 #define WAIT_MS 2000

@@ -22,6 +22,7 @@
 #include "drivers/driver.h"
 #include "drivers/drivers.h"
 #include "fake_i2c.h"
+#include "opts_helper.h"
 
 struct adc {
 	uint16_t config;
@@ -85,21 +86,6 @@ static void rig_setup(struct rig *g, const void *opts)
 	assert_int_equal(sg_driver_ads1115.init(&g->dev), 0);
 }
 
-static int parse_opts(const char *text, void **opts, struct sg_opt_error *err)
-{
-	config_t cfg;
-	int r;
-
-	config_init(&cfg);
-	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
-		config_destroy(&cfg);
-		return -999;
-	}
-	r = sg_driver_ads1115.parse_options(config_lookup(&cfg, "d"), opts, err);
-	config_destroy(&cfg);
-	return r;
-}
-
 #define CONVERT_US 9093 /* 1/128 s + 10 % + 0.5 ms */
 
 /* Default channels a0..a3: single-ended, ±4.096 V, one per step, chained. */
@@ -115,7 +101,7 @@ static void test_default_cycle(void **state)
 	(void)state;
 
 	/* no `channels` key: the defaults */
-	assert_int_equal(parse_opts("d = { };", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_ads1115, "", &opts, &err), 0);
 	rig_setup(&g, opts);
 	for (int k = 0; k < 4; k++)
 		g.adc.value[4 + k] = values[k];
@@ -171,10 +157,10 @@ static void test_channel_options(void **state)
 		struct rig g;
 		uint64_t delay;
 
-		snprintf(text, sizeof(text), "d = { channels = ( { name = \"ch\"; mux = \"%s\"; %s%s%s } ); };",
+		snprintf(text, sizeof(text), "channels = ( { name = \"ch\"; mux = \"%s\"; %s%s%s } );",
 		         cases[i].mux, cases[i].gain ? "gain = " : "", cases[i].gain ? cases[i].gain : "",
 		         cases[i].gain ? ";" : "");
-		if (parse_opts(text, &opts, &err) != 0)
+		if (opts_fixture_parse(&sg_driver_ads1115, text, &opts, &err) != 0)
 			fail_msg("%s: %s", cases[i].legend, err.msg);
 		rig_setup(&g, opts);
 		g.adc.value[(cases[i].config >> 12) & 7] = -16384;
@@ -196,33 +182,33 @@ static void test_bad_options(void **state)
 		const char *text;
 		const char *msg;  /* part of the error message */
 	} cases[] = {
-		{"d = { channels = ( { name = \"x\"; mux = \"4\"; } ); };", "unknown mux"},
-		{"d = { channels = ( { name = \"x\"; mux = \"0-2\"; } ); };", "unknown mux"},
-		{"d = { channels = ( { name = \"x\"; } ); };", "needs mux"},
-		{"d = { channels = ( { mux = \"0\"; } ); };", "needs name"},
-		{"d = { channels = ( { name = \"x\"; mux = \"0\"; gain = 3.3; } ); };", "gain"},
-		{"d = { channels = ( { name = \"x\"; mux = \"0\"; gain = \"4.096\"; } ); };", "gain"},
-		{"d = { channels = ( { name = \"x y\"; mux = \"0\"; } ); };", "invalid channel name"},
-		{"d = { channels = ( { name = \"a/b\"; mux = \"0\"; } ); };", "invalid channel name"},
-		{"d = { channels = ( { name = \"x\"; mux = \"0\"; }, { name = \"x\"; mux = \"1\"; } ); };", "twice"},
-		{"d = { channels = ( { name = \"x\"; mux = \"0\"; rate = 860; } ); };", "unknown channel setting"},
-		{"d = { channels = ( ); };", "between 1 and 8"},
-		{"d = { channels = \"a0\"; };", "must be a list"},
-		{"d = { channels = ( \"a0\" ); };", "must be groups"},
-		{"d = { channels = ( {name=\"c1\";mux=\"0\";}, {name=\"c2\";mux=\"0\";}, {name=\"c3\";mux=\"0\";}, "
+		{"channels = ( { name = \"x\"; mux = \"4\"; } );", "unknown mux"},
+		{"channels = ( { name = \"x\"; mux = \"0-2\"; } );", "unknown mux"},
+		{"channels = ( { name = \"x\"; } );", "needs mux"},
+		{"channels = ( { mux = \"0\"; } );", "needs name"},
+		{"channels = ( { name = \"x\"; mux = \"0\"; gain = 3.3; } );", "gain"},
+		{"channels = ( { name = \"x\"; mux = \"0\"; gain = \"4.096\"; } );", "gain"},
+		{"channels = ( { name = \"x y\"; mux = \"0\"; } );", "invalid channel name"},
+		{"channels = ( { name = \"a/b\"; mux = \"0\"; } );", "invalid channel name"},
+		{"channels = ( { name = \"x\"; mux = \"0\"; }, { name = \"x\"; mux = \"1\"; } );", "twice"},
+		{"channels = ( { name = \"x\"; mux = \"0\"; rate = 860; } );", "unknown channel setting"},
+		{"channels = ( );", "between 1 and 8"},
+		{"channels = \"a0\";", "must be a list"},
+		{"channels = ( \"a0\" );", "must be groups"},
+		{"channels = ( {name=\"c1\";mux=\"0\";}, {name=\"c2\";mux=\"0\";}, {name=\"c3\";mux=\"0\";}, "
 		 "{name=\"c4\";mux=\"0\";}, {name=\"c5\";mux=\"0\";}, {name=\"c6\";mux=\"0\";}, {name=\"c7\";mux=\"0\";}, "
-		 "{name=\"c8\";mux=\"0\";}, {name=\"c9\";mux=\"0\";} ); };", "between 1 and 8"},
+		 "{name=\"c8\";mux=\"0\";}, {name=\"c9\";mux=\"0\";} );", "between 1 and 8"},
 	};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		void *opts = NULL;
 		struct sg_opt_error err = {0};
-		int r = parse_opts(cases[i].text, &opts, &err);
+		int r = opts_fixture_parse(&sg_driver_ads1115, cases[i].text, &opts, &err);
 
 		if (r != -EINVAL || opts || !strstr(err.msg, cases[i].msg))
 			fail_msg("case %zu: r=%d msg \"%s\", expected -EINVAL with \"%s\"", i, r, err.msg, cases[i].msg);
-		assert_int_equal(err.line, 1);
+		assert_int_equal(err.line, 2);
 	}
 }
 

@@ -26,6 +26,7 @@
 #include "drivers/driver.h"
 #include "drivers/drivers.h"
 #include "fake_i2c.h"
+#include "opts_helper.h"
 
 struct calib {
 	uint16_t t1;
@@ -493,21 +494,6 @@ static void test_humidity_corners(void **state)
 	}
 }
 
-static int parse_opts(const char *text, void **opts, struct sg_opt_error *err)
-{
-	config_t cfg;
-	int r;
-
-	config_init(&cfg);
-	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
-		config_destroy(&cfg);
-		return -999;
-	}
-	r = sg_driver_bme280.parse_options(config_lookup(&cfg, "d"), opts, err);
-	config_destroy(&cfg);
-	return r;
-}
-
 static void test_oversampling_option(void **state)
 {
 	struct sg_opt_error err = {0};
@@ -516,7 +502,7 @@ static void test_oversampling_option(void **state)
 	uint64_t delay;
 	(void)state;
 
-	assert_int_equal(parse_opts("d = { oversampling = 16; };", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_bme280, "oversampling = 16;", &opts, &err), 0);
 	rig_setup(&g, 0x60, opts);
 	assert_int_equal(sg_driver_bme280.init(&g.dev), 0);
 	assert_int_equal(sg_driver_bme280.poll(&g.dev, &delay), 0);
@@ -528,23 +514,23 @@ static void test_oversampling_option(void **state)
 	sg_driver_bme280.free_options(opts);
 
 	opts = NULL;
-	assert_int_equal(parse_opts("d = { };", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_bme280, "", &opts, &err), 0);
 	assert_non_null(opts);
 	sg_driver_bme280.free_options(opts);
 
 	static const char *const bad[] = {
-		"d = { oversampling = 3; };",
-		"d = { oversampling = 0; };",
-		"d = { oversampling = \"x16\"; };",
-		"d = { oversampling = 32; };",
+		"oversampling = 3;",
+		"oversampling = 0;",
+		"oversampling = \"x16\";",
+		"oversampling = 32;",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		opts = NULL;
 		memset(&err, 0, sizeof(err));
-		assert_int_equal(parse_opts(bad[i], &opts, &err), -EINVAL);
+		assert_int_equal(opts_fixture_parse(&sg_driver_bme280, bad[i], &opts, &err), -EINVAL);
 		assert_null(opts);
 		assert_non_null(strstr(err.msg, "oversampling"));
-		assert_int_equal(err.line, 1);
+		assert_int_equal(err.line, 2);
 	}
 }
 

@@ -471,7 +471,7 @@ static const struct err_case err_cases[] = {
 	 1, "\"ca_path\": "},
 	{"driver option error",
 	 DEV_A "    format = \"xml\"; }\n);\n",
-	 3, "device \"a\": unknown format \"xml\""},
+	 3, "device \"a\": \"format\" must be one of \"kv\", \"json\", \"csv\""},
 	{"driver option error on another key",
 	 DEV_A "    format = \"csv\"; }\n);\n",
 	 3, "device \"a\": format = \"csv\" needs columns"},
@@ -573,7 +573,7 @@ static const struct err_case err_cases[] = {
 	 3, "device \"b\" names @DIR@/../@BASE@/tty, which is @DIR@/tty of device \"a\" (line 2): name one port the "
 	    "same way in every entry"},
 	{"data_bits 9", DEV_A "    data_bits = 9; }\n);\n", 3, "\"data_bits\" must be 7 or 8"},
-	{"parity mark", DEV_A "    parity = \"mark\"; }\n);\n", 3, "\"parity\" must be \"none\", \"even\" or \"odd\""},
+	{"parity mark", DEV_A "    parity = \"mark\"; }\n);\n", 3, "\"parity\" must be one of \"none\", \"even\", \"odd\""},
 	{"stop_bits 3", DEV_A "    stop_bits = 3; }\n);\n", 3, "\"stop_bits\" must be 1 or 2"},
 	{"framing on an I2C device", "devices = (\n  { name = \"e\"; driver = \"bme280\"; address = 0x76;\n    parity = \"even\"; }\n);\n",
 	 3, "\"parity\" does not apply to driver \"bme280\""},

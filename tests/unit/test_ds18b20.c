@@ -25,6 +25,7 @@
 #include "drivers/driver.h"
 #include "drivers/drivers.h"
 #include "fake_i2c.h"
+#include "opts_helper.h"
 
 #define RECHECK_US 100000
 
@@ -49,21 +50,6 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static int parse_opts(const char *text, void **opts, struct sg_opt_error *err)
-{
-	config_t cfg;
-	int r;
-
-	config_init(&cfg);
-	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
-		config_destroy(&cfg);
-		return -999;
-	}
-	r = sg_driver_ds18b20.parse_options(config_lookup(&cfg, "d"), opts, err);
-	config_destroy(&cfg);
-	return r;
-}
-
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -86,8 +72,8 @@ static void rig_setup(struct rig *g, const char *text)
 	snprintf(g->file, sizeof(g->file), "%s/w1_slave", g->dir);
 	if (text)
 		write_file(g->file, text);
-	snprintf(cfgtext, sizeof(cfgtext), "d = { path = \"%s\"; };", g->dir);
-	assert_int_equal(parse_opts(cfgtext, &g->opts, &err), 0);
+	snprintf(cfgtext, sizeof(cfgtext), "path = \"%s\";", g->dir);
+	assert_int_equal(opts_fixture_parse(&sg_driver_ds18b20, cfgtext, &g->opts, &err), 0);
 	fake_i2c_dev_setup(&g->dev, &sg_driver_ds18b20, g->opts, NULL, &g->sink);
 	g->dev.interval_s = 30;
 }
@@ -325,21 +311,21 @@ static void test_options(void **state)
 	(void)state;
 
 	/* a bare id means /sys/bus/w1/devices/<id>: absent on this machine, so init says ENOENT */
-	assert_int_equal(parse_opts("d = { path = \"28-00000000dead\"; };", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_ds18b20, "path = \"28-00000000dead\";", &opts, &err), 0);
 	fake_i2c_dev_setup(&dev, &sg_driver_ds18b20, opts, NULL, &sink);
 	assert_int_equal(sg_driver_ds18b20.init(&dev), -ENOENT);
 	fake_i2c_dev_free(&dev);
 	sg_driver_ds18b20.free_options(opts);
 
 	static const char *const bad[] = {
-		"d = { };",
-		"d = { path = \"\"; };",
-		"d = { path = 5; };",
+		"",
+		"path = \"\";",
+		"path = 5;",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		opts = NULL;
 		memset(&err, 0, sizeof(err));
-		assert_int_equal(parse_opts(bad[i], &opts, &err), -EINVAL);
+		assert_int_equal(opts_fixture_parse(&sg_driver_ds18b20, bad[i], &opts, &err), -EINVAL);
 		assert_null(opts);
 		assert_non_null(strstr(err.msg, "path"));
 	}

@@ -46,6 +46,7 @@
 #include "fake_gpio.h"
 #include "gateway/spool.h"
 #include "gpio_helper.h"
+#include "opts_helper.h"
 #include "replay.h"
 
 #define MS GR_MS
@@ -379,7 +380,7 @@ static void test_options(void **state)
 
 		err = (struct sg_opt_error){.line = 0};
 		opts = NULL;
-		r = rp_parse_opts(&sg_driver_counter, bad[i].text, &opts, &err);
+		r = opts_fixture_parse(&sg_driver_counter, bad[i].text, &opts, &err);
 		if (!bad[i].msg) {
 			assert_int_equal(r, 0);
 			sg_driver_counter.free_options(opts);
@@ -391,7 +392,7 @@ static void test_options(void **state)
 	assert_true(sg_driver_counter.option_keys != NULL);
 
 	/* water: 1 pulse per litre, total in m³, rate in L/min */
-	assert_int_equal(rp_parse_opts(&sg_driver_counter,
+	assert_int_equal(opts_fixture_parse(&sg_driver_counter,
 	                               "line = 5; bias = \"pull-up\"; active_low = true; per_unit = 1000; unit = \"m³\";"
 	                               "device_class = \"water\"; rate_per = \"min\"; rate_per_unit = 1;"
 	                               "rate_unit = \"L/min\"; min_pulse_ms = 50;", &opts, &err), 0);
@@ -412,11 +413,11 @@ static void test_options(void **state)
 	sg_driver_counter.free_options(opts);
 
 	/* default rate units: kWh per hour is kW; others per their time */
-	assert_int_equal(rp_parse_opts(&sg_driver_counter, "line = 5; unit = \"Wh\";", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_counter, "line = 5; unit = \"Wh\";", &opts, &err), 0);
 	assert_true(sg_driver_counter.option_field(opts, 1, name, sizeof(name), &fi));
 	assert_string_equal(fi.unit, "W");
 	sg_driver_counter.free_options(opts);
-	assert_int_equal(rp_parse_opts(&sg_driver_counter, "line = 5; unit = \"m³\";", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_counter, "line = 5; unit = \"m³\";", &opts, &err), 0);
 	assert_true(sg_driver_counter.option_field(opts, 1, name, sizeof(name), &fi));
 	assert_string_equal(fi.unit, "m³/h");
 	sg_driver_counter.free_options(opts);

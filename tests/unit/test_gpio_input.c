@@ -28,7 +28,7 @@
 #include "fake_gpio.h"
 #include "gateway/discovery.h"
 #include "gpio_helper.h"
-#include "replay.h"
+#include "opts_helper.h"
 
 #define MS GR_MS
 #define S  GR_S
@@ -490,7 +490,7 @@ static void test_button_options(void **state)
 	void *opts = NULL;
 	(void)state;
 
-	assert_int_equal(rp_parse_opts(&sg_driver_button, "line = 8; announce = \"both\";", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_button, "line = 8; announce = \"both\";", &opts, &err), 0);
 	assert_true(sg_driver_button.option_field(opts, 0, name, sizeof(name), &fi));
 	assert_string_equal(fi.name, "action");
 	assert_non_null(fi.event_types);
@@ -503,15 +503,15 @@ static void test_button_options(void **state)
 	assert_string_equal(buf, "gpio gpiochip0 line 8, bias as-is, debounce 20 ms; single/double/long, double-click "
 	                         "window 300 ms, long press 800 ms; announced as an event entity and device triggers");
 	sg_driver_button.free_options(opts);
-	assert_int_equal(rp_parse_opts(&sg_driver_button, "line = 8; announce = \"triggers\";", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_button, "line = 8; announce = \"triggers\";", &opts, &err), 0);
 	assert_true(sg_driver_button.option_field(opts, 0, name, sizeof(name), &fi));
 	assert_true(fi.no_event_entity && !fi.no_triggers);
 	sg_driver_button.free_options(opts);
 	opts = NULL;
-	assert_int_equal(rp_parse_opts(&sg_driver_button, "line = 8; debounce_ms = 900;", &opts, &err), -EINVAL);
+	assert_int_equal(opts_fixture_parse(&sg_driver_button, "line = 8; debounce_ms = 900;", &opts, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "\"debounce_ms\" (900) must be shorter than \"long_press_ms\" (800)"));
-	assert_int_equal(rp_parse_opts(&sg_driver_button, "line = 8; announce = \"all\";", &opts, &err), -EINVAL);
-	assert_int_equal(rp_parse_opts(&sg_driver_button, "line = 8; long_press_ms = 50;", &opts, &err), -EINVAL);
+	assert_int_equal(opts_fixture_parse(&sg_driver_button, "line = 8; announce = \"all\";", &opts, &err), -EINVAL);
+	assert_int_equal(opts_fixture_parse(&sg_driver_button, "line = 8; long_press_ms = 50;", &opts, &err), -EINVAL);
 	assert_null(opts);
 }
 
@@ -695,7 +695,7 @@ static void test_contact_option_errors(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct sg_opt_error err = {.line = 0};
 		void *opts = NULL;
-		int r = rp_parse_opts(&sg_driver_contact, cases[i].text, &opts, &err);
+		int r = opts_fixture_parse(&sg_driver_contact, cases[i].text, &opts, &err);
 
 		if (r != -EINVAL || !strstr(err.msg, cases[i].msg) || err.line != cases[i].line)
 			fail_msg("\"%s\": got %d, line %d, \"%s\"; want line %d, \"%s\"", cases[i].text, r, err.line, err.msg,
@@ -712,7 +712,7 @@ static void test_contact_fields_where_describe(void **state)
 	void *opts = NULL;
 	(void)state;
 
-	assert_int_equal(rp_parse_opts(&sg_driver_contact,
+	assert_int_equal(opts_fixture_parse(&sg_driver_contact,
 	                               "chip = \"/dev/gpiochip0\"; line = 17; bias = \"pull-up\"; active_low = true;"
 	                               "device_class = \"window\"; payload_on = \"open\"; payload_off = \"closed\";",
 	                               &opts, &err), 0);

@@ -25,6 +25,7 @@
 
 #include "drivers/driver.h"
 #include "drivers/drivers.h"
+#include "opts_helper.h"
 
 #define MAX_EXP 16
 #define MAX_GOT 64
@@ -115,33 +116,13 @@ static void on_fail(struct sg_dev *dev, enum sg_fail f, const char *detail, void
 	cap->fails[f]++;
 }
 
-/* Parse "dev = { OPTIONS };" with libconfig and hand the group to parse_options. */
-static int parse_opts(const char *text, void **ret_opts, struct sg_opt_error *err)
-{
-	config_t cfg;
-	config_setting_t *dev;
-	int r;
-
-	config_init(&cfg);
-	if (!config_read_string(&cfg, text))
-		fail_msg("libconfig rejects test config: %s (line %d)", config_error_text(&cfg),
-			 config_error_line(&cfg));
-	dev = config_lookup(&cfg, "dev");
-	assert_non_null(dev);
-	r = sg_driver_lines.parse_options(dev, ret_opts, err);
-	config_destroy(&cfg);
-	return r;
-}
-
 static struct run *run_new(const char *options)
 {
 	struct run *run = calloc(1, sizeof(*run));
 	struct sg_opt_error err = {0};
-	char text[512];
 
 	assert_non_null(run);
-	snprintf(text, sizeof(text), "dev = { %s };", options);
-	assert_int_equal(parse_opts(text, &run->opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_lines, options, &run->opts, &err), 0);
 	assert_non_null(run->opts);
 	run->dev.name = "test";
 	run->dev.driver = &sg_driver_lines;
@@ -604,40 +585,41 @@ struct opt_case {
 };
 
 static const struct opt_case opt_cases[] = {
-	{"no options: kv", "dev = {\n  name = \"x\";\n};\n", 0, 0, NULL},
-	{"kv explicit", "dev = {\n  format = \"kv\";\n};\n", 0, 0, NULL},
-	{"json", "dev = {\n  format = \"json\";\n};\n", 0, 0, NULL},
-	{"csv list", "dev = {\n  format = \"csv\";\n  columns = (\"t\", \"h\");\n  separator = \";\";\n};\n", 0, 0,
+	{"no options: kv", "  name = \"x\";\n", 0, 0, NULL},
+	{"kv explicit", "  format = \"kv\";\n", 0, 0, NULL},
+	{"json", "  format = \"json\";\n", 0, 0, NULL},
+	{"csv list", "  format = \"csv\";\n  columns = (\"t\", \"h\");\n  separator = \";\";\n", 0, 0,
 	 NULL},
-	{"csv array", "dev = {\n  format = \"csv\";\n  columns = [\"t\"];\n};\n", 0, 0, NULL},
-	{"unknown format", "dev = {\n  name = \"x\";\n  format = \"xml\";\n};\n", -EINVAL, 3, "xml"},
-	{"format not a string", "dev = {\n  format = 5;\n};\n", -EINVAL, 2, "format"},
-	{"columns with kv", "dev = {\n  format = \"kv\";\n\n  columns = (\"t\");\n};\n", -EINVAL, 4, "csv"},
-	{"columns without format", "dev = {\n  columns = (\"t\");\n};\n", -EINVAL, 2, "columns"},
-	{"separator with json", "dev = {\n  format = \"json\";\n  separator = \";\";\n};\n", -EINVAL, 3,
+	{"csv array", "  format = \"csv\";\n  columns = [\"t\"];\n", 0, 0, NULL},
+	{"unknown format", "  name = \"x\";\n  format = \"xml\";\n", -EINVAL, 3,
+	 "\"format\" must be one of \"kv\", \"json\", \"csv\""},
+	{"format not a string", "  format = 5;\n", -EINVAL, 2, "\"format\" must be a string"},
+	{"columns with kv", "  format = \"kv\";\n\n  columns = (\"t\");\n", -EINVAL, 4, "csv"},
+	{"columns without format", "  columns = (\"t\");\n", -EINVAL, 2, "columns"},
+	{"separator with json", "  format = \"json\";\n  separator = \";\";\n", -EINVAL, 3,
 	 "separator"},
-	{"csv without columns", "dev = {\n  name = \"x\";\n  format = \"csv\";\n};\n", -EINVAL, 3, "columns"},
-	{"columns not a list", "dev = {\n  format = \"csv\";\n  columns = \"t,h\";\n};\n", -EINVAL, 3, "list"},
-	{"columns a group", "dev = {\n  format = \"csv\";\n  columns = { t = 1; };\n};\n", -EINVAL, 3, "list"},
-	{"columns empty", "dev = {\n  format = \"csv\";\n  columns = ();\n};\n", -EINVAL, 3, "at least one"},
-	{"column not a string", "dev = {\n  format = \"csv\";\n  columns = (\"t\",\n    5);\n};\n", -EINVAL, 4,
+	{"csv without columns", "  name = \"x\";\n  format = \"csv\";\n", -EINVAL, 3, "columns"},
+	{"columns not a list", "  format = \"csv\";\n  columns = \"t,h\";\n", -EINVAL, 3, "list"},
+	{"columns a group", "  format = \"csv\";\n  columns = { t = 1; };\n", -EINVAL, 3, "list"},
+	{"columns empty", "  format = \"csv\";\n  columns = ();\n", -EINVAL, 3, "at least one"},
+	{"column not a string", "  format = \"csv\";\n  columns = (\"t\",\n    5);\n", -EINVAL, 4,
 	 "entry 2"},
-	{"column bad name", "dev = {\n  format = \"csv\";\n  columns = (\n    \"t\",\n    \"bad name\");\n};\n",
+	{"column bad name", "  format = \"csv\";\n  columns = (\n    \"t\",\n    \"bad name\");\n",
 	 -EINVAL, 5, "bad name"},
-	{"column empty name", "dev = {\n  format = \"csv\";\n  columns = (\"\");\n};\n", -EINVAL, 3, "field name"},
+	{"column empty name", "  format = \"csv\";\n  columns = (\"\");\n", -EINVAL, 3, "field name"},
 	{"column 65 chars",
-	 "dev = {\n  format = \"csv\";\n  columns = "
-	 "(\"k2345678901234567890123456789012345678901234567890123456789012345\");\n};\n",
+	 "  format = \"csv\";\n  columns = "
+	 "(\"k2345678901234567890123456789012345678901234567890123456789012345\");\n",
 	 -EINVAL, 3, "field name"},
-	{"column twice", "dev = {\n  format = \"csv\";\n  columns = (\"t\", \"h\",\n \"t\");\n};\n", -EINVAL, 4,
+	{"column twice", "  format = \"csv\";\n  columns = (\"t\", \"h\",\n \"t\");\n", -EINVAL, 4,
 	 "twice"},
-	{"separator two chars", "dev = {\n  format = \"csv\";\n  columns = (\"t\");\n  separator = \";;\";\n};\n",
+	{"separator two chars", "  format = \"csv\";\n  columns = (\"t\");\n  separator = \";;\";\n",
 	 -EINVAL, 4, "single character"},
-	{"separator empty", "dev = {\n  format = \"csv\";\n  columns = (\"t\");\n  separator = \"\";\n};\n",
+	{"separator empty", "  format = \"csv\";\n  columns = (\"t\");\n  separator = \"\";\n",
 	 -EINVAL, 4, "single character"},
-	{"separator not a string", "dev = {\n  format = \"csv\";\n  columns = (\"t\");\n  separator = 44;\n};\n",
+	{"separator not a string", "  format = \"csv\";\n  columns = (\"t\");\n  separator = 44;\n",
 	 -EINVAL, 4, "single character"},
-	{"separator newline", "dev = {\n  format = \"csv\";\n  columns = (\"t\");\n  separator = \"\\n\";\n};\n",
+	{"separator newline", "  format = \"csv\";\n  columns = (\"t\");\n  separator = \"\\n\";\n",
 	 -EINVAL, 4, "line end"},
 };
 
@@ -650,7 +632,7 @@ static void test_parse_options(void **state)
 		void *opts = (void *)&err; /* must stay untouched on failure */
 		int r;
 
-		r = parse_opts(c->config, &opts, &err);
+		r = opts_fixture_parse(&sg_driver_lines, c->config, &opts, &err);
 		if (r != c->rc)
 			fail_msg("%s: rc %d, expected %d (%s)", c->legend, r, c->rc, err.msg);
 		if (r == 0) {
@@ -676,18 +658,18 @@ static void test_parse_options_column_limit(void **state)
 
 	(void)state;
 	for (int n = 64; n <= 65; n++) {
-		size_t off = (size_t)snprintf(text, sizeof(text), "dev = {\n  format = \"csv\";\n  columns = (");
+		size_t off = (size_t)snprintf(text, sizeof(text), "  format = \"csv\";\n  columns = (");
 
 		for (int i = 0; i < n; i++)
 			off += (size_t)snprintf(text + off, sizeof(text) - off, "%s\"c%d\"", i ? ", " : "", i);
-		snprintf(text + off, sizeof(text) - off, ");\n};\n");
+		snprintf(text + off, sizeof(text) - off, ");\n");
 		opts = NULL;
 		if (n == 64) {
-			assert_int_equal(parse_opts(text, &opts, &err), 0);
+			assert_int_equal(opts_fixture_parse(&sg_driver_lines, text, &opts, &err), 0);
 			assert_non_null(opts);
 			sg_driver_lines.free_options(opts);
 		} else {
-			assert_int_equal(parse_opts(text, &opts, &err), -EINVAL);
+			assert_int_equal(opts_fixture_parse(&sg_driver_lines, text, &opts, &err), -EINVAL);
 			assert_null(opts);
 			assert_int_equal(err.line, 3);
 			assert_non_null(strstr(err.msg, "at most 64"));

@@ -25,6 +25,7 @@
 
 #include "drivers/driver.h"
 #include "drivers/drivers.h"
+#include "opts_helper.h"
 #include "replay.h"
 
 #define EXAMPLE "#FF 86 02 20 00 00 00 00 58"
@@ -125,12 +126,13 @@ static void test_options(void **state)
 	void *opts = NULL;
 
 	(void)state;
-	assert_int_equal(rp_parse_opts(&sg_driver_mhz19, "temperature = false;", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_mhz19, "temperature = false;", &opts, &err), 0);
 	sg_driver_mhz19.free_options(opts);
 	opts = NULL;
-	assert_int_equal(rp_parse_opts(&sg_driver_mhz19, "temperature = \"on\";", &opts, &err), -EINVAL);
+	assert_int_equal(opts_fixture_parse(&sg_driver_mhz19, "temperature = \"on\";", &opts, &err), -EINVAL);
 	assert_null(opts);
 	assert_int_equal(err.line, 2);
+	assert_string_equal(err.msg, "\"temperature\" must be a boolean (true or false)");
 	assert_ptr_equal(sg_driver_find("mhz19"), &sg_driver_mhz19);
 	assert_non_null(sg_driver_mhz19.poll);
 	assert_non_null(sg_driver_mhz19.request);

@@ -26,6 +26,7 @@
 
 #include "drivers/driver.h"
 #include "drivers/drivers.h"
+#include "opts_helper.h"
 #include "replay.h"
 
 #define REGS                                                                                                  \
@@ -219,13 +220,13 @@ static void test_options(void **state)
 	void *opts = NULL;
 
 	(void)state;
-	assert_int_equal(rp_parse_opts(&sg_driver_modbus, REGS, &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_modbus, REGS, &opts, &err), 0);
 	assert_non_null(opts);
 	sg_driver_modbus.free_options(opts);
 	for (size_t i = 0; i < sizeof(bad_opts) / sizeof(bad_opts[0]); i++) {
 		memset(&err, 0, sizeof(err));
 		opts = NULL;
-		assert_int_equal(rp_parse_opts(&sg_driver_modbus, bad_opts[i].text, &opts, &err), -EINVAL);
+		assert_int_equal(opts_fixture_parse(&sg_driver_modbus, bad_opts[i].text, &opts, &err), -EINVAL);
 		assert_null(opts);
 		if (!strstr(err.msg, bad_opts[i].msg) || (bad_opts[i].line && err.line != bad_opts[i].line))
 			fprintf(stderr, "\"%s\": line %d: %s\n", bad_opts[i].text, err.line, err.msg);

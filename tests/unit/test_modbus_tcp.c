@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "act_helper.h"
+#include "opts_helper.h"
 #include "drivers/actuator.h"
 #include "drivers/drivers.h"
 #include "drivers/modbus_proto.h"
@@ -271,7 +271,7 @@ static void test_failures(void **state)
 
 		snprintf(opts, sizeof(opts), "host = \"127.0.0.1\"; port = %d; registers = ( { name = \"a\"; address = 0; } );",
 		         p.port);
-		assert_int_equal(rp_parse_opts(&sg_driver_modbus_tcp, opts, &o, &err), 0);
+		assert_int_equal(opts_fixture_parse(&sg_driver_modbus_tcp, opts, &o, &err), 0);
 		dev.opts = o;
 		dev.state = calloc(1, sg_driver_modbus_tcp.state_size);
 		r = sg_driver_modbus_tcp.init(&dev);
@@ -298,7 +298,7 @@ static void test_options(void **state)
 		{"registers = ( { name = \"a\"; address = 0; } );", 1, "modbus_tcp needs host"},
 		{"host = \"\";\nregisters = ( { name = \"a\"; address = 0; } );", 2, "modbus_tcp needs host"},
 		{"host = \"h\";\nport = 70000; registers = ( { name = \"a\"; address = 0; } );", 3, "port must be"},
-		{"host = \"h\";\ntimeout = 11; registers = ( { name = \"a\"; address = 0; } );", 3, "timeout must be"},
+		{"host = \"h\";\ntimeout = 11; registers = ( { name = \"a\"; address = 0; } );", 3, "\"timeout\" must be between 0.05 and 10"},
 		{"host = \"h\";\nunit = 256; registers = ( { name = \"a\"; address = 0; } );", 3, "unit must be 0..255"},
 		{"host = \"h\";", 1, "needs registers = ( ... ); or units"},
 		{"host = \"h\"; registers = ( { name = \"a\"; address = 0; } );\nunits = ();", 3, "not both"},
@@ -323,7 +323,7 @@ static void test_options(void **state)
 		struct sg_opt_error err = {0};
 
 		print_message("%s\n", cases[i].text);
-		assert_int_equal(rp_parse_opts(&sg_driver_modbus_tcp, cases[i].text, &o, &err), -EINVAL);
+		assert_int_equal(opts_fixture_parse(&sg_driver_modbus_tcp, cases[i].text, &o, &err), -EINVAL);
 		print_message("  -> %d: %s\n", err.line, err.msg);
 		assert_non_null(strstr(err.msg, cases[i].msg));
 		assert_int_equal(err.line, cases[i].line);

@@ -24,6 +24,7 @@
 
 #include "drivers/driver.h"
 #include "drivers/drivers.h"
+#include "opts_helper.h"
 #include "replay.h"
 
 #define GGA "$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47"
@@ -131,13 +132,13 @@ static void test_options(void **state)
 	void *opts = NULL;
 
 	(void)state;
-	assert_int_equal(rp_parse_opts(&sg_driver_nmea, "require_checksum = false;", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_nmea, "require_checksum = false;", &opts, &err), 0);
 	sg_driver_nmea.free_options(opts);
 	opts = NULL;
-	assert_int_equal(rp_parse_opts(&sg_driver_nmea, "\nrequire_checksum = \"yes\";", &opts, &err), -EINVAL);
+	assert_int_equal(opts_fixture_parse(&sg_driver_nmea, "\nrequire_checksum = \"yes\";", &opts, &err), -EINVAL);
 	assert_null(opts);
 	assert_int_equal(err.line, 3);
-	assert_non_null(strstr(err.msg, "require_checksum"));
+	assert_string_equal(err.msg, "\"require_checksum\" must be a boolean (true or false)");
 	assert_ptr_equal(sg_driver_find("nmea"), &sg_driver_nmea);
 	assert_non_null(sg_driver_nmea.feed);
 	assert_null(sg_driver_nmea.poll);

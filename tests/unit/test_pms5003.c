@@ -21,6 +21,7 @@
 
 #include "drivers/driver.h"
 #include "drivers/drivers.h"
+#include "opts_helper.h"
 #include "replay.h"
 
 #define UG "µg/m³"
@@ -81,13 +82,13 @@ static void test_options(void **state)
 	void *opts = NULL;
 
 	(void)state;
-	assert_int_equal(rp_parse_opts(&sg_driver_pms5003, "counts = false;", &opts, &err), 0);
+	assert_int_equal(opts_fixture_parse(&sg_driver_pms5003, "counts = false;", &opts, &err), 0);
 	sg_driver_pms5003.free_options(opts);
 	opts = NULL;
-	assert_int_equal(rp_parse_opts(&sg_driver_pms5003, "\n\ncf1 = 1;", &opts, &err), -EINVAL);
+	assert_int_equal(opts_fixture_parse(&sg_driver_pms5003, "\n\ncf1 = 1;", &opts, &err), -EINVAL);
 	assert_null(opts);
 	assert_int_equal(err.line, 4);
-	assert_non_null(strstr(err.msg, "cf1"));
+	assert_string_equal(err.msg, "\"cf1\" must be a boolean (true or false)");
 	assert_ptr_equal(sg_driver_find("pms5003"), &sg_driver_pms5003);
 	assert_int_equal(sg_driver_pms5003.default_baud, 9600);
 }

@@ -22,6 +22,7 @@
 
 #include "drivers/driver.h"
 #include "drivers/drivers.h"
+#include "opts_helper.h"
 #include "replay.h"
 
 #define UG "µg/m³"
@@ -147,8 +148,8 @@ static void test_query_mode(void **state)
 	assert_int_equal(sg_driver_sds011.request(&run.dev, buf, sizeof(buf), &timeout), 0);
 	rp_stop(&run);
 
-	assert_int_equal(rp_parse_opts(&sg_driver_sds011, "mode = \"passive\";", &opts, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "mode must be"));
+	assert_int_equal(opts_fixture_parse(&sg_driver_sds011, "mode = \"passive\";", &opts, &err), -EINVAL);
+	assert_string_equal(err.msg, "\"mode\" must be one of \"active\", \"query\"");
 	assert_int_equal(err.line, 2);
 }
 
