@@ -600,6 +600,16 @@ static void close_db(struct sg_spool *s)
 	s->db = NULL;
 }
 
+/* Run SQL, a BEGIN ... COMMIT script: rolled back when any statement of it fails. */
+static int exec_tx(sqlite3 *db, const char *sql)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		exec1(db, "ROLLBACK", NULL, 0);
+	return rc;
+}
+
 /* Run SQL that returns at most one row; its first column as text goes to OUT. */
 static int exec1(sqlite3 *db, const char *sql, char *out, size_t outlen)
 {
@@ -710,21 +720,18 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 			         buf);
 			return SQLITE_NOTADB;
 		}
-		rc = sqlite3_exec(s->db,
-		                  "BEGIN;"
-		                  "CREATE TABLE IF NOT EXISTS msg(id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
-		                  " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
-		                  " last INTEGER NOT NULL);"
-		                  SCHEMA_V2_COLUMNS_SQL
-		                  "CREATE INDEX IF NOT EXISTS msg_last ON msg(topic) WHERE last;"
-		                  VALUE_TABLE_SQL
-		                  "PRAGMA user_version=" SCHEMA_VERSION_STR ";"
-		                  "COMMIT;",
-		                  NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			exec1(s->db, "ROLLBACK", NULL, 0);
+		rc = exec_tx(s->db,
+		             "BEGIN;"
+		             "CREATE TABLE IF NOT EXISTS msg(id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+		             " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
+		             " last INTEGER NOT NULL);"
+		             SCHEMA_V2_COLUMNS_SQL
+		             "CREATE INDEX IF NOT EXISTS msg_last ON msg(topic) WHERE last;"
+		             VALUE_TABLE_SQL
+		             "PRAGMA user_version=" SCHEMA_VERSION_STR ";"
+		             "COMMIT;");
+		if (rc != SQLITE_OK)
 			goto err;
-		}
 	} else if (version != SCHEMA_VERSION && version != 1) {
 		snprintf(why, whylen, "unknown spool format %d", version);
 		return SQLITE_NOTADB;
@@ -743,15 +750,11 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 		if ((rc = sqlite3_exec(s->db, VALUE_TABLE_SQL, NULL, NULL, NULL)) != SQLITE_OK)
 			goto err;
 		if (version == 1) {
-			rc = sqlite3_exec(s->db,
-			                  "BEGIN;" SCHEMA_V2_COLUMNS_SQL "UPDATE msg SET seq = id;"
-			                  "PRAGMA user_version=" SCHEMA_VERSION_STR ";"
-			                  "COMMIT;",
-			                  NULL, NULL, NULL);
-			if (rc != SQLITE_OK) {
-				exec1(s->db, "ROLLBACK", NULL, 0);
+			rc = exec_tx(s->db, "BEGIN;" SCHEMA_V2_COLUMNS_SQL "UPDATE msg SET seq = id;"
+			                    "PRAGMA user_version=" SCHEMA_VERSION_STR ";"
+			                    "COMMIT;");
+			if (rc != SQLITE_OK)
 				goto err;
-			}
 		}
 	}
 
