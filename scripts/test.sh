@@ -117,12 +117,13 @@ run_unit() { # build-dir label [run-unit.sh options...]
 	fi
 }
 
-run_integration() { # binary label
-	local xml=$WORK/junit-$2.xml rc counts p f s
-	section "integration tests ($2): SENSORGATE_BIN=$1"
+run_integration() { # binary label [pytest options]
+	local bin=$1 label=$2 xml=$WORK/junit-$2.xml rc counts p f s
+	shift 2
+	section "integration tests ($label): SENSORGATE_BIN=$bin"
 	rm -f "$xml"
-	SENSORGATE_BIN=$ROOT/$1 timeout --kill-after=30 "$PYTEST_TIMEOUT" \
-		"$PY" -m pytest -q tests/integration --junitxml="$xml" "${pytest_args[@]}"
+	SENSORGATE_BIN=$ROOT/$bin timeout --kill-after=30 "$PYTEST_TIMEOUT" \
+		"$PY" -m pytest -q tests/integration --durations=8 --junitxml="$xml" "$@" "${pytest_args[@]}"
 	rc=$?
 	# Counts from the JUnit report: errors (fixture/teardown failures such
 	# as a sanitizer report) count as failures.
@@ -142,16 +143,16 @@ run_integration() { # binary label
 	EOF
 	) || counts=""
 	if [ -z "$counts" ]; then
-		fail_step "integration tests ($2): pytest exit $rc and no report (timeout or crash?)"
+		fail_step "integration tests ($label): pytest exit $rc and no report (timeout or crash?)"
 		return
 	fi
 	read -r p f s <<<"$counts"
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-	[ "$f" -eq 0 ] || notes+=("integration tests ($2): $f failed")
+	[ "$f" -eq 0 ] || notes+=("integration tests ($label): $f failed")
 	if [ "$rc" -eq 5 ] && [ "${#pytest_args[@]}" -eq 0 ]; then
-		fail_step "integration tests ($2): no test collected"
+		fail_step "integration tests ($label): no test collected"
 	elif [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ]; then
-		fail_step "integration tests ($2): pytest exit $rc"
+		fail_step "integration tests ($label): pytest exit $rc"
 	fi
 }
 
@@ -165,10 +166,10 @@ fi
 
 # A failed build is one failure; what did build still runs (make -k), so one
 # broken file does not hide the results of everything else.
-run_all() { # build-dir label
+run_all() { # build-dir label [pytest options]
 	if [ -x "$1/sensorgate" ]; then
 		run_unit "$1" "$2"
-		run_integration "$1/sensorgate" "$2"
+		run_integration "$1/sensorgate" "$2" "${@:3}"
 	else
 		run_unit "$1" "$2"
 		fail_step "integration tests ($2): no $1/sensorgate"
@@ -201,15 +202,17 @@ if [ "$do_asan" -eq 1 ]; then
 	make -j2 -k asan || fail_step "make asan (build-asan/)"
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	run_all build-asan asan
+	# The long delivery runs under faults (pytest -m stress) only in the plain pass: what the
+	# sanitizers look for, the shorter fault tests reach through the same code.
+	run_all build-asan asan -m "not stress"
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
 if [ "$do_fuzz" -eq 1 ]; then
-	section "fuzzers (${FUZZ_SECONDS:-20} s each)"
+	section "fuzzers (${FUZZ_SECONDS:-12} s each)"
 	for f in tests/fuzz/fuzz_*.c; do
 		t=$(basename "$f" .c); t=${t#fuzz_}
-		if FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/fuzz/run.sh "$t"; then
+		if FUZZ_SECONDS=${FUZZ_SECONDS:-12} tests/fuzz/run.sh "$t"; then
 			passed=$((passed + 1))
 		else
 			fail_step "fuzzer $t"

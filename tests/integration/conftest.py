@@ -104,6 +104,10 @@ def _on_sigterm(signo, _frame):
 def pytest_configure(config):
 	config.addinivalue_line("markers",
 	                        "broker(**options): options for the broker fixture")
+	config.addinivalue_line("markers",
+	                        "stress: a long delivery-guarantee run under faults; scripts/test.sh runs it in "
+	                        "the plain pass only (the sanitizers look for memory errors, which the shorter "
+	                        "fault tests reach through the same code)")
 	signal.signal(signal.SIGTERM, _on_sigterm)
 
 

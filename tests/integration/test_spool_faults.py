@@ -155,6 +155,7 @@ def tap(request):
 # --------------------------------------------------------------------------
 # 1. broker kill -9, ten times
 
+@pytest.mark.stress
 @pytest.mark.parametrize("qos", QOS)
 def test_broker_kill9_ten_times_during_100k_stream(broker_factory, make_pty, make_gateway, tap, tmp_path, qos):
 	"""Why the assertion is exact: a broker killed with SIGKILL loses whatever it had
@@ -216,6 +217,7 @@ def test_broker_kill9_ten_times_during_100k_stream(broker_factory, make_pty, mak
 # --------------------------------------------------------------------------
 # 2. a proxy cutting the connection
 
+@pytest.mark.stress
 @unlimited_broker
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 @pytest.mark.parametrize("qos", QOS)
