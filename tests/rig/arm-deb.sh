@@ -27,7 +27,11 @@ source "$(dirname "$0")/common.sh"
 rig_need_root
 arch=armhf
 deb=${1:-$(ls -t "$RIG_TOP"/build-$arch/sensorgate_*_$arch.deb 2>/dev/null | head -n1)}
-[ -n "$deb" ] && [ -f "$deb" ] || rig_die "no $arch .deb: run 'make ARCH=$arch deb' first"
+if [ -z "$deb" ] || [ ! -f "$deb" ]; then
+	command -v arm-linux-gnueabihf-gcc >/dev/null ||
+		rig_skip "the armhf .deb: no armhf cross toolchain to build it (scripts/deps.sh --cross armhf)"
+	rig_die "no $arch .deb: run 'make ARCH=$arch deb' first"
+fi
 command -v qemu-arm-static >/dev/null || rig_host_tools qemu-user-static
 command -v qemu-arm-static >/dev/null || rig_skip "qemu-user-static is not available"
 command -v mosquitto >/dev/null || rig_host_tools mosquitto mosquitto-clients

@@ -43,13 +43,18 @@ trap 'rm -f "$log"' EXIT
 if [ "$build" = 1 ]; then
 	rig_log "building build/sensorgate and the .deb"
 	make -C "$RIG_TOP" -j2 all >"$log" 2>&1 || { cat "$log"; rig_die "make failed"; }
-	if [ "$do_qemu" = 1 ] && [ "$do_arm" = 1 ] && [ -x "$(command -v arm-linux-gnueabihf-gcc)" ]; then
+	armhf=0
+	[ "$do_arm" = 1 ] && [ -x "$(command -v arm-linux-gnueabihf-gcc)" ] && armhf=1
+	if [ "$do_qemu" = 1 ] && [ "$armhf" = 1 ]; then
 		rig_log "building build-armhf/sensorgate"
 		make -C "$RIG_TOP" -j2 ARCH=armhf all >"$log" 2>&1 || { cat "$log"; rig_die "make ARCH=armhf failed"; }
-		make -C "$RIG_TOP" ARCH=armhf deb >"$log" 2>&1 || { tail -n 40 "$log"; rig_die "make ARCH=armhf deb failed"; }
 	fi
 	if [ "$do_nspawn" = 1 ]; then
 		make -C "$RIG_TOP" deb >"$log" 2>&1 || { tail -n 40 "$log"; rig_die "make deb failed"; }
+		# the armhf package for arm-deb.sh, built here so that part never installs an older one
+		if [ "$armhf" = 1 ]; then
+			make -C "$RIG_TOP" ARCH=armhf deb >"$log" 2>&1 || { tail -n 40 "$log"; rig_die "make ARCH=armhf deb failed"; }
+		fi
 	fi
 fi
 t_build=$((SECONDS - t_start))
@@ -85,7 +90,7 @@ run_part() {
 [ "$do_qemu" = 1 ] && { echo "==== i2c-stub (qemu)"; run_part i2c-stub "$RIG_DIR/i2c-stub.sh"; }
 [ "$do_qemu" = 1 ] && [ "$do_arm" = 1 ] && { echo "==== ARM kernel (qemu-system-aarch64, armhf user space)"; run_part qemu-arm "$RIG_DIR/qemu.sh" --arm; }
 [ "$do_qemu" = 1 ] && [ "$do_arm" = 1 ] && { echo "==== 32-bit ARM kernel (qemu-system-arm, armmp, armhf user space)"; run_part qemu-armmp "$RIG_DIR/qemu.sh" --armmp; }
-[ "$do_nspawn" = 1 ] && [ "$do_arm" = 1 ] && [ -n "$(ls "$RIG_TOP"/build-armhf/sensorgate_*_armhf.deb 2>/dev/null)" ] &&
+[ "$do_nspawn" = 1 ] && [ "$do_arm" = 1 ] &&
 	{ echo "==== armhf .deb (apt-get install in a Debian 12 armhf root, qemu-user)"; run_part arm-deb "$RIG_DIR/arm-deb.sh"; }
 
 echo
