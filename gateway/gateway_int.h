@@ -199,7 +199,7 @@ void gw_spool_trouble(struct sg_gateway *g, int r);
 
 /* gateway_replay.c */
 int gw_clock_setup(struct sg_gateway *g);
-void gw_outgoing(struct sg_gateway *g, struct sg_spool_msg *m, mosquitto_property **props);
+void gw_outgoing(struct sg_gateway *g, struct sg_spool_msg *m, struct mqtt_props *props);
 void gw_seq_seen(void *ud, const char *topic, uint64_t seq);
 
 /* gateway_devices.c */

@@ -23,9 +23,9 @@
  * broker ends up retaining the newest value; with replay = "history" it
  * goes to the history topic instead. Every message gets its measurement
  * time once known (JSON "ts", MQTT 5 `ts`) and its seq; replays their
- * marker. *PROPS is for the caller to free.
+ * marker, in PROPS (empty on entry).
  */
-void gw_outgoing(struct sg_gateway *g, struct sg_spool_msg *m, mosquitto_property **props)
+void gw_outgoing(struct sg_gateway *g, struct sg_spool_msg *m, struct mqtt_props *props)
 {
 	const struct sg_spool_cfg *sc = &g->cfg_mqtt->spool;
 	struct sg_stamp st = {.real_us = m->meta.ts_us, .boot_us = m->meta.boot_us, .boot_id = m->meta.boot_id};
@@ -58,7 +58,7 @@ void gw_outgoing(struct sg_gateway *g, struct sg_spool_msg *m, mosquitto_propert
 	}
 	if (mqtt_protocol(g->mqtt) == 5 && (replayed || !sc->props_replays_only) &&
 	    replay_props(props, real > 0 ? iso : NULL, real < 0, m->meta.seq, replayed) < 0)
-		mosquitto_property_free_all(props);
+		props->len = 0; /* the message goes without them */
 }
 
 /* Continue each topic's sequence from what the spool holds (a restart). */

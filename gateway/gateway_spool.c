@@ -109,19 +109,21 @@ static bool queued_anyway(int r, int qos, int mid)
 static void publish_direct(struct sg_gateway *g, const struct sg_message *msg, const struct sg_stamp *st,
                            uint64_t seq)
 {
-	mosquitto_property *props = NULL;
+	struct mqtt_props props;
 	int r, mid = 0;
 
+	props.len = 0;
 	if (mqtt_protocol(g->mqtt) == 5 && !g->cfg_mqtt->spool.props_replays_only) {
 		char iso[TIMESYNC_ISO_LEN];
 		int64_t real = timesync_resolve(g->timesync, st);
 		if (real > 0)
 			timesync_iso_cached(&g->iso_cache, real, iso);
 		if (replay_props(&props, real > 0 ? iso : NULL, real < 0, seq, false) < 0)
-			mosquitto_property_free_all(&props); /* the message goes without them */
+			props.len = 0; /* the message goes without them */
 	}
-	r = mqtt_publish(g->mqtt, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain, props, &mid);
-	mosquitto_property_free_all(&props);
+	/* QoS 0 asks for no packet id: on a plaintext link it is then written by us (mqtt.h) */
+	r = mqtt_publish_with(g->mqtt, msg->topic, msg->payload, msg->payload_len, msg->qos, msg->retain, &props,
+	                      msg->qos ? &mid : NULL);
 	if (r == 0 || queued_anyway(r, msg->qos, mid))
 		g->n_published++;
 	else
@@ -206,7 +208,7 @@ static void pump(struct sg_gateway *g)
 {
 	struct sg_spool_msg m;
 	int quota, r, mid = 0;
-	mosquitto_property *props = NULL;
+	struct mqtt_props props;
 
 	if (!g->spool || !mqtt_connected(g->mqtt))
 		return;
@@ -226,12 +228,12 @@ static void pump(struct sg_gateway *g)
 		}
 		if (r == 0)
 			return;
+		props.len = 0;
 		gw_outgoing(g, &m, &props);
 		g->publishing = true;
 		g->n_early = 0;
 		mid = 0;
-		r = mqtt_publish(g->mqtt, m.topic, m.payload, m.len, m.qos, m.retain, props, &mid);
-		mosquitto_property_free_all(&props);
+		r = mqtt_publish_with(g->mqtt, m.topic, m.payload, m.len, m.qos, m.retain, &props, &mid);
 		g->publishing = false;
 		if (r == 0 || queued_anyway(r, m.qos, mid)) {
 			g->n_published++;

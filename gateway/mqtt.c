@@ -46,6 +46,7 @@
 #include "cloud.h"
 #include "log.h"
 #include "mqtt_guard.h"
+#include "mqtt_packet.h"
 #include "mqtt_setup.h"
 #include "resolve.h"
 
@@ -114,6 +115,7 @@ struct sg_mqtt {
 	/* the broker link: see "The broker link" below */
 	int protocol;          /* of the current connection or attempt: 5, 4 for 3.1.1, 3 for 3.1 */
 	bool *v311;            /* per broker: it refused MQTT 5 (protocol = "5" falls back to 3.1.1) */
+	bool *no_retain;       /* per broker: it refused a retained Last Will (it keeps no retained messages) */
 	bool retry_now;        /* the attempt failed in a way trying again at once fixes */
 	uint64_t up_since;     /* CONNACK of the current connection */
 	uint64_t connect_at;   /* when the current connection's CONNECT (and TLS handshake) began */
@@ -159,6 +161,8 @@ struct sg_mqtt {
 
 	struct sg_mqtt_guard *guard; /* plaintext links: the validating relay (mqtt_guard.h) */
 	bool flush_due;        /* flush_soon() was called; mqtt_flush() has not come yet */
+	bool lib_wrote;        /* libmosquitto may have written to the guard's pair since the guard took it all */
+	bool retain_ok;        /* the broker takes retained messages (MQTT 5 Retain Available, §3.2.2.3.5) */
 	size_t out_hwm;        /* largest QoS 1/2 PUBLISH handed to libmosquitto so far */
 };
 
@@ -182,6 +186,17 @@ static void log_hook(struct sg_mqtt *m)
 		mosquitto_log_callback_set(m->mosq, want ? on_log : NULL);
 		m->log_hooked = want;
 	}
+}
+
+/*
+ * Every call into libmosquitto that may write goes through lib(m): our own
+ * QoS 0 packets must not overtake what it wrote to the guard's pair
+ * (publish_own()).
+ */
+static struct mosquitto *lib(struct sg_mqtt *m)
+{
+	m->lib_wrote = true;
+	return m->mosq;
 }
 
 static void set_watch(struct sg_mqtt *m)
@@ -335,8 +350,13 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags, cons
 	if (props && mosquitto_property_read_int16(props, MQTT_PROP_RECEIVE_MAXIMUM, &rmax, false))
 		m->broker_receive_max = rmax;
 	m->broker_max_packet = 0;
-	if (props)
+	m->retain_ok = true;
+	if (props) {
+		uint8_t retain = 1;
 		mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &m->broker_max_packet, false);
+		mosquitto_property_read_byte(props, MQTT_PROP_RETAIN_AVAILABLE, &retain, false);
+		m->retain_ok = retain != 0; /* libmosquitto then clears the flag of what it sends; publish_own() too */
+	}
 	log_notice("mqtt: connected to %s (MQTT %s%s)", m->cfg->brokers[m->broker],
 	           config_protocol_name(m->protocol), (flags & 1) ? ", session resumed" : "");
 	m->session_present = flags & 1;
@@ -439,6 +459,7 @@ static int guard_attach(struct sg_mqtt *m)
 #endif
 	m->guard = mqtt_guard_new(mosquitto_socket(m->mosq), m->protocol == 5 ? 5 : 4,
 	                          min > UINT32_MAX ? UINT32_MAX : (uint32_t)min);
+	m->lib_wrote = true;
 	return m->guard ? 0 : -errno;
 }
 
@@ -454,7 +475,7 @@ static void guard_read(struct sg_mqtt *m)
 	for (int i = 0; i < 4096 && m->guard && mosquitto_socket(m->mosq) == mqtt_guard_lib_fd(m->guard) &&
 	                mqtt_guard_deliver(m->guard);
 	     i++)
-		mosquitto_loop_read(m->mosq, 64);
+		mosquitto_loop_read(lib(m), 64);
 }
 
 /* After every call into libmosquitto (set_watch()): send on what it wrote; drop a finished guard. */
@@ -462,7 +483,9 @@ static void guard_sync(struct sg_mqtt *m)
 {
 	if (!m->guard)
 		return;
-	mqtt_guard_flush(m->guard); /* a failure cuts the guard; the loop then finds the socket at its end */
+	/* a failure cuts the guard; the loop then finds the socket at its end */
+	if (mqtt_guard_flush(m->guard, m->lib_wrote) == 0)
+		m->lib_wrote = false;
 	if ((m->state == ST_CONNECTING || m->state == ST_CONNECTED) &&
 	    mosquitto_socket(m->mosq) == mqtt_guard_lib_fd(m->guard))
 		return;
@@ -474,7 +497,7 @@ static void guard_sync(struct sg_mqtt *m)
 /* mqtt_shutdown(): the last of libmosquitto's output (offline status, DISCONNECT) to the broker, bounded. */
 static void guard_drain(struct sg_mqtt *m, uint64_t end)
 {
-	while (m->guard && mqtt_guard_flush(m->guard) == 1) {
+	while (m->guard && mqtt_guard_flush(m->guard, true) == 1) {
 		struct pollfd p = {.fd = mqtt_guard_fd(m->guard), .events = POLLOUT};
 		uint64_t now = now_mono_us();
 		if (now >= end || poll(&p, 1, (int)((end - now) / 1000) + 1) <= 0)
@@ -594,7 +617,7 @@ static void publish_online(struct sg_mqtt *m)
 
 	if (!m->status_topic)
 		return;
-	r = mosquitto_publish(m->mosq, &mid, m->status_topic, (int)strlen(online), online, 1, true);
+	r = mosquitto_publish(lib(m), &mid, m->status_topic, (int)strlen(online), online, 1, true);
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot publish online status: %s", mosquitto_strerror(r));
 	else
@@ -615,7 +638,7 @@ static void link_announce(struct sg_mqtt *m)
 	 * No Local: a Last Will of ours that another broker node publishes counts
 	 * as published by our client id, and No Local would hide exactly that.
 	 */
-	r = m->status_topic ? mosquitto_subscribe(m->mosq, NULL, m->status_topic, 0) : MOSQ_ERR_SUCCESS;
+	r = m->status_topic ? mosquitto_subscribe(lib(m), NULL, m->status_topic, 0) : MOSQ_ERR_SUCCESS;
 	if (r != MOSQ_ERR_SUCCESS)
 		log_warning("mqtt: cannot watch %s: %s", m->status_topic, mosquitto_strerror(r));
 	if (m->h.connected)
@@ -625,6 +648,15 @@ static void link_announce(struct sg_mqtt *m)
 /* CONNACK refused with RC: true when trying again at once can fix it (m->retry_now set). */
 static bool link_refused(struct sg_mqtt *m, int rc)
 {
+	/* MQTT 5.0 §3.2.2.2: a broker without retained messages refuses a CONNECT whose Will is retained */
+	if (rc == MQTT_RC_RETAIN_NOT_SUPPORTED && m->protocol == 5 && m->status_topic && !m->no_retain[m->broker]) {
+		m->no_retain[m->broker] = true;
+		m->retry_now = true;
+		log_warning("mqtt: %s keeps no retained messages (CONNACK: %s); connecting with a Last Will that is "
+		            "not retained, and nothing the gateway publishes there is retained",
+		            m->cfg->brokers[m->broker], mosquitto_reason_string(rc));
+		return true;
+	}
 	if (rc != MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION || m->protocol != 5)
 		return false;
 	m->v311[m->broker] = true;
@@ -815,7 +847,7 @@ static void sas_renew(struct sg_mqtt *m)
 	log_info("mqtt: the SAS token expires soon: connecting again with a new one");
 	m->renewing = true;
 	m->renew_at = 0;
-	if (mosquitto_disconnect(m->mosq) != MOSQ_ERR_SUCCESS)
+	if (mosquitto_disconnect(lib(m)) != MOSQ_ERR_SUCCESS)
 		m->renewing = false;
 }
 
@@ -888,6 +920,9 @@ static void finish_probe(struct sg_mqtt *m)
 		mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, MQTT_GUARD_MAX_PACKET);
 	/* what libmosquitto resends at once after CONNACK: the send window (see there) */
 	mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, send_maximum(m));
+	if (m->status_topic) /* retained unless this broker refused that (link_refused()); an error keeps the last */
+		mosquitto_will_set(m->mosq, m->status_topic, (int)strlen(config_will_payload(m->cfg)),
+		                   config_will_payload(m->cfg), 1, !m->no_retain[m->broker]);
 	if (m->cfg->cloud == SG_CLOUD_AZURE && sas_refresh(m) < 0) {
 		mosquitto_property_free_all(&props);
 		fail_attempt(m);
@@ -902,7 +937,7 @@ static void finish_probe(struct sg_mqtt *m)
 		if (resolve_pin(m->host, &peer) < 0)
 			m->pin = false; /* then libmosquitto looks the name up itself, as it would anyway */
 	}
-	r = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->cfg->keepalive, NULL, props);
+	r = mosquitto_connect_bind_v5(lib(m), m->host, m->port, m->cfg->keepalive, NULL, props);
 	if (m->pin)
 		resolve_unpin();
 	mosquitto_property_free_all(&props);
@@ -915,7 +950,7 @@ static void finish_probe(struct sg_mqtt *m)
 	}
 	if (guard_attach(m) < 0) {
 		snprintf(m->reason, sizeof(m->reason), "cannot relay the connection: %s", strerror(errno));
-		mosquitto_disconnect(m->mosq);
+		mosquitto_disconnect(lib(m));
 		fail_attempt(m);
 		return;
 	}
@@ -1253,7 +1288,8 @@ struct sg_mqtt *mqtt_new(const struct sg_mqtt_cfg *cfg, const char *status_topic
 	backoff_init(&m->grow_bo, GROW_MIN_US, GROW_MAX_US);
 	m->status_topic = status_topic ? strdup(status_topic) : NULL;
 	m->v311 = calloc(cfg->n_brokers ? cfg->n_brokers : 1, sizeof(*m->v311));
-	if ((status_topic && !m->status_topic) || !m->v311)
+	m->no_retain = calloc(cfg->n_brokers ? cfg->n_brokers : 1, sizeof(*m->no_retain));
+	if ((status_topic && !m->status_topic) || !m->v311 || !m->no_retain)
 		goto err_free;
 
 	for (size_t i = 0; i < cfg->n_brokers; i++) {
@@ -1292,6 +1328,7 @@ void mqtt_free(struct sg_mqtt *m)
 	}
 	free(m->status_topic);
 	free(m->v311);
+	free(m->no_retain);
 	free(m->pend);
 	free(m);
 }
@@ -1407,14 +1444,14 @@ void mqtt_io(struct sg_mqtt *m, short revents)
 	if ((revents & (POLLIN | POLLERR | POLLHUP)) && m->guard) {
 		guard_read(m);
 	} else if (revents & (POLLIN | POLLERR | POLLHUP)) {
-		r = mosquitto_loop_read(m->mosq, 64);
+		r = mosquitto_loop_read(lib(m), 64);
 		(void)r; /* errors arrive through on_disconnect */
 	}
 	if ((m->state == ST_CONNECTING || m->state == ST_CONNECTED) && (revents & POLLOUT) &&
 	    mosquitto_socket(m->mosq) >= 0) {
 		if (m->guard)
-			mqtt_guard_flush(m->guard); /* room in the pair for what follows */
-		mosquitto_loop_write(m->mosq, 64);
+			mqtt_guard_flush(m->guard, true); /* room in the pair for what follows */
+		mosquitto_loop_write(lib(m), 64);
 	}
 	after_loop(m, before);
 	set_watch(m);
@@ -1463,7 +1500,7 @@ void mqtt_timer(struct sg_mqtt *m)
 		}
 		if (now >= m->next_misc) {
 			uint64_t step = (uint64_t)m->cfg->keepalive * 1000000ULL / 4;
-			mosquitto_loop_misc(m->mosq);
+			mosquitto_loop_misc(lib(m));
 			m->next_misc = now + (step < 1000000 ? 1000000 : step);
 			after_loop(m, before);
 		}
@@ -1512,9 +1549,62 @@ void mqtt_flush(struct sg_mqtt *m)
 		set_watch(m);
 }
 
-int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
-                 bool retain, const mosquitto_property *props, int *ret_mid)
+/*
+ * A QoS 0 message on a plaintext link, written by us into the guard's queue
+ * (mqtt_packet.h says why): 1 when done, 0 when libmosquitto is to send it,
+ * -EINVAL for what libmosquitto would refuse (mosquitto_publish_v5() in
+ * lib/actions.c: the topic valid UTF-8 of at most 65,535 bytes without
+ * wildcards; the broker's Maximum Packet Size). libmosquitto sends it while
+ * it has a packet of its own begun or queued (ours would overtake it) and
+ * once the queue is at its bound. At the debug level a line like
+ * libmosquitto's says what was sent.
+ */
+static int publish_own(struct sg_mqtt *m, const char *topic, const void *payload, size_t len, bool retain,
+                       const struct mqtt_props *props)
 {
+	size_t tlen, size;
+	uint8_t *d;
+
+	if (!m->guard || mosquitto_want_write(m->mosq))
+		return 0;
+	tlen = strlen(topic);
+	if (!tlen || mosquitto_validate_utf8(topic, (int)(tlen > 65536 ? 65536 : tlen)) != MOSQ_ERR_SUCCESS ||
+	    mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS)
+		return -EINVAL;
+	size = mqtt_packet_publish_size(m->protocol, tlen, len, m->protocol == 5 && props ? props->len : 0);
+	if (m->broker_max_packet && size > m->broker_max_packet)
+		return -EINVAL;
+	if (m->lib_wrote) {
+		if (mqtt_guard_take(m->guard) < 0)
+			return 0;
+		m->lib_wrote = false;
+	}
+	d = mqtt_guard_room(m->guard, size);
+	if (!d)
+		return 0;
+	retain = retain && m->retain_ok;
+	mqtt_guard_put(m->guard, mqtt_packet_publish(d, m->protocol, topic, tlen, payload, len, retain, props));
+	if (log_enabled(LOG_DEBUG))
+		log_debug("mqtt: sending PUBLISH (d0, q0, r%d, '%s', ... (%zu bytes)), written by the gateway", retain,
+		          topic, len);
+	return 1;
+}
+
+/* After a publish: the relay and the watches now, or once for the burst (mqtt_flush()). */
+static void published_flush(struct sg_mqtt *m, int qos)
+{
+	if (!m->h.flush_soon || qos > 0) { /* the flood path is QoS 0; QoS 1/2 hand-overs keep their pace */
+		set_watch(m);
+	} else if (!m->flush_due) {
+		m->flush_due = true;
+		m->h.flush_soon(m->ud);
+	}
+}
+
+static int publish(struct sg_mqtt *m, const char *topic, const void *payload, size_t len, int qos, bool retain,
+                   const mosquitto_property *props, const struct mqtt_props *own, int *ret_mid)
+{
+	mosquitto_property *list = NULL;
 	int r, mid = 0;
 	size_t size;
 
@@ -1522,13 +1612,27 @@ int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size
 		return -ENOTCONN;
 	if (len > 268435455)
 		return -EINVAL;
+	if (qos == 0 && !props && !ret_mid && (r = publish_own(m, topic, payload, len, retain, own)) != 0) {
+		if (r > 0)
+			published_flush(m, 0);
+		return r < 0 ? r : 0;
+	}
+	if (own && own->len && m->protocol == 5) {
+		if (mqtt_props_list(own, &list) < 0) {
+			mosquitto_property_free_all(&list);
+			return -ENOMEM;
+		}
+		props = list;
+	}
 	/* libmosquitto abort()s on a packet above the broker's Maximum Packet Size (mqtt_guard.h) */
 	size = mqtt_guard_publish_size(m->protocol, topic, len, qos, m->protocol == 5 ? props : NULL);
-	if (m->broker_max_packet && size > m->broker_max_packet)
+	if (m->broker_max_packet && size > m->broker_max_packet) {
+		mosquitto_property_free_all(&list);
 		return -EINVAL;
+	}
 	if (qos > 0 && size > m->out_hwm)
 		m->out_hwm = size;
-	r = mosquitto_publish_v5(m->mosq, &mid, topic, (int)len, payload, qos, retain,
+	r = mosquitto_publish_v5(lib(m), &mid, topic, (int)len, payload, qos, retain,
 	                         m->protocol == 5 ? props : NULL);
 	if (ret_mid)
 		*ret_mid = mid;
@@ -1536,12 +1640,8 @@ int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size
 	if (qos > 0 && mid != 0 && r != MOSQ_ERR_INVAL && r != MOSQ_ERR_NOMEM && r != MOSQ_ERR_PAYLOAD_SIZE &&
 	    r != MOSQ_ERR_MALFORMED_UTF8 && r != MOSQ_ERR_OVERSIZE_PACKET && r != MOSQ_ERR_QOS_NOT_SUPPORTED)
 		ledger_add(m, mid, qos, topic);
-	if (!m->h.flush_soon || qos > 0) { /* the flood path is QoS 0; QoS 1/2 hand-overs keep their pace */
-		set_watch(m);
-	} else if (!m->flush_due) {
-		m->flush_due = true;
-		m->h.flush_soon(m->ud);
-	}
+	mosquitto_property_free_all(&list);
+	published_flush(m, qos);
 	switch (r) {
 	case MOSQ_ERR_SUCCESS:
 		return 0;
@@ -1560,13 +1660,25 @@ int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size
 	}
 }
 
+int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                 bool retain, const mosquitto_property *props, int *ret_mid)
+{
+	return publish(m, topic, payload, len, qos, retain, props, NULL, ret_mid);
+}
+
+int mqtt_publish_with(struct sg_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                      bool retain, const struct mqtt_props *props, int *ret_mid)
+{
+	return publish(m, topic, payload, len, qos, retain, NULL, props, ret_mid);
+}
+
 int mqtt_subscribe(struct sg_mqtt *m, const char *pattern, int qos)
 {
 	int r;
 
 	if (!mqtt_connected(m))
 		return -ENOTCONN;
-	r = mosquitto_subscribe(m->mosq, NULL, pattern, qos);
+	r = mosquitto_subscribe(lib(m), NULL, pattern, qos);
 	set_watch(m);
 	return r == MOSQ_ERR_SUCCESS ? 0 : (r == MOSQ_ERR_INVAL ? -EINVAL : -EIO);
 }
@@ -1579,7 +1691,7 @@ int mqtt_subscribe_no_local(struct sg_mqtt *m, const char *pattern, int qos)
 		return mqtt_subscribe(m, pattern, qos); /* 3.1.1 has no subscription options */
 	if (m->state != ST_CONNECTED)
 		return -ENOTCONN;
-	r = mosquitto_subscribe_v5(m->mosq, NULL, pattern, qos, MQTT_SUB_OPT_NO_LOCAL, NULL);
+	r = mosquitto_subscribe_v5(lib(m), NULL, pattern, qos, MQTT_SUB_OPT_NO_LOCAL, NULL);
 	set_watch(m);
 	return r == MOSQ_ERR_SUCCESS ? 0 : (r == MOSQ_ERR_INVAL ? -EINVAL : -EIO);
 }
@@ -1592,9 +1704,9 @@ void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms)
 	m->stopping = true;
 	if (m->state == ST_CONNECTED) {
 		if (m->status_topic)
-			mosquitto_publish(m->mosq, NULL, m->status_topic, (int)strlen(config_will_payload(m->cfg)),
+			mosquitto_publish(lib(m), NULL, m->status_topic, (int)strlen(config_will_payload(m->cfg)),
 			                  config_will_payload(m->cfg), 1, true);
-		mosquitto_disconnect(m->mosq);
+		mosquitto_disconnect(lib(m));
 		/* Flush what is queued (the offline status, then DISCONNECT), bounded. */
 		while (mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq)) {
 			struct pollfd p = {.fd = mqtt_fd(m), .events = POLLOUT};
@@ -1604,8 +1716,8 @@ void mqtt_shutdown(struct sg_mqtt *m, int timeout_ms)
 			if (poll(&p, 1, (int)((end - now) / 1000) + 1) <= 0)
 				break;
 			if (m->guard)
-				mqtt_guard_flush(m->guard);
-			if (mosquitto_loop_write(m->mosq, 64) != MOSQ_ERR_SUCCESS)
+				mqtt_guard_flush(m->guard, true);
+			if (mosquitto_loop_write(lib(m), 64) != MOSQ_ERR_SUCCESS)
 				break;
 		}
 		guard_drain(m, end);

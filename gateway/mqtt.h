@@ -36,6 +36,7 @@
 #include "config.h"
 
 struct sg_mqtt;
+struct mqtt_props; /* mqtt_packet.h */
 
 /* An incoming message; everything is borrowed for the duration of the call. */
 struct sg_mqtt_msg {
@@ -131,9 +132,17 @@ const char *mqtt_broker(const struct sg_mqtt *m);
 /*
  * Publish. 0 with *ret_mid set, -ENOTCONN when not connected (nothing
  * queued), -EINVAL for a bad topic/payload, -EIO otherwise. PROPS may be NULL.
+ *
+ * A QoS 0 message without RET_MID nor a libmosquitto property list goes, on
+ * a plaintext link, straight into the guard's queue, encoded by us
+ * (mqtt_packet.h); published() is not called for it. Otherwise libmosquitto
+ * sends it and calls published() once written (QoS 0) or acknowledged.
  */
 int mqtt_publish(struct sg_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
                  bool retain, const mosquitto_property *props, int *ret_mid);
+/* The same with the properties in their wire form (MQTT 5 links; ignored on 3.1.1). PROPS may be NULL. */
+int mqtt_publish_with(struct sg_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                      bool retain, const struct mqtt_props *props, int *ret_mid);
 /* Subscribe to PATTERN (wildcards allowed) at QOS; call from connected(). */
 int mqtt_subscribe(struct sg_mqtt *m, const char *pattern, int qos);
 /*

@@ -541,9 +541,10 @@ size_t mqtt_guard_publish_size(int protocol, const char *topic, size_t payload_l
 
 /* ---- the relay ---------------------------------------------------------------------------------- */
 
-#define IN_START (16 * 1024)
-#define IN_MAX   (2 * MQTT_GUARD_MAX_PACKET)
-#define OUT_CAP  (64 * 1024)
+#define IN_START  (16 * 1024)
+#define IN_MAX    (2 * MQTT_GUARD_MAX_PACKET)
+#define OUT_START (64 * 1024)        /* also the most one read from the pair asks for */
+#define OUT_MAX   (4 * 1024 * 1024)  /* what may wait for the broker socket: see mqtt_guard_room() */
 
 struct sg_mqtt_guard {
 	int broker_fd;           /* the TCP connection */
@@ -557,9 +558,10 @@ struct sg_mqtt_guard {
 	size_t in_cap, in_head, in_valid, in_end;
 	size_t need;             /* size of the incomplete packet at in_valid, once known */
 
-	/* to the broker: [pos, len) read from libmosquitto, not yet sent */
-	uint8_t out[OUT_CAP];
-	size_t out_pos, out_len;
+	/* to the broker: [pos, len) not yet sent, whole packets from libmosquitto and from
+	 * mqtt_guard_room() in the order they came */
+	uint8_t *out;
+	size_t out_cap, out_pos, out_len;
 
 	bool cut;                /* the connection is over: nothing more is read from the broker */
 	bool lib_eof;            /* libmosquitto was told (shutdown of our end's writing side) */
@@ -577,7 +579,9 @@ struct sg_mqtt_guard *mqtt_guard_new(int lib_fd, int protocol, uint32_t min_brok
 		return NULL;
 	g->in_cap = IN_START;
 	g->in = malloc(g->in_cap);
-	if (!g->in)
+	g->out_cap = OUT_START;
+	g->out = malloc(g->out_cap);
+	if (!g->in || !g->out)
 		goto fail;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		goto fail;
@@ -609,6 +613,7 @@ fail:
 		close(sv[1]);
 	}
 	free(g->in);
+	free(g->out);
 	free(g);
 	errno = e;
 	return NULL;
@@ -621,6 +626,7 @@ void mqtt_guard_free(struct sg_mqtt_guard *g)
 	close(g->broker_fd);
 	close(g->pair_fd);
 	free(g->in);
+	free(g->out);
 	free(g);
 }
 
@@ -752,29 +758,118 @@ bool mqtt_guard_deliver(struct sg_mqtt_guard *g)
 	return ioctl(g->pair_fd, SIOCOUTQ, &queued) == 0 && queued > 0;
 }
 
-int mqtt_guard_flush(struct sg_mqtt_guard *g)
+/*
+ * Room for N more bytes at the end of the queue to the broker: what was sent
+ * is dropped from its front; it grows up to OUT_MAX, and goes back to
+ * OUT_START once a burst has gone out.
+ */
+static bool out_room(struct sg_mqtt_guard *g, size_t n)
+{
+	size_t want;
+	uint8_t *p;
+
+	if (g->out_pos == g->out_len) {
+		g->out_pos = g->out_len = 0;
+		if (g->out_cap > OUT_START && n <= OUT_START && (p = realloc(g->out, OUT_START))) {
+			g->out = p;
+			g->out_cap = OUT_START;
+		}
+	}
+	if (g->out_cap - g->out_len >= n)
+		return true;
+	if (g->out_pos > 0) {
+		memmove(g->out, g->out + g->out_pos, g->out_len - g->out_pos);
+		g->out_len -= g->out_pos;
+		g->out_pos = 0;
+		if (g->out_cap - g->out_len >= n)
+			return true;
+	}
+	if (n > OUT_MAX - g->out_len)
+		return false;
+	want = g->out_cap;
+	while (want - g->out_len < n)
+		want *= 2;
+	if (want > OUT_MAX)
+		want = OUT_MAX;
+	p = realloc(g->out, want);
+	if (!p)
+		return false;
+	g->out = p;
+	g->out_cap = want;
+	return true;
+}
+
+/*
+ * One read of what libmosquitto wrote, onto the end of the queue. Sets
+ * *DRAINED when nothing more is there: a read shorter than it asked for took
+ * all there was (one thread: nobody wrote since). -1: no room in the queue.
+ */
+static int take_once(struct sg_mqtt_guard *g, bool *drained)
+{
+	size_t room;
+	ssize_t n;
+
+	if (g->lib_closed) {
+		*drained = true;
+		return 0;
+	}
+	if (!out_room(g, 1))
+		return -1;
+	room = g->out_cap - g->out_len;
+	if (room > OUT_START)
+		room = OUT_START;
+	do
+		n = recv(g->pair_fd, g->out + g->out_len, room, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		*drained = true;
+		return 0;
+	}
+	if (n <= 0) {
+		g->lib_closed = true;
+		*drained = true;
+		return 0;
+	}
+	g->out_len += (size_t)n;
+	*drained = (size_t)n < room;
+	return 0;
+}
+
+int mqtt_guard_take(struct sg_mqtt_guard *g)
 {
 	bool drained = false;
+
+	if (g->cut)
+		return -EPIPE;
+	while (!drained)
+		if (take_once(g, &drained) < 0)
+			return -ENOBUFS;
+	return 0;
+}
+
+uint8_t *mqtt_guard_room(struct sg_mqtt_guard *g, size_t n)
+{
+	return !g->cut && out_room(g, n) ? g->out + g->out_len : NULL;
+}
+
+void mqtt_guard_put(struct sg_mqtt_guard *g, size_t n)
+{
+	g->out_len += n;
+}
+
+int mqtt_guard_flush(struct sg_mqtt_guard *g, bool take)
+{
+	bool drained = !take;
 
 	for (;;) {
 		ssize_t n;
 
 		if (g->out_pos == g->out_len) {
-			g->out_pos = g->out_len = 0;
-			/* a read shorter than the buffer took all there was (one thread: nobody wrote since) */
-			if (g->lib_closed || drained)
+			if (drained)
 				return 0;
-			n = recv(g->pair_fd, g->out, sizeof(g->out), MSG_DONTWAIT);
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				return 0;
-			if (n < 0 && errno == EINTR)
+			take_once(g, &drained); /* the queue is empty: there is room */
+			if (g->out_pos == g->out_len)
 				continue;
-			if (n <= 0) {
-				g->lib_closed = true;
-				return 0;
-			}
-			g->out_len = (size_t)n;
-			drained = g->out_len < sizeof(g->out);
 		}
 		if (g->cut) {
 			g->out_pos = g->out_len; /* the connection is over: drop what libmosquitto still writes */

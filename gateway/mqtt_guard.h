@@ -19,7 +19,9 @@
  * valid packets are passed on. The first invalid one ends the connection:
  * libmosquitto reads the packets before it, then end-of-file (a lost
  * connection, with its usual reconnect). Bytes from libmosquitto go to the
- * broker unchanged. Everything is non-blocking and bounded.
+ * broker unchanged, and the gateway's own QoS 0 PUBLISH packets join them
+ * between whole packets (mqtt_guard_room()). Everything is non-blocking and
+ * bounded.
  *
  * TLS links cannot be relayed this way (the bytes are encrypted inside
  * libmosquitto); there the broker is authenticated by its certificate.
@@ -132,11 +134,33 @@ int mqtt_guard_read(struct sg_mqtt_guard *g);
  */
 bool mqtt_guard_deliver(struct sg_mqtt_guard *g);
 /*
- * Send what libmosquitto wrote on to the broker. 0 when all is sent, 1 when
- * the broker socket is full (poll it for POLLOUT), -errno when it failed
- * (the guard is cut).
+ * Send the queue on to the broker; with TAKE, also what libmosquitto wrote
+ * to the pair meanwhile. 0 when all is sent (with TAKE: and the pair is
+ * empty), 1 when the broker socket is full (poll it for POLLOUT), -errno when
+ * it failed (the guard is cut).
  */
-int mqtt_guard_flush(struct sg_mqtt_guard *g);
+int mqtt_guard_flush(struct sg_mqtt_guard *g, bool take);
+
+/*
+ * The gateway's own packets (mqtt_packet.h) go into the same queue to the
+ * broker. They may only go between whole packets of libmosquitto's, and after
+ * everything it wrote before: the caller makes sure that libmosquitto holds
+ * no packet it has begun but not finished writing (mosquitto_want_write() is
+ * false), and calls mqtt_guard_take() when it may have written since.
+ *
+ * mqtt_guard_take(): move all libmosquitto wrote to the pair into the queue.
+ * 0; -ENOBUFS when the queue is at its bound (then a packet of the
+ * gateway's must go through libmosquitto, behind its own); -EPIPE when the
+ * guard is cut.
+ *
+ * mqtt_guard_room(): N bytes at the end of the queue to write a packet into,
+ * then mqtt_guard_put(N) to add it; NULL when the guard is cut or the queue,
+ * while the broker does not read, would pass its bound (4 MiB) or memory ran
+ * out. Nothing is sent before mqtt_guard_flush().
+ */
+int mqtt_guard_take(struct sg_mqtt_guard *g);
+uint8_t *mqtt_guard_room(struct sg_mqtt_guard *g, size_t n);
+void mqtt_guard_put(struct sg_mqtt_guard *g, size_t n);
 /* Output waits for the broker socket (mqtt_guard_flush() returned 1). */
 bool mqtt_guard_pending(const struct sg_mqtt_guard *g);
 /* Why the guard cut the connection ("" if it did not, or the broker closed it). */

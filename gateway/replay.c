@@ -4,8 +4,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <mosquitto.h>
-#include <mqtt_protocol.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,21 +170,23 @@ int replay_json(char *buf, size_t cap, const char *payload, size_t len, const ch
 	return (int)(head + (size_t)n);
 }
 
-int replay_props(mosquitto_property **props, const char *iso, bool unknown, uint64_t seq, bool replayed)
+int replay_props(struct mqtt_props *props, const char *iso, bool unknown, uint64_t seq, bool replayed)
 {
-	char num[24];
+	char num[24], *d = num + sizeof(num) - 1;
+	uint64_t v = seq;
 
-	snprintf(num, sizeof(num), "%" PRIu64, seq);
-	if (iso && mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, "ts", iso) != MOSQ_ERR_SUCCESS)
-		return -ENOMEM;
-	if (unknown && mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, "ts_unknown", "1") !=
-	                       MOSQ_ERR_SUCCESS)
-		return -ENOMEM;
-	if (seq && mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, "seq", num) != MOSQ_ERR_SUCCESS)
-		return -ENOMEM;
-	if (replayed &&
-	    mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, "replayed", "1") != MOSQ_ERR_SUCCESS)
-		return -ENOMEM;
+	*d = '\0';
+	do /* a message's own work: no printf machinery for one number */
+		*--d = (char)('0' + v % 10);
+	while (v /= 10);
+	if (iso && mqtt_props_user(props, "ts", iso) < 0)
+		return -ENOSPC;
+	if (unknown && mqtt_props_user(props, "ts_unknown", "1") < 0)
+		return -ENOSPC;
+	if (seq && mqtt_props_user(props, "seq", d) < 0)
+		return -ENOSPC;
+	if (replayed && mqtt_props_user(props, "replayed", "1") < 0)
+		return -ENOSPC;
 	return 0;
 }
 

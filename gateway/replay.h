@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <mosquitto.h>
+#include "mqtt_packet.h"
 
 /* The last sequence number per topic. */
 struct sg_seqs;
@@ -47,9 +47,10 @@ int replay_json(char *buf, size_t cap, const char *payload, size_t len, const ch
 
 /*
  * MQTT 5 user properties for a message: ts (ISO, or ts_unknown=1 when
- * UNKNOWN), seq, replayed. Appended to *PROPS. 0 or -ENOMEM.
+ * UNKNOWN), seq (when not 0), replayed. Appended to PROPS in their wire form
+ * (mqtt_packet.h). 0 or -ENOSPC.
  */
-int replay_props(mosquitto_property **props, const char *iso, bool unknown, uint64_t seq, bool replayed);
+int replay_props(struct mqtt_props *props, const char *iso, bool unknown, uint64_t seq, bool replayed);
 
 /*
  * The history topic for TOPIC: TEMPLATE with its "{topic}" replaced by

@@ -11,6 +11,7 @@ messages between them), so start-up, connecting and shutting down cancel out.
              payloads the gateway publishes, QoS 0 and QoS 1, to the same private broker
   kv         the gateway: a `lines` device, `kv` format, 3 fields a line (t=12.5 h=40 p=950)
   json       the same readings as JSON lines ({"t":12.5,"h":40,"p":950})
+  kv5        kv over MQTT 5 with the defaults' user properties (ts, seq) on every message
 
 QoS 1 goes through the spool with its default settings (sync = "full"). Figures, not pass/fail.
 Usage: scripts/bench-instr.py [--lines N] [--bin build/sensorgate] [--no-strace]
@@ -77,8 +78,8 @@ def floor_run(port, tmp, qos, rs, tool):
 def gateway_run(binary, port, tmp, qos, rs, fmt, tool):
     out = os.path.join(tmp, f"gw-{tool}-{fmt}-{qos}-{len(rs)}.out")
     n = len(rs) * FIELDS
-    gw = bench.Gateway(binary, tmp, port, qos=qos, name=f"i{tool[0]}{fmt}{qos}{len(rs)}", fmt=fmt,
-                       wrap=tool_wrap(tool, out), spool_sync=None)
+    gw = bench.Gateway(binary, tmp, port, qos=qos, name=f"i{tool[0]}{fmt}{qos}{len(rs)}", fmt=fmt.rstrip("5"),
+                       protocol="5" if fmt.endswith("5") else "3.1.1", wrap=tool_wrap(tool, out), spool_sync=None)
     sub = bench.Counter(port, "bench/s/#", qos=qos)
     gw.write_all(json_lines(rs) if fmt == "json" else kv_lines(rs), timeout=300)
     got = sub.wait(n, 300)
@@ -104,6 +105,8 @@ def main():
     ap.add_argument("--lines", type=int, default=2000, help="lines of the short run (the long one: 3x)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "sensorgate"))
     ap.add_argument("--no-strace", action="store_true")
+    ap.add_argument("--only", action="append", metavar="CASE",
+                    help="run only these cases (kv, json, kv5, and qos0/qos1 for a QoS level); repeatable")
     a = ap.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"bench-instr.py: {a.bin} not built (make)")
@@ -120,17 +123,21 @@ def main():
             for tool in tools:
                 unit = "instructions" if tool == "callgrind" else "system calls"
                 for qos in (0, 1):
+                    cases = [f for f in (("kv", "json", "kv5") if qos == 0 else ("kv",))
+                             if not a.only or f in a.only or f"qos{qos}" in a.only]
+                    if not cases:
+                        continue
                     floor, fpts = slope(lambda rs: floor_run(port, tmp, qos, rs, tool), a.lines)
                     if floor is None:
                         print(f"{tool:9s} QoS {qos} floor: no result ({fpts})")
                         continue
-                    print(f"{tool:9s} QoS {qos} floor mosquitto_pub -l: {floor:10,.1f} {unit}/msg")
-                    for fmt in (("kv", "json") if qos == 0 else ("kv",)):
+                    print(f"{tool:9s} QoS {qos} floor mosquitto_pub -l: {floor:10,.2f} {unit}/msg")
+                    for fmt in cases:
                         per, pts = slope(lambda rs: gateway_run(a.bin, port, tmp, qos, rs, fmt, tool), a.lines)
                         if per is None:
                             print(f"{tool:9s} QoS {qos} sensorgate {fmt}: no result ({pts})")
                             continue
-                        print(f"{tool:9s} QoS {qos} sensorgate {fmt:4s}:       {per:10,.1f} {unit}/msg"
+                        print(f"{tool:9s} QoS {qos} sensorgate {fmt:4s}:       {per:10,.2f} {unit}/msg"
                               f"  -> {per / floor:.2f}x the floor")
         finally:
             broker.terminate()

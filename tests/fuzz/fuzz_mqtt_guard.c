@@ -167,10 +167,10 @@ static void with_libmosquitto(int protocol, const uint8_t *p, size_t n, size_t p
 		mqtt_guard_read(g);
 		for (int i = 0; i < 4096 && mosquitto_socket(m) == mqtt_guard_lib_fd(g) && mqtt_guard_deliver(g); i++)
 			mosquitto_loop_read(m, 64);
-		mqtt_guard_flush(g);
+		mqtt_guard_flush(g, true);
 		if (mosquitto_want_write(m))
 			mosquitto_loop_write(m, 64);
-		mqtt_guard_flush(g);
+		mqtt_guard_flush(g, true);
 	}
 	/* the broker hangs up: libmosquitto must see the end too */
 	shutdown(srv, SHUT_WR);

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import REPO, feed_until, gateway_config, sim_device, wait_until
+from conftest import REPO, feed_until, gateway_config, sim_device, tail, wait_until
 
 PROTOCOLS = ["3.1.1", "5"]
 STATUS = "test/gateway/gw1/status"
@@ -93,13 +93,23 @@ def test_readings_reach_their_topics_with_qos_and_retain(rig, broker, make_sub, 
 def test_debug_level_shows_libmosquittos_own_lines(rig):
 	"""The gateway takes libmosquitto's log callback away while it is not
 	needed (it costs a formatted line per packet); at the debug level (-v,
-	which the harness passes) libmosquitto's lines about each PUBLISH, sent
-	after the connection was made, are still in the log."""
+	which the harness passes) libmosquitto's lines about each PUBLISH it
+	sends (temperature is QoS 1), sent after the connection was made, are
+	still in the log. A QoS 0 message (humidity) is written by the gateway
+	itself on a plaintext link, and says so in a line of the same form."""
 	pty, gw, sub = rig(protocol="5")
 	feed_until(pty, LINE, sub, lambda m: m.topic == TEMP)
-	assert wait_until(lambda: "sending PUBLISH" in gw.stderr_text() and TEMP in gw.stderr_text(), 5)
-	lines = [ln for ln in gw.stderr_text().splitlines() if "libmosquitto:" in ln and "sending PUBLISH" in ln]
-	assert any(f"'{TEMP}'" in ln for ln in lines), lines[-5:]
+	sub.wait_topic(HUM, timeout=5)
+
+	def lines(who):
+		return [ln for ln in gw.stderr_text().splitlines() if who in ln and "sending PUBLISH" in ln]
+
+	assert wait_until(lambda: any(f"'{TEMP}'" in ln for ln in lines("libmosquitto:")), 5), lines("libmosquitto:")[-5:]
+	assert wait_until(lambda: any(f"'{HUM}'" in ln for ln in lines("written by the gateway")), 5), \
+		lines("sending")[-5:]
+	own = [ln for ln in lines("written by the gateway") if f"'{HUM}'" in ln][0]
+	assert "(d0, q0, r0, " in own and "(4 bytes)" in own, own
+	assert not any(f"'{HUM}'" in ln for ln in lines("libmosquitto:")), "QoS 0 went through libmosquitto"
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -365,3 +375,37 @@ def test_version(make_gateway):
 	cp = gw.run("--version")
 	assert cp.returncode == 0, cp.stderr
 	assert re.match(r"sensorgate \d+\.\d+\.\d+", cp.stdout.strip()), cp.stdout
+
+
+RETAINED_QOS0 = """{{ name = "sim"; driver = "lines"; port = "{port}"; baud = 9600; format = "kv";
+    readings = (
+      {{ field = "t"; topic = "room/temperature"; qos = 1; retain = true; }},
+      {{ field = "h"; topic = "room/humidity"; qos = 0; retain = true; }}
+    ); }}"""
+
+
+@pytest.mark.broker(extra_conf="retain_available false")
+def test_broker_without_retained_messages(rig, broker, make_sub):
+	"""An MQTT 5 broker may keep no retained messages: it refuses a CONNECT
+	whose Last Will is retained (MQTT 5.0 §3.2.2.2), says Retain Available 0
+	in its CONNACK (§3.2.2.3.5), and closes the connection of a client that
+	sends a retained message anyway. The gateway connects again with a Will
+	that is not retained, says so once, and keeps the connection:
+	libmosquitto clears the flag of what it sends (temperature, QoS 1), and
+	the QoS 0 messages the gateway writes itself (humidity) are cleared the
+	same way."""
+	pty, gw, sub = rig(protocol="5", devices=RETAINED_QOS0)
+	for i in range(5):
+		pty.write_line(f"t=2{i}.5 h=4{i}.5")
+		sub.wait_topic(HUM, f"4{i}.5", timeout=5)
+		sub.wait_topic(TEMP, f"2{i}.5", timeout=5)
+	hum = [m for m in sub.messages() if m.topic == HUM]
+	assert [m.payload for m in hum] == [b"40.5", b"41.5", b"42.5", b"43.5", b"44.5"]
+	assert not any(m.retain for m in hum)
+	log = gw.stderr_text()
+	assert log.count("keeps no retained messages") == 1, tail(log)
+	assert log.count("mqtt: connected to") == 1, "the broker closed the connection"
+	mark = sub.mark()
+	gw.kill9()
+	m = sub.wait_topic(STATUS, "offline", timeout=15, since=mark)
+	assert m.retain is False

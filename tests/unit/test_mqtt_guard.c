@@ -32,6 +32,7 @@
 #include <mqtt_protocol.h>
 
 #include "gateway/mqtt_guard.h"
+#include "gateway/mqtt_packet.h"
 
 /* ---- writing packets -------------------------------------------------------------------------- */
 
@@ -662,7 +663,7 @@ static void run_outgoing(int protocol)
 	for (int qos = 0; qos <= 2; qos++) {
 		r = mosquitto_publish_v5(c.mosq, NULL, "some/topic", 5, "hello", qos, false, protocol == 5 ? props : NULL);
 		assert_int_equal(r, 0);
-		assert_int_equal(mqtt_guard_flush(c.g), 0);
+		assert_int_equal(mqtt_guard_flush(c.g, true), 0);
 		n = drain(c.srv, got, sizeof(got), 2000);
 		want = mqtt_guard_publish_size(protocol, "some/topic", 5, qos, protocol == 5 ? props : NULL);
 		assert_int_equal(n, want);
@@ -677,7 +678,7 @@ static void run_outgoing(int protocol)
 	want = mqtt_guard_publish_size(protocol, "big", sizeof(big), 1, NULL);
 	n = 0;
 	for (int i = 0; i < 10000 && n < want; i++) {
-		r = mqtt_guard_flush(c.g);
+		r = mqtt_guard_flush(c.g, true);
 		assert_true(r == 0 || r == 1);
 		if (mosquitto_want_write(c.mosq))
 			mosquitto_loop_write(c.mosq, 64);
@@ -702,6 +703,145 @@ static void test_relay_outgoing_v311(void **state)
 	run_outgoing(4);
 }
 
+/* ---- the gateway's own QoS 0 packets (mqtt_packet.h) --------------------------------------------- */
+
+/* Send what the guard queued (TAKE: and what libmosquitto wrote) and read it at the broker: N bytes. */
+static size_t collect(struct client *c, bool take, uint8_t *got, size_t cap, size_t want)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < 10000 && n < want; i++) {
+		int r = mqtt_guard_flush(c->g, take);
+		assert_true(r == 0 || r == 1);
+		if (take && mosquitto_want_write(c->mosq))
+			mosquitto_loop_write(c->mosq, 64);
+		n += drain(c->srv, got + n, cap - n, 10);
+	}
+	return n;
+}
+
+/* mqtt_packet_publish() writes exactly the bytes libmosquitto writes for the same message. */
+static void run_own_bytes(int protocol)
+{
+	static uint8_t lib_got[400000], own_got[400000];
+	static char payload[300000], long_topic[300];
+	const char *topics[] = {"a", "some/topic", long_topic, "caf\xc3\xa9/t\xc3\xaamp"};
+	const size_t lens[] = {0, 5, 120, 121, 16370, 16400, sizeof(payload)};
+	struct client c;
+	int done = 0;
+
+	memset(long_topic, 't', sizeof(long_topic) - 1);
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (char)('a' + i % 26);
+	client_up(&c, protocol, 1024);
+	connack(&c);
+	for (size_t t = 0; t < sizeof(topics) / sizeof(topics[0]); t++)
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+			for (int retain = 0; retain <= 1; retain++)
+				for (int with_props = 0; with_props <= (protocol == 5); with_props++) {
+					struct mqtt_props own = {0};
+					mosquitto_property *list = NULL;
+					size_t size, n, k;
+					uint8_t *d;
+
+					if (with_props) {
+						assert_int_equal(mqtt_props_user(&own, "ts", "2026-12-06T05:00:00.000Z"), 0);
+						assert_int_equal(mqtt_props_user(&own, "seq", "4711"), 0);
+						assert_int_equal(mqtt_props_user(&own, "replayed", "1"), 0);
+						assert_int_equal(mqtt_props_list(&own, &list), 0);
+					}
+					assert_int_equal(mosquitto_publish_v5(c.mosq, NULL, topics[t], (int)lens[l], payload, 0,
+					                                      retain, list),
+					                 0);
+					size = mqtt_packet_publish_size(protocol, strlen(topics[t]), lens[l], own.len);
+					assert_int_equal(size, mqtt_guard_publish_size(protocol, topics[t], lens[l], 0, list));
+					n = collect(&c, true, lib_got, sizeof(lib_got), size);
+					assert_int_equal(n, size);
+
+					d = mqtt_guard_room(c.g, size);
+					assert_non_null(d);
+					k = mqtt_packet_publish(d, protocol, topics[t], strlen(topics[t]), payload, lens[l],
+					                        retain, with_props ? &own : NULL);
+					assert_int_equal(k, size);
+					mqtt_guard_put(c.g, k);
+					n = collect(&c, false, own_got, sizeof(own_got), size);
+					assert_int_equal(n, size);
+					assert_memory_equal(own_got, lib_got, size);
+					mosquitto_property_free_all(&list);
+					done++;
+				}
+	assert_int_equal(done, 4 * 7 * 2 * (protocol == 5 ? 2 : 1));
+	client_down(&c);
+}
+
+static void test_own_bytes_v5(void **state)
+{
+	(void)state;
+	run_own_bytes(5);
+}
+
+static void test_own_bytes_v311(void **state)
+{
+	(void)state;
+	run_own_bytes(4);
+}
+
+/*
+ * Our packets go after everything libmosquitto wrote, once it is taken; and a
+ * packet libmosquitto could only write in part shows in mosquitto_want_write(),
+ * which is what mqtt.c looks at before it adds one of ours (publish_own()).
+ */
+static void test_own_after_libmosquitto(void **state)
+{
+	static uint8_t got[600000];
+	static char big[300000];
+	uint8_t pkt[64];
+	struct client c;
+	size_t n, first, ours;
+	uint8_t *d;
+	(void)state;
+
+	client_up(&c, 5, 1024);
+	connack(&c);
+	/* a QoS 1 message from libmosquitto sits in the pair; ours is added after mqtt_guard_take() */
+	assert_int_equal(mosquitto_publish_v5(c.mosq, NULL, "first", 3, "one", 1, false, NULL), 0);
+	assert_false(mosquitto_want_write(c.mosq));
+	assert_int_equal(mqtt_guard_take(c.g), 0);
+	first = mqtt_guard_publish_size(5, "first", 3, 1, NULL);
+	ours = mqtt_packet_publish(pkt, 5, "second", 6, "two", 3, false, NULL);
+	d = mqtt_guard_room(c.g, ours);
+	assert_non_null(d);
+	memcpy(d, pkt, ours);
+	mqtt_guard_put(c.g, ours);
+	n = collect(&c, false, got, sizeof(got), first + ours);
+	assert_int_equal(n, first + ours);
+	assert_int_equal(got[0], 0x32); /* PUBLISH, QoS 1 */
+	assert_memory_equal(got + 4, "first", 5);
+	assert_memory_equal(got + first, pkt, ours);
+
+	/* the broker does not read: a large message fills the pair and libmosquitto keeps the rest */
+	memset(big, 'z', sizeof(big));
+	for (int i = 0; i < 4 && !mosquitto_want_write(c.mosq); i++)
+		assert_int_equal(mosquitto_publish_v5(c.mosq, NULL, "big", (int)sizeof(big), big, 1, false, NULL), 0);
+	assert_true(mosquitto_want_write(c.mosq));
+	client_down(&c);
+}
+
+/* The queue to the broker is bounded: a packet that would pass 4 MiB finds no room. */
+static void test_own_bound(void **state)
+{
+	struct client c;
+	(void)state;
+
+	client_up(&c, 4, 1024);
+	connack(&c);
+	assert_non_null(mqtt_guard_room(c.g, 3 * 1024 * 1024));
+	mqtt_guard_put(c.g, 3 * 1024 * 1024);
+	assert_null(mqtt_guard_room(c.g, 2 * 1024 * 1024));
+	assert_non_null(mqtt_guard_room(c.g, 1024));
+	client_down(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -717,6 +857,10 @@ int main(void)
 		cmocka_unit_test(test_relay_large_publish),
 		cmocka_unit_test(test_relay_outgoing_v5),
 		cmocka_unit_test(test_relay_outgoing_v311),
+		cmocka_unit_test(test_own_bytes_v5),
+		cmocka_unit_test(test_own_bytes_v311),
+		cmocka_unit_test(test_own_after_libmosquitto),
+		cmocka_unit_test(test_own_bound),
 	};
 	int r;
 

@@ -102,12 +102,18 @@ static void test_history_topic(void **state)
 static void test_props(void **state)
 {
 	mosquitto_property *props = NULL;
+	struct mqtt_props wire = {0};
 	char *name = NULL, *value = NULL;
 	const mosquitto_property *p;
 	int n = 0;
 	(void)state;
 
-	assert_int_equal(replay_props(&props, "2026-12-06T05:00:00.000Z", false, 12, true), 0);
+	assert_int_equal(replay_props(&wire, "2026-12-06T05:00:00.000Z", false, 12, true), 0);
+	/* MQTT 5.0 §3.3.2.3.7: 0x26, then the name and the value as UTF-8 strings */
+	assert_int_equal(wire.len, (1 + 2 + 2 + 2 + 24) + (1 + 2 + 3 + 2 + 2) + (1 + 2 + 8 + 2 + 1));
+	assert_memory_equal(wire.b, "\x26\x00\x02ts\x00\x18" "2026-12-06T05:00:00.000Z", 31);
+	assert_memory_equal(wire.b + 31, "\x26\x00\x03seq\x00\x02" "12", 10);
+	assert_int_equal(mqtt_props_list(&wire, &props), 0);
 	for (p = props; p; p = mosquitto_property_next(p)) {
 		assert_non_null(mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, false));
 		if (n == 0) {
@@ -127,12 +133,26 @@ static void test_props(void **state)
 	assert_int_equal(n, 3);
 	mosquitto_property_free_all(&props);
 
-	assert_int_equal(replay_props(&props, NULL, true, 1, false), 0);
+	wire.len = 0;
+	assert_int_equal(replay_props(&wire, NULL, true, 1, false), 0);
+	assert_int_equal(mqtt_props_list(&wire, &props), 0);
 	assert_non_null(mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value, false));
 	assert_string_equal(name, "ts_unknown");
 	free(name);
 	free(value);
 	mosquitto_property_free_all(&props);
+
+	/* seq 0 is "none"; the largest one is written whole; what does not fit is refused, not cut */
+	wire.len = 0;
+	assert_int_equal(replay_props(&wire, NULL, false, 0, false), 0);
+	assert_int_equal(wire.len, 0);
+	assert_int_equal(replay_props(&wire, NULL, false, UINT64_MAX, false), 0);
+	assert_memory_equal(wire.b, "\x26\x00\x03seq\x00\x14" "18446744073709551615", 28);
+	char big[MQTT_PROPS_MAX];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	wire.len = 0;
+	assert_int_equal(replay_props(&wire, big, false, 1, false), -ENOSPC);
 }
 
 int main(void)
