@@ -94,6 +94,37 @@
 /* The accounted size of a row, in SQL and in C. */
 #define SQL_ROW_SIZE "(length(CAST(topic AS BLOB)) + length(payload))"
 
+/*
+ * The messages put last, so that handing one over needs no read back: in a
+ * steady stream the next message to hand over (the row after the cursor) is
+ * one put lately, in the same burst, and reading it back from SQLite cost
+ * about 5,000 instructions (README, Benchmarks). The messages are written
+ * one after the other into a ring of RECENT_RING bytes, found through a slot
+ * per row ID & (RECENT_N - 1); an entry is good while the ring has not come
+ * round to it again. A row deleted by its acknowledgement or a drop empties
+ * its slot; any other delete (compaction, the oldest dropped for room) and a
+ * batch rolled back forget them all (a new generation), so an entry found is
+ * always a row that is still in the file, as it was put.
+ */
+#define RECENT_N    1024
+#define RECENT_RING (64 * 1024)
+#define RECENT_MAX  1024 /* larger messages are read back */
+
+struct recent_hdr {
+	struct sg_spool_meta meta;
+	uint32_t len;
+	uint16_t topic_len;
+	uint8_t qos;
+	bool retain;
+	/* then the topic, NUL, the payload */
+};
+
+struct recent_slot {
+	int64_t id;   /* 0: empty */
+	uint64_t pos; /* where in the ring's stream of bytes it starts */
+	uint32_t gen;
+};
+
 struct inflight {
 	int64_t id;      /* 0 = free slot */
 	int64_t size;    /* its SQL_ROW_SIZE, -1: not known */
@@ -124,6 +155,10 @@ struct sg_spool {
 	int64_t batch_first_id;     /* next_id then */
 	int64_t cursor;             /* spool_next() scans ids above this */
 	int64_t sent_max;           /* highest id handed over by this process */
+	struct recent_slot *recent; /* RECENT_N slots and the ring, from the first put on (NULL: none) */
+	uint8_t *ring;
+	uint64_t ring_head;         /* bytes written to the ring so far */
+	uint32_t recent_gen;
 	int64_t last_id;            /* what spool_next() returned last */
 	int last_qos;
 	int64_t last_size;
@@ -243,6 +278,71 @@ static void reset_next(struct sg_spool *s)
 	}
 }
 
+/* Row ID is gone (0: maybe any row: forget them all). */
+static void recent_forget(struct sg_spool *s, int64_t id)
+{
+	if (!s->recent)
+		return;
+	if (!id) {
+		if (++s->recent_gen == 0)
+			s->recent_gen = 1;
+	} else if (s->recent[id & (RECENT_N - 1)].id == id) {
+		s->recent[id & (RECENT_N - 1)].id = 0;
+	}
+}
+
+static void recent_keep(struct sg_spool *s, int64_t id, const char *topic, const void *payload, size_t len, int qos,
+                        bool retain, const struct sg_spool_meta *meta)
+{
+	size_t tlen = strlen(topic), size = (sizeof(struct recent_hdr) + tlen + 1 + len + 7) & ~(size_t)7, off;
+	struct recent_slot *slot;
+	struct recent_hdr *h;
+
+	if (!s->recent) {
+		s->recent = calloc(RECENT_N, sizeof(*s->recent));
+		s->ring = malloc(RECENT_RING);
+		s->recent_gen = 1;
+		if (!s->recent || !s->ring) { /* then every message is read back */
+			free(s->recent);
+			free(s->ring);
+			s->recent = NULL;
+			s->ring = NULL;
+			return;
+		}
+	}
+	slot = &s->recent[id & (RECENT_N - 1)];
+	if (size > RECENT_MAX) {
+		slot->id = 0;
+		return;
+	}
+	off = s->ring_head % RECENT_RING;
+	if (off + size > RECENT_RING) { /* an entry never wraps: the rest of the lap stays unused */
+		s->ring_head += RECENT_RING - off;
+		off = 0;
+	}
+	h = (struct recent_hdr *)(s->ring + off);
+	*h = (struct recent_hdr){.meta = *meta, .len = (uint32_t)len, .topic_len = (uint16_t)tlen, .qos = (uint8_t)qos,
+	                         .retain = retain};
+	memcpy(h + 1, topic, tlen + 1);
+	if (len)
+		memcpy((char *)(h + 1) + tlen + 1, payload, len);
+	*slot = (struct recent_slot){.id = id, .pos = s->ring_head, .gen = s->recent_gen};
+	s->ring_head += size;
+}
+
+/* Row ID as it was put, or NULL when it is not in the ring (any more). */
+static const struct recent_hdr *recent_get(const struct sg_spool *s, int64_t id)
+{
+	const struct recent_slot *slot;
+
+	if (!s->recent)
+		return NULL;
+	slot = &s->recent[id & (RECENT_N - 1)];
+	if (slot->id != id || slot->gen != s->recent_gen || s->ring_head - slot->pos > RECENT_RING)
+		return NULL; /* the ring came round: bytes of it may be another message's now */
+	return (const struct recent_hdr *)(s->ring + slot->pos % RECENT_RING);
+}
+
 /* Stop writing for a while, with nothing to roll back. Returns ERR (-errno). */
 static int still_failing(struct sg_spool *s, int err)
 {
@@ -259,6 +359,7 @@ static int fail(struct sg_spool *s, int rc)
 	int err = sq_err(s->db, rc);
 
 	reset_next(s);
+	recent_forget(s, 0); /* the batch's new rows are gone */
 	sqlite3_reset(s->st_insert);
 	sqlite3_reset(s->st_delete);
 	sqlite3_reset(s->st_delete_id);
@@ -310,6 +411,7 @@ static int delete_row(struct sg_spool *s, int64_t id, int64_t known, bool *ret_f
 {
 	int rc;
 
+	recent_forget(s, id);
 	if (known >= 0) {
 		sqlite3_bind_int64(s->st_delete_id, 1, id);
 		rc = sqlite3_step(s->st_delete_id);
@@ -349,6 +451,7 @@ static int delete_range(struct sg_spool *s, int64_t lo, int64_t hi)
 {
 	int rc;
 
+	recent_forget(s, 0);
 	if (lo > hi)
 		return SQLITE_OK;
 	sqlite3_bind_int64(s->st_delete_range, 1, lo);
@@ -699,6 +802,7 @@ static int open_db(struct sg_spool *s, const struct sg_spool_cfg *cfg, char *why
 	sqlite3_stmt *st;
 	int rc, version;
 
+	recent_forget(s, 0); /* a file opened afresh (a second try after moving one aside) */
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
 		goto err;
@@ -946,6 +1050,8 @@ void spool_close(struct sg_spool *s)
 	}
 	reserve_close(&s->rsv);
 	free(s->fl);
+	free(s->recent);
+	free(s->ring);
 	free(s->scratch);
 	free(s->path);
 	free(s);
@@ -958,6 +1064,7 @@ static int compact(struct sg_spool *s, const char *topic)
 {
 	int rc;
 
+	recent_forget(s, 0);
 	sqlite3_bind_text(s->st_compact, 1, topic, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s->st_compact, 2, s->sent_max);
 	while ((rc = sqlite3_step(s->st_compact)) == SQLITE_ROW) {
@@ -1019,6 +1126,7 @@ static int drop_oldest(struct sg_spool *s, bool *ret_found)
 {
 	int rc;
 
+	recent_forget(s, 0);
 	*ret_found = false;
 	sqlite3_bind_int64(s->st_oldest, 1, s->sent_max);
 	rc = sqlite3_step(s->st_oldest);
@@ -1109,10 +1217,10 @@ int spool_put_meta(struct sg_spool *s, const char *topic, const void *payload, s
 	sqlite3_bind_int64(s->st_insert, 11, meta->epoch);
 	sqlite3_bind_int(s->st_insert, 12, (int)meta->flags);
 	rc = sqlite3_step(s->st_insert);
-	sqlite3_reset(s->st_insert);
-	sqlite3_clear_bindings(s->st_insert);
+	sqlite3_reset(s->st_insert); /* every parameter is bound each time: no clearing */
 	if (rc != SQLITE_DONE)
 		return fail(s, rc);
+	recent_keep(s, s->next_id, topic, payload, len, qos, retain, meta);
 	s->next_id++;
 	if (s->commit_us)
 		s->committed_limit = s->next_id; /* handed over before it is committed */
@@ -1206,6 +1314,21 @@ int spool_next(struct sg_spool *s, struct sg_spool_msg *ret)
 	reset_next(s);
 	if (!spool_backlog(s))
 		return 0;
+	int64_t want = s->cursor + 1; /* the row after the cursor, when it is one put lately */
+	const struct recent_hdr *c = want < s->committed_limit ? recent_get(s, want) : NULL;
+	if (c && !(want <= s->sent_max && fl_has_id(s, want))) {
+		ret->id = want;
+		ret->topic = (const char *)(c + 1);
+		ret->payload = (const char *)(c + 1) + c->topic_len + 1;
+		ret->len = c->len;
+		ret->qos = c->qos;
+		ret->retain = c->retain;
+		ret->meta = c->meta;
+		s->last_id = want;
+		s->last_qos = c->qos;
+		s->last_size = (int64_t)c->topic_len + c->len; /* SQL_ROW_SIZE */
+		return 1;
+	}
 	sqlite3_bind_int64(st, 1, s->cursor);
 	sqlite3_bind_int64(st, 2, s->committed_limit);
 	for (;;) {

@@ -211,6 +211,82 @@ static void test_ack_keeps_exact_sizes(void **state)
 	assert_int_equal(stats(s).bytes, after.bytes);
 }
 
+/*
+ * Messages put lately are handed over from memory, the others read back
+ * from the file; either way each comes whole, in order, with its fields,
+ * and a row deleted meanwhile (compaction, a drop, a rollback) never comes
+ * from memory.
+ */
+static void test_handed_over_from_memory_or_file(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	struct sg_spool_meta meta = {.ts_us = 1700000000000000, .boot_us = 42, .boot_id = 7, .seq = 0, .flags = 1};
+	struct sg_spool_msg m;
+	static char payload[1600];
+	char topic[64], got[256];
+	int token = 1;
+
+	/* 1,200 messages: more than memory keeps (the ring comes round), every fifth too large for it */
+	for (int i = 0; i < 1200; i++) {
+		snprintf(topic, sizeof(topic), "t/%d", i);
+		memset(payload, 'a' + i % 26, sizeof(payload));
+		meta.seq = (uint64_t)i + 1;
+		assert_int_equal(spool_put_meta(s, topic, payload, i % 5 == 4 ? 1500 : (size_t)(i % 7) * 40, i % 3, i % 2,
+		                                SG_OFFLINE_SPOOL, &meta, NULL),
+		                 0);
+	}
+	assert_int_equal(spool_commit(s), 0);
+	for (int i = 0; i < 1200; i++) {
+		assert_int_equal(spool_next(s, &m), 1);
+		snprintf(topic, sizeof(topic), "t/%d", i);
+		assert_string_equal(m.topic, topic);
+		assert_int_equal(m.len, i % 5 == 4 ? 1500 : (size_t)(i % 7) * 40);
+		for (size_t k = 0; k < m.len; k++)
+			assert_int_equal(((const char *)m.payload)[k], 'a' + i % 26);
+		assert_int_equal(m.qos, i % 3);
+		assert_int_equal(m.retain, i % 2);
+		assert_int_equal(m.meta.seq, (uint64_t)i + 1);
+		assert_int_equal(m.meta.ts_us, meta.ts_us);
+		assert_int_equal(m.meta.boot_id, 7);
+		assert_int_equal(m.meta.flags, 1);
+		assert_int_equal(spool_sent(s, m.id, token), 0);
+		assert_int_equal(spool_ack(s, token++), 1);
+	}
+	assert_int_equal(spool_next(s, &m), 0);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(stats(s).depth, 0);
+	assert_int_equal(stats(s).bytes, 0);
+
+	/* compaction deletes the older value of a topic kept as "last": it must not come from memory */
+	put(s, "x/t", "old", 1, SG_OFFLINE_LAST);
+	put(s, "x/t", "new", 1, SG_OFFLINE_LAST);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "new");
+
+	/* a dropped message is not handed over again */
+	put(s, "y/t", "bad", 1, SG_OFFLINE_SPOOL);
+	put(s, "y/t", "good", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(spool_next(s, &m), 1);
+	assert_int_equal(spool_drop(s, m.id), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "good");
+
+	/* refused and sent again while the one after it was acknowledged: that one does not come again */
+	put(s, "z/t", "1", 1, SG_OFFLINE_SPOOL);
+	put(s, "z/t", "2", 1, SG_OFFLINE_SPOOL);
+	put(s, "z/t", "3", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	int first = token;
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 3);
+	assert_int_equal(spool_unsent(s, first, NULL), 1);
+	assert_int_equal(spool_ack(s, first + 1), 1);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "1");
+}
+
 static void test_message_fields_round_trip(void **state)
 {
 	static const unsigned char bin[] = {0, 1, 2, 0xff, 0, 'x'};
@@ -885,6 +961,14 @@ static void test_disk_full_and_recovery(void **state)
 	assert_false(spool_failed(s));
 	assert_int_equal(reserve_size(f), SPOOL_RESERVE_BYTES); /* taken back */
 	uint64_t depth = stats(s).depth;
+	/* handed over without a reopen: nothing of the rolled-back batch comes from memory */
+	unsigned live = 0;
+	while (spool_next(s, &m) == 1) {
+		assert_true(m.len == sizeof(payload) || (m.len == 5 && memcmp(m.payload, "after", 5) == 0));
+		assert_int_equal(spool_sent(s, m.id, token++), 0);
+		live++;
+	}
+	assert_int_equal(live, depth);
 	s = reopen(f);
 	assert_int_equal(stats(s).depth, depth);
 	unsigned n = 0, after = 0;
@@ -896,6 +980,33 @@ static void test_disk_full_and_recovery(void **state)
 	}
 	assert_int_equal(after, 1);
 	assert_int_equal(n, depth);
+}
+
+/* Messages of a batch that was rolled back are gone: memory does not hand them over either. */
+static void test_rolled_back_batch_is_not_handed_over(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_spool *s = reopen(f);
+	static char big[8 * 1024];
+	char got[64];
+	int token = 1, r = 0;
+
+	spool_set_retry_delay(s, 0);
+	put(s, "t", "kept", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	set_page_limit(s, page_count(s)); /* no page more */
+	put(s, "t", "lost", 1, SG_OFFLINE_SPOOL); /* fits the last page */
+	memset(big, 'b', sizeof(big));
+	for (int i = 0; i < 8 && r == 0; i++)
+		r = spool_put(s, "t", big, sizeof(big), 1, false, SG_OFFLINE_SPOOL, NULL);
+	assert_int_equal(r, -ENOSPC);
+	assert_int_equal(stats(s).dropped, 1); /* "lost", with its batch */
+	set_page_limit(s, 1000000);
+	put(s, "t", "after", 1, SG_OFFLINE_SPOOL);
+	assert_int_equal(spool_commit(s), 0);
+	assert_int_equal(drain(s, &token, got, sizeof(got)), 1);
+	assert_string_equal(got, "after");
 }
 
 /* ---- a real full disk --------------------------------------------------------------------------- */
@@ -1382,6 +1493,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order_and_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_fields_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_keeps_exact_sizes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handed_over_from_memory_or_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rolled_back_batch_is_not_handed_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_after_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_interval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_commits_pending, setup, teardown),
