@@ -110,15 +110,20 @@ def proc_status(pid, key):
     return 0
 
 
-def private_dirty_kib(pid):
+def rollup_kib(pid, key):
+    """A line of /proc/PID/smaps_rollup in KiB (Private_Dirty, Pss, ...); -1 when unreadable."""
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("Private_Dirty:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return -1
+
+
+def private_dirty_kib(pid):
+    return rollup_kib(pid, "Private_Dirty")
 
 
 class SyscallCounter:
@@ -297,10 +302,11 @@ def bench_gateway(binary, tmp, port, lines):
     cpu = proc_stat(gw.proc.pid) - cpu0
     hwm = proc_status(gw.proc.pid, "VmHWM")
     dirty = private_dirty_kib(gw.proc.pid)
+    pss = rollup_kib(gw.proc.pid, "Pss")
     crypto = mapping_kib(gw.proc.pid, "libcrypto")
     sub.stop()
     gw.stop()
-    return ok, got, t1 - t0, cpu, hwm, dirty, crypto
+    return ok, got, t1 - t0, cpu, hwm, dirty, pss, crypto
 
 
 def bench_latency(binary, tmp, port, qos, count=1000, rate=100):
@@ -367,13 +373,14 @@ def main():
             fgot, fdt, fmem = bench_floor(port, payloads)
             frate = fgot / fdt if fdt > 0 else 0
             print(f"floor      mosquitto_pub -l: {fgot} msgs in {fdt:.2f} s = {frate:,.0f} msgs/s")
-            ok, got, dt, cpu, hwm, dirty, crypto = bench_gateway(a.bin, tmp, port, a.lines)
+            ok, got, dt, cpu, hwm, dirty, pss, crypto = bench_gateway(a.bin, tmp, port, a.lines)
             rate = got / dt if dt > 0 else 0
             print(f"sensorgate {a.lines} lines x 3 fields: {got} msgs in {dt:.2f} s = {rate:,.0f} msgs/s "
                   f"({a.lines / dt:,.0f} lines/s){'' if ok else ' (writer timed out)'}")
             print(f"ratio      sensorgate / floor = {rate / frate:.2f}x" if frate else "ratio      n/a")
             print(f"cpu        gateway {cpu:.2f} s ({cpu / max(got, 1) * 1e6:.2f} us/msg)")
-            print(f"memory     peak RSS {hwm / 1024:.2f} MiB, private dirty {dirty / 1024:.2f} MiB; of it libcrypto "
+            print(f"memory     peak RSS {hwm / 1024:.2f} MiB, PSS {pss / 1024:.2f} MiB, private dirty "
+                  f"{dirty / 1024:.2f} MiB; of it libcrypto "
                   f"(loaded with libmosquitto, unused on mqtt:// links) {crypto[0] / 1024:.2f} MiB, "
                   f"{crypto[1] / 1024:.2f} MiB dirty; the floor mosquitto_pub -l: peak RSS {fmem[0] / 1024:.2f} MiB, "
                   f"private dirty {fmem[1] / 1024:.2f} MiB")
