@@ -5,7 +5,8 @@
 #
 # Each tests/fuzz/fuzz_<driver>.c is built with clang -fsanitize=fuzzer,address,undefined
 # together with all of drivers/*.c (fuzz_commands also with the command router and what it
-# needs from gateway/, fuzz_mqtt_guard with gateway/mqtt_guard.c and libmosquitto, fuzz_json with
+# needs from gateway/, fuzz_mqtt_guard with gateway/mqtt_guard.c and libmosquitto, fuzz_mqtt_out
+# with the guard, gateway/mqtt_packet.c and libmosquitto, fuzz_json with
 # jansson as its oracle), then run
 # for FUZZ_SECONDS seconds (default 30) on a corpus
 # in build-fuzz/corpus/<driver>/, seeded from tests/data/<driver>/ (recorded streams, frames;
@@ -80,6 +81,13 @@ seed_corpus() { # seed_corpus DRIVER DIR
 		printf '\007\100\011\302\202\006\347\343\125\224\252\153' >"$dir/seed-issue-puback"
 		printf '\001\040\011\000\000\006\047\000\000\004\000\041\000\024' >"$dir/seed-connack-props"
 	fi
+	if [ "$d" = mqtt_out ]; then
+		# byte 0 bit 0 MQTT 5; then operations (fuzz_mqtt_out.c): 0 q s libmosquitto publishes,
+		# 1 s the gateway publishes, 2 n the broker reads, 3 t the relay sends
+		printf '\001\000\001\012\001\012\003\001\001\003\000\000\005' >"$dir/seed-interleave-5"
+		printf '\000\000\002\377\001\004\001\005\002\010\003\000\001\006' >"$dir/seed-large-first-4"
+		printf '\001\001\377\002\001\000\001\012\003\001\001\377\000\002\000' >"$dir/seed-own-large-5"
+	fi
 	if [ "$d" = commands ]; then
 		# flags, expiry, topic length, Response Topic length (2 bytes), Correlation Data length, then
 		# topic, Response Topic, Correlation Data, payload (see fuzz_commands.c); issue #10's attacks
@@ -140,6 +148,8 @@ for t in "${targets[@]}"; do
 			gateway/filters.c gateway/cloud.c $(pkg-config --cflags --libs libsystemd libmosquitto libcrypto))
 	elif [ "$t" = mqtt_guard ]; then
 		extra=(gateway/mqtt_guard.c $(pkg-config --cflags --libs libmosquitto))
+	elif [ "$t" = mqtt_out ]; then
+		extra=(gateway/mqtt_guard.c gateway/mqtt_packet.c $(pkg-config --cflags --libs libmosquitto))
 	elif [ "$t" = json ]; then
 		extra=($(pkg-config --cflags --libs jansson))
 	fi
