@@ -24,6 +24,7 @@
 #include <mosquitto.h>
 
 #include "gateway/mqtt_guard.h"
+#include "fuzz_loopback.h"
 
 #define CONNACK5 "\x20\x03\x00\x00\x00"
 #define CONNACK4 "\x20\x02\x00\x00"
@@ -122,23 +123,13 @@ static void relay_only(int protocol, const uint8_t *p, size_t n, size_t piece, s
 /* libmosquitto behind the relay, connected over loopback TCP to a listener of ours. */
 static void with_libmosquitto(int protocol, const uint8_t *p, size_t n, size_t piece)
 {
-	static int listener = -1;
-	static uint16_t port;
+	uint16_t port;
+	int listener = fuzz_loopback(&port);
 	struct sg_mqtt_guard *g;
 	struct mosquitto *m;
 	uint8_t junk[4096];
 	int srv;
 
-	if (listener < 0) {
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t alen = sizeof(a);
-		listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (listener < 0 || bind(listener, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(listener, 4) < 0 ||
-		    getsockname(listener, (struct sockaddr *)&a, &alen) < 0)
-			abort();
-		port = ntohs(a.sin_port);
-		mosquitto_lib_init();
-	}
 	m = mosquitto_new("fuzz", true, NULL);
 	if (!m)
 		return;

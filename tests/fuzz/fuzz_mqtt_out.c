@@ -33,6 +33,7 @@
 
 #include "gateway/mqtt_guard.h"
 #include "gateway/mqtt_packet.h"
+#include "fuzz_loopback.h"
 
 #define MAX_PUBS      512
 #define MAX_PAYLOADS  (2u * 1024 * 1024) /* bytes published per input at most */
@@ -116,24 +117,13 @@ static bool own_publish(struct link *l, const char *topic, size_t len)
 
 static bool link_up(struct link *l, int protocol)
 {
-	static int listener = -1;
-	static uint16_t port;
+	uint16_t port;
+	int listener = fuzz_loopback(&port);
 	uint8_t junk[512];
 	struct pollfd pf;
 
-	if (listener < 0) {
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t alen = sizeof(a);
-		listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (listener < 0 || bind(listener, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(listener, 4) < 0 ||
-		    getsockname(listener, (struct sockaddr *)&a, &alen) < 0)
-			abort();
-		port = ntohs(a.sin_port);
-		mosquitto_lib_init();
-		got = malloc(got_cap);
-		if (!got)
-			abort();
-	}
+	if (!got && !(got = malloc(got_cap)))
+		abort();
 	memset(l, 0, sizeof(*l));
 	l->protocol = protocol;
 	l->srv = -1;
