@@ -10,6 +10,7 @@
  * codes are passed on as they are; libmosquitto reports them.
  */
 #include "mqtt_guard.h"
+#include "mqtt_packet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -528,15 +529,13 @@ static size_t prop_size(const mosquitto_property *p)
 size_t mqtt_guard_publish_size(int protocol, const char *topic, size_t payload_len, int qos,
                                const mosquitto_property *props_list)
 {
-	size_t rl = 2 + strlen(topic) + payload_len + (qos > 0 ? 2 : 0);
+	size_t plen = 0;
 
-	if (protocol == 5) {
-		size_t plen = 0;
+	if (protocol == 5)
 		for (const mosquitto_property *p = props_list; p; p = mosquitto_property_next(p))
 			plen += prop_size(p);
-		rl += vbi_len(plen) + plen;
-	}
-	return 1 + vbi_len(rl) + rl;
+	/* the layout is the one mqtt_packet.c writes; a packet identifier (QoS 1/2) is two bytes more */
+	return mqtt_packet_publish_size(protocol, strlen(topic), payload_len + (qos > 0 ? 2 : 0), plen);
 }
 
 /* ---- the relay ---------------------------------------------------------------------------------- */

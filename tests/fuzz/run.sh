@@ -5,8 +5,8 @@
 #
 # Each tests/fuzz/fuzz_<driver>.c is built with clang -fsanitize=fuzzer,address,undefined
 # together with all of drivers/*.c (fuzz_commands also with the command router and what it
-# needs from gateway/, fuzz_mqtt_guard with gateway/mqtt_guard.c and libmosquitto, fuzz_mqtt_out
-# with the guard, gateway/mqtt_packet.c and libmosquitto, fuzz_json with
+# needs from gateway/, fuzz_mqtt_guard and fuzz_mqtt_out
+# with gateway/mqtt_guard.c, gateway/mqtt_packet.c and libmosquitto, fuzz_json with
 # jansson as its oracle), then run
 # for FUZZ_SECONDS seconds (default 30) on a corpus
 # in build-fuzz/corpus/<driver>/, seeded from tests/data/<driver>/ (recorded streams, frames;
@@ -147,7 +147,7 @@ for t in "${targets[@]}"; do
 		extra=(gateway/commands.c gateway/response_topic.c gateway/supervise.c gateway/config.c gateway/log.c
 			gateway/filters.c gateway/cloud.c $(pkg-config --cflags --libs libsystemd libmosquitto libcrypto))
 	elif [ "$t" = mqtt_guard ]; then
-		extra=(gateway/mqtt_guard.c $(pkg-config --cflags --libs libmosquitto))
+		extra=(gateway/mqtt_guard.c gateway/mqtt_packet.c $(pkg-config --cflags --libs libmosquitto))
 	elif [ "$t" = mqtt_out ]; then
 		extra=(gateway/mqtt_guard.c gateway/mqtt_packet.c $(pkg-config --cflags --libs libmosquitto))
 	elif [ "$t" = json ]; then
